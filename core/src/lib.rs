@@ -1,0 +1,16 @@
+//! The definition of what a lutgen engine computes.
+//!
+//! This crate is the single source of truth shared by the hardware generator
+//! (`lutgen-hdl`), the Verilator co-simulation (`lutgen-sim`) and the host
+//! tool (`lutgen`): the engine [`config`], the table [`image`] that holds a
+//! model, the swappable [`encoder`] stage and the bit-exact integer
+//! [`reference`] that every hardware result is checked against.
+
+pub mod config;
+pub mod encoder;
+pub mod image;
+pub mod reference;
+
+pub use config::{ConfigError, EncoderKind, EngineConfig};
+pub use image::{Image, ImageError};
+pub use reference::{Inference, Reference};
