@@ -4,22 +4,37 @@
 //! tables and the bias. Loading a new image into a built engine changes the
 //! model without regenerating the hardware. [`Image::new`] is the only way to
 //! make one, so every image in memory is consistent with its configuration.
+//!
+//! [`Image::to_bytes`] and [`Image::from_bytes`] (and their file versions
+//! [`Image::write_to`] and [`Image::read_from`]) store an image in the
+//! versioned binary format described in `docs/image-format.md`; see
+//! [`mod@format`] for its constants.
+
+pub mod format;
 
 use crate::config::{ConfigError, EngineConfig};
 use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
 use thiserror::Error;
 
 /// An image that cannot be used, naming the problem.
+///
+/// `Config` to `TooLarge` say an image cannot be built for its configuration;
+/// `Io` says a file could not be read or written; the rest say a byte buffer
+/// is not a valid image (`docs/image-format.md` gives the order of the checks).
 #[derive(Debug, Error)]
 pub enum ImageError {
+    /// The configuration breaks a rule of [`EngineConfig::validate`].
     #[error("invalid engine configuration in image: {0}")]
     Config(#[from] ConfigError),
+    /// A section holds a different number of values than the configuration needs.
     #[error("{what} has {got} values but the configuration needs {expected}")]
     Length {
         what: &'static str,
         expected: usize,
         got: usize,
     },
+    /// A value does not fit the signed width the configuration gives its section.
     #[error("{what} value {value} at index {index} does not fit in {bits} signed bits")]
     Range {
         what: &'static str,
@@ -27,6 +42,106 @@ pub enum ImageError {
         value: i64,
         bits: u32,
     },
+    /// A section is too large for the image format (each section is at most 4 GiB).
+    #[error(
+        "{what} would take {bytes} bytes but an image section holds at most {max} bytes; \
+         use fewer codebooks, centroids or outputs"
+    )]
+    TooLarge {
+        what: &'static str,
+        bytes: u128,
+        max: u32,
+    },
+    /// Reading or writing an image file failed; names the file.
+    #[error("cannot {action} image file {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The buffer ends before the fixed-size header does.
+    #[error(
+        "image is truncated: {got} bytes, but the header alone is {needed} bytes; \
+         the file was cut short (interrupted copy or write), copy or export it again"
+    )]
+    Truncated { got: usize, needed: usize },
+    /// The buffer does not start with [`format::MAGIC`].
+    #[error(
+        "not a lutgen table image: it starts with {}, but images start with {}; \
+         check that the path names an image written by lutgen (not a config, bitstream or trace)",
+        format::hex(found), format::hex(&format::MAGIC)
+    )]
+    BadMagic { found: Vec<u8> },
+    /// The header's format version is one this build cannot read.
+    #[error(
+        "image format version {version} is not supported: this build reads version {supported}; \
+         {}",
+        if *version > *supported {
+            "the image is newer than this lutgen, upgrade lutgen"
+        } else {
+            "re-export the image with this lutgen"
+        }
+    )]
+    UnsupportedVersion { version: u16, supported: u16 },
+    /// The header's size field disagrees with the header size of its version.
+    #[error(
+        "image header says it is {got} bytes but version {version} headers are {expected} bytes; \
+         the image is corrupted or was written by a broken writer, export it again"
+    )]
+    HeaderSize {
+        version: u16,
+        expected: usize,
+        got: usize,
+    },
+    /// The header's CRC-32 does not match its bytes.
+    #[error(
+        "image header is corrupted: stored CRC-32 {expected:#010x}, computed {actual:#010x}; \
+         copy or export the image again"
+    )]
+    HeaderCrc { expected: u32, actual: u32 },
+    /// A reserved header field (flags, padding) is not zero.
+    #[error(
+        "image header field {field} is {value:#x} but must be 0 in format version {version}; \
+         the image was written by a newer or incompatible writer, export it with this lutgen"
+    )]
+    Reserved {
+        field: &'static str,
+        value: u32,
+        version: u16,
+    },
+    /// The header names an encoder this build does not know.
+    #[error(
+        "image uses encoder id {id}, which this build does not know (it knows {}); \
+         upgrade lutgen or export the image for a known encoder",
+        format::known_encoders()
+    )]
+    UnknownEncoder { id: u8 },
+    /// A section length in the header disagrees with the configuration in the same header.
+    #[error(
+        "image header gives the {what} section {got} bytes but its configuration needs {expected}; \
+         the writer is broken, export the image again"
+    )]
+    SectionLength {
+        what: &'static str,
+        expected: u128,
+        got: u32,
+    },
+    /// The payload after the header is shorter or longer than the header says.
+    #[error(
+        "image payload is {got} bytes but the header says {expected}: {}",
+        if *got < *expected {
+            "the image is truncated (interrupted copy or write), copy or export it again"
+        } else {
+            "there are trailing bytes after the image, remove them or export the image again"
+        }
+    )]
+    PayloadLength { expected: usize, got: usize },
+    /// The payload's CRC-32 does not match the one stored in the header.
+    #[error(
+        "image payload is corrupted: header says CRC-32 {expected:#010x}, payload has {actual:#010x}; \
+         copy or export the image again"
+    )]
+    PayloadCrc { expected: u32, actual: u32 },
 }
 
 /// A model for one engine configuration: centroids, tables and bias.
@@ -71,6 +186,8 @@ impl Image {
     /// Builds an image, checking every length and value range against `config`.
     ///
     /// Layouts (row-major): `centroids[c][k][v]`, `tables[c][k][n]`, `bias[n]`.
+    /// Also checks that each section fits the image format, so every image
+    /// can be written with [`Image::to_bytes`].
     pub fn new(
         config: EngineConfig,
         centroids: Vec<i8>,
@@ -78,14 +195,10 @@ impl Image {
         bias: Vec<i32>,
     ) -> Result<Self, ImageError> {
         config.validate()?;
-        let (c, k, n) = (config.codebooks, config.centroids, config.outputs);
-        check_len(
-            "centroids",
-            c * k * config.sub_vector_len(),
-            centroids.len(),
-        )?;
-        check_len("tables", c * k * n, tables.len())?;
-        check_len("bias", n, bias.len())?;
+        let [centroid_count, table_count, bias_count] = format::section_counts(&config)?;
+        check_len("centroids", centroid_count, centroids.len())?;
+        check_len("tables", table_count, tables.len())?;
+        check_len("bias", bias_count, bias.len())?;
         check_range("centroids", &centroids, config.centroid_bits)?;
         check_range("tables", &tables, config.table_bits)?;
         check_range("bias", &bias, config.bias_bits)?;
@@ -102,6 +215,7 @@ impl Image {
     /// The same configuration and seed give the same image on every platform.
     pub fn random(config: EngineConfig, seed: u64) -> Result<Self, ImageError> {
         config.validate()?;
+        format::section_counts(&config)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut draw = |bits: u32, count: usize| -> Vec<i64> {
             let (lo, hi) = EngineConfig::signed_range(bits);
