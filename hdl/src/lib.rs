@@ -1,1 +1,17 @@
-//! placeholder
+//! The lutgen hardware generator: the engine as rust-hdl blocks, emitted as Verilog.
+//!
+//! Follow the data path by module: [`memory`] (block RAMs), [`distance`] (one
+//! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read and
+//! accumulation), [`engine`] (the pipeline), [`memory_map`] (where an image's
+//! words go) and [`verilog`] (lint-clean Verilog out).
+
+pub mod argmin;
+pub mod distance;
+pub mod engine;
+pub mod lane;
+pub mod memory;
+pub mod memory_map;
+pub mod verilog;
+
+pub use engine::Engine;
+pub use memory_map::{LoadWord, MemoryMap};

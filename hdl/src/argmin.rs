@@ -1,0 +1,165 @@
+//! A pipelined argmin tree over the distance units' keys.
+//!
+//! A key packs `{distance[63:32], index[31:16], row_offset[15:0]}`. The tree
+//! is a heap of K - 1 registered compare nodes, leaves in index order, so the
+//! left input of every node always covers lower indices than the right one:
+//! taking the right input only when its distance is *strictly* smaller makes
+//! the lowest index win ties, exactly as the reference does. Latency: log2(K).
+
+use rust_hdl::prelude::*;
+
+/// `{distance, index, row_offset}` as carried through the tree.
+pub type Key = Bits<64>;
+
+/// One registered compare: the smaller distance, the left one on a tie.
+#[derive(LogicBlock, Default)]
+pub struct ArgminNode {
+    pub clock: Signal<In, Clock>,
+    pub left: Signal<In, Key>,
+    pub right: Signal<In, Key>,
+    pub left_valid: Signal<In, Bit>,
+    pub right_valid: Signal<In, Bit>,
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    best: DFF<Key>,
+    best_valid: DFF<Bit>,
+}
+
+impl Logic for ArgminNode {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, best, best_valid);
+        if self.right.val().get_bits::<32>(32) < self.left.val().get_bits::<32>(32) {
+            self.best.d.next = self.right.val();
+        } else {
+            self.best.d.next = self.left.val();
+        }
+        self.best_valid.d.next = self.left_valid.val() & self.right_valid.val();
+        self.key.next = self.best.q.val();
+        self.valid.next = self.best_valid.q.val();
+    }
+}
+
+/// The K-leaf argmin tree. Its wiring depends on K, a runtime value, so it is
+/// written out here rather than with `#[hdl_gen]` (whose loops can index a
+/// vector only by the loop variable itself).
+#[derive(LogicBlock)]
+pub struct ArgminTree {
+    pub clock: Signal<In, Clock>,
+    /// High for one cycle when every leaf holds a fresh key.
+    pub valid_in: Signal<In, Bit>,
+    pub leaves: Vec<Signal<In, Key>>,
+    /// The winning key, `log2(K)` cycles after `valid_in`.
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    nodes: Vec<ArgminNode>,
+}
+
+/// Where a node input comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    Node(usize),
+    Leaf(usize),
+}
+
+impl ArgminTree {
+    /// A tree over `leaves` keys (a power of two, at least 2).
+    pub fn new(leaves: usize) -> Self {
+        assert!(leaves.is_power_of_two() && leaves >= 2);
+        ArgminTree {
+            clock: Default::default(),
+            valid_in: Default::default(),
+            leaves: (0..leaves).map(|_| Default::default()).collect(),
+            key: Default::default(),
+            valid: Default::default(),
+            nodes: (0..leaves - 1).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// Child `slot` of the heap: nodes first, then the leaves in order.
+    fn source(&self, slot: usize) -> Source {
+        let inner = self.nodes.len();
+        if slot < inner {
+            Source::Node(slot)
+        } else {
+            Source::Leaf(slot - inner)
+        }
+    }
+
+    /// `(node, left source, right source)` for every node.
+    fn wiring(&self) -> Vec<(usize, Source, Source)> {
+        (0..self.nodes.len())
+            .map(|m| (m, self.source(2 * m + 1), self.source(2 * m + 2)))
+            .collect()
+    }
+
+    fn valid_of(&self, source: Source) -> bool {
+        match source {
+            Source::Node(n) => self.nodes[n].valid.val(),
+            Source::Leaf(_) => self.valid_in.val(),
+        }
+    }
+
+    fn key_of(&self, source: Source) -> Key {
+        match source {
+            Source::Node(n) => self.nodes[n].key.val(),
+            Source::Leaf(l) => self.leaves[l].val(),
+        }
+    }
+}
+
+impl Logic for ArgminTree {
+    fn update(&mut self) {
+        for (m, left, right) in self.wiring() {
+            let (l, r) = (self.key_of(left), self.key_of(right));
+            let (lv, rv) = (self.valid_of(left), self.valid_of(right));
+            let node = &mut self.nodes[m];
+            node.clock.next = self.clock.val();
+            node.left.next = l;
+            node.right.next = r;
+            node.left_valid.next = lv;
+            node.right_valid.next = rv;
+        }
+        self.key.next = self.nodes[0].key.val();
+        self.valid.next = self.nodes[0].valid.val();
+    }
+
+    fn connect(&mut self) {
+        for node in &mut self.nodes {
+            node.clock.connect();
+            node.left.connect();
+            node.right.connect();
+            node.left_valid.connect();
+            node.right_valid.connect();
+        }
+        self.key.connect();
+        self.valid.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        use ast::{VerilogExpression::Signal as S, VerilogStatement::Assignment};
+        let key = |s: Source| match s {
+            Source::Node(n) => format!("nodes${n}$key"),
+            Source::Leaf(l) => format!("leaves${l}"),
+        };
+        let valid = |s: Source| match s {
+            Source::Node(n) => format!("nodes${n}$valid"),
+            Source::Leaf(_) => "valid_in".to_string(),
+        };
+        let mut block = vec![];
+        for (m, left, right) in self.wiring() {
+            for (port, src) in [
+                ("clock", "clock".to_string()),
+                ("left", key(left)),
+                ("right", key(right)),
+                ("left_valid", valid(left)),
+                ("right_valid", valid(right)),
+            ] {
+                block.push(Assignment(S(format!("nodes${m}${port}")), S(src)));
+            }
+        }
+        block.push(Assignment(S("key".into()), S("nodes$0$key".into())));
+        block.push(Assignment(S("valid".into()), S("nodes$0$valid".into())));
+        Verilog::Combinatorial(block)
+    }
+}

@@ -1,0 +1,105 @@
+//! One distance unit: a centroid's coordinates and its squared-L2 accumulator.
+//!
+//! The engine has one unit per centroid index k. All units see the same
+//! input element each cycle and read the coordinate of their own centroid
+//! for the same (codebook, position) from their memory, so a codebook of V
+//! elements is searched against all K centroids in V cycles.
+
+use crate::argmin::Key;
+use crate::memory::{Address, BlockRam};
+use rust_hdl::prelude::*;
+
+/// Squared distances accumulate in 32 bits: 2^16 elements * 255^2 < 2^32.
+pub type Distance = Bits<32>;
+
+#[derive(LogicBlock)]
+pub struct DistanceUnit {
+    pub clock: Signal<In, Clock>,
+    /// Element address `c * V + v` of the element being accepted this cycle.
+    pub read_address: Signal<In, Address>,
+    /// That element, registered: aligned with the memory's output.
+    pub element: Signal<In, Bits<8>>,
+    /// The squared difference of the previous cycle is part of a codebook...
+    pub accumulate: Signal<In, Bit>,
+    /// ...and starts it: the sum restarts from zero.
+    pub first: Signal<In, Bit>,
+    /// `{distance, index, row offset}` of the last completed codebook; valid
+    /// for the one cycle after its last element was accumulated.
+    pub key: Signal<Out, Key>,
+    /// Load port: write `load_data` at `load_address` when `load_enable`.
+    pub load_enable: Signal<In, Bit>,
+    pub load_address: Signal<In, Address>,
+    pub load_data: Signal<In, Bits<8>>,
+    centroid: BlockRam<Bits<8>>,
+    /// `{index, row offset}`: this unit's centroid index and `index * rows_per_lane`.
+    tag: Constant<Bits<32>>,
+    sign_flip: Constant<Bits<8>>,
+    biased_element: Signal<Local, Bits<8>>,
+    biased_centroid: Signal<Local, Bits<8>>,
+    difference: Signal<Local, Bits<8>>,
+    sum: Signal<Local, Distance>,
+    square: DFF<Distance>,
+    total: DFF<Distance>,
+}
+
+impl DistanceUnit {
+    /// The unit for centroid `index` of a configuration with `words` elements
+    /// per centroid memory (D) and `rows_per_lane` table rows per codebook.
+    pub fn new(index: usize, words: usize, rows_per_lane: usize) -> Self {
+        let tag = ((index as u64) << 16) | (index * rows_per_lane) as u64;
+        DistanceUnit {
+            clock: Default::default(),
+            read_address: Default::default(),
+            element: Default::default(),
+            accumulate: Default::default(),
+            first: Default::default(),
+            key: Default::default(),
+            load_enable: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            centroid: BlockRam::new(words),
+            tag: Constant::new(tag.into()),
+            sign_flip: Constant::new(0x80u64.into()),
+            biased_element: Default::default(),
+            biased_centroid: Default::default(),
+            difference: Default::default(),
+            sum: Default::default(),
+            square: Default::default(),
+            total: Default::default(),
+        }
+    }
+}
+
+impl Logic for DistanceUnit {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, square, total);
+        self.centroid.clock.next = self.clock.val();
+        self.centroid.read_enable.next = true;
+        self.centroid.read_address.next = self.read_address.val();
+        self.centroid.write_enable.next = self.load_enable.val();
+        self.centroid.write_address.next = self.load_address.val();
+        self.centroid.write_data.next = self.load_data.val();
+        // |x - p| of two int8 values, computed on their offset-binary forms
+        // (sign bit flipped) so it fits 8 unsigned bits without overflow.
+        self.biased_element.next = self.element.val() ^ self.sign_flip.val();
+        self.biased_centroid.next = self.centroid.read_data.val() ^ self.sign_flip.val();
+        if self.biased_element.val() >= self.biased_centroid.val() {
+            self.difference.next = self.biased_element.val() - self.biased_centroid.val();
+        } else {
+            self.difference.next = self.biased_centroid.val() - self.biased_element.val();
+        }
+        self.square.d.next =
+            bit_cast::<16, 8>(self.difference.val()) * bit_cast::<16, 8>(self.difference.val());
+        if self.first.val() {
+            self.sum.next = self.square.q.val();
+        } else {
+            self.sum.next = self.total.q.val() + self.square.q.val();
+        }
+        if self.accumulate.val() {
+            self.total.d.next = self.sum.val();
+        }
+        self.key.next =
+            (bit_cast::<64, 32>(self.total.q.val()) << 32) | bit_cast::<64, 32>(self.tag.val());
+    }
+}

@@ -1,0 +1,406 @@
+//! The engine: centroid search, table read and accumulation, as one pipeline.
+//!
+//! Data path: the input stream (one int8 element per beat) feeds K
+//! [`DistanceUnit`]s in parallel; after the last element of a codebook the
+//! [`ArgminTree`] picks the nearest centroid and pushes its table row offset
+//! into a FIFO. The table reader pops one offset per codebook and reads
+//! `M = ceil(N / L)` rows from each of the L [`Lane`]s, one per cycle, so a
+//! vector costs `C * M` cycles, the table-read bound. The search for the next
+//! codebooks runs while the current ones are read. When a vector's last entry
+//! is accumulated, the lanes copy their accumulators to output registers and
+//! the output stream sends N words while the next vector accumulates.
+//!
+//! Load port: `load_address[31:16]` selects a memory (see [`crate::memory_map`]),
+//! `load_address[15:0]` is the word in it.
+
+use crate::argmin::ArgminTree;
+use crate::distance::DistanceUnit;
+use crate::lane::{Lane, Word};
+use crate::memory::Address;
+use crate::memory_map::MemoryMap;
+use lutgen_core::EngineConfig;
+use rust_hdl::prelude::*;
+
+/// Depth of the FIFO of encoded codebooks between the search and the table read.
+pub const INDEX_FIFO_DEPTH: u64 = 32;
+declare_sync_fifo!(IndexFifo, Address, 32, 1);
+
+/// Cycles `reset` must be held to empty every pipeline stage and FIFO.
+pub const RESET_CYCLES: u64 = 64;
+
+#[derive(LogicBlock)]
+pub struct Engine {
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset of all control state; hold for [`RESET_CYCLES`].
+    pub reset: Signal<In, Bit>,
+    /// Input stream: activations, element 0 of each vector first.
+    pub in_data: Signal<In, Bits<8>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    /// Output stream: N 32-bit results per vector, output 0 first.
+    pub out_data: Signal<Out, Word>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    /// High with the last output of each vector.
+    pub out_last: Signal<Out, Bit>,
+    /// Load port for centroids, tables and bias.
+    pub load_enable: Signal<In, Bit>,
+    pub load_address: Signal<In, Bits<32>>,
+    pub load_data: Signal<In, Bits<32>>,
+    /// Encoder trace: one pulse per codebook with the chosen index and distance.
+    pub encode_valid: Signal<Out, Bit>,
+    pub encode_index: Signal<Out, Bits<16>>,
+    pub encode_distance: Signal<Out, Bits<32>>,
+    /// Sticky: the index FIFO over- or underflowed. Never set in a correct engine.
+    pub fault: Signal<Out, Bit>,
+    fault_flag: DFF<Bit>,
+
+    // The search.
+    units: Vec<DistanceUnit>,
+    tree: ArgminTree,
+    fifo: IndexFifo,
+    element_address: DFF<Address>,
+    sub_position: DFF<Address>,
+    reserved: DFF<Bits<8>>,
+    element: DFF<Bits<8>>,
+    valid_1: DFF<Bit>,
+    first_1: DFF<Bit>,
+    last_1: DFF<Bit>,
+    valid_2: DFF<Bit>,
+    first_2: DFF<Bit>,
+    last_2: DFF<Bit>,
+    leaf_valid: DFF<Bit>,
+    accept: Signal<Local, Bit>,
+    start_codebook: Signal<Local, Bit>,
+
+    // The table read.
+    lanes: Vec<Lane>,
+    reading: DFF<Bit>,
+    row: DFF<Address>,
+    table_address: DFF<Address>,
+    codebook_base: DFF<Address>,
+    codebook: DFF<Address>,
+    token_valid: DFF<Bit>,
+    token_first: DFF<Bit>,
+    token_last: DFF<Bit>,
+    done: DFF<Bit>,
+    advance: Signal<Local, Bit>,
+    pop: Signal<Local, Bit>,
+    finishing: Signal<Local, Bit>,
+    next_base: Signal<Local, Address>,
+    offset: Signal<Local, Address>,
+    capture: Signal<Local, Bit>,
+
+    // The output stream.
+    remaining: DFF<Bits<32>>,
+    lane_select: DFF<Address>,
+    output_free: Signal<Local, Bit>,
+    fire: Signal<Local, Bit>,
+    select: Signal<Local, Address>,
+
+    // Runtime constants.
+    last_element: Constant<Address>,
+    last_sub_position: Constant<Address>,
+    last_row: Constant<Address>,
+    last_codebook: Constant<Address>,
+    base_step: Constant<Address>,
+    last_lane: Constant<Address>,
+    outputs: Constant<Bits<32>>,
+    fifo_depth: Constant<Bits<8>>,
+    unit_ids: Vec<Constant<Address>>,
+    table_ids: Vec<Constant<Address>>,
+    bias_ids: Vec<Constant<Address>>,
+    lane_ids: Vec<Constant<Address>>,
+    _units: usize,
+    _lanes: usize,
+}
+
+fn constant(value: usize) -> Constant<Address> {
+    Constant::new((value as u64).into())
+}
+
+impl Engine {
+    /// The engine for a configuration; `config` must already be validated.
+    pub fn new(config: &EngineConfig) -> Self {
+        let (d, v, c, k) = (
+            config.input_dim,
+            config.sub_vector_len(),
+            config.codebooks,
+            config.centroids,
+        );
+        let (m, l) = (config.rows_per_lane(), config.lanes);
+        let map = MemoryMap::new(config);
+        Engine {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            out_last: Default::default(),
+            load_enable: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            encode_valid: Default::default(),
+            encode_index: Default::default(),
+            encode_distance: Default::default(),
+            fault: Default::default(),
+            fault_flag: Default::default(),
+            units: (0..k).map(|i| DistanceUnit::new(i, d, m)).collect(),
+            tree: ArgminTree::new(k),
+            fifo: Default::default(),
+            element_address: Default::default(),
+            sub_position: Default::default(),
+            reserved: Default::default(),
+            element: Default::default(),
+            valid_1: Default::default(),
+            first_1: Default::default(),
+            last_1: Default::default(),
+            valid_2: Default::default(),
+            first_2: Default::default(),
+            last_2: Default::default(),
+            leaf_valid: Default::default(),
+            accept: Default::default(),
+            start_codebook: Default::default(),
+            lanes: (0..l)
+                .map(|_| Lane::new(config.table_words_per_lane(), m))
+                .collect(),
+            reading: Default::default(),
+            row: Default::default(),
+            table_address: Default::default(),
+            codebook_base: Default::default(),
+            codebook: Default::default(),
+            token_valid: Default::default(),
+            token_first: Default::default(),
+            token_last: Default::default(),
+            done: Default::default(),
+            advance: Default::default(),
+            pop: Default::default(),
+            finishing: Default::default(),
+            next_base: Default::default(),
+            offset: Default::default(),
+            capture: Default::default(),
+            remaining: Default::default(),
+            lane_select: Default::default(),
+            output_free: Default::default(),
+            fire: Default::default(),
+            select: Default::default(),
+            last_element: constant(d - 1),
+            last_sub_position: constant(v - 1),
+            last_row: constant(m - 1),
+            last_codebook: constant(c - 1),
+            base_step: constant(k * m),
+            last_lane: constant(l - 1),
+            outputs: Constant::new((config.outputs as u64).into()),
+            fifo_depth: Constant::new(INDEX_FIFO_DEPTH.into()),
+            unit_ids: (0..k).map(|i| constant(map.centroid_memory(i))).collect(),
+            table_ids: (0..l).map(|i| constant(map.table_memory(i))).collect(),
+            bias_ids: (0..l).map(|i| constant(map.bias_memory(i))).collect(),
+            lane_ids: (0..l).map(constant).collect(),
+            _units: k,
+            _lanes: l,
+        }
+    }
+}
+
+impl Logic for Engine {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            element_address,
+            sub_position,
+            reserved,
+            element,
+            valid_1,
+            first_1,
+            last_1,
+            valid_2,
+            first_2,
+            last_2,
+            leaf_valid,
+            reading,
+            row,
+            table_address,
+            codebook_base,
+            codebook,
+            token_valid,
+            token_first,
+            token_last,
+            done,
+            remaining,
+            lane_select,
+            fault_flag
+        );
+        self.fault_flag.d.next =
+            self.fault_flag.q.val() | self.fifo.overflow.val() | self.fifo.underflow.val();
+        self.fault.next = self.fault_flag.q.val();
+        self.tree.clock.next = self.clock.val();
+        self.fifo.clock.next = self.clock.val();
+
+        // ---- Search: accept elements, V per codebook, K distances in parallel.
+        self.in_ready.next = !self.reset.val()
+            & ((self.sub_position.q.val() != 0) | (self.reserved.q.val() < self.fifo_depth.val()));
+        self.accept.next = self.in_valid.val() & self.in_ready.val();
+        self.start_codebook.next = self.accept.val() & (self.sub_position.q.val() == 0);
+        if self.accept.val() {
+            if self.element_address.q.val() == self.last_element.val() {
+                self.element_address.d.next = 0.into();
+            } else {
+                self.element_address.d.next = self.element_address.q.val() + 1;
+            }
+            if self.sub_position.q.val() == self.last_sub_position.val() {
+                self.sub_position.d.next = 0.into();
+            } else {
+                self.sub_position.d.next = self.sub_position.q.val() + 1;
+            }
+        }
+        self.element.d.next = self.in_data.val();
+        self.valid_1.d.next = self.accept.val();
+        self.first_1.d.next = self.sub_position.q.val() == 0;
+        self.last_1.d.next = self.sub_position.q.val() == self.last_sub_position.val();
+        self.valid_2.d.next = self.valid_1.q.val();
+        self.first_2.d.next = self.first_1.q.val();
+        self.last_2.d.next = self.last_1.q.val();
+        self.leaf_valid.d.next = self.valid_2.q.val() & self.last_2.q.val();
+        for k in 0..self._units {
+            self.units[k].clock.next = self.clock.val();
+            self.units[k].read_address.next = self.element_address.q.val();
+            self.units[k].element.next = self.element.q.val();
+            self.units[k].accumulate.next = self.valid_2.q.val();
+            self.units[k].first.next = self.first_2.q.val();
+            self.units[k].load_enable.next = self.load_enable.val()
+                & (self.load_address.val().get_bits::<16>(16) == self.unit_ids[k].val());
+            self.units[k].load_address.next = self.load_address.val().get_bits::<16>(0);
+            self.units[k].load_data.next = self.load_data.val().get_bits::<8>(0);
+            self.tree.leaves[k].next = self.units[k].key.val();
+        }
+        self.tree.valid_in.next = self.leaf_valid.q.val();
+        self.fifo.write.next = self.tree.valid.val() & !self.reset.val();
+        self.fifo.data_in.next = self.tree.key.val().get_bits::<16>(0);
+        self.encode_valid.next = self.tree.valid.val();
+        self.encode_index.next = self.tree.key.val().get_bits::<16>(16);
+        self.encode_distance.next = self.tree.key.val().get_bits::<32>(32);
+
+        // ---- Output stream.
+        self.output_free.next =
+            (self.remaining.q.val() == 0) | ((self.remaining.q.val() == 1) & self.out_ready.val());
+        self.out_valid.next = self.remaining.q.val() != 0;
+        self.out_last.next = self.remaining.q.val() == 1;
+        self.fire.next = self.out_valid.val() & self.out_ready.val();
+        self.select.next = self.lane_select.q.val();
+        self.out_data.next = self.lanes[0].head.val();
+        for l in 0..self._lanes {
+            if self.select.val() == self.lane_ids[l].val() {
+                self.out_data.next = self.lanes[l].head.val();
+            }
+        }
+
+        // ---- Table read: one codebook row per cycle and lane.
+        self.capture.next = self.done.q.val() & self.output_free.val();
+        self.advance.next = !self.done.q.val() | self.output_free.val();
+        self.finishing.next = self.reading.q.val() & (self.row.q.val() == self.last_row.val());
+        self.pop.next = self.advance.val()
+            & !self.fifo.empty.val()
+            & (!self.reading.q.val() | self.finishing.val());
+        self.offset.next = self.fifo.data_out.val();
+        if self.codebook.q.val() == self.last_codebook.val() {
+            self.next_base.next = 0.into();
+        } else {
+            self.next_base.next = self.codebook_base.q.val() + self.base_step.val();
+        }
+        if self.advance.val() {
+            self.token_valid.d.next = self.reading.q.val();
+            self.token_first.d.next = self.codebook.q.val() == 0;
+            self.token_last.d.next = (self.codebook.q.val() == self.last_codebook.val())
+                & (self.row.q.val() == self.last_row.val());
+            if self.reading.q.val() {
+                if self.finishing.val() {
+                    self.codebook_base.d.next = self.next_base.val();
+                    if self.codebook.q.val() == self.last_codebook.val() {
+                        self.codebook.d.next = 0.into();
+                    } else {
+                        self.codebook.d.next = self.codebook.q.val() + 1;
+                    }
+                    if self.pop.val() {
+                        self.table_address.d.next = self.next_base.val() + self.offset.val();
+                        self.row.d.next = 0.into();
+                    } else {
+                        self.reading.d.next = false;
+                    }
+                } else {
+                    self.table_address.d.next = self.table_address.q.val() + 1;
+                    self.row.d.next = self.row.q.val() + 1;
+                }
+            } else if self.pop.val() {
+                self.table_address.d.next = self.codebook_base.q.val() + self.offset.val();
+                self.row.d.next = 0.into();
+                self.reading.d.next = true;
+            }
+        }
+        // One reserved FIFO slot per codebook, from its first element to its pop.
+        if self.start_codebook.val() & !self.pop.val() {
+            self.reserved.d.next = self.reserved.q.val() + 1;
+        }
+        if !self.start_codebook.val() & self.pop.val() {
+            self.reserved.d.next = self.reserved.q.val() - 1;
+        }
+        if self.advance.val() & self.token_valid.q.val() & self.token_last.q.val() {
+            self.done.d.next = true;
+        } else if self.capture.val() {
+            self.done.d.next = false;
+        }
+        if self.capture.val() {
+            self.remaining.d.next = self.outputs.val();
+            self.lane_select.d.next = 0.into();
+        } else if self.fire.val() {
+            self.remaining.d.next = self.remaining.q.val() - 1;
+            if self.lane_select.q.val() == self.last_lane.val() {
+                self.lane_select.d.next = 0.into();
+            } else {
+                self.lane_select.d.next = self.lane_select.q.val() + 1;
+            }
+        }
+        for l in 0..self._lanes {
+            self.lanes[l].clock.next = self.clock.val();
+            self.lanes[l].read_enable.next = self.advance.val();
+            self.lanes[l].table_address.next = self.table_address.q.val();
+            self.lanes[l].bias_address.next = self.row.q.val();
+            self.lanes[l].add.next = self.advance.val() & self.token_valid.q.val();
+            self.lanes[l].first.next = self.token_first.q.val();
+            self.lanes[l].capture.next = self.capture.val();
+            self.lanes[l].shift.next = self.fire.val()
+                & ((self.lane_select.q.val() == self.last_lane.val())
+                    | (self.remaining.q.val() == 1));
+            self.lanes[l].load_table.next = self.load_enable.val()
+                & (self.load_address.val().get_bits::<16>(16) == self.table_ids[l].val());
+            self.lanes[l].load_bias.next = self.load_enable.val()
+                & (self.load_address.val().get_bits::<16>(16) == self.bias_ids[l].val());
+            self.lanes[l].load_address.next = self.load_address.val().get_bits::<16>(0);
+            self.lanes[l].load_data.next = self.load_data.val();
+        }
+
+        // ---- Reset: clear every control register and drain the FIFO.
+        self.fifo.read.next = self.pop.val() | (self.reset.val() & !self.fifo.empty.val());
+        if self.reset.val() {
+            self.element_address.d.next = 0.into();
+            self.sub_position.d.next = 0.into();
+            self.reserved.d.next = 0.into();
+            self.valid_1.d.next = false;
+            self.valid_2.d.next = false;
+            self.leaf_valid.d.next = false;
+            self.reading.d.next = false;
+            self.row.d.next = 0.into();
+            self.codebook_base.d.next = 0.into();
+            self.codebook.d.next = 0.into();
+            self.token_valid.d.next = false;
+            self.done.d.next = false;
+            self.remaining.d.next = 0.into();
+            self.lane_select.d.next = 0.into();
+            self.fault_flag.d.next = false;
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! One lane of the table read: a table memory, a bias memory, a ring of
+//! accumulators and the output registers for the outputs `n = j * L + l`.
+//!
+//! Each cycle the lane reads one table entry for output row `j` and adds it
+//! to the accumulator at the head of its ring, which then rotates: after the
+//! `M = ceil(N / L)` reads of a codebook the ring is back in order, so no
+//! accumulator is ever addressed and no read-modify-write hazard exists.
+
+use crate::memory::{Address, BlockRam};
+use rust_hdl::prelude::*;
+
+/// Accumulators and outputs: 32-bit two's complement.
+pub type Word = Bits<32>;
+
+#[derive(LogicBlock)]
+pub struct Lane {
+    pub clock: Signal<In, Clock>,
+    /// Advance the memory read ports (low while the pipeline is stalled).
+    pub read_enable: Signal<In, Bit>,
+    pub table_address: Signal<In, Address>,
+    pub bias_address: Signal<In, Address>,
+    /// Add the table entry read last cycle into the ring head and rotate.
+    pub add: Signal<In, Bit>,
+    /// The entry belongs to codebook 0: start from the bias, not the ring.
+    pub first: Signal<In, Bit>,
+    /// Copy the ring (a finished vector) into the output registers.
+    pub capture: Signal<In, Bit>,
+    /// Move the output registers one row forward.
+    pub shift: Signal<In, Bit>,
+    /// The output of the current row for this lane.
+    pub head: Signal<Out, Word>,
+    pub load_table: Signal<In, Bit>,
+    pub load_bias: Signal<In, Bit>,
+    pub load_address: Signal<In, Address>,
+    pub load_data: Signal<In, Word>,
+    table_memory: BlockRam<Bits<8>>,
+    bias_memory: BlockRam<Word>,
+    ring: Vec<DFF<Word>>,
+    outputs: Vec<DFF<Word>>,
+    sign_extension: Constant<Word>,
+    entry: Signal<Local, Word>,
+    total: Signal<Local, Word>,
+    _rows: usize,
+    _last_row: usize,
+}
+
+impl Lane {
+    /// A lane with `table_words` table entries and `rows` (M) outputs.
+    pub fn new(table_words: usize, rows: usize) -> Self {
+        Lane {
+            clock: Default::default(),
+            read_enable: Default::default(),
+            table_address: Default::default(),
+            bias_address: Default::default(),
+            add: Default::default(),
+            first: Default::default(),
+            capture: Default::default(),
+            shift: Default::default(),
+            head: Default::default(),
+            load_table: Default::default(),
+            load_bias: Default::default(),
+            load_address: Default::default(),
+            load_data: Default::default(),
+            table_memory: BlockRam::new(table_words),
+            bias_memory: BlockRam::new(rows),
+            ring: (0..rows).map(|_| Default::default()).collect(),
+            outputs: (0..rows).map(|_| Default::default()).collect(),
+            sign_extension: Constant::new(0xFFFF_FF00u64.into()),
+            entry: Default::default(),
+            total: Default::default(),
+            _rows: rows,
+            _last_row: rows - 1,
+        }
+    }
+}
+
+impl Logic for Lane {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.table_memory.clock.next = self.clock.val();
+        self.table_memory.read_enable.next = self.read_enable.val();
+        self.table_memory.read_address.next = self.table_address.val();
+        self.table_memory.write_enable.next = self.load_table.val();
+        self.table_memory.write_address.next = self.load_address.val();
+        self.table_memory.write_data.next = self.load_data.val().get_bits::<8>(0);
+        self.bias_memory.clock.next = self.clock.val();
+        self.bias_memory.read_enable.next = self.read_enable.val();
+        self.bias_memory.read_address.next = self.bias_address.val();
+        self.bias_memory.write_enable.next = self.load_bias.val();
+        self.bias_memory.write_address.next = self.load_address.val();
+        self.bias_memory.write_data.next = self.load_data.val();
+        for i in 0..self._rows {
+            self.ring[i].clock.next = self.clock.val();
+            self.ring[i].d.next = self.ring[i].q.val();
+            self.outputs[i].clock.next = self.clock.val();
+            self.outputs[i].d.next = self.outputs[i].q.val();
+        }
+        // Sign-extend the int8 table entry.
+        if self.table_memory.read_data.val().get_bit(7) {
+            self.entry.next =
+                bit_cast::<32, 8>(self.table_memory.read_data.val()) | self.sign_extension.val();
+        } else {
+            self.entry.next = bit_cast::<32, 8>(self.table_memory.read_data.val());
+        }
+        if self.first.val() {
+            self.total.next = self.bias_memory.read_data.val() + self.entry.val();
+        } else {
+            self.total.next = self.ring[0].q.val() + self.entry.val();
+        }
+        if self.add.val() {
+            for i in 0..self._last_row {
+                self.ring[i].d.next = self.ring[i + 1].q.val();
+            }
+            // A one-iteration loop names the last ring slot (index M - 1).
+            for i in self._last_row..self._rows {
+                self.ring[i].d.next = self.total.val();
+            }
+        }
+        if self.capture.val() {
+            for i in 0..self._rows {
+                self.outputs[i].d.next = self.ring[i].q.val();
+            }
+        } else if self.shift.val() {
+            for i in 0..self._last_row {
+                self.outputs[i].d.next = self.outputs[i + 1].q.val();
+            }
+        }
+        self.head.next = self.outputs[0].q.val();
+    }
+}

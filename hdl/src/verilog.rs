@@ -1,0 +1,92 @@
+//! Verilog output for an engine configuration, lint-clean under
+//! `verilator --lint-only -Wall` with every waiver written into the file.
+//!
+//! rust-hdl names the top module `top` and its submodules `top$...`; lutgen
+//! renames them to [`TOP_MODULE`] so the engine can sit inside a board design.
+
+use crate::engine::Engine;
+use lutgen_core::{ConfigError, EngineConfig};
+use rust_hdl::prelude::*;
+
+/// Name of the engine's top-level Verilog module.
+pub const TOP_MODULE: &str = "lutgen_engine";
+
+/// File-wide waivers, each with its reason, placed before the first module.
+const FILE_WAIVERS: &str = "\
+// Lint waivers (verilator --lint-only -Wall is otherwise clean):
+// WIDTH: rust-hdl 0.46 writes every integer literal as a 32-bit constant and
+//   every bit_cast as a mask `((x) & N'hff..)`; both are intended zero
+//   extensions or truncations. The bit-exact co-simulation tests check the
+//   engine's widths end to end.
+// UNOPTFLAT: rust-hdl puts a module's combinational logic in one always
+//   block, so the index FIFO's `read` (which depends on its registered
+//   `empty`) looks like a loop to Verilator; there is no combinational loop.
+/* verilator lint_off WIDTH */
+/* verilator lint_off UNOPTFLAT */
+";
+
+/// Waiver around rust-hdl's own FIFO modules.
+const FIFO_WAIVER: &str = "\
+// UNUSEDSIGNAL: rust-hdl's SynchronousFIFO exposes clocks and fill levels
+//   that the engine does not need.
+/* verilator lint_off UNUSEDSIGNAL */
+";
+
+/// FIFO status outputs the engine does not use (`overflow`/`underflow` feed `fault`).
+const UNUSED_FIFO_STATUS: [&str; 3] = ["fifo$almost_empty", "fifo$full", "fifo$almost_full"];
+
+/// The Verilog of the engine for `config`.
+pub fn engine_verilog(config: &EngineConfig) -> Result<String, ConfigError> {
+    config.validate()?;
+    let mut engine = Engine::new(config);
+    engine.connect_all();
+    Ok(finish(&generate_verilog(&engine), config))
+}
+
+/// Renames the modules, adds the header and the waivers.
+fn finish(raw: &str, config: &EngineConfig) -> String {
+    let mut out = format!(
+        "// lutgen {version}: generated engine, do not edit.\n\
+         // Configuration: D={d} C={c} V={v} K={k} N={n} lanes={l} encoder={e}\n\
+         //   activation/centroid/table/bias bits = {ab}/{cb}/{tb}/{bb}, accumulator bits = {acc}\n\
+         // Table-read bound: {bound} cycles per inference.\n\
+         {FILE_WAIVERS}",
+        version = env!("CARGO_PKG_VERSION"),
+        d = config.input_dim,
+        c = config.codebooks,
+        v = config.sub_vector_len(),
+        k = config.centroids,
+        n = config.outputs,
+        l = config.lanes,
+        e = config.encoder,
+        ab = config.activation_bits,
+        cb = config.centroid_bits,
+        tb = config.table_bits,
+        bb = config.bias_bits,
+        acc = config.accumulator_bits(),
+        bound = config.bound_cycles_per_inference(),
+    );
+    for line in raw.lines() {
+        let line = line
+            .replace("module top(", &format!("module {TOP_MODULE}("))
+            .replace("endmodule // top", &format!("endmodule // {TOP_MODULE}"))
+            .replace("top$", &format!("{TOP_MODULE}$"));
+        let fifo_module = line.contains("$fifo") && line.starts_with("module ");
+        let unused_wire = line.trim_start().starts_with("wire")
+            && UNUSED_FIFO_STATUS
+                .iter()
+                .any(|s| line.trim_end().ends_with(&format!("{s};")));
+        if fifo_module {
+            out.push_str(FIFO_WAIVER);
+        }
+        if unused_wire {
+            out.push_str("/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status\n");
+        }
+        out.push_str(&line);
+        out.push('\n');
+        if unused_wire || (line.starts_with("endmodule") && line.contains("$fifo")) {
+            out.push_str("/* verilator lint_on UNUSEDSIGNAL */\n");
+        }
+    }
+    out
+}
