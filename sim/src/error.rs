@@ -1,0 +1,122 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building, loading or driving a Verilated model.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The `verilator` program could not be started.
+    #[error(
+        "Verilator not found (tried to run `{program}`): install it with `apt-get install verilator` \
+         (version 5.006 or newer), or point LUTGEN_VERILATOR at the binary"
+    )]
+    VerilatorNotFound {
+        /// The program we tried to run.
+        program: PathBuf,
+    },
+
+    /// A build tool other than Verilator (make, g++) could not be started.
+    #[error(
+        "`{tool}` not found: Verilated models need a C++ toolchain (`apt-get install make g++`)"
+    )]
+    ToolNotFound {
+        /// The program we tried to run.
+        tool: String,
+    },
+
+    /// The installed Verilator is older than the 5.x series this crate targets.
+    #[error("unsupported Verilator `{version}`: lutgen-sim needs Verilator 5.006 or newer")]
+    UnsupportedVerilator {
+        /// The first line of `verilator --version`.
+        version: String,
+    },
+
+    /// Verilator rejected the design. Lint warnings are fatal on purpose: the Verilog lutgen
+    /// generates is meant to be lint clean, so only waivers written in the source silence them.
+    #[error("Verilator failed on top module `{top}` ({command}):\n{diagnostics}")]
+    Verilator {
+        /// The top module being built.
+        top: String,
+        /// The command line that failed.
+        command: String,
+        /// The `%Error` / `%Warning` lines of Verilator's output, with their context.
+        diagnostics: String,
+    },
+
+    /// Compiling or linking the Verilated C++ into a shared library failed.
+    #[error("C++ build of the Verilated model failed ({command}):\n{output}")]
+    Compile {
+        /// The command line that failed.
+        command: String,
+        /// The compiler errors (or the tail of the output when none could be picked out).
+        output: String,
+    },
+
+    /// The built shared library could not be loaded, or lacks a shim symbol.
+    #[error("could not load the Verilated model library {}: {source}", path.display())]
+    Load {
+        /// The shared library.
+        path: PathBuf,
+        /// What the dynamic loader said.
+        #[source]
+        source: libloading::Error,
+    },
+
+    /// The C++ shim could not construct the model (allocation failure or a C++ exception).
+    #[error("the Verilated model could not be constructed")]
+    Create,
+
+    /// A port name that is not in the model's port list.
+    #[error("unknown port `{name}` (ports: {known})")]
+    UnknownPort {
+        /// The name asked for.
+        name: String,
+        /// The model's port names, comma separated.
+        known: String,
+    },
+
+    /// A port wider than the 64 bits this binding supports.
+    #[error("port `{name}` is {width} bits wide; lutgen-sim supports ports of 1 to 64 bits")]
+    PortTooWide {
+        /// The port.
+        name: String,
+        /// Its declared width.
+        width: u32,
+    },
+
+    /// A port list entry that disagrees with the design (name, width or direction),
+    /// or is not a plain Verilog identifier.
+    #[error("port `{name}`: {reason}")]
+    PortMismatch {
+        /// The port.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `open_trace` on a model that was built without `.trace(true)`.
+    #[error(
+        "tracing requested, but the model was built without tracing: use ModelBuilder::trace(true)"
+    )]
+    TraceNotEnabled,
+
+    /// A file-system operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SimError {
+    /// Wraps an I/O error with the path it happened on.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SimError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Small hand-written designs and helpers shared by the unit tests.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use tempfile::TempDir;
+
+use crate::{Model, ModelBuilder, PortSpec};
+
+/// 8-bit counter with enable and synchronous reset.
+pub const COUNTER: &str = "\
+module counter(
+    input wire clk,
+    input wire rst,
+    input wire en,
+    output reg [7:0] q
+);
+    always @(posedge clk) begin
+        if (rst) q <= 8'd0;
+        else if (en) q <= q + 8'd1;
+    end
+endmodule
+";
+
+/// The counter's port list.
+pub fn counter_ports() -> Vec<PortSpec> {
+    vec![
+        PortSpec::input("clk", 1),
+        PortSpec::input("rst", 1),
+        PortSpec::input("en", 1),
+        PortSpec::output("q", 8),
+    ]
+}
+
+/// Combinational logic on ports of 40, 41, 64 and 16 bits, with names Verilator mangles
+/// (`$`, `__`, and `goto`, a C++ keyword).
+pub const WIDE: &str = "\
+module wide(
+    input wire [39:0] a,
+    input wire [39:0] b,
+    output wire [40:0] sum,
+    input wire [63:0] x,
+    output wire [63:0] not_x,
+    output wire [63:0] x_plus_1,
+    input wire [15:0] in$h,
+    output wire [15:0] out__h,
+    /* verilator lint_off SYMRSVDWORD */
+    input wire [3:0] goto,
+    /* verilator lint_on SYMRSVDWORD */
+    output wire [3:0] not_goto
+);
+    assign sum = {1'b0, a} + {1'b0, b};
+    assign not_x = ~x;
+    assign x_plus_1 = x + 64'd1;
+    assign out__h = in$h ^ 16'hffff;
+    assign not_goto = ~goto;
+endmodule
+";
+
+/// The wide design's port list.
+pub fn wide_ports() -> Vec<PortSpec> {
+    vec![
+        PortSpec::input("a", 40),
+        PortSpec::input("b", 40),
+        PortSpec::output("sum", 41),
+        PortSpec::input("x", 64),
+        PortSpec::output("not_x", 64),
+        PortSpec::output("x_plus_1", 64),
+        PortSpec::input("in$h", 16),
+        PortSpec::output("out__h", 16),
+        PortSpec::input("goto", 4),
+        PortSpec::output("not_goto", 4),
+    ]
+}
+
+/// A cache directory shared by the tests that are running right now, so concurrent tests
+/// reuse each other's builds (and race on installing them, as parallel test binaries would).
+/// It is deleted when the last test holding it finishes.
+pub fn shared_cache() -> Arc<TempDir> {
+    static SHARED: Mutex<Weak<TempDir>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(dir) = slot.upgrade() {
+        return dir;
+    }
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    *slot = Arc::downgrade(&dir);
+    dir
+}
+
+/// Builds `verilog` in the [`shared_cache`] (returned, so it outlives the model).
+pub fn build(verilog: &str, top: &str, ports: Vec<PortSpec>, trace: bool) -> (Model, Arc<TempDir>) {
+    let cache = shared_cache();
+    let model = ModelBuilder::new(verilog, top, ports)
+        .trace(trace)
+        .cache_dir(cache.path())
+        .build()
+        .unwrap_or_else(|e| panic!("building `{top}` failed: {e}"));
+    (model, cache)
+}
