@@ -21,8 +21,10 @@ const FILE_WAIVERS: &str = "\
 // UNOPTFLAT: rust-hdl puts a module's combinational logic in one always
 //   block, so the index FIFO's `read` (which depends on its registered
 //   `empty`) looks like a loop to Verilator; there is no combinational loop.
+// DECLFILENAME: one file holds the engine's top module and all its submodules.
 /* verilator lint_off WIDTH */
 /* verilator lint_off UNOPTFLAT */
+/* verilator lint_off DECLFILENAME */
 ";
 
 /// Waiver around rust-hdl's own FIFO modules.
@@ -89,4 +91,62 @@ fn finish(raw: &str, config: &EngineConfig) -> String {
         }
     }
     out
+}
+
+/// A port of the engine's top module, for simulators and board wrappers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Port {
+    pub name: &'static str,
+    pub width: u32,
+    pub input: bool,
+}
+
+const fn port(name: &'static str, width: u32, input: bool) -> Port {
+    Port { name, width, input }
+}
+
+/// Every port of [`TOP_MODULE`], in declaration order.
+pub const ENGINE_PORTS: [Port; 16] = [
+    port("clock", 1, true),
+    port("reset", 1, true),
+    port("in_data", 8, true),
+    port("in_valid", 1, true),
+    port("in_ready", 1, false),
+    port("out_data", 32, false),
+    port("out_valid", 1, false),
+    port("out_ready", 1, true),
+    port("out_last", 1, false),
+    port("load_enable", 1, true),
+    port("load_address", 32, true),
+    port("load_data", 32, true),
+    port("encode_valid", 1, false),
+    port("encode_index", 16, false),
+    port("encode_distance", 32, false),
+    port("fault", 1, false),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_list_matches_the_generated_module() {
+        let verilog = engine_verilog(&EngineConfig::default()).unwrap();
+        let header = verilog
+            .lines()
+            .find(|l| l.starts_with(&format!("module {TOP_MODULE}(")))
+            .unwrap();
+        let names: Vec<&str> = ENGINE_PORTS.iter().map(|p| p.name).collect();
+        assert_eq!(header, format!("module {TOP_MODULE}({});", names.join(",")));
+        for p in ENGINE_PORTS {
+            let dir = if p.input { "input" } else { "output" };
+            let kind = if p.input { "wire" } else { "reg" };
+            let decl = if p.width == 1 {
+                format!("{dir} {kind}  {};", p.name)
+            } else {
+                format!("{dir} {kind}  [{}:0] {};", p.width - 1, p.name)
+            };
+            assert!(verilog.contains(&decl), "missing `{decl}`");
+        }
+    }
 }

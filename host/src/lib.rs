@@ -1,1 +1,12 @@
-//! placeholder
+//! The lutgen host tool: the command line, and the pieces it is built from.
+//!
+//! [`engine_args`] turns flags and config files into an engine
+//! configuration, [`vectors`] reads and writes activations, and
+//! [`commands`] holds one module per subcommand.
+
+pub mod commands;
+pub mod engine_args;
+pub mod error;
+pub mod vectors;
+
+pub use error::Error;

@@ -109,6 +109,64 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+
+    /// The engine configuration is invalid (see `EngineConfig::validate`).
+    #[error("invalid engine configuration: {0}")]
+    Config(#[from] lutgen_core::ConfigError),
+
+    /// An image made for another configuration than the engine's.
+    #[error(
+        "the image was made for another engine: image {image}, engine {engine}; \
+         build the engine from the image's configuration"
+    )]
+    ImageMismatch {
+        /// The engine's configuration.
+        engine: String,
+        /// The image's configuration.
+        image: String,
+    },
+
+    /// Vectors were streamed before any image was loaded.
+    #[error("no image loaded: load one before streaming vectors")]
+    NotLoaded,
+
+    /// An input vector of the wrong length.
+    #[error("input vector {index} has {got} elements but the engine takes {expected}")]
+    InputLength {
+        /// Which vector.
+        index: usize,
+        /// D.
+        expected: usize,
+        /// Its length.
+        got: usize,
+    },
+
+    /// The engine stopped making progress: a hardware bug, never a user error.
+    #[error(
+        "the engine made no progress for too long at cycle {cycle}: {accepted} vectors accepted, \
+         {completed} of {expected} finished (run with --trace to see where it stops)"
+    )]
+    Hung {
+        /// The cycle at which we gave up.
+        cycle: u64,
+        /// Vectors fully accepted.
+        accepted: usize,
+        /// Vectors whose outputs all arrived.
+        completed: usize,
+        /// Vectors sent.
+        expected: usize,
+    },
+
+    /// The engine broke its stream protocol.
+    #[error("engine protocol violation: {0}")]
+    Protocol(String),
+
+    /// The engine raised its `fault` flag (index FIFO over- or underflow).
+    #[error("the engine raised `fault` at cycle {cycle} (index FIFO over- or underflow)")]
+    Fault {
+        /// When.
+        cycle: u64,
+    },
 }
 
 impl SimError {

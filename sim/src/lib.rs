@@ -22,6 +22,7 @@
 
 mod builder;
 mod cache;
+pub mod engine;
 mod error;
 mod model;
 mod port;
@@ -29,6 +30,7 @@ mod shim;
 
 pub use builder::{ModelBuilder, VERILATOR_ENV};
 pub use cache::{default_cache_dir, CACHE_DIR_ENV};
+pub use engine::{Backpressure, Encoded, EngineSim, Run, SimOptions};
 pub use error::SimError;
 pub use model::Model;
 pub use port::{Direction, PortId, PortSpec};

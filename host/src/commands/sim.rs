@@ -1,0 +1,172 @@
+//! `lutgen sim`: run vectors through the Verilated engine and check every
+//! output, and every encoder decision, against the software reference.
+
+use crate::engine_args::EngineArgs;
+use crate::error::Error;
+use crate::vectors;
+use clap::Args;
+use lutgen_core::{Image, Reference};
+use lutgen_sim::{Backpressure, EngineSim, SimOptions};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Simulate the engine in Verilator and compare it bit for bit with the reference.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Table image to load (default: a random image for the configuration).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// Push COUNT random vectors.
+    #[arg(long, value_name = "COUNT", conflicts_with = "input")]
+    pub random: Option<usize>,
+    /// Seed for the random image and vectors.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Push the rows of an integer .npy file of shape (vectors, D).
+    #[arg(long, value_name = "X.npy")]
+    pub input: Option<PathBuf>,
+    /// Write the engine's results as an int32 .npy file.
+    #[arg(long, value_name = "Y.npy")]
+    pub output: Option<PathBuf>,
+    /// Stall the output stream at random with this probability (0 to 0.99).
+    #[arg(long, default_value_t = 0.0)]
+    pub stall: f64,
+    /// Write a VCD waveform of the whole run (open it in GTKWave).
+    #[arg(long, value_name = "FILE.vcd")]
+    pub trace: Option<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `lutgen sim` reports.
+#[derive(Debug, Serialize)]
+pub struct SimReport {
+    pub vectors: usize,
+    pub mismatches: usize,
+    pub encoder_mismatches: usize,
+    pub first_mismatch: Option<String>,
+    pub cycles: u64,
+    pub cycles_per_inference: f64,
+    pub bound_cycles_per_inference: usize,
+    pub model_cached: bool,
+}
+
+/// Loads or makes the image the command runs.
+fn image_for(args: &SimArgs) -> Result<Image, Error> {
+    match &args.image {
+        Some(path) => {
+            let image = Image::read_from(path)?;
+            if !args.engine.is_empty() {
+                let requested = args.engine.resolve()?;
+                if &requested != image.config() {
+                    return Err(Error::ImageMismatch {
+                        image: format!("{:?}", image.config()),
+                        requested: format!("{requested:?}"),
+                    });
+                }
+            }
+            Ok(image)
+        }
+        None => Ok(Image::random(args.engine.resolve()?, args.seed)?),
+    }
+}
+
+pub fn run(args: &SimArgs) -> Result<bool, Error> {
+    if !(0.0..1.0).contains(&args.stall) {
+        return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
+    }
+    let image = image_for(args)?;
+    let config = image.config().clone();
+    let inputs = match (&args.input, args.random) {
+        (Some(path), _) => vectors::read_npy(path, config.input_dim)?,
+        (None, Some(count)) => vectors::random(&config, count, args.seed.wrapping_add(1)),
+        (None, None) => vectors::random(&config, 1000, args.seed.wrapping_add(1)),
+    };
+    let reference = Reference::new(&image);
+    let expected = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, x)| {
+            reference
+                .infer(x)
+                .map_err(|source| Error::Input { index, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !args.json {
+        eprintln!("building the Verilated engine (cached after the first build)...");
+    }
+    let options = SimOptions {
+        trace: args.trace.clone(),
+        ..SimOptions::default()
+    };
+    let mut engine = EngineSim::new(&config, &options)?;
+    engine.load(&image)?;
+    let backpressure = Backpressure::random(args.stall, args.seed);
+    let run = engine.run(&inputs, backpressure)?;
+
+    let mut mismatches = 0;
+    let mut encoder_mismatches = 0;
+    let mut first_mismatch = None;
+    for (i, (want, got)) in expected.iter().zip(&run.outputs).enumerate() {
+        for (n, (w, g)) in want.outputs.iter().zip(got).enumerate() {
+            if w != g {
+                mismatches += 1;
+                first_mismatch.get_or_insert_with(|| {
+                    format!("vector {i}, output {n}: reference {w}, engine {g}")
+                });
+            }
+        }
+        for (c, (w, g)) in want.encodings.iter().zip(&run.encodings[i]).enumerate() {
+            if w.index != g.index || w.score != g.distance {
+                encoder_mismatches += 1;
+                first_mismatch.get_or_insert_with(|| {
+                    format!(
+                        "vector {i}, codebook {c}: reference picks centroid {} (distance {}), engine {} (distance {})",
+                        w.index, w.score, g.index, g.distance
+                    )
+                });
+            }
+        }
+    }
+    if let Some(path) = &args.output {
+        vectors::write_npy(path, &run.outputs, config.outputs)?;
+    }
+    let report = SimReport {
+        vectors: inputs.len(),
+        mismatches,
+        encoder_mismatches,
+        first_mismatch,
+        cycles: run.cycles,
+        cycles_per_inference: run.cycles_per_inference,
+        bound_cycles_per_inference: config.bound_cycles_per_inference(),
+        model_cached: engine.was_cached(),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serializes")
+        );
+    } else {
+        println!(
+            "{} vectors, {} output mismatches, {} encoder mismatches",
+            report.vectors, report.mismatches, report.encoder_mismatches
+        );
+        if let Some(m) = &report.first_mismatch {
+            println!("first mismatch: {m}");
+        }
+        println!(
+            "{:.2} cycles per inference (table-read bound {}, {:+.2}%), {} cycles in all",
+            report.cycles_per_inference,
+            report.bound_cycles_per_inference,
+            100.0 * (report.cycles_per_inference / report.bound_cycles_per_inference as f64 - 1.0),
+            report.cycles
+        );
+        if let Some(t) = &args.trace {
+            println!("waveform: {} (gtkwave {})", t.display(), t.display());
+        }
+    }
+    Ok(report.mismatches == 0 && report.encoder_mismatches == 0)
+}

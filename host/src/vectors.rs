@@ -1,0 +1,166 @@
+//! Activation vectors in and results out: random ones, and `.npy` files.
+
+use crate::error::Error;
+use lutgen_core::EngineConfig;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+
+/// `count` vectors of uniformly random activations over the configured width.
+pub fn random(config: &EngineConfig, count: usize, seed: u64) -> Vec<Vec<i8>> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
+    (0..count)
+        .map(|_| {
+            (0..config.input_dim)
+                .map(|_| rng.gen_range(lo..=hi) as i8)
+                .collect()
+        })
+        .collect()
+}
+
+fn npy_error(path: &Path, message: impl Into<String>) -> Error {
+    Error::Npy {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Reads a 2-D integer `.npy` array of shape `(count, input_dim)` as int8 rows.
+///
+/// Any integer dtype is accepted as long as every value fits int8; floats
+/// are refused (quantize them first), so nothing is silently rounded.
+pub fn read_npy(path: &Path, input_dim: usize) -> Result<Vec<Vec<i8>>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| npy_error(path, format!("not a .npy file: {e}")))?;
+    let shape = npy.shape().to_vec();
+    let (rows, cols) = match shape[..] {
+        [rows, cols] => (rows as usize, cols as usize),
+        [cols] => (1, cols as usize),
+        _ => {
+            return Err(npy_error(
+                path,
+                format!("expected a 2-D array (vectors, {input_dim}), got shape {shape:?}"),
+            ))
+        }
+    };
+    if cols != input_dim {
+        return Err(npy_error(
+            path,
+            format!("rows have {cols} elements but the engine takes {input_dim}"),
+        ));
+    }
+    if npy.order() == npyz::Order::Fortran && rows > 1 {
+        return Err(npy_error(
+            path,
+            "Fortran-order arrays are not supported; save with np.ascontiguousarray",
+        ));
+    }
+    let type_str = match npy.dtype() {
+        npyz::DType::Plain(t) => t,
+        other => {
+            return Err(npy_error(
+                path,
+                format!("unsupported dtype {}", other.descr()),
+            ))
+        }
+    };
+    let read = |e: std::io::Error| npy_error(path, format!("cannot read data: {e}"));
+    let values: Vec<i64> =
+        match (type_str.type_char(), type_str.size_field()) {
+            (npyz::TypeChar::Int, 1) => npy
+                .into_vec::<i8>()
+                .map_err(read)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (npyz::TypeChar::Int, 2) => npy
+                .into_vec::<i16>()
+                .map_err(read)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (npyz::TypeChar::Int, 4) => npy
+                .into_vec::<i32>()
+                .map_err(read)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            (npyz::TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(read)?,
+            (npyz::TypeChar::Uint, 1) => npy
+                .into_vec::<u8>()
+                .map_err(read)?
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+            _ => return Err(npy_error(
+                path,
+                format!(
+                    "dtype {type_str} is not an integer type; quantize activations to int8 first"
+                ),
+            )),
+        };
+    let mut out = Vec::with_capacity(rows);
+    for (r, row) in values.chunks(input_dim.max(1)).enumerate() {
+        let mut v = Vec::with_capacity(input_dim);
+        for (c, &x) in row.iter().enumerate() {
+            v.push(i8::try_from(x).map_err(|_| {
+                npy_error(path, format!("value {x} at [{r}, {c}] does not fit int8"))
+            })?);
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Writes results as a 2-D int32 `.npy` array of shape `(vectors, outputs)`.
+pub fn write_npy(path: &Path, rows: &[Vec<i32>], outputs: usize) -> Result<(), Error> {
+    use npyz::WriterBuilder;
+    let write_err = |source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(write_err)?;
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[rows.len() as u64, outputs as u64])
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .map_err(write_err)?;
+    for row in rows {
+        writer.extend(row.iter().copied()).map_err(write_err)?;
+    }
+    writer.finish().map_err(write_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip_and_rejections() {
+        let dir = std::env::temp_dir().join(format!("lutgen-npy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.npy");
+        write_npy(&path, &[vec![1, -2, 3], vec![127, -128, 0]], 3).unwrap();
+        let rows = read_npy(&path, 3).unwrap();
+        assert_eq!(rows, vec![vec![1, -2, 3], vec![127, -128, 0]]);
+        assert!(read_npy(&path, 4)
+            .unwrap_err()
+            .to_string()
+            .contains("engine takes 4"));
+        write_npy(&path, &[vec![1, 200, 3]], 3).unwrap();
+        assert!(read_npy(&path, 3)
+            .unwrap_err()
+            .to_string()
+            .contains("does not fit int8"));
+        std::fs::write(&path, b"garbage").unwrap();
+        assert!(read_npy(&path, 3)
+            .unwrap_err()
+            .to_string()
+            .contains("not a .npy"));
+    }
+}

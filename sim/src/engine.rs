@@ -1,0 +1,303 @@
+//! The lutgen engine in Verilator: build it for a configuration, load an
+//! image through its load port, stream vectors and collect every output and
+//! every encoder decision, cycle by cycle.
+
+use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
+use lutgen_core::{EngineConfig, Image};
+use lutgen_hdl::engine::RESET_CYCLES;
+use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
+use lutgen_hdl::MemoryMap;
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+
+/// How to build the simulated engine.
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    /// Write a VCD waveform of everything after the build to this file.
+    pub trace: Option<PathBuf>,
+    /// Where built models are cached (default: [`crate::default_cache_dir`]).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// When the testbench holds back: output stalls and input gaps, at random.
+#[derive(Clone, Debug)]
+pub struct Backpressure {
+    /// Probability that `out_ready` is low in a cycle.
+    pub output_stall: f64,
+    /// Probability that `in_valid` is low in a cycle while input is pending.
+    pub input_gap: f64,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Backpressure {
+    /// Always ready, never a gap: the setting that measures throughput.
+    pub fn none() -> Self {
+        Self::new(0.0, 0.0, 0)
+    }
+
+    /// Output stalls with probability `output_stall`, no input gaps.
+    pub fn random(output_stall: f64, seed: u64) -> Self {
+        Self::new(output_stall, 0.0, seed)
+    }
+
+    /// Output stalls and input gaps with the given probabilities.
+    pub fn new(output_stall: f64, input_gap: f64, seed: u64) -> Self {
+        Backpressure {
+            output_stall,
+            input_gap,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.rng.gen_bool(p)
+    }
+}
+
+/// One encoder decision seen on the engine's `encode_*` trace ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    pub index: usize,
+    pub distance: u64,
+}
+
+/// Everything a run produced.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    /// N outputs per vector, in order.
+    pub outputs: Vec<Vec<i32>>,
+    /// C encoder decisions per vector, in order.
+    pub encodings: Vec<Vec<Encoded>>,
+    /// Cycles from the first input offered to the last output taken.
+    pub cycles: u64,
+    /// Steady-state cycles between consecutive vectors' last outputs
+    /// (the whole run's cycles for a single vector).
+    pub cycles_per_inference: f64,
+}
+
+struct Ports {
+    clock: PortId,
+    reset: PortId,
+    in_data: PortId,
+    in_valid: PortId,
+    in_ready: PortId,
+    out_data: PortId,
+    out_valid: PortId,
+    out_ready: PortId,
+    out_last: PortId,
+    load_enable: PortId,
+    load_address: PortId,
+    load_data: PortId,
+    encode_valid: PortId,
+    encode_index: PortId,
+    encode_distance: PortId,
+    fault: PortId,
+}
+
+/// A Verilated engine for one configuration.
+pub struct EngineSim {
+    config: EngineConfig,
+    model: Model,
+    ports: Ports,
+    loaded: bool,
+}
+
+impl EngineSim {
+    /// Generates, builds (or loads from the cache) and resets the engine for `config`.
+    pub fn new(config: &EngineConfig, options: &SimOptions) -> Result<Self, SimError> {
+        let verilog = engine_verilog(config).map_err(SimError::Config)?;
+        let specs = ENGINE_PORTS
+            .iter()
+            .map(|p| {
+                if p.input {
+                    PortSpec::input(p.name, p.width)
+                } else {
+                    PortSpec::output(p.name, p.width)
+                }
+            })
+            .collect();
+        let mut builder =
+            ModelBuilder::new(&verilog, TOP_MODULE, specs).trace(options.trace.is_some());
+        if let Some(dir) = &options.cache_dir {
+            builder = builder.cache_dir(dir);
+        }
+        let mut model = builder.build()?;
+        if let Some(path) = &options.trace {
+            model.open_trace(path)?;
+        }
+        let ports = Ports {
+            clock: model.port("clock")?,
+            reset: model.port("reset")?,
+            in_data: model.port("in_data")?,
+            in_valid: model.port("in_valid")?,
+            in_ready: model.port("in_ready")?,
+            out_data: model.port("out_data")?,
+            out_valid: model.port("out_valid")?,
+            out_ready: model.port("out_ready")?,
+            out_last: model.port("out_last")?,
+            load_enable: model.port("load_enable")?,
+            load_address: model.port("load_address")?,
+            load_data: model.port("load_data")?,
+            encode_valid: model.port("encode_valid")?,
+            encode_index: model.port("encode_index")?,
+            encode_distance: model.port("encode_distance")?,
+            fault: model.port("fault")?,
+        };
+        let mut engine = EngineSim {
+            config: config.clone(),
+            model,
+            ports,
+            loaded: false,
+        };
+        engine.reset();
+        Ok(engine)
+    }
+
+    /// True when the model came from the cache rather than a fresh Verilator build.
+    pub fn was_cached(&self) -> bool {
+        self.model.was_cached()
+    }
+
+    /// The configuration the engine was built for.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Holds `reset` for [`RESET_CYCLES`] cycles: empties every stage.
+    pub fn reset(&mut self) {
+        let p = &self.ports;
+        let (reset, clock) = (p.reset, p.clock);
+        for port in [p.in_valid, p.out_ready, p.load_enable] {
+            self.model.set(port, 0);
+        }
+        self.model.set(reset, 1);
+        for _ in 0..RESET_CYCLES {
+            self.model.tick(clock);
+        }
+        self.model.set(reset, 0);
+        self.model.tick(clock);
+    }
+
+    /// Writes `image` through the load port; refuses an image for another configuration.
+    pub fn load(&mut self, image: &Image) -> Result<(), SimError> {
+        if image.config() != &self.config {
+            return Err(SimError::ImageMismatch {
+                engine: format!("{:?}", self.config),
+                image: format!("{:?}", image.config()),
+            });
+        }
+        let p = &self.ports;
+        let (enable, address, data, clock) = (p.load_enable, p.load_address, p.load_data, p.clock);
+        self.model.set(enable, 1);
+        for word in MemoryMap::load_words(image) {
+            self.model.set(address, u64::from(word.address));
+            self.model.set(data, u64::from(word.data));
+            self.model.tick(clock);
+        }
+        self.model.set(enable, 0);
+        self.loaded = true;
+        Ok(())
+    }
+
+    /// Streams `vectors` through the engine and collects all results.
+    ///
+    /// Fails, rather than hangs, if the engine makes no progress for many
+    /// cycles, and fails if it ever signals a protocol error or a fault.
+    pub fn run(&mut self, vectors: &[Vec<i8>], mut bp: Backpressure) -> Result<Run, SimError> {
+        if !self.loaded {
+            return Err(SimError::NotLoaded);
+        }
+        let (d, n, c) = (
+            self.config.input_dim,
+            self.config.outputs,
+            self.config.codebooks,
+        );
+        if let Some(i) = vectors.iter().position(|v| v.len() != d) {
+            return Err(SimError::InputLength {
+                index: i,
+                expected: d,
+                got: vectors[i].len(),
+            });
+        }
+        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
+        // Generous: a stalled output can hold the engine, but only while we stall it.
+        let patience = 64 * (self.config.bound_cycles_per_inference() + d + n) as u64 + 1024;
+        let mut run = Run::default();
+        let mut current = Vec::with_capacity(n);
+        let mut codes = Vec::with_capacity(c);
+        let mut last_output_cycle = Vec::with_capacity(vectors.len());
+        let (mut next, mut cycle, mut idle) = (0usize, 0u64, 0u64);
+        let p = &self.ports;
+        while run.outputs.len() < vectors.len() {
+            let offer = next < elements.len() && !bp.chance(bp.input_gap);
+            let ready = !bp.chance(bp.output_stall);
+            self.model.set(p.in_valid, offer as u64);
+            self.model
+                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
+            self.model.set(p.out_ready, ready as u64);
+            self.model.eval();
+            let mut progress = false;
+            if offer && self.model.get(p.in_ready) == 1 {
+                next += 1;
+                progress = true;
+            }
+            if self.model.get(p.encode_valid) == 1 {
+                codes.push(Encoded {
+                    index: self.model.get(p.encode_index) as usize,
+                    distance: self.model.get(p.encode_distance),
+                });
+                if codes.len() == c {
+                    run.encodings.push(std::mem::take(&mut codes));
+                }
+                progress = true;
+            }
+            if ready && self.model.get(p.out_valid) == 1 {
+                current.push(self.model.get(p.out_data) as u32 as i32);
+                let last = self.model.get(p.out_last) == 1;
+                if last != (current.len() == n) {
+                    return Err(SimError::Protocol(format!(
+                        "out_last was {} on output {} of vector {} (N = {n})",
+                        last as u8,
+                        current.len() - 1,
+                        run.outputs.len()
+                    )));
+                }
+                if last {
+                    run.outputs.push(std::mem::take(&mut current));
+                    last_output_cycle.push(cycle);
+                }
+                progress = true;
+            }
+            if self.model.get(p.fault) == 1 {
+                return Err(SimError::Fault { cycle });
+            }
+            self.model.tick(p.clock);
+            cycle += 1;
+            idle = if progress || !ready { 0 } else { idle + 1 };
+            if idle > patience {
+                return Err(SimError::Hung {
+                    cycle,
+                    accepted: next / d.max(1),
+                    completed: run.outputs.len(),
+                    expected: vectors.len(),
+                });
+            }
+        }
+        self.model.set(p.in_valid, 0);
+        self.model.flush_trace();
+        if run.encodings.len() != vectors.len() {
+            return Err(SimError::Protocol(format!(
+                "{} vectors finished but the encoder reported {} complete vectors",
+                vectors.len(),
+                run.encodings.len()
+            )));
+        }
+        run.cycles = cycle;
+        run.cycles_per_inference = match last_output_cycle[..] {
+            [] => 0.0,
+            [only] => only as f64 + 1.0,
+            [first, .., last] => (last - first) as f64 / (last_output_cycle.len() - 1) as f64,
+        };
+        Ok(run)
+    }
+}
