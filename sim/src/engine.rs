@@ -199,6 +199,27 @@ impl EngineSim {
         Ok(())
     }
 
+    /// Offers `vectors` for `cycles` cycles, taking any output, then stops
+    /// mid-stream: leaves work in flight (for testing [`EngineSim::reset`]).
+    pub fn push_partial(&mut self, vectors: &[Vec<i8>], cycles: u64) {
+        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
+        let p = &self.ports;
+        let mut next = 0;
+        for _ in 0..cycles {
+            let offer = next < elements.len();
+            self.model.set(p.in_valid, offer as u64);
+            self.model
+                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
+            self.model.set(p.out_ready, 1);
+            self.model.eval();
+            if offer && self.model.get(p.in_ready) == 1 {
+                next += 1;
+            }
+            self.model.tick(p.clock);
+        }
+        self.model.set(p.in_valid, 0);
+    }
+
     /// Streams `vectors` through the engine and collects all results.
     ///
     /// Fails, rather than hangs, if the engine makes no progress for many

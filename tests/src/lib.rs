@@ -1,1 +1,136 @@
-//! End-to-end tests live in `tests/tests/`.
+//! Shared pieces of the end-to-end tests: adversarial images and vectors,
+//! and the bit-exact comparison of the Verilated engine with the reference.
+//!
+//! The tests themselves live in `tests/tests/`.
+
+use lutgen_core::{EngineConfig, Image, Reference};
+use lutgen_sim::{Backpressure, EngineSim, SimOptions};
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+
+/// Where the tests cache their Verilated models: `target/lutgen-models`,
+/// unless `LUTGEN_CACHE_DIR` says otherwise.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os(lutgen_sim::CACHE_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/lutgen-models")
+        })
+}
+
+/// Builds (or loads from the cache) the engine for `config`.
+pub fn engine(config: &EngineConfig) -> EngineSim {
+    let options = SimOptions {
+        cache_dir: Some(cache_dir()),
+        ..SimOptions::default()
+    };
+    EngineSim::new(config, &options).unwrap_or_else(|e| panic!("building {config:?}: {e}"))
+}
+
+fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// An image built to produce ties and accumulator extremes:
+/// every centroid k >= K/2 repeats centroid k - K/2 (so every distance ties
+/// with a lower index), codebook 0 has all centroids equal, and tables and
+/// bias sit at `extreme` (the minimum or the maximum of their widths).
+pub fn adversarial_image(config: &EngineConfig, seed: u64, extreme: Extreme) -> Image {
+    let random = Image::random(config.clone(), seed).expect("valid config");
+    let (k, v) = (config.centroids, config.sub_vector_len());
+    let mut centroids = random.centroids().to_vec();
+    for c in 0..config.codebooks {
+        for j in 0..k {
+            let source = if c == 0 { 0 } else { j % (k / 2).max(1) };
+            for i in 0..v {
+                centroids[(c * k + j) * v + i] = centroids[(c * k + source) * v + i];
+            }
+        }
+    }
+    let pick = |bits: u32| {
+        let (lo, hi) = EngineConfig::signed_range(bits);
+        match extreme {
+            Extreme::Min => lo,
+            Extreme::Max => hi,
+        }
+    };
+    let tables = vec![pick(config.table_bits) as i8; random.tables().len()];
+    let bias = vec![pick(config.bias_bits) as i32; config.outputs];
+    Image::new(config.clone(), centroids, tables, bias).expect("values in range")
+}
+
+/// Which end of every range an adversarial image sits at.
+#[derive(Clone, Copy, Debug)]
+pub enum Extreme {
+    Min,
+    Max,
+}
+
+/// Random vectors over the full activation range.
+pub fn random_vectors(config: &EngineConfig, count: usize, seed: u64) -> Vec<Vec<i8>> {
+    let mut rng = rng(seed);
+    let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
+    (0..count)
+        .map(|_| {
+            (0..config.input_dim)
+                .map(|_| rng.gen_range(lo..=hi) as i8)
+                .collect()
+        })
+        .collect()
+}
+
+/// Vectors at and around the edges: all minimum, all maximum, alternating,
+/// zero, and each sub-vector equal to a centroid of the image (distance 0,
+/// with its duplicates tying).
+pub fn edge_vectors(image: &Image) -> Vec<Vec<i8>> {
+    let config = image.config();
+    let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
+    let d = config.input_dim;
+    let mut out = vec![
+        vec![lo as i8; d],
+        vec![hi as i8; d],
+        vec![0; d],
+        (0..d)
+            .map(|i| if i % 2 == 0 { lo } else { hi } as i8)
+            .collect(),
+    ];
+    for k in 0..config.centroids {
+        out.push(
+            (0..config.codebooks)
+                .flat_map(|c| image.centroid(c, k).to_vec())
+                .collect(),
+        );
+    }
+    out
+}
+
+/// Runs `vectors` on `engine` loaded with `image` and asserts every output
+/// and every encoder decision equals the reference.
+pub fn assert_bit_exact(
+    engine: &mut EngineSim,
+    image: &Image,
+    vectors: &[Vec<i8>],
+    backpressure: Backpressure,
+) {
+    engine.load(image).expect("image matches engine");
+    let run = engine.run(vectors, backpressure).expect("engine run");
+    let reference = Reference::new(image);
+    assert_eq!(run.outputs.len(), vectors.len(), "lost or extra vectors");
+    for (i, x) in vectors.iter().enumerate() {
+        let want = reference.infer(x).expect("valid input");
+        for (c, (w, g)) in want.encodings.iter().zip(&run.encodings[i]).enumerate() {
+            assert_eq!(
+                (w.index, w.score),
+                (g.index, g.distance),
+                "vector {i} codebook {c}: (index, distance) differs, config {:?}",
+                image.config()
+            );
+        }
+        assert_eq!(
+            want.outputs,
+            run.outputs[i],
+            "vector {i} outputs differ, config {:?}",
+            image.config()
+        );
+    }
+}

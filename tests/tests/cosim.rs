@@ -1,0 +1,172 @@
+//! Co-simulation: the Verilated engine against the integer reference, bit for
+//! bit, on random and adversarial images and vectors, with random output
+//! stalls and input gaps, across configurations that reach every edge.
+
+use lutgen_core::{EngineConfig, Image};
+use lutgen_sim::{Backpressure, SimError};
+use lutgen_tests::{
+    adversarial_image, assert_bit_exact, edge_vectors, engine, random_vectors, Extreme,
+};
+
+fn config(d: usize, c: usize, k: usize, n: usize, lanes: usize) -> EngineConfig {
+    EngineConfig {
+        input_dim: d,
+        codebooks: c,
+        centroids: k,
+        outputs: n,
+        lanes,
+        ..EngineConfig::default()
+    }
+}
+
+/// 1,000 random vectors plus edge vectors on a random image, then ties and
+/// accumulator extremes on adversarial images; the output is stalled at random.
+fn cosim(config: EngineConfig, seed: u64) {
+    let mut engine = engine(&config);
+    let image = Image::random(config.clone(), seed).unwrap();
+    let mut vectors = random_vectors(&config, 1000, seed + 1);
+    vectors.extend(edge_vectors(&image));
+    assert_bit_exact(
+        &mut engine,
+        &image,
+        &vectors,
+        Backpressure::new(0.3, 0.2, seed),
+    );
+    for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
+        let image = adversarial_image(&config, seed + 2 + i as u64, extreme);
+        let mut vectors = edge_vectors(&image);
+        vectors.extend(random_vectors(&config, 200, seed + 5 + i as u64));
+        assert_bit_exact(
+            &mut engine,
+            &image,
+            &vectors,
+            Backpressure::new(0.5, 0.1, seed),
+        );
+    }
+}
+
+#[test]
+fn default_configuration() {
+    cosim(EngineConfig::default(), 10);
+}
+
+#[test]
+fn one_codebook() {
+    cosim(config(8, 1, 16, 8, 1), 20);
+}
+
+#[test]
+fn two_centroids_two_lanes() {
+    cosim(config(16, 4, 2, 8, 2), 30);
+}
+
+#[test]
+fn two_hundred_fifty_six_centroids() {
+    cosim(config(8, 2, 256, 4, 1), 40);
+}
+
+#[test]
+fn one_output() {
+    cosim(config(16, 4, 8, 1, 1), 50);
+}
+
+#[test]
+fn outputs_not_a_multiple_of_lanes_narrow_widths() {
+    cosim(
+        EngineConfig {
+            table_bits: 4,
+            bias_bits: 8,
+            activation_bits: 6,
+            centroid_bits: 5,
+            ..config(32, 8, 16, 10, 3)
+        },
+        60,
+    );
+}
+
+#[test]
+fn one_row_per_lane_and_one_element_per_codebook() {
+    // M = 1: every table read finishes a codebook; V = 1: every element does.
+    cosim(config(8, 8, 4, 4, 4), 70);
+}
+
+#[test]
+fn wide_bias_reaches_the_accumulator_limit() {
+    // 2^31 - 1 bias plus table maxima: the accumulator's top bit is exercised.
+    cosim(
+        EngineConfig {
+            bias_bits: 31,
+            ..config(16, 16, 4, 4, 2)
+        },
+        80,
+    );
+}
+
+#[test]
+fn cycles_per_inference_meet_the_table_read_bound() {
+    for config in [EngineConfig::default(), config(64, 16, 16, 32, 4)] {
+        let mut engine = engine(&config);
+        let image = Image::random(config.clone(), 1).unwrap();
+        engine.load(&image).unwrap();
+        let run = engine
+            .run(&random_vectors(&config, 200, 2), Backpressure::none())
+            .unwrap();
+        let bound = config.bound_cycles_per_inference() as f64;
+        assert!(
+            run.cycles_per_inference <= 1.05 * bound,
+            "{config:?}: {} cycles per inference, bound {bound}",
+            run.cycles_per_inference
+        );
+    }
+}
+
+#[test]
+fn an_image_for_another_configuration_is_refused() {
+    let config = config(8, 2, 4, 4, 1);
+    let mut engine = engine(&config);
+    let other = Image::random(
+        EngineConfig {
+            outputs: 5,
+            ..config.clone()
+        },
+        1,
+    )
+    .unwrap();
+    assert!(matches!(
+        engine.load(&other),
+        Err(SimError::ImageMismatch { .. })
+    ));
+    // Streaming before any image was loaded is refused too.
+    let vectors = random_vectors(&config, 1, 1);
+    assert!(matches!(
+        engine.run(&vectors, Backpressure::none()),
+        Err(SimError::NotLoaded)
+    ));
+    let image = Image::random(config.clone(), 1).unwrap();
+    engine.load(&image).unwrap();
+    assert!(matches!(
+        engine.run(&[vec![0; 7]], Backpressure::none()),
+        Err(SimError::InputLength {
+            index: 0,
+            expected: 8,
+            got: 7
+        })
+    ));
+}
+
+#[test]
+fn reset_discards_work_in_flight() {
+    // Reset mid-stream, then a full run must still be exact.
+    let config = config(16, 4, 8, 8, 2);
+    let mut engine = engine(&config);
+    let image = Image::random(config.clone(), 3).unwrap();
+    engine.load(&image).unwrap();
+    engine.push_partial(&random_vectors(&config, 3, 4)[..], 30);
+    engine.reset();
+    assert_bit_exact(
+        &mut engine,
+        &image,
+        &random_vectors(&config, 100, 5),
+        Backpressure::none(),
+    );
+}
