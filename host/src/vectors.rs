@@ -25,11 +25,11 @@ fn npy_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a 2-D integer `.npy` array of shape `(count, input_dim)` as int8 rows.
+/// A 2-D integer `.npy` array as `(rows, columns, values)`, values widened to i64.
 ///
-/// Any integer dtype is accepted as long as every value fits int8; floats
-/// are refused (quantize them first), so nothing is silently rounded.
-pub fn read_npy(path: &Path, input_dim: usize) -> Result<Vec<Vec<i8>>, Error> {
+/// Any integer dtype is accepted; floats are refused (quantize them first),
+/// so nothing is silently rounded.
+fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<i64>), Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -43,16 +43,10 @@ pub fn read_npy(path: &Path, input_dim: usize) -> Result<Vec<Vec<i8>>, Error> {
         _ => {
             return Err(npy_error(
                 path,
-                format!("expected a 2-D array (vectors, {input_dim}), got shape {shape:?}"),
+                format!("expected a 2-D array (vectors, elements), got shape {shape:?}"),
             ))
         }
     };
-    if cols != input_dim {
-        return Err(npy_error(
-            path,
-            format!("rows have {cols} elements but the engine takes {input_dim}"),
-        ));
-    }
     if npy.order() == npyz::Order::Fortran && rows > 1 {
         return Err(npy_error(
             path,
@@ -69,51 +63,71 @@ pub fn read_npy(path: &Path, input_dim: usize) -> Result<Vec<Vec<i8>>, Error> {
         }
     };
     let read = |e: std::io::Error| npy_error(path, format!("cannot read data: {e}"));
-    let values: Vec<i64> =
-        match (type_str.type_char(), type_str.size_field()) {
-            (npyz::TypeChar::Int, 1) => npy
-                .into_vec::<i8>()
-                .map_err(read)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-            (npyz::TypeChar::Int, 2) => npy
-                .into_vec::<i16>()
-                .map_err(read)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-            (npyz::TypeChar::Int, 4) => npy
-                .into_vec::<i32>()
-                .map_err(read)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-            (npyz::TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(read)?,
-            (npyz::TypeChar::Uint, 1) => npy
-                .into_vec::<u8>()
-                .map_err(read)?
-                .into_iter()
-                .map(i64::from)
-                .collect(),
-            _ => return Err(npy_error(
-                path,
-                format!(
-                    "dtype {type_str} is not an integer type; quantize activations to int8 first"
-                ),
-            )),
-        };
-    let mut out = Vec::with_capacity(rows);
-    for (r, row) in values.chunks(input_dim.max(1)).enumerate() {
-        let mut v = Vec::with_capacity(input_dim);
-        for (c, &x) in row.iter().enumerate() {
-            v.push(i8::try_from(x).map_err(|_| {
-                npy_error(path, format!("value {x} at [{r}, {c}] does not fit int8"))
-            })?);
-        }
-        out.push(v);
+    fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
+        v.into_iter().map(Into::into).collect()
     }
-    Ok(out)
+    let values: Vec<i64> = match (type_str.type_char(), type_str.size_field()) {
+        (npyz::TypeChar::Int, 1) => widen(npy.into_vec::<i8>().map_err(read)?),
+        (npyz::TypeChar::Int, 2) => widen(npy.into_vec::<i16>().map_err(read)?),
+        (npyz::TypeChar::Int, 4) => widen(npy.into_vec::<i32>().map_err(read)?),
+        (npyz::TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(read)?,
+        (npyz::TypeChar::Uint, 1) => widen(npy.into_vec::<u8>().map_err(read)?),
+        (npyz::TypeChar::Uint, 2) => widen(npy.into_vec::<u16>().map_err(read)?),
+        _ => {
+            return Err(npy_error(
+                path,
+                format!("dtype {type_str} is not an integer type; quantize to int8 first"),
+            ))
+        }
+    };
+    if values.len() != rows * cols {
+        return Err(npy_error(path, "data is shorter than the shape says"));
+    }
+    Ok((rows, cols, values))
+}
+
+/// Converts every value of a matrix, naming the first that does not fit.
+fn narrow<T: TryFrom<i64>>(
+    path: &Path,
+    cols: usize,
+    values: Vec<i64>,
+    type_name: &str,
+) -> Result<Vec<Vec<T>>, Error> {
+    values
+        .chunks(cols.max(1))
+        .enumerate()
+        .map(|(r, row)| {
+            row.iter()
+                .enumerate()
+                .map(|(c, &x)| {
+                    T::try_from(x).map_err(|_| {
+                        npy_error(
+                            path,
+                            format!("value {x} at [{r}, {c}] does not fit {type_name}"),
+                        )
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Reads activation vectors: an integer `.npy` array of shape `(count, input_dim)`.
+pub fn read_npy(path: &Path, input_dim: usize) -> Result<Vec<Vec<i8>>, Error> {
+    let (_, cols, values) = read_matrix(path)?;
+    if cols != input_dim {
+        return Err(npy_error(
+            path,
+            format!("rows have {cols} elements but the engine takes {input_dim}"),
+        ));
+    }
+    narrow(path, cols, values, "int8")
+}
+
+/// Reads results: an integer `.npy` array of shape `(count, outputs)`.
+pub fn read_npy_i32(path: &Path) -> Result<Vec<Vec<i32>>, Error> {
+    let (_, cols, values) = read_matrix(path)?;
+    narrow(path, cols, values, "int32")
 }
 
 /// Writes results as a 2-D int32 `.npy` array of shape `(vectors, outputs)`.

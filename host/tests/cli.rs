@@ -1,0 +1,204 @@
+//! The `lutgen` command line, end to end, as a user runs it.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn lutgen(args: &[&str]) -> Output {
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/lutgen-models");
+    Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .args(args)
+        .env_remove("LUTGEN_CACHE_DIR")
+        .env(
+            "LUTGEN_CACHE_DIR",
+            std::env::var_os("LUTGEN_CACHE_DIR").unwrap_or(cache.into_os_string()),
+        )
+        .output()
+        .expect("lutgen runs")
+}
+
+fn ok_json(args: &[&str]) -> Value {
+    let out = lutgen(args);
+    assert!(
+        out.status.success(),
+        "lutgen {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = lutgen(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "lutgen {args:?} should fail");
+    assert!(
+        err.contains(needle),
+        "lutgen {args:?}: expected `{needle}` in:\n{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lutgen-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn assert_exact_and_at_bound(report: &Value) {
+    assert_eq!(report["mismatches"], 0, "{report}");
+    assert_eq!(report["encoder_mismatches"], 0, "{report}");
+    let cycles = report["cycles_per_inference"].as_f64().unwrap();
+    let bound = report["bound_cycles_per_inference"].as_f64().unwrap();
+    assert!(cycles <= 1.05 * bound, "{report}");
+}
+
+#[test]
+fn sim_default_and_lanes_meet_the_bound_bit_exactly() {
+    let report = ok_json(&["sim", "--random", "1000", "--json"]);
+    assert_eq!(report["vectors"], 1000);
+    assert_exact_and_at_bound(&report);
+    let report = ok_json(&[
+        "sim",
+        "--random",
+        "1000",
+        "--lanes",
+        "4",
+        "--outputs",
+        "32",
+        "--json",
+    ]);
+    assert_exact_and_at_bound(&report);
+}
+
+#[test]
+fn image_then_sim_with_npy_in_and_out_and_a_trace() {
+    let image = temp("small.img");
+    let flags = [
+        "--input-dim",
+        "8",
+        "--codebooks",
+        "2",
+        "--centroids",
+        "4",
+        "--outputs",
+        "3",
+    ];
+    let mut args = vec![
+        "image",
+        "--random",
+        "--seed",
+        "5",
+        "-o",
+        image.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend(flags);
+    let described = ok_json(&args);
+    assert_eq!(described["table_bytes"], 2 * 4 * 3);
+
+    let y = temp("y.npy");
+    let vcd = temp("run.vcd");
+    let report = ok_json(&[
+        "sim",
+        "--image",
+        image.to_str().unwrap(),
+        "--random",
+        "20",
+        "--stall",
+        "0.5",
+        "--output",
+        y.to_str().unwrap(),
+        "--trace",
+        vcd.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_exact_and_at_bound_or_stalled(&report);
+    let results = lutgen::vectors::read_npy_i32(&y).unwrap();
+    assert_eq!((results.len(), results[0].len()), (20, 3));
+    let wave = std::fs::read_to_string(&vcd).unwrap();
+    assert!(wave.contains("$enddefinitions") && wave.contains("out_data"));
+
+    // The same vectors from a .npy file give the same results.
+    let x = temp("x.npy");
+    let rows: Vec<Vec<i32>> = vec![vec![-128, 127, 0, 1, 2, 3, 4, 5], vec![1; 8]];
+    lutgen::vectors::write_npy(&x, &rows, 8).unwrap();
+    let report = ok_json(&[
+        "sim",
+        "--image",
+        image.to_str().unwrap(),
+        "--input",
+        x.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(report["vectors"], 2);
+    assert_eq!(report["mismatches"], 0);
+
+    fails_with(
+        &["sim", "--image", image.to_str().unwrap(), "--outputs", "5"],
+        "different engine",
+    );
+    let mut bytes = std::fs::read(&image).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let bad = temp("bad.img");
+    std::fs::write(&bad, &bytes).unwrap();
+    fails_with(&["sim", "--image", bad.to_str().unwrap()], "CRC");
+    fails_with(
+        &["sim", "--image", "/nonexistent/x.img"],
+        "/nonexistent/x.img",
+    );
+}
+
+fn assert_exact_and_at_bound_or_stalled(report: &Value) {
+    // With a stalled output the cycle count is not a throughput figure.
+    assert_eq!(report["mismatches"], 0, "{report}");
+    assert_eq!(report["encoder_mismatches"], 0, "{report}");
+}
+
+#[test]
+fn generate_writes_verilog_and_documents_parameters() {
+    let path = temp("engine.v");
+    let summary = ok_json(&[
+        "generate",
+        "--lanes",
+        "2",
+        "-o",
+        path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(summary["top_module"], "lutgen_engine");
+    assert_eq!(summary["bound_cycles_per_inference"], 128);
+    let verilog = std::fs::read_to_string(&path).unwrap();
+    assert!(verilog.contains("module lutgen_engine("));
+
+    let help = lutgen(&["generate", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for needle in [
+        "--input-dim",
+        "--codebooks",
+        "power of two",
+        "--lanes",
+        "--table-bits",
+        "--config",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_configurations_are_clear_errors() {
+    fails_with(&["generate", "--centroids", "24"], "power of two");
+    fails_with(&["generate", "--input-dim", "65"], "multiple of codebooks");
+    fails_with(&["generate", "--lanes", "17"], "lanes");
+    fails_with(&["generate", "--encoder", "cosine"], "unknown encoder");
+    let toml = temp("bad.toml");
+    std::fs::write(&toml, "centroids = \"many\"\n").unwrap();
+    fails_with(
+        &["generate", "--config", toml.to_str().unwrap()],
+        "bad.toml",
+    );
+    fails_with(&["sim", "--stall", "1.5"], "--stall");
+    let x = temp("wrong.npy");
+    lutgen::vectors::write_npy(&x, &[vec![1, 2, 3]], 3).unwrap();
+    fails_with(&["sim", "--input", x.to_str().unwrap()], "engine takes 64");
+}
