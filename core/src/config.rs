@@ -211,7 +211,7 @@ impl EngineConfig {
                 });
             }
         }
-        if self.input_dim % self.codebooks != 0 {
+        if !self.input_dim.is_multiple_of(self.codebooks) {
             return Err(ConfigError::NotDivisible {
                 input_dim: self.input_dim,
                 codebooks: self.codebooks,
