@@ -9,8 +9,10 @@
 pub mod config;
 pub mod encoder;
 pub mod image;
+pub mod network;
 pub mod reference;
 
 pub use config::{ConfigError, EncoderKind, EngineConfig};
 pub use image::{Image, ImageError};
+pub use network::{Network, NetworkError, Requantize};
 pub use reference::{Inference, Reference};

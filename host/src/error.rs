@@ -37,4 +37,6 @@ pub enum Error {
     ImageMismatch { image: String, requested: String },
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Compile(#[from] crate::compile::CompileError),
 }

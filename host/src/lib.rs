@@ -5,6 +5,7 @@
 //! [`commands`] holds one module per subcommand.
 
 pub mod commands;
+pub mod compile;
 pub mod engine_args;
 pub mod error;
 pub mod vectors;

@@ -17,6 +17,8 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     Image(commands::image::ImageArgs),
     Sim(commands::sim::SimArgs),
+    Compile(commands::compile::CompileArgs),
+    Eval(commands::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args).map(|()| true),
         Command::Image(args) => commands::image::run(args).map(|()| true),
         Command::Sim(args) => commands::sim::run(args),
+        Command::Compile(args) => commands::compile::run(args).map(|()| true),
+        Command::Eval(args) => commands::eval::run(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

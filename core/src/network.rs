@@ -1,0 +1,726 @@
+//! A whole network of lookup-table layers, and its bit-exact integer reference.
+//!
+//! A [`Network`] is a chain of layers. Each layer is one engine pass: an
+//! [`Image`] for its own [`crate::EngineConfig`]. Between two layers the
+//! 32-bit accumulator is turned into the next layer's int8 input by
+//! [`Requantize`]: an integer multiply, a rounding right shift, a zero point,
+//! saturation and an optional ReLU. The last layer has no requantization: its
+//! 32-bit outputs are the network's outputs (logits).
+//!
+//! Today the engine runs one layer per pass and the host performs the
+//! requantization between passes with [`Requantize::apply`]; an on-device
+//! layer program is future work. Either way this module is the definition
+//! the results are checked against.
+//!
+//! The network file format (`LUTNET` v1) is a small container of per-layer
+//! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
+
+use crate::config::EngineConfig;
+use crate::image::{Image, ImageError};
+use crate::reference::{InputError, Reference};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// First bytes of every network file.
+pub const NETWORK_MAGIC: [u8; 8] = *b"\x89LUTNET\n";
+/// The network format version this build reads and writes.
+pub const NETWORK_FORMAT_VERSION: u16 = 1;
+
+/// Integer requantization of an accumulator to the next layer's input.
+///
+/// `apply(acc)` computes, with exact integer arithmetic:
+///
+/// ```text
+/// p = acc * multiplier                      (64-bit, exact: |p| < 2^62)
+/// r = round(p / 2^shift)                    (ties away from zero:
+///                                            sign(p) * ((|p| + 2^(shift-1)) >> shift))
+/// q = clamp(r + zero_point, lo, hi)         (lo, hi: the next layer's activation range)
+/// q = max(q, zero_point)   if relu          (ReLU in the quantized domain)
+/// ```
+///
+/// `multiplier` is positive and below 2^31, `shift` is 1 to 62. Together they
+/// represent the real scale `multiplier / 2^shift`, the ratio of the
+/// accumulator's scale to the next layer's input scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requantize {
+    pub multiplier: i32,
+    pub shift: u8,
+    pub zero_point: i8,
+    pub relu: bool,
+    /// Signed width of the result (the next layer's `activation_bits`, 2 to 8).
+    pub bits: u32,
+}
+
+/// Requantization parameters that cannot be used.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum RequantizeError {
+    #[error("requantization scale {0} must be finite and positive")]
+    Scale(f64),
+    #[error("requantization scale {0} is too small or too large for a 31-bit multiplier and a shift of at most 62")]
+    OutOfRange(f64),
+    #[error("requantization multiplier {0} must be from 1 to 2^31-1")]
+    Multiplier(i32),
+    #[error("requantization shift {0} must be from 1 to 62")]
+    Shift(u8),
+    #[error("requantization width {0} must be from 2 to 8 bits")]
+    Bits(u32),
+    #[error("zero point {zero_point} does not fit in {bits} signed bits")]
+    ZeroPoint { zero_point: i8, bits: u32 },
+}
+
+impl Requantize {
+    /// The integer multiplier and shift closest to `scale`, normalized so the
+    /// multiplier has 31 significant bits (from 2^30 to 2^31 - 1) when the
+    /// shift allows.
+    pub fn from_scale(
+        scale: f64,
+        zero_point: i8,
+        relu: bool,
+        bits: u32,
+    ) -> Result<Self, RequantizeError> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(RequantizeError::Scale(scale));
+        }
+        // scale = m * 2^e with m in [0.5, 1): multiplier = m * 2^31, shift = 31 - e.
+        let e = scale.log2().floor() as i32 + 1;
+        let mut shift = 31 - e;
+        if shift > 62 {
+            return Err(RequantizeError::OutOfRange(scale));
+        }
+        if shift < 1 {
+            return Err(RequantizeError::OutOfRange(scale));
+        }
+        let mut multiplier = (scale * 2f64.powi(shift)).round();
+        if multiplier >= 2f64.powi(31) {
+            // Rounding carried into bit 31: halve once.
+            multiplier = (multiplier / 2.0).round();
+            shift -= 1;
+            if shift < 1 {
+                return Err(RequantizeError::OutOfRange(scale));
+            }
+        }
+        let r = Requantize {
+            multiplier: multiplier as i32,
+            shift: shift as u8,
+            zero_point,
+            relu,
+            bits,
+        };
+        r.validate()?;
+        Ok(r)
+    }
+
+    /// Checks the parameter ranges [`Requantize::apply`] relies on.
+    pub fn validate(&self) -> Result<(), RequantizeError> {
+        if self.multiplier < 1 {
+            return Err(RequantizeError::Multiplier(self.multiplier));
+        }
+        if !(1..=62).contains(&self.shift) {
+            return Err(RequantizeError::Shift(self.shift));
+        }
+        if !(2..=8).contains(&self.bits) {
+            return Err(RequantizeError::Bits(self.bits));
+        }
+        let (lo, hi) = EngineConfig::signed_range(self.bits);
+        if !(lo..=hi).contains(&i64::from(self.zero_point)) {
+            return Err(RequantizeError::ZeroPoint {
+                zero_point: self.zero_point,
+                bits: self.bits,
+            });
+        }
+        Ok(())
+    }
+
+    /// The real scale this multiplier and shift represent.
+    pub fn scale(&self) -> f64 {
+        f64::from(self.multiplier) / 2f64.powi(i32::from(self.shift))
+    }
+
+    /// Requantizes one accumulator; see the type's documentation for the exact rule.
+    pub fn apply(&self, acc: i32) -> i8 {
+        let p = i64::from(acc) * i64::from(self.multiplier);
+        let half = 1i64 << (self.shift - 1);
+        let magnitude = (p.unsigned_abs() as i64 + half) >> self.shift;
+        let r = if p < 0 { -magnitude } else { magnitude };
+        let (lo, hi) = EngineConfig::signed_range(self.bits);
+        let mut q = (r + i64::from(self.zero_point)).clamp(lo, hi);
+        if self.relu {
+            q = q.max(i64::from(self.zero_point));
+        }
+        q as i8
+    }
+}
+
+/// How real-valued network inputs become the first layer's int8 activations.
+///
+/// `q = clamp(round(x / scale) + zero_point, -128, 127)`, rounding ties away
+/// from zero, computed in f64. This is the only floating-point step, and it
+/// happens once, on the host, before the first layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InputQuantization {
+    pub scale: f32,
+    pub zero_point: i8,
+}
+
+impl InputQuantization {
+    /// Quantizes one real-valued input vector.
+    pub fn quantize(&self, x: &[f32]) -> Vec<i8> {
+        x.iter()
+            .map(|&v| {
+                let q = (f64::from(v) / f64::from(self.scale)).round() + f64::from(self.zero_point);
+                q.clamp(-128.0, 127.0) as i8
+            })
+            .collect()
+    }
+}
+
+/// One layer: an engine image, the real value of one accumulator unit, and
+/// (except on the last layer) the requantization to the next layer's input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub image: Image,
+    /// Real value of one accumulator unit (informational: the integer path never uses it).
+    pub accumulator_scale: f32,
+    /// `None` on the last layer only.
+    pub requantize: Option<Requantize>,
+}
+
+/// A network that cannot be built or read, naming the problem.
+#[derive(Debug, Error)]
+pub enum NetworkError {
+    #[error("a network needs at least one layer")]
+    Empty,
+    #[error("layer {layer} has {outputs} outputs but layer {next} takes {inputs} inputs")]
+    Shape {
+        layer: usize,
+        next: usize,
+        outputs: usize,
+        inputs: usize,
+    },
+    #[error("layer {layer} is not the last layer but has no requantization")]
+    MissingRequantize { layer: usize },
+    #[error("layer {layer} is the last layer but has a requantization")]
+    TrailingRequantize { layer: usize },
+    #[error("layer {layer}: requantizes to {bits} bits but layer {next} takes {activation_bits}-bit activations")]
+    Width {
+        layer: usize,
+        next: usize,
+        bits: u32,
+        activation_bits: u32,
+    },
+    #[error("layer {layer}: {source}")]
+    Requantize {
+        layer: usize,
+        source: RequantizeError,
+    },
+    #[error("input scale {0} must be finite and positive")]
+    InputScale(f32),
+    #[error("layer {layer} image: {source}")]
+    Image { layer: usize, source: ImageError },
+    #[error(
+        "not a lutgen network file: it does not start with the LUTNET magic; \
+         check that the path names a file written by `lutgen compile`"
+    )]
+    BadMagic,
+    #[error("network format version {0} is not supported: this build reads version {NETWORK_FORMAT_VERSION}")]
+    UnsupportedVersion(u16),
+    #[error("network file is truncated or has trailing bytes (the {0} does not fit); copy or compile it again")]
+    Length(&'static str),
+    #[error("network file is corrupted: stored CRC-32 {expected:#010x}, computed {actual:#010x}")]
+    Crc { expected: u32, actual: u32 },
+    #[error("network file field {field} has invalid value {value}")]
+    Field { field: &'static str, value: u32 },
+    #[error("cannot {action} network file {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A chain of lookup-table layers with integer requantization between them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    input: InputQuantization,
+    layers: Vec<Layer>,
+}
+
+/// One inference through the whole network, with every layer's input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkInference {
+    /// The int8 input of each layer (the first is the network's input).
+    pub activations: Vec<Vec<i8>>,
+    /// The last layer's 32-bit outputs.
+    pub outputs: Vec<i32>,
+}
+
+impl Network {
+    /// Builds a network, checking that the layers chain.
+    pub fn new(input: InputQuantization, layers: Vec<Layer>) -> Result<Self, NetworkError> {
+        if layers.is_empty() {
+            return Err(NetworkError::Empty);
+        }
+        if !(input.scale.is_finite() && input.scale > 0.0) {
+            return Err(NetworkError::InputScale(input.scale));
+        }
+        let last = layers.len() - 1;
+        for (i, layer) in layers.iter().enumerate() {
+            match (&layer.requantize, i == last) {
+                (None, false) => return Err(NetworkError::MissingRequantize { layer: i }),
+                (Some(_), true) => return Err(NetworkError::TrailingRequantize { layer: i }),
+                (Some(r), false) => {
+                    r.validate()
+                        .map_err(|source| NetworkError::Requantize { layer: i, source })?;
+                    let next = layers[i + 1].image.config();
+                    let here = layer.image.config();
+                    if here.outputs != next.input_dim {
+                        return Err(NetworkError::Shape {
+                            layer: i,
+                            next: i + 1,
+                            outputs: here.outputs,
+                            inputs: next.input_dim,
+                        });
+                    }
+                    if r.bits != next.activation_bits {
+                        return Err(NetworkError::Width {
+                            layer: i,
+                            next: i + 1,
+                            bits: r.bits,
+                            activation_bits: next.activation_bits,
+                        });
+                    }
+                }
+                (None, true) => {}
+            }
+        }
+        Ok(Network { input, layers })
+    }
+
+    /// How real inputs are quantized for the first layer.
+    pub fn input_quantization(&self) -> InputQuantization {
+        self.input
+    }
+
+    /// The layers, first to last.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Input dimension of the first layer.
+    pub fn input_dim(&self) -> usize {
+        self.layers[0].image.config().input_dim
+    }
+
+    /// Outputs of the last layer.
+    pub fn outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1].image.config().outputs
+    }
+
+    /// Bytes of all table entries (one byte each, as stored).
+    pub fn table_bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.image.tables().len()).sum()
+    }
+
+    /// Bytes of all centroid coordinates (one byte each, as stored).
+    pub fn centroid_bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.image.centroids().len()).sum()
+    }
+
+    /// The whole integer pipeline for one int8 input vector.
+    pub fn infer(&self, input: &[i8]) -> Result<NetworkInference, InputError> {
+        let mut activations = vec![input.to_vec()];
+        for layer in &self.layers {
+            let x = activations.last().expect("at least the input");
+            let acc = Reference::new(&layer.image).outputs(x)?;
+            match &layer.requantize {
+                Some(r) => activations.push(acc.iter().map(|&a| r.apply(a)).collect()),
+                None => {
+                    return Ok(NetworkInference {
+                        activations,
+                        outputs: acc,
+                    })
+                }
+            }
+        }
+        unreachable!("the last layer has no requantization")
+    }
+
+    /// The class: index of the largest output, the lowest index on a tie.
+    pub fn argmax(outputs: &[i32]) -> usize {
+        let mut best = 0;
+        for (i, &v) in outputs.iter().enumerate() {
+            if v > outputs[best] {
+                best = i;
+            }
+        }
+        best
+    }
+
+    /// Serializes the network (`LUTNET` v1, little-endian):
+    ///
+    /// ```text
+    /// magic      8 bytes  "\x89LUTNET\n"
+    /// version    u16      1
+    /// layers     u16      L >= 1
+    /// in_scale   f32      input quantization scale
+    /// in_zero    i8       input zero point
+    /// reserved   3 bytes  0
+    /// L times:
+    ///   acc_scale  f32    real value of one accumulator unit
+    ///   has_requant u8    1 except on the last layer
+    ///   relu       u8     0 or 1
+    ///   zero_point i8
+    ///   shift      u8
+    ///   multiplier i32
+    ///   bits       u8     requantized width
+    ///   reserved   3 bytes 0
+    ///   image_len  u32
+    ///   image      image_len bytes: a table image (docs/image-format.md)
+    /// crc32      u32      CRC-32 (IEEE) of every byte before it
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&NETWORK_MAGIC);
+        out.extend_from_slice(&NETWORK_FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(self.layers.len() as u16).to_le_bytes());
+        out.extend_from_slice(&self.input.scale.to_le_bytes());
+        out.push(self.input.zero_point as u8);
+        out.extend_from_slice(&[0; 3]);
+        for layer in &self.layers {
+            out.extend_from_slice(&layer.accumulator_scale.to_le_bytes());
+            let r = layer.requantize;
+            out.push(r.is_some() as u8);
+            let r = r.unwrap_or(Requantize {
+                multiplier: 0,
+                shift: 0,
+                zero_point: 0,
+                relu: false,
+                bits: 0,
+            });
+            out.push(r.relu as u8);
+            out.push(r.zero_point as u8);
+            out.push(r.shift);
+            out.extend_from_slice(&r.multiplier.to_le_bytes());
+            out.push(r.bits as u8);
+            out.extend_from_slice(&[0; 3]);
+            let image = layer.image.to_bytes();
+            out.extend_from_slice(&(image.len() as u32).to_le_bytes());
+            out.extend_from_slice(&image);
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses a network written by [`Network::to_bytes`], checking everything.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, NetworkError> {
+        if bytes.len() < 8 || bytes[..8] != NETWORK_MAGIC {
+            return Err(NetworkError::BadMagic);
+        }
+        if bytes.len() < 24 {
+            return Err(NetworkError::Length("header"));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        let expected = u32::from_le_bytes(crc.try_into().expect("4 bytes"));
+        let version = u16::from_le_bytes([body[8], body[9]]);
+        if version != NETWORK_FORMAT_VERSION {
+            return Err(NetworkError::UnsupportedVersion(version));
+        }
+        let actual = crc32fast::hash(body);
+        if actual != expected {
+            return Err(NetworkError::Crc { expected, actual });
+        }
+        let mut r = ByteReader {
+            bytes: body,
+            at: 10,
+        };
+        let count = r.u16("header")?;
+        let input = InputQuantization {
+            scale: f32::from_le_bytes(r.take::<4>("header")?),
+            zero_point: r.take::<1>("header")?[0] as i8,
+        };
+        r.reserved::<3>()?;
+        let mut layers = Vec::with_capacity(usize::from(count));
+        for layer in 0..usize::from(count) {
+            let accumulator_scale = f32::from_le_bytes(r.take::<4>("layer header")?);
+            let [has, relu, zero_point, shift] = r.take::<4>("layer header")?;
+            let multiplier = i32::from_le_bytes(r.take::<4>("layer header")?);
+            let bits = u32::from(r.take::<1>("layer header")?[0]);
+            r.reserved::<3>()?;
+            for (field, value) in [("has_requant", has), ("relu", relu)] {
+                if value > 1 {
+                    return Err(NetworkError::Field {
+                        field,
+                        value: u32::from(value),
+                    });
+                }
+            }
+            let len = r.u32("layer header")? as usize;
+            let image_bytes = r.slice(len, "layer image")?;
+            let image = Image::from_bytes(image_bytes)
+                .map_err(|source| NetworkError::Image { layer, source })?;
+            let requantize = (has == 1).then_some(Requantize {
+                multiplier,
+                shift,
+                zero_point: zero_point as i8,
+                relu: relu == 1,
+                bits,
+            });
+            layers.push(Layer {
+                image,
+                accumulator_scale,
+                requantize,
+            });
+        }
+        if r.at != body.len() {
+            return Err(NetworkError::Length("end of the last layer"));
+        }
+        Network::new(input, layers)
+    }
+
+    /// Writes the network file.
+    pub fn write_to(&self, path: impl AsRef<Path>) -> Result<(), NetworkError> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_bytes()).map_err(|source| NetworkError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads and checks a network file.
+    pub fn read_from(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| NetworkError::Io {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Network::from_bytes(&bytes)
+    }
+}
+
+struct ByteReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    fn slice(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], NetworkError> {
+        let end = self.at.checked_add(len).ok_or(NetworkError::Length(what))?;
+        let s = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(NetworkError::Length(what))?;
+        self.at = end;
+        Ok(s)
+    }
+
+    fn take<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], NetworkError> {
+        Ok(self.slice(N, what)?.try_into().expect("N bytes"))
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, NetworkError> {
+        Ok(u16::from_le_bytes(self.take::<2>(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, NetworkError> {
+        Ok(u32::from_le_bytes(self.take::<4>(what)?))
+    }
+
+    fn reserved<const N: usize>(&mut self) -> Result<(), NetworkError> {
+        let bytes = self.take::<N>("reserved bytes")?;
+        match bytes.iter().find(|&&b| b != 0) {
+            Some(&b) => Err(NetworkError::Field {
+                field: "reserved",
+                value: u32::from(b),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A random network of the given layer configurations, for co-simulation tests.
+///
+/// Requantization scales are chosen so activations use the int8 range.
+pub fn random_network(configs: &[EngineConfig], seed: u64) -> Result<Network, NetworkError> {
+    let mut layers = Vec::new();
+    for (i, config) in configs.iter().enumerate() {
+        let image = Image::random(config.clone(), seed.wrapping_add(i as u64))
+            .map_err(|source| NetworkError::Image { layer: i, source })?;
+        let requantize = match configs.get(i + 1) {
+            Some(next) => {
+                // Accumulators span about +-128 * sqrt(C); map that onto the int8 range.
+                let span = 128.0 * (config.codebooks as f64).sqrt() + 1.0;
+                let scale = 255.0 / (2.0 * span);
+                Some(
+                    Requantize::from_scale(
+                        scale,
+                        -((i % 3) as i8) * 7,
+                        i % 2 == 0,
+                        next.activation_bits,
+                    )
+                    .map_err(|source| NetworkError::Requantize { layer: i, source })?,
+                )
+            }
+            None => None,
+        };
+        layers.push(Layer {
+            image,
+            accumulator_scale: 1.0,
+            requantize,
+        });
+    }
+    Network::new(
+        InputQuantization {
+            scale: 1.0,
+            zero_point: 0,
+        },
+        layers,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(multiplier: i32, shift: u8, zero_point: i8, relu: bool) -> Requantize {
+        Requantize {
+            multiplier,
+            shift,
+            zero_point,
+            relu,
+            bits: 8,
+        }
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        // multiplier / 2^shift = 1/2: exact halves.
+        let h = r(1 << 30, 31, 0, false);
+        assert_eq!(h.apply(1), 1); // 0.5 -> 1
+        assert_eq!(h.apply(-1), -1); // -0.5 -> -1
+        assert_eq!(h.apply(3), 2); // 1.5 -> 2
+        assert_eq!(h.apply(-3), -2);
+        assert_eq!(h.apply(2), 1);
+        // 1/4: 0.25 -> 0, 0.75 -> 1.
+        let q = r(1 << 29, 31, 0, false);
+        assert_eq!(q.apply(1), 0);
+        assert_eq!(q.apply(3), 1);
+        assert_eq!(q.apply(-3), -1);
+    }
+
+    #[test]
+    fn saturates_and_relus_around_the_zero_point() {
+        let x = r(1 << 30, 30, -128, false); // scale 1
+        assert_eq!(x.apply(0), -128);
+        assert_eq!(x.apply(300), 127);
+        assert_eq!(x.apply(-5), -128);
+        let relu = r(1 << 30, 30, -20, true);
+        assert_eq!(relu.apply(-5), -20);
+        assert_eq!(relu.apply(5), -15);
+        assert_eq!(relu.apply(i32::MAX), 127);
+        assert_eq!(relu.apply(i32::MIN), -20);
+        let four = Requantize {
+            bits: 4,
+            ..r(1 << 30, 30, 0, false)
+        };
+        assert_eq!(four.apply(100), 7);
+        assert_eq!(four.apply(-100), -8);
+    }
+
+    #[test]
+    fn extreme_products_do_not_overflow() {
+        let big = r(i32::MAX, 62, 0, false);
+        assert_eq!(big.apply(i32::MIN), -1);
+        assert_eq!(big.apply(i32::MAX), 1);
+    }
+
+    #[test]
+    fn from_scale_is_close() {
+        for scale in [1e-6, 0.0037, 0.5, 0.75, 1.0, 3.9, 1000.0] {
+            let q = Requantize::from_scale(scale, 0, false, 8).unwrap();
+            assert!((q.scale() / scale - 1.0).abs() < 1e-8, "{scale}: {q:?}");
+            assert!(q.multiplier >= 1 << 29, "{scale}: {q:?}");
+        }
+        assert!(Requantize::from_scale(0.0, 0, false, 8).is_err());
+        assert!(Requantize::from_scale(f64::NAN, 0, false, 8).is_err());
+        assert!(Requantize::from_scale(1e-30, 0, false, 8).is_err());
+    }
+
+    fn small() -> Vec<EngineConfig> {
+        vec![
+            EngineConfig {
+                input_dim: 16,
+                codebooks: 4,
+                centroids: 8,
+                outputs: 12,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 12,
+                codebooks: 6,
+                centroids: 4,
+                outputs: 5,
+                ..EngineConfig::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn bytes_round_trip_and_corruption_is_caught() {
+        let net = random_network(&small(), 3).unwrap();
+        let bytes = net.to_bytes();
+        assert_eq!(Network::from_bytes(&bytes).unwrap(), net);
+        let mut bad = bytes.clone();
+        bad[40] ^= 1;
+        assert!(matches!(
+            Network::from_bytes(&bad),
+            Err(NetworkError::Crc { .. })
+        ));
+        assert!(matches!(
+            Network::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(NetworkError::Crc { .. })
+        ));
+        assert!(matches!(
+            Network::from_bytes(b"\x89LUTGEN\nxxxxxxxxxxxxxxxxxxxxx"),
+            Err(NetworkError::BadMagic)
+        ));
+    }
+
+    #[test]
+    fn chaining_is_checked() {
+        let mut configs = small();
+        configs[1].input_dim = 16;
+        configs[1].codebooks = 4;
+        let err = random_network(&configs, 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                NetworkError::Shape {
+                    outputs: 12,
+                    inputs: 16,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn infer_chains_reference_and_requantize() {
+        let net = random_network(&small(), 5).unwrap();
+        let x: Vec<i8> = (0..16).map(|i| (i * 13 - 100) as i8).collect();
+        let inf = net.infer(&x).unwrap();
+        assert_eq!(inf.activations.len(), 2);
+        let acc0 = Reference::new(&net.layers()[0].image).outputs(&x).unwrap();
+        let r = net.layers()[0].requantize.unwrap();
+        let h: Vec<i8> = acc0.iter().map(|&a| r.apply(a)).collect();
+        assert_eq!(inf.activations[1], h);
+        assert_eq!(
+            inf.outputs,
+            Reference::new(&net.layers()[1].image).outputs(&h).unwrap()
+        );
+        assert_eq!(Network::argmax(&[3, 7, 7, 1]), 1);
+    }
+}

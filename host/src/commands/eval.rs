@@ -1,0 +1,381 @@
+//! `lutgen eval`: what the lookups cost in accuracy, from float to the simulated device.
+//!
+//! For each K, V and method: compile the model on the training split, then on
+//! the test split measure the float model, the int8 dense baseline, the
+//! lookup-table network in the integer reference, and the same network on
+//! the Verilated engine (one engine pass per layer, requantization on the
+//! host). The device's outputs must equal the reference's bit for bit; any
+//! difference fails the command.
+
+use super::compile::progress_bar;
+use crate::compile::dense::DenseInt8;
+use crate::compile::device::run_network;
+use crate::compile::{self, accuracy, mlp, CompileOptions, Method, Mlp};
+use crate::error::Error;
+use clap::Args;
+use lutgen_sim::SimOptions;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Measure float, int8 and lookup-table accuracy (reference and simulated device) on a test split.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Trained MLP (.safetensors or .npz).
+    #[arg(long, default_value = "tests/data/digits_mlp.safetensors")]
+    pub weights: PathBuf,
+    /// Calibration inputs (the training split).
+    #[arg(long, default_value = "tests/data/digits_train_x.npy")]
+    pub calibration: PathBuf,
+    /// Test inputs.
+    #[arg(long, default_value = "tests/data/digits_test_x.npy")]
+    pub test_x: PathBuf,
+    /// Test labels.
+    #[arg(long, default_value = "tests/data/digits_test_y.npy")]
+    pub test_y: PathBuf,
+    /// Centroids per codebook to sweep.
+    #[arg(short = 'k', long, value_delimiter = ',', default_values_t = [8, 16, 32])]
+    pub centroids: Vec<usize>,
+    /// Sub-vector lengths to sweep.
+    #[arg(short = 'v', long = "sub-vector", value_delimiter = ',', default_values_t = [2, 4, 8])]
+    pub sub_vector_lens: Vec<usize>,
+    /// Table methods to sweep.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Method::Kmeans, Method::Refit])]
+    pub methods: Vec<Method>,
+    /// Run only the first N test vectors on the simulated device (0: no device run).
+    #[arg(long, value_name = "N")]
+    pub device_limit: Option<usize>,
+    /// Seed of the k-means++ seeding.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Ridge term of the refit.
+    #[arg(long, default_value_t = 1.0)]
+    pub ridge: f64,
+    /// Write the results as a Markdown table to this file.
+    #[arg(long, value_name = "FILE.md")]
+    pub markdown: Option<PathBuf>,
+    /// Draw accuracy against table bytes to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One configuration's results.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub k: usize,
+    pub v: usize,
+    pub method: Method,
+    pub table_bytes: usize,
+    pub centroid_bytes: usize,
+    pub weight_bytes_int8: usize,
+    pub accuracy_float: f64,
+    pub accuracy_int8: f64,
+    pub accuracy_lut_reference: f64,
+    /// Over the first `device_vectors` test vectors (all of them unless --device-limit).
+    pub accuracy_lut_device: Option<f64>,
+    pub device_vectors: usize,
+    pub device_matches_reference: bool,
+    pub device_cycles: u64,
+    pub compile_seconds: f64,
+    pub device_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub test_vectors: usize,
+    pub calibration_vectors: usize,
+    pub note: &'static str,
+    pub rows: Vec<Row>,
+}
+
+const NOTE: &str =
+    "device: each layer is one pass of the Verilated engine; requantization and ReLU \
+                    between layers run on the host with the reference's integer function";
+
+pub fn run(args: &EvalArgs) -> Result<bool, Error> {
+    let model = Mlp::read(&args.weights, &[])?;
+    let d = model.input_dim();
+    let calibration = mlp::read_matrix(&args.calibration, d, "calibration")?;
+    let test = mlp::read_matrix(&args.test_x, d, "test inputs")?;
+    let labels = mlp::read_labels(&args.test_y)?;
+    if labels.len() != test.len() {
+        return Err(Error::Usage(format!(
+            "{} test inputs but {} labels",
+            test.len(),
+            labels.len()
+        )));
+    }
+    let to_f64 = |x: &Vec<f32>| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+    let float_out: Vec<Vec<f64>> = test.iter().map(|x| model.forward(&to_f64(x))).collect();
+    let accuracy_float = accuracy(&float_out, &labels);
+    let dense = DenseInt8::quantize(&model, &calibration)?;
+    let accuracy_int8 = accuracy(
+        &test.iter().map(|x| dense.infer(x)).collect::<Vec<_>>(),
+        &labels,
+    );
+    let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
+
+    let configs: Vec<(usize, usize, Method)> = args
+        .centroids
+        .iter()
+        .flat_map(|&k| {
+            args.sub_vector_lens
+                .iter()
+                .flat_map(move |&v| args.methods.iter().map(move |&m| (k, v, m)))
+        })
+        .collect();
+    let overall = progress_bar(false);
+    overall.set_length(configs.len() as u64);
+    let mut rows = Vec::new();
+    let mut all_match = true;
+    for (k, v, method) in configs {
+        overall.set_message(format!("K = {k}, V = {v}, {}: compiling", method.name()));
+        let options = CompileOptions {
+            centroids: k,
+            sub_vector_len: v,
+            method,
+            seed: args.seed,
+            ridge: args.ridge,
+            ..CompileOptions::default()
+        };
+        let started = Instant::now();
+        let network = compile::compile(
+            &model,
+            &calibration,
+            &options,
+            &indicatif::ProgressBar::hidden(),
+        )?;
+        let compile_seconds = started.elapsed().as_secs_f64();
+        let input = network.input_quantization();
+        let test_q: Vec<Vec<i8>> = test.iter().map(|x| input.quantize(x)).collect();
+        let reference: Vec<Vec<i32>> = test_q
+            .iter()
+            .map(|x| network.infer(x).map(|i| i.outputs))
+            .collect::<Result<_, _>>()
+            .map_err(|source| Error::Input { index: 0, source })?;
+        let accuracy_lut_reference = accuracy(&reference, &labels);
+        let mut row = Row {
+            k,
+            v,
+            method,
+            table_bytes: network.table_bytes(),
+            centroid_bytes: network.centroid_bytes(),
+            weight_bytes_int8: model.weight_bytes_int8(),
+            accuracy_float,
+            accuracy_int8,
+            accuracy_lut_reference,
+            accuracy_lut_device: None,
+            device_vectors,
+            device_matches_reference: true,
+            device_cycles: 0,
+            compile_seconds,
+            device_seconds: 0.0,
+        };
+        if device_vectors > 0 {
+            overall.set_message(format!(
+                "K = {k}, V = {v}, {}: {device_vectors} vectors on the simulated device",
+                method.name()
+            ));
+            let started = Instant::now();
+            let device = run_network(&network, &test_q[..device_vectors], &SimOptions::default())?;
+            row.device_seconds = started.elapsed().as_secs_f64();
+            row.device_cycles = device.cycles.iter().sum();
+            let mismatched = device
+                .outputs
+                .iter()
+                .zip(&reference)
+                .filter(|(a, b)| a != b)
+                .count();
+            row.device_matches_reference =
+                mismatched == 0 && device.outputs.len() == device_vectors;
+            if !row.device_matches_reference {
+                all_match = false;
+                overall.println(format!(
+                    "K = {k}, V = {v}, {}: the device disagrees with the reference on {mismatched} of {device_vectors} vectors",
+                    method.name()
+                ));
+            }
+            row.accuracy_lut_device = Some(accuracy(&device.outputs, &labels[..device_vectors]));
+        }
+        rows.push(row);
+        overall.inc(1);
+    }
+    overall.finish_and_clear();
+    let report = Report {
+        test_vectors: test.len(),
+        calibration_vectors: calibration.len(),
+        note: NOTE,
+        rows,
+    };
+    if let Some(path) = &args.markdown {
+        write(path, markdown(&report))?;
+    }
+    if let Some(path) = &args.plot {
+        plot(path, &report)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serializes")
+        );
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(all_match)
+}
+
+fn write(path: &Path, text: String) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}", 100.0 * x)
+}
+
+/// The results as a Markdown table (accuracies in percent).
+pub fn table(report: &Report) -> String {
+    let mut s = String::from(
+        "| K | V | method | table bytes | x int8 weights | float % | int8 dense % | LUT reference % | LUT device % |\n\
+         | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for r in &report.rows {
+        let device = match r.accuracy_lut_device {
+            Some(a) if r.device_vectors == report.test_vectors => pct(a),
+            Some(a) => format!("{} (first {})", pct(a), r.device_vectors),
+            None => "not run".into(),
+        };
+        s += &format!(
+            "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |\n",
+            r.k,
+            r.v,
+            r.method.name(),
+            r.table_bytes,
+            r.table_bytes as f64 / r.weight_bytes_int8 as f64,
+            pct(r.accuracy_float),
+            pct(r.accuracy_int8),
+            pct(r.accuracy_lut_reference),
+            device
+        );
+    }
+    s
+}
+
+fn markdown(report: &Report) -> String {
+    format!(
+        "# Accuracy of lookup-table inference on the digits test split\n\n\
+         Generated by `lutgen eval --markdown docs/accuracy.md --plot docs/accuracy.svg` \
+         (see docs/compiler.md). {} test images, tables calibrated on {} training images; \
+         64-64-10 MLP; table bytes count int8 table entries of both layers (centroids not \
+         included), `x int8 weights` divides them by the {} int8 weight bytes.\n\n\
+         Device: {}. Every device row equals the reference bit for bit.\n\n{}\n\
+         ![accuracy against table bytes](accuracy.svg)\n",
+        report.test_vectors,
+        report.calibration_vectors,
+        report.rows.first().map_or(0, |r| r.weight_bytes_int8),
+        NOTE,
+        table(report)
+    )
+}
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Usage(format!("cannot draw {}: {e}", path.display()))
+}
+
+/// Accuracy against table bytes, one series per method, float and int8 as reference lines.
+pub fn plot(path: &Path, report: &Report) -> Result<(), Error> {
+    use plotters::prelude::*;
+    let rows = &report.rows;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let lut = |r: &Row| 100.0 * r.accuracy_lut_device.unwrap_or(r.accuracy_lut_reference);
+    let xs: Vec<f64> = rows.iter().map(|r| r.table_bytes as f64).collect();
+    let (xmin, xmax) = xs
+        .iter()
+        .fold((f64::MAX, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
+    let float = 100.0 * rows[0].accuracy_float;
+    let int8 = 100.0 * rows[0].accuracy_int8;
+    let ymin = rows.iter().map(lut).fold(float.min(int8), f64::min);
+    let ymin = (ymin - 2.0).floor().max(0.0);
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "digits 64-64-10: accuracy against table bytes",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d((xmin / 1.3..xmax * 1.3).log_scale(), ymin..100.0)
+        .map_err(|e| plot_error(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("table bytes (int8 entries, both layers; log scale)")
+        .y_desc("test accuracy (%)")
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    let (x0, x1) = (xmin / 1.3, xmax * 1.3);
+    for (label, y, color) in [
+        ("float", float, BLACK),
+        ("int8 dense", int8, RGBColor(120, 120, 120)),
+    ] {
+        chart
+            .draw_series(LineSeries::new([(x0, y), (x1, y)], color.stroke_width(1)))
+            .map_err(|e| plot_error(path, e))?
+            .label(format!("{label} ({y:.2}%)"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    }
+    let weights = rows[0].weight_bytes_int8 as f64 * 4.0;
+    chart
+        .draw_series(LineSeries::new(
+            [(weights, ymin), (weights, 100.0)],
+            RGBColor(200, 200, 200).stroke_width(1),
+        ))
+        .map_err(|e| plot_error(path, e))?
+        .label("4x int8 weight bytes")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RGBColor(200, 200, 200)));
+    for (method, color) in [(Method::Kmeans, BLUE), (Method::Refit, RED)] {
+        let points: Vec<(f64, f64, String)> = rows
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| (r.table_bytes as f64, lut(r), format!("K{} V{}", r.k, r.v)))
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|(x, y, _)| Circle::new((*x, *y), 4, color.filled())),
+            )
+            .map_err(|e| plot_error(path, e))?
+            .label(format!("LUT, {} (device)", method.name()))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        chart
+            .draw_series(points.iter().map(|(x, y, text)| {
+                Text::new(
+                    text.clone(),
+                    (*x, *y),
+                    ("sans-serif", 10).into_font().color(&color),
+                )
+            }))
+            .map_err(|e| plot_error(path, e))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_error(path, e))?;
+    root.present().map_err(|e| plot_error(path, e))?;
+    Ok(())
+}

@@ -1,0 +1,545 @@
+//! The compiler: from a trained MLP and calibration data to a [`Network`] of table images.
+//!
+//! Per layer, in order (the details and the integer semantics are in
+//! `docs/compiler.md`):
+//!
+//! 1. The layer's int8 inputs are the ones the compiled layers before it
+//!    really produce on the calibration set (the first layer's are the
+//!    quantized calibration inputs), so errors do not compound unseen.
+//! 2. The input is cut into `C = D / V` sub-vectors; k-means (k-means++
+//!    seeding, fixed seed) learns K centroids per codebook on the int8
+//!    sub-vectors; centroids are rounded to int8 in the same domain.
+//! 3. Tables: `kmeans` takes `T[c][k][n] = dot(dequantized centroid, W_n^c)`;
+//!    `refit` solves for the tables that best reproduce the float network's
+//!    pre-activation outputs of this layer given the encodings (ridge least
+//!    squares, ITLUMM). Tables are quantized to int8 with one scale per layer
+//!    (the largest magnitude maps to 127), the bias to the same scale.
+//! 4. Between layers: integer requantization to the next layer's int8 input
+//!    with ReLU, its scale calibrated on the layer's real outputs.
+
+pub mod dense;
+pub mod device;
+pub mod kmeans;
+pub mod mlp;
+
+use indicatif::ProgressBar;
+use lutgen_core::encoder::nearest_l2;
+use lutgen_core::network::{
+    InputQuantization, Layer, Network, NetworkError, Requantize, RequantizeError,
+};
+use lutgen_core::{ConfigError, EncoderKind, EngineConfig, Image, ImageError, Reference};
+pub use mlp::Mlp;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a compile failed, naming the input at fault.
+#[derive(Debug, Error)]
+pub enum CompileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Format { path: PathBuf, message: String },
+    #[error("tensor {name} has dtype {dtype}; only F32 and F64 weights are supported")]
+    Dtype { name: String, dtype: String },
+    #[error("tensor {name} is missing; the weights file has {}", list(available))]
+    MissingTensor {
+        name: String,
+        available: Vec<String>,
+    },
+    #[error(
+        "no layers found: no 2-D `<prefix>.weight` tensor among {}",
+        list(available)
+    )]
+    NoLayers { available: Vec<String> },
+    #[error("weight {name} must be 2-D (outputs, inputs), got shape {shape:?}")]
+    WeightShape { name: String, shape: Vec<usize> },
+    #[error("bias {name} must have shape [{expected}] to match its weight, got {shape:?}")]
+    BiasShape {
+        name: String,
+        expected: usize,
+        shape: Vec<usize>,
+    },
+    #[error(
+        "layer {layer} takes {inputs} inputs but the layer before it ({previous}) has {outputs} outputs"
+    )]
+    LayerShape {
+        previous: String,
+        outputs: usize,
+        layer: String,
+        inputs: usize,
+    },
+    #[error("{name} has a non-finite value {value} at flat index {index}")]
+    NonFinite {
+        name: String,
+        index: usize,
+        value: f32,
+    },
+    #[error("{what} rows have {got} values but the network's first layer takes {expected}")]
+    CalibrationWidth {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("the calibration set is empty")]
+    CalibrationEmpty,
+    #[error(
+        "layer {layer} has {inputs} inputs, which sub-vectors of length {sub_vector_len} do not divide; \
+         choose a V that divides every layer's input width"
+    )]
+    Split {
+        layer: usize,
+        inputs: usize,
+        sub_vector_len: usize,
+    },
+    #[error("layer {layer}: the engine cannot take this shape: {source}")]
+    Config { layer: usize, source: ConfigError },
+    #[error("layer {layer}: {source}")]
+    Image { layer: usize, source: ImageError },
+    #[error("layer {layer}: {source}")]
+    Requantize {
+        layer: usize,
+        source: RequantizeError,
+    },
+    #[error("layer {layer}: the bias at table scale needs {bits} bits, more than the accumulator allows")]
+    BiasRange { layer: usize, bits: u32 },
+    #[error("layer {layer}: the table refit's normal equations are not positive definite; use a larger --ridge")]
+    Solve { layer: usize },
+    #[error("{0}")]
+    Network(#[from] NetworkError),
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        return "no tensors".into();
+    }
+    let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+    let more = names.len().saturating_sub(12);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// How tables are computed from the centroids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Tables are the dot products of the k-means centroids with the weights.
+    Kmeans,
+    /// Tables are refit by ridge least squares to the float layer's outputs.
+    Refit,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Kmeans => "kmeans",
+            Method::Refit => "refit",
+        }
+    }
+}
+
+/// Everything a compile depends on.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Centroids per codebook K.
+    pub centroids: usize,
+    /// Sub-vector length V (codebooks C = D / V for each layer).
+    pub sub_vector_len: usize,
+    pub method: Method,
+    /// Seed of k-means++ seeding.
+    pub seed: u64,
+    /// Most Lloyd iterations of k-means.
+    pub iterations: usize,
+    /// Ridge term of the refit, relative to the average count of one centroid (n / K).
+    pub ridge: f64,
+    /// Engine lanes of every layer (capped at the layer's outputs).
+    pub lanes: usize,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            centroids: 16,
+            sub_vector_len: 4,
+            method: Method::Refit,
+            seed: 0,
+            iterations: 50,
+            ridge: 1.0,
+            lanes: 1,
+        }
+    }
+}
+
+/// Input quantization from the calibration range: asymmetric, 0 always representable.
+pub fn input_quantization(calibration: &[Vec<f32>]) -> InputQuantization {
+    let (mut lo, mut hi) = (0f64, 0f64);
+    for &v in calibration.iter().flatten() {
+        lo = lo.min(f64::from(v));
+        hi = hi.max(f64::from(v));
+    }
+    let scale = ((hi - lo) / 255.0).max(1e-12);
+    let zero_point = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i8;
+    InputQuantization {
+        scale: scale as f32,
+        zero_point,
+    }
+}
+
+/// Requantization after a ReLU layer whose real outputs reach `max` on the calibration set.
+///
+/// The next layer's input covers `[0, max]` with zero point -128, so all 256 codes are used.
+pub fn relu_requantize(
+    accumulator_scale: f64,
+    max: f64,
+    layer: usize,
+) -> Result<(Requantize, f64), CompileError> {
+    let out_scale = max.max(1e-9) / 255.0;
+    let r = Requantize::from_scale(accumulator_scale / out_scale, -128, true, 8)
+        .map_err(|source| CompileError::Requantize { layer, source })?;
+    Ok((r, out_scale))
+}
+
+/// Checks the calibration rows against the network's input width.
+pub fn check_calibration(mlp: &Mlp, calibration: &[Vec<f32>]) -> Result<(), CompileError> {
+    if calibration.is_empty() {
+        return Err(CompileError::CalibrationEmpty);
+    }
+    if let Some(row) = calibration.iter().find(|r| r.len() != mlp.input_dim()) {
+        return Err(CompileError::CalibrationWidth {
+            what: "calibration",
+            expected: mlp.input_dim(),
+            got: row.len(),
+        });
+    }
+    if let Some((index, value)) = calibration
+        .iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+    {
+        return Err(CompileError::NonFinite {
+            name: "calibration data".into(),
+            index,
+            value: *value,
+        });
+    }
+    Ok(())
+}
+
+/// Compiles `mlp` into a network of table images, calibrated on `calibration`.
+pub fn compile(
+    mlp: &Mlp,
+    calibration: &[Vec<f32>],
+    options: &CompileOptions,
+    progress: &ProgressBar,
+) -> Result<Network, CompileError> {
+    check_calibration(mlp, calibration)?;
+    let (k, v) = (options.centroids, options.sub_vector_len);
+    for (layer, dense) in mlp.layers.iter().enumerate() {
+        if v == 0 || !dense.inputs.is_multiple_of(v) {
+            return Err(CompileError::Split {
+                layer,
+                inputs: dense.inputs,
+                sub_vector_len: v,
+            });
+        }
+    }
+    let n = calibration.len();
+    let input = input_quantization(calibration);
+    // The float network's pre-activations: the refit's targets.
+    let float_x: Vec<Vec<f64>> = calibration
+        .iter()
+        .map(|r| r.iter().map(|&x| f64::from(x)).collect())
+        .collect();
+    let targets: Vec<Vec<Vec<f64>>> = if options.method == Method::Refit {
+        float_x.iter().map(|x| mlp.pre_activations(x)).collect()
+    } else {
+        Vec::new()
+    };
+    let codebooks_total: usize = mlp.layers.iter().map(|l| l.inputs / v).sum();
+    progress.set_length(codebooks_total as u64);
+    progress.set_position(0);
+
+    let mut q: Vec<Vec<i8>> = calibration.iter().map(|x| input.quantize(x)).collect();
+    let (mut in_scale, mut in_zero) = (f64::from(input.scale), input.zero_point);
+    let mut layers = Vec::with_capacity(mlp.layers.len());
+    for (l, dense) in mlp.layers.iter().enumerate() {
+        let (d, outputs) = (dense.inputs, dense.outputs);
+        let c = d / v;
+        let config = EngineConfig {
+            input_dim: d,
+            codebooks: c,
+            centroids: k,
+            outputs,
+            lanes: options.lanes.clamp(1, outputs),
+            encoder: EncoderKind::L2,
+            activation_bits: 8,
+            centroid_bits: 8,
+            table_bits: 8,
+            bias_bits: 16,
+        };
+        config
+            .validate()
+            .map_err(|source| CompileError::Config { layer: l, source })?;
+        progress.set_message(format!(
+            "layer {l}: k-means, {c} codebooks of {k} centroids"
+        ));
+
+        // Centroids: k-means on the int8 sub-vectors, rounded back to int8.
+        let mut centroids = vec![0i8; c * k * v];
+        for cb in 0..c {
+            let points: Vec<f64> = q
+                .iter()
+                .flat_map(|row| row[cb * v..(cb + 1) * v].iter().map(|&x| f64::from(x)))
+                .collect();
+            let seed =
+                options.seed ^ ((l as u64) << 32 | cb as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let found = kmeans::kmeans(&points, v, k, options.iterations, seed);
+            for (dst, &x) in centroids[cb * k * v..(cb + 1) * k * v]
+                .iter_mut()
+                .zip(&found)
+            {
+                *dst = x.round().clamp(-128.0, 127.0) as i8;
+            }
+            progress.inc(1);
+        }
+        // Encodings exactly as the engine computes them.
+        let codes: Vec<Vec<usize>> = q
+            .iter()
+            .map(|row| {
+                (0..c)
+                    .map(|cb| {
+                        let cents =
+                            (0..k).map(|kk| &centroids[(cb * k + kk) * v..(cb * k + kk + 1) * v]);
+                        nearest_l2(cents, &row[cb * v..(cb + 1) * v]).index
+                    })
+                    .collect()
+            })
+            .collect();
+
+        // Float tables [c][k][n]: the centroids' dot products with the weights.
+        let mut tables = vec![0.0; c * k * outputs];
+        for cb in 0..c {
+            for kk in 0..k {
+                let p = &centroids[(cb * k + kk) * v..(cb * k + kk + 1) * v];
+                for o in 0..outputs {
+                    let w = &dense.row(o)[cb * v..(cb + 1) * v];
+                    tables[(cb * k + kk) * outputs + o] = p
+                        .iter()
+                        .zip(w)
+                        .map(|(&x, &w)| {
+                            (f64::from(x) - f64::from(in_zero)) * in_scale * f64::from(w)
+                        })
+                        .sum();
+                }
+            }
+        }
+        if options.method == Method::Refit {
+            progress.set_message(format!("layer {l}: refitting {} table rows", c * k));
+            let y: Vec<Vec<f64>> = targets
+                .iter()
+                .map(|t| {
+                    t[l].iter()
+                        .zip(&dense.bias)
+                        .map(|(&y, &b)| y - f64::from(b))
+                        .collect()
+                })
+                .collect();
+            tables = refit(
+                &codes,
+                &y,
+                &tables,
+                c,
+                k,
+                options.ridge * n as f64 / k as f64,
+            )
+            .ok_or(CompileError::Solve { layer: l })?;
+        }
+
+        // int8 tables and bias at the same scale.
+        let tmax = tables.iter().fold(0f64, |m, &t| m.max(t.abs()));
+        let acc_scale = if tmax > 0.0 { tmax / 127.0 } else { 1.0 };
+        let tables_q: Vec<i8> = tables
+            .iter()
+            .map(|&t| (t / acc_scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        let bias_q: Vec<i64> = dense
+            .bias
+            .iter()
+            .map(|&b| (f64::from(b) / acc_scale).round() as i64)
+            .collect();
+        let needed = bias_q
+            .iter()
+            .map(|&b| 65 - if b < 0 { !b } else { b }.leading_zeros())
+            .max()
+            .unwrap_or(2);
+        let config = EngineConfig {
+            bias_bits: needed.max(16),
+            ..config
+        };
+        if needed > 32 || config.validate().is_err() {
+            return Err(CompileError::BiasRange {
+                layer: l,
+                bits: needed,
+            });
+        }
+        let image = Image::new(
+            config,
+            centroids,
+            tables_q,
+            bias_q.iter().map(|&b| b as i32).collect(),
+        )
+        .map_err(|source| CompileError::Image { layer: l, source })?;
+
+        let requantize = if l + 1 < mlp.layers.len() {
+            let reference = Reference::new(&image);
+            let accs: Vec<Vec<i32>> = q
+                .iter()
+                .map(|row| {
+                    reference
+                        .outputs(row)
+                        .expect("calibration rows are int8 of width D")
+                })
+                .collect();
+            let max = accs
+                .iter()
+                .flatten()
+                .fold(0f64, |m, &a| m.max(f64::from(a) * acc_scale));
+            let (r, out_scale) = relu_requantize(acc_scale, max, l)?;
+            q = accs
+                .iter()
+                .map(|acc| acc.iter().map(|&a| r.apply(a)).collect())
+                .collect();
+            in_scale = out_scale;
+            in_zero = r.zero_point;
+            Some(r)
+        } else {
+            None
+        };
+        layers.push(Layer {
+            image,
+            accumulator_scale: acc_scale as f32,
+            requantize,
+        });
+    }
+    Ok(Network::new(input, layers)?)
+}
+
+/// Ridge least squares for the tables given the encodings (ITLUMM's table refit).
+///
+/// Minimizes `sum_i || sum_c T[c][codes[i][c]] - y_i ||^2 + lambda * ||T - T0||^2`
+/// through the normal equations `(A^T A + lambda I) T = A^T Y + lambda T0`,
+/// with `A` the one-hot encoding matrix (n x C*K), solved by Cholesky
+/// (nalgebra). The ridge pulls toward the prior tables `T0` (the k-means
+/// tables), not toward zero, so it regularizes rarely used rows without
+/// shrinking the outputs.
+pub fn refit(
+    codes: &[Vec<usize>],
+    y: &[Vec<f64>],
+    prior: &[f64],
+    c: usize,
+    k: usize,
+    lambda: f64,
+) -> Option<Vec<f64>> {
+    let m = c * k;
+    let outputs = y.first().map_or(0, Vec::len);
+    let mut gram = nalgebra::DMatrix::<f64>::zeros(m, m);
+    let mut rhs = nalgebra::DMatrix::<f64>::zeros(m, outputs);
+    for (row, target) in codes.iter().zip(y) {
+        let cols: Vec<usize> = row
+            .iter()
+            .enumerate()
+            .map(|(cb, &kk)| cb * k + kk)
+            .collect();
+        for &a in &cols {
+            for &b in &cols {
+                gram[(a, b)] += 1.0;
+            }
+            for (o, &t) in target.iter().enumerate() {
+                rhs[(a, o)] += t;
+            }
+        }
+    }
+    let lambda = lambda.max(1e-9);
+    for i in 0..m {
+        gram[(i, i)] += lambda;
+        for o in 0..outputs {
+            rhs[(i, o)] += lambda * prior[i * outputs + o];
+        }
+    }
+    let solution = gram.cholesky()?.solve(&rhs);
+    // [c][k][n] row-major: row a of the solution is table row (c, k).
+    let mut tables = vec![0.0; m * outputs];
+    for a in 0..m {
+        for o in 0..outputs {
+            tables[a * outputs + o] = solution[(a, o)];
+        }
+    }
+    Some(tables)
+}
+
+/// Fraction of rows whose argmax (lowest index on a tie) is the label.
+pub fn accuracy<T: PartialOrd + Copy>(outputs: &[Vec<T>], labels: &[usize]) -> f64 {
+    let correct = outputs
+        .iter()
+        .zip(labels)
+        .filter(|(o, &label)| {
+            let mut best = 0;
+            for (i, &x) in o.iter().enumerate() {
+                if x > o[best] {
+                    best = i;
+                }
+            }
+            best == label
+        })
+        .count();
+    correct as f64 / labels.len().max(1) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refit_recovers_an_exact_table() {
+        // Two codebooks of two centroids; y = T0[k0] + T1[k1] exactly.
+        let truth = [[1.0, -2.0], [3.0, 0.5]];
+        let mut codes = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..40 {
+            let (a, b) = (i % 2, (i / 2) % 2);
+            codes.push(vec![a, b]);
+            y.push(vec![truth[0][a] + truth[1][b]]);
+        }
+        let t = refit(&codes, &y, &[0.0; 4], 2, 2, 1e-9).unwrap();
+        for (i, row) in codes
+            .iter()
+            .zip(&y)
+            .map(|(r, y)| (r, y[0]))
+            .enumerate()
+            .take(4)
+        {
+            let (r, want) = row;
+            let got = t[r[0]] + t[2 + r[1]];
+            assert!((got - want).abs() < 1e-6, "{i}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn accuracy_uses_the_lowest_index_on_ties() {
+        assert_eq!(accuracy(&[vec![1, 3, 3], vec![5, 0, 0]], &[1, 0]), 1.0);
+        assert_eq!(accuracy(&[vec![1, 3, 3]], &[2]), 0.0);
+    }
+
+    #[test]
+    fn input_quantization_covers_the_range() {
+        let q = input_quantization(&[vec![0.0, 16.0], vec![8.0, 4.0]]);
+        assert_eq!(q.zero_point, -128);
+        assert_eq!(q.quantize(&[0.0, 16.0]), vec![-128, 127]);
+    }
+}
