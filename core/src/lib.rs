@@ -9,6 +9,7 @@
 pub mod config;
 pub mod encoder;
 pub mod image;
+pub mod protocol;
 pub mod network;
 pub mod reference;
 

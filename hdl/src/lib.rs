@@ -6,11 +6,13 @@
 //! words go) and [`verilog`] (lint-clean Verilog out).
 
 pub mod argmin;
+pub mod device;
 pub mod distance;
 pub mod engine;
 pub mod lane;
 pub mod memory;
 pub mod memory_map;
+pub mod uart;
 pub mod verilog;
 
 pub use engine::Engine;

@@ -21,6 +21,7 @@
 //! Verilator lint warnings are fatal: the Verilog is expected to be lint clean.
 
 mod builder;
+pub mod device;
 mod cache;
 pub mod engine;
 mod error;

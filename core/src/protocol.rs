@@ -1,0 +1,580 @@
+//! The device protocol: the framed byte stream between a host and a lutgen board.
+//!
+//! This module is the one definition of the wire format, shared by the
+//! hardware generator (which builds the frame decoder, the identify reply and
+//! the status reply from these constants) and the host driver. The
+//! normative description, with an example exchange, is `docs/protocol.md`.
+//!
+//! Every frame, in both directions:
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     SYNC0 = 0xA5
+//! 1       1     SYNC1 = 0x5A
+//! 2       1     command (host to device) or reply code (device to host)
+//! 3       1     sequence number, echoed in the reply
+//! 4       2     payload length L, little-endian
+//! 6       L     payload
+//! 6+L     4     CRC-32 (ISO-HDLC, zlib's crc32) of bytes 2 .. 6+L, little-endian
+//! ```
+
+use crate::config::EngineConfig;
+use thiserror::Error;
+
+/// First byte of every frame.
+pub const SYNC0: u8 = 0xA5;
+/// Second byte of every frame.
+pub const SYNC1: u8 = 0x5A;
+/// Bytes before the payload: sync, command, sequence, length.
+pub const HEADER_LEN: usize = 6;
+/// Bytes after the payload: the CRC-32.
+pub const TRAILER_LEN: usize = 4;
+/// Framing bytes per frame.
+pub const OVERHEAD: usize = HEADER_LEN + TRAILER_LEN;
+/// The protocol version this build speaks (sent in the identify reply).
+pub const PROTOCOL_VERSION: u8 = 1;
+/// First four bytes of the identify reply payload.
+pub const IDENT_MAGIC: [u8; 4] = *b"LTGN";
+/// Bytes of the identify reply payload.
+pub const IDENT_LEN: usize = 48;
+/// Bytes of the status reply payload.
+pub const STATUS_LEN: usize = 16;
+/// Bytes of the header of a load payload: start address (u32) and word size (u8).
+pub const LOAD_HEADER_LEN: usize = 5;
+/// Largest payload the device accepts in one frame (host to device).
+pub const MAX_PAYLOAD: usize = 512;
+/// Bytes of the device's receive buffer: the most payload bytes that may be
+/// sent and not yet answered.
+pub const BUFFER_BYTES: usize = 2048;
+/// Frames the device queues between receiving and executing them.
+pub const JOB_QUEUE_DEPTH: usize = 16;
+/// Reply code flag: a reply to command `c` has code `c | REPLY`.
+pub const REPLY: u8 = 0x80;
+/// Reply code of an error reply.
+pub const ERROR_REPLY: u8 = 0xFF;
+
+/// A command, host to device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Command {
+    /// Empty payload; the reply carries [`Ident`].
+    Identify = 0x01,
+    /// Empty payload; the reply carries [`Status`].
+    Status = 0x02,
+    /// Empty payload; empties the engine pipeline and clears the counters.
+    Reset = 0x03,
+    /// `address: u32, word_bytes: u8 (1 or 4), data`: writes words through the load port.
+    Load = 0x04,
+    /// One or more activation vectors of D bytes; the reply carries N i32 per vector.
+    Data = 0x05,
+}
+
+impl Command {
+    pub const ALL: [Command; 5] = [
+        Command::Identify,
+        Command::Status,
+        Command::Reset,
+        Command::Load,
+        Command::Data,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    /// The reply code of a successful reply to this command.
+    pub fn reply_code(self) -> u8 {
+        self.code() | REPLY
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Identify => "identify",
+            Command::Status => "status",
+            Command::Reset => "reset",
+            Command::Load => "load",
+            Command::Data => "data",
+        }
+    }
+}
+
+/// Why the device rejected a frame (first payload byte of an error reply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DeviceError {
+    /// The CRC did not match: the frame was damaged on the wire.
+    BadCrc = 1,
+    /// The command code is not one of [`Command`].
+    UnknownCommand = 2,
+    /// The payload length is wrong for the command.
+    BadLength = 3,
+    /// The length field is larger than [`MAX_PAYLOAD`].
+    TooLong = 4,
+    /// The receive buffer or the job queue was full: the host sent too much unanswered data.
+    Overflow = 5,
+    /// The frame stopped arriving part-way (bytes were lost); it was dropped.
+    Timeout = 6,
+}
+
+impl DeviceError {
+    pub const ALL: [DeviceError; 6] = [
+        DeviceError::BadCrc,
+        DeviceError::UnknownCommand,
+        DeviceError::BadLength,
+        DeviceError::TooLong,
+        DeviceError::Overflow,
+        DeviceError::Timeout,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            DeviceError::BadCrc => "CRC mismatch",
+            DeviceError::UnknownCommand => "unknown command",
+            DeviceError::BadLength => "payload length wrong for the command",
+            DeviceError::TooLong => "payload longer than the device accepts",
+            DeviceError::Overflow => "receive buffer or job queue full",
+            DeviceError::Timeout => "frame incomplete (bytes lost)",
+        }
+    }
+}
+
+/// CRC-32 (ISO-HDLC: reflected 0x04C11DB7, init and xor-out 0xFFFFFFFF), as zlib's `crc32`.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// One frame: a command or reply code, a sequence number and a payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub code: u8,
+    pub seq: u8,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn new(code: u8, seq: u8, payload: Vec<u8>) -> Self {
+        Frame { code, seq, payload }
+    }
+
+    /// The bytes on the wire. Panics if the payload is longer than 65535 bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let len = u16::try_from(self.payload.len()).expect("frame payloads are at most 65535 bytes");
+        let mut out = Vec::with_capacity(OVERHEAD + self.payload.len());
+        out.extend_from_slice(&[SYNC0, SYNC1, self.code, self.seq]);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&self.payload);
+        let crc = crc32(&out[2..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Bytes this frame takes on the wire.
+    pub fn wire_len(&self) -> usize {
+        OVERHEAD + self.payload.len()
+    }
+}
+
+/// Something the stream decoder found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A complete frame whose CRC matched.
+    Frame(Frame),
+    /// A complete frame whose CRC did not match (its header fields may be damaged too).
+    Corrupt { code: u8, seq: u8, len: usize },
+}
+
+/// Finds frames in a byte stream, resynchronizing after garbage, as the device does.
+///
+/// Bytes before a sync pair are skipped (and counted in [`Decoder::skipped`]).
+/// A length above `max_payload` means the sync was false: the decoder drops
+/// the first sync byte and hunts again from the next byte, so a real frame
+/// hiding in the garbage is still found.
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    buffer: Vec<u8>,
+    max_payload: usize,
+    skipped: u64,
+}
+
+impl Decoder {
+    pub fn new(max_payload: usize) -> Self {
+        Decoder {
+            buffer: Vec::new(),
+            max_payload,
+            skipped: 0,
+        }
+    }
+
+    /// Bytes dropped while hunting for a frame.
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Bytes held, waiting for the rest of a frame.
+    pub fn pending(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Forgets any partial frame.
+    pub fn clear(&mut self) {
+        self.skipped += self.buffer.len() as u64;
+        self.buffer.clear();
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// The next complete frame (good or corrupt), if the buffer holds one.
+    pub fn next(&mut self) -> Option<Decoded> {
+        loop {
+            let start = self
+                .buffer
+                .windows(2)
+                .position(|w| w == [SYNC0, SYNC1])
+                .unwrap_or(self.buffer.len().saturating_sub(
+                    usize::from(self.buffer.last() == Some(&SYNC0)),
+                ));
+            if start > 0 {
+                self.skipped += start as u64;
+                self.buffer.drain(..start);
+            }
+            if self.buffer.len() < HEADER_LEN {
+                return None;
+            }
+            let len = usize::from(u16::from_le_bytes([self.buffer[4], self.buffer[5]]));
+            if len > self.max_payload {
+                self.skipped += 1;
+                self.buffer.drain(..1);
+                continue;
+            }
+            let total = HEADER_LEN + len + TRAILER_LEN;
+            if self.buffer.len() < total {
+                return None;
+            }
+            let frame: Vec<u8> = self.buffer.drain(..total).collect();
+            let stored = u32::from_le_bytes(frame[total - 4..].try_into().expect("4 bytes"));
+            let (code, seq) = (frame[2], frame[3]);
+            return Some(if crc32(&frame[2..total - 4]) == stored {
+                Decoded::Frame(Frame::new(code, seq, frame[HEADER_LEN..total - 4].to_vec()))
+            } else {
+                Decoded::Corrupt { code, seq, len }
+            });
+        }
+    }
+}
+
+/// The payload of a load command: words written from `address` on.
+///
+/// `address` is `memory << 16 | word` (see the engine's memory map); each
+/// following word is written at the next address. `word_bytes` is 1 (8-bit
+/// memories: centroids, tables) or 4 (32-bit words, little-endian: bias).
+pub fn load_payload(address: u32, word_bytes: u8, words: &[u32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LOAD_HEADER_LEN + words.len() * usize::from(word_bytes));
+    out.extend_from_slice(&address.to_le_bytes());
+    out.push(word_bytes);
+    for &w in words {
+        out.extend_from_slice(&w.to_le_bytes()[..usize::from(word_bytes)]);
+    }
+    out
+}
+
+/// The canonical bytes of an engine configuration that its hash covers:
+/// encoder id, the four widths (u8 each), then D, C, K, N, L (u32 LE each).
+pub fn config_bytes(config: &EngineConfig) -> [u8; 25] {
+    let mut out = [0u8; 25];
+    out[0] = config.encoder.id();
+    out[1] = config.activation_bits as u8;
+    out[2] = config.centroid_bits as u8;
+    out[3] = config.table_bits as u8;
+    out[4] = config.bias_bits as u8;
+    for (i, v) in [
+        config.input_dim,
+        config.codebooks,
+        config.centroids,
+        config.outputs,
+        config.lanes,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        out[5 + 4 * i..9 + 4 * i].copy_from_slice(&(v as u32).to_le_bytes());
+    }
+    out
+}
+
+/// The configuration hash a device reports and a host checks an image against.
+pub fn config_hash(config: &EngineConfig) -> u32 {
+    crc32(&config_bytes(config))
+}
+
+/// What a device says about itself in its identify reply.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Ident {
+    pub protocol_version: u8,
+    pub config: EngineConfig,
+    pub config_hash: u32,
+    pub clock_hz: u32,
+    pub baud: u32,
+    pub buffer_bytes: u16,
+    pub max_payload: u16,
+    pub job_queue_depth: u8,
+}
+
+/// An identify reply that cannot be from a lutgen device of this protocol.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum IdentError {
+    #[error("identify reply is {got} bytes, expected {IDENT_LEN}")]
+    Length { got: usize },
+    #[error("identify reply does not start with \"LTGN\" (got {0:02x?}): not a lutgen device")]
+    Magic([u8; 4]),
+    #[error("device speaks protocol version {device}, this lutgen speaks {PROTOCOL_VERSION}")]
+    Version { device: u8 },
+    #[error("device reports an engine configuration lutgen cannot use: {0}")]
+    Config(String),
+    #[error(
+        "device reports configuration hash {reported:#010x} but its configuration hashes to \
+         {computed:#010x}: the reply is damaged or the bitstream is broken"
+    )]
+    Hash { reported: u32, computed: u32 },
+}
+
+impl Ident {
+    /// The identify payload of a device built for `config`.
+    pub fn new(config: &EngineConfig, clock_hz: u32, baud: u32) -> Self {
+        Ident {
+            protocol_version: PROTOCOL_VERSION,
+            config: config.clone(),
+            config_hash: config_hash(config),
+            clock_hz,
+            baud,
+            buffer_bytes: BUFFER_BYTES as u16,
+            max_payload: MAX_PAYLOAD as u16,
+            job_queue_depth: JOB_QUEUE_DEPTH as u8,
+        }
+    }
+
+    /// The 48 payload bytes:
+    /// magic "LTGN", version u8, config bytes (25), hash u32, clock u32, baud u32,
+    /// buffer bytes u16, max payload u16, job queue depth u8, one zero byte.
+    pub fn to_bytes(&self) -> [u8; IDENT_LEN] {
+        let mut out = [0u8; IDENT_LEN];
+        out[..4].copy_from_slice(&IDENT_MAGIC);
+        out[4] = self.protocol_version;
+        out[5..30].copy_from_slice(&config_bytes(&self.config));
+        out[30..34].copy_from_slice(&self.config_hash.to_le_bytes());
+        out[34..38].copy_from_slice(&self.clock_hz.to_le_bytes());
+        out[38..42].copy_from_slice(&self.baud.to_le_bytes());
+        out[42..44].copy_from_slice(&self.buffer_bytes.to_le_bytes());
+        out[44..46].copy_from_slice(&self.max_payload.to_le_bytes());
+        out[46] = self.job_queue_depth;
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentError> {
+        if bytes.len() != IDENT_LEN {
+            return Err(IdentError::Length { got: bytes.len() });
+        }
+        let magic: [u8; 4] = bytes[..4].try_into().expect("4 bytes");
+        if magic != IDENT_MAGIC {
+            return Err(IdentError::Magic(magic));
+        }
+        if bytes[4] != PROTOCOL_VERSION {
+            return Err(IdentError::Version { device: bytes[4] });
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+        let encoder = crate::EncoderKind::from_id(bytes[5])
+            .ok_or_else(|| IdentError::Config(format!("unknown encoder id {}", bytes[5])))?;
+        let config = EngineConfig {
+            encoder,
+            activation_bits: u32::from(bytes[6]),
+            centroid_bits: u32::from(bytes[7]),
+            table_bits: u32::from(bytes[8]),
+            bias_bits: u32::from(bytes[9]),
+            input_dim: u32_at(10) as usize,
+            codebooks: u32_at(14) as usize,
+            centroids: u32_at(18) as usize,
+            outputs: u32_at(22) as usize,
+            lanes: u32_at(26) as usize,
+        };
+        config
+            .validate()
+            .map_err(|e| IdentError::Config(e.to_string()))?;
+        let reported = u32_at(30);
+        let computed = config_hash(&config);
+        if reported != computed {
+            return Err(IdentError::Hash { reported, computed });
+        }
+        Ok(Ident {
+            protocol_version: bytes[4],
+            config,
+            config_hash: reported,
+            clock_hz: u32_at(34),
+            baud: u32_at(38),
+            buffer_bytes: u16_at(42),
+            max_payload: u16_at(44),
+            job_queue_depth: bytes[46],
+        })
+    }
+}
+
+/// The device's counters, from a status reply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Status {
+    /// Frames seen (accepted plus rejected) since power-up or the last reset.
+    pub frames_received: u32,
+    /// Frames rejected with an error reply.
+    pub frames_rejected: u32,
+    /// Vectors whose results left the engine.
+    pub vectors_processed: u32,
+    /// Bit 0: the engine's sticky fault flag. Bit 1: a load has completed since power-up.
+    pub flags: u32,
+}
+
+impl Status {
+    pub const FLAG_FAULT: u32 = 1;
+    pub const FLAG_LOADED: u32 = 2;
+
+    pub fn to_bytes(&self) -> [u8; STATUS_LEN] {
+        let mut out = [0u8; STATUS_LEN];
+        for (i, v) in [
+            self.frames_received,
+            self.frames_rejected,
+            self.vectors_processed,
+            self.flags,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != STATUS_LEN {
+            return None;
+        }
+        let at = |i: usize| u32::from_le_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4"));
+        Some(Status {
+            frames_received: at(0),
+            frames_rejected: at(1),
+            vectors_processed: at(2),
+            flags: at(3),
+        })
+    }
+
+    pub fn fault(&self) -> bool {
+        self.flags & Self::FLAG_FAULT != 0
+    }
+
+    pub fn loaded(&self) -> bool {
+        self.flags & Self::FLAG_LOADED != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_round_trip_and_known_bytes() {
+        let f = Frame::new(Command::Identify.code(), 7, vec![]);
+        let bytes = f.encode();
+        assert_eq!(&bytes[..6], &[0xA5, 0x5A, 0x01, 0x07, 0x00, 0x00]);
+        assert_eq!(
+            u32::from_le_bytes(bytes[6..].try_into().unwrap()),
+            crc32(&[1, 7, 0, 0])
+        );
+        let mut d = Decoder::new(MAX_PAYLOAD);
+        d.push(&bytes);
+        assert_eq!(d.next(), Some(Decoded::Frame(f)));
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn decoder_resyncs_after_garbage_and_reports_corruption() {
+        let a = Frame::new(0x85, 1, vec![1, 2, 3, 0xA5, 0x5A]).encode();
+        let b = Frame::new(0x82, 2, vec![9; 16]).encode();
+        let mut bad = a.clone();
+        bad[7] ^= 0x10;
+        let mut stream = vec![0x00, 0xA5, 0xA5, 0x5A, 0xFF, 0xFF, 0x13];
+        stream.extend_from_slice(&bad);
+        stream.extend_from_slice(&[0xA5]);
+        stream.extend_from_slice(&b);
+        let mut d = Decoder::new(MAX_PAYLOAD);
+        // Byte by byte, as a serial port delivers them.
+        let mut found = Vec::new();
+        for byte in stream {
+            d.push(&[byte]);
+            while let Some(x) = d.next() {
+                found.push(x);
+            }
+        }
+        assert_eq!(
+            found,
+            vec![
+                Decoded::Corrupt {
+                    code: 0x85,
+                    seq: 1,
+                    len: 5
+                },
+                Decoded::Frame(Frame::new(0x82, 2, vec![9; 16]))
+            ]
+        );
+    }
+
+    #[test]
+    fn ident_round_trip_and_checks() {
+        let config = EngineConfig::default();
+        let ident = Ident::new(&config, 12_000_000, 115_200);
+        let bytes = ident.to_bytes();
+        assert_eq!(Ident::from_bytes(&bytes).unwrap(), ident);
+        let mut b = bytes;
+        b[0] = b'X';
+        assert!(matches!(Ident::from_bytes(&b), Err(IdentError::Magic(_))));
+        let mut b = bytes;
+        b[22] ^= 1; // outputs
+        assert!(matches!(Ident::from_bytes(&b), Err(IdentError::Hash { .. })));
+        let mut b = bytes;
+        b[4] = 9;
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Version { device: 9 })
+        ));
+        assert!(matches!(
+            Ident::from_bytes(&bytes[..10]),
+            Err(IdentError::Length { got: 10 })
+        ));
+    }
+
+    #[test]
+    fn status_and_load_layouts() {
+        let s = Status {
+            frames_received: 1,
+            frames_rejected: 2,
+            vectors_processed: 3,
+            flags: 2,
+        };
+        assert_eq!(Status::from_bytes(&s.to_bytes()), Some(s));
+        assert!(s.loaded() && !s.fault());
+        assert_eq!(
+            load_payload(0x0003_0010, 4, &[0x1122_3344]),
+            vec![0x10, 0, 3, 0, 4, 0x44, 0x33, 0x22, 0x11]
+        );
+        assert_eq!(load_payload(1, 1, &[0x1ff, 2]), vec![1, 0, 0, 0, 1, 0xff, 2]);
+    }
+}
