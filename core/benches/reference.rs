@@ -19,7 +19,9 @@ fn reference(c: &mut Criterion) {
     ];
     for (name, config) in configs {
         let image = Image::random(config.clone(), 1).unwrap();
-        let x: Vec<i8> = (0..config.input_dim).map(|i| (i * 37 % 256) as u8 as i8).collect();
+        let x: Vec<i8> = (0..config.input_dim)
+            .map(|i| (i * 37 % 256) as u8 as i8)
+            .collect();
         let model = Reference::new(&image);
         group.throughput(Throughput::Elements(1));
         group.bench_with_input(BenchmarkId::new("infer", name), &x, |b, x| {

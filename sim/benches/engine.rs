@@ -13,7 +13,11 @@ fn engine(c: &mut Criterion) {
     let image = Image::random(config.clone(), 1).unwrap();
     engine.load(&image).unwrap();
     let vectors: Vec<Vec<i8>> = (0..100)
-        .map(|v| (0..config.input_dim).map(|i| ((v * 31 + i * 7) % 256) as u8 as i8).collect())
+        .map(|v| {
+            (0..config.input_dim)
+                .map(|i| ((v * 31 + i * 7) % 256) as u8 as i8)
+                .collect()
+        })
         .collect();
     let run = engine.run(&vectors, Backpressure::none()).unwrap();
     eprintln!(

@@ -18,7 +18,9 @@ fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); install it: apt-get install {program}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); install it: apt-get install {program}")
+        });
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -32,10 +34,34 @@ fn configs() -> Vec<EngineConfig> {
     let base = EngineConfig::default();
     vec![
         base.clone(),
-        EngineConfig { input_dim: 8, codebooks: 1, centroids: 2, outputs: 1, ..base.clone() },
-        EngineConfig { input_dim: 8, codebooks: 2, centroids: 256, outputs: 4, ..base.clone() },
-        EngineConfig { outputs: 10, lanes: 3, table_bits: 4, ..base.clone() },
-        EngineConfig { input_dim: 8, codebooks: 8, centroids: 4, outputs: 4, lanes: 4, ..base },
+        EngineConfig {
+            input_dim: 8,
+            codebooks: 1,
+            centroids: 2,
+            outputs: 1,
+            ..base.clone()
+        },
+        EngineConfig {
+            input_dim: 8,
+            codebooks: 2,
+            centroids: 256,
+            outputs: 4,
+            ..base.clone()
+        },
+        EngineConfig {
+            outputs: 10,
+            lanes: 3,
+            table_bits: 4,
+            ..base.clone()
+        },
+        EngineConfig {
+            input_dim: 8,
+            codebooks: 8,
+            centroids: 4,
+            outputs: 4,
+            lanes: 4,
+            ..base
+        },
     ]
 }
 
@@ -45,7 +71,13 @@ fn lint_clean_with_all_warnings() {
         let path = write(config, &format!("lint{i}"));
         let text = run(
             "verilator",
-            &["--lint-only", "-Wall", "--top-module", TOP_MODULE, path.to_str().unwrap()],
+            &[
+                "--lint-only",
+                "-Wall",
+                "--top-module",
+                TOP_MODULE,
+                path.to_str().unwrap(),
+            ],
         );
         assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
     }
@@ -55,7 +87,13 @@ fn lint_clean_with_all_warnings() {
 fn waivers_are_explicit_and_explained() {
     let verilog = engine_verilog(&EngineConfig::default()).unwrap();
     for line in verilog.lines().filter(|l| l.contains("lint_off")) {
-        let rule = line.split("lint_off").nth(1).unwrap().split_whitespace().next().unwrap();
+        let rule = line
+            .split("lint_off")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap();
         assert!(
             verilog.contains(&format!("// {rule}:")) || line.contains("//"),
             "waiver of {rule} has no reason"
