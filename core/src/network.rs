@@ -550,8 +550,9 @@ pub fn random_network(configs: &[EngineConfig], seed: u64) -> Result<Network, Ne
             .map_err(|source| NetworkError::Image { layer: i, source })?;
         let requantize = match configs.get(i + 1) {
             Some(next) => {
-                // Accumulators span about +-128 * sqrt(C); map that onto the int8 range.
-                let span = 128.0 * (config.codebooks as f64).sqrt() + 1.0;
+                // Random bias and tables span about +-(2^(bias_bits-1) + 64 * C):
+                // map that onto the activation range, so most values do not saturate.
+                let span = 2f64.powi(config.bias_bits as i32 - 1) + 64.0 * config.codebooks as f64;
                 let scale = 255.0 / (2.0 * span);
                 Some(
                     Requantize::from_scale(
