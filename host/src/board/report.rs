@@ -1,0 +1,396 @@
+//! A board build from start to finish, and its report (Markdown and JSON).
+
+use super::dense_sim::{check_dense, random_vectors};
+use super::fit::{self, FitReport};
+use super::flow::{self, find_tool, run_tool, tools_for, Figures, Step};
+use super::top::{EngineKind, Top};
+use super::{Board, BoardError, Family};
+use lutgen_core::{Image, Reference};
+use lutgen_sim::{Backpressure, EngineSim, SimOptions};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Vectors simulated to measure cycles per inference (and check the engine).
+pub const SIM_VECTORS: usize = 8;
+
+/// What `lutgen build` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildReport {
+    pub board: String,
+    pub part: String,
+    pub engine: EngineKind,
+    /// What was synthesized.
+    pub top: String,
+    /// True when the top has board pins; false for an out-of-context engine.
+    pub pinned: bool,
+    /// The bitstream (only for a pinned top).
+    pub bitstream: Option<PathBuf>,
+    pub verilog: PathBuf,
+    pub constraints: Option<PathBuf>,
+    pub fmax_mhz: Option<f64>,
+    pub target_mhz: f64,
+    pub board_clock_mhz: f64,
+    pub timing_met: Option<bool>,
+    pub logic_cells: u64,
+    pub logic_cells_available: u64,
+    pub flip_flops: u64,
+    pub block_rams: u64,
+    pub block_rams_available: u64,
+    pub dsps: u64,
+    pub dsps_available: u64,
+    pub cycles_per_inference: f64,
+    pub bound_cycles_per_inference: usize,
+    /// At Fmax (a PLL would provide it): `fmax / cycles_per_inference`.
+    pub inferences_per_s: Option<f64>,
+    /// At the board's oscillator.
+    pub inferences_per_s_at_board_clock: f64,
+    pub inferences_per_s_per_logic_cell: Option<f64>,
+    pub fit: FitReport,
+    pub steps: Vec<Step>,
+    pub critical_path: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// How to build.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub out_dir: PathBuf,
+    /// Skip the fit check's refusal (still reported).
+    pub force: bool,
+    /// Vectors to simulate.
+    pub sim_vectors: usize,
+}
+
+fn write(path: &Path, text: &str) -> Result<(), BoardError> {
+    std::fs::write(path, text).map_err(|source| BoardError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Cycles per inference from the Verilator simulation (bit-exact checked).
+pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
+    match top {
+        Top::Engine(config) => {
+            let image = Image::random(config.clone(), 1)?;
+            let mut sim = EngineSim::new(config, &SimOptions::default())?;
+            sim.load(&image)?;
+            let xs = random_vectors(vectors, config.input_dim, 2);
+            let run = sim.run(&xs, Backpressure::none())?;
+            let reference = Reference::new(&image);
+            for (i, (x, got)) in xs.iter().zip(&run.outputs).enumerate() {
+                let want = reference
+                    .outputs(x)
+                    .map_err(|e| BoardError::Usage(e.to_string()))?;
+                if &want != got {
+                    return Err(BoardError::Mismatch {
+                        what: "LUT engine",
+                        vector: i,
+                        detail: format!("{got:?} != {want:?}"),
+                    });
+                }
+            }
+            Ok((
+                run.cycles_per_inference,
+                config.bound_cycles_per_inference(),
+            ))
+        }
+        Top::Dense(config) => {
+            let run = check_dense(config, vectors, 0.0, 1)?;
+            Ok((
+                run.cycles_per_inference,
+                config.bound_cycles_per_inference(),
+            ))
+        }
+    }
+}
+
+/// Generates the files, checks the fit, runs the tools and simulates.
+pub fn build(
+    board: &Board,
+    engine: EngineKind,
+    top: &Top,
+    options: &BuildOptions,
+) -> Result<BuildReport, BoardError> {
+    let fit = if options.force {
+        fit::check(top, board)
+    } else {
+        fit::require(top, board)?
+    };
+    let dir = &options.out_dir;
+    std::fs::create_dir_all(dir).map_err(|source| BoardError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let verilog_path = dir.join("top.v");
+    write(&verilog_path, &top.verilog()?)?;
+    let mut notes = Vec::new();
+    let constraints = if top.pinned() {
+        let path = dir.join(board.constraint_file_name());
+        write(&path, &board.constraints(board.target_mhz))?;
+        Some(path)
+    } else {
+        notes.push(format!(
+            "Out of context: the {} has {} I/O bits and no board pins; place and route put them \
+             anywhere, so the figures are resources and Fmax, and no bitstream is written. \
+             A flashable build needs the device top (UART), which is not in this tree yet.",
+            top.module(),
+            top.io_bits()
+        ));
+        None
+    };
+
+    let mut report = BuildReport {
+        board: board.name.clone(),
+        part: board.part.clone(),
+        engine,
+        top: top.describe(),
+        pinned: top.pinned(),
+        bitstream: None,
+        verilog: verilog_path,
+        constraints: constraints.clone(),
+        fmax_mhz: None,
+        target_mhz: board.target_mhz,
+        board_clock_mhz: board.clock_mhz,
+        timing_met: None,
+        logic_cells: 0,
+        logic_cells_available: board.resources.logic_cells,
+        flip_flops: 0,
+        block_rams: 0,
+        block_rams_available: board.resources.block_rams,
+        dsps: 0,
+        dsps_available: board.resources.dsps,
+        cycles_per_inference: 0.0,
+        bound_cycles_per_inference: 0,
+        inferences_per_s: None,
+        inferences_per_s_at_board_clock: 0.0,
+        inferences_per_s_per_logic_cell: None,
+        fit,
+        steps: Vec::new(),
+        critical_path: Vec::new(),
+        notes,
+    };
+
+    // The tools (none for Xilinx: Vivado is not run).
+    let Some(specs) = tools_for(board.family) else {
+        report.notes.push(format!(
+            "{} needs Vivado, which lutgen does not run: the Verilog and the .xdc are written; \
+             no synthesis figures.",
+            board.part
+        ));
+        if let Some(c) = &constraints {
+            write(c, &board.constraints(board.clock_mhz))?;
+        } else {
+            let path = dir.join(board.constraint_file_name());
+            write(&path, &board.constraints(board.clock_mhz))?;
+            report.constraints = Some(path);
+        }
+        let (cycles, bound) = simulate(top, options.sim_vectors)?;
+        finish_rates(&mut report, cycles, bound);
+        write(&dir.join("report.json"), &to_json(&report))?;
+        write(&dir.join("report.md"), &markdown(&report))?;
+        return Ok(report);
+    };
+    let programs = specs.iter().map(find_tool).collect::<Result<Vec<_>, _>>()?;
+    if !top.pinned() && top.io_bits() > board.resources.user_io {
+        // Synthesis alone still gives the resource figures.
+        report.notes.push(format!(
+            "The {} package has {} user pins, fewer than the {} I/O bits of the out-of-context \
+             top: only synthesis ran (no place and route, no Fmax).",
+            board.package,
+            board.resources.user_io,
+            top.io_bits()
+        ));
+    }
+    let dsp = report.fit.dsp_multipliers;
+    let script = flow::yosys_script(board.family, top.module(), "top.v", "synth.json", dsp);
+    report.steps.push(run_tool(
+        &programs[0],
+        &["-q".into(), "-p".into(), script],
+        dir,
+        "yosys.log",
+    )?);
+    let stat = std::fs::read_to_string(dir.join("synth_stat.txt")).unwrap_or_default();
+    let (ffs, luts) = flow::yosys_cells(&stat);
+    report.flip_flops = ffs;
+    let placeable = top.pinned() || top.io_bits() <= board.resources.user_io;
+    let figures = if placeable {
+        let out = if board.family == Family::Ice40 {
+            "top.asc"
+        } else {
+            "top.config"
+        };
+        let constraint_name = constraints
+            .as_ref()
+            .and_then(|c| c.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        let args = flow::nextpnr_args(board, constraint_name.as_deref(), out);
+        report
+            .steps
+            .push(run_tool(&programs[1], &args, dir, "nextpnr.log")?);
+        let json = std::fs::read_to_string(dir.join("pnr_report.json")).map_err(|e| {
+            BoardError::ToolOutput {
+                tool: "nextpnr".into(),
+                message: e.to_string(),
+            }
+        })?;
+        let figures = flow::parse_nextpnr_report(&json, board.family).map_err(|message| {
+            BoardError::ToolOutput {
+                tool: "nextpnr".into(),
+                message,
+            }
+        })?;
+        if top.pinned() {
+            let bit = if board.family == Family::Ice40 {
+                "top.bin"
+            } else {
+                "top.bit"
+            };
+            report.steps.push(run_tool(
+                &programs[2],
+                &[out.to_string(), bit.to_string()],
+                dir,
+                "pack.log",
+            )?);
+            report.bitstream = Some(dir.join(bit));
+        }
+        figures
+    } else {
+        Figures {
+            logic_cells: luts,
+            block_rams: count_cells(&stat, &["SB_RAM40_4K", "DP16KD"]),
+            dsps: count_cells(&stat, &["SB_MAC16", "MULT18X18D"]),
+            ..Figures::default()
+        }
+    };
+    report.fmax_mhz = figures.fmax_mhz;
+    report.timing_met = figures.fmax_mhz.map(|f| f >= board.target_mhz);
+    report.logic_cells = figures.logic_cells;
+    report.block_rams = figures.block_rams;
+    report.dsps = figures.dsps;
+    report.critical_path = figures.critical_path;
+
+    let (cycles, bound) = simulate(top, options.sim_vectors)?;
+    finish_rates(&mut report, cycles, bound);
+    write(&dir.join("report.json"), &to_json(&report))?;
+    write(&dir.join("report.md"), &markdown(&report))?;
+    Ok(report)
+}
+
+fn count_cells(stat: &str, names: &[&str]) -> u64 {
+    stat.lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            match (it.next(), it.next()) {
+                (Some(n), Some(c)) if names.contains(&n) => c.parse::<u64>().ok(),
+                _ => None,
+            }
+        })
+        .sum()
+}
+
+fn finish_rates(report: &mut BuildReport, cycles: f64, bound: usize) {
+    report.cycles_per_inference = cycles;
+    report.bound_cycles_per_inference = bound;
+    report.inferences_per_s_at_board_clock = report.board_clock_mhz * 1e6 / cycles;
+    report.inferences_per_s = report.fmax_mhz.map(|f| f * 1e6 / cycles);
+    if report.logic_cells > 0 {
+        report.inferences_per_s_per_logic_cell = report
+            .inferences_per_s
+            .map(|r| r / report.logic_cells as f64);
+    }
+}
+
+/// The report as one JSON object.
+pub fn to_json(report: &BuildReport) -> String {
+    serde_json::to_string_pretty(report).expect("reports serialize")
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.digits$}"))
+}
+
+/// The report as Markdown.
+pub fn markdown(r: &BuildReport) -> String {
+    let mut s = format!(
+        "# lutgen build: {} ({})\n\n{}\n\n| figure | value |\n|---|---|\n",
+        r.board, r.part, r.top
+    );
+    let rows = [
+        (
+            "bitstream",
+            r.bitstream
+                .as_ref()
+                .map_or("none (out of context)".to_string(), |p| {
+                    p.display().to_string()
+                }),
+        ),
+        (
+            "Fmax",
+            format!(
+                "{} MHz (target {} MHz{})",
+                opt(r.fmax_mhz, 2),
+                r.target_mhz,
+                match r.timing_met {
+                    Some(true) => ", met",
+                    Some(false) => ", missed",
+                    None => "",
+                }
+            ),
+        ),
+        ("board clock", format!("{} MHz", r.board_clock_mhz)),
+        (
+            "logic cells",
+            format!("{} of {}", r.logic_cells, r.logic_cells_available),
+        ),
+        ("flip-flops", r.flip_flops.to_string()),
+        (
+            "block RAMs",
+            format!("{} of {}", r.block_rams, r.block_rams_available),
+        ),
+        ("DSPs", format!("{} of {}", r.dsps, r.dsps_available)),
+        (
+            "cycles per inference",
+            format!(
+                "{:.2} (bound {})",
+                r.cycles_per_inference, r.bound_cycles_per_inference
+            ),
+        ),
+        ("inferences/s at Fmax", opt(r.inferences_per_s, 0)),
+        (
+            "inferences/s at the board clock",
+            format!("{:.0}", r.inferences_per_s_at_board_clock),
+        ),
+        (
+            "inferences/s per logic cell (at Fmax)",
+            opt(r.inferences_per_s_per_logic_cell, 2),
+        ),
+    ];
+    for (k, v) in rows {
+        s.push_str(&format!("| {k} | {v} |\n"));
+    }
+    s.push_str(&format!("\n## Fit check\n\n```\n{}\n```\n", r.fit));
+    if !r.steps.is_empty() {
+        s.push_str("\n## Tools\n\n");
+        for step in &r.steps {
+            s.push_str(&format!(
+                "- {}: {:.1} s (log: {})\n",
+                step.tool,
+                step.seconds,
+                step.log.display()
+            ));
+        }
+    }
+    if !r.critical_path.is_empty() {
+        s.push_str("\n## Critical path (nextpnr)\n\n```\n");
+        for line in &r.critical_path {
+            s.push_str(line);
+            s.push('\n');
+        }
+        s.push_str("```\n");
+    }
+    for n in &r.notes {
+        s.push_str(&format!("\n> {n}\n"));
+    }
+    s
+}

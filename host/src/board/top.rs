@@ -1,0 +1,137 @@
+//! What a board build synthesizes: the "top to build".
+//!
+//! - [`Top::Engine`]: the LUT engine alone (`lutgen_engine`), out of context:
+//!   its 162 port bits go to whatever pins place and route picks, so the
+//!   result gives resources and Fmax, not a bitstream to flash.
+//! - [`Top::Dense`]: the dense int8 MAC baseline (`lutgen_dense`), the same
+//!   ports, also out of context, for the like-for-like comparison.
+//! - the device top (`lutgen_device`: UART + framed protocol around the
+//!   engine, ports `clock`, `rx`, `tx`, `idle`) is the only top with board
+//!   pins; [`Top::for_board`] picks it for LUT builds once it exists (see
+//!   the note there).
+
+use super::fit::Memory;
+use super::BoardError;
+use lutgen_core::EngineConfig;
+use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE, DENSE_PORTS};
+use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
+use serde::Serialize;
+
+/// Which engine a build is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The lookup-table engine (centroid search + table read).
+    Lut,
+    /// The dense int8 multiply-accumulate baseline.
+    Dense,
+}
+
+/// A design to synthesize.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Top {
+    Engine(EngineConfig),
+    Dense(DenseConfig),
+}
+
+/// The dense layer that matches a LUT configuration: same D and N; one MAC
+/// per lane unless `macs` says otherwise.
+pub fn dense_for(config: &EngineConfig, macs: Option<usize>) -> DenseConfig {
+    DenseConfig {
+        input_dim: config.input_dim,
+        outputs: config.outputs,
+        macs: macs.unwrap_or(config.lanes),
+    }
+}
+
+impl Top {
+    /// The top a board build uses for `engine`.
+    ///
+    /// The device top (`lutgen_hdl::device`) is not committed yet, so LUT
+    /// builds are out of context. When it is, this is the one line to change:
+    /// `EngineKind::Lut => Top::Device(DeviceConfig { engine: config.clone(), clock_hz, baud })`.
+    pub fn for_board(engine: EngineKind, config: &EngineConfig, macs: Option<usize>) -> Top {
+        match engine {
+            EngineKind::Lut => Top::Engine(config.clone()),
+            EngineKind::Dense => Top::Dense(dense_for(config, macs)),
+        }
+    }
+
+    /// The top module's name.
+    pub fn module(&self) -> &'static str {
+        match self {
+            Top::Engine(_) => TOP_MODULE,
+            Top::Dense(_) => DENSE_MODULE,
+        }
+    }
+
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Top::Engine(c) => format!(
+                "LUT engine alone (out of context), D={} C={} K={} N={} L={}",
+                c.input_dim, c.codebooks, c.centroids, c.outputs, c.lanes
+            ),
+            Top::Dense(c) => format!(
+                "dense int8 MAC engine alone (out of context), D={} N={} MACs={}",
+                c.input_dim, c.outputs, c.macs
+            ),
+        }
+    }
+
+    /// True when the top has board pins (a bitstream worth flashing).
+    pub fn pinned(&self) -> bool {
+        false
+    }
+
+    /// I/O bits of the top module.
+    pub fn io_bits(&self) -> u64 {
+        let ports = match self {
+            Top::Engine(_) => &ENGINE_PORTS,
+            Top::Dense(_) => &DENSE_PORTS,
+        };
+        ports.iter().map(|p| u64::from(p.width)).sum()
+    }
+
+    /// The Verilog of the top and everything under it.
+    pub fn verilog(&self) -> Result<String, BoardError> {
+        Ok(match self {
+            Top::Engine(c) => engine_verilog(c)?,
+            Top::Dense(c) => dense_verilog(c)?,
+        })
+    }
+
+    /// Every memory the top holds, for the fit check.
+    pub fn memories(&self) -> Vec<Memory> {
+        match self {
+            Top::Engine(c) => {
+                let (k, l, d) = (c.centroids, c.lanes, c.input_dim);
+                let mut m = vec![Memory::new("centroids", d, 8, k)];
+                m.push(Memory::new("tables", c.table_words_per_lane(), 8, l));
+                m.push(Memory::new("bias", c.rows_per_lane(), 32, l));
+                m.push(Memory::new(
+                    "index FIFO",
+                    lutgen_hdl::engine::INDEX_FIFO_DEPTH as usize,
+                    16,
+                    1,
+                ));
+                m
+            }
+            Top::Dense(c) => vec![
+                Memory::new("weights", c.weight_words_per_lane(), 8, c.macs),
+                Memory::new("bias", c.rows_per_lane(), 32, c.macs),
+            ],
+        }
+    }
+
+    /// Multipliers in the top (8 x 8 bits each): the LUT engine's distance
+    /// units each square a difference; the dense engine has one per MAC.
+    /// The flow gives them DSP blocks only when all of them fit (on the
+    /// iCE40UP5K's 8 `SB_MAC16`s, K = 16 squarers stay in LUTs).
+    pub fn multipliers(&self) -> usize {
+        match self {
+            Top::Engine(c) => c.centroids,
+            Top::Dense(c) => c.macs,
+        }
+    }
+}

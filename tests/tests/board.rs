@@ -1,0 +1,106 @@
+//! Board flow: the dense baseline bit-exact in Verilator, lint-clean, and
+//! the full iCE40 flow (yosys, nextpnr-ice40) for one small configuration.
+
+use lutgen::board::dense_sim::check_dense;
+use lutgen::board::flow::{find_tool, NEXTPNR_ICE40, YOSYS_ICE40};
+use lutgen::board::report::{build, BuildOptions};
+use lutgen::board::top::{EngineKind, Top};
+use lutgen::board::Board;
+use lutgen_core::EngineConfig;
+use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE};
+use std::process::Command;
+
+fn dense(input_dim: usize, outputs: usize, macs: usize) -> DenseConfig {
+    DenseConfig {
+        input_dim,
+        outputs,
+        macs,
+    }
+}
+
+/// Shapes at the edges: one MAC, a MAC per output, padding rows, one input.
+fn shapes() -> Vec<DenseConfig> {
+    vec![
+        dense(64, 16, 1),
+        dense(64, 16, 16),
+        dense(16, 10, 3),
+        dense(1, 1, 1),
+        dense(8, 5, 5),
+        dense(3, 7, 2),
+    ]
+}
+
+#[test]
+fn dense_engine_matches_its_reference_bit_for_bit() {
+    for c in shapes() {
+        for stall in [0.0, 0.4] {
+            let run = check_dense(&c, 12, stall, 3).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+            if stall == 0.0 {
+                // The MAC array sustains its bound: D * ceil(N / P) cycles (or N
+                // when the output stream is the slower side).
+                let bound = c.bound_cycles_per_inference().max(c.outputs) as f64;
+                assert!(
+                    run.cycles_per_inference <= bound * 1.02 + 1.0,
+                    "{c:?}: {} cycles per inference, bound {bound}",
+                    run.cycles_per_inference
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dense_verilog_is_lint_clean() {
+    let dir = std::env::temp_dir().join(format!("lutgen-dense-lint-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, c) in shapes().iter().enumerate() {
+        let path = dir.join(format!("dense{i}.v"));
+        std::fs::write(&path, dense_verilog(c).unwrap()).unwrap();
+        let out = Command::new("verilator")
+            .args(["--lint-only", "-Wall", "--top-module", DENSE_MODULE])
+            .arg(&path)
+            .output()
+            .expect("verilator is installed (scripts/setup.sh)");
+        assert!(
+            out.status.success(),
+            "{c:?}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, the report.
+/// Skipped (loudly) when nextpnr-ice40 is not installed.
+#[test]
+fn ice40_flow_for_a_small_engine() {
+    if find_tool(&YOSYS_ICE40).is_err() || find_tool(&NEXTPNR_ICE40).is_err() {
+        eprintln!("SKIPPED: yosys or nextpnr-ice40 missing (apt-get install yosys nextpnr-ice40 fpga-icestorm)");
+        return;
+    }
+    let board = Board::find("hx8k-breakout").unwrap();
+    let config = EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        centroids: 4,
+        outputs: 4,
+        ..EngineConfig::default()
+    };
+    let dir = std::env::temp_dir().join(format!("lutgen-board-flow-{}", std::process::id()));
+    for engine in [EngineKind::Lut, EngineKind::Dense] {
+        let top = Top::for_board(engine, &config, None);
+        let options = BuildOptions {
+            out_dir: dir.join(format!("{engine:?}")),
+            force: false,
+            sim_vectors: 4,
+        };
+        let r = build(&board, engine, &top, &options).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.fmax_mhz.unwrap() > 12.0, "{r:?}");
+        assert!(r.logic_cells > 50 && r.block_rams > 0, "{r:?}");
+        assert!(r.cycles_per_inference > 0.0);
+        if r.pinned {
+            assert!(r.bitstream.as_ref().unwrap().exists());
+        }
+        assert!(options.out_dir.join("report.md").exists());
+        assert!(options.out_dir.join("report.json").exists());
+    }
+}
