@@ -9,8 +9,8 @@
 pub mod config;
 pub mod encoder;
 pub mod image;
-pub mod protocol;
 pub mod network;
+pub mod protocol;
 pub mod reference;
 
 pub use config::{ConfigError, EncoderKind, EngineConfig};
