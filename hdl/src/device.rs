@@ -184,6 +184,9 @@ pub struct DeviceCore {
     job: Signal<Local, Job>,
     job_kind: Signal<Local, Bits<8>>,
     assembled: Signal<Local, Bits<32>>,
+    // Cycles the device has had nothing to do (saturating).
+    settled: DFF<Bits<4>>,
+    calm: Signal<Local, Bit>,
     // Counters.
     frames_received: DFF<Bits<32>>,
     frames_rejected: DFF<Bits<32>>,
@@ -275,6 +278,8 @@ impl DeviceCore {
             job: Default::default(),
             job_kind: Default::default(),
             assembled: Default::default(),
+            settled: Default::default(),
+            calm: Default::default(),
             frames_received: Default::default(),
             frames_rejected: Default::default(),
             vectors: Default::default(),
@@ -341,6 +346,7 @@ impl Logic for DeviceCore {
             hold,
             engine_reset,
             loaded,
+            settled,
             frames_received,
             frames_rejected,
             vectors,
@@ -828,13 +834,23 @@ impl Logic for DeviceCore {
             self.frames_rejected.d.next = 0.into();
             self.vectors.d.next = 0.into();
         }
-        self.idle.next = (self.parse.q.val() == ParseState::Sync0)
+        // Idle only after 15 calm cycles in a row: a FIFO's `empty` flag lags
+        // its write by a cycle or two, so one calm cycle proves nothing.
+        self.calm.next = (self.parse.q.val() == ParseState::Sync0)
+            & !self.rx_valid.val()
             & self.jobs.empty.val()
             & (self.exec.q.val() == ExecState::Idle)
             & self.replies.empty.val()
             & (self.send.q.val() == SendState::Idle)
             & !self.pending.q.val()
+            & !self.tx_crc.busy.val()
             & (self.power_on.q.val() == 255);
+        if !self.calm.val() {
+            self.settled.d.next = 0.into();
+        } else if self.settled.q.val() != 15 {
+            self.settled.d.next = self.settled.q.val() + 1;
+        }
+        self.idle.next = self.calm.val() & (self.settled.q.val() == 15);
     }
 }
 

@@ -7,8 +7,10 @@
 pub mod board;
 pub mod commands;
 pub mod compile;
+pub mod driver;
 pub mod engine_args;
 pub mod error;
+pub mod transport;
 pub mod vectors;
 
 pub use error::Error;

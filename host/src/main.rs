@@ -22,6 +22,18 @@ enum Command {
     Report(commands::report::ReportArgs),
     Compile(commands::compile::CompileArgs),
     Eval(commands::eval::EvalArgs),
+    Board(commands::board::BoardArgs),
+    Ident(commands::ident::IdentArgs),
+    Load(commands::load::LoadArgs),
+    Run(commands::run::RunArgs),
+    Status(commands::status::StatusArgs),
+}
+
+/// Device commands fail with a [`lutgen::driver::CommandError`]; shown the same way.
+fn device_result(
+    result: Result<bool, lutgen::driver::CommandError>,
+) -> Result<bool, lutgen::Error> {
+    result.map_err(|e| lutgen::Error::Usage(e.to_string()))
 }
 
 /// Board commands fail with a [`lutgen::board::BoardError`]; shown the same way.
@@ -42,6 +54,11 @@ fn main() -> ExitCode {
         Command::Report(args) => board_result(commands::report::run(args)),
         Command::Compile(args) => commands::compile::run(args).map(|()| true),
         Command::Eval(args) => commands::eval::run(args),
+        Command::Board(args) => device_result(commands::board::run(args)),
+        Command::Ident(args) => device_result(commands::ident::run(args)),
+        Command::Load(args) => device_result(commands::load::run(args)),
+        Command::Run(args) => device_result(commands::run::run(args)),
+        Command::Status(args) => device_result(commands::status::run(args)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

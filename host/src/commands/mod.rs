@@ -2,9 +2,14 @@
 
 pub mod boards;
 pub mod build;
+pub mod board;
 pub mod compile;
 pub mod eval;
 pub mod generate;
+pub mod ident;
 pub mod image;
+pub mod load;
 pub mod report;
+pub mod run;
 pub mod sim;
+pub mod status;
