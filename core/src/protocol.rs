@@ -170,7 +170,8 @@ impl Frame {
 
     /// The bytes on the wire. Panics if the payload is longer than 65535 bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let len = u16::try_from(self.payload.len()).expect("frame payloads are at most 65535 bytes");
+        let len =
+            u16::try_from(self.payload.len()).expect("frame payloads are at most 65535 bytes");
         let mut out = Vec::with_capacity(OVERHEAD + self.payload.len());
         out.extend_from_slice(&[SYNC0, SYNC1, self.code, self.seq]);
         out.extend_from_slice(&len.to_le_bytes());
@@ -244,9 +245,11 @@ impl Decoder {
                 .buffer
                 .windows(2)
                 .position(|w| w == [SYNC0, SYNC1])
-                .unwrap_or(self.buffer.len().saturating_sub(
-                    usize::from(self.buffer.last() == Some(&SYNC0)),
-                ));
+                .unwrap_or(
+                    self.buffer
+                        .len()
+                        .saturating_sub(usize::from(self.buffer.last() == Some(&SYNC0))),
+                );
             if start > 0 {
                 self.skipped += start as u64;
                 self.buffer.drain(..start);
@@ -548,7 +551,10 @@ mod tests {
         assert!(matches!(Ident::from_bytes(&b), Err(IdentError::Magic(_))));
         let mut b = bytes;
         b[22] ^= 1; // outputs
-        assert!(matches!(Ident::from_bytes(&b), Err(IdentError::Hash { .. })));
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Hash { .. })
+        ));
         let mut b = bytes;
         b[4] = 9;
         assert!(matches!(
@@ -575,6 +581,9 @@ mod tests {
             load_payload(0x0003_0010, 4, &[0x1122_3344]),
             vec![0x10, 0, 3, 0, 4, 0x44, 0x33, 0x22, 0x11]
         );
-        assert_eq!(load_payload(1, 1, &[0x1ff, 2]), vec![1, 0, 0, 0, 1, 0xff, 2]);
+        assert_eq!(
+            load_payload(1, 1, &[0x1ff, 2]),
+            vec![1, 0, 0, 0, 1, 0xff, 2]
+        );
     }
 }

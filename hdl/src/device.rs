@@ -399,8 +399,8 @@ impl Logic for DeviceCore {
         self.clear_counters.next = false;
 
         // ---- Parser.
-        self.space.next = (self.write_pointer.q.val() - self.read_pointer.q.val())
-            != self.buffer_bytes.val();
+        self.space.next =
+            (self.write_pointer.q.val() - self.read_pointer.q.val()) != self.buffer_bytes.val();
         self.known.next = (self.code.q.val() >= 1) & (self.code.q.val() <= 5);
         // Identify, status, reset: empty. Load: header, then whole words.
         // Data: whole vectors, and a reply that fits the length field.
@@ -592,8 +592,8 @@ impl Logic for DeviceCore {
         // ---- Executor.
         self.job.next = self.jobs.data_out.val();
         self.job_kind.next = self.job.val().get_bits::<8>(0);
-        self.assembled.next = (self.load_word.q.val() >> 8)
-            | (bit_cast::<32, 8>(self.buffer.read_data.val()) << 24);
+        self.assembled.next =
+            (self.load_word.q.val() >> 8) | (bit_cast::<32, 8>(self.buffer.read_data.val()) << 24);
         match self.exec.q.val() {
             ExecState::Idle => {
                 if !self.jobs.empty.val() & !self.replies.full.val() {
@@ -603,9 +603,10 @@ impl Logic for DeviceCore {
                     if self.job_kind.val() == 5 {
                         self.jobs.read.next = true;
                         self.replies.write.next = true;
-                        self.replies.data_in.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                            | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(32)) << 16)
-                            | 0x85;
+                        self.replies.data_in.next =
+                            (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
+                                | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(32)) << 16)
+                                | 0x85;
                         self.exec.d.next = ExecState::Feed;
                     } else if (self.job_kind.val() == 4) | (self.job_kind.val() == 3) {
                         self.jobs.read.next = true;
@@ -613,10 +614,11 @@ impl Logic for DeviceCore {
                     } else if self.job_kind.val() == 0xFF {
                         self.jobs.read.next = true;
                         self.replies.write.next = true;
-                        self.replies.data_in.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                            | (bit_cast::<48, 8>(2.into()) << 16)
-                            | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(48)) << 32)
-                            | 0xFF;
+                        self.replies.data_in.next =
+                            (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
+                                | (bit_cast::<48, 8>(2.into()) << 16)
+                                | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(48)) << 32)
+                                | 0xFF;
                     } else {
                         // Identify (48-byte reply) or status (16 bytes).
                         self.jobs.read.next = true;
@@ -625,9 +627,10 @@ impl Logic for DeviceCore {
                             | (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
                             | (bit_cast::<48, 8>(16.into()) << 16);
                         if self.job_kind.val() == 1 {
-                            self.replies.data_in.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                                | (bit_cast::<48, 8>(48.into()) << 16)
-                                | 0x81;
+                            self.replies.data_in.next =
+                                (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
+                                    | (bit_cast::<48, 8>(48.into()) << 16)
+                                    | 0x81;
                         }
                     }
                 }
@@ -710,7 +713,8 @@ impl Logic for DeviceCore {
                     self.engine_reset.d.next = false;
                     self.clear_counters.next = true;
                     self.replies.write.next = true;
-                    self.replies.data_in.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8) | 0x83;
+                    self.replies.data_in.next =
+                        (bit_cast::<48, 8>(self.job_seq.q.val()) << 8) | 0x83;
                     self.exec.d.next = ExecState::Idle;
                 }
             }
@@ -825,8 +829,7 @@ impl Logic for DeviceCore {
         }
 
         // ---- Counters.
-        if self.engine.out_valid.val() & self.engine.out_ready.val() & self.engine.out_last.val()
-        {
+        if self.engine.out_valid.val() & self.engine.out_ready.val() & self.engine.out_last.val() {
             self.vectors.d.next = self.vectors.q.val() + 1;
         }
         if self.clear_counters.val() {
@@ -1039,7 +1042,12 @@ pub fn device_verilog(device: &DeviceConfig) -> Result<String, DeviceConfigError
     device.validate()?;
     let mut top = Device::new(device);
     top.connect_all();
-    Ok(finish(&generate_verilog(&top), DEVICE_MODULE, device, "device"))
+    Ok(finish(
+        &generate_verilog(&top),
+        DEVICE_MODULE,
+        device,
+        "device",
+    ))
 }
 
 /// The Verilog of the byte-level frame layer, [`CORE_MODULE`] (ports [`CORE_PORTS`]).

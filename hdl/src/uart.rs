@@ -103,8 +103,8 @@ impl Logic for UartRx {
             }
             RxState::Data => {
                 if self.counter.q.val() == 0 {
-                    self.shift.d.next = (self.shift.q.val() >> 1)
-                        | (bit_cast::<8, 1>(self.line.val().into()) << 7);
+                    self.shift.d.next =
+                        (self.shift.q.val() >> 1) | (bit_cast::<8, 1>(self.line.val().into()) << 7);
                     self.counter.d.next = self.bit_reload.val();
                     self.index.d.next = self.index.q.val() + 1;
                     if self.index.q.val() == 7 {

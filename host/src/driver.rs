@@ -187,7 +187,11 @@ fn load_plan(image: &Image, max_payload: usize) -> LoadPlan {
 
 impl LoadPlan {
     fn payload(&self, start: usize, end: usize) -> Vec<u8> {
-        protocol::load_payload(self.address[start], self.unit[start], &self.words[start..end])
+        protocol::load_payload(
+            self.address[start],
+            self.unit[start],
+            &self.words[start..end],
+        )
     }
 }
 
@@ -266,7 +270,11 @@ impl<T: Transport> Driver<T> {
         let mut decoder = Decoder::new(max_reply.max(protocol::IDENT_LEN).max(2));
         let mut queue: VecDeque<Span> = spans
             .iter()
-            .map(|&(start, end)| Span { start, end, tries: 0 })
+            .map(|&(start, end)| Span {
+                start,
+                end,
+                tries: 0,
+            })
             .collect();
         let mut done = vec![false; units];
         let mut remaining = units;
@@ -276,8 +284,16 @@ impl<T: Transport> Driver<T> {
             if span.end - span.start > 1 {
                 let mid = span.start + (span.end - span.start) / 2;
                 // Halves are new frames: their tries start over.
-                queue.push_front(Span { start: mid, tries: 0, ..span });
-                queue.push_front(Span { end: mid, tries: 0, ..span });
+                queue.push_front(Span {
+                    start: mid,
+                    tries: 0,
+                    ..span
+                });
+                queue.push_front(Span {
+                    end: mid,
+                    tries: 0,
+                    ..span
+                });
             } else {
                 queue.push_front(span);
             }
@@ -347,7 +363,10 @@ impl<T: Transport> Driver<T> {
             let bytes = self.transport.read(self.options.timeout)?;
             if bytes.is_empty() {
                 if trace {
-                    eprintln!("timeout; outstanding {:?}", sent.iter().map(|s| (s.span, s.seq)).collect::<Vec<_>>());
+                    eprintln!(
+                        "timeout; outstanding {:?}",
+                        sent.iter().map(|s| (s.span, s.seq)).collect::<Vec<_>>()
+                    );
                 }
                 self.stats.timeouts += 1;
                 timeouts_in_a_row += 1;
@@ -373,8 +392,16 @@ impl<T: Transport> Driver<T> {
             while let Some(decoded) = decoder.next() {
                 if trace {
                     match &decoded {
-                        Decoded::Frame(f) => eprintln!("reply code {:#x} seq {} len {} {:?}", f.code, f.seq, f.payload.len(), &f.payload[..f.payload.len().min(2)]),
-                        Decoded::Corrupt { code, seq, len } => eprintln!("corrupt reply code {code:#x} seq {seq} len {len}"),
+                        Decoded::Frame(f) => eprintln!(
+                            "reply code {:#x} seq {} len {} {:?}",
+                            f.code,
+                            f.seq,
+                            f.payload.len(),
+                            &f.payload[..f.payload.len().min(2)]
+                        ),
+                        Decoded::Corrupt { code, seq, len } => {
+                            eprintln!("corrupt reply code {code:#x} seq {seq} len {len}")
+                        }
                     }
                 }
                 let frame = match decoded {
@@ -408,7 +435,8 @@ impl<T: Transport> Driver<T> {
                     continue;
                 }
                 let (start, end) = (this.span.start, this.span.end);
-                if frame.code != command.reply_code() || frame.payload.len() != reply_len(start, end)
+                if frame.code != command.reply_code()
+                    || frame.payload.len() != reply_len(start, end)
                 {
                     return Err(DriverError::Protocol {
                         port: self.port(),

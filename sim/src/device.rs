@@ -311,9 +311,7 @@ impl DeviceSim {
                             let bit = (offset - half) / self.clocks_per_bit;
                             match bit {
                                 0 if line != 0 => self.tx_start = None, // glitch
-                                1..=8 => {
-                                    self.tx_shift = (self.tx_shift >> 1) | ((line as u8) << 7)
-                                }
+                                1..=8 => self.tx_shift = (self.tx_shift >> 1) | ((line as u8) << 7),
                                 9 => {
                                     if line == 1 {
                                         self.to_host.push_back(self.tx_shift);
