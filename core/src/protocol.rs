@@ -567,6 +567,47 @@ mod tests {
         ));
     }
 
+    fn hex(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The example exchange in `docs/protocol.md` is what this code sends.
+    #[test]
+    fn documented_example_bytes() {
+        let doc = include_str!("../../docs/protocol.md").replace("\n        ", " ");
+        let config = EngineConfig {
+            input_dim: 8,
+            codebooks: 4,
+            centroids: 4,
+            outputs: 4,
+            ..EngineConfig::default()
+        };
+        let ident = Ident::new(&config, 12_000_000, 115_200);
+        let status = Status {
+            frames_received: 2,
+            flags: Status::FLAG_LOADED,
+            ..Status::default()
+        };
+        for frame in [
+            Frame::new(0x01, 0, vec![]),
+            Frame::new(0x81, 0, ident.to_bytes().to_vec()),
+            Frame::new(0x04, 2, load_payload(5 << 16, 4, &[-5i32 as u32])),
+            Frame::new(0x84, 2, vec![]),
+            Frame::new(0x05, 3, (0..8).collect()),
+            Frame::new(0xFF, 7, vec![1, 5]),
+            Frame::new(0x02, 1, vec![]),
+            Frame::new(0x82, 1, status.to_bytes().to_vec()),
+        ] {
+            let bytes = hex(&frame.encode());
+            assert!(doc.contains(&bytes), "docs/protocol.md lacks `{bytes}`");
+        }
+        assert!(doc.contains(&format!("{:#010x}", config_hash(&config))));
+    }
+
     #[test]
     fn status_and_load_layouts() {
         let s = Status {
