@@ -2,7 +2,7 @@
 //! the full iCE40 flow (yosys, nextpnr-ice40) for one small configuration.
 
 use lutgen::board::dense_sim::check_dense;
-use lutgen::board::flow::{find_tool, NEXTPNR_ICE40, YOSYS_ICE40};
+use lutgen::board::flow::{find_tool, ICEPACK, NEXTPNR_ICE40, YOSYS_ICE40};
 use lutgen::board::report::{build, BuildOptions};
 use lutgen::board::top::{EngineKind, Top};
 use lutgen::board::Board;
@@ -69,11 +69,15 @@ fn dense_verilog_is_lint_clean() {
     }
 }
 
-/// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, the report.
+/// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, icepack
+/// (the device top, a bitstream), the engine alone and the dense baseline.
 /// Skipped (loudly) when nextpnr-ice40 is not installed.
 #[test]
 fn ice40_flow_for_a_small_engine() {
-    if find_tool(&YOSYS_ICE40).is_err() || find_tool(&NEXTPNR_ICE40).is_err() {
+    if [YOSYS_ICE40, NEXTPNR_ICE40, ICEPACK]
+        .iter()
+        .any(|t| find_tool(t).is_err())
+    {
         eprintln!("SKIPPED: yosys or nextpnr-ice40 missing (apt-get install yosys nextpnr-ice40 fpga-icestorm)");
         return;
     }
@@ -86,10 +90,15 @@ fn ice40_flow_for_a_small_engine() {
         ..EngineConfig::default()
     };
     let dir = std::env::temp_dir().join(format!("lutgen-board-flow-{}", std::process::id()));
-    for engine in [EngineKind::Lut, EngineKind::Dense] {
-        let top = Top::for_board(engine, &config, None);
+    let clock_hz = (board.clock_mhz * 1e6) as u32;
+    for (engine, ooc) in [
+        (EngineKind::Lut, false),
+        (EngineKind::Lut, true),
+        (EngineKind::Dense, true),
+    ] {
+        let top = Top::for_board(engine, &config, None, ooc, clock_hz, 115_200);
         let options = BuildOptions {
-            out_dir: dir.join(format!("{engine:?}")),
+            out_dir: dir.join(format!("{engine:?}-{ooc}")),
             force: false,
             sim_vectors: 4,
         };
@@ -97,8 +106,9 @@ fn ice40_flow_for_a_small_engine() {
         assert!(r.fmax_mhz.unwrap() > 12.0, "{r:?}");
         assert!(r.logic_cells > 50 && r.block_rams > 0, "{r:?}");
         assert!(r.cycles_per_inference > 0.0);
+        assert_eq!(r.pinned, !ooc);
         if r.pinned {
-            assert!(r.bitstream.as_ref().unwrap().exists());
+            assert!(r.bitstream.as_ref().unwrap().exists(), "{r:?}");
         }
         assert!(options.out_dir.join("report.md").exists());
         assert!(options.out_dir.join("report.json").exists());

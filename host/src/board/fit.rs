@@ -79,6 +79,11 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             let squarer = if dsp_multipliers { 0.0 } else { 110.0 };
             300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
         }
+        Top::Device(d) => {
+            // The UART, parser, executor and transmitter: measured with yosys.
+            return logic_estimate(&Top::Engine(d.engine.clone()), family, dsp_multipliers)
+                + (DEVICE_LOGIC * scale).round() as u64;
+        }
         Top::Dense(c) => {
             let (p, n) = (c.macs as f64, c.outputs as f64);
             let multiplier = if dsp_multipliers { 0.0 } else { 110.0 };
@@ -87,6 +92,9 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
     };
     (cells * scale).round() as u64
 }
+
+/// Logic cells of the device around the engine (UART, frame layer).
+const DEVICE_LOGIC: f64 = 2200.0;
 
 /// What the fit check found.
 #[derive(Clone, Debug, Serialize)]
@@ -172,12 +180,28 @@ fn check_quiet(top: &Top, board: &Board) -> (usize, u64) {
     (blocks, logic_estimate(top, board.family, dsp))
 }
 
+/// `top` with its LUT engine replaced by `engine`.
+fn with_engine(top: &Top, engine: &EngineConfig) -> Top {
+    match top {
+        Top::Device(d) => Top::Device(lutgen_hdl::device::DeviceConfig {
+            engine: engine.clone(),
+            ..d.clone()
+        }),
+        _ => Top::Engine(engine.clone()),
+    }
+}
+
 /// The largest fitting configuration with the same input size, outputs and
 /// widths: LUT engines maximize table entries `C * K` (then throughput);
 /// dense engines maximize MACs.
 pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
-    match top {
-        Top::Engine(c) => {
+    let engine = match top {
+        Top::Engine(c) => Some(c),
+        Top::Device(d) => Some(&d.engine),
+        Top::Dense(_) => None,
+    };
+    match (top, engine) {
+        (_, Some(c)) => {
             let mut best: Option<((usize, usize, usize), EngineConfig)> = None;
             for codebooks in (1..=c.input_dim).filter(|x| c.input_dim % x == 0) {
                 for centroids in (1..=8).map(|b| 1usize << b) {
@@ -188,7 +212,7 @@ pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
                             lanes,
                             ..c.clone()
                         };
-                        if cand.validate().is_err() || !fits(&Top::Engine(cand.clone()), board) {
+                        if cand.validate().is_err() || !fits(&with_engine(top, &cand), board) {
                             continue;
                         }
                         // Keep the codebooks if anything fits with them; then the
@@ -211,7 +235,7 @@ pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
                 )
             })
         }
-        Top::Dense(c) => (1..=c.outputs)
+        (Top::Dense(c), _) => (1..=c.outputs)
             .rev()
             .map(|macs| DenseConfig { macs, ..*c })
             .find(|cand| cand.validate().is_ok() && fits(&Top::Dense(*cand), board))
@@ -221,6 +245,7 @@ pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
                     b.input_dim, b.outputs, b.macs
                 )
             }),
+        (_, None) => None,
     }
 }
 

@@ -136,6 +136,8 @@ pub enum BoardError {
     Config(#[from] lutgen_core::ConfigError),
     #[error("invalid dense configuration: {0}")]
     Dense(#[from] lutgen_hdl::dense::DenseConfigError),
+    #[error("invalid device: {0}")]
+    Device(#[from] lutgen_hdl::device::DeviceConfigError),
     #[error("{0}")]
     Weights(#[from] lutgen_hdl::dense::DenseWeightsError),
     #[error("{0}")]

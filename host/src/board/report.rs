@@ -71,7 +71,8 @@ fn write(path: &Path, text: &str) -> Result<(), BoardError> {
 /// Cycles per inference from the Verilator simulation (bit-exact checked).
 pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
     match top {
-        Top::Engine(config) => {
+        Top::Engine(config)
+        | Top::Device(lutgen_hdl::device::DeviceConfig { engine: config, .. }) => {
             let image = Image::random(config.clone(), 1)?;
             let mut sim = EngineSim::new(config, &SimOptions::default())?;
             sim.load(&image)?;
@@ -128,12 +129,26 @@ pub fn build(
     let constraints = if top.pinned() {
         let path = dir.join(board.constraint_file_name());
         write(&path, &board.constraints(board.target_mhz))?;
+        if let Top::Device(d) = top {
+            let c = &d.engine;
+            let link = f64::from(d.baud) / 10.0 / (c.input_dim.max(4 * c.outputs)) as f64;
+            notes.push(format!(
+                "The device runs at the {} MHz board clock; the engine figures are the \
+                 engine's own rate. Over the {} baud serial link (8N1, one vector's {} bytes \
+                 in and {} bytes out per inference, frame overhead aside) it sustains at \
+                 most {link:.0} inferences/s.",
+                board.clock_mhz,
+                d.baud,
+                c.input_dim,
+                4 * c.outputs
+            ));
+        }
         Some(path)
     } else {
         notes.push(format!(
             "Out of context: the {} has {} I/O bits and no board pins; place and route put them \
              anywhere, so the figures are resources and Fmax, and no bitstream is written. \
-             A flashable build needs the device top (UART), which is not in this tree yet.",
+             A flashable build is the device top (`lutgen build` without --out-of-context).",
             top.module(),
             top.io_bits()
         ));

@@ -5,15 +5,18 @@
 //!   result gives resources and Fmax, not a bitstream to flash.
 //! - [`Top::Dense`]: the dense int8 MAC baseline (`lutgen_dense`), the same
 //!   ports, also out of context, for the like-for-like comparison.
-//! - the device top (`lutgen_device`: UART + framed protocol around the
-//!   engine, ports `clock`, `rx`, `tx`, `idle`) is the only top with board
-//!   pins; [`Top::for_board`] picks it for LUT builds once it exists (see
-//!   the note there).
+//! - [`Top::Device`]: the device top (`lutgen_device`: UART + framed
+//!   protocol around the LUT engine, ports `clock`, `rx`, `tx`, `idle`), the
+//!   only top with board pins, and so the only one with a bitstream to flash.
+//!   There is no dense device (the device wraps the LUT engine), so the
+//!   like-for-like comparison is engine against engine, out of context.
 
 use super::fit::Memory;
 use super::BoardError;
+use lutgen_core::protocol;
 use lutgen_core::EngineConfig;
 use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE, DENSE_PORTS};
+use lutgen_hdl::device::{device_verilog, DeviceConfig, DEVICE_MODULE, DEVICE_PORTS};
 use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
 use serde::Serialize;
 
@@ -32,7 +35,12 @@ pub enum EngineKind {
 pub enum Top {
     Engine(EngineConfig),
     Dense(DenseConfig),
+    Device(DeviceConfig),
 }
+
+/// Serial rate of a device build unless `--baud` says otherwise (the
+/// rate `lutgen board --sim` models by default, and any USB bridge's).
+pub const DEFAULT_BAUD: u32 = 115_200;
 
 /// The dense layer that matches a LUT configuration: same D and N; one MAC
 /// per lane unless `macs` says otherwise.
@@ -45,15 +53,34 @@ pub fn dense_for(config: &EngineConfig, macs: Option<usize>) -> DenseConfig {
 }
 
 impl Top {
-    /// The top a board build uses for `engine`.
-    ///
-    /// The device top (`lutgen_hdl::device`) is not committed yet, so LUT
-    /// builds are out of context. When it is, this is the one line to change:
-    /// `EngineKind::Lut => Top::Device(DeviceConfig { engine: config.clone(), clock_hz, baud })`.
-    pub fn for_board(engine: EngineKind, config: &EngineConfig, macs: Option<usize>) -> Top {
+    /// The top a board build uses for `engine`: the device (UART pins) for
+    /// the LUT engine unless `out_of_context`; the dense engine is always
+    /// built alone.
+    pub fn for_board(
+        engine: EngineKind,
+        config: &EngineConfig,
+        macs: Option<usize>,
+        out_of_context: bool,
+        clock_hz: u32,
+        baud: u32,
+    ) -> Top {
         match engine {
-            EngineKind::Lut => Top::Engine(config.clone()),
+            EngineKind::Lut if out_of_context => Top::Engine(config.clone()),
+            EngineKind::Lut => Top::Device(DeviceConfig {
+                engine: config.clone(),
+                clock_hz,
+                baud,
+            }),
             EngineKind::Dense => Top::Dense(dense_for(config, macs)),
+        }
+    }
+
+    /// The LUT engine configuration inside, if any.
+    pub fn engine_config(&self) -> Option<&EngineConfig> {
+        match self {
+            Top::Engine(c) => Some(c),
+            Top::Device(d) => Some(&d.engine),
+            Top::Dense(_) => None,
         }
     }
 
@@ -62,6 +89,7 @@ impl Top {
         match self {
             Top::Engine(_) => TOP_MODULE,
             Top::Dense(_) => DENSE_MODULE,
+            Top::Device(_) => DEVICE_MODULE,
         }
     }
 
@@ -76,12 +104,19 @@ impl Top {
                 "dense int8 MAC engine alone (out of context), D={} N={} MACs={}",
                 c.input_dim, c.outputs, c.macs
             ),
+            Top::Device(d) => {
+                let c = &d.engine;
+                format!(
+                    "device (UART {} baud + framed protocol + LUT engine), D={} C={} K={} N={} L={}",
+                    d.baud, c.input_dim, c.codebooks, c.centroids, c.outputs, c.lanes
+                )
+            }
         }
     }
 
     /// True when the top has board pins (a bitstream worth flashing).
     pub fn pinned(&self) -> bool {
-        false
+        matches!(self, Top::Device(_))
     }
 
     /// I/O bits of the top module.
@@ -89,6 +124,7 @@ impl Top {
         let ports = match self {
             Top::Engine(_) => &ENGINE_PORTS,
             Top::Dense(_) => &DENSE_PORTS,
+            Top::Device(_) => return DEVICE_PORTS.iter().map(|p| u64::from(p.1)).sum(),
         };
         ports.iter().map(|p| u64::from(p.width)).sum()
     }
@@ -98,12 +134,20 @@ impl Top {
         Ok(match self {
             Top::Engine(c) => engine_verilog(c)?,
             Top::Dense(c) => dense_verilog(c)?,
+            Top::Device(d) => device_verilog(d)?,
         })
     }
 
     /// Every memory the top holds, for the fit check.
     pub fn memories(&self) -> Vec<Memory> {
         match self {
+            Top::Device(d) => {
+                let mut m = Top::Engine(d.engine.clone()).memories();
+                m.push(Memory::new("receive buffer", protocol::BUFFER_BYTES, 8, 1));
+                m.push(Memory::new("job FIFO", protocol::JOB_QUEUE_DEPTH, 64, 1));
+                m.push(Memory::new("reply FIFO", protocol::JOB_QUEUE_DEPTH, 48, 1));
+                m
+            }
             Top::Engine(c) => {
                 let (k, l, d) = (c.centroids, c.lanes, c.input_dim);
                 let mut m = vec![Memory::new("centroids", d, 8, k)];
@@ -131,6 +175,7 @@ impl Top {
     pub fn multipliers(&self) -> usize {
         match self {
             Top::Engine(c) => c.centroids,
+            Top::Device(d) => d.engine.centroids,
             Top::Dense(c) => c.macs,
         }
     }

@@ -22,6 +22,13 @@ pub struct BuildArgs {
     /// Dense engine: multiply-accumulate lanes (default: the LUT engine's lanes).
     #[arg(long)]
     pub macs: Option<usize>,
+    /// Build the LUT engine alone (no UART, no pins, no bitstream): the
+    /// like-for-like comparison with the dense baseline, which is always built alone.
+    #[arg(long)]
+    pub out_of_context: bool,
+    /// Serial baud rate of the device top.
+    #[arg(long, default_value_t = crate::board::top::DEFAULT_BAUD)]
+    pub baud: u32,
     /// Build directory (default: build/<board>-<engine>).
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -42,7 +49,14 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         .config
         .resolve()
         .map_err(|e| BoardError::Usage(e.to_string()))?;
-    let top = Top::for_board(args.engine, &config, args.macs);
+    let top = Top::for_board(
+        args.engine,
+        &config,
+        args.macs,
+        args.out_of_context,
+        (board.clock_mhz * 1e6).round() as u32,
+        args.baud,
+    );
     if args.check {
         let fit = crate::board::fit::check(&top, &board);
         if args.json {

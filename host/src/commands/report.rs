@@ -77,7 +77,8 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
         for (name, config) in &presets {
             let mut pair = Vec::new();
             for engine in [EngineKind::Lut, EngineKind::Dense] {
-                let top = Top::for_board(engine, config, None);
+                // Engine against engine: both out of context.
+                let top = Top::for_board(engine, config, None, true, 0, 0);
                 let tag = if engine == EngineKind::Lut {
                     "lut"
                 } else {
