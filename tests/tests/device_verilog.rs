@@ -1,0 +1,96 @@
+//! The device top (UART + frame layer + engine) passes
+//! `verilator --lint-only -Wall` with only the waivers written in the file,
+//! and synthesizes with `yosys synth_ice40`.
+
+use lutgen_core::EngineConfig;
+use lutgen_hdl::device::{core_verilog, device_verilog, DeviceConfig, CORE_MODULE, DEVICE_MODULE};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn device(baud: u32) -> DeviceConfig {
+    DeviceConfig {
+        engine: EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 4,
+            outputs: 8,
+            lanes: 2,
+            ..EngineConfig::default()
+        },
+        clock_hz: 12_000_000,
+        baud,
+    }
+}
+
+fn write(text: &str, name: &str, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lutgen-device-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.v"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); install it: apt-get install {program}")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn device_and_core_are_lint_clean() {
+    for baud in [115_200, 3_000_000] {
+        let d = device(baud);
+        for (text, top) in [
+            (device_verilog(&d).unwrap(), DEVICE_MODULE),
+            (core_verilog(&d).unwrap(), CORE_MODULE),
+        ] {
+            let path = write(&text, top, &format!("lint-{baud}"));
+            let path = path.to_str().unwrap();
+            run(
+                "verilator",
+                &["--lint-only", "-Wall", "--top-module", top, path],
+            );
+        }
+    }
+}
+
+#[test]
+fn device_synthesizes_for_ice40() {
+    let text = device_verilog(&device(115_200)).unwrap();
+    let path = write(&text, DEVICE_MODULE, "yosys");
+    let script = format!(
+        "read_verilog {}; synth_ice40 -top {DEVICE_MODULE}; stat",
+        path.display()
+    );
+    let text = run("yosys", &["-q", "-p", &script]);
+    assert!(!text.contains("ERROR"), "{text}");
+}
+
+#[test]
+fn unusable_links_are_refused_with_the_fix() {
+    let err = device_verilog(&device(6_000_000)).unwrap_err().to_string();
+    assert!(
+        err.contains("2 clock cycles per bit") && err.contains("lower the baud"),
+        "{err}"
+    );
+    let wide = DeviceConfig {
+        engine: EngineConfig {
+            input_dim: 1024,
+            codebooks: 256,
+            ..EngineConfig::default()
+        },
+        ..device(115_200)
+    };
+    let err = device_verilog(&wide).unwrap_err().to_string();
+    assert!(err.contains("input_dim <= 512"), "{err}");
+}
