@@ -21,8 +21,8 @@
 //! Verilator lint warnings are fatal: the Verilog is expected to be lint clean.
 
 mod builder;
-pub mod device;
 mod cache;
+pub mod device;
 pub mod engine;
 mod error;
 mod model;

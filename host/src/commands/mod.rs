@@ -1,8 +1,8 @@
 //! One module per `lutgen` subcommand.
 
+pub mod board;
 pub mod boards;
 pub mod build;
-pub mod board;
 pub mod compile;
 pub mod eval;
 pub mod generate;
