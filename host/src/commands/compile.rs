@@ -1,5 +1,6 @@
 //! `lutgen compile`: a trained MLP and calibration data in, a network image out.
 
+use crate::compile::learn::LearnOptions;
 use crate::compile::{self, mlp, CompileOptions, Method, Mlp};
 use crate::error::Error;
 use clap::Args;
@@ -25,9 +26,27 @@ pub struct CompileArgs {
     /// Sub-vector length V; each layer gets C = inputs / V codebooks.
     #[arg(short = 'v', long = "sub-vector", default_value_t = 4)]
     pub sub_vector_len: usize,
-    /// How tables are made: from the k-means centroids, or refit by least squares.
+    /// How tables are made: from the k-means centroids, refit by least squares, or learned end to end.
     #[arg(long, value_enum, default_value_t = Method::Refit)]
     pub method: Method,
+    /// Learn centroids and tables for EPOCHS passes (the same as --method learned --epochs EPOCHS).
+    #[arg(long, value_name = "EPOCHS")]
+    pub finetune: Option<usize>,
+    /// Training labels for the learned method: a 1-D integer .npy, one per calibration row.
+    #[arg(long, value_name = "Y.npy")]
+    pub labels: Option<PathBuf>,
+    /// Epochs of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().epochs)]
+    pub epochs: usize,
+    /// Rows per gradient step of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().batch)]
+    pub batch: usize,
+    /// Adam step size of the learned method (normalized units; cosine decay).
+    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Fraction of the calibration rows held out to validate the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().validation)]
+    pub validation: f64,
     /// Seed of the k-means++ seeding.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -84,10 +103,27 @@ pub fn progress_bar(hidden: bool) -> ProgressBar {
 pub fn run(args: &CompileArgs) -> Result<(), Error> {
     let model = Mlp::read(&args.weights, &args.layers)?;
     let calibration = mlp::read_matrix(&args.calibration, model.input_dim(), "calibration")?;
+    let method = if args.finetune.is_some() {
+        Method::Learned
+    } else {
+        args.method
+    };
+    let labels = match &args.labels {
+        Some(path) => Some(mlp::read_labels(path)?),
+        None => None,
+    };
     let options = CompileOptions {
         centroids: args.centroids,
         sub_vector_len: args.sub_vector_len,
-        method: args.method,
+        method,
+        learn: LearnOptions {
+            epochs: args.finetune.unwrap_or(args.epochs),
+            batch: args.batch,
+            learning_rate: args.learning_rate,
+            validation: args.validation,
+            labels,
+            verbose: !args.json,
+        },
         seed: args.seed,
         ridge: args.ridge,
         lanes: args.lanes,
@@ -101,7 +137,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         .map_err(compile::CompileError::Network)?;
     let summary = CompileSummary {
         output: args.output.clone(),
-        method: args.method,
+        method,
         layers: network
             .layers()
             .iter()

@@ -10,6 +10,7 @@
 use super::compile::progress_bar;
 use crate::compile::dense::DenseInt8;
 use crate::compile::device::run_network;
+use crate::compile::learn::LearnOptions;
 use crate::compile::{self, accuracy, mlp, CompileOptions, Method, Mlp};
 use crate::error::Error;
 use clap::Args;
@@ -40,8 +41,17 @@ pub struct EvalArgs {
     #[arg(short = 'v', long = "sub-vector", value_delimiter = ',', default_values_t = [2, 4, 8])]
     pub sub_vector_lens: Vec<usize>,
     /// Table methods to sweep.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Method::Kmeans, Method::Refit])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Method::Kmeans, Method::Refit, Method::Learned])]
     pub methods: Vec<Method>,
+    /// Training labels (for the learned method).
+    #[arg(long, default_value = "tests/data/digits_train_y.npy")]
+    pub calibration_labels: PathBuf,
+    /// The (K, V) pairs that get a learned row, as KxV (training costs time); `all` for every pair.
+    #[arg(long, value_delimiter = ',', default_values_t = ["8x2".to_string(), "16x4".to_string(), "32x8".to_string()])]
+    pub learned: Vec<String>,
+    /// Epochs of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().epochs)]
+    pub epochs: usize,
     /// Run only the first N test vectors on the simulated device (0: no device run).
     #[arg(long, value_name = "N")]
     pub device_limit: Option<usize>,
@@ -117,6 +127,16 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
         &labels,
     );
     let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
+    let train_labels = if args.methods.contains(&Method::Learned) {
+        Some(mlp::read_labels(&args.calibration_labels)?)
+    } else {
+        None
+    };
+    let learned_pair = |k: usize, v: usize| {
+        args.learned
+            .iter()
+            .any(|p| p == "all" || *p == format!("{k}x{v}"))
+    };
 
     let configs: Vec<(usize, usize, Method)> = args
         .centroids
@@ -126,6 +146,7 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
                 .iter()
                 .flat_map(move |&v| args.methods.iter().map(move |&m| (k, v, m)))
         })
+        .filter(|&(k, v, m)| m != Method::Learned || learned_pair(k, v))
         .collect();
     let overall = progress_bar(false);
     overall.set_length(configs.len() as u64);
@@ -139,6 +160,11 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
             method,
             seed: args.seed,
             ridge: args.ridge,
+            learn: LearnOptions {
+                epochs: args.epochs,
+                labels: train_labels.clone(),
+                ..LearnOptions::default()
+            },
             ..CompileOptions::default()
         };
         let started = Instant::now();
@@ -367,7 +393,12 @@ pub fn plot(path: &Path, report: &Report) -> Result<(), Error> {
         .map_err(|e| plot_error(path, e))?
         .label("4x the int8 weight bytes")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], orange));
-    for (method, color, dx) in [(Method::Kmeans, BLUE, -48), (Method::Refit, RED, 8)] {
+    let green = RGBColor(0, 140, 60);
+    for (method, color, dx, dy) in [
+        (Method::Kmeans, BLUE, -48, -4),
+        (Method::Refit, RED, 8, -10),
+        (Method::Learned, green, 8, 4),
+    ] {
         let points: Vec<(f64, f64, String)> = rows
             .iter()
             .filter(|r| r.method == method)
@@ -381,6 +412,9 @@ pub fn plot(path: &Path, report: &Report) -> Result<(), Error> {
                 + match method {
                     Method::Kmeans => Circle::new((0, 0), 4, color.filled()).into_dyn(),
                     Method::Refit => TriangleMarker::new((0, 0), 5, color.filled()).into_dyn(),
+                    Method::Learned => {
+                        Rectangle::new([(-4, -4), (4, 4)], color.filled()).into_dyn()
+                    }
                 }
         }));
         series
@@ -389,13 +423,16 @@ pub fn plot(path: &Path, report: &Report) -> Result<(), Error> {
             .legend(move |(x, y)| match method {
                 Method::Kmeans => Circle::new((x + 10, y), 4, color.filled()).into_dyn(),
                 Method::Refit => TriangleMarker::new((x + 10, y), 5, color.filled()).into_dyn(),
+                Method::Learned => {
+                    Rectangle::new([(x + 6, y - 4), (x + 14, y + 4)], color.filled()).into_dyn()
+                }
             });
         chart
             .draw_series(points.iter().map(|(x, y, text)| {
                 EmptyElement::at((*x, *y))
                     + Text::new(
                         text.clone(),
-                        (dx, -4),
+                        (dx, dy),
                         ("sans-serif", 10).into_font().color(&color),
                     )
             }))

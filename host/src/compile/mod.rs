@@ -20,6 +20,7 @@
 pub mod dense;
 pub mod device;
 pub mod kmeans;
+pub mod learn;
 pub mod mlp;
 
 use indicatif::ProgressBar;
@@ -109,6 +110,10 @@ pub enum CompileError {
     Solve { layer: usize },
     #[error("{0}")]
     Network(#[from] NetworkError),
+    #[error("the learned method trains on labels; give the training labels (--labels)")]
+    LearnedNeedsLabels,
+    #[error("training failed: {0}")]
+    Learn(String),
 }
 
 fn list(names: &[String]) -> String {
@@ -132,6 +137,8 @@ pub enum Method {
     Kmeans,
     /// Tables are refit by ridge least squares to the float layer's outputs.
     Refit,
+    /// Centroids, tables and biases learned end to end (LUT-NN), starting from `refit`.
+    Learned,
 }
 
 impl Method {
@@ -139,6 +146,7 @@ impl Method {
         match self {
             Method::Kmeans => "kmeans",
             Method::Refit => "refit",
+            Method::Learned => "learned",
         }
     }
 }
@@ -159,6 +167,8 @@ pub struct CompileOptions {
     pub ridge: f64,
     /// Engine lanes of every layer (capped at the layer's outputs).
     pub lanes: usize,
+    /// Training of `Method::Learned` (ignored by the other methods).
+    pub learn: learn::LearnOptions,
 }
 
 impl Default for CompileOptions {
@@ -171,6 +181,7 @@ impl Default for CompileOptions {
             iterations: 50,
             ridge: 1.0,
             lanes: 1,
+            learn: learn::LearnOptions::default(),
         }
     }
 }
@@ -238,6 +249,38 @@ pub fn compile(
     options: &CompileOptions,
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
+    if options.method == Method::Learned {
+        let labels = options
+            .learn
+            .labels
+            .as_deref()
+            .ok_or(CompileError::LearnedNeedsLabels)?;
+        return learn::learn(mlp, calibration, labels, options, progress).map(|(n, _)| n);
+    }
+    compile_with(mlp, calibration, options, None, progress)
+}
+
+/// Centroids, tables and bias of one layer chosen elsewhere (the learned method), in real units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerParams {
+    /// `[c][k][v]`, in the units of the layer's real (dequantized) input.
+    pub centroids: Vec<f64>,
+    /// `[c][k][n]`, in the units of the layer's real output.
+    pub tables: Vec<f64>,
+    pub bias: Vec<f64>,
+}
+
+/// The compile pipeline; with `given`, each layer's centroids, tables and bias
+/// come from it instead of k-means and the refit, and go through exactly the
+/// same int8 rounding, table and bias quantization, and requantization
+/// calibration as the other methods.
+pub fn compile_with(
+    mlp: &Mlp,
+    calibration: &[Vec<f32>],
+    options: &CompileOptions,
+    given: Option<&[LayerParams]>,
+    progress: &ProgressBar,
+) -> Result<Network, CompileError> {
     check_calibration(mlp, calibration)?;
     let (k, v) = (options.centroids, options.sub_vector_len);
     for (layer, dense) in mlp.layers.iter().enumerate() {
@@ -256,7 +299,7 @@ pub fn compile(
         .iter()
         .map(|r| r.iter().map(|&x| f64::from(x)).collect())
         .collect();
-    let targets: Vec<Vec<Vec<f64>>> = if options.method == Method::Refit {
+    let targets: Vec<Vec<Vec<f64>>> = if options.method == Method::Refit && given.is_none() {
         float_x.iter().map(|x| mlp.pre_activations(x)).collect()
     } else {
         Vec::new()
@@ -286,13 +329,28 @@ pub fn compile(
         config
             .validate()
             .map_err(|source| CompileError::Config { layer: l, source })?;
+        if let Some(given) = given {
+            let p = &given[l];
+            assert_eq!(p.centroids.len(), c * k * v, "layer {l}: centroid count");
+            assert_eq!(p.tables.len(), c * k * outputs, "layer {l}: table size");
+            assert_eq!(p.bias.len(), outputs, "layer {l}: bias size");
+        }
         progress.set_message(format!(
             "layer {l}: k-means, {c} codebooks of {k} centroids"
         ));
 
-        // Centroids: k-means on the int8 sub-vectors, rounded back to int8.
+        // Centroids: k-means on the int8 sub-vectors, rounded back to int8
+        // (given centroids: quantized with this layer's input quantization).
         let mut centroids = vec![0i8; c * k * v];
-        for cb in 0..c {
+        if let Some(given) = given {
+            for (dst, &x) in centroids.iter_mut().zip(&given[l].centroids) {
+                *dst = (x / in_scale + f64::from(in_zero))
+                    .round()
+                    .clamp(-128.0, 127.0) as i8;
+            }
+            progress.inc(c as u64);
+        }
+        for cb in (0..c).filter(|_| given.is_none()) {
             let points: Vec<f64> = q
                 .iter()
                 .flat_map(|row| row[cb * v..(cb + 1) * v].iter().map(|&x| f64::from(x)))
@@ -339,7 +397,11 @@ pub fn compile(
                 }
             }
         }
-        if options.method == Method::Refit {
+        let mut bias: Vec<f64> = dense.bias.iter().map(|&b| f64::from(b)).collect();
+        if let Some(given) = given {
+            tables.clone_from(&given[l].tables);
+            bias.clone_from(&given[l].bias);
+        } else if options.method == Method::Refit {
             progress.set_message(format!("layer {l}: refitting {} table rows", c * k));
             let y: Vec<Vec<f64>> = targets
                 .iter()
@@ -368,10 +430,9 @@ pub fn compile(
             .iter()
             .map(|&t| (t / acc_scale).round().clamp(-127.0, 127.0) as i8)
             .collect();
-        let bias_q: Vec<i64> = dense
-            .bias
+        let bias_q: Vec<i64> = bias
             .iter()
-            .map(|&b| (f64::from(b) / acc_scale).round() as i64)
+            .map(|&b| (b / acc_scale).round() as i64)
             .collect();
         let needed = bias_q
             .iter()
