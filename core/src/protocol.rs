@@ -234,12 +234,13 @@ impl Decoder {
         self.buffer.clear();
     }
 
+    /// Appends bytes received from the link.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
     }
 
     /// The next complete frame (good or corrupt), if the buffer holds one.
-    pub fn next(&mut self) -> Option<Decoded> {
+    pub fn next_frame(&mut self) -> Option<Decoded> {
         loop {
             let start = self
                 .buffer
@@ -504,8 +505,8 @@ mod tests {
         );
         let mut d = Decoder::new(MAX_PAYLOAD);
         d.push(&bytes);
-        assert_eq!(d.next(), Some(Decoded::Frame(f)));
-        assert_eq!(d.next(), None);
+        assert_eq!(d.next_frame(), Some(Decoded::Frame(f)));
+        assert_eq!(d.next_frame(), None);
     }
 
     #[test]
@@ -523,7 +524,7 @@ mod tests {
         let mut found = Vec::new();
         for byte in stream {
             d.push(&[byte]);
-            while let Some(x) = d.next() {
+            while let Some(x) = d.next_frame() {
                 found.push(x);
             }
         }

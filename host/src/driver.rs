@@ -389,7 +389,7 @@ impl<T: Transport> Driver<T> {
             }
             self.stats.bytes_received += bytes.len() as u64;
             decoder.push(&bytes);
-            while let Some(decoded) = decoder.next() {
+            while let Some(decoded) = decoder.next_frame() {
                 if trace {
                     match &decoded {
                         Decoded::Frame(f) => eprintln!(

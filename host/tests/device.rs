@@ -176,7 +176,7 @@ fn device_rejects_and_resynchronizes() {
     // Reads return as soon as a byte arrives; 10 ms each is plenty in simulated time.
     for _ in 0..2000 {
         decoder.push(&t.read(Duration::from_millis(10)).unwrap());
-        while let Some(d) = decoder.next() {
+        while let Some(d) = decoder.next_frame() {
             match d {
                 Decoded::Frame(f) => frames.push(f),
                 Decoded::Corrupt { .. } => panic!("device sent a corrupt frame"),
