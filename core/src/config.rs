@@ -20,22 +20,53 @@ pub const DISTANCE_BITS: u32 = 32;
 pub const STORAGE_BITS: u32 = 8;
 
 /// How a sub-vector is turned into a table row index (the "encoder" stage).
+///
+/// The exact integer definition of each is in [`crate::encoder`]; the
+/// parameters each needs besides the tables are listed by [`EncoderKind::uses`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncoderKind {
     /// Nearest centroid by squared Euclidean distance (LUT-NN, product quantization).
     #[default]
     L2,
+    /// Nearest centroid by weighted Manhattan distance `sum_v w_v * |x_v - p_v|` (MBI).
+    L1,
+    /// Weighted L1 in two levels: nearest of G cluster centres, then nearest
+    /// of that cluster's K / G keys (MBI's clustered key-value memory).
+    TwoLevel,
+    /// A balanced binary decision tree of depth 4 per codebook, K = 16 (MADDNESS).
+    Tree,
+    /// The sign bits of the sub-vector, K = 2^V (MemoryFormer).
+    Sign,
 }
+
+/// Largest weight of the `l1` and `two-level` distances (weights are 4-bit unsigned).
+pub const MAX_WEIGHT: u8 = 15;
+/// Depth of a `tree` encoder's decision trees.
+pub const TREE_DEPTH: usize = 4;
+/// Largest sub-vector length (tau) of the `sign` encoder: 2^10 table rows per codebook.
+pub const MAX_SIGN_BITS: usize = 10;
+/// Largest K of the `two-level` encoder.
+pub const MAX_TWO_LEVEL_KEYS: usize = 4096;
 
 impl EncoderKind {
     /// Every encoder, in image-format id order.
-    pub const ALL: [EncoderKind; 1] = [EncoderKind::L2];
+    pub const ALL: [EncoderKind; 5] = [
+        EncoderKind::L2,
+        EncoderKind::L1,
+        EncoderKind::TwoLevel,
+        EncoderKind::Tree,
+        EncoderKind::Sign,
+    ];
 
     /// The id stored in a table image.
     pub fn id(self) -> u8 {
         match self {
             EncoderKind::L2 => 0,
+            EncoderKind::L1 => 1,
+            EncoderKind::TwoLevel => 2,
+            EncoderKind::Tree => 3,
+            EncoderKind::Sign => 4,
         }
     }
 
@@ -48,6 +79,33 @@ impl EncoderKind {
     pub fn name(self) -> &'static str {
         match self {
             EncoderKind::L2 => "l2",
+            EncoderKind::L1 => "l1",
+            EncoderKind::TwoLevel => "two-level",
+            EncoderKind::Tree => "tree",
+            EncoderKind::Sign => "sign",
+        }
+    }
+
+    /// True when the encoder compares sub-vectors with stored centroids (keys).
+    pub fn has_centroids(self) -> bool {
+        matches!(
+            self,
+            EncoderKind::L2 | EncoderKind::L1 | EncoderKind::TwoLevel
+        )
+    }
+
+    /// True when the encoder's distance has per-dimension weights.
+    pub fn has_weights(self) -> bool {
+        matches!(self, EncoderKind::L1 | EncoderKind::TwoLevel)
+    }
+
+    /// The rule this encoder puts on K, for messages.
+    pub fn centroid_rule(self) -> &'static str {
+        match self {
+            EncoderKind::L2 | EncoderKind::L1 => "a power of two from 2 to 256",
+            EncoderKind::TwoLevel => "a power of two from 2 to 4096",
+            EncoderKind::Tree => "16 (a depth-4 tree has 16 leaves)",
+            EncoderKind::Sign => "2^V, with V = D / C from 1 to 10 (one row per sign pattern)",
         }
     }
 }
@@ -113,8 +171,8 @@ pub enum ConfigError {
     },
     #[error("input_dim ({input_dim}) must be a multiple of codebooks ({codebooks})")]
     NotDivisible { input_dim: usize, codebooks: usize },
-    #[error("centroids must be a power of two from 2 to 256, got {0}")]
-    Centroids(usize),
+    #[error("centroids must be {} for encoder {encoder}, got {value}", encoder.centroid_rule())]
+    Centroids { encoder: EncoderKind, value: usize },
     #[error(
         "lanes ({lanes}) must not exceed outputs ({outputs}): extra lanes would never be used"
     )]
@@ -173,6 +231,61 @@ impl EngineConfig {
         self.centroids.trailing_zeros()
     }
 
+    /// Cluster centres G per codebook of the `two-level` encoder (1 for the others):
+    /// `2^floor(log2(K) / 2)`, so G + K / G, the distances computed per
+    /// codebook, is as small as it can be.
+    pub fn clusters(&self) -> usize {
+        match self.encoder {
+            EncoderKind::TwoLevel => 1 << (self.index_bits() / 2),
+            _ => 1,
+        }
+    }
+
+    /// Keys per cluster S = K / G of the `two-level` encoder.
+    pub fn keys_per_cluster(&self) -> usize {
+        self.centroids / self.clusters()
+    }
+
+    /// Distance computations per codebook: K for `l2`/`l1`, G + K / G for
+    /// `two-level`, none for `tree` and `sign` (which compare or take sign bits).
+    pub fn distances_per_codebook(&self) -> usize {
+        match self.encoder {
+            EncoderKind::L2 | EncoderKind::L1 => self.centroids,
+            EncoderKind::TwoLevel => self.clusters() + self.keys_per_cluster(),
+            EncoderKind::Tree | EncoderKind::Sign => 0,
+        }
+    }
+
+    /// Words in each `two-level` key memory: D * G (0 for the other encoders).
+    pub fn key_memory_words(&self) -> usize {
+        match self.encoder {
+            EncoderKind::TwoLevel => self.input_dim.saturating_mul(self.clusters()),
+            _ => 0,
+        }
+    }
+
+    /// Words of the `two-level` replay buffer, which holds the elements
+    /// between the centre search and the key search: the power of two at
+    /// least `2V + log2(G) + 8` (0 for the other encoders).
+    pub fn replay_buffer_words(&self) -> usize {
+        match self.encoder {
+            EncoderKind::TwoLevel => {
+                (2 * self.sub_vector_len() + self.clusters().trailing_zeros() as usize + 8)
+                    .next_power_of_two()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Words in each of the `tree` encoder's four threshold memories: C * 8
+    /// (0 for the other encoders).
+    pub fn tree_threshold_words(&self) -> usize {
+        match self.encoder {
+            EncoderKind::Tree => self.codebooks.saturating_mul(8),
+            _ => 0,
+        }
+    }
+
     /// Signed width that holds `bias + sum of C table entries` in the worst case.
     pub fn accumulator_bits(&self) -> u32 {
         let table = signed_magnitude(self.table_bits) * self.codebooks as u128;
@@ -181,11 +294,18 @@ impl EngineConfig {
         unsigned_bits(worst - 1) + 1
     }
 
-    /// Unsigned width that holds the largest squared distance of one sub-vector.
+    /// Unsigned width that holds the largest distance of one sub-vector
+    /// (squared for `l2`, weighted for `l1` and `two-level`; 1 for `tree`
+    /// and `sign`, whose score is always 0).
     pub fn distance_bits(&self) -> u32 {
         let span =
             signed_magnitude(self.activation_bits) + signed_magnitude(self.centroid_bits) - 1;
-        unsigned_bits(span * span * self.sub_vector_len() as u128)
+        let per_element = match self.encoder {
+            EncoderKind::L2 => span * span,
+            EncoderKind::L1 | EncoderKind::TwoLevel => span * u128::from(MAX_WEIGHT),
+            EncoderKind::Tree | EncoderKind::Sign => 0,
+        };
+        unsigned_bits(per_element * self.sub_vector_len() as u128)
     }
 
     /// The table-read bound on cycles per inference: ceil(C * N / L).
@@ -217,8 +337,21 @@ impl EngineConfig {
                 codebooks: self.codebooks,
             });
         }
-        if !self.centroids.is_power_of_two() || !(2..=256).contains(&self.centroids) {
-            return Err(ConfigError::Centroids(self.centroids));
+        let k = self.centroids;
+        let k_ok = match self.encoder {
+            EncoderKind::L2 | EncoderKind::L1 => k.is_power_of_two() && (2..=256).contains(&k),
+            EncoderKind::TwoLevel => k.is_power_of_two() && (2..=MAX_TWO_LEVEL_KEYS).contains(&k),
+            EncoderKind::Tree => k == 1 << TREE_DEPTH,
+            EncoderKind::Sign => {
+                let v = self.sub_vector_len();
+                (1..=MAX_SIGN_BITS).contains(&v) && k == 1 << v
+            }
+        };
+        if !k_ok {
+            return Err(ConfigError::Centroids {
+                encoder: self.encoder,
+                value: k,
+            });
         }
         if self.lanes > self.outputs {
             return Err(ConfigError::TooManyLanes {
@@ -245,6 +378,9 @@ impl EngineConfig {
             ("each lane's table memory", self.table_words_per_lane()),
             ("each centroid memory", self.input_dim),
             ("each lane's bias memory", self.rows_per_lane()),
+            ("each two-level key memory", self.key_memory_words()),
+            ("the two-level replay buffer", self.replay_buffer_words()),
+            ("each tree threshold memory", self.tree_threshold_words()),
         ] {
             if words > MAX_MEMORY_WORDS {
                 return Err(ConfigError::MemoryTooLarge {
@@ -403,6 +539,51 @@ mod tests {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{config:?}: {err}");
         }
+    }
+
+    #[test]
+    fn encoder_rules_on_k() {
+        let with = |encoder, d: usize, c: usize, k: usize| EngineConfig {
+            input_dim: d,
+            codebooks: c,
+            centroids: k,
+            encoder,
+            ..cfg()
+        };
+        for ok in [
+            with(EncoderKind::L1, 64, 16, 256),
+            with(EncoderKind::TwoLevel, 16, 1, 4096),
+            with(EncoderKind::TwoLevel, 8, 1, 2),
+            with(EncoderKind::Tree, 64, 16, 16),
+            with(EncoderKind::Sign, 10, 1, 1024),
+            with(EncoderKind::Sign, 4, 4, 2),
+        ] {
+            ok.validate().unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        }
+        for (bad, needle) in [
+            (
+                with(EncoderKind::L1, 64, 16, 512),
+                "2 to 256 for encoder l1",
+            ),
+            (with(EncoderKind::TwoLevel, 16, 1, 8192), "2 to 4096"),
+            (with(EncoderKind::TwoLevel, 16, 1, 48), "power of two"),
+            (with(EncoderKind::Tree, 64, 16, 8), "16"),
+            (with(EncoderKind::Sign, 64, 16, 8), "2^V"),
+            (with(EncoderKind::Sign, 11, 1, 2048), "1 to 10"),
+            // D * G = 2048 * 64 key-memory words.
+            (with(EncoderKind::TwoLevel, 2048, 1, 4096), "key memory"),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad:?}: {err}");
+        }
+        let two = with(EncoderKind::TwoLevel, 16, 1, 4096);
+        assert_eq!((two.clusters(), two.keys_per_cluster()), (64, 64));
+        assert_eq!(two.distances_per_codebook(), 128);
+        let two = with(EncoderKind::TwoLevel, 16, 1, 8);
+        assert_eq!((two.clusters(), two.keys_per_cluster()), (2, 4));
+        let two = with(EncoderKind::TwoLevel, 16, 1, 2);
+        assert_eq!((two.clusters(), two.keys_per_cluster()), (1, 2));
+        assert_eq!(with(EncoderKind::L1, 64, 16, 16).distance_bits(), 14);
     }
 
     #[test]

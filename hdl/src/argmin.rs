@@ -5,6 +5,7 @@
 //! left input of every node always covers lower indices than the right one:
 //! taking the right input only when its distance is *strictly* smaller makes
 //! the lowest index win ties, exactly as the reference does. Latency: log2(K).
+//! A one-leaf tree (the `two-level` search with a single cluster) is a wire.
 
 use rust_hdl::prelude::*;
 
@@ -63,9 +64,9 @@ enum Source {
 }
 
 impl ArgminTree {
-    /// A tree over `leaves` keys (a power of two, at least 2).
+    /// A tree over `leaves` keys (a power of two).
     pub fn new(leaves: usize) -> Self {
-        assert!(leaves.is_power_of_two() && leaves >= 2);
+        assert!(leaves.is_power_of_two());
         ArgminTree {
             clock: Default::default(),
             valid_in: Default::default(),
@@ -120,8 +121,13 @@ impl Logic for ArgminTree {
             node.left_valid.next = lv;
             node.right_valid.next = rv;
         }
-        self.key.next = self.nodes[0].key.val();
-        self.valid.next = self.nodes[0].valid.val();
+        if self.nodes.is_empty() {
+            self.key.next = self.leaves[0].val();
+            self.valid.next = self.valid_in.val();
+        } else {
+            self.key.next = self.nodes[0].key.val();
+            self.valid.next = self.nodes[0].valid.val();
+        }
     }
 
     fn connect(&mut self) {
@@ -146,6 +152,22 @@ impl Logic for ArgminTree {
             Source::Node(n) => format!("nodes${n}$valid"),
             Source::Leaf(_) => "valid_in".to_string(),
         };
+        if self.nodes.is_empty() {
+            // One leaf: a wire. The clock input stays (same ports for every K).
+            return Verilog::Custom(
+                "\
+// UNUSEDSIGNAL: a one-leaf tree is a wire and needs no clock.
+/* verilator lint_off UNUSEDSIGNAL */
+wire unused_clock = clock;
+/* verilator lint_on UNUSEDSIGNAL */
+always @(*) begin
+    key = leaves$0;
+    valid = valid_in;
+end
+"
+                .into(),
+            );
+        }
         let mut block = vec![];
         for (m, left, right) in self.wiring() {
             for (port, src) in [

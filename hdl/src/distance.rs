@@ -1,15 +1,21 @@
-//! One distance unit: a centroid's coordinates and its squared-L2 accumulator.
+//! One distance unit: a centroid's coordinates and its distance accumulator.
 //!
-//! The engine has one unit per centroid index k. All units see the same
-//! input element each cycle and read the coordinate of their own centroid
-//! for the same (codebook, position) from their memory, so a codebook of V
-//! elements is searched against all K centroids in V cycles.
+//! The `l2` and `l1` searches have one unit per centroid index k (the
+//! `two-level` search one per cluster centre and one per key slot). All
+//! units see the same element each cycle and read the coordinate of their
+//! own centroid for the same (codebook, position) from their memory, so a
+//! codebook of V elements is searched against all centroids in V cycles.
+//!
+//! The unit's metric is fixed when the engine is generated: the squared
+//! difference `|x - p| * |x - p|` (`l2`), or the weighted difference
+//! `|x - p| * w` with a 4-bit weight (`l1`), so both use the same 8 x 8
+//! multiplier shape and `l1`'s is only 8 x 4.
 
 use crate::argmin::Key;
 use crate::memory::{Address, BlockRam};
 use rust_hdl::prelude::*;
 
-/// Squared distances accumulate in 32 bits: 2^16 elements * 255^2 < 2^32.
+/// Distances accumulate in 32 bits: 2^16 elements * 255^2 < 2^32 (and 255 * 15 < 255^2).
 pub type Distance = Bits<32>;
 
 #[derive(LogicBlock)]
@@ -19,6 +25,8 @@ pub struct DistanceUnit {
     pub read_address: Signal<In, Address>,
     /// That element, registered: aligned with the memory's output.
     pub element: Signal<In, Bits<8>>,
+    /// The element's weight (`l1`), aligned with `element`; ignored for `l2`.
+    pub weight: Signal<In, Bits<4>>,
     /// The squared difference of the previous cycle is part of a codebook...
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
@@ -34,6 +42,9 @@ pub struct DistanceUnit {
     /// `{index, row offset}`: this unit's centroid index and `index * rows_per_lane`.
     tag: Constant<Bits<32>>,
     sign_flip: Constant<Bits<8>>,
+    /// High for the weighted L1 metric, low for squared L2.
+    weighted: Constant<Bit>,
+    factor: Signal<Local, Bits<8>>,
     biased_element: Signal<Local, Bits<8>>,
     biased_centroid: Signal<Local, Bits<8>>,
     difference: Signal<Local, Bits<8>>,
@@ -44,10 +55,20 @@ pub struct DistanceUnit {
 
 impl DistanceUnit {
     /// The unit for centroid `index` of a configuration with `words` elements
-    /// per centroid memory (D) and `rows_per_lane` table rows per codebook.
+    /// per centroid memory (D) and `rows_per_lane` table rows per codebook,
+    /// with the squared-L2 metric.
     pub fn new(index: usize, words: usize, rows_per_lane: usize) -> Self {
-        let tag = ((index as u64) << 16) | (index * rows_per_lane) as u64;
+        DistanceUnit::with_tag(index, index * rows_per_lane, words, false)
+    }
+
+    /// A unit whose key carries `index` and row offset `offset`, with a
+    /// memory of `words` words, using the weighted L1 metric if `weighted`.
+    pub fn with_tag(index: usize, offset: usize, words: usize, weighted: bool) -> Self {
+        let tag = ((index as u64) << 16) | offset as u64;
         DistanceUnit {
+            weight: Default::default(),
+            weighted: Constant::new(weighted),
+            factor: Default::default(),
             clock: Default::default(),
             read_address: Default::default(),
             element: Default::default(),
@@ -89,8 +110,13 @@ impl Logic for DistanceUnit {
         } else {
             self.difference.next = self.biased_centroid.val() - self.biased_element.val();
         }
+        if self.weighted.val() {
+            self.factor.next = bit_cast::<8, 4>(self.weight.val());
+        } else {
+            self.factor.next = self.difference.val();
+        }
         self.square.d.next =
-            bit_cast::<16, 8>(self.difference.val()) * bit_cast::<16, 8>(self.difference.val());
+            bit_cast::<16, 8>(self.difference.val()) * bit_cast::<16, 8>(self.factor.val());
         if self.first.val() {
             self.sum.next = self.square.q.val();
         } else {

@@ -1,9 +1,9 @@
 //! The engine: centroid search, table read and accumulation, as one pipeline.
 //!
-//! Data path: the input stream (one int8 element per beat) feeds K
-//! [`DistanceUnit`]s in parallel; after the last element of a codebook the
-//! [`ArgminTree`] picks the nearest centroid and pushes its table row offset
-//! into a FIFO. The table reader pops one offset per codebook and reads
+//! Data path: the input stream (one int8 element per beat) feeds the
+//! encoder stage (see [`crate::encoders`]: for `l2` and `l1`, K distance
+//! units in parallel and an argmin tree); once per codebook the stage
+//! produces the chosen row and its table row offset, which go into a FIFO. The table reader pops one offset per codebook and reads
 //! `M = ceil(N / L)` rows from each of the L [`Lane`]s, one per cycle, so a
 //! vector costs `C * M` cycles, the table-read bound. The search for the next
 //! codebooks runs while the current ones are read. When a vector's last entry
@@ -13,12 +13,12 @@
 //! Load port: `load_address[31:16]` selects a memory (see [`crate::memory_map`]),
 //! `load_address[15:0]` is the word in it.
 
-use crate::argmin::ArgminTree;
-use crate::distance::DistanceUnit;
+use crate::argmin::Key;
+use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::lane::{Lane, Word};
 use crate::memory::Address;
 use crate::memory_map::MemoryMap;
-use lutgen_core::EngineConfig;
+use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
 
 /// Depth of the FIFO of encoded codebooks between the search and the table read.
@@ -55,9 +55,16 @@ pub struct Engine {
     pub fault: Signal<Out, Bit>,
     fault_flag: DFF<Bit>,
 
-    // The search.
-    units: Vec<DistanceUnit>,
-    tree: ArgminTree,
+    // The encoder: exactly one of these four vectors has one stage.
+    search: Vec<SearchStage>,
+    two_level: Vec<TwoLevelStage>,
+    trees: Vec<TreeStage>,
+    signs: Vec<SignStage>,
+    stage_key: Signal<Local, Key>,
+    stage_valid: Signal<Local, Bit>,
+    stage_fault: Signal<Local, Bit>,
+    load_select: Signal<Local, Address>,
+    load_word: Signal<Local, Address>,
     fifo: IndexFifo,
     element_address: DFF<Address>,
     sub_position: DFF<Address>,
@@ -107,11 +114,13 @@ pub struct Engine {
     last_lane: Constant<Address>,
     outputs: Constant<Bits<32>>,
     fifo_depth: Constant<Bits<8>>,
-    unit_ids: Vec<Constant<Address>>,
     table_ids: Vec<Constant<Address>>,
     bias_ids: Vec<Constant<Address>>,
     lane_ids: Vec<Constant<Address>>,
-    _units: usize,
+    _search: usize,
+    _two_level: usize,
+    _trees: usize,
+    _signs: usize,
     _lanes: usize,
 }
 
@@ -127,6 +136,13 @@ impl Engine {
             config.sub_vector_len(),
             config.codebooks,
             config.centroids,
+        );
+        let count = |kinds: &[EncoderKind]| usize::from(kinds.contains(&config.encoder));
+        let (search, two_level, trees, signs) = (
+            count(&[EncoderKind::L2, EncoderKind::L1]),
+            count(&[EncoderKind::TwoLevel]),
+            count(&[EncoderKind::Tree]),
+            count(&[EncoderKind::Sign]),
         );
         let (m, l) = (config.rows_per_lane(), config.lanes);
         let map = MemoryMap::new(config);
@@ -148,8 +164,19 @@ impl Engine {
             encode_distance: Default::default(),
             fault: Default::default(),
             fault_flag: Default::default(),
-            units: (0..k).map(|i| DistanceUnit::new(i, d, m)).collect(),
-            tree: ArgminTree::new(k),
+            search: (0..search)
+                .map(|_| SearchStage::new(config, &map))
+                .collect(),
+            two_level: (0..two_level)
+                .map(|_| TwoLevelStage::new(config, &map))
+                .collect(),
+            trees: (0..trees).map(|_| TreeStage::new(config, &map)).collect(),
+            signs: (0..signs).map(|_| SignStage::new(config)).collect(),
+            stage_key: Default::default(),
+            stage_valid: Default::default(),
+            stage_fault: Default::default(),
+            load_select: Default::default(),
+            load_word: Default::default(),
             fifo: Default::default(),
             element_address: Default::default(),
             sub_position: Default::default(),
@@ -195,11 +222,13 @@ impl Engine {
             last_lane: constant(l - 1),
             outputs: Constant::new((config.outputs as u64).into()),
             fifo_depth: Constant::new(INDEX_FIFO_DEPTH.into()),
-            unit_ids: (0..k).map(|i| constant(map.centroid_memory(i))).collect(),
             table_ids: (0..l).map(|i| constant(map.table_memory(i))).collect(),
             bias_ids: (0..l).map(|i| constant(map.bias_memory(i))).collect(),
             lane_ids: (0..l).map(constant).collect(),
-            _units: k,
+            _search: search,
+            _two_level: two_level,
+            _trees: trees,
+            _signs: signs,
             _lanes: l,
         }
     }
@@ -235,11 +264,10 @@ impl Logic for Engine {
             lane_select,
             fault_flag
         );
-        self.fault_flag.d.next =
-            self.fault_flag.q.val() | self.fifo.overflow.val() | self.fifo.underflow.val();
         self.fault.next = self.fault_flag.q.val();
-        self.tree.clock.next = self.clock.val();
         self.fifo.clock.next = self.clock.val();
+        self.load_select.next = self.load_address.val().get_bits::<16>(16);
+        self.load_word.next = self.load_address.val().get_bits::<16>(0);
 
         // ---- Search: accept elements, V per codebook, K distances in parallel.
         self.in_ready.next = !self.reset.val()
@@ -266,24 +294,74 @@ impl Logic for Engine {
         self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
         self.leaf_valid.d.next = self.valid_2.q.val() & self.last_2.q.val();
-        for k in 0..self._units {
-            self.units[k].clock.next = self.clock.val();
-            self.units[k].read_address.next = self.element_address.q.val();
-            self.units[k].element.next = self.element.q.val();
-            self.units[k].accumulate.next = self.valid_2.q.val();
-            self.units[k].first.next = self.first_2.q.val();
-            self.units[k].load_enable.next = self.load_enable.val()
-                & (self.load_address.val().get_bits::<16>(16) == self.unit_ids[k].val());
-            self.units[k].load_address.next = self.load_address.val().get_bits::<16>(0);
-            self.units[k].load_data.next = self.load_data.val().get_bits::<8>(0);
-            self.tree.leaves[k].next = self.units[k].key.val();
+        // ---- Encoder stage: one key per codebook.
+        self.stage_key.next = 0.into();
+        self.stage_valid.next = false;
+        self.stage_fault.next = false;
+        for i in 0..self._search {
+            self.search[i].clock.next = self.clock.val();
+            self.search[i].read_address.next = self.element_address.q.val();
+            self.search[i].element.next = self.element.q.val();
+            self.search[i].accumulate.next = self.valid_2.q.val();
+            self.search[i].first.next = self.first_2.q.val();
+            self.search[i].leaf_valid.next = self.leaf_valid.q.val();
+            self.search[i].load_enable.next = self.load_enable.val();
+            self.search[i].load_select.next = self.load_select.val();
+            self.search[i].load_word.next = self.load_word.val();
+            self.search[i].load_data.next = self.load_data.val().get_bits::<8>(0);
+            self.stage_key.next = self.search[i].key.val();
+            self.stage_valid.next = self.search[i].valid.val();
         }
-        self.tree.valid_in.next = self.leaf_valid.q.val();
-        self.fifo.write.next = self.tree.valid.val() & !self.reset.val();
-        self.fifo.data_in.next = self.tree.key.val().get_bits::<16>(0);
-        self.encode_valid.next = self.tree.valid.val();
-        self.encode_index.next = self.tree.key.val().get_bits::<16>(16);
-        self.encode_distance.next = self.tree.key.val().get_bits::<32>(32);
+        for i in 0..self._two_level {
+            self.two_level[i].clock.next = self.clock.val();
+            self.two_level[i].reset.next = self.reset.val();
+            self.two_level[i].read_address.next = self.element_address.q.val();
+            self.two_level[i].element.next = self.element.q.val();
+            self.two_level[i].element_valid.next = self.valid_1.q.val();
+            self.two_level[i].accumulate.next = self.valid_2.q.val();
+            self.two_level[i].first.next = self.first_2.q.val();
+            self.two_level[i].leaf_valid.next = self.leaf_valid.q.val();
+            self.two_level[i].load_enable.next = self.load_enable.val();
+            self.two_level[i].load_select.next = self.load_select.val();
+            self.two_level[i].load_word.next = self.load_word.val();
+            self.two_level[i].load_data.next = self.load_data.val().get_bits::<8>(0);
+            self.stage_key.next = self.two_level[i].key.val();
+            self.stage_valid.next = self.two_level[i].valid.val();
+            self.stage_fault.next = self.two_level[i].fault.val();
+        }
+        for i in 0..self._trees {
+            self.trees[i].clock.next = self.clock.val();
+            self.trees[i].reset.next = self.reset.val();
+            self.trees[i].read_address.next = self.element_address.q.val();
+            self.trees[i].element.next = self.element.q.val();
+            self.trees[i].element_valid.next = self.valid_1.q.val();
+            self.trees[i].leaf.next = self.valid_2.q.val() & self.last_2.q.val();
+            self.trees[i].load_enable.next = self.load_enable.val();
+            self.trees[i].load_select.next = self.load_select.val();
+            self.trees[i].load_word.next = self.load_word.val();
+            self.trees[i].load_data.next = self.load_data.val().get_bits::<8>(0);
+            self.stage_key.next = self.trees[i].key.val();
+            self.stage_valid.next = self.trees[i].valid.val();
+        }
+        for i in 0..self._signs {
+            self.signs[i].clock.next = self.clock.val();
+            self.signs[i].reset.next = self.reset.val();
+            self.signs[i].sign.next = self.element.q.val().get_bit(7);
+            self.signs[i].element_valid.next = self.valid_1.q.val();
+            self.signs[i].first.next = self.first_1.q.val();
+            self.signs[i].last.next = self.last_1.q.val();
+            self.stage_key.next = self.signs[i].key.val();
+            self.stage_valid.next = self.signs[i].valid.val();
+        }
+        self.fault_flag.d.next = self.fault_flag.q.val()
+            | self.fifo.overflow.val()
+            | self.fifo.underflow.val()
+            | self.stage_fault.val();
+        self.fifo.write.next = self.stage_valid.val() & !self.reset.val();
+        self.fifo.data_in.next = self.stage_key.val().get_bits::<16>(0);
+        self.encode_valid.next = self.stage_valid.val();
+        self.encode_index.next = self.stage_key.val().get_bits::<16>(16);
+        self.encode_distance.next = self.stage_key.val().get_bits::<32>(32);
 
         // ---- Output stream.
         self.output_free.next =
@@ -375,11 +453,11 @@ impl Logic for Engine {
             self.lanes[l].shift.next = self.fire.val()
                 & ((self.lane_select.q.val() == self.last_lane.val())
                     | (self.remaining.q.val() == 1));
-            self.lanes[l].load_table.next = self.load_enable.val()
-                & (self.load_address.val().get_bits::<16>(16) == self.table_ids[l].val());
-            self.lanes[l].load_bias.next = self.load_enable.val()
-                & (self.load_address.val().get_bits::<16>(16) == self.bias_ids[l].val());
-            self.lanes[l].load_address.next = self.load_address.val().get_bits::<16>(0);
+            self.lanes[l].load_table.next =
+                self.load_enable.val() & (self.load_select.val() == self.table_ids[l].val());
+            self.lanes[l].load_bias.next =
+                self.load_enable.val() & (self.load_select.val() == self.bias_ids[l].val());
+            self.lanes[l].load_address.next = self.load_word.val();
             self.lanes[l].load_data.next = self.load_data.val();
         }
 

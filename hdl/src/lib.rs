@@ -9,6 +9,7 @@ pub mod argmin;
 pub mod dense;
 pub mod device;
 pub mod distance;
+pub mod encoders;
 pub mod engine;
 pub mod lane;
 pub mod memory;

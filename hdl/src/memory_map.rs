@@ -1,17 +1,27 @@
-//! Where an image's centroids, tables and bias live in the engine's memories.
+//! Where an image's centroids, tables, bias and encoder parameters live in
+//! the engine's memories.
 //!
 //! The load port addresses a word as `memory << 16 | word`. Memories are
-//! numbered: centroid memory of unit k is `k`; lane l's table memory is
-//! `K + 2l` and its bias memory `K + 2l + 1`. Lane l holds the outputs
-//! `n = j * L + l` at row j; rows past N (when L does not divide N) hold zero.
+//! numbered: first the U distance-unit memories (`l2`, `l1`: centroid memory
+//! of unit k is `k`, U = K; `two-level`: centre memory g is `g`, key memory
+//! of slot s is `G + s`, U = G + K/G; `tree`, `sign`: none, U = 0); then lane
+//! l's table memory `U + 2l` and bias memory `U + 2l + 1`; then the
+//! encoder's own memories from `U + 2L`: the weight memory (`l1`,
+//! `two-level`), or the split mask memory and the four threshold memories
+//! (`tree`). Lane l holds the outputs `n = j * L + l` at row j; rows past N
+//! (when L does not divide N) hold zero. An `l2` engine's map is the same as
+//! before the other encoders existed.
 
-use lutgen_core::{EngineConfig, Image};
+use lutgen_core::config::TREE_DEPTH;
+use lutgen_core::{EncoderKind, EngineConfig, Image};
 
 /// The engine's memory numbering for one configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct MemoryMap {
-    centroids: usize,
+    units: usize,
+    clusters: usize,
     lanes: usize,
+    encoder: EncoderKind,
 }
 
 /// One write through the load port.
@@ -26,30 +36,67 @@ pub struct LoadWord {
 impl MemoryMap {
     /// The map of an engine built for `config`.
     pub fn new(config: &EngineConfig) -> Self {
+        let units = match config.encoder {
+            EncoderKind::L2 | EncoderKind::L1 => config.centroids,
+            EncoderKind::TwoLevel => config.clusters() + config.keys_per_cluster(),
+            EncoderKind::Tree | EncoderKind::Sign => 0,
+        };
         MemoryMap {
-            centroids: config.centroids,
+            units,
+            clusters: config.clusters(),
             lanes: config.lanes,
+            encoder: config.encoder,
         }
     }
 
-    /// Memory number of the centroid memory of unit `k`.
+    /// Memory number of the centroid memory of unit `k` (`l2`, `l1`).
     pub fn centroid_memory(&self, k: usize) -> usize {
         k
     }
 
+    /// Memory number of cluster centre `g`'s memory (`two-level`).
+    pub fn centre_memory(&self, g: usize) -> usize {
+        g
+    }
+
+    /// Memory number of key slot `s`'s memory (`two-level`).
+    pub fn key_memory(&self, s: usize) -> usize {
+        self.clusters + s
+    }
+
     /// Memory number of lane `l`'s table memory.
     pub fn table_memory(&self, l: usize) -> usize {
-        self.centroids + 2 * l
+        self.units + 2 * l
     }
 
     /// Memory number of lane `l`'s bias memory.
     pub fn bias_memory(&self, l: usize) -> usize {
-        self.centroids + 2 * l + 1
+        self.units + 2 * l + 1
+    }
+
+    /// Memory number of the weight memory (`l1`, `two-level`).
+    pub fn weight_memory(&self) -> usize {
+        self.units + 2 * self.lanes
+    }
+
+    /// Memory number of the split mask memory (`tree`).
+    pub fn mask_memory(&self) -> usize {
+        self.units + 2 * self.lanes
+    }
+
+    /// Memory number of level `l`'s threshold memory (`tree`).
+    pub fn threshold_memory(&self, l: usize) -> usize {
+        self.units + 2 * self.lanes + 1 + l
     }
 
     /// Number of memories behind the load port.
     pub fn memories(&self) -> usize {
-        self.centroids + 2 * self.lanes
+        let own = match self.encoder {
+            EncoderKind::L2 | EncoderKind::Sign => 0,
+            EncoderKind::L1 | EncoderKind::TwoLevel => 1,
+            EncoderKind::Tree => 1 + TREE_DEPTH,
+        };
+        self.units + 2 * self.lanes + own
     }
 
     /// Every load-port write that puts `image` into an engine built for its configuration.
@@ -66,12 +113,38 @@ impl MemoryMap {
             data,
         };
         let mut words = Vec::new();
-        for k in 0..config.centroids {
-            for c in 0..config.codebooks {
-                for (i, &p) in image.centroid(c, k).iter().enumerate() {
-                    words.push(word(map.centroid_memory(k), c * v + i, p as u8 as u32));
+        match config.encoder {
+            EncoderKind::L2 | EncoderKind::L1 => {
+                for k in 0..config.centroids {
+                    for c in 0..config.codebooks {
+                        for (i, &p) in image.centroid(c, k).iter().enumerate() {
+                            words.push(word(map.centroid_memory(k), c * v + i, p as u8 as u32));
+                        }
+                    }
                 }
             }
+            EncoderKind::TwoLevel => {
+                let (g_count, s_count) = (config.clusters(), config.keys_per_cluster());
+                for g in 0..g_count {
+                    for c in 0..config.codebooks {
+                        for (i, &p) in image.centre(c, g).iter().enumerate() {
+                            words.push(word(map.centre_memory(g), c * v + i, p as u8 as u32));
+                        }
+                    }
+                }
+                // Slot s of cluster g is key g * S + s, at word (c * V + v) * G + g.
+                for s in 0..s_count {
+                    for c in 0..config.codebooks {
+                        for g in 0..g_count {
+                            for (i, &p) in image.centroid(c, g * s_count + s).iter().enumerate() {
+                                let at = (c * v + i) * g_count + g;
+                                words.push(word(map.key_memory(s), at, p as u8 as u32));
+                            }
+                        }
+                    }
+                }
+            }
+            EncoderKind::Tree | EncoderKind::Sign => {}
         }
         for lane in 0..l_count {
             for c in 0..config.codebooks {
@@ -87,6 +160,28 @@ impl MemoryMap {
             for j in 0..m {
                 let b = image.bias().get(j * l_count + lane).copied().unwrap_or(0);
                 words.push(word(map.bias_memory(lane), j, b as u32));
+            }
+        }
+        if config.encoder.has_weights() {
+            for (i, &w) in image.params().weights.iter().enumerate() {
+                words.push(word(map.weight_memory(), i, u32::from(w)));
+            }
+        }
+        if config.encoder == EncoderKind::Tree {
+            // Element c * V + v is compared at level l when it is that level's split.
+            for c in 0..config.codebooks {
+                for i in 0..v {
+                    let mask = (0..TREE_DEPTH)
+                        .filter(|&l| image.split_dim(c, l) == i)
+                        .fold(0u32, |mask, l| mask | 1 << l);
+                    words.push(word(map.mask_memory(), c * v + i, mask));
+                }
+                for l in 0..TREE_DEPTH {
+                    for node in 0..1 << l {
+                        let t = image.threshold(c, l, node);
+                        words.push(word(map.threshold_memory(l), c * 8 + node, t as u8 as u32));
+                    }
+                }
             }
         }
         words
@@ -119,5 +214,35 @@ mod tests {
             .find(|w| w.address == ((MemoryMap::new(&config).bias_memory(1) as u32) << 16) | 2)
             .unwrap();
         assert_eq!(bias9.data, image.bias()[9] as u32);
+    }
+
+    #[test]
+    fn every_encoder_writes_distinct_words_in_its_memories() {
+        for (encoder, d, c, k) in [
+            (EncoderKind::L1, 8, 2, 4),
+            (EncoderKind::TwoLevel, 8, 2, 8),
+            (EncoderKind::Tree, 8, 2, 16),
+            (EncoderKind::Sign, 8, 4, 4),
+        ] {
+            let config = EngineConfig {
+                input_dim: d,
+                codebooks: c,
+                centroids: k,
+                outputs: 5,
+                lanes: 2,
+                encoder,
+                ..EngineConfig::default()
+            };
+            let image = Image::random(config.clone(), 1).unwrap();
+            let map = MemoryMap::new(&config);
+            let words = MemoryMap::load_words(&image);
+            let mut addresses: Vec<u32> = words.iter().map(|w| w.address).collect();
+            addresses.sort_unstable();
+            addresses.dedup();
+            assert_eq!(addresses.len(), words.len(), "{encoder}");
+            assert!(words
+                .iter()
+                .all(|w| ((w.address >> 16) as usize) < map.memories()));
+        }
     }
 }

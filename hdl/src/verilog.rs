@@ -34,8 +34,15 @@ const FIFO_WAIVER: &str = "\
 /* verilator lint_off UNUSEDSIGNAL */
 ";
 
-/// FIFO status outputs the engine does not use (`overflow`/`underflow` feed `fault`).
-const UNUSED_FIFO_STATUS: [&str; 3] = ["fifo$almost_empty", "fifo$full", "fifo$almost_full"];
+/// FIFO status outputs the engine does not use (`overflow`/`underflow` feed
+/// `fault`), and the `two-level` centre tree's key, whose distance is not
+/// needed once the nearest centre is known.
+const UNUSED_FIFO_STATUS: [&str; 4] = [
+    "fifo$almost_empty",
+    "fifo$full",
+    "fifo$almost_full",
+    "centre_tree$key",
+];
 
 /// The Verilog of the engine for `config`.
 pub fn engine_verilog(config: &EngineConfig) -> Result<String, ConfigError> {
@@ -82,7 +89,9 @@ fn finish(raw: &str, config: &EngineConfig) -> String {
             out.push_str(FIFO_WAIVER);
         }
         if unused_wire {
-            out.push_str("/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status\n");
+            out.push_str(
+                "/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status or centre distance\n",
+            );
         }
         out.push_str(&line);
         out.push('\n');

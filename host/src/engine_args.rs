@@ -17,7 +17,8 @@ pub struct EngineArgs {
     /// Codebooks C: sub-vectors per input; must divide D (default 16).
     #[arg(long)]
     pub codebooks: Option<usize>,
-    /// Centroids K per codebook: a power of two from 2 to 256 (default 16).
+    /// Centroids (table rows) K per codebook: a power of two from 2 to 256 for l2 and l1,
+    /// to 4096 for two-level; 16 for tree; 2^(D/C) for sign (default 16).
     #[arg(long)]
     pub centroids: Option<usize>,
     /// Outputs N per vector (default 16).
@@ -26,7 +27,7 @@ pub struct EngineArgs {
     /// Lanes L: table entries read per cycle, from 1 to N (default 1).
     #[arg(long)]
     pub lanes: Option<usize>,
-    /// Encoder: how a sub-vector picks its table row (default l2).
+    /// Encoder: how a sub-vector picks its table row: l2, l1, two-level, tree, sign (default l2).
     #[arg(long, value_parser = parse_encoder)]
     pub encoder: Option<EncoderKind>,
     /// Signed activation width, 2 to 8 (default 8).

@@ -178,8 +178,15 @@ impl EngineSim {
         self.model.tick(clock);
     }
 
-    /// Writes `image` through the load port; refuses an image for another configuration.
+    /// Writes `image` through the load port; refuses an image for another
+    /// configuration, naming the encoder when that is what differs.
     pub fn load(&mut self, image: &Image) -> Result<(), SimError> {
+        if image.config().encoder != self.config.encoder {
+            return Err(SimError::EncoderMismatch {
+                engine: self.config.encoder,
+                image: image.config().encoder,
+            });
+        }
         if image.config() != &self.config {
             return Err(SimError::ImageMismatch {
                 engine: format!("{:?}", self.config),

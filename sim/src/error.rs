@@ -126,6 +126,18 @@ pub enum SimError {
         image: String,
     },
 
+    /// An image for another encoder than the one the engine was generated with.
+    #[error(
+        "the image uses encoder {image} but this engine was generated with encoder {engine}; \
+         an engine implements one encoder: generate (or build) it with --encoder {image}"
+    )]
+    EncoderMismatch {
+        /// The engine's encoder.
+        engine: lutgen_core::EncoderKind,
+        /// The image's encoder.
+        image: lutgen_core::EncoderKind,
+    },
+
     /// Vectors were streamed before any image was loaded.
     #[error("no image loaded: load one before streaming vectors")]
     NotLoaded,

@@ -1,16 +1,17 @@
 //! The versioned binary table-image format (`docs/image-format.md`).
 //!
 //! An image file is a fixed 64-byte header followed by the payload: centroids
-//! (`i8` each), tables (`i8` each) and bias (`i32` little-endian each), packed
-//! with no padding. The header stores the whole [`EngineConfig`], the byte
+//! (`i8` each), tables (`i8` each), bias (`i32` little-endian each) and the
+//! encoder's parameters (weights, cluster centres, split dimensions,
+//! thresholds: only those its encoder uses), packed with no padding. The header stores the whole [`EngineConfig`], the byte
 //! length of each section, a CRC-32 of the payload and a CRC-32 of the header
 //! itself, so every byte of a file is checked before it is used.
 //!
 //! Reading never panics and never allocates more than the input's own size:
 //! every length is checked against the configuration and the buffer first.
 
-use super::{Image, ImageError};
-use crate::config::{ConfigError, EncoderKind, EngineConfig, MAX_MEMORY_WORDS};
+use super::{EncoderParams, Image, ImageError, TREE_NODES};
+use crate::config::{ConfigError, EncoderKind, EngineConfig, MAX_MEMORY_WORDS, TREE_DEPTH};
 use bytemuck::{Pod, Zeroable};
 use std::path::Path;
 
@@ -20,8 +21,10 @@ use std::path::Path;
 /// the final newline catches newline translation.
 pub const MAGIC: [u8; 8] = *b"\x89LUTGEN\n";
 /// The format version this build writes, and the only one it reads.
-pub const FORMAT_VERSION: u16 = 1;
-/// Size in bytes of the version-1 header.
+///
+/// Version 2 added encoder ids 1 to 4 and the encoder-parameter section.
+pub const FORMAT_VERSION: u16 = 2;
+/// Size in bytes of the header (the same in versions 1 and 2).
 pub const HEADER_LEN: usize = 64;
 /// Largest byte length of one payload section (section lengths are `u32`).
 pub const MAX_SECTION_BYTES: u32 = u32::MAX;
@@ -115,7 +118,47 @@ fn section_bytes(config: &EngineConfig) -> [u128; 3] {
         config.outputs as u128,
     );
     let v = config.input_dim.checked_div(config.codebooks).unwrap_or(0) as u128;
-    [c * k * v, c * k * n, 4 * n]
+    let centroids = if config.encoder.has_centroids() {
+        c * k * v
+    } else {
+        0
+    };
+    [centroids, c * k * n, 4 * n]
+}
+
+/// Byte length of the weights, cluster centres, split dimensions and
+/// thresholds parts of the encoder-parameter section for `config`.
+///
+/// Only called on validated configurations (G needs a valid K).
+fn param_bytes(config: &EngineConfig) -> [u128; 4] {
+    let (c, d) = (config.codebooks as u128, config.input_dim as u128);
+    let weights = if config.encoder.has_weights() { d } else { 0 };
+    let (centres, splits, thresholds) = match config.encoder {
+        EncoderKind::TwoLevel => (config.clusters() as u128 * d, 0, 0),
+        EncoderKind::Tree => (0, 2 * c * TREE_DEPTH as u128, c * TREE_NODES as u128),
+        _ => (0, 0, 0),
+    };
+    [weights, centres, splits, thresholds]
+}
+
+/// Number of values in each part of the encoder-parameter section for a
+/// validated `config`, if the section fits the format.
+pub(crate) fn param_counts(config: &EngineConfig) -> Result<[usize; 4], ImageError> {
+    let bytes = param_bytes(config);
+    let total: u128 = bytes.iter().sum();
+    if total > u128::from(MAX_SECTION_BYTES) {
+        return Err(ImageError::TooLarge {
+            what: "encoder parameters",
+            bytes: total,
+            max: MAX_SECTION_BYTES,
+        });
+    }
+    Ok([
+        bytes[0] as usize,
+        bytes[1] as usize,
+        bytes[2] as usize / 2,
+        bytes[3] as usize,
+    ])
 }
 
 /// Number of values in each section for `config`, if every section fits the format.
@@ -184,6 +227,11 @@ impl Image {
         payload.extend(self.centroids.iter().map(|&v| v as u8));
         payload.extend(self.tables.iter().map(|&v| v as u8));
         payload.extend_from_slice(&bias);
+        let params = &self.params;
+        payload.extend_from_slice(&params.weights);
+        payload.extend(params.centres.iter().map(|&v| v as u8));
+        payload.extend(params.split_dims.iter().flat_map(|d| d.to_le_bytes()));
+        payload.extend(params.thresholds.iter().map(|&v| v as u8));
         let width = |bits: u32| field::<u8>(bits as usize);
         let mut header = Header {
             magic: MAGIC,
@@ -314,8 +362,12 @@ impl Image {
             }
         }
         // 10. Payload length against the buffer: nothing is allocated before this.
+        // The encoder-parameter section's length follows from the configuration.
         let [centroid_len, table_len, bias_len] = declared.map(|(_, len)| len as usize);
-        let expected = centroid_len as u64 + table_len as u64 + bias_len as u64;
+        let param_lens = param_bytes(&config);
+        let param_len: u128 = param_lens.iter().sum();
+        let expected = centroid_len as u128 + table_len as u128 + bias_len as u128 + param_len;
+        let expected = u64::try_from(expected).unwrap_or(u64::MAX);
         if payload.len() as u64 != expected {
             return Err(ImageError::PayloadLength {
                 expected: usize::try_from(expected).unwrap_or(usize::MAX),
@@ -330,16 +382,32 @@ impl Image {
                 actual,
             });
         }
-        // 12. Values: Image::new checks every value against its width.
+        // 12. Values: Image::with_params checks every value against its width or rule.
+        // The payload length matched, so every part below fits usize.
         let (centroids, rest) = payload.split_at(centroid_len);
-        let (tables, bias) = rest.split_at(table_len);
-        Image::new(
+        let (tables, rest) = rest.split_at(table_len);
+        let (bias, rest) = rest.split_at(bias_len);
+        let [weight_len, centre_len, split_len, _] = param_lens.map(|len| len as usize);
+        let (weights, rest) = rest.split_at(weight_len);
+        let (centres, rest) = rest.split_at(centre_len);
+        let (splits, thresholds) = rest.split_at(split_len);
+        let signed = |bytes: &[u8]| bytes.iter().map(|&b| b as i8).collect::<Vec<_>>();
+        Image::with_params(
             config,
-            centroids.iter().map(|&b| b as i8).collect(),
-            tables.iter().map(|&b| b as i8).collect(),
+            signed(centroids),
+            signed(tables),
             bias.chunks_exact(4)
                 .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
+            EncoderParams {
+                weights: weights.to_vec(),
+                centres: signed(centres),
+                split_dims: splits
+                    .chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect(),
+                thresholds: signed(thresholds),
+            },
         )
     }
 
@@ -590,14 +658,15 @@ mod tests {
     #[test]
     fn rejects_unsupported_version() {
         let mut bytes = example().to_bytes();
-        for version in [0u16, 2, 0xffff] {
+        // Version 1 (l2 only, no parameter section) is refused too: re-export it.
+        for version in [0u16, 1, 3, 0xffff] {
             bytes[8..10].copy_from_slice(&version.to_le_bytes());
             let e = err(&bytes);
             assert!(
-                matches!(e, ImageError::UnsupportedVersion { version: v, supported: 1 } if v == version),
+                matches!(e, ImageError::UnsupportedVersion { version: v, supported: 2 } if v == version),
                 "{e}"
             );
-            assert!(e.to_string().contains("reads version 1"), "{e}");
+            assert!(e.to_string().contains("reads version 2"), "{e}");
             // Checked before the length: a short newer image is "unsupported", not "truncated".
             assert!(matches!(
                 err(&bytes[..12]),
@@ -670,6 +739,130 @@ mod tests {
         let e = err(&bytes);
         assert!(matches!(e, ImageError::UnknownEncoder { id: 7 }), "{e}");
         assert!(e.to_string().contains("0 (l2)"), "{e}");
+        assert!(e.to_string().contains("4 (sign)"), "{e}");
+    }
+
+    /// One small random image per encoder, every parameter section non-empty somewhere.
+    fn per_encoder() -> Vec<Image> {
+        [
+            (EncoderKind::L1, 6, 2, 4),
+            (EncoderKind::TwoLevel, 6, 2, 8),
+            (EncoderKind::Tree, 6, 2, 16),
+            (EncoderKind::Sign, 6, 2, 8),
+        ]
+        .into_iter()
+        .map(|(encoder, d, c, k)| {
+            let config = EngineConfig {
+                input_dim: d,
+                codebooks: c,
+                centroids: k,
+                outputs: 3,
+                lanes: 2,
+                encoder,
+                ..EngineConfig::default()
+            };
+            Image::random(config, 3).unwrap()
+        })
+        .collect()
+    }
+
+    #[test]
+    fn every_encoder_round_trips_with_its_parameters() {
+        for image in per_encoder() {
+            let bytes = image.to_bytes();
+            let config = image.config();
+            let params: usize = param_bytes(config).iter().sum::<u128>() as usize;
+            let [c, t, b] = section_bytes(config).map(|x| x as usize);
+            assert_eq!(bytes.len(), HEADER_LEN + c + t + b + params);
+            assert_eq!(Image::from_bytes(&bytes).unwrap(), image);
+            // Without its parameter section the payload is short.
+            if params > 0 {
+                let e = err(&bytes[..bytes.len() - params]);
+                assert!(matches!(e, ImageError::PayloadLength { .. }), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_parameters_out_of_range() {
+        let images = per_encoder();
+        // Weights are 4 bits: the l1 image's first weight (right after the bias) set to 16.
+        let l1 = &images[0];
+        let [c, t, b] = section_bytes(l1.config()).map(|x| x as usize);
+        let mut bytes = l1.to_bytes();
+        bytes[HEADER_LEN + c + t + b] = 16;
+        fix_crcs(&mut bytes);
+        let e = err(&bytes);
+        assert!(
+            matches!(
+                e,
+                ImageError::Parameter {
+                    what: "weights",
+                    index: 0,
+                    value: 16,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // A split dimension of V = 3 is outside the sub-vector.
+        let tree = &images[2];
+        let [c, t, b] = section_bytes(tree.config()).map(|x| x as usize);
+        let mut bytes = tree.to_bytes();
+        bytes[HEADER_LEN + c + t + b + 2] = 3;
+        fix_crcs(&mut bytes);
+        let e = err(&bytes);
+        assert!(
+            matches!(
+                e,
+                ImageError::Parameter {
+                    what: "split dimensions",
+                    index: 1,
+                    value: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("below V = 3"), "{e}");
+        // Thresholds obey centroid_bits.
+        let config = EngineConfig {
+            centroid_bits: 4,
+            ..tree.config().clone()
+        };
+        let mut params = tree.params().clone();
+        params.thresholds.fill(0);
+        params.thresholds[5] = 8;
+        let e = Image::with_params(
+            config,
+            vec![],
+            tree.tables().to_vec(),
+            tree.bias().to_vec(),
+            params,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ImageError::Range {
+                    what: "thresholds",
+                    index: 5,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Two-level and tree images need their parameters: Image::new has none.
+        for image in &images[1..3] {
+            let e = Image::new(
+                image.config().clone(),
+                image.centroids().to_vec(),
+                image.tables().to_vec(),
+                image.bias().to_vec(),
+            )
+            .unwrap_err();
+            assert!(matches!(e, ImageError::Length { .. }), "{e}");
+        }
     }
 
     #[test]
@@ -838,7 +1031,7 @@ mod tests {
 
     #[test]
     fn every_single_byte_change_is_rejected() {
-        for image in [example(), small()] {
+        for image in [example(), small()].into_iter().chain(per_encoder()) {
             let good = image.to_bytes();
             for at in 0..good.len() {
                 for mask in [0x01u8, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0xff, 0x5a] {
@@ -860,7 +1053,7 @@ mod tests {
 
     #[test]
     fn every_prefix_and_extension_is_rejected() {
-        for image in [example(), small()] {
+        for image in [example(), small()].into_iter().chain(per_encoder()) {
             let good = image.to_bytes();
             for len in 0..good.len() {
                 let e = err(&good[..len]);

@@ -12,7 +12,7 @@
 
 pub mod format;
 
-use crate::config::{ConfigError, EngineConfig};
+use crate::config::{ConfigError, EncoderKind, EngineConfig, MAX_WEIGHT, TREE_DEPTH};
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use thiserror::Error;
@@ -41,6 +41,14 @@ pub enum ImageError {
         index: usize,
         value: i64,
         bits: u32,
+    },
+    /// An encoder parameter is outside its allowed range (weights, split dimensions).
+    #[error("{what} value {value} at index {index} is out of range: {rule}")]
+    Parameter {
+        what: &'static str,
+        index: usize,
+        value: i64,
+        rule: String,
     },
     /// A section is too large for the image format (each section is at most 4 GiB).
     #[error(
@@ -144,13 +152,53 @@ pub enum ImageError {
     PayloadCrc { expected: u32, actual: u32 },
 }
 
-/// A model for one engine configuration: centroids, tables and bias.
+/// The parameters an encoder needs besides centroids, tables and bias.
+///
+/// Each field is empty unless the image's encoder uses it (see
+/// `docs/image-format.md`, "Encoder parameters"):
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncoderParams {
+    /// `l1`, `two-level`: the weight `w` of each input element (D values,
+    /// element `c * V + v` is `w_v` of codebook c), each from 0 to [`MAX_WEIGHT`].
+    pub weights: Vec<u8>,
+    /// `two-level`: the G cluster centres of every codebook, `[c][g][v]`
+    /// (C * G * V values, `centroid_bits` wide). Cluster g holds keys
+    /// (centroids) `g * K/G .. (g + 1) * K/G - 1`.
+    pub centres: Vec<i8>,
+    /// `tree`: the element compared at each level, `[c][l]` (C * 4 values,
+    /// each below V).
+    pub split_dims: Vec<u16>,
+    /// `tree`: the threshold of each node, `[c][2^l - 1 + node]` (C * 15
+    /// values, `centroid_bits` wide; slot 2^l - 1 + node of level l).
+    pub thresholds: Vec<i8>,
+}
+
+impl EncoderParams {
+    /// The parameters [`Image::new`] uses: unit weights (unweighted L1) when
+    /// the encoder has weights, nothing else.
+    pub fn default_for(config: &EngineConfig) -> Self {
+        EncoderParams {
+            weights: if config.encoder.has_weights() {
+                vec![1; config.input_dim]
+            } else {
+                vec![]
+            },
+            ..EncoderParams::default()
+        }
+    }
+}
+
+/// Nodes of one depth-4 tree: 1 + 2 + 4 + 8.
+pub const TREE_NODES: usize = (1 << TREE_DEPTH) - 1;
+
+/// A model for one engine configuration: centroids, tables, bias and encoder parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
     config: EngineConfig,
     centroids: Vec<i8>,
     tables: Vec<i8>,
     bias: Vec<i32>,
+    params: EncoderParams,
 }
 
 fn check_range<T: Copy + Into<i64>>(
@@ -182,54 +230,126 @@ fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), Imag
     }
 }
 
+fn check_below<T: Copy + Into<i64>>(
+    what: &'static str,
+    values: &[T],
+    limit: i64,
+    rule: &str,
+) -> Result<(), ImageError> {
+    match values.iter().position(|&v| v.into() >= limit) {
+        Some(index) => Err(ImageError::Parameter {
+            what,
+            index,
+            value: values[index].into(),
+            rule: rule.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 impl Image {
-    /// Builds an image, checking every length and value range against `config`.
+    /// Builds an image with the default encoder parameters
+    /// ([`EncoderParams::default_for`]: unit weights for `l1` and
+    /// `two-level`), checking every length and value range against `config`.
     ///
-    /// Layouts (row-major): `centroids[c][k][v]`, `tables[c][k][n]`, `bias[n]`.
-    /// Also checks that each section fits the image format, so every image
-    /// can be written with [`Image::to_bytes`].
+    /// Layouts (row-major): `centroids[c][k][v]` (empty for `tree` and
+    /// `sign`), `tables[c][k][n]`, `bias[n]`. Also checks that each section
+    /// fits the image format, so every image can be written with
+    /// [`Image::to_bytes`]. `two-level` and `tree` images need
+    /// [`Image::with_params`].
     pub fn new(
         config: EngineConfig,
         centroids: Vec<i8>,
         tables: Vec<i8>,
         bias: Vec<i32>,
     ) -> Result<Self, ImageError> {
+        let params = EncoderParams::default_for(&config);
+        Image::with_params(config, centroids, tables, bias, params)
+    }
+
+    /// Builds an image with explicit encoder parameters; checks everything
+    /// [`Image::new`] checks, and every parameter's length and range.
+    pub fn with_params(
+        config: EngineConfig,
+        centroids: Vec<i8>,
+        tables: Vec<i8>,
+        bias: Vec<i32>,
+        params: EncoderParams,
+    ) -> Result<Self, ImageError> {
         config.validate()?;
         let [centroid_count, table_count, bias_count] = format::section_counts(&config)?;
+        let [weight_count, centre_count, split_count, threshold_count] =
+            format::param_counts(&config)?;
         check_len("centroids", centroid_count, centroids.len())?;
         check_len("tables", table_count, tables.len())?;
         check_len("bias", bias_count, bias.len())?;
+        check_len("weights", weight_count, params.weights.len())?;
+        check_len("cluster centres", centre_count, params.centres.len())?;
+        check_len("split dimensions", split_count, params.split_dims.len())?;
+        check_len("thresholds", threshold_count, params.thresholds.len())?;
         check_range("centroids", &centroids, config.centroid_bits)?;
         check_range("tables", &tables, config.table_bits)?;
         check_range("bias", &bias, config.bias_bits)?;
+        check_below(
+            "weights",
+            &params.weights,
+            i64::from(MAX_WEIGHT) + 1,
+            &format!("weights are 0 to {MAX_WEIGHT}"),
+        )?;
+        check_range("cluster centres", &params.centres, config.centroid_bits)?;
+        let v = config.sub_vector_len();
+        check_below(
+            "split dimensions",
+            &params.split_dims,
+            v as i64,
+            &format!("a split dimension indexes the sub-vector, so it is below V = {v}"),
+        )?;
+        check_range("thresholds", &params.thresholds, config.centroid_bits)?;
         Ok(Image {
             config,
             centroids,
             tables,
             bias,
+            params,
         })
     }
 
-    /// An image of uniformly random values over each field's full range.
+    /// An image of uniformly random values over each field's full range
+    /// (weights 0 to 15, split dimensions 0 to V - 1).
     ///
     /// The same configuration and seed give the same image on every platform.
     pub fn random(config: EngineConfig, seed: u64) -> Result<Self, ImageError> {
         config.validate()?;
-        format::section_counts(&config)?;
+        let [centroid_count, table_count, bias_count] = format::section_counts(&config)?;
+        let [weight_count, centre_count, split_count, threshold_count] =
+            format::param_counts(&config)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut draw = |bits: u32, count: usize| -> Vec<i64> {
             let (lo, hi) = EngineConfig::signed_range(bits);
             (0..count).map(|_| rng.gen_range(lo..=hi)).collect()
         };
-        let (c, k, n) = (config.codebooks, config.centroids, config.outputs);
-        let centroids = draw(config.centroid_bits, c * k * config.sub_vector_len());
-        let tables = draw(config.table_bits, c * k * n);
-        let bias = draw(config.bias_bits, n);
-        Image::new(
+        let centroids = draw(config.centroid_bits, centroid_count);
+        let tables = draw(config.table_bits, table_count);
+        let bias = draw(config.bias_bits, bias_count);
+        let centres = draw(config.centroid_bits, centre_count);
+        let thresholds = draw(config.centroid_bits, threshold_count);
+        let v = config.sub_vector_len() as u16;
+        let weights = (0..weight_count)
+            .map(|_| rng.gen_range(0..=MAX_WEIGHT))
+            .collect();
+        let split_dims = (0..split_count).map(|_| rng.gen_range(0..v)).collect();
+        let narrow = |values: Vec<i64>| values.into_iter().map(|v| v as i8).collect();
+        Image::with_params(
             config,
-            centroids.into_iter().map(|v| v as i8).collect(),
-            tables.into_iter().map(|v| v as i8).collect(),
+            narrow(centroids),
+            narrow(tables),
             bias.into_iter().map(|v| v as i32).collect(),
+            EncoderParams {
+                weights,
+                centres: narrow(centres),
+                split_dims,
+                thresholds: narrow(thresholds),
+            },
         )
     }
 
@@ -238,7 +358,7 @@ impl Image {
         &self.config
     }
 
-    /// All centroids, `[c][k][v]` row-major.
+    /// All centroids, `[c][k][v]` row-major (empty for `tree` and `sign`).
     pub fn centroids(&self) -> &[i8] {
         &self.centroids
     }
@@ -253,11 +373,39 @@ impl Image {
         &self.bias
     }
 
-    /// Centroid `k` of codebook `c`: V coordinates.
+    /// The encoder's parameters.
+    pub fn params(&self) -> &EncoderParams {
+        &self.params
+    }
+
+    /// Centroid `k` of codebook `c`: V coordinates (encoders with centroids only).
     pub fn centroid(&self, c: usize, k: usize) -> &[i8] {
         let v = self.config.sub_vector_len();
         let start = (c * self.config.centroids + k) * v;
         &self.centroids[start..start + v]
+    }
+
+    /// Cluster centre `g` of codebook `c` (`two-level` only): V coordinates.
+    pub fn centre(&self, c: usize, g: usize) -> &[i8] {
+        let v = self.config.sub_vector_len();
+        let start = (c * self.config.clusters() + g) * v;
+        &self.params.centres[start..start + v]
+    }
+
+    /// The weights of codebook `c`'s V elements (`l1` and `two-level` only).
+    pub fn weights(&self, c: usize) -> &[u8] {
+        let v = self.config.sub_vector_len();
+        &self.params.weights[c * v..c * v + v]
+    }
+
+    /// Split dimension of level `l` of codebook `c`'s tree (`tree` only).
+    pub fn split_dim(&self, c: usize, l: usize) -> usize {
+        usize::from(self.params.split_dims[c * TREE_DEPTH + l])
+    }
+
+    /// Threshold of node `node` at level `l` of codebook `c`'s tree (`tree` only).
+    pub fn threshold(&self, c: usize, l: usize, node: usize) -> i8 {
+        self.params.thresholds[c * TREE_NODES + (1 << l) - 1 + node]
     }
 
     /// Table row `k` of codebook `c`: one entry per output.
@@ -265,6 +413,11 @@ impl Image {
         let n = self.config.outputs;
         let start = (c * self.config.centroids + k) * n;
         &self.tables[start..start + n]
+    }
+
+    /// The encoder this image was made for.
+    pub fn encoder(&self) -> EncoderKind {
+        self.config.encoder
     }
 }
 

@@ -44,6 +44,13 @@ pub struct SimArgs {
 /// What `lutgen sim` reports.
 #[derive(Debug, Serialize)]
 pub struct SimReport {
+    /// The encoder's name (`l2`, `l1`, `two-level`, `tree`, `sign`).
+    pub encoder: String,
+    /// Distance computations per codebook (K for `l2`/`l1`, G + K/G for
+    /// `two-level`, 0 for `tree` and `sign`).
+    pub distances_per_codebook: usize,
+    /// What a full nearest-centroid search of the same K would compute: K.
+    pub full_search_distances_per_codebook: usize,
     pub vectors: usize,
     pub mismatches: usize,
     pub encoder_mismatches: usize,
@@ -124,7 +131,7 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
                 encoder_mismatches += 1;
                 first_mismatch.get_or_insert_with(|| {
                     format!(
-                        "vector {i}, codebook {c}: reference picks centroid {} (distance {}), engine {} (distance {})",
+                        "vector {i}, codebook {c}: reference picks row {} (score {}), engine {} (score {})",
                         w.index, w.score, g.index, g.distance
                     )
                 });
@@ -135,6 +142,9 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
         vectors::write_npy(path, &run.outputs, config.outputs)?;
     }
     let report = SimReport {
+        encoder: config.encoder.name().to_string(),
+        distances_per_codebook: config.distances_per_codebook(),
+        full_search_distances_per_codebook: config.centroids,
         vectors: inputs.len(),
         mismatches,
         encoder_mismatches,
@@ -154,6 +164,15 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
             "{} vectors, {} output mismatches, {} encoder mismatches",
             report.vectors, report.mismatches, report.encoder_mismatches
         );
+        if config.encoder == lutgen_core::EncoderKind::TwoLevel {
+            println!(
+                "two-level search: {} distances per codebook instead of {} ({} centres + {} keys)",
+                report.distances_per_codebook,
+                report.full_search_distances_per_codebook,
+                config.clusters(),
+                config.keys_per_cluster()
+            );
+        }
         if let Some(m) = &report.first_mismatch {
             println!("first mismatch: {m}");
         }

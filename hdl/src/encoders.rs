@@ -1,0 +1,732 @@
+//! The encoder stages: each turns the element stream into one key per
+//! codebook, `{score[63:32], index[31:16], row_offset[15:0]}` with
+//! `row_offset = index * M`, which the engine pushes into its index FIFO.
+//!
+//! | stage | encoders | how |
+//! |---|---|---|
+//! | [`SearchStage`] | `l2`, `l1` | K [`DistanceUnit`]s in parallel, then an [`ArgminTree`] |
+//! | [`TwoLevelStage`] | `two-level` | G centre units on the stream; the sub-vector is replayed from a buffer to S = K/G key units, whose memories hold the keys of every cluster |
+//! | [`TreeStage`] | `tree` | captures the 4 split elements while they stream by, then a 4-stage pipeline of threshold memories |
+//! | [`SignStage`] | `sign` | shifts in the sign bits |
+//!
+//! No stage multiplies by M at run time: `l2`, `l1` and `two-level` carry
+//! `k * M` (or `g * S * M` and `s * M`) as generation-time constants in
+//! their keys, and `tree` and `sign` build their index bit by bit, most
+//! significant first, so the offset follows as `offset = 2 * offset + bit * M`.
+//!
+//! Timing, with an element accepted at cycle t: its address is on
+//! `read_address` at t, the element (and every memory read at t) at t + 1
+//! (`valid_1`, `first_1`, `last_1`), the distance units accumulate at t + 2
+//! (`valid_2`, `first_2`), and `leaf_valid` is high at t + 3 after a
+//! codebook's last element.
+
+use crate::argmin::{ArgminTree, Key};
+use crate::distance::DistanceUnit;
+use crate::memory::{Address, BlockRam};
+use lutgen_core::EngineConfig;
+use rust_hdl::prelude::*;
+
+/// Depth of the two-level stage's FIFO of chosen clusters (at most
+/// `3 + log2(S) + 1` codebooks are between replay start and key result).
+pub const CLUSTER_FIFO_DEPTH: usize = 16;
+declare_sync_fifo!(ClusterFifo, Bits<32>, 16, 1);
+
+fn address(value: usize) -> Constant<Address> {
+    Constant::new((value as u64).into())
+}
+
+fn log2(value: usize) -> Constant<Bits<4>> {
+    Constant::new(u64::from(value.trailing_zeros()).into())
+}
+
+/// `l2` and `l1`: K distance units and an argmin tree.
+#[derive(LogicBlock)]
+pub struct SearchStage {
+    pub clock: Signal<In, Clock>,
+    pub read_address: Signal<In, Address>,
+    pub element: Signal<In, Bits<8>>,
+    pub accumulate: Signal<In, Bit>,
+    pub first: Signal<In, Bit>,
+    pub leaf_valid: Signal<In, Bit>,
+    pub load_enable: Signal<In, Bit>,
+    pub load_select: Signal<In, Address>,
+    pub load_word: Signal<In, Address>,
+    pub load_data: Signal<In, Bits<8>>,
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    units: Vec<DistanceUnit>,
+    tree: ArgminTree,
+    /// The weight memory (`l1` only).
+    weights: Vec<BlockRam<Bits<4>>>,
+    weight: Signal<Local, Bits<4>>,
+    unit_ids: Vec<Constant<Address>>,
+    weight_ids: Vec<Constant<Address>>,
+    _units: usize,
+    _weights: usize,
+}
+
+impl SearchStage {
+    /// The search of an `l2` or `l1` engine; memory numbers from `map`.
+    pub fn new(config: &EngineConfig, map: &crate::MemoryMap) -> Self {
+        let weighted = config.encoder.has_weights();
+        let (k, d, m) = (config.centroids, config.input_dim, config.rows_per_lane());
+        let w = usize::from(weighted);
+        SearchStage {
+            clock: Default::default(),
+            read_address: Default::default(),
+            element: Default::default(),
+            accumulate: Default::default(),
+            first: Default::default(),
+            leaf_valid: Default::default(),
+            load_enable: Default::default(),
+            load_select: Default::default(),
+            load_word: Default::default(),
+            load_data: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            units: (0..k)
+                .map(|i| DistanceUnit::with_tag(i, i * m, d, weighted))
+                .collect(),
+            tree: ArgminTree::new(k),
+            weights: (0..w).map(|_| BlockRam::new(d)).collect(),
+            weight: Default::default(),
+            unit_ids: (0..k).map(|i| address(map.centroid_memory(i))).collect(),
+            weight_ids: (0..w).map(|_| address(map.weight_memory())).collect(),
+            _units: k,
+            _weights: w,
+        }
+    }
+}
+
+impl Logic for SearchStage {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.tree.clock.next = self.clock.val();
+        self.weight.next = 0.into();
+        for i in 0..self._weights {
+            self.weights[i].clock.next = self.clock.val();
+            self.weights[i].read_enable.next = true;
+            self.weights[i].read_address.next = self.read_address.val();
+            self.weights[i].write_enable.next =
+                self.load_enable.val() & (self.load_select.val() == self.weight_ids[i].val());
+            self.weights[i].write_address.next = self.load_word.val();
+            self.weights[i].write_data.next = self.load_data.val().get_bits::<4>(0);
+            self.weight.next = self.weights[i].read_data.val();
+        }
+        for k in 0..self._units {
+            self.units[k].clock.next = self.clock.val();
+            self.units[k].read_address.next = self.read_address.val();
+            self.units[k].element.next = self.element.val();
+            self.units[k].weight.next = self.weight.val();
+            self.units[k].accumulate.next = self.accumulate.val();
+            self.units[k].first.next = self.first.val();
+            self.units[k].load_enable.next =
+                self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
+            self.units[k].load_address.next = self.load_word.val();
+            self.units[k].load_data.next = self.load_data.val();
+            self.tree.leaves[k].next = self.units[k].key.val();
+        }
+        self.tree.valid_in.next = self.leaf_valid.val();
+        self.key.next = self.tree.key.val();
+        self.valid.next = self.tree.valid.val();
+    }
+}
+
+/// `two-level`: nearest of G centres on the input stream, then the
+/// sub-vector is replayed from a buffer to S = K / G key units.
+///
+/// Key unit s holds slot s of every cluster: the key `g * S + s` of
+/// codebook c at word `(c * V + v) * G + g`, so its read address is the
+/// replayed element's address shifted left by log2(G), or-ed with g. The
+/// replay of a codebook starts when its centre is known and takes V cycles;
+/// centres are known at most once per V cycles, so replays never overlap
+/// and the buffer (see [`EngineConfig::replay_buffer_words`]) is never
+/// overwritten before it is read. The chosen cluster waits in a FIFO for
+/// its key search: index `g * S + s`, row offset `g * S * M + s * M`.
+#[derive(LogicBlock)]
+pub struct TwoLevelStage {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub read_address: Signal<In, Address>,
+    pub element: Signal<In, Bits<8>>,
+    pub element_valid: Signal<In, Bit>,
+    pub accumulate: Signal<In, Bit>,
+    pub first: Signal<In, Bit>,
+    pub leaf_valid: Signal<In, Bit>,
+    pub load_enable: Signal<In, Bit>,
+    pub load_select: Signal<In, Address>,
+    pub load_word: Signal<In, Address>,
+    pub load_data: Signal<In, Bits<8>>,
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    /// The cluster FIFO over- or underflowed (never, in a correct engine).
+    pub fault: Signal<Out, Bit>,
+    centres: Vec<DistanceUnit>,
+    centre_tree: ArgminTree,
+    keys: Vec<DistanceUnit>,
+    key_tree: ArgminTree,
+    centre_weights: BlockRam<Bits<4>>,
+    key_weights: BlockRam<Bits<4>>,
+    buffer: BlockRam<Bits<8>>,
+    fifo: ClusterFifo,
+    write_pointer: DFF<Address>,
+    read_pointer: DFF<Address>,
+    replay_address: DFF<Address>,
+    replay_position: DFF<Address>,
+    replaying: DFF<Bit>,
+    cluster: DFF<Address>,
+    valid_1: DFF<Bit>,
+    first_1: DFF<Bit>,
+    last_1: DFF<Bit>,
+    valid_2: DFF<Bit>,
+    first_2: DFF<Bit>,
+    last_2: DFF<Bit>,
+    leaf: DFF<Bit>,
+    start: Signal<Local, Bit>,
+    key_address: Signal<Local, Address>,
+    index: Signal<Local, Address>,
+    offset: Signal<Local, Address>,
+    last_element: Constant<Address>,
+    last_sub_position: Constant<Address>,
+    cluster_shift: Constant<Bits<4>>,
+    slot_shift: Constant<Bits<4>>,
+    weight_id: Constant<Address>,
+    centre_ids: Vec<Constant<Address>>,
+    key_ids: Vec<Constant<Address>>,
+    _centres: usize,
+    _keys: usize,
+}
+
+impl TwoLevelStage {
+    /// The two-level search of `config`; memory numbers from `map`.
+    pub fn new(config: &EngineConfig, map: &crate::MemoryMap) -> Self {
+        let (d, v, m) = (
+            config.input_dim,
+            config.sub_vector_len(),
+            config.rows_per_lane(),
+        );
+        let (g, s) = (config.clusters(), config.keys_per_cluster());
+        TwoLevelStage {
+            clock: Default::default(),
+            reset: Default::default(),
+            read_address: Default::default(),
+            element: Default::default(),
+            element_valid: Default::default(),
+            accumulate: Default::default(),
+            first: Default::default(),
+            leaf_valid: Default::default(),
+            load_enable: Default::default(),
+            load_select: Default::default(),
+            load_word: Default::default(),
+            load_data: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            fault: Default::default(),
+            centres: (0..g)
+                .map(|i| DistanceUnit::with_tag(i, i * s * m, d, true))
+                .collect(),
+            centre_tree: ArgminTree::new(g),
+            keys: (0..s)
+                .map(|i| DistanceUnit::with_tag(i, i * m, config.key_memory_words(), true))
+                .collect(),
+            key_tree: ArgminTree::new(s),
+            centre_weights: BlockRam::new(d),
+            key_weights: BlockRam::new(d),
+            buffer: BlockRam::new(config.replay_buffer_words()),
+            fifo: Default::default(),
+            write_pointer: Default::default(),
+            read_pointer: Default::default(),
+            replay_address: Default::default(),
+            replay_position: Default::default(),
+            replaying: Default::default(),
+            cluster: Default::default(),
+            valid_1: Default::default(),
+            first_1: Default::default(),
+            last_1: Default::default(),
+            valid_2: Default::default(),
+            first_2: Default::default(),
+            last_2: Default::default(),
+            leaf: Default::default(),
+            start: Default::default(),
+            key_address: Default::default(),
+            index: Default::default(),
+            offset: Default::default(),
+            last_element: address(d - 1),
+            last_sub_position: address(v - 1),
+            cluster_shift: log2(g),
+            slot_shift: log2(s),
+            weight_id: address(map.weight_memory()),
+            centre_ids: (0..g).map(|i| address(map.centre_memory(i))).collect(),
+            key_ids: (0..s).map(|i| address(map.key_memory(i))).collect(),
+            _centres: g,
+            _keys: s,
+        }
+    }
+}
+
+impl Logic for TwoLevelStage {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            write_pointer,
+            read_pointer,
+            replay_address,
+            replay_position,
+            replaying,
+            cluster,
+            valid_1,
+            first_1,
+            last_1,
+            valid_2,
+            first_2,
+            last_2,
+            leaf
+        );
+        self.centre_tree.clock.next = self.clock.val();
+        self.key_tree.clock.next = self.clock.val();
+        self.fifo.clock.next = self.clock.val();
+        self.fault.next = self.fifo.overflow.val() | self.fifo.underflow.val();
+        // Weights: one copy for each search, both written by the same load.
+        self.centre_weights.clock.next = self.clock.val();
+        self.centre_weights.read_enable.next = true;
+        self.centre_weights.read_address.next = self.read_address.val();
+        self.centre_weights.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.weight_id.val());
+        self.centre_weights.write_address.next = self.load_word.val();
+        self.centre_weights.write_data.next = self.load_data.val().get_bits::<4>(0);
+        self.key_weights.clock.next = self.clock.val();
+        self.key_weights.read_enable.next = true;
+        self.key_weights.read_address.next = self.replay_address.q.val();
+        self.key_weights.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.weight_id.val());
+        self.key_weights.write_address.next = self.load_word.val();
+        self.key_weights.write_data.next = self.load_data.val().get_bits::<4>(0);
+
+        // ---- Level 1: the centres, on the input stream.
+        for g in 0..self._centres {
+            self.centres[g].clock.next = self.clock.val();
+            self.centres[g].read_address.next = self.read_address.val();
+            self.centres[g].element.next = self.element.val();
+            self.centres[g].weight.next = self.centre_weights.read_data.val();
+            self.centres[g].accumulate.next = self.accumulate.val();
+            self.centres[g].first.next = self.first.val();
+            self.centres[g].load_enable.next =
+                self.load_enable.val() & (self.load_select.val() == self.centre_ids[g].val());
+            self.centres[g].load_address.next = self.load_word.val();
+            self.centres[g].load_data.next = self.load_data.val();
+            self.centre_tree.leaves[g].next = self.centres[g].key.val();
+        }
+        self.centre_tree.valid_in.next = self.leaf_valid.val();
+
+        // ---- The replay buffer: every accepted element, in order.
+        self.buffer.clock.next = self.clock.val();
+        self.buffer.write_enable.next = self.element_valid.val();
+        self.buffer.write_address.next = self.write_pointer.q.val();
+        self.buffer.write_data.next = self.element.val();
+        if self.element_valid.val() {
+            self.write_pointer.d.next = self.write_pointer.q.val() + 1;
+        }
+
+        // ---- Replay: V elements from the buffer once the centre is known.
+        self.start.next = self.centre_tree.valid.val();
+        self.fifo.write.next = self.start.val() & !self.reset.val();
+        self.fifo.data_in.next = self.centre_tree.key.val().get_bits::<32>(0);
+        self.key_address.next =
+            (self.replay_address.q.val() << self.cluster_shift.val()) | self.cluster.q.val();
+        self.buffer.read_enable.next = true;
+        self.buffer.read_address.next = self.read_pointer.q.val();
+        if self.replaying.q.val() {
+            self.read_pointer.d.next = self.read_pointer.q.val() + 1;
+            if self.replay_address.q.val() == self.last_element.val() {
+                self.replay_address.d.next = 0.into();
+            } else {
+                self.replay_address.d.next = self.replay_address.q.val() + 1;
+            }
+            self.replay_position.d.next = self.replay_position.q.val() + 1;
+            if self.replay_position.q.val() == self.last_sub_position.val() {
+                self.replaying.d.next = false;
+            }
+        }
+        if self.start.val() {
+            self.replaying.d.next = true;
+            self.replay_position.d.next = 0.into();
+            self.cluster.d.next = self.centre_tree.key.val().get_bits::<16>(16);
+        }
+        self.valid_1.d.next = self.replaying.q.val();
+        self.first_1.d.next = self.replay_position.q.val() == 0;
+        self.last_1.d.next = self.replay_position.q.val() == self.last_sub_position.val();
+        self.valid_2.d.next = self.valid_1.q.val();
+        self.first_2.d.next = self.first_1.q.val();
+        self.last_2.d.next = self.last_1.q.val();
+        self.leaf.d.next = self.valid_2.q.val() & self.last_2.q.val();
+
+        // ---- Level 2: the keys of the chosen cluster.
+        for s in 0..self._keys {
+            self.keys[s].clock.next = self.clock.val();
+            self.keys[s].read_address.next = self.key_address.val();
+            self.keys[s].element.next = self.buffer.read_data.val();
+            self.keys[s].weight.next = self.key_weights.read_data.val();
+            self.keys[s].accumulate.next = self.valid_2.q.val();
+            self.keys[s].first.next = self.first_2.q.val();
+            self.keys[s].load_enable.next =
+                self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());
+            self.keys[s].load_address.next = self.load_word.val();
+            self.keys[s].load_data.next = self.load_data.val();
+            self.key_tree.leaves[s].next = self.keys[s].key.val();
+        }
+        self.key_tree.valid_in.next = self.leaf.q.val();
+        self.fifo.read.next =
+            self.key_tree.valid.val() | (self.reset.val() & !self.fifo.empty.val());
+        self.index.next = (self.fifo.data_out.val().get_bits::<16>(16) << self.slot_shift.val())
+            | self.key_tree.key.val().get_bits::<16>(16);
+        self.offset.next =
+            self.fifo.data_out.val().get_bits::<16>(0) + self.key_tree.key.val().get_bits::<16>(0);
+        self.key.next = (bit_cast::<64, 32>(self.key_tree.key.val().get_bits::<32>(32)) << 32)
+            | (bit_cast::<64, 16>(self.index.val()) << 16)
+            | bit_cast::<64, 16>(self.offset.val());
+        self.valid.next = self.key_tree.valid.val();
+
+        if self.reset.val() {
+            self.write_pointer.d.next = 0.into();
+            self.read_pointer.d.next = 0.into();
+            self.replay_address.d.next = 0.into();
+            self.replaying.d.next = false;
+            self.valid_1.d.next = false;
+            self.valid_2.d.next = false;
+            self.leaf.d.next = false;
+        }
+    }
+}
+
+/// `tree`: capture the four split elements, then walk the tree in a
+/// four-stage pipeline, one threshold memory per level.
+///
+/// A mask memory (D words of 4 bits) marks, for each input element, the
+/// levels that compare it; the element is captured into that level's
+/// register as it streams by. After the codebook's last element, level l
+/// reads threshold memory l at word `c * 8 + node` (node = the path bits so
+/// far) and compares: `x >= t` (signed) goes right, bit 1.
+#[derive(LogicBlock)]
+pub struct TreeStage {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub read_address: Signal<In, Address>,
+    pub element: Signal<In, Bits<8>>,
+    pub element_valid: Signal<In, Bit>,
+    /// A codebook's last element was accepted three cycles ago (`valid_2 & last_2`).
+    pub leaf: Signal<In, Bit>,
+    pub load_enable: Signal<In, Bit>,
+    pub load_select: Signal<In, Address>,
+    pub load_word: Signal<In, Address>,
+    pub load_data: Signal<In, Bits<8>>,
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    masks: BlockRam<Bits<4>>,
+    level0: BlockRam<Bits<8>>,
+    level1: BlockRam<Bits<8>>,
+    level2: BlockRam<Bits<8>>,
+    level3: BlockRam<Bits<8>>,
+    x0: DFF<Bits<8>>,
+    x1: DFF<Bits<8>>,
+    x2: DFF<Bits<8>>,
+    x3: DFF<Bits<8>>,
+    codebook: DFF<Address>,
+    valid1: DFF<Bit>,
+    valid2: DFF<Bit>,
+    valid3: DFF<Bit>,
+    valid4: DFF<Bit>,
+    xs1: DFF<Bits<32>>,
+    xs2: DFF<Bits<32>>,
+    xs3: DFF<Bits<32>>,
+    xs4: DFF<Bits<32>>,
+    base1: DFF<Address>,
+    base2: DFF<Address>,
+    base3: DFF<Address>,
+    node2: DFF<Address>,
+    node3: DFF<Address>,
+    node4: DFF<Address>,
+    offset2: DFF<Address>,
+    offset3: DFF<Address>,
+    offset4: DFF<Address>,
+    bit0: Signal<Local, Bit>,
+    bit1: Signal<Local, Bit>,
+    bit2: Signal<Local, Bit>,
+    bit3: Signal<Local, Bit>,
+    index: Signal<Local, Address>,
+    offset: Signal<Local, Address>,
+    sign_flip: Constant<Bits<8>>,
+    rows: Constant<Address>,
+    last_codebook: Constant<Address>,
+    mask_id: Constant<Address>,
+    level_ids: Vec<Constant<Address>>,
+}
+
+impl TreeStage {
+    /// The tree encoder of `config`; memory numbers from `map`.
+    pub fn new(config: &EngineConfig, map: &crate::MemoryMap) -> Self {
+        let words = config.tree_threshold_words();
+        TreeStage {
+            clock: Default::default(),
+            reset: Default::default(),
+            read_address: Default::default(),
+            element: Default::default(),
+            element_valid: Default::default(),
+            leaf: Default::default(),
+            load_enable: Default::default(),
+            load_select: Default::default(),
+            load_word: Default::default(),
+            load_data: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            masks: BlockRam::new(config.input_dim),
+            level0: BlockRam::new(words),
+            level1: BlockRam::new(words),
+            level2: BlockRam::new(words),
+            level3: BlockRam::new(words),
+            x0: Default::default(),
+            x1: Default::default(),
+            x2: Default::default(),
+            x3: Default::default(),
+            codebook: Default::default(),
+            valid1: Default::default(),
+            valid2: Default::default(),
+            valid3: Default::default(),
+            valid4: Default::default(),
+            xs1: Default::default(),
+            xs2: Default::default(),
+            xs3: Default::default(),
+            xs4: Default::default(),
+            base1: Default::default(),
+            base2: Default::default(),
+            base3: Default::default(),
+            node2: Default::default(),
+            node3: Default::default(),
+            node4: Default::default(),
+            offset2: Default::default(),
+            offset3: Default::default(),
+            offset4: Default::default(),
+            bit0: Default::default(),
+            bit1: Default::default(),
+            bit2: Default::default(),
+            bit3: Default::default(),
+            index: Default::default(),
+            offset: Default::default(),
+            sign_flip: Constant::new(0x80u64.into()),
+            rows: address(config.rows_per_lane()),
+            last_codebook: address(config.codebooks - 1),
+            mask_id: address(map.mask_memory()),
+            level_ids: (0..4).map(|l| address(map.threshold_memory(l))).collect(),
+        }
+    }
+}
+
+impl Logic for TreeStage {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, x0, x1, x2, x3, codebook, valid1, valid2, valid3, valid4, xs1, xs2, xs3,
+            xs4, base1, base2, base3, node2, node3, node4, offset2, offset3, offset4
+        );
+        // Load port.
+        self.masks.clock.next = self.clock.val();
+        self.masks.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.mask_id.val());
+        self.masks.write_address.next = self.load_word.val();
+        self.masks.write_data.next = self.load_data.val().get_bits::<4>(0);
+        self.level0.clock.next = self.clock.val();
+        self.level0.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.level_ids[0].val());
+        self.level0.write_address.next = self.load_word.val();
+        self.level0.write_data.next = self.load_data.val();
+        self.level1.clock.next = self.clock.val();
+        self.level1.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.level_ids[1].val());
+        self.level1.write_address.next = self.load_word.val();
+        self.level1.write_data.next = self.load_data.val();
+        self.level2.clock.next = self.clock.val();
+        self.level2.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.level_ids[2].val());
+        self.level2.write_address.next = self.load_word.val();
+        self.level2.write_data.next = self.load_data.val();
+        self.level3.clock.next = self.clock.val();
+        self.level3.write_enable.next =
+            self.load_enable.val() & (self.load_select.val() == self.level_ids[3].val());
+        self.level3.write_address.next = self.load_word.val();
+        self.level3.write_data.next = self.load_data.val();
+
+        // ---- Capture the split elements as they stream by.
+        self.masks.read_enable.next = true;
+        self.masks.read_address.next = self.read_address.val();
+        if self.element_valid.val() & self.masks.read_data.val().get_bit(0) {
+            self.x0.d.next = self.element.val();
+        }
+        if self.element_valid.val() & self.masks.read_data.val().get_bit(1) {
+            self.x1.d.next = self.element.val();
+        }
+        if self.element_valid.val() & self.masks.read_data.val().get_bit(2) {
+            self.x2.d.next = self.element.val();
+        }
+        if self.element_valid.val() & self.masks.read_data.val().get_bit(3) {
+            self.x3.d.next = self.element.val();
+        }
+
+        // ---- Level 0: the codebook's four elements are all captured.
+        self.level0.read_enable.next = true;
+        self.level0.read_address.next = self.codebook.q.val() << 3;
+        self.valid1.d.next = self.leaf.val();
+        // Offset-binary forms (sign bit flipped): a signed compare as unsigned.
+        self.xs1.d.next = bit_cast::<32, 8>(self.x0.q.val() ^ self.sign_flip.val())
+            | (bit_cast::<32, 8>(self.x1.q.val() ^ self.sign_flip.val()) << 8)
+            | (bit_cast::<32, 8>(self.x2.q.val() ^ self.sign_flip.val()) << 16)
+            | (bit_cast::<32, 8>(self.x3.q.val() ^ self.sign_flip.val()) << 24);
+        self.base1.d.next = self.codebook.q.val() << 3;
+        if self.leaf.val() {
+            if self.codebook.q.val() == self.last_codebook.val() {
+                self.codebook.d.next = 0.into();
+            } else {
+                self.codebook.d.next = self.codebook.q.val() + 1;
+            }
+        }
+
+        // ---- Level 1.
+        self.bit0.next = self.xs1.q.val().get_bits::<8>(0)
+            >= (self.level0.read_data.val() ^ self.sign_flip.val());
+        self.valid2.d.next = self.valid1.q.val();
+        self.xs2.d.next = self.xs1.q.val();
+        self.base2.d.next = self.base1.q.val();
+        self.node2.d.next = bit_cast::<16, 1>(self.bit0.val().into());
+        if self.bit0.val() {
+            self.offset2.d.next = self.rows.val();
+        } else {
+            self.offset2.d.next = 0.into();
+        }
+        self.level1.read_enable.next = true;
+        self.level1.read_address.next =
+            self.base1.q.val() | bit_cast::<16, 1>(self.bit0.val().into());
+
+        // ---- Level 2.
+        self.bit1.next = self.xs2.q.val().get_bits::<8>(8)
+            >= (self.level1.read_data.val() ^ self.sign_flip.val());
+        self.valid3.d.next = self.valid2.q.val();
+        self.xs3.d.next = self.xs2.q.val();
+        self.base3.d.next = self.base2.q.val();
+        self.node3.d.next = (self.node2.q.val() << 1) | bit_cast::<16, 1>(self.bit1.val().into());
+        if self.bit1.val() {
+            self.offset3.d.next = (self.offset2.q.val() << 1) + self.rows.val();
+        } else {
+            self.offset3.d.next = self.offset2.q.val() << 1;
+        }
+        self.level2.read_enable.next = true;
+        self.level2.read_address.next = self.base2.q.val()
+            | (self.node2.q.val() << 1)
+            | bit_cast::<16, 1>(self.bit1.val().into());
+
+        // ---- Level 3.
+        self.bit2.next = self.xs3.q.val().get_bits::<8>(16)
+            >= (self.level2.read_data.val() ^ self.sign_flip.val());
+        self.valid4.d.next = self.valid3.q.val();
+        self.xs4.d.next = self.xs3.q.val();
+        self.node4.d.next = (self.node3.q.val() << 1) | bit_cast::<16, 1>(self.bit2.val().into());
+        if self.bit2.val() {
+            self.offset4.d.next = (self.offset3.q.val() << 1) + self.rows.val();
+        } else {
+            self.offset4.d.next = self.offset3.q.val() << 1;
+        }
+        self.level3.read_enable.next = true;
+        self.level3.read_address.next = self.base3.q.val()
+            | (self.node3.q.val() << 1)
+            | bit_cast::<16, 1>(self.bit2.val().into());
+
+        // ---- The leaf.
+        self.bit3.next = self.xs4.q.val().get_bits::<8>(24)
+            >= (self.level3.read_data.val() ^ self.sign_flip.val());
+        self.index.next = (self.node4.q.val() << 1) | bit_cast::<16, 1>(self.bit3.val().into());
+        if self.bit3.val() {
+            self.offset.next = (self.offset4.q.val() << 1) + self.rows.val();
+        } else {
+            self.offset.next = self.offset4.q.val() << 1;
+        }
+        self.key.next =
+            (bit_cast::<64, 16>(self.index.val()) << 16) | bit_cast::<64, 16>(self.offset.val());
+        self.valid.next = self.valid4.q.val();
+
+        if self.reset.val() {
+            self.codebook.d.next = 0.into();
+            self.valid1.d.next = false;
+            self.valid2.d.next = false;
+            self.valid3.d.next = false;
+            self.valid4.d.next = false;
+        }
+    }
+}
+
+/// `sign`: the sub-vector's sign bits, element 0 first (most significant).
+#[derive(LogicBlock)]
+pub struct SignStage {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    /// The sign bit of the element (bit 7), aligned with `element_valid`.
+    pub sign: Signal<In, Bit>,
+    pub element_valid: Signal<In, Bit>,
+    pub first: Signal<In, Bit>,
+    pub last: Signal<In, Bit>,
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    code: DFF<Address>,
+    offset: DFF<Address>,
+    done: DFF<Bit>,
+    code_base: Signal<Local, Address>,
+    offset_base: Signal<Local, Address>,
+    rows: Constant<Address>,
+}
+
+impl SignStage {
+    /// The sign encoder of `config`.
+    pub fn new(config: &EngineConfig) -> Self {
+        SignStage {
+            clock: Default::default(),
+            reset: Default::default(),
+            sign: Default::default(),
+            element_valid: Default::default(),
+            first: Default::default(),
+            last: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            code: Default::default(),
+            offset: Default::default(),
+            done: Default::default(),
+            code_base: Default::default(),
+            offset_base: Default::default(),
+            rows: address(config.rows_per_lane()),
+        }
+    }
+}
+
+impl Logic for SignStage {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, code, offset, done);
+        if self.first.val() {
+            self.code_base.next = 0.into();
+            self.offset_base.next = 0.into();
+        } else {
+            self.code_base.next = self.code.q.val() << 1;
+            self.offset_base.next = self.offset.q.val() << 1;
+        }
+        if self.element_valid.val() {
+            if self.sign.val() {
+                self.code.d.next = self.code_base.val() | 1;
+                self.offset.d.next = self.offset_base.val() + self.rows.val();
+            } else {
+                self.code.d.next = self.code_base.val();
+                self.offset.d.next = self.offset_base.val();
+            }
+        }
+        self.done.d.next = self.element_valid.val() & self.last.val() & !self.reset.val();
+        self.key.next =
+            (bit_cast::<64, 16>(self.code.q.val()) << 16) | bit_cast::<64, 16>(self.offset.q.val());
+        self.valid.next = self.done.q.val();
+    }
+}
