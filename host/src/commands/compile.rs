@@ -44,6 +44,12 @@ pub struct CompileArgs {
     /// Adam step size of the learned method (normalized units; cosine decay).
     #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
     pub learning_rate: f64,
+    /// Weight of the learned method's distillation from the float network (0: labels only).
+    #[arg(long, default_value_t = LearnOptions::default().distill)]
+    pub distill: f64,
+    /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
+    #[arg(long)]
+    pub free_tables: bool,
     /// Fraction of the calibration rows held out to validate the learned method.
     #[arg(long, default_value_t = LearnOptions::default().validation)]
     pub validation: f64,
@@ -121,6 +127,8 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             batch: args.batch,
             learning_rate: args.learning_rate,
             validation: args.validation,
+            distill: args.distill,
+            free_tables: args.free_tables,
             labels,
             verbose: !args.json,
         },

@@ -52,6 +52,15 @@ pub struct EvalArgs {
     /// Epochs of the learned method.
     #[arg(long, default_value_t = LearnOptions::default().epochs)]
     pub epochs: usize,
+    /// Adam step size of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Weight of the learned method's distillation from the float network.
+    #[arg(long, default_value_t = LearnOptions::default().distill)]
+    pub distill: f64,
+    /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
+    #[arg(long)]
+    pub free_tables: bool,
     /// Run only the first N test vectors on the simulated device (0: no device run).
     #[arg(long, value_name = "N")]
     pub device_limit: Option<usize>,
@@ -162,6 +171,9 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
             ridge: args.ridge,
             learn: LearnOptions {
                 epochs: args.epochs,
+                learning_rate: args.learning_rate,
+                distill: args.distill,
+                free_tables: args.free_tables,
                 labels: train_labels.clone(),
                 ..LearnOptions::default()
             },

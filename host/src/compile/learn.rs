@@ -48,6 +48,13 @@ pub struct LearnOptions {
     pub validation: f64,
     /// Class labels of the calibration rows (required by the learned method).
     pub labels: Option<Vec<usize>>,
+    /// Weight of the distillation term: cross entropy against the float
+    /// network's softened outputs (temperature 2), added to the label loss.
+    pub distill: f64,
+    /// Train the tables as free parameters (from the refit tables) instead of
+    /// deriving them from the centroids and the layer's weights (LUT-NN's way,
+    /// which trains the weights).
+    pub free_tables: bool,
     /// Print one line per epoch on stderr.
     pub verbose: bool,
 }
@@ -57,9 +64,11 @@ impl Default for LearnOptions {
         LearnOptions {
             epochs: 30,
             batch: 32,
-            learning_rate: 0.01,
+            learning_rate: 0.05,
             validation: 0.1,
             labels: None,
+            distill: 0.0,
+            free_tables: false,
             verbose: false,
         }
     }
@@ -90,8 +99,26 @@ struct LayerVars {
     acc_unit: f64,
     centroids: Var,
     tables: Var,
+    /// With derived tables: the layer's weights `(C, V, N)` in units of `w_unit`.
+    weight: Option<Var>,
+    w_unit: f64,
     bias: Var,
     log_temperature: Var,
+}
+
+impl LayerVars {
+    /// The tables `(C*K, N)` in units of `acc_unit`: free, or the centroids' dot products with the weights.
+    fn table(&self) -> candle_core::Result<Tensor> {
+        let Some(w) = &self.weight else {
+            return Ok(self.tables.as_tensor().clone());
+        };
+        let (c, k, v) = (self.c, self.k, self.v);
+        let p = self.centroids.as_tensor().reshape((c, k, v))?;
+        let t = p.matmul(w.as_tensor())?; // (c, k, n)
+        let n = t.dim(2)?;
+        t.reshape((c * k, n))?
+            .affine(self.in_unit * self.w_unit / self.acc_unit, 0.0)
+    }
 }
 
 /// Straight-through rounding to int8 at scale `max|x| / 127`: forward quantized, backward identity.
@@ -142,7 +169,7 @@ impl Model {
             let ks = Tensor::arange(0u32, k as u32, &self.device)?.reshape((1, 1, k))?;
             let hard = ks.broadcast_eq(&idx)?.to_dtype(DType::F32)?;
             let a = (hard + (&soft - soft.detach())?)?;
-            let (tq, bq) = fake_quant_tables(lv.tables.as_tensor(), lv.bias.as_tensor())?;
+            let (tq, bq) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
             let y = a
                 .reshape((b, c * k))?
                 .matmul(&tq)?
@@ -170,7 +197,10 @@ impl Model {
         let mut out = Vec::new();
         for lv in &self.layers {
             out.push((&lv.centroids, 1.0));
-            out.push((&lv.tables, 1.0));
+            match &lv.weight {
+                Some(w) => out.push((w, 1.0)),
+                None => out.push((&lv.tables, 1.0)),
+            }
             out.push((&lv.bias, 1.0));
             out.push((&lv.log_temperature, 1.0));
         }
@@ -191,7 +221,13 @@ impl Model {
                 };
                 Ok(LayerParams {
                     centroids: f(&lv.centroids, lv.in_unit)?,
-                    tables: f(&lv.tables, lv.acc_unit)?,
+                    tables: lv
+                        .table()?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?
+                        .into_iter()
+                        .map(|x| f64::from(x) * lv.acc_unit)
+                        .collect(),
                     bias: f(&lv.bias, lv.acc_unit)?,
                 })
             })
@@ -306,7 +342,30 @@ pub fn learn(
         let var = |data: Vec<f32>, shape: (usize, usize)| {
             Var::from_tensor(&Tensor::from_vec(data, shape, &device)?)
         };
+        // Derived tables: W (N, D) as (C, V, N), in int8 weight units.
+        let wmax = dense.weight.iter().fold(0f32, |m, &w| m.max(w.abs()));
+        let w_unit = if wmax > 0.0 {
+            f64::from(wmax) / 127.0
+        } else {
+            1.0
+        };
+        let mut wt = vec![0f32; c * v * nout];
+        for o in 0..nout {
+            for (i, &w) in dense.row(o).iter().enumerate() {
+                wt[i * nout + o] = (f64::from(w) / w_unit) as f32;
+            }
+        }
+        let weight = if lo.free_tables {
+            None
+        } else {
+            Some(
+                Var::from_tensor(&Tensor::from_vec(wt, (c, v, nout), &device).map_err(err)?)
+                    .map_err(err)?,
+            )
+        };
         let lv = LayerVars {
+            weight,
+            w_unit,
             c,
             k,
             v,
@@ -320,6 +379,18 @@ pub fn learn(
         };
         layers.push(lv);
     }
+    // The float network's outputs: the distillation targets (softmax at temperature DISTILL_T).
+    let teacher: Vec<f32> = calibration
+        .iter()
+        .flat_map(|x| {
+            let z = mlp.forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+            let m = z.iter().fold(f64::MIN, |a, &b| a.max(b));
+            let e: Vec<f64> = z.iter().map(|&v| ((v - m) / DISTILL_T).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            e.into_iter().map(move |v| (v / sum) as f32)
+        })
+        .collect();
+    let teacher = Tensor::from_vec(teacher, (n, classes), &device).map_err(err)?;
     let mut model = Model {
         layers,
         out_scales: scales[1..].to_vec(),
@@ -364,7 +435,14 @@ pub fn learn(
             let xb = x_all.index_select(&ids, 0).map_err(err)?;
             let yb = y_all.index_select(&ids, 0).map_err(err)?;
             let (logits, _) = model.forward(&xb).map_err(err)?;
-            let loss = cross_entropy(&logits, &yb).map_err(err)?;
+            let mut loss = cross_entropy(&logits, &yb).map_err(err)?;
+            if lo.distill > 0.0 {
+                let tb = teacher.index_select(&ids, 0).map_err(err)?;
+                let kd =
+                    soft_cross_entropy(&(&logits / DISTILL_T).map_err(err)?, &tb).map_err(err)?;
+                loss = (loss + (kd * (lo.distill * DISTILL_T * DISTILL_T)).map_err(err)?)
+                    .map_err(err)?;
+            }
             loss_sum += f64::from(loss.to_vec0::<f32>().map_err(err)?);
             let grads = loss.backward().map_err(err)?;
             step += 1;
@@ -462,7 +540,7 @@ fn init_temperatures(model: &Model, x: &Tensor) -> candle_core::Result<()> {
         let idx = dist.argmin_keepdim(2)?;
         let ks = Tensor::arange(0u32, k as u32, &model.device)?.reshape((1, 1, k))?;
         let hard = ks.broadcast_eq(&idx)?.to_dtype(DType::F32)?;
-        let (tq, bq) = fake_quant_tables(lv.tables.as_tensor(), lv.bias.as_tensor())?;
+        let (tq, bq) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
         let y = hard
             .reshape((b, c * k))?
             .matmul(&tq)?
@@ -477,6 +555,18 @@ fn init_temperatures(model: &Model, x: &Tensor) -> candle_core::Result<()> {
             .affine(s, 0.0)?;
     }
     Ok(())
+}
+
+/// Temperature of the distillation targets and outputs.
+const DISTILL_T: f64 = 2.0;
+
+/// Mean cross entropy of `logits` (b, classes) against target distributions `p` (b, classes).
+fn soft_cross_entropy(logits: &Tensor, p: &Tensor) -> candle_core::Result<Tensor> {
+    let m = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&m)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let logp = shifted.broadcast_sub(&lse)?;
+    (p * logp)?.sum(D::Minus1)?.neg()?.mean_all()
 }
 
 /// Mean cross entropy of `logits` (b, classes) for `labels` (b) u32.
