@@ -202,3 +202,49 @@ fn bad_configurations_are_clear_errors() {
     lutgen::vectors::write_npy(&x, &[vec![1, 2, 3]], 3).unwrap();
     fails_with(&["sim", "--input", x.to_str().unwrap()], "engine takes 64");
 }
+
+#[test]
+fn sim_every_encoder_by_name() {
+    for (name, k) in [
+        ("l2", "8"),
+        ("l1", "8"),
+        ("two-level", "16"),
+        ("tree", "16"),
+        ("sign", "16"),
+    ] {
+        let report = ok_json(&[
+            "sim",
+            "--encoder",
+            name,
+            "--input-dim",
+            "16",
+            "--codebooks",
+            "4",
+            "--centroids",
+            k,
+            "--outputs",
+            "8",
+            "--random",
+            "200",
+            "--seed",
+            "5",
+            "--json",
+        ]);
+        assert_eq!(report["encoder"], name, "{report}");
+        assert_eq!(report["vectors"], 200, "{report}");
+        assert_exact_and_at_bound(&report);
+        if name == "two-level" {
+            // G = 4 centres + S = 4 keys instead of 16.
+            assert_eq!(report["distances_per_codebook"], 8, "{report}");
+            assert_eq!(report["full_search_distances_per_codebook"], 16, "{report}");
+        }
+    }
+    fails_with(
+        &["generate", "--encoder", "tree", "--centroids", "8"],
+        "16 (a depth-4 tree",
+    );
+    fails_with(
+        &["generate", "--encoder", "sign", "--centroids", "8"],
+        "2^V",
+    );
+}

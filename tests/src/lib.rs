@@ -134,3 +134,95 @@ pub fn assert_bit_exact(
         );
     }
 }
+
+/// An adversarial image for any encoder: [`adversarial_image`]'s ties and
+/// extremes where they apply, and the encoder's own edges: two-level
+/// centres duplicated like the centroids (ties between clusters), weights
+/// all 0 (every distance ties; `Extreme::Min`) or all 15 (`Extreme::Max`),
+/// tree thresholds all at the minimum (every comparison goes right) or the
+/// maximum of `centroid_bits`.
+pub fn adversarial_encoder_image(config: &EngineConfig, seed: u64, extreme: Extreme) -> Image {
+    use lutgen_core::config::MAX_WEIGHT;
+    let random = Image::random(config.clone(), seed).expect("valid config");
+    let (k, v) = (config.centroids, config.sub_vector_len());
+    let mut centroids = random.centroids().to_vec();
+    if config.encoder.has_centroids() {
+        for c in 0..config.codebooks {
+            for j in 0..k {
+                let source = if c == 0 { 0 } else { j % (k / 2).max(1) };
+                for i in 0..v {
+                    centroids[(c * k + j) * v + i] = centroids[(c * k + source) * v + i];
+                }
+            }
+        }
+    }
+    let mut params = random.params().clone();
+    let g = config.clusters();
+    for c in 0..config.codebooks {
+        for j in 0..g {
+            let source = j % (g / 2).max(1);
+            for i in 0..v {
+                if !params.centres.is_empty() {
+                    params.centres[(c * g + j) * v + i] = params.centres[(c * g + source) * v + i];
+                }
+            }
+        }
+    }
+    let pick = |bits: u32| {
+        let (lo, hi) = EngineConfig::signed_range(bits);
+        match extreme {
+            Extreme::Min => lo,
+            Extreme::Max => hi,
+        }
+    };
+    params.weights.fill(match extreme {
+        Extreme::Min => 0,
+        Extreme::Max => MAX_WEIGHT,
+    });
+    params.thresholds.fill(pick(config.centroid_bits) as i8);
+    let tables = vec![pick(config.table_bits) as i8; random.tables().len()];
+    let bias = vec![pick(config.bias_bits) as i32; config.outputs];
+    Image::with_params(config.clone(), centroids, tables, bias, params).expect("values in range")
+}
+
+/// Edge vectors for any encoder: all minimum, all maximum, zero,
+/// alternating; sub-vectors equal to up to 64 centroids and every cluster
+/// centre (distance 0, ties); for `tree`, sub-vectors whose elements all
+/// equal one of the codebook's thresholds (`x == t` goes right).
+pub fn encoder_edge_vectors(image: &Image) -> Vec<Vec<i8>> {
+    use lutgen_core::config::TREE_DEPTH;
+    let config = image.config();
+    let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
+    let clamp = |x: i8| i64::from(x).clamp(lo, hi) as i8;
+    let (d, v, c) = (config.input_dim, config.sub_vector_len(), config.codebooks);
+    let mut out = vec![
+        vec![lo as i8; d],
+        vec![hi as i8; d],
+        vec![0; d],
+        (0..d)
+            .map(|i| if i % 2 == 0 { lo } else { hi } as i8)
+            .collect(),
+        (0..d).map(|i| if i % 2 == 0 { -1 } else { 0 }).collect(),
+    ];
+    let from = |f: &dyn Fn(usize) -> Vec<i8>| -> Vec<i8> {
+        (0..c).flat_map(|cb| f(cb).into_iter().map(clamp)).collect()
+    };
+    if config.encoder.has_centroids() {
+        for k in 0..config.centroids.min(64) {
+            out.push(from(&|cb| image.centroid(cb, k).to_vec()));
+        }
+    }
+    if config.encoder == lutgen_core::EncoderKind::TwoLevel {
+        for g in 0..config.clusters() {
+            out.push(from(&|cb| image.centre(cb, g).to_vec()));
+        }
+    }
+    if config.encoder == lutgen_core::EncoderKind::Tree {
+        for l in 0..TREE_DEPTH {
+            for node in 0..1 << l {
+                out.push(from(&|cb| vec![image.threshold(cb, l, node); v]));
+            }
+        }
+    }
+    out
+}

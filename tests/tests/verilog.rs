@@ -1,7 +1,7 @@
 //! The generated Verilog passes `verilator --lint-only -Wall` with only the
 //! waivers written in the file, and synthesizes with `yosys synth_ice40`.
 
-use lutgen_core::EngineConfig;
+use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::verilog::{engine_verilog, TOP_MODULE};
 use std::path::PathBuf;
 use std::process::Command;
@@ -65,9 +65,34 @@ fn configs() -> Vec<EngineConfig> {
     ]
 }
 
+/// One small engine per encoder other than `l2` (K = 2 two-level has a one-leaf centre tree).
+fn encoder_configs() -> Vec<EngineConfig> {
+    let base = EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        outputs: 8,
+        lanes: 2,
+        ..EngineConfig::default()
+    };
+    [
+        (EncoderKind::L1, 8),
+        (EncoderKind::TwoLevel, 16),
+        (EncoderKind::TwoLevel, 2),
+        (EncoderKind::Tree, 16),
+        (EncoderKind::Sign, 16),
+    ]
+    .into_iter()
+    .map(|(encoder, centroids)| EngineConfig {
+        encoder,
+        centroids,
+        ..base.clone()
+    })
+    .collect()
+}
+
 #[test]
 fn lint_clean_with_all_warnings() {
-    for (i, config) in configs().iter().enumerate() {
+    for (i, config) in configs().iter().chain(&encoder_configs()).enumerate() {
         let path = write(config, &format!("lint{i}"));
         let text = run(
             "verilator",
@@ -120,4 +145,17 @@ fn synthesizes_for_ice40() {
     );
     let text = run("yosys", &["-q", "-p", &script]);
     assert!(!text.contains("ERROR"), "{text}");
+}
+
+#[test]
+fn every_encoder_synthesizes_for_ice40() {
+    for (i, config) in encoder_configs().iter().enumerate() {
+        let path = write(config, &format!("yosys-encoder{i}"));
+        let script = format!(
+            "read_verilog {}; synth_ice40 -top {TOP_MODULE}; stat",
+            path.display()
+        );
+        let text = run("yosys", &["-q", "-p", &script]);
+        assert!(!text.contains("ERROR"), "{config:?}: {text}");
+    }
 }

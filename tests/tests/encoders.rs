@@ -1,0 +1,160 @@
+//! Co-simulation of every encoder (`l1`, `two-level`, `tree`, `sign`; `l2`
+//! is `cosim.rs`) against the reference, bit for bit, at their edges: K = 2
+//! and K at its maximum, ties, extreme weights and thresholds, extreme
+//! inputs, tau = 1, one element per codebook; random stalls and gaps.
+
+use lutgen_core::{EncoderKind, EngineConfig, Image};
+use lutgen_sim::{Backpressure, SimError};
+use lutgen_tests::{
+    adversarial_encoder_image, assert_bit_exact, encoder_edge_vectors, engine, random_vectors,
+    Extreme,
+};
+
+fn config(encoder: EncoderKind, d: usize, c: usize, k: usize, n: usize, l: usize) -> EngineConfig {
+    EngineConfig {
+        input_dim: d,
+        codebooks: c,
+        centroids: k,
+        outputs: n,
+        lanes: l,
+        encoder,
+        ..EngineConfig::default()
+    }
+}
+
+/// `count` random vectors plus edge vectors on a random image, then
+/// adversarial images at both extremes, with stalls and gaps.
+fn cosim(config: EngineConfig, seed: u64, count: usize) {
+    let mut engine = engine(&config);
+    let image = Image::random(config.clone(), seed).unwrap();
+    let mut vectors = random_vectors(&config, count, seed + 1);
+    vectors.extend(encoder_edge_vectors(&image));
+    assert_bit_exact(
+        &mut engine,
+        &image,
+        &vectors,
+        Backpressure::new(0.3, 0.2, seed),
+    );
+    for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
+        let image = adversarial_encoder_image(&config, seed + 2 + i as u64, extreme);
+        let mut vectors = encoder_edge_vectors(&image);
+        vectors.extend(random_vectors(&config, count / 4, seed + 5 + i as u64));
+        assert_bit_exact(
+            &mut engine,
+            &image,
+            &vectors,
+            Backpressure::new(0.5, 0.1, seed),
+        );
+    }
+}
+
+#[test]
+fn l1_two_centroids_two_lanes() {
+    cosim(config(EncoderKind::L1, 8, 4, 2, 4, 2), 100, 500);
+}
+
+#[test]
+fn l1_narrow_widths_outputs_not_a_multiple_of_lanes() {
+    cosim(
+        EngineConfig {
+            table_bits: 4,
+            bias_bits: 8,
+            activation_bits: 6,
+            centroid_bits: 5,
+            ..config(EncoderKind::L1, 32, 8, 16, 10, 3)
+        },
+        110,
+        500,
+    );
+}
+
+#[test]
+fn two_level_two_keys_one_cluster() {
+    cosim(config(EncoderKind::TwoLevel, 8, 2, 2, 4, 1), 120, 500);
+}
+
+#[test]
+fn two_level_one_element_per_codebook() {
+    // V = 1: a replay of one element per codebook, back to back.
+    cosim(config(EncoderKind::TwoLevel, 8, 8, 64, 4, 2), 130, 500);
+}
+
+#[test]
+fn two_level_4096_keys_memorization_mode() {
+    // MBI's memorization mode: one codebook, K at its maximum (64 centres of 64 keys),
+    // one table row per output (L = N).
+    cosim(config(EncoderKind::TwoLevel, 8, 1, 4096, 4, 4), 140, 300);
+}
+
+#[test]
+fn tree_one_element_per_codebook() {
+    // V = 1: every level compares the same element.
+    cosim(config(EncoderKind::Tree, 4, 4, 16, 4, 1), 150, 500);
+}
+
+#[test]
+fn tree_long_sub_vectors_three_lanes() {
+    cosim(
+        EngineConfig {
+            centroid_bits: 6,
+            ..config(EncoderKind::Tree, 32, 4, 16, 10, 3)
+        },
+        160,
+        500,
+    );
+}
+
+#[test]
+fn sign_tau_one() {
+    cosim(config(EncoderKind::Sign, 4, 4, 2, 4, 2), 170, 500);
+}
+
+#[test]
+fn sign_tau_ten() {
+    cosim(config(EncoderKind::Sign, 10, 1, 1024, 4, 4), 180, 500);
+}
+
+#[test]
+fn every_encoder_meets_the_table_read_bound() {
+    for config in [
+        config(EncoderKind::L1, 8, 4, 2, 4, 2),
+        config(EncoderKind::TwoLevel, 8, 8, 64, 4, 2),
+        config(EncoderKind::Tree, 4, 4, 16, 4, 1),
+        config(EncoderKind::Sign, 4, 4, 2, 4, 2),
+    ] {
+        let mut engine = engine(&config);
+        let image = Image::random(config.clone(), 1).unwrap();
+        engine.load(&image).unwrap();
+        let run = engine
+            .run(&random_vectors(&config, 200, 2), Backpressure::none())
+            .unwrap();
+        let bound = config.bound_cycles_per_inference() as f64;
+        assert!(
+            run.cycles_per_inference <= 1.05 * bound,
+            "{config:?}: {} cycles per inference, bound {bound}",
+            run.cycles_per_inference
+        );
+    }
+}
+
+#[test]
+fn an_image_for_another_encoder_is_refused() {
+    let l1 = config(EncoderKind::L1, 8, 4, 2, 4, 2);
+    let mut engine = engine(&l1);
+    let l2 = EngineConfig {
+        encoder: EncoderKind::L2,
+        ..l1.clone()
+    };
+    let e = engine.load(&Image::random(l2, 1).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SimError::EncoderMismatch {
+                engine: EncoderKind::L1,
+                image: EncoderKind::L2
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("--encoder l2"), "{e}");
+}
