@@ -222,7 +222,11 @@ pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
                             codebooks * centroids,
                             usize::MAX - cand.bound_cycles_per_inference(),
                         );
-                        if best.as_ref().map_or(true, |b| b.0 < key) {
+                        let better = match &best {
+                            Some((k, _)) => *k < key,
+                            None => true,
+                        };
+                        if better {
                             best = Some((key, cand));
                         }
                     }
