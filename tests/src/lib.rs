@@ -226,3 +226,30 @@ pub fn encoder_edge_vectors(image: &Image) -> Vec<Vec<i8>> {
     }
     out
 }
+
+/// Writes Verilog `text` as `<module>.v` in a fresh temporary directory named by `tag`.
+pub fn write_verilog(text: &str, module: &str, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lutgen-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{module}.v"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Runs an external tool (verilator, yosys), asserts it succeeded, and returns
+/// its stdout and stderr; names the package to install when it is missing.
+pub fn run_tool(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); install it: apt-get install {program}")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}

@@ -4,8 +4,7 @@
 
 use lutgen_core::EngineConfig;
 use lutgen_hdl::device::{core_verilog, device_verilog, DeviceConfig, CORE_MODULE, DEVICE_MODULE};
-use std::path::PathBuf;
-use std::process::Command;
+use lutgen_tests::{run_tool, write_verilog};
 
 fn device(baud: u32) -> DeviceConfig {
     DeviceConfig {
@@ -22,30 +21,6 @@ fn device(baud: u32) -> DeviceConfig {
     }
 }
 
-fn write(text: &str, name: &str, tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lutgen-device-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.v"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}); install it: apt-get install {program}")
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
-}
-
 #[test]
 fn device_and_core_are_lint_clean() {
     for baud in [115_200, 3_000_000] {
@@ -54,9 +29,9 @@ fn device_and_core_are_lint_clean() {
             (device_verilog(&d).unwrap(), DEVICE_MODULE),
             (core_verilog(&d).unwrap(), CORE_MODULE),
         ] {
-            let path = write(&text, top, &format!("lint-{baud}"));
+            let path = write_verilog(&text, top, &format!("lint-{baud}"));
             let path = path.to_str().unwrap();
-            run(
+            run_tool(
                 "verilator",
                 &["--lint-only", "-Wall", "--top-module", top, path],
             );
@@ -67,12 +42,12 @@ fn device_and_core_are_lint_clean() {
 #[test]
 fn device_synthesizes_for_ice40() {
     let text = device_verilog(&device(115_200)).unwrap();
-    let path = write(&text, DEVICE_MODULE, "yosys");
+    let path = write_verilog(&text, DEVICE_MODULE, "yosys");
     let script = format!(
         "read_verilog {}; synth_ice40 -top {DEVICE_MODULE}; stat",
         path.display()
     );
-    let text = run("yosys", &["-q", "-p", &script]);
+    let text = run_tool("yosys", &["-q", "-p", &script]);
     assert!(!text.contains("ERROR"), "{text}");
 }
 

@@ -3,31 +3,15 @@
 
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::verilog::{engine_verilog, TOP_MODULE};
+use lutgen_tests::{run_tool, write_verilog};
 use std::path::PathBuf;
-use std::process::Command;
 
 fn write(config: &EngineConfig, tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lutgen-verilog-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{TOP_MODULE}.v"));
-    std::fs::write(&path, engine_verilog(config).unwrap()).unwrap();
-    path
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}); install it: apt-get install {program}")
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
+    write_verilog(
+        &engine_verilog(config).unwrap(),
+        TOP_MODULE,
+        &format!("verilog-{tag}"),
+    )
 }
 
 fn configs() -> Vec<EngineConfig> {
@@ -94,7 +78,7 @@ fn encoder_configs() -> Vec<EngineConfig> {
 fn lint_clean_with_all_warnings() {
     for (i, config) in configs().iter().chain(&encoder_configs()).enumerate() {
         let path = write(config, &format!("lint{i}"));
-        let text = run(
+        let text = run_tool(
             "verilator",
             &[
                 "--lint-only",
@@ -143,7 +127,7 @@ fn synthesizes_for_ice40() {
         "read_verilog {}; synth_ice40 -top {TOP_MODULE}; stat",
         path.display()
     );
-    let text = run("yosys", &["-q", "-p", &script]);
+    let text = run_tool("yosys", &["-q", "-p", &script]);
     assert!(!text.contains("ERROR"), "{text}");
 }
 
@@ -155,7 +139,7 @@ fn every_encoder_synthesizes_for_ice40() {
             "read_verilog {}; synth_ice40 -top {TOP_MODULE}; stat",
             path.display()
         );
-        let text = run("yosys", &["-q", "-p", &script]);
+        let text = run_tool("yosys", &["-q", "-p", &script]);
         assert!(!text.contains("ERROR"), "{config:?}: {text}");
     }
 }
