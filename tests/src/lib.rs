@@ -253,3 +253,20 @@ pub fn run_tool(program: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
 }
+
+/// Runs 200 random vectors without back-pressure on a random image and
+/// asserts the steady state is within 5% of the table-read bound.
+pub fn assert_meets_bound(config: &EngineConfig) {
+    let mut engine = engine(config);
+    let image = Image::random(config.clone(), 1).unwrap();
+    engine.load(&image).unwrap();
+    let run = engine
+        .run(&random_vectors(config, 200, 2), Backpressure::none())
+        .unwrap();
+    let bound = config.bound_cycles_per_inference() as f64;
+    assert!(
+        run.cycles_per_inference <= 1.05 * bound,
+        "{config:?}: {} cycles per inference, bound {bound}",
+        run.cycles_per_inference
+    );
+}

@@ -5,7 +5,8 @@
 use lutgen_core::{EngineConfig, Image};
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
-    adversarial_image, assert_bit_exact, edge_vectors, engine, random_vectors, Extreme,
+    adversarial_image, assert_bit_exact, assert_meets_bound, edge_vectors, engine, random_vectors,
+    Extreme,
 };
 
 fn config(d: usize, c: usize, k: usize, n: usize, lanes: usize) -> EngineConfig {
@@ -105,18 +106,7 @@ fn wide_bias_reaches_the_accumulator_limit() {
 #[test]
 fn cycles_per_inference_meet_the_table_read_bound() {
     for config in [EngineConfig::default(), config(64, 16, 16, 32, 4)] {
-        let mut engine = engine(&config);
-        let image = Image::random(config.clone(), 1).unwrap();
-        engine.load(&image).unwrap();
-        let run = engine
-            .run(&random_vectors(&config, 200, 2), Backpressure::none())
-            .unwrap();
-        let bound = config.bound_cycles_per_inference() as f64;
-        assert!(
-            run.cycles_per_inference <= 1.05 * bound,
-            "{config:?}: {} cycles per inference, bound {bound}",
-            run.cycles_per_inference
-        );
+        assert_meets_bound(&config);
     }
 }
 

@@ -6,8 +6,8 @@
 use lutgen_core::{EncoderKind, EngineConfig, Image};
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
-    adversarial_encoder_image, assert_bit_exact, encoder_edge_vectors, engine, random_vectors,
-    Extreme,
+    adversarial_encoder_image, assert_bit_exact, assert_meets_bound, encoder_edge_vectors, engine,
+    random_vectors, Extreme,
 };
 
 fn config(encoder: EncoderKind, d: usize, c: usize, k: usize, n: usize, l: usize) -> EngineConfig {
@@ -122,18 +122,7 @@ fn every_encoder_meets_the_table_read_bound() {
         config(EncoderKind::Tree, 4, 4, 16, 4, 1),
         config(EncoderKind::Sign, 4, 4, 2, 4, 2),
     ] {
-        let mut engine = engine(&config);
-        let image = Image::random(config.clone(), 1).unwrap();
-        engine.load(&image).unwrap();
-        let run = engine
-            .run(&random_vectors(&config, 200, 2), Backpressure::none())
-            .unwrap();
-        let bound = config.bound_cycles_per_inference() as f64;
-        assert!(
-            run.cycles_per_inference <= 1.05 * bound,
-            "{config:?}: {} cycles per inference, bound {bound}",
-            run.cycles_per_inference
-        );
+        assert_meets_bound(&config);
     }
 }
 
