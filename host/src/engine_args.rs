@@ -44,7 +44,8 @@ pub struct EngineArgs {
     pub bias_bits: Option<u32>,
 }
 
-fn parse_encoder(name: &str) -> Result<EncoderKind, String> {
+/// Parses an encoder name (`l2`, `l1`, `two-level`, `tree`, `sign`) for clap.
+pub fn parse_encoder(name: &str) -> Result<EncoderKind, String> {
     EncoderKind::ALL
         .into_iter()
         .find(|e| e.name() == name)

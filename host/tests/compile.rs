@@ -3,9 +3,10 @@
 
 use indicatif::ProgressBar;
 use lutgen::compile::device::run_network;
+use lutgen::compile::learn::LearnOptions;
 use lutgen::compile::{self, mlp, CompileError, CompileOptions, Method, Mlp};
 use lutgen_core::network::{random_network, Network};
-use lutgen_core::EngineConfig;
+use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_sim::SimOptions;
 use rand::{Rng, SeedableRng};
 use safetensors::tensor::TensorView;
@@ -303,4 +304,128 @@ fn random_multilayer_networks_on_the_device_equal_the_reference() {
             "seed {seed}"
         );
     }
+}
+
+/// Every encoder compiles the digits model deterministically, learns real
+/// parameters (not defaults), and classifies; the floors are well below the
+/// measured accuracies (docs/encoders.md) so only a broken encoder fails.
+#[test]
+fn every_encoder_compiles_the_digits_model() {
+    let (model, train, test, labels) = digits();
+    for (encoder, floor) in [
+        (EncoderKind::L2, 0.93),
+        (EncoderKind::L1, 0.9),
+        (EncoderKind::TwoLevel, 0.9),
+        (EncoderKind::Tree, 0.9),
+        (EncoderKind::Sign, 0.6),
+    ] {
+        let options = CompileOptions {
+            encoders: vec![encoder],
+            ..options(Method::Refit)
+        };
+        let bar = ProgressBar::hidden();
+        let a = compile::compile(&model, &train, &options, &bar).unwrap();
+        let b = compile::compile(&model, &train, &options, &bar).unwrap();
+        assert_eq!(a.to_bytes(), b.to_bytes(), "{encoder} is not deterministic");
+        for layer in a.layers() {
+            let (config, params) = (layer.image.config(), layer.image.params());
+            assert_eq!(config.encoder, encoder);
+            match encoder {
+                EncoderKind::L1 | EncoderKind::TwoLevel => {
+                    assert!(
+                        params.weights.iter().any(|&w| w != 1),
+                        "{encoder}: unit weights"
+                    )
+                }
+                EncoderKind::Tree => {
+                    assert_eq!(config.centroids, 16);
+                    assert!(
+                        params.thresholds.iter().any(|&t| t != 0),
+                        "tree: no thresholds"
+                    )
+                }
+                EncoderKind::Sign => assert_eq!(config.centroids, 16),
+                EncoderKind::L2 => {}
+            }
+        }
+        let q: Vec<Vec<i8>> = test
+            .iter()
+            .map(|x| a.input_quantization().quantize(x))
+            .collect();
+        let acc = compile::accuracy(&reference_outputs(&a, &q), &labels);
+        assert!(acc > floor, "{encoder}: LUT accuracy {acc} below {floor}");
+    }
+}
+
+/// A network with a different encoder per layer runs on the Verilated
+/// engines bit for bit as the reference says.
+#[test]
+fn per_layer_encoders_on_the_device_equal_the_reference() {
+    let (model, train, test, _) = digits();
+    let options = CompileOptions {
+        encoders: vec![EncoderKind::Tree, EncoderKind::TwoLevel],
+        ..options(Method::Refit)
+    };
+    let network = compile::compile(&model, &train, &options, &ProgressBar::hidden()).unwrap();
+    let encoders: Vec<EncoderKind> = network
+        .layers()
+        .iter()
+        .map(|l| l.image.config().encoder)
+        .collect();
+    assert_eq!(encoders, [EncoderKind::Tree, EncoderKind::TwoLevel]);
+    let q: Vec<Vec<i8>> = test[..32]
+        .iter()
+        .map(|x| network.input_quantization().quantize(x))
+        .collect();
+    let device = run_network(&network, &q, &SimOptions::default()).unwrap();
+    assert_eq!(device.outputs, reference_outputs(&network, &q));
+}
+
+#[test]
+fn encoder_choices_the_compiler_cannot_honour_are_refused() {
+    let (model, train, _, _) = digits();
+    let bar = ProgressBar::hidden();
+    let three = CompileOptions {
+        encoders: vec![EncoderKind::L2; 3],
+        ..options(Method::Refit)
+    };
+    let err = compile::compile(&model, &train, &three, &bar).unwrap_err();
+    assert!(matches!(
+        err,
+        CompileError::EncoderCount {
+            given: 3,
+            layers: 2
+        }
+    ));
+    assert!(err.to_string().contains("one for every layer"), "{err}");
+    let learned_tree = CompileOptions {
+        encoders: vec![EncoderKind::Tree],
+        learn: LearnOptions {
+            labels: Some(vec![0; train.len()]),
+            ..LearnOptions::default()
+        },
+        ..options(Method::Learned)
+    };
+    let err = compile::compile(&model, &train, &learned_tree, &bar).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CompileError::LearnedEncoder {
+                layer: 0,
+                encoder: EncoderKind::Tree
+            }
+        ),
+        "{err}"
+    );
+    // Sign hashing with V = 16 would need 2^16 rows per codebook: a config error, not a panic.
+    let wide_sign = CompileOptions {
+        encoders: vec![EncoderKind::Sign],
+        sub_vector_len: 16,
+        ..options(Method::Refit)
+    };
+    let err = compile::compile(&model, &train, &wide_sign, &bar).unwrap_err();
+    assert!(
+        matches!(err, CompileError::Config { layer: 0, .. }),
+        "{err}"
+    );
 }

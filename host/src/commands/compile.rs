@@ -2,9 +2,11 @@
 
 use crate::compile::learn::LearnOptions;
 use crate::compile::{self, mlp, CompileOptions, Method, Mlp};
+use crate::engine_args::parse_encoder;
 use crate::error::Error;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use lutgen_core::EncoderKind;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -62,6 +64,10 @@ pub struct CompileArgs {
     /// Engine lanes for every layer.
     #[arg(long, default_value_t = 1)]
     pub lanes: usize,
+    /// Encoder of every layer, or one per layer in order (e.g. `tree,l2`):
+    /// l2, l1, two-level, tree (K = 16), sign (K = 2^V).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES", default_value = "l2", value_parser = parse_encoder)]
+    pub encoder: Vec<EncoderKind>,
     /// Output network file.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
@@ -72,6 +78,7 @@ pub struct CompileArgs {
 
 #[derive(Debug, Serialize)]
 struct LayerSummary {
+    encoder: EncoderKind,
     input_dim: usize,
     codebooks: usize,
     centroids: usize,
@@ -135,6 +142,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         seed: args.seed,
         ridge: args.ridge,
         lanes: args.lanes,
+        encoders: args.encoder.clone(),
         ..CompileOptions::default()
     };
     let bar = progress_bar(args.json);
@@ -152,6 +160,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             .map(|l| {
                 let c = l.image.config();
                 LayerSummary {
+                    encoder: c.encoder,
                     input_dim: c.input_dim,
                     codebooks: c.codebooks,
                     centroids: c.centroids,
@@ -176,8 +185,8 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
     } else {
         for (i, l) in summary.layers.iter().enumerate() {
             println!(
-                "layer {i}: {} -> {} outputs, C = {} codebooks of K = {}, {} table bytes",
-                l.input_dim, l.outputs, l.codebooks, l.centroids, l.table_bytes
+                "layer {i}: {} -> {} outputs, {} encoder, C = {} codebooks of K = {}, {} table bytes",
+                l.input_dim, l.outputs, l.encoder, l.codebooks, l.centroids, l.table_bytes
             );
         }
         println!(

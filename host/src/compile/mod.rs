@@ -19,9 +19,11 @@
 
 pub mod dense;
 pub mod device;
+pub mod encoders;
 pub mod kmeans;
 pub mod learn;
 pub mod mlp;
+pub mod soft;
 
 use indicatif::ProgressBar;
 use lutgen_core::encoder::nearest_l2;
@@ -114,6 +116,15 @@ pub enum CompileError {
     LearnedNeedsLabels,
     #[error("training failed: {0}")]
     Learn(String),
+    #[error(
+        "{given} encoders given for {layers} layers; give one for every layer, or one for all"
+    )]
+    EncoderCount { given: usize, layers: usize },
+    #[error(
+        "layer {layer}: the learned method trains l2 centroids only, not the {encoder} encoder; \
+         use --method refit for {encoder} layers"
+    )]
+    LearnedEncoder { layer: usize, encoder: EncoderKind },
 }
 
 fn list(names: &[String]) -> String {
@@ -167,6 +178,9 @@ pub struct CompileOptions {
     pub ridge: f64,
     /// Engine lanes of every layer (capped at the layer's outputs).
     pub lanes: usize,
+    /// The encoder of every layer (one entry), or of each layer in order.
+    /// `tree` layers have K = 16 and `sign` layers K = 2^V, whatever `centroids` says.
+    pub encoders: Vec<EncoderKind>,
     /// Training of `Method::Learned` (ignored by the other methods).
     pub learn: learn::LearnOptions,
 }
@@ -181,7 +195,22 @@ impl Default for CompileOptions {
             iterations: 50,
             ridge: 1.0,
             lanes: 1,
+            encoders: vec![EncoderKind::L2],
             learn: learn::LearnOptions::default(),
+        }
+    }
+}
+
+impl CompileOptions {
+    /// The encoder of each of `layers` layers.
+    pub fn layer_encoders(&self, layers: usize) -> Result<Vec<EncoderKind>, CompileError> {
+        match self.encoders.as_slice() {
+            [one] => Ok(vec![*one; layers]),
+            many if many.len() == layers => Ok(many.to_vec()),
+            many => Err(CompileError::EncoderCount {
+                given: many.len(),
+                layers,
+            }),
         }
     }
 }
@@ -250,6 +279,13 @@ pub fn compile(
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
     if options.method == Method::Learned {
+        let encoders = options.layer_encoders(mlp.layers.len())?;
+        if let Some(layer) = encoders.iter().position(|&e| e != EncoderKind::L2) {
+            return Err(CompileError::LearnedEncoder {
+                layer,
+                encoder: encoders[layer],
+            });
+        }
         let labels = options
             .learn
             .labels
@@ -282,7 +318,16 @@ pub fn compile_with(
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
     check_calibration(mlp, calibration)?;
-    let (k, v) = (options.centroids, options.sub_vector_len);
+    let v = options.sub_vector_len;
+    let layer_encoders = options.layer_encoders(mlp.layers.len())?;
+    if given.is_some() {
+        if let Some(layer) = layer_encoders.iter().position(|&e| e != EncoderKind::L2) {
+            return Err(CompileError::LearnedEncoder {
+                layer,
+                encoder: layer_encoders[layer],
+            });
+        }
+    }
     for (layer, dense) in mlp.layers.iter().enumerate() {
         if v == 0 || !dense.inputs.is_multiple_of(v) {
             return Err(CompileError::Split {
@@ -314,13 +359,15 @@ pub fn compile_with(
     for (l, dense) in mlp.layers.iter().enumerate() {
         let (d, outputs) = (dense.inputs, dense.outputs);
         let c = d / v;
+        let encoder = layer_encoders[l];
+        let k = encoders::centroids_for(encoder, options.centroids, v);
         let config = EngineConfig {
             input_dim: d,
             codebooks: c,
             centroids: k,
             outputs,
             lanes: options.lanes.clamp(1, outputs),
-            encoder: EncoderKind::L2,
+            encoder,
             activation_bits: 8,
             centroid_bits: 8,
             table_bits: 8,
@@ -336,63 +383,57 @@ pub fn compile_with(
             assert_eq!(p.bias.len(), outputs, "layer {l}: bias size");
         }
         progress.set_message(format!(
-            "layer {l}: k-means, {c} codebooks of {k} centroids"
+            "layer {l}: learning the {encoder} encoder, {c} codebooks of {k} rows"
         ));
 
-        // Centroids: k-means on the int8 sub-vectors, rounded back to int8
-        // (given centroids: quantized with this layer's input quantization).
-        let mut centroids = vec![0i8; c * k * v];
+        // The encoder: centroids and parameters learned on this layer's real
+        // int8 inputs, and the encodings exactly as the engine computes them.
+        let learned = encoders::learn_encoder(
+            &config,
+            &q,
+            options.iterations,
+            |cb| options.seed ^ ((l as u64) << 32 | cb as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            in_zero,
+        )
+        .map_err(|source| CompileError::Image { layer: l, source })?;
+        let mut centroids = learned.centroids;
+        let mut prototypes = learned.prototypes;
+        let params = learned.params;
+        let mut codes = learned.codes;
         if let Some(given) = given {
+            // Given centroids (l2 only): quantized with this layer's input quantization.
             for (dst, &x) in centroids.iter_mut().zip(&given[l].centroids) {
                 *dst = (x / in_scale + f64::from(in_zero))
                     .round()
                     .clamp(-128.0, 127.0) as i8;
             }
-            progress.inc(c as u64);
-        }
-        for cb in (0..c).filter(|_| given.is_none()) {
-            let points: Vec<f64> = q
+            prototypes = centroids.iter().map(|&x| f64::from(x)).collect();
+            codes = q
                 .iter()
-                .flat_map(|row| row[cb * v..(cb + 1) * v].iter().map(|&x| f64::from(x)))
+                .map(|row| {
+                    (0..c)
+                        .map(|cb| {
+                            let cents = (0..k)
+                                .map(|kk| &centroids[(cb * k + kk) * v..(cb * k + kk + 1) * v]);
+                            nearest_l2(cents, &row[cb * v..(cb + 1) * v]).index
+                        })
+                        .collect()
+                })
                 .collect();
-            let seed =
-                options.seed ^ ((l as u64) << 32 | cb as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let found = kmeans::kmeans(&points, v, k, options.iterations, seed);
-            for (dst, &x) in centroids[cb * k * v..(cb + 1) * k * v]
-                .iter_mut()
-                .zip(&found)
-            {
-                *dst = x.round().clamp(-128.0, 127.0) as i8;
-            }
-            progress.inc(1);
         }
-        // Encodings exactly as the engine computes them.
-        let codes: Vec<Vec<usize>> = q
-            .iter()
-            .map(|row| {
-                (0..c)
-                    .map(|cb| {
-                        let cents =
-                            (0..k).map(|kk| &centroids[(cb * k + kk) * v..(cb * k + kk + 1) * v]);
-                        nearest_l2(cents, &row[cb * v..(cb + 1) * v]).index
-                    })
-                    .collect()
-            })
-            .collect();
+        progress.inc(c as u64);
 
         // Float tables [c][k][n]: the centroids' dot products with the weights.
         let mut tables = vec![0.0; c * k * outputs];
         for cb in 0..c {
             for kk in 0..k {
-                let p = &centroids[(cb * k + kk) * v..(cb * k + kk + 1) * v];
+                let p = &prototypes[(cb * k + kk) * v..(cb * k + kk + 1) * v];
                 for o in 0..outputs {
                     let w = &dense.row(o)[cb * v..(cb + 1) * v];
                     tables[(cb * k + kk) * outputs + o] = p
                         .iter()
                         .zip(w)
-                        .map(|(&x, &w)| {
-                            (f64::from(x) - f64::from(in_zero)) * in_scale * f64::from(w)
-                        })
+                        .map(|(&x, &w)| (x - f64::from(in_zero)) * in_scale * f64::from(w))
                         .sum();
                 }
             }
@@ -449,11 +490,12 @@ pub fn compile_with(
                 bits: needed,
             });
         }
-        let image = Image::new(
+        let image = Image::with_params(
             config,
             centroids,
             tables_q,
             bias_q.iter().map(|&b| b as i32).collect(),
+            params,
         )
         .map_err(|source| CompileError::Image { layer: l, source })?;
 
@@ -507,22 +549,37 @@ pub fn refit(
     k: usize,
     lambda: f64,
 ) -> Option<Vec<f64>> {
+    refit_weighted(codes, None, y, prior, c, k, lambda)
+}
+
+/// [`refit`] where input `i`'s row of codebook `c` counts `weights[i][c]`
+/// instead of 1 (`A` holds the weights instead of ones): the tables of a
+/// layer whose output is `sum_c weights[i][c] * T[c][codes[i][c]]`.
+pub fn refit_weighted(
+    codes: &[Vec<usize>],
+    weights: Option<&[Vec<f64>]>,
+    y: &[Vec<f64>],
+    prior: &[f64],
+    c: usize,
+    k: usize,
+    lambda: f64,
+) -> Option<Vec<f64>> {
     let m = c * k;
     let outputs = y.first().map_or(0, Vec::len);
     let mut gram = nalgebra::DMatrix::<f64>::zeros(m, m);
     let mut rhs = nalgebra::DMatrix::<f64>::zeros(m, outputs);
-    for (row, target) in codes.iter().zip(y) {
-        let cols: Vec<usize> = row
+    for (i, (row, target)) in codes.iter().zip(y).enumerate() {
+        let cols: Vec<(usize, f64)> = row
             .iter()
             .enumerate()
-            .map(|(cb, &kk)| cb * k + kk)
+            .map(|(cb, &kk)| (cb * k + kk, weights.map_or(1.0, |w| w[i][cb])))
             .collect();
-        for &a in &cols {
-            for &b in &cols {
-                gram[(a, b)] += 1.0;
+        for &(a, wa) in &cols {
+            for &(b, wb) in &cols {
+                gram[(a, b)] += wa * wb;
             }
             for (o, &t) in target.iter().enumerate() {
-                rhs[(a, o)] += t;
+                rhs[(a, o)] += wa * t;
             }
         }
     }
