@@ -248,3 +248,63 @@ fn sim_every_encoder_by_name() {
         "2^V",
     );
 }
+
+fn digits_file(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `lutgen encoders --json`: one row per encoder with the report's keys, and
+/// the soft-weighting measurement (reference only here; the device rows
+/// are covered by tests/compile.rs).
+#[test]
+fn encoders_compares_every_encoder_on_the_digits_model() {
+    let (w, c, x, y) = (
+        digits_file("digits_mlp.safetensors"),
+        digits_file("digits_train_x.npy"),
+        digits_file("digits_test_x.npy"),
+        digits_file("digits_test_y.npy"),
+    );
+    let args = [
+        "encoders",
+        "--weights",
+        &w,
+        "--calibration",
+        &c,
+        "--test-x",
+        &x,
+        "--test-y",
+        &y,
+        "--device-limit",
+        "0",
+        "--json",
+    ];
+    let report = ok_json(&args);
+    let rows = report["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["encoder"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["l2", "l1", "two-level", "tree", "sign"]);
+    for row in rows {
+        let acc = row["accuracy_lut_reference"].as_f64().unwrap();
+        assert!((0.5..=1.0).contains(&acc), "{row}");
+        assert_eq!(row["k"], 16);
+        assert!(row["accuracy_lut_device"].is_null());
+    }
+    // Two-level computes G + K/G = 8 distances per codebook instead of 16.
+    assert_eq!(
+        rows[2]["distances_per_inference"].as_u64().unwrap() * 2,
+        rows[0]["distances_per_inference"].as_u64().unwrap()
+    );
+    let soft = &report["soft_sign"];
+    assert!(soft["accuracy_hard"].as_f64().unwrap() > 0.5, "{soft}");
+    assert!(soft["accuracy_soft"].as_f64().unwrap() > 0.5, "{soft}");
+    fails_with(
+        &["encoders", "--weights", &w, "--encoders", "l3"],
+        "unknown encoder `l3`",
+    );
+}

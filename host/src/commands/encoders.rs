@@ -4,7 +4,7 @@
 //! then measure on the test split the accuracy in the integer reference and
 //! on the Verilated engine (which must agree bit for bit), the engine cycles
 //! per inference, the search work the encoder does per inference, and,
-//! with `--board`, logic cells and Fmax of the first layer's engine from the
+//! with `--board`, logic cells and Fmax of the last layer's engine (64 inputs, 10 outputs on the digits model, small enough for an iCE40) from the
 //! open synthesis and place-and-route flow.
 
 use super::compile::progress_bar;
@@ -52,7 +52,7 @@ pub struct EncodersArgs {
     /// Run only the first N test vectors on the simulated device (0: no device run).
     #[arg(long, value_name = "N")]
     pub device_limit: Option<usize>,
-    /// Also synthesize, place and route the first layer's engine for this board (slow: minutes per encoder).
+    /// Also synthesize, place and route the last layer's engine for this board (slow: minutes per encoder).
     #[arg(long, value_name = "BOARD")]
     pub board: Option<String>,
     /// Where the board builds go.
@@ -84,6 +84,8 @@ pub struct EncoderRow {
     pub device_matches_reference: bool,
     /// Engine cycles per inference, summed over layers, measured on the device.
     pub cycles_per_inference: Option<f64>,
+    /// Cycles from a lone vector's first input to its last output, summed over layers.
+    pub latency_cycles: Option<u64>,
     /// Distance computations per inference (all layers): C * K for `l2`/`l1`,
     /// C * (G + K/G) for `two-level`, none for `tree` and `sign`.
     pub distances_per_inference: usize,
@@ -187,6 +189,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             .collect::<Result<_, _>>()
             .map_err(|source| Error::Input { index: 0, source })?;
         let first = network.layers()[0].image.config();
+        let last = network.layers()[network.layers().len() - 1].image.config();
         let (mut distances, mut units, mut comparisons) = (0, 0, 0);
         for layer in network.layers() {
             let (dist, unit, comp) = search_work(layer.image.config());
@@ -206,6 +209,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             device_vectors,
             device_matches_reference: true,
             cycles_per_inference: None,
+            latency_cycles: None,
             distances_per_inference: distances,
             distance_units: units,
             comparisons_per_inference: comparisons,
@@ -236,6 +240,8 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             row.accuracy_lut_device = Some(accuracy(&device.outputs, &labels[..device_vectors]));
             row.cycles_per_inference =
                 Some(device.cycles.iter().sum::<u64>() as f64 / device_vectors as f64);
+            let lone = run_network(&network, &test_q[..1], &SimOptions::default())?;
+            row.latency_cycles = Some(lone.cycles.iter().sum());
         }
         if let Some(board) = &board {
             overall.set_message(format!(
@@ -249,7 +255,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             let report = build(
                 board,
                 EngineKind::Lut,
-                &Top::Engine(first.clone()),
+                &Top::Engine(last.clone()),
                 &BuildOptions {
                     out_dir,
                     force: true,
@@ -321,8 +327,8 @@ fn or_dash<T: std::fmt::Display>(x: Option<T>) -> String {
 /// The comparison as a Markdown table.
 pub fn table(report: &EncodersReport) -> String {
     let mut s = String::from(
-        "| encoder | K | V | table bytes | encoder bytes | LUT reference % | LUT device % | cycles / inference | distances / inference | distance units | comparisons / inference | logic cells | BRAM | Fmax MHz |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| encoder | K | V | table bytes | encoder bytes | LUT reference % | LUT device % | cycles / inference | latency cycles | distances / inference | distance units | comparisons / inference | logic cells | BRAM | Fmax MHz |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in &report.rows {
         let device = match r.accuracy_lut_device {
@@ -335,13 +341,14 @@ pub fn table(report: &EncodersReport) -> String {
             e => e.name().to_string(),
         };
         s += &format!(
-            "| {name} | {} | {} | {} | {} | {} | {device} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {name} | {} | {} | {} | {} | {} | {device} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.k,
             r.v,
             r.table_bytes,
             r.encoder_bytes,
             pct(r.accuracy_lut_reference),
             or_dash(r.cycles_per_inference.map(|c| format!("{c:.0}"))),
+            or_dash(r.latency_cycles),
             r.distances_per_inference,
             r.distance_units,
             r.comparisons_per_inference,
@@ -361,8 +368,9 @@ fn markdown(report: &EncodersReport) -> String {
          [compiler.md](compiler.md#encoders)). 64-64-10 MLP, float accuracy {}%; every layer \
          uses the encoder of its row, tables by the `{}` method; {} test images (one image is \
          {:.2} points), calibrated on {} training images. Cycles are the Verilated engine's, \
-         summed over both layers (one pass per layer); hardware columns are the first layer's \
-         engine (64 inputs, 64 outputs) out of context. {}.\n\n{}",
+         summed over both layers (one pass per layer; latency: one vector alone); hardware columns \
+         are the last layer's engine (64 inputs, 10 outputs) out of context, the layer that fits \
+         an iCE40-HX8K's block RAM. {}.\n\n{}",
         report
             .rows
             .iter()
