@@ -49,6 +49,9 @@ pub struct EncodersArgs {
     /// How tables are made.
     #[arg(long, value_enum, default_value_t = Method::Refit)]
     pub method: Method,
+    /// Engine lanes per layer (large K needs more: each lane's table memory holds at most 65,536 words).
+    #[arg(long, default_value_t = 1)]
+    pub lanes: usize,
     /// Run only the first N test vectors on the simulated device (0: no device run).
     #[arg(long, value_name = "N")]
     pub device_limit: Option<usize>,
@@ -173,6 +176,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             sub_vector_len: args.sub_vector_len,
             method: args.method,
             encoders: vec![encoder],
+            lanes: args.lanes,
             ..CompileOptions::default()
         };
         let network = compile::compile(
