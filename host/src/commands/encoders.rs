@@ -8,35 +8,24 @@
 //! open synthesis and place-and-route flow.
 
 use super::compile::progress_bar;
+use super::dataset::{Dataset, DatasetArgs};
 use crate::board::report::{build, BuildOptions};
 use crate::board::top::{EngineKind, Top};
 use crate::board::Board;
-use crate::compile::device::run_network;
 use crate::compile::soft::{soft_sign_accuracy, SoftSignResult};
-use crate::compile::{self, accuracy, mlp, CompileOptions, Method, Mlp};
+use crate::compile::{self, CompileOptions, Method};
 use crate::engine_args::parse_encoder;
 use crate::error::Error;
 use clap::Args;
 use lutgen_core::{EncoderKind, EngineConfig, Network};
-use lutgen_sim::SimOptions;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Compare the encoders (accuracy, table bytes, cycles, search work, and optionally logic and Fmax) on one model.
 #[derive(Args, Debug)]
 pub struct EncodersArgs {
-    /// Trained MLP (.safetensors or .npz).
-    #[arg(long, default_value = "tests/data/digits_mlp.safetensors")]
-    pub weights: PathBuf,
-    /// Calibration inputs (the training split).
-    #[arg(long, default_value = "tests/data/digits_train_x.npy")]
-    pub calibration: PathBuf,
-    /// Test inputs.
-    #[arg(long, default_value = "tests/data/digits_test_x.npy")]
-    pub test_x: PathBuf,
-    /// Test labels.
-    #[arg(long, default_value = "tests/data/digits_test_y.npy")]
-    pub test_y: PathBuf,
+    #[command(flatten)]
+    pub data: DatasetArgs,
     /// Encoders to compare.
     #[arg(long, value_delimiter = ',', default_value = "l2,l1,two-level,tree,sign", value_parser = parse_encoder)]
     pub encoders: Vec<EncoderKind>,
@@ -143,26 +132,20 @@ fn search_work(config: &EngineConfig) -> (usize, usize, usize) {
 }
 
 pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
-    let model = Mlp::read(&args.weights, &[])?;
-    let d = model.input_dim();
-    let calibration = mlp::read_matrix(&args.calibration, d, "calibration")?;
-    let test = mlp::read_matrix(&args.test_x, d, "test inputs")?;
-    let labels = mlp::read_labels(&args.test_y)?;
-    if labels.len() != test.len() {
-        return Err(Error::Usage(format!(
-            "{} test inputs but {} labels",
-            test.len(),
-            labels.len()
-        )));
-    }
+    let data = args.data.load()?;
+    let accuracy_float = data.float_accuracy();
+    let Dataset {
+        model,
+        calibration,
+        test,
+        labels,
+    } = &data;
     let board = args
         .board
         .as_deref()
         .map(Board::find)
         .transpose()
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let to_f64 = |x: &Vec<f32>| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
-    let float_out: Vec<Vec<f64>> = test.iter().map(|x| model.forward(&to_f64(x))).collect();
     let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
 
     let overall = progress_bar(args.json);
@@ -180,18 +163,15 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             ..CompileOptions::default()
         };
         let network = compile::compile(
-            &model,
-            &calibration,
+            model,
+            calibration,
             &options,
             &indicatif::ProgressBar::hidden(),
         )?;
-        let input = network.input_quantization();
-        let test_q: Vec<Vec<i8>> = test.iter().map(|x| input.quantize(x)).collect();
-        let reference: Vec<Vec<i32>> = test_q
-            .iter()
-            .map(|x| network.infer(x).map(|i| i.outputs))
-            .collect::<Result<_, _>>()
-            .map_err(|source| Error::Input { index: 0, source })?;
+        overall.set_message(format!(
+            "{encoder}: {device_vectors} vectors on the simulated device"
+        ));
+        let score = data.score(&network, device_vectors)?;
         let first = network.layers()[0].image.config();
         let last = network.layers()[network.layers().len() - 1].image.config();
         let (mut distances, mut units, mut comparisons) = (0, 0, 0);
@@ -208,7 +188,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             clusters: first.clusters(),
             table_bytes: network.table_bytes(),
             encoder_bytes: encoder_bytes(&network),
-            accuracy_lut_reference: accuracy(&reference, &labels),
+            accuracy_lut_reference: score.accuracy_reference,
             accuracy_lut_device: None,
             device_vectors,
             device_matches_reference: true,
@@ -222,30 +202,19 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
             block_rams: None,
             fmax_mhz: None,
         };
-        if device_vectors > 0 {
-            overall.set_message(format!(
-                "{encoder}: {device_vectors} vectors on the simulated device"
-            ));
-            let device = run_network(&network, &test_q[..device_vectors], &SimOptions::default())?;
-            let mismatched = device
-                .outputs
-                .iter()
-                .zip(&reference)
-                .filter(|(a, b)| a != b)
-                .count();
-            row.device_matches_reference =
-                mismatched == 0 && device.outputs.len() == device_vectors;
-            if !row.device_matches_reference {
+        if let Some(d) = &score.device {
+            row.device_matches_reference = d.matches();
+            if !d.matches() {
                 all_match = false;
                 overall.println(format!(
-                    "{encoder}: the device disagrees with the reference on {mismatched} of {device_vectors} vectors"
+                    "{encoder}: the device disagrees with the reference on {} of {} vectors",
+                    d.mismatched, d.vectors
                 ));
             }
-            row.accuracy_lut_device = Some(accuracy(&device.outputs, &labels[..device_vectors]));
-            row.cycles_per_inference =
-                Some(device.cycles.iter().sum::<u64>() as f64 / device_vectors as f64);
-            let lone = run_network(&network, &test_q[..1], &SimOptions::default())?;
-            row.latency_cycles = Some(lone.cycles.iter().sum());
+            row.accuracy_lut_device = Some(d.accuracy);
+            row.cycles_per_inference = Some(d.cycles.iter().sum::<u64>() as f64 / d.vectors as f64);
+            let lone = data.score_latency(&network)?;
+            row.latency_cycles = Some(lone);
         }
         if let Some(board) = &board {
             overall.set_message(format!(
@@ -278,10 +247,10 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
     let soft_sign = if args.encoders.contains(&EncoderKind::Sign) {
         overall.set_message("sign: soft weighting (software)");
         Some(soft_sign_accuracy(
-            &model,
-            &calibration,
-            &test,
-            &labels,
+            model,
+            calibration,
+            test,
+            labels,
             args.sub_vector_len,
         ))
     } else {
@@ -291,7 +260,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
     let report = EncodersReport {
         test_vectors: test.len(),
         calibration_vectors: calibration.len(),
-        accuracy_float: accuracy(&float_out, &labels),
+        accuracy_float,
         method: args.method,
         rows,
         soft_sign,

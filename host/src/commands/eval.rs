@@ -8,13 +8,12 @@
 //! difference fails the command.
 
 use super::compile::progress_bar;
+use super::dataset::{Dataset, DatasetArgs, DeviceScore};
 use crate::compile::dense::DenseInt8;
-use crate::compile::device::run_network;
 use crate::compile::learn::LearnOptions;
-use crate::compile::{self, accuracy, mlp, CompileOptions, Method, Mlp};
+use crate::compile::{self, accuracy, mlp, CompileOptions, Method};
 use crate::error::Error;
 use clap::Args;
-use lutgen_sim::SimOptions;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,18 +21,8 @@ use std::time::Instant;
 /// Measure float, int8 and lookup-table accuracy (reference and simulated device) on a test split.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Trained MLP (.safetensors or .npz).
-    #[arg(long, default_value = "tests/data/digits_mlp.safetensors")]
-    pub weights: PathBuf,
-    /// Calibration inputs (the training split).
-    #[arg(long, default_value = "tests/data/digits_train_x.npy")]
-    pub calibration: PathBuf,
-    /// Test inputs.
-    #[arg(long, default_value = "tests/data/digits_test_x.npy")]
-    pub test_x: PathBuf,
-    /// Test labels.
-    #[arg(long, default_value = "tests/data/digits_test_y.npy")]
-    pub test_y: PathBuf,
+    #[command(flatten)]
+    pub data: DatasetArgs,
     /// Centroids per codebook to sweep.
     #[arg(short = 'k', long, value_delimiter = ',', default_values_t = [8, 16, 32])]
     pub centroids: Vec<usize>,
@@ -115,25 +104,18 @@ const NOTE: &str =
                     between layers run on the host with the reference's integer function";
 
 pub fn run(args: &EvalArgs) -> Result<bool, Error> {
-    let model = Mlp::read(&args.weights, &[])?;
-    let d = model.input_dim();
-    let calibration = mlp::read_matrix(&args.calibration, d, "calibration")?;
-    let test = mlp::read_matrix(&args.test_x, d, "test inputs")?;
-    let labels = mlp::read_labels(&args.test_y)?;
-    if labels.len() != test.len() {
-        return Err(Error::Usage(format!(
-            "{} test inputs but {} labels",
-            test.len(),
-            labels.len()
-        )));
-    }
-    let to_f64 = |x: &Vec<f32>| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
-    let float_out: Vec<Vec<f64>> = test.iter().map(|x| model.forward(&to_f64(x))).collect();
-    let accuracy_float = accuracy(&float_out, &labels);
-    let dense = DenseInt8::quantize(&model, &calibration)?;
+    let data = args.data.load()?;
+    let accuracy_float = data.float_accuracy();
+    let Dataset {
+        model,
+        calibration,
+        test,
+        labels,
+    } = &data;
+    let dense = DenseInt8::quantize(model, calibration)?;
     let accuracy_int8 = accuracy(
         &test.iter().map(|x| dense.infer(x)).collect::<Vec<_>>(),
-        &labels,
+        labels,
     );
     let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
     let train_labels = if args.methods.contains(&Method::Learned) {
@@ -181,21 +163,18 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
         };
         let started = Instant::now();
         let network = compile::compile(
-            &model,
-            &calibration,
+            model,
+            calibration,
             &options,
             &indicatif::ProgressBar::hidden(),
         )?;
         let compile_seconds = started.elapsed().as_secs_f64();
-        let input = network.input_quantization();
-        let test_q: Vec<Vec<i8>> = test.iter().map(|x| input.quantize(x)).collect();
-        let reference: Vec<Vec<i32>> = test_q
-            .iter()
-            .map(|x| network.infer(x).map(|i| i.outputs))
-            .collect::<Result<_, _>>()
-            .map_err(|source| Error::Input { index: 0, source })?;
-        let accuracy_lut_reference = accuracy(&reference, &labels);
-        let mut row = Row {
+        overall.set_message(format!(
+            "K = {k}, V = {v}, {}: {device_vectors} vectors on the simulated device",
+            method.name()
+        ));
+        let score = data.score(&network, device_vectors)?;
+        let row = Row {
             k,
             v,
             method,
@@ -204,39 +183,22 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
             weight_bytes_int8: model.weight_bytes_int8(),
             accuracy_float,
             accuracy_int8,
-            accuracy_lut_reference,
-            accuracy_lut_device: None,
+            accuracy_lut_reference: score.accuracy_reference,
+            accuracy_lut_device: score.device.as_ref().map(|d| d.accuracy),
             device_vectors,
-            device_matches_reference: true,
-            device_cycles: 0,
+            device_matches_reference: score.device.as_ref().is_none_or(DeviceScore::matches),
+            device_cycles: score.device.as_ref().map_or(0, |d| d.cycles.iter().sum()),
             compile_seconds,
-            device_seconds: 0.0,
+            device_seconds: score.device.as_ref().map_or(0.0, |d| d.seconds),
         };
-        if device_vectors > 0 {
-            overall.set_message(format!(
-                "K = {k}, V = {v}, {}: {device_vectors} vectors on the simulated device",
-                method.name()
+        if let Some(d) = score.device.as_ref().filter(|d| !d.matches()) {
+            all_match = false;
+            overall.println(format!(
+                "K = {k}, V = {v}, {}: the device disagrees with the reference on {} of {} vectors",
+                method.name(),
+                d.mismatched,
+                d.vectors
             ));
-            let started = Instant::now();
-            let device = run_network(&network, &test_q[..device_vectors], &SimOptions::default())?;
-            row.device_seconds = started.elapsed().as_secs_f64();
-            row.device_cycles = device.cycles.iter().sum();
-            let mismatched = device
-                .outputs
-                .iter()
-                .zip(&reference)
-                .filter(|(a, b)| a != b)
-                .count();
-            row.device_matches_reference =
-                mismatched == 0 && device.outputs.len() == device_vectors;
-            if !row.device_matches_reference {
-                all_match = false;
-                overall.println(format!(
-                    "K = {k}, V = {v}, {}: the device disagrees with the reference on {mismatched} of {device_vectors} vectors",
-                    method.name()
-                ));
-            }
-            row.accuracy_lut_device = Some(accuracy(&device.outputs, &labels[..device_vectors]));
         }
         rows.push(row);
         overall.inc(1);

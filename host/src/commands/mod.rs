@@ -4,6 +4,7 @@ pub mod board;
 pub mod boards;
 pub mod build;
 pub mod compile;
+pub mod dataset;
 pub mod encoders;
 pub mod eval;
 pub mod generate;

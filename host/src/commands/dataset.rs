@@ -1,0 +1,152 @@
+//! The model and the data `eval` and `encoders` score it on.
+
+use crate::compile::device::run_network;
+use crate::compile::{mlp, Mlp};
+use crate::error::Error;
+use clap::Args;
+use lutgen_core::Network;
+use lutgen_sim::SimOptions;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A trained MLP, its calibration inputs and a labelled test split (default: the committed digits set).
+#[derive(Args, Debug)]
+pub struct DatasetArgs {
+    /// Trained MLP (.safetensors or .npz).
+    #[arg(long, default_value = "tests/data/digits_mlp.safetensors")]
+    pub weights: PathBuf,
+    /// Calibration inputs (the training split).
+    #[arg(long, default_value = "tests/data/digits_train_x.npy")]
+    pub calibration: PathBuf,
+    /// Test inputs.
+    #[arg(long, default_value = "tests/data/digits_test_x.npy")]
+    pub test_x: PathBuf,
+    /// Test labels.
+    #[arg(long, default_value = "tests/data/digits_test_y.npy")]
+    pub test_y: PathBuf,
+}
+
+/// What [`DatasetArgs::load`] read.
+pub struct Dataset {
+    pub model: Mlp,
+    pub calibration: Vec<Vec<f32>>,
+    pub test: Vec<Vec<f32>>,
+    pub labels: Vec<usize>,
+}
+
+impl DatasetArgs {
+    /// Reads the model and the data, checking widths and that every test input has a label.
+    pub fn load(&self) -> Result<Dataset, Error> {
+        let model = Mlp::read(&self.weights, &[])?;
+        let d = model.input_dim();
+        let calibration = mlp::read_matrix(&self.calibration, d, "calibration")?;
+        let test = mlp::read_matrix(&self.test_x, d, "test inputs")?;
+        let labels = mlp::read_labels(&self.test_y)?;
+        if labels.len() != test.len() {
+            return Err(Error::Usage(format!(
+                "{} test inputs but {} labels",
+                test.len(),
+                labels.len()
+            )));
+        }
+        Ok(Dataset {
+            model,
+            calibration,
+            test,
+            labels,
+        })
+    }
+}
+
+impl Dataset {
+    /// The float model's test accuracy.
+    pub fn float_accuracy(&self) -> f64 {
+        let outputs: Vec<Vec<f64>> = self
+            .test
+            .iter()
+            .map(|x| {
+                self.model
+                    .forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>())
+            })
+            .collect();
+        crate::compile::accuracy(&outputs, &self.labels)
+    }
+}
+
+/// A compiled network scored on the test split.
+pub struct Score {
+    pub accuracy_reference: f64,
+    /// Present when at least one vector ran on the device.
+    pub device: Option<DeviceScore>,
+}
+
+/// The simulated device's part of a [`Score`].
+pub struct DeviceScore {
+    /// Over the first `vectors` test inputs.
+    pub accuracy: f64,
+    pub vectors: usize,
+    /// Vectors whose outputs differ from the reference's (must be 0).
+    pub mismatched: usize,
+    /// Engine cycles of the run, per layer.
+    pub cycles: Vec<u64>,
+    pub seconds: f64,
+}
+
+impl DeviceScore {
+    /// The device returned every vector and each equals the reference bit for bit.
+    pub fn matches(&self) -> bool {
+        self.mismatched == 0
+    }
+}
+
+impl Dataset {
+    /// Engine cycles from the first test input offered to its last output,
+    /// with nothing else in flight, summed over the layers.
+    pub fn score_latency(&self, network: &Network) -> Result<u64, Error> {
+        let input = network.input_quantization();
+        let first = self.test.first().map(|x| input.quantize(x));
+        let run = run_network(network, first.as_slice(), &SimOptions::default())?;
+        Ok(run.cycles.iter().sum())
+    }
+
+    /// Scores `network` on the test split in the integer reference, and on
+    /// the simulated device for the first `device_vectors` inputs.
+    pub fn score(&self, network: &Network, device_vectors: usize) -> Result<Score, Error> {
+        let input = network.input_quantization();
+        let test_q: Vec<Vec<i8>> = self.test.iter().map(|x| input.quantize(x)).collect();
+        let reference: Vec<Vec<i32>> = test_q
+            .iter()
+            .enumerate()
+            .map(|(index, x)| {
+                network
+                    .infer(x)
+                    .map(|i| i.outputs)
+                    .map_err(|source| Error::Input { index, source })
+            })
+            .collect::<Result<_, _>>()?;
+        let accuracy_reference = crate::compile::accuracy(&reference, &self.labels);
+        let vectors = device_vectors.min(test_q.len());
+        if vectors == 0 {
+            return Ok(Score {
+                accuracy_reference,
+                device: None,
+            });
+        }
+        let started = Instant::now();
+        let run = run_network(network, &test_q[..vectors], &SimOptions::default())?;
+        let seconds = started.elapsed().as_secs_f64();
+        let mismatched = (0..vectors)
+            .filter(|&i| run.outputs.get(i) != Some(&reference[i]))
+            .count();
+        Ok(Score {
+            accuracy_reference,
+            device: Some(DeviceScore {
+                accuracy: crate::compile::accuracy(&run.outputs, &self.labels[..vectors]),
+                vectors,
+                mismatched,
+                cycles: run.cycles,
+                seconds,
+            }),
+        })
+    }
+}
