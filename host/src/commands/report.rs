@@ -4,6 +4,7 @@
 use crate::board::report::{build, BuildOptions, BuildReport, SIM_VECTORS};
 use crate::board::top::{EngineKind, Top};
 use crate::board::{Board, BoardError};
+use crate::engine_args::parse_encoder;
 use clap::Args;
 use lutgen_core::EngineConfig;
 use serde::Serialize;
@@ -23,9 +24,15 @@ pub fn preset(name: &str) -> Result<EngineConfig, BoardError> {
         "default" => d,
         "lanes4" => EngineConfig { lanes: 4, ..d },
         "k8" => EngineConfig { centroids: 8, ..d },
+        // The default shape with another encoder: a hardware row per encoder.
+        "l1" | "two-level" | "tree" | "sign" => EngineConfig {
+            encoder: parse_encoder(name).map_err(BoardError::Usage)?,
+            ..d
+        },
         _ => {
             return Err(BoardError::Usage(format!(
-                "unknown preset `{name}`; known: small, default, lanes4, k8"
+                "unknown preset `{name}`; known: small, default, lanes4, k8, \
+                 and the default shape with another encoder: l1, two-level, tree, sign"
             )))
         }
     };
@@ -39,7 +46,7 @@ pub struct ReportArgs {
     /// Boards to build for (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "hx8k-breakout,ulx3s-85f")]
     pub boards: Vec<String>,
-    /// Configurations (comma-separated presets: small, default, lanes4, k8).
+    /// Configurations (comma-separated presets: small, default, lanes4, k8; l1, two-level, tree, sign).
     #[arg(long, value_delimiter = ',', default_value = "small,default")]
     pub presets: Vec<String>,
     /// Where the table (boards-report.md), data (.json) and plot (.svg) go.
@@ -271,5 +278,10 @@ mod tests {
     fn unknown_preset_is_refused() {
         assert!(matches!(preset("huge"), Err(BoardError::Usage(_))));
         assert_eq!(preset("default").unwrap(), EngineConfig::default());
+        assert_eq!(
+            preset("tree").unwrap().encoder,
+            lutgen_core::EncoderKind::Tree
+        );
+        assert_eq!(preset("two-level").unwrap().clusters(), 4);
     }
 }
