@@ -49,7 +49,7 @@ impl Backpressure {
         }
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && self.rng.gen_bool(p)
     }
 }
