@@ -3,18 +3,18 @@
 //! For each K, V and method: compile the model on the training split, then on
 //! the test split measure the float model, the int8 dense baseline, the
 //! lookup-table network in the integer reference, and the same network on
-//! the Verilated engine (one engine pass per layer, requantization on the
-//! host). The device's outputs must equal the reference's bit for bit; any
-//! difference fails the command.
+//! the Verilated network top (every layer on the device, requantization and
+//! ReLU in hardware). The device's outputs must equal the reference's bit for
+//! bit; any difference fails the command.
 
 use super::compile::progress_bar;
 use crate::compile::dense::DenseInt8;
-use crate::compile::device::run_network;
+use crate::compile::device::run_network_top;
 use crate::compile::learn::LearnOptions;
 use crate::compile::{self, accuracy, mlp, CompileOptions, Method, Mlp};
 use crate::error::Error;
 use clap::Args;
-use lutgen_sim::SimOptions;
+use lutgen_sim::{Backpressure, SimOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -111,8 +111,8 @@ pub struct Report {
 }
 
 const NOTE: &str =
-    "On the device, each layer is one pass of the Verilated engine; requantization and ReLU \
-                    between layers run on the host with the reference's integer function";
+    "On the device, the whole network runs on the Verilated network top: one engine \
+                    per layer, requantization and ReLU between layers in hardware";
 
 pub fn run(args: &EvalArgs) -> Result<bool, Error> {
     let model = Mlp::read(&args.weights, &[])?;
@@ -218,7 +218,12 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
                 method.name()
             ));
             let started = Instant::now();
-            let device = run_network(&network, &test_q[..device_vectors], &SimOptions::default())?;
+            let device = run_network_top(
+                &network,
+                &test_q[..device_vectors],
+                &SimOptions::default(),
+                Backpressure::none(),
+            )?;
             row.device_seconds = started.elapsed().as_secs_f64();
             row.device_cycles = device.cycles.iter().sum();
             let mismatched = device
