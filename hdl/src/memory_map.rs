@@ -292,4 +292,65 @@ mod tests {
                 .all(|w| ((w.address >> 16) as usize) < map.memories()));
         }
     }
+
+    #[test]
+    fn network_words_carry_the_layer_and_the_requantization() {
+        let configs = [
+            EngineConfig {
+                input_dim: 16,
+                codebooks: 4,
+                centroids: 8,
+                outputs: 12,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 12,
+                codebooks: 6,
+                centroids: 4,
+                outputs: 5,
+                ..EngineConfig::default()
+            },
+        ];
+        let network = lutgen_core::network::random_network(&configs, 1).unwrap();
+        let words = network_load_words(&network);
+        let per_layer: Vec<usize> = network
+            .layers()
+            .iter()
+            .map(|l| MemoryMap::load_words(&l.image).len())
+            .collect();
+        assert_eq!(
+            words.len(),
+            per_layer[0] + per_layer[1] + REQUANTIZE_WORDS.len()
+        );
+        assert!(words[..per_layer[0]]
+            .iter()
+            .all(|w| w.address >> LAYER_SHIFT == 0));
+        assert!(words[per_layer[0] + 4..]
+            .iter()
+            .all(|w| w.address >> LAYER_SHIFT == 1));
+        let r = network.layers()[0].requantize.unwrap();
+        let requantize: Vec<LoadWord> = words[per_layer[0]..per_layer[0] + 4].to_vec();
+        let base = (REQUANTIZE_MEMORY as u32) << 16;
+        assert_eq!(
+            requantize,
+            vec![
+                LoadWord {
+                    address: base,
+                    data: r.multiplier as u32
+                },
+                LoadWord {
+                    address: base | 1,
+                    data: u32::from(r.shift)
+                },
+                LoadWord {
+                    address: base | 2,
+                    data: r.zero_point as u8 as u32
+                },
+                LoadWord {
+                    address: base | 3,
+                    data: u32::from(r.relu)
+                },
+            ]
+        );
+    }
 }

@@ -220,4 +220,32 @@ mod tests {
             assert!(verilog.contains(&decl), "missing `{decl}`");
         }
     }
+
+    #[test]
+    fn network_port_list_matches_the_generated_module() {
+        let layers = [
+            EngineConfig {
+                input_dim: 8,
+                codebooks: 2,
+                centroids: 4,
+                outputs: 6,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 6,
+                codebooks: 3,
+                centroids: 2,
+                outputs: 3,
+                ..EngineConfig::default()
+            },
+        ];
+        let verilog = network_verilog(&layers).unwrap();
+        let names: Vec<&str> = NETWORK_PORTS.iter().map(|p| p.name).collect();
+        let header = format!("module {NETWORK_TOP_MODULE}({});", names.join(","));
+        assert!(verilog.lines().any(|l| l == header), "missing `{header}`");
+        assert_eq!(
+            verilog.matches("module lutgen_network$stages$0(").count(),
+            1
+        );
+    }
 }

@@ -297,6 +297,21 @@ fn sim_network_runs_a_whole_network_on_the_network_top() {
     let bound = report["bound_cycles_per_inference"].as_f64().unwrap();
     let passes = report["passes_cycles_per_inference"].as_f64().unwrap();
     assert!(cycles <= 1.05 * bound && cycles < passes, "{report}");
+    let verilog = temp("two.v");
+    let out = lutgen(&[
+        "generate",
+        "--network",
+        file,
+        "-o",
+        verilog.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&verilog).unwrap();
+    assert!(text.contains("module lutgen_network(") && text.contains("// Layer 1:"));
     fails_with(
         &["sim", "--network", file, "--outputs", "3"],
         "drop --image and the engine flags",
