@@ -125,17 +125,26 @@ fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
             .replace("endmodule // top", &format!("endmodule // {top}"))
             .replace("top$", &format!("{top}$"));
         let fifo_module = line.contains("$fifo") && line.starts_with("module ");
-        let unused_wire = line.trim_start().starts_with("wire")
-            && UNUSED_FIFO_STATUS
-                .iter()
-                .chain(unused)
-                .any(|s| line.trim_end().ends_with(&format!("{s};")));
+        let is_wire_of = |names: &[&str]| {
+            line.trim_start().starts_with("wire")
+                && names
+                    .iter()
+                    .any(|s| line.trim_end().ends_with(&format!("{s};")))
+        };
+        // The engine's own waivers keep their text, so its Verilog (and the
+        // simulation models cached by its hash) do not change.
+        let engine_unused = is_wire_of(&UNUSED_FIFO_STATUS);
+        let unused_wire = engine_unused || is_wire_of(unused);
         if fifo_module {
             out.push_str(FIFO_WAIVER);
         }
-        if unused_wire {
+        if engine_unused {
             out.push_str(
-                "/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status, centre distance or trace\n",
+                "/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status or centre distance\n",
+            );
+        } else if unused_wire {
+            out.push_str(
+                "/* verilator lint_off UNUSEDSIGNAL */ // engine output the network top does not use\n",
             );
         }
         out.push_str(&line);
