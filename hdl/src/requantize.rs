@@ -23,8 +23,10 @@
 //! whatever the zero point.
 //!
 //! Flow control is one enable for all steps (`advance`: the last step is
-//! empty or being taken), so `in_ready` follows `out_ready` combinationally
-//! through one gate; both engines' ready and valid outputs are registered.
+//! empty or being taken). A one-entry skid register in front catches the
+//! accumulator that arrives in the cycle the pipeline stops, so `in_ready`
+//! depends only on registers: no combinational path runs from one engine's
+//! input handshake to the previous engine's output logic.
 //!
 //! Parameters are registers written through the load port (see
 //! [`REQUANTIZE_WORDS`]), so one bitstream runs any network of its shape.
@@ -74,6 +76,10 @@ pub struct RequantStage {
     relu: DFF<Bit>,
 
     advance: Signal<Local, Bit>,
+    skid: DFF<Bits<32>>,
+    skid_valid: DFF<Bit>,
+    accept: Signal<Local, Bit>,
+    head: Signal<Local, Bits<32>>,
     shift_less_one: Signal<Local, Bits<6>>,
     zero_extended: Signal<Local, Bits<16>>,
     valid: Vec<DFF<Bit>>,
@@ -130,6 +136,10 @@ impl RequantStage {
             zero_offset: Default::default(),
             relu: Default::default(),
             advance: Default::default(),
+            skid: Default::default(),
+            skid_valid: Default::default(),
+            accept: Default::default(),
+            head: Default::default(),
             shift_less_one: Default::default(),
             zero_extended: Default::default(),
             valid: (0..REQUANTIZE_LATENCY)
@@ -178,6 +188,8 @@ impl Logic for RequantStage {
             zero_point,
             zero_offset,
             relu,
+            skid,
+            skid_valid,
             magnitude,
             ll,
             lh,
@@ -227,7 +239,14 @@ impl Logic for RequantStage {
 
         // ---- One enable for every step.
         self.advance.next = !self.valid[7].q.val() | self.out_ready.val();
-        self.in_ready.next = self.advance.val() & !self.reset.val();
+        self.in_ready.next = !self.skid_valid.q.val() & !self.reset.val();
+        self.accept.next = self.in_valid.val() & self.in_ready.val();
+        // The next accumulator: the one held in the skid register, else the input.
+        if self.skid_valid.q.val() {
+            self.head.next = self.skid.q.val();
+        } else {
+            self.head.next = self.in_data.val();
+        }
         self.out_valid.next = self.valid[7].q.val();
         self.out_data.next = self.result.q.val();
         self.fine.next = self.coarse.q.val() >> self.fine_shift.q.val();
@@ -239,13 +258,18 @@ impl Logic for RequantStage {
         } else {
             self.clamped.next = self.shifted_value.q.val();
         }
+        if !self.advance.val() & self.accept.val() {
+            self.skid.d.next = self.in_data.val();
+            self.skid_valid.d.next = true;
+        }
         if self.advance.val() {
-            self.valid[0].d.next = self.in_valid.val() & !self.reset.val();
-            self.negative[0].d.next = self.in_data.val().get_bit(31);
-            if self.in_data.val().get_bit(31) {
-                self.magnitude.d.next = !self.in_data.val() + 1;
+            self.skid_valid.d.next = false;
+            self.valid[0].d.next = self.skid_valid.q.val() | self.accept.val();
+            self.negative[0].d.next = self.head.val().get_bit(31);
+            if self.head.val().get_bit(31) {
+                self.magnitude.d.next = !self.head.val() + 1;
             } else {
-                self.magnitude.d.next = self.in_data.val();
+                self.magnitude.d.next = self.head.val();
             }
             for i in 1..self._steps {
                 self.valid[i].d.next = self.valid[i - 1].q.val();
@@ -292,6 +316,7 @@ impl Logic for RequantStage {
             }
         }
         if self.reset.val() {
+            self.skid_valid.d.next = false;
             for i in 0..self._steps {
                 self.valid[i].d.next = false;
             }

@@ -191,6 +191,10 @@ fn two_layer_networks_are_bit_exact() {
             Backpressure::new(0.3, 0.2, seed),
         );
     }
+    // Output stalls long enough to back up through every engine and stage.
+    let network = random_network(&layers, 5).unwrap();
+    let vectors = random_vectors(&layers[0], 40, 15);
+    assert_network_bit_exact(&mut top, &network, &vectors, Backpressure::new(0.9, 0.3, 5));
     // Every requantization edge (4-bit result), with the identity as the
     // last layer, on random, small and extreme accumulators.
     let random = random_network(&layers, 7).unwrap();
@@ -261,6 +265,9 @@ fn three_layer_networks_with_other_encoders_are_bit_exact() {
             Backpressure::new(0.4, 0.1, seed),
         );
     }
+    let network = random_network(&layers, 5).unwrap();
+    let vectors = random_vectors(&layers[0], 40, 25);
+    assert_network_bit_exact(&mut top, &network, &vectors, Backpressure::new(0.9, 0.3, 6));
     // Every requantization edge (8-bit result) after the `sign` layer, with
     // the identity as the last layer; ReLU and 4-bit saturation before it.
     let random = random_network(&layers, 9).unwrap();
