@@ -7,10 +7,10 @@
 //! saturation and an optional ReLU. The last layer has no requantization: its
 //! 32-bit outputs are the network's outputs (logits).
 //!
-//! Today the engine runs one layer per pass and the host performs the
-//! requantization between passes with [`Requantize::apply`]; an on-device
-//! layer program is future work. Either way this module is the definition
-//! the results are checked against.
+//! On the device, the network top (`lutgen_hdl::network`) runs every layer
+//! on its own engine with the requantization in hardware; the host can also
+//! run one engine pass per layer and requantize with [`Requantize::apply`].
+//! Either way this module is the definition the results are checked against.
 //!
 //! The network file format (`LUTNET` v1) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].

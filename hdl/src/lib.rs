@@ -3,7 +3,8 @@
 //! Follow the data path by module: [`memory`] (block RAMs), [`distance`] (one
 //! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read and
 //! accumulation), [`engine`] (the pipeline), [`memory_map`] (where an image's
-//! words go) and [`verilog`] (lint-clean Verilog out).
+//! words go), [`requantize`] and [`network`] (every layer of a network on
+//! the device) and [`verilog`] (lint-clean Verilog out).
 
 pub mod argmin;
 pub mod dense;
@@ -14,6 +15,8 @@ pub mod engine;
 pub mod lane;
 pub mod memory;
 pub mod memory_map;
+pub mod network;
+pub mod requantize;
 pub mod uart;
 pub mod verilog;
 

@@ -11,9 +11,21 @@
 //! (`tree`). Lane l holds the outputs `n = j * L + l` at row j; rows past N
 //! (when L does not divide N) hold zero. An `l2` engine's map is the same as
 //! before the other encoders existed.
+//!
+//! A network top ([`crate::network`]) puts a layer field above that:
+//! `layer << 28 | memory << 16 | word`, memory [`REQUANTIZE_MEMORY`] being
+//! the requantization registers after the layer ([`network_load_words`]).
 
+use crate::requantize::REQUANTIZE_WORDS;
 use lutgen_core::config::TREE_DEPTH;
-use lutgen_core::{EncoderKind, EngineConfig, Image};
+use lutgen_core::{EncoderKind, EngineConfig, Image, Network};
+
+/// Position of the layer field in a network top's load address.
+pub const LAYER_SHIFT: u32 = 28;
+/// Layers a network top can address (a 4-bit layer field).
+pub const MAX_LAYERS: usize = 16;
+/// Memory number, within a layer, of the requantization after that layer.
+pub const REQUANTIZE_MEMORY: usize = 0xFFF;
 
 /// The engine's memory numbering for one configuration.
 #[derive(Clone, Copy, Debug)]
@@ -188,6 +200,41 @@ impl MemoryMap {
     }
 }
 
+/// Every load-port write that puts `network` into a network top built for
+/// its layers: each layer's [`MemoryMap::load_words`] under its layer field,
+/// then the requantization registers ([`REQUANTIZE_WORDS`] order) of every
+/// layer but the last.
+pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
+    let mut words = Vec::new();
+    for (layer, l) in network.layers().iter().enumerate() {
+        let base = (layer as u32) << LAYER_SHIFT;
+        words.extend(
+            MemoryMap::load_words(&l.image)
+                .into_iter()
+                .map(|w| LoadWord {
+                    address: base | w.address,
+                    data: w.data,
+                }),
+        );
+        if let Some(r) = &l.requantize {
+            let values = [
+                r.multiplier as u32,
+                u32::from(r.shift),
+                r.zero_point as u8 as u32,
+                u32::from(r.relu),
+            ];
+            debug_assert_eq!(values.len(), REQUANTIZE_WORDS.len());
+            for (word, data) in values.into_iter().enumerate() {
+                words.push(LoadWord {
+                    address: base | (REQUANTIZE_MEMORY as u32) << 16 | word as u32,
+                    data,
+                });
+            }
+        }
+    }
+    words
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +291,66 @@ mod tests {
                 .iter()
                 .all(|w| ((w.address >> 16) as usize) < map.memories()));
         }
+    }
+
+    #[test]
+    fn network_words_carry_the_layer_and_the_requantization() {
+        let configs = [
+            EngineConfig {
+                input_dim: 16,
+                codebooks: 4,
+                centroids: 8,
+                outputs: 12,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 12,
+                codebooks: 6,
+                centroids: 4,
+                outputs: 5,
+                ..EngineConfig::default()
+            },
+        ];
+        let network = lutgen_core::network::random_network(&configs, 1).unwrap();
+        let words = network_load_words(&network);
+        let per_layer: Vec<usize> = network
+            .layers()
+            .iter()
+            .map(|l| MemoryMap::load_words(&l.image).len())
+            .collect();
+        assert_eq!(
+            words.len(),
+            per_layer[0] + per_layer[1] + REQUANTIZE_WORDS.len()
+        );
+        assert!(words[..per_layer[0]]
+            .iter()
+            .all(|w| w.address >> LAYER_SHIFT == 0));
+        assert!(words[per_layer[0] + 4..]
+            .iter()
+            .all(|w| w.address >> LAYER_SHIFT == 1));
+        let r = network.layers()[0].requantize.unwrap();
+        let requantize: Vec<LoadWord> = words[per_layer[0]..per_layer[0] + 4].to_vec();
+        let base = (REQUANTIZE_MEMORY as u32) << 16;
+        assert_eq!(
+            requantize,
+            vec![
+                LoadWord {
+                    address: base,
+                    data: r.multiplier as u32
+                },
+                LoadWord {
+                    address: base | 1,
+                    data: u32::from(r.shift)
+                },
+                LoadWord {
+                    address: base | 2,
+                    data: r.zero_point as u8 as u32
+                },
+                LoadWord {
+                    address: base | 3,
+                    data: u32::from(r.relu)
+                },
+            ]
+        );
     }
 }

@@ -5,11 +5,15 @@
 //! renames them to [`TOP_MODULE`] so the engine can sit inside a board design.
 
 use crate::engine::Engine;
+use crate::network::{validate_layers, NetworkShapeError, NetworkTop};
 use lutgen_core::{ConfigError, EngineConfig};
 use rust_hdl::prelude::*;
 
 /// Name of the engine's top-level Verilog module.
 pub const TOP_MODULE: &str = "lutgen_engine";
+
+/// Name of the network top's Verilog module.
+pub const NETWORK_TOP_MODULE: &str = "lutgen_network";
 
 /// File-wide waivers, each with its reason, placed before the first module.
 const FILE_WAIVERS: &str = "\
@@ -49,18 +53,51 @@ pub fn engine_verilog(config: &EngineConfig) -> Result<String, ConfigError> {
     config.validate()?;
     let mut engine = Engine::new(config);
     engine.connect_all();
-    Ok(finish(&generate_verilog(&engine), config))
+    let header = format!(
+        "// lutgen {version}: generated engine, do not edit.\n{}",
+        describe(config),
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    Ok(finish(&generate_verilog(&engine), &header, TOP_MODULE, &[]))
 }
 
-/// Renames the modules, adds the header and the waivers.
-fn finish(raw: &str, config: &EngineConfig) -> String {
-    let mut out = format!(
-        "// lutgen {version}: generated engine, do not edit.\n\
-         // Configuration: D={d} C={c} V={v} K={k} N={n} lanes={l} encoder={e}\n\
+/// Engine outputs a network top does not use: the encoder trace of every
+/// engine and `out_last` of every engine but the last.
+const UNUSED_IN_NETWORK: [&str; 4] = [
+    "$encode_valid",
+    "$encode_index",
+    "$encode_distance",
+    "$out_last",
+];
+
+/// The Verilog of a network top ([`NetworkTop`]) with one engine per entry of `layers`.
+pub fn network_verilog(layers: &[EngineConfig]) -> Result<String, NetworkShapeError> {
+    validate_layers(layers)?;
+    let mut top = NetworkTop::new(layers);
+    top.connect_all();
+    let mut header = format!(
+        "// lutgen {}: generated network top ({} layers), do not edit.\n",
+        env!("CARGO_PKG_VERSION"),
+        layers.len()
+    );
+    for (i, config) in layers.iter().enumerate() {
+        header.push_str(&format!("// Layer {i}:\n{}", describe(config)));
+    }
+    // The last engine's `out_last` is used (it is the network's): waiving it is harmless.
+    Ok(finish(
+        &generate_verilog(&top),
+        &header,
+        NETWORK_TOP_MODULE,
+        &UNUSED_IN_NETWORK,
+    ))
+}
+
+/// Comment lines describing one engine configuration.
+fn describe(config: &EngineConfig) -> String {
+    format!(
+        "// Configuration: D={d} C={c} V={v} K={k} N={n} lanes={l} encoder={e}\n\
          //   activation/centroid/table/bias bits = {ab}/{cb}/{tb}/{bb}, accumulator bits = {acc}\n\
-         // Table-read bound: {bound} cycles per inference.\n\
-         {FILE_WAIVERS}",
-        version = env!("CARGO_PKG_VERSION"),
+         // Table-read bound: {bound} cycles per inference.\n",
         d = config.input_dim,
         c = config.codebooks,
         v = config.sub_vector_len(),
@@ -74,23 +111,40 @@ fn finish(raw: &str, config: &EngineConfig) -> String {
         bb = config.bias_bits,
         acc = config.accumulator_bits(),
         bound = config.bound_cycles_per_inference(),
-    );
+    )
+}
+
+/// Renames the modules to `top`, adds the header and the waivers; wires
+/// ending in one of `unused` (and the FIFO status wires) get an
+/// UNUSEDSIGNAL waiver.
+fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
+    let mut out = format!("{header}{FILE_WAIVERS}");
     for line in raw.lines() {
         let line = line
-            .replace("module top(", &format!("module {TOP_MODULE}("))
-            .replace("endmodule // top", &format!("endmodule // {TOP_MODULE}"))
-            .replace("top$", &format!("{TOP_MODULE}$"));
+            .replace("module top(", &format!("module {top}("))
+            .replace("endmodule // top", &format!("endmodule // {top}"))
+            .replace("top$", &format!("{top}$"));
         let fifo_module = line.contains("$fifo") && line.starts_with("module ");
-        let unused_wire = line.trim_start().starts_with("wire")
-            && UNUSED_FIFO_STATUS
-                .iter()
-                .any(|s| line.trim_end().ends_with(&format!("{s};")));
+        let is_wire_of = |names: &[&str]| {
+            line.trim_start().starts_with("wire")
+                && names
+                    .iter()
+                    .any(|s| line.trim_end().ends_with(&format!("{s};")))
+        };
+        // The engine's own waivers keep their text, so its Verilog (and the
+        // simulation models cached by its hash) do not change.
+        let engine_unused = is_wire_of(&UNUSED_FIFO_STATUS);
+        let unused_wire = engine_unused || is_wire_of(unused);
         if fifo_module {
             out.push_str(FIFO_WAIVER);
         }
-        if unused_wire {
+        if engine_unused {
             out.push_str(
                 "/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status or centre distance\n",
+            );
+        } else if unused_wire {
+            out.push_str(
+                "/* verilator lint_off UNUSEDSIGNAL */ // engine output the network top does not use\n",
             );
         }
         out.push_str(&line);
@@ -134,6 +188,23 @@ pub const ENGINE_PORTS: [Port; 16] = [
     port("fault", 1, false),
 ];
 
+/// Every port of [`NETWORK_TOP_MODULE`], in declaration order.
+pub const NETWORK_PORTS: [Port; 13] = [
+    port("clock", 1, true),
+    port("reset", 1, true),
+    port("in_data", 8, true),
+    port("in_valid", 1, true),
+    port("in_ready", 1, false),
+    port("out_data", 32, false),
+    port("out_valid", 1, false),
+    port("out_ready", 1, true),
+    port("out_last", 1, false),
+    port("load_enable", 1, true),
+    port("load_address", 32, true),
+    port("load_data", 32, true),
+    port("fault", 1, false),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +228,33 @@ mod tests {
             };
             assert!(verilog.contains(&decl), "missing `{decl}`");
         }
+    }
+
+    #[test]
+    fn network_port_list_matches_the_generated_module() {
+        let layers = [
+            EngineConfig {
+                input_dim: 8,
+                codebooks: 2,
+                centroids: 4,
+                outputs: 6,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 6,
+                codebooks: 3,
+                centroids: 2,
+                outputs: 3,
+                ..EngineConfig::default()
+            },
+        ];
+        let verilog = network_verilog(&layers).unwrap();
+        let names: Vec<&str> = NETWORK_PORTS.iter().map(|p| p.name).collect();
+        let header = format!("module {NETWORK_TOP_MODULE}({});", names.join(","));
+        assert!(verilog.lines().any(|l| l == header), "missing `{header}`");
+        assert_eq!(
+            verilog.matches("module lutgen_network$stages$0(").count(),
+            1
+        );
     }
 }

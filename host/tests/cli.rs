@@ -308,3 +308,79 @@ fn encoders_compares_every_encoder_on_the_digits_model() {
         "unknown encoder `l3`",
     );
 }
+
+/// `lutgen sim --network`: a network file on the network top, bit-exact
+/// against the reference, near its slowest layer's bound, with the
+/// per-layer passes reported for comparison; bad requests are errors.
+#[test]
+fn sim_network_runs_a_whole_network_on_the_network_top() {
+    use lutgen_core::network::random_network;
+    use lutgen_core::EngineConfig;
+    // The layers of tests/tests/network.rs's two-layer top (shared model cache).
+    let layers = [
+        EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 8,
+            outputs: 12,
+            lanes: 2,
+            ..EngineConfig::default()
+        },
+        EngineConfig {
+            input_dim: 12,
+            codebooks: 12,
+            centroids: 16,
+            outputs: 12,
+            lanes: 3,
+            activation_bits: 4,
+            ..EngineConfig::default()
+        },
+    ];
+    let path = temp("two.lutnet");
+    random_network(&layers, 4).unwrap().write_to(&path).unwrap();
+    let file = path.to_str().unwrap();
+    let report = ok_json(&[
+        "sim",
+        "--network",
+        file,
+        "--random",
+        "200",
+        "--stall",
+        "0.2",
+        "--compare-passes",
+        "--json",
+    ]);
+    assert_eq!(report["layers"], 2, "{report}");
+    assert_eq!(report["vectors"], 200, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
+    let cycles = report["cycles_per_inference"].as_f64().unwrap();
+    let bound = report["bound_cycles_per_inference"].as_f64().unwrap();
+    let passes = report["passes_cycles_per_inference"].as_f64().unwrap();
+    assert!(cycles <= 1.05 * bound && cycles < passes, "{report}");
+    let verilog = temp("two.v");
+    let out = lutgen(&[
+        "generate",
+        "--network",
+        file,
+        "-o",
+        verilog.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&verilog).unwrap();
+    assert!(text.contains("module lutgen_network(") && text.contains("// Layer 1:"));
+    fails_with(
+        &["sim", "--network", file, "--outputs", "3"],
+        "drop --image and the engine flags",
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let broken = temp("broken.lutnet");
+    std::fs::write(&broken, &bytes[..bytes.len() - 3]).unwrap();
+    fails_with(
+        &["sim", "--network", broken.to_str().unwrap()],
+        "network file",
+    );
+}

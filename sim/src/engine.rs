@@ -49,7 +49,7 @@ impl Backpressure {
         }
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && self.rng.gen_bool(p)
     }
 }
@@ -301,7 +301,14 @@ impl EngineSim {
             }
             self.model.tick(p.clock);
             cycle += 1;
-            idle = if progress || !ready { 0 } else { idle + 1 };
+            // Count only cycles in which the output was offered a chance to move:
+            // stalls neither reset nor advance the count, so a hang is found under
+            // any back-pressure.
+            idle = match (progress, ready) {
+                (true, _) => 0,
+                (false, true) => idle + 1,
+                (false, false) => idle,
+            };
             if idle > patience {
                 return Err(SimError::Hung {
                     cycle,

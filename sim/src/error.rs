@@ -138,6 +138,17 @@ pub enum SimError {
         image: lutgen_core::EncoderKind,
     },
 
+    /// Layer configurations that cannot form one network top.
+    #[error("invalid network hardware: {0}")]
+    NetworkShape(#[from] lutgen_hdl::network::NetworkShapeError),
+
+    /// A network whose layers are not the ones the network top was generated for.
+    #[error(
+        "the network does not match the generated hardware: {0}; \
+         build the network top from the network's own layers"
+    )]
+    NetworkMismatch(String),
+
     /// Vectors were streamed before any image was loaded.
     #[error("no image loaded: load one before streaming vectors")]
     NotLoaded,

@@ -26,6 +26,7 @@ pub mod device;
 pub mod engine;
 mod error;
 mod model;
+pub mod network;
 mod port;
 mod shim;
 
@@ -34,6 +35,7 @@ pub use cache::{default_cache_dir, CACHE_DIR_ENV};
 pub use engine::{Backpressure, Encoded, EngineSim, Run, SimOptions};
 pub use error::SimError;
 pub use model::Model;
+pub use network::{NetworkRun, NetworkSim};
 pub use port::{Direction, PortId, PortSpec};
 
 #[cfg(test)]

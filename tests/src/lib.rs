@@ -3,8 +3,9 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
-use lutgen_core::{EngineConfig, Image, Reference};
-use lutgen_sim::{Backpressure, EngineSim, SimOptions};
+use lutgen_core::network::{Layer, Network};
+use lutgen_core::{EngineConfig, Image, Reference, Requantize};
+use lutgen_sim::{Backpressure, EngineSim, NetworkRun, NetworkSim, SimOptions};
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 
@@ -269,4 +270,72 @@ pub fn assert_meets_bound(config: &EngineConfig) {
         "{config:?}: {} cycles per inference, bound {bound}",
         run.cycles_per_inference
     );
+}
+
+/// Builds (or loads from the cache) the network top for `layers`.
+pub fn network_top(layers: &[EngineConfig]) -> NetworkSim {
+    let options = SimOptions {
+        cache_dir: Some(cache_dir()),
+        ..SimOptions::default()
+    };
+    NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
+}
+
+/// Loads `network` into `top`, runs `vectors` and asserts every output
+/// equals [`Network::infer`] bit for bit; returns the run.
+pub fn assert_network_bit_exact(
+    top: &mut NetworkSim,
+    network: &Network,
+    vectors: &[Vec<i8>],
+    backpressure: Backpressure,
+) -> NetworkRun {
+    top.load(network).expect("network matches the hardware");
+    let run = top.run(vectors, backpressure).expect("network run");
+    assert_eq!(run.outputs.len(), vectors.len(), "lost or extra vectors");
+    for (i, x) in vectors.iter().enumerate() {
+        let want = network.infer(x).expect("valid input").outputs;
+        assert_eq!(want, run.outputs[i], "vector {i}: outputs differ");
+    }
+    run
+}
+
+/// `network` with the requantization after layer `layer` replaced by `r`
+/// (its `bits` are kept: they are the next layer's activation width).
+pub fn with_requantize(network: &Network, layer: usize, r: Requantize) -> Network {
+    let mut layers: Vec<Layer> = network.layers().to_vec();
+    let bits = layers[layer].requantize.expect("not the last layer").bits;
+    layers[layer].requantize = Some(Requantize { bits, ..r });
+    Network::new(network.input_quantization(), layers).expect("valid requantization")
+}
+
+/// `network` with layer `layer`'s image replaced (same configuration).
+pub fn with_image(network: &Network, layer: usize, image: Image) -> Network {
+    let mut layers: Vec<Layer> = network.layers().to_vec();
+    layers[layer].image = image;
+    Network::new(network.input_quantization(), layers).expect("same configuration")
+}
+
+/// An image whose outputs equal its inputs: one codebook per element
+/// (V = 1), centroid k of every codebook is the activation value `lo + k`
+/// (K = 2^activation_bits, so every value has an exact match), and its
+/// table row holds that value at output c and 0 elsewhere. As the last
+/// layer of a network it makes every activation before it visible, so a
+/// requantization off by one anywhere shows in the outputs.
+pub fn identity_image(config: &EngineConfig) -> Image {
+    let (lo, _) = EngineConfig::signed_range(config.activation_bits);
+    let (c_count, k_count, n) = (config.codebooks, config.centroids, config.outputs);
+    assert!(
+        config.sub_vector_len() == 1 && k_count == 1 << config.activation_bits && n == c_count,
+        "an identity layer needs V = 1, K = 2^activation_bits and N = C"
+    );
+    let mut centroids = Vec::with_capacity(c_count * k_count);
+    let mut tables = vec![0i8; c_count * k_count * n];
+    for c in 0..c_count {
+        for k in 0..k_count {
+            let value = (lo + k as i64) as i8;
+            centroids.push(value);
+            tables[(c * k_count + k) * n + c] = value;
+        }
+    }
+    Image::new(config.clone(), centroids, tables, vec![0; n]).expect("identity image is valid")
 }

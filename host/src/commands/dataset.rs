@@ -1,11 +1,11 @@
 //! The model and the data `eval` and `encoders` score it on.
 
-use crate::compile::device::run_network;
+use crate::compile::device::run_network_top;
 use crate::compile::{mlp, Mlp};
 use crate::error::Error;
 use clap::Args;
 use lutgen_core::Network;
-use lutgen_sim::SimOptions;
+use lutgen_sim::{Backpressure, SimOptions};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -87,8 +87,10 @@ pub struct DeviceScore {
     pub vectors: usize,
     /// Vectors whose outputs differ from the reference's (must be 0).
     pub mismatched: usize,
-    /// Engine cycles of the run, per layer.
-    pub cycles: Vec<u64>,
+    /// Cycles of the whole run on the network top.
+    pub cycles: u64,
+    /// Steady-state cycles per inference on the network top.
+    pub cycles_per_inference: f64,
     pub seconds: f64,
 }
 
@@ -100,17 +102,23 @@ impl DeviceScore {
 }
 
 impl Dataset {
-    /// Engine cycles from the first test input offered to its last output,
-    /// with nothing else in flight, summed over the layers.
+    /// Cycles of the network top from the first test input offered to its
+    /// last output, with nothing else in flight.
     pub fn score_latency(&self, network: &Network) -> Result<u64, Error> {
         let input = network.input_quantization();
         let first = self.test.first().map(|x| input.quantize(x));
-        let run = run_network(network, first.as_slice(), &SimOptions::default())?;
+        let run = run_network_top(
+            network,
+            first.as_slice(),
+            &SimOptions::default(),
+            Backpressure::none(),
+        )?;
         Ok(run.cycles.iter().sum())
     }
 
     /// Scores `network` on the test split in the integer reference, and on
-    /// the simulated device for the first `device_vectors` inputs.
+    /// the simulated device (the network top: every layer in hardware) for the
+    /// first `device_vectors` inputs.
     pub fn score(&self, network: &Network, device_vectors: usize) -> Result<Score, Error> {
         let input = network.input_quantization();
         let test_q: Vec<Vec<i8>> = self.test.iter().map(|x| input.quantize(x)).collect();
@@ -133,7 +141,12 @@ impl Dataset {
             });
         }
         let started = Instant::now();
-        let run = run_network(network, &test_q[..vectors], &SimOptions::default())?;
+        let run = run_network_top(
+            network,
+            &test_q[..vectors],
+            &SimOptions::default(),
+            Backpressure::none(),
+        )?;
         let seconds = started.elapsed().as_secs_f64();
         let mismatched = (0..vectors)
             .filter(|&i| run.outputs.get(i) != Some(&reference[i]))
@@ -144,7 +157,8 @@ impl Dataset {
                 accuracy: crate::compile::accuracy(&run.outputs, &self.labels[..vectors]),
                 vectors,
                 mismatched,
-                cycles: run.cycles,
+                cycles: run.cycles.iter().sum(),
+                cycles_per_inference: run.cycles_per_inference.iter().sum(),
                 seconds,
             }),
         })

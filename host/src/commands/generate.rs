@@ -1,4 +1,5 @@
-//! `lutgen generate`: the engine's Verilog for a configuration.
+//! `lutgen generate`: the engine's Verilog for a configuration, or the
+//! network top's for the layers of a network file.
 
 use crate::engine_args::EngineArgs;
 use crate::error::Error;
@@ -17,9 +18,56 @@ pub struct GenerateArgs {
     /// Print a JSON summary on stdout (requires --output).
     #[arg(long, requires = "output")]
     pub json: bool,
+    /// Write the network top (module `lutgen_network`, one engine per layer)
+    /// for the layers of this network file instead of one engine.
+    #[arg(long, value_name = "FILE.lutnet")]
+    pub network: Option<PathBuf>,
+}
+
+/// The network top's Verilog for the layers of a network file.
+fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error> {
+    if !args.engine.is_empty() {
+        return Err(Error::Usage(
+            "--network takes its layers from the network file: drop the engine flags".into(),
+        ));
+    }
+    let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    let layers: Vec<_> = network
+        .layers()
+        .iter()
+        .map(|l| l.image.config().clone())
+        .collect();
+    let verilog = lutgen_hdl::verilog::network_verilog(&layers)
+        .map_err(|e| Error::Usage(format!("cannot build a network top: {e}")))?;
+    let module = lutgen_hdl::verilog::NETWORK_TOP_MODULE;
+    match &args.output {
+        Some(out) => {
+            std::fs::write(out, &verilog).map_err(|source| Error::Write {
+                path: out.clone(),
+                source,
+            })?;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "verilog": out, "top_module": module, "layers": layers })
+                );
+            } else {
+                eprintln!(
+                    "wrote {} (module {module}, {} layers)",
+                    out.display(),
+                    layers.len()
+                );
+            }
+        }
+        None => print!("{verilog}"),
+    }
+    Ok(())
 }
 
 pub fn run(args: &GenerateArgs) -> Result<(), Error> {
+    if let Some(path) = &args.network {
+        return run_network(args, path);
+    }
     let config = args.engine.resolve()?;
     let verilog = lutgen_hdl::verilog::engine_verilog(&config)?;
     match &args.output {

@@ -14,4 +14,5 @@ pub mod load;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod sim_network;
 pub mod status;

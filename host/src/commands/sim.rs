@@ -39,6 +39,14 @@ pub struct SimArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Run a whole network (a `lutgen compile` file) on the network top:
+    /// every layer on the device, requantization in hardware.
+    #[arg(long, value_name = "FILE.lutnet", conflicts_with = "image")]
+    pub network: Option<PathBuf>,
+    /// With --network: also run it as one engine pass per layer (host
+    /// requantization) and report that cycle count for comparison.
+    #[arg(long, requires = "network")]
+    pub compare_passes: bool,
 }
 
 /// What `lutgen sim` reports.
@@ -82,6 +90,9 @@ fn image_for(args: &SimArgs) -> Result<Image, Error> {
 }
 
 pub fn run(args: &SimArgs) -> Result<bool, Error> {
+    if let Some(path) = &args.network {
+        return crate::commands::sim_network::run(args, path);
+    }
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }

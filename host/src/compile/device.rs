@@ -1,28 +1,49 @@
-//! A whole network on the simulated device, one engine pass per layer.
+//! A whole network on the simulated device, two ways.
 //!
-//! The engine runs one layer per pass today: for each layer this builds (or
-//! loads from the model cache) the Verilated engine for that layer's
-//! configuration, loads the layer's image, streams every vector through it,
-//! and requantizes the outputs on the host with [`Requantize::apply`], the
-//! same integer function the reference uses. An on-device layer program
-//! (requantization and ReLU inside the engine, no host round trip) is not
-//! built yet.
+//! [`run_network_top`] is the device as built: the network top (one engine
+//! per layer, requantization and ReLU between them in hardware), one input
+//! vector in and the last layer's outputs out, no host round trip.
+//! [`run_network`] is the earlier way, kept as a baseline for measurements:
+//! one engine pass per layer, with the host requantizing between passes with
+//! [`lutgen_core::Requantize::apply`], the same integer function the
+//! reference uses.
 
 use lutgen_core::network::Network;
-use lutgen_sim::{Backpressure, EngineSim, SimError, SimOptions};
+use lutgen_sim::{Backpressure, EngineSim, NetworkSim, SimError, SimOptions};
 
 /// What running a network on the simulated device produced.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceRun {
     /// The last layer's outputs, one row per vector.
     pub outputs: Vec<Vec<i32>>,
-    /// Engine cycles of each layer's pass over all vectors.
+    /// Cycles of each pass over all vectors (one entry: the network top's run).
     pub cycles: Vec<u64>,
-    /// Whether each layer's model came from the cache.
+    /// Steady-state cycles per inference of each pass (one entry for the network top).
+    pub cycles_per_inference: Vec<f64>,
+    /// Whether each model came from the cache.
     pub cached: Vec<bool>,
 }
 
-/// Runs `inputs` (int8, the first layer's width) through every layer on the Verilated engine.
+/// Runs `inputs` (int8, the first layer's width) through the network top built for `network`.
+pub fn run_network_top(
+    network: &Network,
+    inputs: &[Vec<i8>],
+    options: &SimOptions,
+    backpressure: Backpressure,
+) -> Result<DeviceRun, SimError> {
+    let mut top = NetworkSim::for_network(network, options)?;
+    top.load(network)?;
+    let run = top.run(inputs, backpressure)?;
+    Ok(DeviceRun {
+        outputs: run.outputs,
+        cycles: vec![run.cycles],
+        cycles_per_inference: vec![run.cycles_per_inference],
+        cached: vec![top.was_cached()],
+    })
+}
+
+/// Runs `inputs` through every layer on the Verilated engine, one pass per
+/// layer, requantizing on the host between passes.
 pub fn run_network(
     network: &Network,
     inputs: &[Vec<i8>],
@@ -35,6 +56,7 @@ pub fn run_network(
         engine.load(&layer.image)?;
         let result = engine.run(&x, Backpressure::none())?;
         run.cycles.push(result.cycles);
+        run.cycles_per_inference.push(result.cycles_per_inference);
         run.cached.push(engine.was_cached());
         match &layer.requantize {
             Some(r) => {

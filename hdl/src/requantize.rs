@@ -1,0 +1,325 @@
+//! Requantization between two layers: one engine's 32-bit accumulators
+//! become the next engine's activations, bit for bit
+//! [`lutgen_core::Requantize::apply`].
+//!
+//! A stream stage (ready/valid on both sides, one value per cycle) of eight
+//! registered steps, so no step is wider than a 16x16 multiply or one 64-bit
+//! add and the stage never limits the throughput of the engines around it:
+//!
+//! 1. `a = |acc|` (32 bits unsigned; `|-2^31| = 2^31` fits) and the sign;
+//! 2. four 16x16 partial products of `a` and the 31-bit multiplier;
+//! 3. `{hh, ll}` (a concatenation, no add) and `lh + hl`;
+//! 4. `|p| = {hh, ll} + ((lh + hl) << 16)`, exact (`|p| < 2^62`);
+//! 5. `|p| >> (shift - 1)` by a multiple of 8 (coarse barrel shift);
+//! 6. the rest of the shift, saturated to 511 (`q`);
+//! 7. `r = sign * ((q + 1) >> 1)`, plus the zero point, in 16-bit offset
+//!    binary (value + 2^15, so signed compares are unsigned ones);
+//! 8. clamp to the next layer's range, then ReLU (`max(q, zero_point)`).
+//!
+//! Steps 5 to 7 are the rounding right shift with ties away from zero:
+//! `(|p| + 2^(s-1)) >> s == ((|p| >> (s-1)) + 1) >> 1` for every `|p|` and
+//! `s >= 1`. Saturating `q` at 511 (magnitude 256) changes nothing: any
+//! magnitude of 256 or more clamps to the same end of an at-most-8-bit range
+//! whatever the zero point.
+//!
+//! Flow control is one enable for all steps (`advance`: the last step is
+//! empty or being taken). A one-entry skid register in front catches the
+//! accumulator that arrives in the cycle the pipeline stops, so `in_ready`
+//! depends only on registers: no combinational path runs from one engine's
+//! input handshake to the previous engine's output logic.
+//!
+//! Parameters are registers written through the load port (see
+//! [`REQUANTIZE_WORDS`]), so one bitstream runs any network of its shape.
+//! Only the clamp range is fixed at generation: it is the next engine's
+//! `activation_bits`.
+
+use lutgen_core::EngineConfig;
+use rust_hdl::prelude::*;
+
+/// Load-port words of a requantization stage: multiplier (1 to 2^31 - 1),
+/// shift (1 to 62), zero point (int8, two's complement in the low byte),
+/// ReLU (bit 0).
+pub const REQUANTIZE_WORDS: [&str; 4] = ["multiplier", "shift", "zero_point", "relu"];
+
+/// Register steps from an accepted accumulator to its activation.
+pub const REQUANTIZE_LATENCY: usize = 8;
+
+/// Steps that carry the sign: it is consumed at step 7.
+const SIGN_STEPS: usize = 6;
+
+/// Offset of the 16-bit offset-binary domain of steps 7 and 8.
+const OFFSET: u64 = 0x8000;
+
+#[derive(LogicBlock)]
+pub struct RequantStage {
+    pub clock: Signal<In, Clock>,
+    /// Synchronous reset: empties the pipeline (parameters are kept).
+    pub reset: Signal<In, Bit>,
+    /// Accumulators in, two's complement.
+    pub in_data: Signal<In, Bits<32>>,
+    pub in_valid: Signal<In, Bit>,
+    pub in_ready: Signal<Out, Bit>,
+    /// Activations out, two's complement in 8 bits.
+    pub out_data: Signal<Out, Bits<8>>,
+    pub out_valid: Signal<Out, Bit>,
+    pub out_ready: Signal<In, Bit>,
+    /// Write `load_data` to parameter `load_word` (already decoded for this stage).
+    pub load_enable: Signal<In, Bit>,
+    pub load_word: Signal<In, Bits<16>>,
+    pub load_data: Signal<In, Bits<32>>,
+
+    multiplier: DFF<Bits<32>>,
+    coarse_shift: DFF<Bits<6>>,
+    fine_shift: DFF<Bits<6>>,
+    zero_point: DFF<Bits<16>>,
+    zero_offset: DFF<Bits<16>>,
+    relu: DFF<Bit>,
+
+    advance: Signal<Local, Bit>,
+    skid: DFF<Bits<32>>,
+    skid_valid: DFF<Bit>,
+    accept: Signal<Local, Bit>,
+    head: Signal<Local, Bits<32>>,
+    shift_less_one: Signal<Local, Bits<6>>,
+    zero_extended: Signal<Local, Bits<16>>,
+    valid: Vec<DFF<Bit>>,
+    negative: Vec<DFF<Bit>>,
+    magnitude: DFF<Bits<32>>,
+    ll: DFF<Bits<32>>,
+    lh: DFF<Bits<32>>,
+    hl: DFF<Bits<32>>,
+    hh: DFF<Bits<32>>,
+    outer: DFF<Bits<64>>,
+    middle: DFF<Bits<64>>,
+    product: DFF<Bits<64>>,
+    coarse: DFF<Bits<64>>,
+    fine: Signal<Local, Bits<64>>,
+    halved: DFF<Bits<16>>,
+    rounded: Signal<Local, Bits<16>>,
+    shifted_value: DFF<Bits<16>>,
+    clamped: Signal<Local, Bits<16>>,
+    result: DFF<Bits<8>>,
+
+    low: Constant<Bits<16>>,
+    high: Constant<Bits<16>>,
+    offset: Constant<Bits<16>>,
+    saturation: Constant<Bits<64>>,
+    sign_extension: Constant<Bits<16>>,
+    multiplier_mask: Constant<Bits<32>>,
+    words: Vec<Constant<Bits<16>>>,
+    _steps: usize,
+    _signs: usize,
+}
+
+impl RequantStage {
+    /// A stage whose clamp range is `bits` signed bits (the next layer's
+    /// `activation_bits`, 2 to 8).
+    pub fn new(bits: u32) -> Self {
+        let (lo, hi) = EngineConfig::signed_range(bits);
+        let offset = |v: i64| Constant::new(((OFFSET as i64 + v) as u64).into());
+        RequantStage {
+            clock: Default::default(),
+            reset: Default::default(),
+            in_data: Default::default(),
+            in_valid: Default::default(),
+            in_ready: Default::default(),
+            out_data: Default::default(),
+            out_valid: Default::default(),
+            out_ready: Default::default(),
+            load_enable: Default::default(),
+            load_word: Default::default(),
+            load_data: Default::default(),
+            multiplier: Default::default(),
+            coarse_shift: Default::default(),
+            fine_shift: Default::default(),
+            zero_point: Default::default(),
+            zero_offset: Default::default(),
+            relu: Default::default(),
+            advance: Default::default(),
+            skid: Default::default(),
+            skid_valid: Default::default(),
+            accept: Default::default(),
+            head: Default::default(),
+            shift_less_one: Default::default(),
+            zero_extended: Default::default(),
+            valid: (0..REQUANTIZE_LATENCY)
+                .map(|_| Default::default())
+                .collect(),
+            negative: (0..SIGN_STEPS).map(|_| Default::default()).collect(),
+            magnitude: Default::default(),
+            ll: Default::default(),
+            lh: Default::default(),
+            hl: Default::default(),
+            hh: Default::default(),
+            outer: Default::default(),
+            middle: Default::default(),
+            product: Default::default(),
+            coarse: Default::default(),
+            fine: Default::default(),
+            halved: Default::default(),
+            rounded: Default::default(),
+            shifted_value: Default::default(),
+            clamped: Default::default(),
+            result: Default::default(),
+            low: offset(lo),
+            high: offset(hi),
+            offset: offset(0),
+            saturation: Constant::new(511u64.into()),
+            sign_extension: Constant::new(0xFF00u64.into()),
+            multiplier_mask: Constant::new(0x7FFF_FFFFu64.into()),
+            words: (0..REQUANTIZE_WORDS.len())
+                .map(|i| Constant::new((i as u64).into()))
+                .collect(),
+            _steps: REQUANTIZE_LATENCY,
+            _signs: SIGN_STEPS,
+        }
+    }
+}
+
+impl Logic for RequantStage {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            multiplier,
+            coarse_shift,
+            fine_shift,
+            zero_point,
+            zero_offset,
+            relu,
+            skid,
+            skid_valid,
+            magnitude,
+            ll,
+            lh,
+            hl,
+            hh,
+            outer,
+            middle,
+            product,
+            coarse,
+            halved,
+            shifted_value,
+            result
+        );
+        for i in 0..self._steps {
+            self.valid[i].clock.next = self.clock.val();
+            self.valid[i].d.next = self.valid[i].q.val();
+        }
+        for i in 0..self._signs {
+            self.negative[i].clock.next = self.clock.val();
+            self.negative[i].d.next = self.negative[i].q.val();
+        }
+
+        // ---- Parameters, written through the load port.
+        self.shift_less_one.next = self.load_data.val().get_bits::<6>(0) - 1;
+        if self.load_data.val().get_bit(7) {
+            self.zero_extended.next = bit_cast::<16, 8>(self.load_data.val().get_bits::<8>(0))
+                | self.sign_extension.val();
+        } else {
+            self.zero_extended.next = bit_cast::<16, 8>(self.load_data.val().get_bits::<8>(0));
+        }
+        if self.load_enable.val() {
+            if self.load_word.val() == self.words[0].val() {
+                self.multiplier.d.next = self.load_data.val() & self.multiplier_mask.val();
+            }
+            if self.load_word.val() == self.words[1].val() {
+                self.coarse_shift.d.next = self.shift_less_one.val() & 0x38;
+                self.fine_shift.d.next = self.shift_less_one.val() & 0x07;
+            }
+            if self.load_word.val() == self.words[2].val() {
+                self.zero_point.d.next = self.zero_extended.val();
+                self.zero_offset.d.next = self.zero_extended.val() ^ self.offset.val();
+            }
+            if self.load_word.val() == self.words[3].val() {
+                self.relu.d.next = self.load_data.val().get_bit(0);
+            }
+        }
+
+        // ---- One enable for every step.
+        self.advance.next = !self.valid[7].q.val() | self.out_ready.val();
+        self.in_ready.next = !self.skid_valid.q.val() & !self.reset.val();
+        self.accept.next = self.in_valid.val() & self.in_ready.val();
+        // The next accumulator: the one held in the skid register, else the input.
+        if self.skid_valid.q.val() {
+            self.head.next = self.skid.q.val();
+        } else {
+            self.head.next = self.in_data.val();
+        }
+        self.out_valid.next = self.valid[7].q.val();
+        self.out_data.next = self.result.q.val();
+        self.fine.next = self.coarse.q.val() >> self.fine_shift.q.val();
+        self.rounded.next = (self.halved.q.val() + 1) >> 1;
+        if self.shifted_value.q.val() < self.low.val() {
+            self.clamped.next = self.low.val();
+        } else if self.shifted_value.q.val() > self.high.val() {
+            self.clamped.next = self.high.val();
+        } else {
+            self.clamped.next = self.shifted_value.q.val();
+        }
+        if !self.advance.val() & self.accept.val() {
+            self.skid.d.next = self.in_data.val();
+            self.skid_valid.d.next = true;
+        }
+        if self.advance.val() {
+            self.skid_valid.d.next = false;
+            self.valid[0].d.next = self.skid_valid.q.val() | self.accept.val();
+            self.negative[0].d.next = self.head.val().get_bit(31);
+            if self.head.val().get_bit(31) {
+                self.magnitude.d.next = !self.head.val() + 1;
+            } else {
+                self.magnitude.d.next = self.head.val();
+            }
+            for i in 1..self._steps {
+                self.valid[i].d.next = self.valid[i - 1].q.val();
+            }
+            for i in 1..self._signs {
+                self.negative[i].d.next = self.negative[i - 1].q.val();
+            }
+            // Step 2: partial products.
+            self.ll.d.next = self.magnitude.q.val().get_bits::<16>(0)
+                * self.multiplier.q.val().get_bits::<16>(0);
+            self.lh.d.next = self.magnitude.q.val().get_bits::<16>(0)
+                * self.multiplier.q.val().get_bits::<16>(16);
+            self.hl.d.next = self.magnitude.q.val().get_bits::<16>(16)
+                * self.multiplier.q.val().get_bits::<16>(0);
+            self.hh.d.next = self.magnitude.q.val().get_bits::<16>(16)
+                * self.multiplier.q.val().get_bits::<16>(16);
+            // Step 3: {hh, ll} and the middle sum.
+            self.outer.d.next =
+                (bit_cast::<64, 32>(self.hh.q.val()) << 32) | bit_cast::<64, 32>(self.ll.q.val());
+            self.middle.d.next =
+                bit_cast::<64, 32>(self.lh.q.val()) + bit_cast::<64, 32>(self.hl.q.val());
+            // Step 4: the exact product magnitude.
+            self.product.d.next = self.outer.q.val() + (self.middle.q.val() << 16);
+            // Steps 5 and 6: shift right by shift - 1, saturate at 511.
+            self.coarse.d.next = self.product.q.val() >> self.coarse_shift.q.val();
+            if self.fine.val() > self.saturation.val() {
+                self.halved.d.next = bit_cast::<16, 64>(self.saturation.val());
+            } else {
+                self.halved.d.next = self.fine.val().get_bits::<16>(0);
+            }
+            // Step 7: round (ties away from zero), sign, zero point, in offset binary.
+            if self.negative[5].q.val() {
+                self.shifted_value.d.next =
+                    self.offset.val() - self.rounded.val() + self.zero_point.q.val();
+            } else {
+                self.shifted_value.d.next =
+                    self.offset.val() + self.rounded.val() + self.zero_point.q.val();
+            }
+            // Step 8: saturate, then ReLU in the quantized domain.
+            if self.relu.q.val() & (self.clamped.val() < self.zero_offset.q.val()) {
+                self.result.d.next = self.zero_offset.q.val().get_bits::<8>(0);
+            } else {
+                self.result.d.next = self.clamped.val().get_bits::<8>(0);
+            }
+        }
+        if self.reset.val() {
+            self.skid_valid.d.next = false;
+            for i in 0..self._steps {
+                self.valid[i].d.next = false;
+            }
+        }
+    }
+}

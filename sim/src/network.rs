@@ -1,0 +1,300 @@
+//! The network top in Verilator: build it for a list of layer
+//! configurations, load a whole [`Network`] (every layer's memories and
+//! requantization registers) through its load port, stream int8 vectors in
+//! and collect the last layer's outputs, cycle by cycle.
+
+use crate::engine::{Backpressure, SimOptions};
+use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
+use lutgen_core::{EngineConfig, Network};
+use lutgen_hdl::engine::RESET_CYCLES;
+use lutgen_hdl::memory_map::network_load_words;
+use lutgen_hdl::verilog::{network_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE};
+
+/// Everything a network run produced.
+#[derive(Clone, Debug, Default)]
+pub struct NetworkRun {
+    /// The last layer's N outputs per vector, in order.
+    pub outputs: Vec<Vec<i32>>,
+    /// Cycles from the first input offered to the last output taken.
+    pub cycles: u64,
+    /// Steady-state cycles between consecutive vectors' last outputs
+    /// (the whole run's cycles for a single vector).
+    pub cycles_per_inference: f64,
+}
+
+struct Ports {
+    clock: PortId,
+    reset: PortId,
+    in_data: PortId,
+    in_valid: PortId,
+    in_ready: PortId,
+    out_data: PortId,
+    out_valid: PortId,
+    out_ready: PortId,
+    out_last: PortId,
+    load_enable: PortId,
+    load_address: PortId,
+    load_data: PortId,
+    fault: PortId,
+}
+
+/// A Verilated network top for one list of layer configurations.
+pub struct NetworkSim {
+    layers: Vec<EngineConfig>,
+    model: Model,
+    ports: Ports,
+    loaded: bool,
+}
+
+impl NetworkSim {
+    /// Generates, builds (or loads from the cache) and resets the network top for `layers`.
+    pub fn new(layers: &[EngineConfig], options: &SimOptions) -> Result<Self, SimError> {
+        let verilog = network_verilog(layers)?;
+        let specs = NETWORK_PORTS
+            .iter()
+            .map(|p| {
+                if p.input {
+                    PortSpec::input(p.name, p.width)
+                } else {
+                    PortSpec::output(p.name, p.width)
+                }
+            })
+            .collect();
+        let mut builder =
+            ModelBuilder::new(&verilog, NETWORK_TOP_MODULE, specs).trace(options.trace.is_some());
+        if let Some(dir) = &options.cache_dir {
+            builder = builder.cache_dir(dir);
+        }
+        let mut model = builder.build()?;
+        if let Some(path) = &options.trace {
+            model.open_trace(path)?;
+        }
+        let ports = Ports {
+            clock: model.port("clock")?,
+            reset: model.port("reset")?,
+            in_data: model.port("in_data")?,
+            in_valid: model.port("in_valid")?,
+            in_ready: model.port("in_ready")?,
+            out_data: model.port("out_data")?,
+            out_valid: model.port("out_valid")?,
+            out_ready: model.port("out_ready")?,
+            out_last: model.port("out_last")?,
+            load_enable: model.port("load_enable")?,
+            load_address: model.port("load_address")?,
+            load_data: model.port("load_data")?,
+            fault: model.port("fault")?,
+        };
+        let mut sim = NetworkSim {
+            layers: layers.to_vec(),
+            model,
+            ports,
+            loaded: false,
+        };
+        sim.reset();
+        Ok(sim)
+    }
+
+    /// The hardware for `network`: its layers' configurations.
+    pub fn for_network(network: &Network, options: &SimOptions) -> Result<Self, SimError> {
+        let layers: Vec<EngineConfig> = network
+            .layers()
+            .iter()
+            .map(|l| l.image.config().clone())
+            .collect();
+        NetworkSim::new(&layers, options)
+    }
+
+    /// True when the model came from the cache rather than a fresh Verilator build.
+    pub fn was_cached(&self) -> bool {
+        self.model.was_cached()
+    }
+
+    /// The layer configurations the top was built for.
+    pub fn layers(&self) -> &[EngineConfig] {
+        &self.layers
+    }
+
+    /// Holds `reset` for [`RESET_CYCLES`] cycles: empties every engine and stage.
+    pub fn reset(&mut self) {
+        let p = &self.ports;
+        let (reset, clock) = (p.reset, p.clock);
+        for port in [p.in_valid, p.out_ready, p.load_enable] {
+            self.model.set(port, 0);
+        }
+        self.model.set(reset, 1);
+        for _ in 0..RESET_CYCLES {
+            self.model.tick(clock);
+        }
+        self.model.set(reset, 0);
+        self.model.tick(clock);
+    }
+
+    /// Writes every layer and requantization of `network` through the load
+    /// port; refuses a network whose layers are not the ones the top was
+    /// generated for, naming the first difference.
+    pub fn load(&mut self, network: &Network) -> Result<(), SimError> {
+        let got = network.layers();
+        if got.len() != self.layers.len() {
+            return Err(SimError::NetworkMismatch(format!(
+                "the network has {} layers but the hardware was generated for {}",
+                got.len(),
+                self.layers.len()
+            )));
+        }
+        for (i, (layer, hw)) in got.iter().zip(&self.layers).enumerate() {
+            if layer.image.config() != hw {
+                return Err(SimError::NetworkMismatch(format!(
+                    "layer {i} is {:?} but the hardware's layer {i} is {hw:?}",
+                    layer.image.config()
+                )));
+            }
+            if let Some(r) = &layer.requantize {
+                r.validate().map_err(|e| {
+                    SimError::NetworkMismatch(format!("layer {i} requantization: {e}"))
+                })?;
+            }
+        }
+        let p = &self.ports;
+        let (enable, address, data, clock) = (p.load_enable, p.load_address, p.load_data, p.clock);
+        self.model.set(enable, 1);
+        for word in network_load_words(network) {
+            self.model.set(address, u64::from(word.address));
+            self.model.set(data, u64::from(word.data));
+            self.model.tick(clock);
+        }
+        self.model.set(enable, 0);
+        self.loaded = true;
+        Ok(())
+    }
+
+    /// Offers `vectors` for `cycles` cycles, taking any output, then stops
+    /// mid-stream: leaves work in flight (for testing [`NetworkSim::reset`]).
+    pub fn push_partial(&mut self, vectors: &[Vec<i8>], cycles: u64) {
+        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
+        let p = &self.ports;
+        let mut next = 0;
+        for _ in 0..cycles {
+            let offer = next < elements.len();
+            self.model.set(p.in_valid, offer as u64);
+            self.model
+                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
+            self.model.set(p.out_ready, 1);
+            self.model.eval();
+            if offer && self.model.get(p.in_ready) == 1 {
+                next += 1;
+            }
+            self.model.tick(p.clock);
+        }
+        self.model.set(p.in_valid, 0);
+    }
+
+    /// Streams `vectors` (the first layer's width) through every layer and
+    /// collects the last layer's outputs.
+    ///
+    /// Fails, rather than hangs, if the network makes no progress for many
+    /// cycles, and fails if it ever breaks its stream protocol or raises `fault`.
+    pub fn run(
+        &mut self,
+        vectors: &[Vec<i8>],
+        mut bp: Backpressure,
+    ) -> Result<NetworkRun, SimError> {
+        if !self.loaded {
+            return Err(SimError::NotLoaded);
+        }
+        let d = self.layers[0].input_dim;
+        let n = self.layers[self.layers.len() - 1].outputs;
+        if let Some(i) = vectors.iter().position(|v| v.len() != d) {
+            return Err(SimError::InputLength {
+                index: i,
+                expected: d,
+                got: vectors[i].len(),
+            });
+        }
+        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
+        // Generous: the whole pipeline's latency many times over.
+        let work: usize = self
+            .layers
+            .iter()
+            .map(|c| c.bound_cycles_per_inference() + c.input_dim + c.outputs + 16)
+            .sum();
+        let patience = 64 * work as u64 + 1024;
+        let mut run = NetworkRun::default();
+        let mut current = Vec::with_capacity(n);
+        let mut last_output_cycle = Vec::with_capacity(vectors.len());
+        let (mut next, mut cycle, mut idle) = (0usize, 0u64, 0u64);
+        let p = &self.ports;
+        while run.outputs.len() < vectors.len() {
+            let offer = next < elements.len() && !bp.chance(bp.input_gap);
+            let ready = !bp.chance(bp.output_stall);
+            self.model.set(p.in_valid, offer as u64);
+            self.model
+                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
+            self.model.set(p.out_ready, ready as u64);
+            self.model.eval();
+            let mut progress = false;
+            if offer && self.model.get(p.in_ready) == 1 {
+                next += 1;
+                progress = true;
+            }
+            if ready && self.model.get(p.out_valid) == 1 {
+                current.push(self.model.get(p.out_data) as u32 as i32);
+                let last = self.model.get(p.out_last) == 1;
+                if last != (current.len() == n) {
+                    return Err(SimError::Protocol(format!(
+                        "out_last was {} on output {} of vector {} (N = {n})",
+                        last as u8,
+                        current.len() - 1,
+                        run.outputs.len()
+                    )));
+                }
+                if last {
+                    run.outputs.push(std::mem::take(&mut current));
+                    last_output_cycle.push(cycle);
+                }
+                progress = true;
+            }
+            if self.model.get(p.fault) == 1 {
+                return Err(SimError::Fault { cycle });
+            }
+            self.model.tick(p.clock);
+            cycle += 1;
+            // Count only cycles in which the output was offered a chance to move:
+            // stalls neither reset nor advance the count, so a hang is found under
+            // any back-pressure.
+            idle = match (progress, ready) {
+                (true, _) => 0,
+                (false, true) => idle + 1,
+                (false, false) => idle,
+            };
+            if idle > patience {
+                return Err(SimError::Hung {
+                    cycle,
+                    accepted: next / d.max(1),
+                    completed: run.outputs.len(),
+                    expected: vectors.len(),
+                });
+            }
+        }
+        self.model.set(p.in_valid, 0);
+        // Nothing may come out after the last expected vector.
+        for _ in 0..(work as u64) {
+            self.model.set(p.out_ready, 1);
+            self.model.eval();
+            if self.model.get(p.out_valid) == 1 {
+                return Err(SimError::Protocol(format!(
+                    "an output appeared after all {} vectors had finished",
+                    vectors.len()
+                )));
+            }
+            self.model.tick(p.clock);
+        }
+        self.model.flush_trace();
+        run.cycles = cycle;
+        run.cycles_per_inference = match last_output_cycle[..] {
+            [] => 0.0,
+            [only] => only as f64 + 1.0,
+            [first, .., last] => (last - first) as f64 / (last_output_cycle.len() - 1) as f64,
+        };
+        Ok(run)
+    }
+}
