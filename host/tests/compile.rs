@@ -2,12 +2,12 @@
 //! whole networks on the Verilated engine against the integer reference.
 
 use indicatif::ProgressBar;
-use lutgen::compile::device::run_network;
+use lutgen::compile::device::{run_network, run_network_top};
 use lutgen::compile::learn::LearnOptions;
 use lutgen::compile::{self, mlp, CompileError, CompileOptions, Method, Mlp};
 use lutgen_core::network::{random_network, Network};
 use lutgen_core::{EncoderKind, EngineConfig};
-use lutgen_sim::SimOptions;
+use lutgen_sim::{Backpressure, SimOptions};
 use rand::{Rng, SeedableRng};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
@@ -357,8 +357,8 @@ fn every_encoder_compiles_the_digits_model() {
     }
 }
 
-/// A network with a different encoder per layer runs on the Verilated
-/// engines bit for bit as the reference says.
+/// A network with a different encoder per layer (`tree`, then `two-level`)
+/// runs on the network top bit for bit as the reference says.
 #[test]
 fn per_layer_encoders_on_the_device_equal_the_reference() {
     let (model, train, test, _) = digits();
@@ -377,8 +377,8 @@ fn per_layer_encoders_on_the_device_equal_the_reference() {
         .iter()
         .map(|x| network.input_quantization().quantize(x))
         .collect();
-    let device = run_network(&network, &q, &SimOptions::default()).unwrap();
-    assert_eq!(device.outputs, reference_outputs(&network, &q));
+    let top = run_network_top(&network, &q, &SimOptions::default(), Backpressure::none()).unwrap();
+    assert_eq!(top.outputs, reference_outputs(&network, &q));
 }
 
 #[test]
