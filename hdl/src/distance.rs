@@ -27,7 +27,8 @@ pub struct DistanceUnit {
     pub element: Signal<In, Bits<8>>,
     /// The element's weight (`l1`), aligned with `element`; ignored for `l2`.
     pub weight: Signal<In, Bits<4>>,
-    /// The squared difference of the previous cycle is part of a codebook...
+    /// The product registered last cycle (from the element given two cycles
+    /// ago) is part of a codebook...
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
     pub first: Signal<In, Bit>,
@@ -44,10 +45,13 @@ pub struct DistanceUnit {
     sign_flip: Constant<Bits<8>>,
     /// High for the weighted L1 metric, low for squared L2.
     weighted: Constant<Bit>,
-    factor: Signal<Local, Bits<8>>,
     biased_element: Signal<Local, Bits<8>>,
     biased_centroid: Signal<Local, Bits<8>>,
-    difference: Signal<Local, Bits<8>>,
+    magnitude: Signal<Local, Bits<8>>,
+    /// `|x - p|` and the other factor (`|x - p|` or the weight), registered:
+    /// compare and subtract are one pipeline stage, the multiply the next.
+    difference: DFF<Bits<8>>,
+    factor: DFF<Bits<8>>,
     sum: Signal<Local, Distance>,
     square: DFF<Distance>,
     total: DFF<Distance>,
@@ -83,6 +87,7 @@ impl DistanceUnit {
             sign_flip: Constant::new(0x80u64.into()),
             biased_element: Default::default(),
             biased_centroid: Default::default(),
+            magnitude: Default::default(),
             difference: Default::default(),
             sum: Default::default(),
             square: Default::default(),
@@ -94,7 +99,7 @@ impl DistanceUnit {
 impl Logic for DistanceUnit {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, square, total);
+        dff_setup!(self, clock, difference, factor, square, total);
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
         self.centroid.read_address.next = self.read_address.val();
@@ -106,17 +111,18 @@ impl Logic for DistanceUnit {
         self.biased_element.next = self.element.val() ^ self.sign_flip.val();
         self.biased_centroid.next = self.centroid.read_data.val() ^ self.sign_flip.val();
         if self.biased_element.val() >= self.biased_centroid.val() {
-            self.difference.next = self.biased_element.val() - self.biased_centroid.val();
+            self.magnitude.next = self.biased_element.val() - self.biased_centroid.val();
         } else {
-            self.difference.next = self.biased_centroid.val() - self.biased_element.val();
+            self.magnitude.next = self.biased_centroid.val() - self.biased_element.val();
         }
+        self.difference.d.next = self.magnitude.val();
         if self.weighted.val() {
-            self.factor.next = bit_cast::<8, 4>(self.weight.val());
+            self.factor.d.next = bit_cast::<8, 4>(self.weight.val());
         } else {
-            self.factor.next = self.difference.val();
+            self.factor.d.next = self.magnitude.val();
         }
         self.square.d.next =
-            bit_cast::<16, 8>(self.difference.val()) * bit_cast::<16, 8>(self.factor.val());
+            bit_cast::<16, 8>(self.difference.q.val()) * bit_cast::<16, 8>(self.factor.q.val());
         if self.first.val() {
             self.sum.next = self.square.q.val();
         } else {
