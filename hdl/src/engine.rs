@@ -93,6 +93,9 @@ pub struct Engine {
     token_valid: DFF<Bit>,
     token_first: DFF<Bit>,
     token_last: DFF<Bit>,
+    entry_valid: DFF<Bit>,
+    entry_first: DFF<Bit>,
+    entry_last: DFF<Bit>,
     done: DFF<Bit>,
     advance: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
@@ -208,6 +211,9 @@ impl Engine {
             token_valid: Default::default(),
             token_first: Default::default(),
             token_last: Default::default(),
+            entry_valid: Default::default(),
+            entry_first: Default::default(),
+            entry_last: Default::default(),
             done: Default::default(),
             advance: Default::default(),
             pop: Default::default(),
@@ -268,6 +274,9 @@ impl Logic for Engine {
             token_valid,
             token_first,
             token_last,
+            entry_valid,
+            entry_first,
+            entry_last,
             done,
             remaining,
             lane_select,
@@ -403,6 +412,11 @@ impl Logic for Engine {
             self.next_base.next = self.codebook_base.q.val() + self.base_step.val();
         }
         if self.advance.val() {
+            // The token of the row on the memories' outputs moves on with
+            // that row into the lanes' entry registers.
+            self.entry_valid.d.next = self.token_valid.q.val();
+            self.entry_first.d.next = self.token_first.q.val();
+            self.entry_last.d.next = self.token_last.q.val();
             self.token_valid.d.next = self.reading.q.val();
             self.token_first.d.next = self.codebook.q.val() == 0;
             self.token_last.d.next = (self.codebook.q.val() == self.last_codebook.val())
@@ -438,7 +452,7 @@ impl Logic for Engine {
         if !self.start_codebook.val() & self.pop.val() {
             self.reserved.d.next = self.reserved.q.val() - 1;
         }
-        if self.advance.val() & self.token_valid.q.val() & self.token_last.q.val() {
+        if self.advance.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
             self.done.d.next = true;
         } else if self.capture.val() {
             self.done.d.next = false;
@@ -459,8 +473,8 @@ impl Logic for Engine {
             self.lanes[l].read_enable.next = self.advance.val();
             self.lanes[l].table_address.next = self.table_address.q.val();
             self.lanes[l].bias_address.next = self.row.q.val();
-            self.lanes[l].add.next = self.advance.val() & self.token_valid.q.val();
-            self.lanes[l].first.next = self.token_first.q.val();
+            self.lanes[l].add.next = self.advance.val() & self.entry_valid.q.val();
+            self.lanes[l].first.next = self.entry_first.q.val();
             self.lanes[l].capture.next = self.capture.val();
             self.lanes[l].shift.next = self.fire.val()
                 & ((self.lane_select.q.val() == self.last_lane.val())
@@ -488,6 +502,7 @@ impl Logic for Engine {
             self.codebook_base.d.next = 0.into();
             self.codebook.d.next = 0.into();
             self.token_valid.d.next = false;
+            self.entry_valid.d.next = false;
             self.done.d.next = false;
             self.remaining.d.next = 0.into();
             self.lane_select.d.next = 0.into();
