@@ -60,19 +60,18 @@ pub struct DistanceUnit {
     factor: DFF<Bits<8>>,
     /// The nibble products `d_h * f_h`, `d_h * f_l`, `d_l * f_h`, `d_l * f_l`
     /// of `difference = 16 d_h + d_l` and `factor = 16 f_h + f_l`, each
-    /// below 2^8 (32 bits wide as rust-hdl's product; synthesis drops the
-    /// constant-zero upper bits).
-    high_high: DFF<Distance>,
-    high_low: DFF<Distance>,
-    low_high: DFF<Distance>,
-    low_low: DFF<Distance>,
+    /// below 2^8.
+    high_high: DFF<Bits<8>>,
+    high_low: DFF<Bits<8>>,
+    low_high: DFF<Bits<8>>,
+    low_low: DFF<Bits<8>>,
     difference_high: Signal<Local, Bits<16>>,
     difference_low: Signal<Local, Bits<16>>,
     factor_high: Signal<Local, Bits<16>>,
     factor_low: Signal<Local, Bits<16>>,
     sum: Signal<Local, Distance>,
     /// `difference * factor`, below 2^16.
-    square: DFF<Distance>,
+    square: DFF<Bits<16>>,
     total: DFF<Distance>,
 }
 
@@ -156,17 +155,24 @@ impl Logic for DistanceUnit {
         self.difference_low.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(0));
         self.factor_high.next = bit_cast::<16, 4>(self.factor.q.val().get_bits::<4>(4));
         self.factor_low.next = bit_cast::<16, 4>(self.factor.q.val().get_bits::<4>(0));
-        self.high_high.d.next = self.difference_high.val() * self.factor_high.val();
-        self.high_low.d.next = self.difference_high.val() * self.factor_low.val();
-        self.low_high.d.next = self.difference_low.val() * self.factor_high.val();
-        self.low_low.d.next = self.difference_low.val() * self.factor_low.val();
-        self.square.d.next = (self.high_high.q.val() << 8)
-            + ((self.high_low.q.val() + self.low_high.q.val()) << 4)
-            + self.low_low.q.val();
+        // Explicit widths (rust-hdl's only product is 16 x 16 -> 32 bits): a
+        // 4 x 4 product fits 8 bits, the sum 16.
+        self.high_high.d.next =
+            bit_cast::<8, 32>(self.difference_high.val() * self.factor_high.val());
+        self.high_low.d.next =
+            bit_cast::<8, 32>(self.difference_high.val() * self.factor_low.val());
+        self.low_high.d.next =
+            bit_cast::<8, 32>(self.difference_low.val() * self.factor_high.val());
+        self.low_low.d.next = bit_cast::<8, 32>(self.difference_low.val() * self.factor_low.val());
+        self.square.d.next = (bit_cast::<16, 8>(self.high_high.q.val()) << 8)
+            + ((bit_cast::<16, 8>(self.high_low.q.val())
+                + bit_cast::<16, 8>(self.low_high.q.val()))
+                << 4)
+            + bit_cast::<16, 8>(self.low_low.q.val());
         if self.first.val() {
-            self.sum.next = self.square.q.val();
+            self.sum.next = bit_cast::<32, 16>(self.square.q.val());
         } else {
-            self.sum.next = self.total.q.val() + self.square.q.val();
+            self.sum.next = self.total.q.val() + bit_cast::<32, 16>(self.square.q.val());
         }
         if self.accumulate.val() {
             self.total.d.next = self.sum.val();
