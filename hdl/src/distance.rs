@@ -10,12 +10,6 @@
 //! difference `|x - p| * |x - p|` (`l2`), or the weighted difference
 //! `|x - p| * w` with a 4-bit weight (`l1`), so both use the same 8 x 8
 //! multiplier shape and `l1`'s is only 8 x 4.
-//!
-//! Pipeline (each stage one clock): memory read; `|x - p|` (offset-binary
-//! compare and subtract) into `difference`/`factor`; the four 4 x 4 nibble
-//! products; their sum, the product `|x - p| * factor` (16 bits); the
-//! accumulate. No stage holds more than a short carry chain, so the unit
-//! does not limit the clock.
 
 use crate::argmin::Key;
 use crate::memory::{Address, BlockRam};
@@ -33,8 +27,8 @@ pub struct DistanceUnit {
     pub element: Signal<In, Bits<8>>,
     /// The element's weight (`l1`), aligned with `element`; ignored for `l2`.
     pub weight: Signal<In, Bits<4>>,
-    /// The product registered last cycle (from the element given three
-    /// cycles ago) is part of a codebook...
+    /// The product registered last cycle (from the element given two cycles
+    /// ago) is part of a codebook...
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
     pub first: Signal<In, Bit>,
@@ -58,20 +52,8 @@ pub struct DistanceUnit {
     /// compare and subtract are one pipeline stage, the multiply the next.
     difference: DFF<Bits<8>>,
     factor: DFF<Bits<8>>,
-    /// The nibble products `d_h * f_h`, `d_h * f_l`, `d_l * f_h`, `d_l * f_l`
-    /// of `difference = 16 d_h + d_l` and `factor = 16 f_h + f_l`, each
-    /// below 2^8.
-    high_high: DFF<Bits<8>>,
-    high_low: DFF<Bits<8>>,
-    low_high: DFF<Bits<8>>,
-    low_low: DFF<Bits<8>>,
-    difference_high: Signal<Local, Bits<16>>,
-    difference_low: Signal<Local, Bits<16>>,
-    factor_high: Signal<Local, Bits<16>>,
-    factor_low: Signal<Local, Bits<16>>,
     sum: Signal<Local, Distance>,
-    /// `difference * factor`, below 2^16.
-    square: DFF<Bits<16>>,
+    square: DFF<Distance>,
     total: DFF<Distance>,
 }
 
@@ -106,14 +88,6 @@ impl DistanceUnit {
             biased_element: Default::default(),
             biased_centroid: Default::default(),
             magnitude: Default::default(),
-            high_high: Default::default(),
-            high_low: Default::default(),
-            low_high: Default::default(),
-            low_low: Default::default(),
-            difference_high: Default::default(),
-            difference_low: Default::default(),
-            factor_high: Default::default(),
-            factor_low: Default::default(),
             difference: Default::default(),
             sum: Default::default(),
             square: Default::default(),
@@ -125,9 +99,7 @@ impl DistanceUnit {
 impl Logic for DistanceUnit {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self, clock, difference, factor, high_high, high_low, low_high, low_low, square, total
-        );
+        dff_setup!(self, clock, difference, factor, square, total);
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
         self.centroid.read_address.next = self.read_address.val();
@@ -149,30 +121,12 @@ impl Logic for DistanceUnit {
         } else {
             self.factor.d.next = self.magnitude.val();
         }
-        // The product in two stages: four 4 x 4 products (8 bits each), then
-        // d * f = (hh << 8) + ((hl + lh) << 4) + ll, which fits 16 bits.
-        self.difference_high.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(4));
-        self.difference_low.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(0));
-        self.factor_high.next = bit_cast::<16, 4>(self.factor.q.val().get_bits::<4>(4));
-        self.factor_low.next = bit_cast::<16, 4>(self.factor.q.val().get_bits::<4>(0));
-        // Explicit widths (rust-hdl's only product is 16 x 16 -> 32 bits): a
-        // 4 x 4 product fits 8 bits, the sum 16.
-        self.high_high.d.next =
-            bit_cast::<8, 32>(self.difference_high.val() * self.factor_high.val());
-        self.high_low.d.next =
-            bit_cast::<8, 32>(self.difference_high.val() * self.factor_low.val());
-        self.low_high.d.next =
-            bit_cast::<8, 32>(self.difference_low.val() * self.factor_high.val());
-        self.low_low.d.next = bit_cast::<8, 32>(self.difference_low.val() * self.factor_low.val());
-        self.square.d.next = (bit_cast::<16, 8>(self.high_high.q.val()) << 8)
-            + ((bit_cast::<16, 8>(self.high_low.q.val())
-                + bit_cast::<16, 8>(self.low_high.q.val()))
-                << 4)
-            + bit_cast::<16, 8>(self.low_low.q.val());
+        self.square.d.next =
+            bit_cast::<16, 8>(self.difference.q.val()) * bit_cast::<16, 8>(self.factor.q.val());
         if self.first.val() {
-            self.sum.next = bit_cast::<32, 16>(self.square.q.val());
+            self.sum.next = self.square.q.val();
         } else {
-            self.sum.next = self.total.q.val() + bit_cast::<32, 16>(self.square.q.val());
+            self.sum.next = self.total.q.val() + self.square.q.val();
         }
         if self.accumulate.val() {
             self.total.d.next = self.sum.val();
