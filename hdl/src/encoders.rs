@@ -16,10 +16,10 @@
 //!
 //! Timing, with an element accepted at cycle t: its address is on
 //! `read_address` at t, the element (and every memory read at t) at t + 1
-//! (`valid_1`, `first_1`, `last_1`), the distance units register `|x - p|`
-//! at t + 2 and its product at t + 3, and accumulate it at t + 3 (`valid_3`,
-//! `first_3`); `leaf_valid` is high at t + 4 after a codebook's last
-//! element. The `tree` stage has no distance units and takes its leaf at
+//! (`valid_1`, `first_1`, `last_1`); in the distance units `|x - p|` is
+//! registered at t + 2, the nibble products at t + 3 and the product at
+//! t + 4, which they accumulate at t + 4 (`valid_4`, `first_4`);
+//! `leaf_valid` is high at t + 5 after a codebook's last element. The `tree` stage has no distance units and takes its leaf at
 //! t + 3 (`valid_2 & last_2`).
 
 use crate::argmin::{ArgminTree, Key};
@@ -29,7 +29,7 @@ use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
 /// Depth of the two-level stage's FIFO of chosen clusters (at most
-/// `4 + log2(S) + 1` codebooks are between replay start and key result).
+/// `5 + log2(S) + 1` codebooks are between replay start and key result).
 pub const CLUSTER_FIFO_DEPTH: usize = 16;
 declare_sync_fifo!(ClusterFifo, Bits<32>, 16, 1);
 
@@ -186,6 +186,9 @@ pub struct TwoLevelStage {
     valid_3: DFF<Bit>,
     first_3: DFF<Bit>,
     last_3: DFF<Bit>,
+    valid_4: DFF<Bit>,
+    first_4: DFF<Bit>,
+    last_4: DFF<Bit>,
     leaf: DFF<Bit>,
     start: Signal<Local, Bit>,
     key_address: Signal<Local, Address>,
@@ -254,6 +257,9 @@ impl TwoLevelStage {
             valid_3: Default::default(),
             first_3: Default::default(),
             last_3: Default::default(),
+            valid_4: Default::default(),
+            first_4: Default::default(),
+            last_4: Default::default(),
             leaf: Default::default(),
             start: Default::default(),
             key_address: Default::default(),
@@ -293,6 +299,9 @@ impl Logic for TwoLevelStage {
             valid_3,
             first_3,
             last_3,
+            valid_4,
+            first_4,
+            last_4,
             leaf
         );
         self.centre_tree.clock.next = self.clock.val();
@@ -374,7 +383,10 @@ impl Logic for TwoLevelStage {
         self.valid_3.d.next = self.valid_2.q.val();
         self.first_3.d.next = self.first_2.q.val();
         self.last_3.d.next = self.last_2.q.val();
-        self.leaf.d.next = self.valid_3.q.val() & self.last_3.q.val();
+        self.valid_4.d.next = self.valid_3.q.val();
+        self.first_4.d.next = self.first_3.q.val();
+        self.last_4.d.next = self.last_3.q.val();
+        self.leaf.d.next = self.valid_4.q.val() & self.last_4.q.val();
 
         // ---- Level 2: the keys of the chosen cluster.
         for s in 0..self._keys {
@@ -382,8 +394,8 @@ impl Logic for TwoLevelStage {
             self.keys[s].read_address.next = self.key_address.val();
             self.keys[s].element.next = self.buffer.read_data.val();
             self.keys[s].weight.next = self.key_weights.read_data.val();
-            self.keys[s].accumulate.next = self.valid_3.q.val();
-            self.keys[s].first.next = self.first_3.q.val();
+            self.keys[s].accumulate.next = self.valid_4.q.val();
+            self.keys[s].first.next = self.first_4.q.val();
             self.keys[s].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());
             self.keys[s].load_address.next = self.load_word.val();
@@ -410,6 +422,7 @@ impl Logic for TwoLevelStage {
             self.valid_1.d.next = false;
             self.valid_2.d.next = false;
             self.valid_3.d.next = false;
+            self.valid_4.d.next = false;
             self.leaf.d.next = false;
         }
     }

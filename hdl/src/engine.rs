@@ -79,6 +79,9 @@ pub struct Engine {
     valid_3: DFF<Bit>,
     first_3: DFF<Bit>,
     last_3: DFF<Bit>,
+    valid_4: DFF<Bit>,
+    first_4: DFF<Bit>,
+    last_4: DFF<Bit>,
     leaf_valid: DFF<Bit>,
     accept: Signal<Local, Bit>,
     start_codebook: Signal<Local, Bit>,
@@ -197,6 +200,9 @@ impl Engine {
             valid_3: Default::default(),
             first_3: Default::default(),
             last_3: Default::default(),
+            valid_4: Default::default(),
+            first_4: Default::default(),
+            last_4: Default::default(),
             leaf_valid: Default::default(),
             accept: Default::default(),
             start_codebook: Default::default(),
@@ -265,6 +271,9 @@ impl Logic for Engine {
             valid_3,
             first_3,
             last_3,
+            valid_4,
+            first_4,
+            last_4,
             leaf_valid,
             reading,
             row,
@@ -314,7 +323,10 @@ impl Logic for Engine {
         self.valid_3.d.next = self.valid_2.q.val();
         self.first_3.d.next = self.first_2.q.val();
         self.last_3.d.next = self.last_2.q.val();
-        self.leaf_valid.d.next = self.valid_3.q.val() & self.last_3.q.val();
+        self.valid_4.d.next = self.valid_3.q.val();
+        self.first_4.d.next = self.first_3.q.val();
+        self.last_4.d.next = self.last_3.q.val();
+        self.leaf_valid.d.next = self.valid_4.q.val() & self.last_4.q.val();
         // ---- Encoder stage: one key per codebook.
         self.stage_key.next = 0.into();
         self.stage_valid.next = false;
@@ -323,8 +335,8 @@ impl Logic for Engine {
             self.search[i].clock.next = self.clock.val();
             self.search[i].read_address.next = self.element_address.q.val();
             self.search[i].element.next = self.element.q.val();
-            self.search[i].accumulate.next = self.valid_3.q.val();
-            self.search[i].first.next = self.first_3.q.val();
+            self.search[i].accumulate.next = self.valid_4.q.val();
+            self.search[i].first.next = self.first_4.q.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
             self.search[i].load_enable.next = self.load_enable.val();
             self.search[i].load_select.next = self.load_select.val();
@@ -339,8 +351,8 @@ impl Logic for Engine {
             self.two_level[i].read_address.next = self.element_address.q.val();
             self.two_level[i].element.next = self.element.q.val();
             self.two_level[i].element_valid.next = self.valid_1.q.val();
-            self.two_level[i].accumulate.next = self.valid_3.q.val();
-            self.two_level[i].first.next = self.first_3.q.val();
+            self.two_level[i].accumulate.next = self.valid_4.q.val();
+            self.two_level[i].first.next = self.first_4.q.val();
             self.two_level[i].leaf_valid.next = self.leaf_valid.q.val();
             self.two_level[i].load_enable.next = self.load_enable.val();
             self.two_level[i].load_select.next = self.load_select.val();
@@ -496,6 +508,7 @@ impl Logic for Engine {
             self.valid_1.d.next = false;
             self.valid_2.d.next = false;
             self.valid_3.d.next = false;
+            self.valid_4.d.next = false;
             self.leaf_valid.d.next = false;
             self.reading.d.next = false;
             self.row.d.next = 0.into();
