@@ -10,6 +10,16 @@
 //! difference `|x - p| * |x - p|` (`l2`), or the weighted difference
 //! `|x - p| * w` with a 4-bit weight (`l1`), so both use the same 8 x 8
 //! multiplier shape and `l1`'s is only 8 x 4.
+//!
+//! Pipeline (each stage one clock): memory read; `|x - p|` (offset-binary
+//! compare and subtract) into `difference` (and the weight into `factor`);
+//! nibble products into `base` and `mixed`; their sum, the product (16
+//! bits); the accumulate. With `d = 16 h + l`:
+//!
+//! - `l2`: `d^2 = 256 h^2 + l^2 + 32 h l`, and as `l^2 < 256` the first two
+//!   terms are the concatenation `{h^2, l^2}` (each bit a 4-input function),
+//!   so one 4 x 4 product `h l` and one add remain;
+//! - `l1`: `d w = 16 h w + l w`, two 4 x 4 products and one add.
 
 use crate::argmin::Key;
 use crate::memory::{Address, BlockRam};
@@ -27,7 +37,8 @@ pub struct DistanceUnit {
     pub element: Signal<In, Bits<8>>,
     /// The element's weight (`l1`), aligned with `element`; ignored for `l2`.
     pub weight: Signal<In, Bits<4>>,
-    /// The squared difference of the previous cycle is part of a codebook...
+    /// The product registered last cycle (from the element given three
+    /// cycles ago) is part of a codebook...
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
     pub first: Signal<In, Bit>,
@@ -44,12 +55,23 @@ pub struct DistanceUnit {
     sign_flip: Constant<Bits<8>>,
     /// High for the weighted L1 metric, low for squared L2.
     weighted: Constant<Bit>,
-    factor: Signal<Local, Bits<8>>,
     biased_element: Signal<Local, Bits<8>>,
     biased_centroid: Signal<Local, Bits<8>>,
-    difference: Signal<Local, Bits<8>>,
+    magnitude: Signal<Local, Bits<8>>,
+    /// `|x - p|` and the weight (`l1`), registered: compare and subtract are
+    /// one pipeline stage, the multiply the next two.
+    difference: DFF<Bits<8>>,
+    factor: DFF<Bits<4>>,
+    /// `l2`: `{h^2, l^2}`; `l1`: `l w`.
+    base: DFF<Bits<16>>,
+    /// `l2`: `h l` (added shifted by 5); `l1`: `h w` (shifted by 4).
+    mixed: DFF<Bits<8>>,
+    high: Signal<Local, Bits<16>>,
+    low: Signal<Local, Bits<16>>,
+    weight_wide: Signal<Local, Bits<16>>,
     sum: Signal<Local, Distance>,
-    square: DFF<Distance>,
+    /// `difference * factor`, below 2^16.
+    square: DFF<Bits<16>>,
     total: DFF<Distance>,
 }
 
@@ -83,6 +105,12 @@ impl DistanceUnit {
             sign_flip: Constant::new(0x80u64.into()),
             biased_element: Default::default(),
             biased_centroid: Default::default(),
+            magnitude: Default::default(),
+            base: Default::default(),
+            mixed: Default::default(),
+            high: Default::default(),
+            low: Default::default(),
+            weight_wide: Default::default(),
             difference: Default::default(),
             sum: Default::default(),
             square: Default::default(),
@@ -94,7 +122,7 @@ impl DistanceUnit {
 impl Logic for DistanceUnit {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, square, total);
+        dff_setup!(self, clock, difference, factor, base, mixed, square, total);
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
         self.centroid.read_address.next = self.read_address.val();
@@ -106,21 +134,31 @@ impl Logic for DistanceUnit {
         self.biased_element.next = self.element.val() ^ self.sign_flip.val();
         self.biased_centroid.next = self.centroid.read_data.val() ^ self.sign_flip.val();
         if self.biased_element.val() >= self.biased_centroid.val() {
-            self.difference.next = self.biased_element.val() - self.biased_centroid.val();
+            self.magnitude.next = self.biased_element.val() - self.biased_centroid.val();
         } else {
-            self.difference.next = self.biased_centroid.val() - self.biased_element.val();
+            self.magnitude.next = self.biased_centroid.val() - self.biased_element.val();
         }
+        self.difference.d.next = self.magnitude.val();
+        self.factor.d.next = self.weight.val();
+        // The product in two stages (rust-hdl's only product is 16 x 16 -> 32
+        // bits, so the nibbles are widened and the results cut to size).
+        self.high.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(4));
+        self.low.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(0));
+        self.weight_wide.next = bit_cast::<16, 4>(self.factor.q.val());
         if self.weighted.val() {
-            self.factor.next = bit_cast::<8, 4>(self.weight.val());
+            self.base.d.next = bit_cast::<16, 32>(self.low.val() * self.weight_wide.val());
+            self.mixed.d.next = bit_cast::<8, 32>(self.high.val() * self.weight_wide.val());
+            self.square.d.next = self.base.q.val() + (bit_cast::<16, 8>(self.mixed.q.val()) << 4);
         } else {
-            self.factor.next = self.difference.val();
+            self.base.d.next = (bit_cast::<16, 32>(self.high.val() * self.high.val()) << 8)
+                | bit_cast::<16, 32>(self.low.val() * self.low.val());
+            self.mixed.d.next = bit_cast::<8, 32>(self.high.val() * self.low.val());
+            self.square.d.next = self.base.q.val() + (bit_cast::<16, 8>(self.mixed.q.val()) << 5);
         }
-        self.square.d.next =
-            bit_cast::<16, 8>(self.difference.val()) * bit_cast::<16, 8>(self.factor.val());
         if self.first.val() {
-            self.sum.next = self.square.q.val();
+            self.sum.next = bit_cast::<32, 16>(self.square.q.val());
         } else {
-            self.sum.next = self.total.q.val() + self.square.q.val();
+            self.sum.next = self.total.q.val() + bit_cast::<32, 16>(self.square.q.val());
         }
         if self.accumulate.val() {
             self.total.d.next = self.sum.val();

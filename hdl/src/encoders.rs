@@ -16,9 +16,11 @@
 //!
 //! Timing, with an element accepted at cycle t: its address is on
 //! `read_address` at t, the element (and every memory read at t) at t + 1
-//! (`valid_1`, `first_1`, `last_1`), the distance units accumulate at t + 2
-//! (`valid_2`, `first_2`), and `leaf_valid` is high at t + 3 after a
-//! codebook's last element.
+//! (`valid_1`, `first_1`, `last_1`); in the distance units `|x - p|` is
+//! registered at t + 2, the nibble products at t + 3 and the product at
+//! t + 4, which they accumulate at t + 4 (`valid_4`, `first_4`);
+//! `leaf_valid` is high at t + 5 after a codebook's last element. The `tree` stage has no distance units and takes its leaf at
+//! t + 3 (`valid_2 & last_2`).
 
 use crate::argmin::{ArgminTree, Key};
 use crate::distance::DistanceUnit;
@@ -27,7 +29,7 @@ use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
 /// Depth of the two-level stage's FIFO of chosen clusters (at most
-/// `3 + log2(S) + 1` codebooks are between replay start and key result).
+/// `5 + log2(S) + 1` codebooks are between replay start and key result).
 pub const CLUSTER_FIFO_DEPTH: usize = 16;
 declare_sync_fifo!(ClusterFifo, Bits<32>, 16, 1);
 
@@ -181,6 +183,12 @@ pub struct TwoLevelStage {
     valid_2: DFF<Bit>,
     first_2: DFF<Bit>,
     last_2: DFF<Bit>,
+    valid_3: DFF<Bit>,
+    first_3: DFF<Bit>,
+    last_3: DFF<Bit>,
+    valid_4: DFF<Bit>,
+    first_4: DFF<Bit>,
+    last_4: DFF<Bit>,
     leaf: DFF<Bit>,
     start: Signal<Local, Bit>,
     key_address: Signal<Local, Address>,
@@ -246,6 +254,12 @@ impl TwoLevelStage {
             valid_2: Default::default(),
             first_2: Default::default(),
             last_2: Default::default(),
+            valid_3: Default::default(),
+            first_3: Default::default(),
+            last_3: Default::default(),
+            valid_4: Default::default(),
+            first_4: Default::default(),
+            last_4: Default::default(),
             leaf: Default::default(),
             start: Default::default(),
             key_address: Default::default(),
@@ -282,6 +296,12 @@ impl Logic for TwoLevelStage {
             valid_2,
             first_2,
             last_2,
+            valid_3,
+            first_3,
+            last_3,
+            valid_4,
+            first_4,
+            last_4,
             leaf
         );
         self.centre_tree.clock.next = self.clock.val();
@@ -360,7 +380,13 @@ impl Logic for TwoLevelStage {
         self.valid_2.d.next = self.valid_1.q.val();
         self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
-        self.leaf.d.next = self.valid_2.q.val() & self.last_2.q.val();
+        self.valid_3.d.next = self.valid_2.q.val();
+        self.first_3.d.next = self.first_2.q.val();
+        self.last_3.d.next = self.last_2.q.val();
+        self.valid_4.d.next = self.valid_3.q.val();
+        self.first_4.d.next = self.first_3.q.val();
+        self.last_4.d.next = self.last_3.q.val();
+        self.leaf.d.next = self.valid_4.q.val() & self.last_4.q.val();
 
         // ---- Level 2: the keys of the chosen cluster.
         for s in 0..self._keys {
@@ -368,8 +394,8 @@ impl Logic for TwoLevelStage {
             self.keys[s].read_address.next = self.key_address.val();
             self.keys[s].element.next = self.buffer.read_data.val();
             self.keys[s].weight.next = self.key_weights.read_data.val();
-            self.keys[s].accumulate.next = self.valid_2.q.val();
-            self.keys[s].first.next = self.first_2.q.val();
+            self.keys[s].accumulate.next = self.valid_4.q.val();
+            self.keys[s].first.next = self.first_4.q.val();
             self.keys[s].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());
             self.keys[s].load_address.next = self.load_word.val();
@@ -395,6 +421,8 @@ impl Logic for TwoLevelStage {
             self.replaying.d.next = false;
             self.valid_1.d.next = false;
             self.valid_2.d.next = false;
+            self.valid_3.d.next = false;
+            self.valid_4.d.next = false;
             self.leaf.d.next = false;
         }
     }

@@ -76,6 +76,12 @@ pub struct Engine {
     valid_2: DFF<Bit>,
     first_2: DFF<Bit>,
     last_2: DFF<Bit>,
+    valid_3: DFF<Bit>,
+    first_3: DFF<Bit>,
+    last_3: DFF<Bit>,
+    valid_4: DFF<Bit>,
+    first_4: DFF<Bit>,
+    last_4: DFF<Bit>,
     leaf_valid: DFF<Bit>,
     accept: Signal<Local, Bit>,
     start_codebook: Signal<Local, Bit>,
@@ -90,6 +96,9 @@ pub struct Engine {
     token_valid: DFF<Bit>,
     token_first: DFF<Bit>,
     token_last: DFF<Bit>,
+    entry_valid: DFF<Bit>,
+    entry_first: DFF<Bit>,
+    entry_last: DFF<Bit>,
     done: DFF<Bit>,
     advance: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
@@ -188,6 +197,12 @@ impl Engine {
             valid_2: Default::default(),
             first_2: Default::default(),
             last_2: Default::default(),
+            valid_3: Default::default(),
+            first_3: Default::default(),
+            last_3: Default::default(),
+            valid_4: Default::default(),
+            first_4: Default::default(),
+            last_4: Default::default(),
             leaf_valid: Default::default(),
             accept: Default::default(),
             start_codebook: Default::default(),
@@ -202,6 +217,9 @@ impl Engine {
             token_valid: Default::default(),
             token_first: Default::default(),
             token_last: Default::default(),
+            entry_valid: Default::default(),
+            entry_first: Default::default(),
+            entry_last: Default::default(),
             done: Default::default(),
             advance: Default::default(),
             pop: Default::default(),
@@ -250,6 +268,12 @@ impl Logic for Engine {
             valid_2,
             first_2,
             last_2,
+            valid_3,
+            first_3,
+            last_3,
+            valid_4,
+            first_4,
+            last_4,
             leaf_valid,
             reading,
             row,
@@ -259,6 +283,9 @@ impl Logic for Engine {
             token_valid,
             token_first,
             token_last,
+            entry_valid,
+            entry_first,
+            entry_last,
             done,
             remaining,
             lane_select,
@@ -293,7 +320,13 @@ impl Logic for Engine {
         self.valid_2.d.next = self.valid_1.q.val();
         self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
-        self.leaf_valid.d.next = self.valid_2.q.val() & self.last_2.q.val();
+        self.valid_3.d.next = self.valid_2.q.val();
+        self.first_3.d.next = self.first_2.q.val();
+        self.last_3.d.next = self.last_2.q.val();
+        self.valid_4.d.next = self.valid_3.q.val();
+        self.first_4.d.next = self.first_3.q.val();
+        self.last_4.d.next = self.last_3.q.val();
+        self.leaf_valid.d.next = self.valid_4.q.val() & self.last_4.q.val();
         // ---- Encoder stage: one key per codebook.
         self.stage_key.next = 0.into();
         self.stage_valid.next = false;
@@ -302,8 +335,8 @@ impl Logic for Engine {
             self.search[i].clock.next = self.clock.val();
             self.search[i].read_address.next = self.element_address.q.val();
             self.search[i].element.next = self.element.q.val();
-            self.search[i].accumulate.next = self.valid_2.q.val();
-            self.search[i].first.next = self.first_2.q.val();
+            self.search[i].accumulate.next = self.valid_4.q.val();
+            self.search[i].first.next = self.first_4.q.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
             self.search[i].load_enable.next = self.load_enable.val();
             self.search[i].load_select.next = self.load_select.val();
@@ -318,8 +351,8 @@ impl Logic for Engine {
             self.two_level[i].read_address.next = self.element_address.q.val();
             self.two_level[i].element.next = self.element.q.val();
             self.two_level[i].element_valid.next = self.valid_1.q.val();
-            self.two_level[i].accumulate.next = self.valid_2.q.val();
-            self.two_level[i].first.next = self.first_2.q.val();
+            self.two_level[i].accumulate.next = self.valid_4.q.val();
+            self.two_level[i].first.next = self.first_4.q.val();
             self.two_level[i].leaf_valid.next = self.leaf_valid.q.val();
             self.two_level[i].load_enable.next = self.load_enable.val();
             self.two_level[i].load_select.next = self.load_select.val();
@@ -391,6 +424,11 @@ impl Logic for Engine {
             self.next_base.next = self.codebook_base.q.val() + self.base_step.val();
         }
         if self.advance.val() {
+            // The token of the row on the memories' outputs moves on with
+            // that row into the lanes' entry registers.
+            self.entry_valid.d.next = self.token_valid.q.val();
+            self.entry_first.d.next = self.token_first.q.val();
+            self.entry_last.d.next = self.token_last.q.val();
             self.token_valid.d.next = self.reading.q.val();
             self.token_first.d.next = self.codebook.q.val() == 0;
             self.token_last.d.next = (self.codebook.q.val() == self.last_codebook.val())
@@ -426,7 +464,7 @@ impl Logic for Engine {
         if !self.start_codebook.val() & self.pop.val() {
             self.reserved.d.next = self.reserved.q.val() - 1;
         }
-        if self.advance.val() & self.token_valid.q.val() & self.token_last.q.val() {
+        if self.advance.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
             self.done.d.next = true;
         } else if self.capture.val() {
             self.done.d.next = false;
@@ -447,8 +485,8 @@ impl Logic for Engine {
             self.lanes[l].read_enable.next = self.advance.val();
             self.lanes[l].table_address.next = self.table_address.q.val();
             self.lanes[l].bias_address.next = self.row.q.val();
-            self.lanes[l].add.next = self.advance.val() & self.token_valid.q.val();
-            self.lanes[l].first.next = self.token_first.q.val();
+            self.lanes[l].add.next = self.advance.val() & self.entry_valid.q.val();
+            self.lanes[l].first.next = self.entry_first.q.val();
             self.lanes[l].capture.next = self.capture.val();
             self.lanes[l].shift.next = self.fire.val()
                 & ((self.lane_select.q.val() == self.last_lane.val())
@@ -469,12 +507,15 @@ impl Logic for Engine {
             self.reserved.d.next = 0.into();
             self.valid_1.d.next = false;
             self.valid_2.d.next = false;
+            self.valid_3.d.next = false;
+            self.valid_4.d.next = false;
             self.leaf_valid.d.next = false;
             self.reading.d.next = false;
             self.row.d.next = 0.into();
             self.codebook_base.d.next = 0.into();
             self.codebook.d.next = 0.into();
             self.token_valid.d.next = false;
+            self.entry_valid.d.next = false;
             self.done.d.next = false;
             self.remaining.d.next = 0.into();
             self.lane_select.d.next = 0.into();

@@ -5,6 +5,12 @@
 //! to the accumulator at the head of its ring, which then rotates: after the
 //! `M = ceil(N / L)` reads of a codebook the ring is back in order, so no
 //! accumulator is ever addressed and no read-modify-write hazard exists.
+//!
+//! The memories' outputs are registered once more (`entry`, `bias`) before
+//! the add, so the block RAM read (and, for a table spanning several
+//! blocks, the multiplexer that picks the block) and the 32-bit add are in
+//! separate cycles. Every stage advances only with `read_enable`, so the
+//! pipeline stalls as one.
 
 use crate::memory::{Address, BlockRam};
 use rust_hdl::prelude::*;
@@ -15,11 +21,13 @@ pub type Word = Bits<32>;
 #[derive(LogicBlock)]
 pub struct Lane {
     pub clock: Signal<In, Clock>,
-    /// Advance the memory read ports (low while the pipeline is stalled).
+    /// Advance the memory read ports and the registers after them (low while
+    /// the pipeline is stalled).
     pub read_enable: Signal<In, Bit>,
     pub table_address: Signal<In, Address>,
     pub bias_address: Signal<In, Address>,
-    /// Add the table entry read last cycle into the ring head and rotate.
+    /// Add the registered table entry (read two advancing cycles ago) into
+    /// the ring head and rotate.
     pub add: Signal<In, Bit>,
     /// The entry belongs to codebook 0: start from the bias, not the ring.
     pub first: Signal<In, Bit>,
@@ -38,7 +46,9 @@ pub struct Lane {
     ring: Vec<DFF<Word>>,
     outputs: Vec<DFF<Word>>,
     sign_extension: Constant<Word>,
-    entry: Signal<Local, Word>,
+    entry: DFF<Bits<8>>,
+    bias: DFF<Word>,
+    extended: Signal<Local, Word>,
     total: Signal<Local, Word>,
     _rows: usize,
     _last_row: usize,
@@ -67,6 +77,8 @@ impl Lane {
             outputs: (0..rows).map(|_| Default::default()).collect(),
             sign_extension: Constant::new(0xFFFF_FF00u64.into()),
             entry: Default::default(),
+            bias: Default::default(),
+            extended: Default::default(),
             total: Default::default(),
             _rows: rows,
             _last_row: rows - 1,
@@ -77,6 +89,7 @@ impl Lane {
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
+        dff_setup!(self, clock, entry, bias);
         self.table_memory.clock.next = self.clock.val();
         self.table_memory.read_enable.next = self.read_enable.val();
         self.table_memory.read_address.next = self.table_address.val();
@@ -95,17 +108,20 @@ impl Logic for Lane {
             self.outputs[i].clock.next = self.clock.val();
             self.outputs[i].d.next = self.outputs[i].q.val();
         }
+        if self.read_enable.val() {
+            self.entry.d.next = self.table_memory.read_data.val();
+            self.bias.d.next = self.bias_memory.read_data.val();
+        }
         // Sign-extend the int8 table entry.
-        if self.table_memory.read_data.val().get_bit(7) {
-            self.entry.next =
-                bit_cast::<32, 8>(self.table_memory.read_data.val()) | self.sign_extension.val();
+        if self.entry.q.val().get_bit(7) {
+            self.extended.next = bit_cast::<32, 8>(self.entry.q.val()) | self.sign_extension.val();
         } else {
-            self.entry.next = bit_cast::<32, 8>(self.table_memory.read_data.val());
+            self.extended.next = bit_cast::<32, 8>(self.entry.q.val());
         }
         if self.first.val() {
-            self.total.next = self.bias_memory.read_data.val() + self.entry.val();
+            self.total.next = self.bias.q.val() + self.extended.val();
         } else {
-            self.total.next = self.ring[0].q.val() + self.entry.val();
+            self.total.next = self.ring[0].q.val() + self.extended.val();
         }
         if self.add.val() {
             for i in 0..self._last_row {

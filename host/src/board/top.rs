@@ -14,7 +14,7 @@
 use super::fit::Memory;
 use super::BoardError;
 use lutgen_core::protocol;
-use lutgen_core::EngineConfig;
+use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE, DENSE_PORTS};
 use lutgen_hdl::device::{device_verilog, DeviceConfig, DEVICE_MODULE, DEVICE_PORTS};
 use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
@@ -150,7 +150,31 @@ impl Top {
             }
             Top::Engine(c) => {
                 let (k, l, d) = (c.centroids, c.lanes, c.input_dim);
-                let mut m = vec![Memory::new("centroids", d, 8, k)];
+                // The encoder stage's memories (hdl/src/encoders.rs).
+                let mut m = match c.encoder {
+                    EncoderKind::L2 => vec![Memory::new("centroids", d, 8, k)],
+                    EncoderKind::L1 => vec![
+                        Memory::new("centroids", d, 8, k),
+                        Memory::new("weights", d, 4, 1),
+                    ],
+                    EncoderKind::TwoLevel => vec![
+                        Memory::new("cluster centres", d, 8, c.clusters()),
+                        Memory::new("keys", c.key_memory_words(), 8, c.keys_per_cluster()),
+                        Memory::new("weights (one copy per level)", d, 4, 2),
+                        Memory::new("replay buffer", c.replay_buffer_words(), 8, 1),
+                        Memory::new(
+                            "cluster FIFO",
+                            lutgen_hdl::encoders::CLUSTER_FIFO_DEPTH,
+                            32,
+                            1,
+                        ),
+                    ],
+                    EncoderKind::Tree => vec![
+                        Memory::new("split masks", d, 4, 1),
+                        Memory::new("thresholds", c.tree_threshold_words(), 8, 4),
+                    ],
+                    EncoderKind::Sign => vec![],
+                };
                 m.push(Memory::new("tables", c.table_words_per_lane(), 8, l));
                 m.push(Memory::new("bias", c.rows_per_lane(), 32, l));
                 m.push(Memory::new(
@@ -169,14 +193,24 @@ impl Top {
     }
 
     /// Multipliers in the top (8 x 8 bits each): the LUT engine's distance
-    /// units each square a difference; the dense engine has one per MAC.
+    /// units each multiply a difference (`l2`, `l1`, `two-level`; `tree` and
+    /// `sign` have none); the dense engine has one per MAC.
     /// The flow gives them DSP blocks only when all of them fit (on the
     /// iCE40UP5K's 8 `SB_MAC16`s, K = 16 squarers stay in LUTs).
     pub fn multipliers(&self) -> usize {
         match self {
-            Top::Engine(c) => c.centroids,
-            Top::Device(d) => d.engine.centroids,
+            Top::Engine(c) => distance_units(c),
+            Top::Device(d) => distance_units(&d.engine),
             Top::Dense(c) => c.macs,
         }
+    }
+}
+
+/// Distance units of a LUT engine's encoder stage (one multiplier each).
+pub fn distance_units(c: &EngineConfig) -> usize {
+    match c.encoder {
+        EncoderKind::L2 | EncoderKind::L1 => c.centroids,
+        EncoderKind::TwoLevel => c.clusters() + c.keys_per_cluster(),
+        EncoderKind::Tree | EncoderKind::Sign => 0,
     }
 }
