@@ -2,6 +2,7 @@
 //! image through its load port, stream vectors and collect every output and
 //! every encoder decision, cycle by cycle.
 
+use crate::stream::{VectorCollector, Watchdog};
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_core::{EngineConfig, Image};
 use lutgen_hdl::engine::RESET_CYCLES;
@@ -251,12 +252,12 @@ impl EngineSim {
         // Generous: a stalled output can hold the engine, but only while we stall it.
         let patience = 64 * (self.config.bound_cycles_per_inference() + d + n) as u64 + 1024;
         let mut run = Run::default();
-        let mut current = Vec::with_capacity(n);
+        let mut collected = VectorCollector::new(n, vectors.len());
         let mut codes = Vec::with_capacity(c);
-        let mut last_output_cycle = Vec::with_capacity(vectors.len());
-        let (mut next, mut cycle, mut idle) = (0usize, 0u64, 0u64);
+        let mut watchdog = Watchdog::new(patience);
+        let (mut next, mut cycle) = (0usize, 0u64);
         let p = &self.ports;
-        while run.outputs.len() < vectors.len() {
+        while collected.outputs.len() < vectors.len() {
             let offer = next < elements.len() && !bp.chance(bp.input_gap);
             let ready = !bp.chance(bp.output_stall);
             self.model.set(p.in_valid, offer as u64);
@@ -280,20 +281,11 @@ impl EngineSim {
                 progress = true;
             }
             if ready && self.model.get(p.out_valid) == 1 {
-                current.push(self.model.get(p.out_data) as u32 as i32);
-                let last = self.model.get(p.out_last) == 1;
-                if last != (current.len() == n) {
-                    return Err(SimError::Protocol(format!(
-                        "out_last was {} on output {} of vector {} (N = {n})",
-                        last as u8,
-                        current.len() - 1,
-                        run.outputs.len()
-                    )));
-                }
-                if last {
-                    run.outputs.push(std::mem::take(&mut current));
-                    last_output_cycle.push(cycle);
-                }
+                collected.push(
+                    self.model.get(p.out_data) as u32 as i32,
+                    self.model.get(p.out_last) == 1,
+                    cycle,
+                )?;
                 progress = true;
             }
             if self.model.get(p.fault) == 1 {
@@ -301,19 +293,11 @@ impl EngineSim {
             }
             self.model.tick(p.clock);
             cycle += 1;
-            // Count only cycles in which the output was offered a chance to move:
-            // stalls neither reset nor advance the count, so a hang is found under
-            // any back-pressure.
-            idle = match (progress, ready) {
-                (true, _) => 0,
-                (false, true) => idle + 1,
-                (false, false) => idle,
-            };
-            if idle > patience {
+            if watchdog.hung(progress, ready) {
                 return Err(SimError::Hung {
                     cycle,
                     accepted: next / d.max(1),
-                    completed: run.outputs.len(),
+                    completed: collected.outputs.len(),
                     expected: vectors.len(),
                 });
             }
@@ -328,11 +312,8 @@ impl EngineSim {
             )));
         }
         run.cycles = cycle;
-        run.cycles_per_inference = match last_output_cycle[..] {
-            [] => 0.0,
-            [only] => only as f64 + 1.0,
-            [first, .., last] => (last - first) as f64 / (last_output_cycle.len() - 1) as f64,
-        };
+        run.cycles_per_inference = collected.cycles_per_inference();
+        run.outputs = collected.outputs;
         Ok(run)
     }
 }

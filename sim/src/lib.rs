@@ -29,6 +29,7 @@ mod model;
 pub mod network;
 mod port;
 mod shim;
+mod stream;
 
 pub use builder::{ModelBuilder, VERILATOR_ENV};
 pub use cache::{default_cache_dir, CACHE_DIR_ENV};

@@ -4,6 +4,7 @@
 //! and collect the last layer's outputs, cycle by cycle.
 
 use crate::engine::{Backpressure, SimOptions};
+use crate::stream::{VectorCollector, Watchdog};
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_core::{EngineConfig, Network};
 use lutgen_hdl::engine::RESET_CYCLES;
@@ -219,11 +220,11 @@ impl NetworkSim {
             .sum();
         let patience = 64 * work as u64 + 1024;
         let mut run = NetworkRun::default();
-        let mut current = Vec::with_capacity(n);
-        let mut last_output_cycle = Vec::with_capacity(vectors.len());
-        let (mut next, mut cycle, mut idle) = (0usize, 0u64, 0u64);
+        let mut collected = VectorCollector::new(n, vectors.len());
+        let mut watchdog = Watchdog::new(patience);
+        let (mut next, mut cycle) = (0usize, 0u64);
         let p = &self.ports;
-        while run.outputs.len() < vectors.len() {
+        while collected.outputs.len() < vectors.len() {
             let offer = next < elements.len() && !bp.chance(bp.input_gap);
             let ready = !bp.chance(bp.output_stall);
             self.model.set(p.in_valid, offer as u64);
@@ -237,20 +238,11 @@ impl NetworkSim {
                 progress = true;
             }
             if ready && self.model.get(p.out_valid) == 1 {
-                current.push(self.model.get(p.out_data) as u32 as i32);
-                let last = self.model.get(p.out_last) == 1;
-                if last != (current.len() == n) {
-                    return Err(SimError::Protocol(format!(
-                        "out_last was {} on output {} of vector {} (N = {n})",
-                        last as u8,
-                        current.len() - 1,
-                        run.outputs.len()
-                    )));
-                }
-                if last {
-                    run.outputs.push(std::mem::take(&mut current));
-                    last_output_cycle.push(cycle);
-                }
+                collected.push(
+                    self.model.get(p.out_data) as u32 as i32,
+                    self.model.get(p.out_last) == 1,
+                    cycle,
+                )?;
                 progress = true;
             }
             if self.model.get(p.fault) == 1 {
@@ -258,19 +250,11 @@ impl NetworkSim {
             }
             self.model.tick(p.clock);
             cycle += 1;
-            // Count only cycles in which the output was offered a chance to move:
-            // stalls neither reset nor advance the count, so a hang is found under
-            // any back-pressure.
-            idle = match (progress, ready) {
-                (true, _) => 0,
-                (false, true) => idle + 1,
-                (false, false) => idle,
-            };
-            if idle > patience {
+            if watchdog.hung(progress, ready) {
                 return Err(SimError::Hung {
                     cycle,
                     accepted: next / d.max(1),
-                    completed: run.outputs.len(),
+                    completed: collected.outputs.len(),
                     expected: vectors.len(),
                 });
             }
@@ -290,11 +274,8 @@ impl NetworkSim {
         }
         self.model.flush_trace();
         run.cycles = cycle;
-        run.cycles_per_inference = match last_output_cycle[..] {
-            [] => 0.0,
-            [only] => only as f64 + 1.0,
-            [first, .., last] => (last - first) as f64 / (last_output_cycle.len() - 1) as f64,
-        };
+        run.cycles_per_inference = collected.cycles_per_inference();
+        run.outputs = collected.outputs;
         Ok(run)
     }
 }
