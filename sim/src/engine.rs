@@ -6,7 +6,7 @@ use crate::stream::{VectorCollector, Watchdog};
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_core::{EngineConfig, Image};
 use lutgen_hdl::engine::RESET_CYCLES;
-use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
+use lutgen_hdl::verilog::{engine_verilog, Port, ENGINE_PORTS, TOP_MODULE};
 use lutgen_hdl::MemoryMap;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
@@ -103,29 +103,40 @@ pub struct EngineSim {
     loaded: bool,
 }
 
+/// Builds (or loads from the cache) the Verilated model of a generated top
+/// with its port list, tracing to `options.trace` when set.
+pub(crate) fn build_top(
+    verilog: &str,
+    top: &str,
+    ports: &[Port],
+    options: &SimOptions,
+) -> Result<Model, SimError> {
+    let specs = ports
+        .iter()
+        .map(|p| {
+            if p.input {
+                PortSpec::input(p.name, p.width)
+            } else {
+                PortSpec::output(p.name, p.width)
+            }
+        })
+        .collect();
+    let mut builder = ModelBuilder::new(verilog, top, specs).trace(options.trace.is_some());
+    if let Some(dir) = &options.cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    let mut model = builder.build()?;
+    if let Some(path) = &options.trace {
+        model.open_trace(path)?;
+    }
+    Ok(model)
+}
+
 impl EngineSim {
     /// Generates, builds (or loads from the cache) and resets the engine for `config`.
     pub fn new(config: &EngineConfig, options: &SimOptions) -> Result<Self, SimError> {
         let verilog = engine_verilog(config).map_err(SimError::Config)?;
-        let specs = ENGINE_PORTS
-            .iter()
-            .map(|p| {
-                if p.input {
-                    PortSpec::input(p.name, p.width)
-                } else {
-                    PortSpec::output(p.name, p.width)
-                }
-            })
-            .collect();
-        let mut builder =
-            ModelBuilder::new(&verilog, TOP_MODULE, specs).trace(options.trace.is_some());
-        if let Some(dir) = &options.cache_dir {
-            builder = builder.cache_dir(dir);
-        }
-        let mut model = builder.build()?;
-        if let Some(path) = &options.trace {
-            model.open_trace(path)?;
-        }
+        let model = build_top(&verilog, TOP_MODULE, &ENGINE_PORTS, options)?;
         let ports = Ports {
             clock: model.port("clock")?,
             reset: model.port("reset")?,

@@ -3,9 +3,9 @@
 //! requantization registers) through its load port, stream int8 vectors in
 //! and collect the last layer's outputs, cycle by cycle.
 
-use crate::engine::{Backpressure, SimOptions};
+use crate::engine::{build_top, Backpressure, SimOptions};
 use crate::stream::{VectorCollector, Watchdog};
-use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
+use crate::{Model, PortId, SimError};
 use lutgen_core::{EngineConfig, Network};
 use lutgen_hdl::engine::RESET_CYCLES;
 use lutgen_hdl::memory_map::network_load_words;
@@ -51,25 +51,7 @@ impl NetworkSim {
     /// Generates, builds (or loads from the cache) and resets the network top for `layers`.
     pub fn new(layers: &[EngineConfig], options: &SimOptions) -> Result<Self, SimError> {
         let verilog = network_verilog(layers)?;
-        let specs = NETWORK_PORTS
-            .iter()
-            .map(|p| {
-                if p.input {
-                    PortSpec::input(p.name, p.width)
-                } else {
-                    PortSpec::output(p.name, p.width)
-                }
-            })
-            .collect();
-        let mut builder =
-            ModelBuilder::new(&verilog, NETWORK_TOP_MODULE, specs).trace(options.trace.is_some());
-        if let Some(dir) = &options.cache_dir {
-            builder = builder.cache_dir(dir);
-        }
-        let mut model = builder.build()?;
-        if let Some(path) = &options.trace {
-            model.open_trace(path)?;
-        }
+        let model = build_top(&verilog, NETWORK_TOP_MODULE, &NETWORK_PORTS, options)?;
         let ports = Ports {
             clock: model.port("clock")?,
             reset: model.port("reset")?,
