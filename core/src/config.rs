@@ -256,6 +256,33 @@ impl EngineConfig {
         }
     }
 
+    /// Centroids each `l2`/`l1` distance unit searches in turn (F): the
+    /// largest power of two up to K for which the search, at F cycles per
+    /// element, is no slower than the table read (`D * F <= C * M`) and a
+    /// unit's memory (`D * F` words) stays addressable. A full-width search
+    /// (F = 1) would sit idle most of the time when the table read is the
+    /// bound, so the engine folds it onto K / F units. 1 for other encoders.
+    pub fn centroids_per_unit(&self) -> usize {
+        if !matches!(self.encoder, EncoderKind::L2 | EncoderKind::L1) {
+            return 1;
+        }
+        let budget = (self.codebooks.saturating_mul(self.rows_per_lane()) / self.input_dim.max(1))
+            .min((1 << ADDRESS_BITS) / self.input_dim.max(1))
+            .min(self.centroids)
+            .max(1);
+        1 << budget.ilog2()
+    }
+
+    /// Distance units in the encoder stage: K / F for `l2`/`l1`, G + K / G for
+    /// `two-level`, none for `tree` and `sign`.
+    pub fn distance_units(&self) -> usize {
+        match self.encoder {
+            EncoderKind::L2 | EncoderKind::L1 => self.centroids / self.centroids_per_unit(),
+            EncoderKind::TwoLevel => self.clusters() + self.keys_per_cluster(),
+            EncoderKind::Tree | EncoderKind::Sign => 0,
+        }
+    }
+
     /// Words in each `two-level` key memory: D * G (0 for the other encoders).
     pub fn key_memory_words(&self) -> usize {
         match self.encoder {
@@ -415,6 +442,36 @@ mod tests {
 
     fn cfg() -> EngineConfig {
         EngineConfig::default()
+    }
+
+    #[test]
+    fn the_search_folds_onto_fewer_units_only_as_far_as_the_table_read_allows() {
+        // Default: D * F <= C * M = 256 -> F = 4, 4 units.
+        let c = EngineConfig::default();
+        assert_eq!((c.centroids_per_unit(), c.distance_units()), (4, 4));
+        // Four lanes: C * M = 64 = D -> no folding.
+        let c = EngineConfig {
+            lanes: 4,
+            ..EngineConfig::default()
+        };
+        assert_eq!((c.centroids_per_unit(), c.distance_units()), (1, 16));
+        // The budget is rounded down to a power of two and capped at K.
+        let c = EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 8,
+            outputs: 48,
+            ..EngineConfig::default()
+        };
+        assert_eq!(c.centroids_per_unit(), 8);
+        let c = EngineConfig { outputs: 12, ..c };
+        assert_eq!(c.centroids_per_unit(), 2);
+        // Other encoders never fold.
+        let c = EngineConfig {
+            encoder: EncoderKind::Tree,
+            ..EngineConfig::default()
+        };
+        assert_eq!((c.centroids_per_unit(), c.distance_units()), (1, 0));
     }
 
     #[test]

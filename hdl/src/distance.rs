@@ -42,16 +42,27 @@ pub struct DistanceUnit {
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
     pub first: Signal<In, Bit>,
-    /// `{distance, index, row offset}` of the last completed codebook; valid
-    /// for the one cycle after its last element was accumulated.
+    /// ...and ends it: the sum is a finished distance (folded units only).
+    pub last: Signal<In, Bit>,
+    /// The product is for pass 0, the unit's first centroid (folded units only).
+    pub pass_first: Signal<In, Bit>,
+    /// `{p, p * M}` for the distance finished last cycle (folded units only).
+    pub pass_tag: Signal<In, Bits<32>>,
+    /// `{distance, index, row offset}` of the last completed codebook (for a
+    /// folded unit, its nearest centroid, the lowest pass on ties); valid for
+    /// the one cycle after its last element was accumulated (folded: after
+    /// its last pass was compared).
     pub key: Signal<Out, Key>,
     /// Load port: write `load_data` at `load_address` when `load_enable`.
     pub load_enable: Signal<In, Bit>,
     pub load_address: Signal<In, Address>,
     pub load_data: Signal<In, Bits<8>>,
     centroid: BlockRam<Bits<8>>,
-    /// `{index, row offset}`: this unit's centroid index and `index * rows_per_lane`.
+    /// `{index, row offset}`: this unit's (first) centroid index and `index * rows_per_lane`.
     tag: Constant<Bits<32>>,
+    /// More than one pass: the key comes from the running minimum.
+    folded: Constant<Bit>,
+    distance_mask: Constant<Distance>,
     sign_flip: Constant<Bits<8>>,
     /// High for the weighted L1 metric, low for squared L2.
     weighted: Constant<Bit>,
@@ -72,21 +83,39 @@ pub struct DistanceUnit {
     sum: Signal<Local, Distance>,
     /// `difference * factor`, below 2^16.
     square: DFF<Bits<16>>,
-    total: DFF<Distance>,
+    /// One partial distance per pass, rotating like a lane's accumulators:
+    /// the head is always the one of the pass being accumulated.
+    ring: Vec<DFF<Distance>>,
+    /// A finished distance, registered before it is compared.
+    done_distance: DFF<Distance>,
+    done_valid: DFF<Bit>,
+    done_first: DFF<Bit>,
+    best_distance: DFF<Distance>,
+    best_tag: DFF<Bits<32>>,
+    _passes: usize,
+    _last_pass: usize,
 }
 
 impl DistanceUnit {
     /// The unit for centroid `index` of a configuration with `words` elements
     /// per centroid memory (D) and `rows_per_lane` table rows per codebook,
-    /// with the squared-L2 metric.
-    pub fn new(index: usize, words: usize, rows_per_lane: usize) -> Self {
-        DistanceUnit::with_tag(index, index * rows_per_lane, words, false)
-    }
-
-    /// A unit whose key carries `index` and row offset `offset`, with a
-    /// memory of `words` words, using the weighted L1 metric if `weighted`.
-    pub fn with_tag(index: usize, offset: usize, words: usize, weighted: bool) -> Self {
+    /// A unit whose key carries `index` and row offset `offset` (those of
+    /// its first centroid), with a memory of `words` words, using the
+    /// weighted L1 metric if `weighted`, whose distances fit `distance_bits`
+    /// bits (see `EngineConfig::distance_bits`; the sum keeps only those, so
+    /// synthesis drops the constant-zero bits of the accumulator and the
+    /// argmin tree), searching `passes` centroids in turn (a power of two).
+    pub fn with_tag(
+        index: usize,
+        offset: usize,
+        words: usize,
+        weighted: bool,
+        distance_bits: u32,
+        passes: usize,
+    ) -> Self {
+        assert!(passes.is_power_of_two());
         let tag = ((index as u64) << 16) | offset as u64;
+        let mask = u32::MAX >> (32 - distance_bits.clamp(1, 32));
         DistanceUnit {
             weight: Default::default(),
             weighted: Constant::new(weighted),
@@ -102,6 +131,7 @@ impl DistanceUnit {
             load_data: Default::default(),
             centroid: BlockRam::new(words),
             tag: Constant::new(tag.into()),
+            distance_mask: Constant::new(u64::from(mask).into()),
             sign_flip: Constant::new(0x80u64.into()),
             biased_element: Default::default(),
             biased_centroid: Default::default(),
@@ -114,7 +144,18 @@ impl DistanceUnit {
             difference: Default::default(),
             sum: Default::default(),
             square: Default::default(),
-            total: Default::default(),
+            ring: (0..passes).map(|_| Default::default()).collect(),
+            done_distance: Default::default(),
+            done_valid: Default::default(),
+            done_first: Default::default(),
+            best_distance: Default::default(),
+            best_tag: Default::default(),
+            folded: Constant::new(passes > 1),
+            last: Default::default(),
+            pass_first: Default::default(),
+            pass_tag: Default::default(),
+            _passes: passes,
+            _last_pass: passes - 1,
         }
     }
 }
@@ -122,7 +163,20 @@ impl DistanceUnit {
 impl Logic for DistanceUnit {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, difference, factor, base, mixed, square, total);
+        dff_setup!(
+            self,
+            clock,
+            difference,
+            factor,
+            base,
+            mixed,
+            square,
+            done_distance,
+            done_valid,
+            done_first,
+            best_distance,
+            best_tag
+        );
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
         self.centroid.read_address.next = self.read_address.val();
@@ -155,15 +209,42 @@ impl Logic for DistanceUnit {
             self.mixed.d.next = bit_cast::<8, 32>(self.high.val() * self.low.val());
             self.square.d.next = self.base.q.val() + (bit_cast::<16, 8>(self.mixed.q.val()) << 5);
         }
+        for i in 0..self._passes {
+            self.ring[i].clock.next = self.clock.val();
+            self.ring[i].d.next = self.ring[i].q.val();
+        }
         if self.first.val() {
             self.sum.next = bit_cast::<32, 16>(self.square.q.val());
         } else {
-            self.sum.next = self.total.q.val() + bit_cast::<32, 16>(self.square.q.val());
+            self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.square.q.val());
         }
         if self.accumulate.val() {
-            self.total.d.next = self.sum.val();
+            for i in 0..self._last_pass {
+                self.ring[i].d.next = self.ring[i + 1].q.val();
+            }
+            // A one-iteration loop names the last ring slot (index F - 1).
+            for i in self._last_pass..self._passes {
+                self.ring[i].d.next = self.sum.val() & self.distance_mask.val();
+            }
         }
-        self.key.next =
-            (bit_cast::<64, 32>(self.total.q.val()) << 32) | bit_cast::<64, 32>(self.tag.val());
+        // Folded: keep the smallest finished distance of the codebook's
+        // passes; a later pass replaces it only when strictly smaller, so
+        // the lowest index wins ties.
+        self.done_distance.d.next = self.sum.val() & self.distance_mask.val();
+        self.done_valid.d.next = self.accumulate.val() & self.last.val();
+        self.done_first.d.next = self.pass_first.val();
+        if self.done_valid.q.val()
+            & (self.done_first.q.val() | (self.done_distance.q.val() < self.best_distance.q.val()))
+        {
+            self.best_distance.d.next = self.done_distance.q.val();
+            self.best_tag.d.next = self.tag.val() + self.pass_tag.val();
+        }
+        if self.folded.val() {
+            self.key.next = (bit_cast::<64, 32>(self.best_distance.q.val()) << 32)
+                | bit_cast::<64, 32>(self.best_tag.q.val());
+        } else {
+            self.key.next = (bit_cast::<64, 32>(self.ring[0].q.val()) << 32)
+                | bit_cast::<64, 32>(self.tag.val());
+        }
     }
 }

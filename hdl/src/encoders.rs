@@ -45,10 +45,19 @@ fn log2(value: usize) -> Constant<Bits<4>> {
 #[derive(LogicBlock)]
 pub struct SearchStage {
     pub clock: Signal<In, Clock>,
+    /// Element address `c * V + v` and pass p (0 when F = 1) of the element
+    /// issued this cycle: the units read word `address * F + p`.
     pub read_address: Signal<In, Address>,
+    pub pass: Signal<In, Address>,
     pub element: Signal<In, Bits<8>>,
     pub accumulate: Signal<In, Bit>,
     pub first: Signal<In, Bit>,
+    /// The accumulated product is of a codebook's last element...
+    pub last: Signal<In, Bit>,
+    /// ...for pass 0 / pass F - 1 of the units (both high when F = 1).
+    pub pass_first: Signal<In, Bit>,
+    pub pass_last: Signal<In, Bit>,
+    /// Every unit holds a finished distance (unfolded units, F = 1).
     pub leaf_valid: Signal<In, Bit>,
     pub load_enable: Signal<In, Bit>,
     pub load_select: Signal<In, Address>,
@@ -58,6 +67,16 @@ pub struct SearchStage {
     pub valid: Signal<Out, Bit>,
     units: Vec<DistanceUnit>,
     tree: ArgminTree,
+    /// `{p, p * M}` of the pass finished last cycle, shared by the units.
+    pass_tag: DFF<Bits<32>>,
+    pass_step: Constant<Bits<32>>,
+    /// log2(F).
+    pass_shift: Constant<Bits<4>>,
+    unit_address: Signal<Local, Address>,
+    /// Folded: the last pass finished last cycle / was compared last cycle.
+    last_pass_done: DFF<Bit>,
+    folded_leaf: DFF<Bit>,
+    folded: Constant<Bit>,
     /// The weight memory (`l1` only).
     weights: Vec<BlockRam<Bits<4>>>,
     weight: Signal<Local, Bits<4>>,
@@ -73,7 +92,20 @@ impl SearchStage {
         let weighted = config.encoder.has_weights();
         let (k, d, m) = (config.centroids, config.input_dim, config.rows_per_lane());
         let w = usize::from(weighted);
+        let f = config.centroids_per_unit();
+        let u = k / f;
         SearchStage {
+            last: Default::default(),
+            pass_first: Default::default(),
+            pass_last: Default::default(),
+            pass_tag: Default::default(),
+            pass_step: Constant::new(((1u64 << 16) | m as u64).into()),
+            pass_shift: log2(f),
+            pass: Default::default(),
+            unit_address: Default::default(),
+            last_pass_done: Default::default(),
+            folded_leaf: Default::default(),
+            folded: Constant::new(f > 1),
             clock: Default::default(),
             read_address: Default::default(),
             element: Default::default(),
@@ -86,15 +118,25 @@ impl SearchStage {
             load_data: Default::default(),
             key: Default::default(),
             valid: Default::default(),
-            units: (0..k)
-                .map(|i| DistanceUnit::with_tag(i, i * m, d, weighted))
+            units: (0..u)
+                .map(|i| {
+                    let index = i * f;
+                    DistanceUnit::with_tag(
+                        index,
+                        index * m,
+                        d * f,
+                        weighted,
+                        config.distance_bits(),
+                        f,
+                    )
+                })
                 .collect(),
-            tree: ArgminTree::new(k),
+            tree: ArgminTree::new(u),
             weights: (0..w).map(|_| BlockRam::new(d)).collect(),
             weight: Default::default(),
-            unit_ids: (0..k).map(|i| address(map.centroid_memory(i))).collect(),
+            unit_ids: (0..u).map(|i| address(map.centroid_memory(i))).collect(),
             weight_ids: (0..w).map(|_| address(map.weight_memory())).collect(),
-            _units: k,
+            _units: u,
             _weights: w,
         }
     }
@@ -103,8 +145,20 @@ impl SearchStage {
 impl Logic for SearchStage {
     #[hdl_gen]
     fn update(&mut self) {
+        dff_setup!(self, clock, pass_tag, last_pass_done, folded_leaf);
         self.tree.clock.next = self.clock.val();
+        if self.accumulate.val() & self.last.val() {
+            if self.pass_first.val() {
+                self.pass_tag.d.next = 0.into();
+            } else {
+                self.pass_tag.d.next = self.pass_tag.q.val() + self.pass_step.val();
+            }
+        }
+        self.last_pass_done.d.next = self.accumulate.val() & self.last.val() & self.pass_last.val();
+        self.folded_leaf.d.next = self.last_pass_done.q.val();
         self.weight.next = 0.into();
+        self.unit_address.next =
+            (self.read_address.val() << self.pass_shift.val()) | self.pass.val();
         for i in 0..self._weights {
             self.weights[i].clock.next = self.clock.val();
             self.weights[i].read_enable.next = true;
@@ -117,18 +171,25 @@ impl Logic for SearchStage {
         }
         for k in 0..self._units {
             self.units[k].clock.next = self.clock.val();
-            self.units[k].read_address.next = self.read_address.val();
+            self.units[k].read_address.next = self.unit_address.val();
             self.units[k].element.next = self.element.val();
             self.units[k].weight.next = self.weight.val();
             self.units[k].accumulate.next = self.accumulate.val();
             self.units[k].first.next = self.first.val();
+            self.units[k].last.next = self.last.val();
+            self.units[k].pass_first.next = self.pass_first.val();
+            self.units[k].pass_tag.next = self.pass_tag.q.val();
             self.units[k].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
             self.units[k].load_address.next = self.load_word.val();
             self.units[k].load_data.next = self.load_data.val();
             self.tree.leaves[k].next = self.units[k].key.val();
         }
-        self.tree.valid_in.next = self.leaf_valid.val();
+        if self.folded.val() {
+            self.tree.valid_in.next = self.folded_leaf.q.val();
+        } else {
+            self.tree.valid_in.next = self.leaf_valid.val();
+        }
         self.key.next = self.tree.key.val();
         self.valid.next = self.tree.valid.val();
     }
@@ -231,11 +292,20 @@ impl TwoLevelStage {
             valid: Default::default(),
             fault: Default::default(),
             centres: (0..g)
-                .map(|i| DistanceUnit::with_tag(i, i * s * m, d, true))
+                .map(|i| DistanceUnit::with_tag(i, i * s * m, d, true, config.distance_bits(), 1))
                 .collect(),
             centre_tree: ArgminTree::new(g),
             keys: (0..s)
-                .map(|i| DistanceUnit::with_tag(i, i * m, config.key_memory_words(), true))
+                .map(|i| {
+                    DistanceUnit::with_tag(
+                        i,
+                        i * m,
+                        config.key_memory_words(),
+                        true,
+                        config.distance_bits(),
+                        1,
+                    )
+                })
                 .collect(),
             key_tree: ArgminTree::new(s),
             centre_weights: BlockRam::new(d),
@@ -332,6 +402,9 @@ impl Logic for TwoLevelStage {
             self.centres[g].weight.next = self.centre_weights.read_data.val();
             self.centres[g].accumulate.next = self.accumulate.val();
             self.centres[g].first.next = self.first.val();
+            self.centres[g].last.next = false;
+            self.centres[g].pass_first.next = true;
+            self.centres[g].pass_tag.next = 0.into();
             self.centres[g].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.centre_ids[g].val());
             self.centres[g].load_address.next = self.load_word.val();
@@ -396,6 +469,9 @@ impl Logic for TwoLevelStage {
             self.keys[s].weight.next = self.key_weights.read_data.val();
             self.keys[s].accumulate.next = self.valid_4.q.val();
             self.keys[s].first.next = self.first_4.q.val();
+            self.keys[s].last.next = false;
+            self.keys[s].pass_first.next = true;
+            self.keys[s].pass_tag.next = 0.into();
             self.keys[s].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());
             self.keys[s].load_address.next = self.load_word.val();

@@ -83,6 +83,24 @@ pub struct Engine {
     first_4: DFF<Bit>,
     last_4: DFF<Bit>,
     leaf_valid: DFF<Bit>,
+    /// Folded search (F > 1): the accepted element is issued to the distance
+    /// units F times, pass p reading word `address * F + p`; `pass` is the
+    /// next pass to issue, 0 when no element is held.
+    pass: DFF<Address>,
+    held_address: DFF<Address>,
+    held_first: DFF<Bit>,
+    held_last: DFF<Bit>,
+    pass_first_1: DFF<Bit>,
+    pass_last_1: DFF<Bit>,
+    pass_first_2: DFF<Bit>,
+    pass_last_2: DFF<Bit>,
+    pass_first_3: DFF<Bit>,
+    pass_last_3: DFF<Bit>,
+    pass_first_4: DFF<Bit>,
+    pass_last_4: DFF<Bit>,
+    busy: DFF<Bit>,
+    search_address: Signal<Local, Address>,
+    search_pass: Signal<Local, Address>,
     accept: Signal<Local, Bit>,
     start_codebook: Signal<Local, Bit>,
 
@@ -117,6 +135,17 @@ pub struct Engine {
     // Runtime constants.
     last_element: Constant<Address>,
     last_sub_position: Constant<Address>,
+    last_pass: Constant<Address>,
+    // Counter masks: every counter keeps only the bits its largest value
+    // needs, so synthesis drops the rest (and their compare logic).
+    element_mask: Constant<Address>,
+    sub_mask: Constant<Address>,
+    pass_mask: Constant<Address>,
+    row_mask: Constant<Address>,
+    codebook_mask: Constant<Address>,
+    table_mask: Constant<Address>,
+    lane_mask: Constant<Address>,
+    remaining_mask: Constant<Bits<32>>,
     last_row: Constant<Address>,
     last_codebook: Constant<Address>,
     base_step: Constant<Address>,
@@ -135,6 +164,11 @@ pub struct Engine {
 
 fn constant(value: usize) -> Constant<Address> {
     Constant::new((value as u64).into())
+}
+
+/// All ones in the bits a counter up to `largest` needs (0 for a counter that stays 0).
+fn counter_mask(largest: usize) -> u64 {
+    (largest as u64 + 1).next_power_of_two() - 1
 }
 
 impl Engine {
@@ -204,10 +238,25 @@ impl Engine {
             first_4: Default::default(),
             last_4: Default::default(),
             leaf_valid: Default::default(),
+            pass: Default::default(),
+            held_address: Default::default(),
+            held_first: Default::default(),
+            held_last: Default::default(),
+            pass_first_1: Default::default(),
+            pass_last_1: Default::default(),
+            pass_first_2: Default::default(),
+            pass_last_2: Default::default(),
+            pass_first_3: Default::default(),
+            pass_last_3: Default::default(),
+            pass_first_4: Default::default(),
+            pass_last_4: Default::default(),
+            busy: Default::default(),
+            search_address: Default::default(),
+            search_pass: Default::default(),
             accept: Default::default(),
             start_codebook: Default::default(),
             lanes: (0..l)
-                .map(|_| Lane::new(config.table_words_per_lane(), m))
+                .map(|_| Lane::new(config.table_words_per_lane(), m, config.accumulator_bits()))
                 .collect(),
             reading: Default::default(),
             row: Default::default(),
@@ -234,6 +283,15 @@ impl Engine {
             select: Default::default(),
             last_element: constant(d - 1),
             last_sub_position: constant(v - 1),
+            last_pass: constant(config.centroids_per_unit() - 1),
+            element_mask: constant(counter_mask(d - 1) as usize),
+            sub_mask: constant(counter_mask(v - 1) as usize),
+            pass_mask: constant(counter_mask(config.centroids_per_unit() - 1) as usize),
+            row_mask: constant(counter_mask(m - 1) as usize),
+            codebook_mask: constant(counter_mask(c - 1) as usize),
+            table_mask: constant(counter_mask(config.table_words_per_lane() - 1) as usize),
+            lane_mask: constant(counter_mask(l - 1) as usize),
+            remaining_mask: Constant::new(counter_mask(config.outputs).into()),
             last_row: constant(m - 1),
             last_codebook: constant(c - 1),
             base_step: constant(k * m),
@@ -275,6 +333,19 @@ impl Logic for Engine {
             first_4,
             last_4,
             leaf_valid,
+            pass,
+            busy,
+            held_address,
+            held_first,
+            held_last,
+            pass_first_1,
+            pass_last_1,
+            pass_first_2,
+            pass_last_2,
+            pass_first_3,
+            pass_last_3,
+            pass_first_4,
+            pass_last_4,
             reading,
             row,
             table_address,
@@ -296,8 +367,10 @@ impl Logic for Engine {
         self.load_select.next = self.load_address.val().get_bits::<16>(16);
         self.load_word.next = self.load_address.val().get_bits::<16>(0);
 
-        // ---- Search: accept elements, V per codebook, K distances in parallel.
+        // ---- Search: accept elements, V per codebook, K distances per
+        // element on K / F units, F passes each.
         self.in_ready.next = !self.reset.val()
+            & !self.busy.q.val()
             & ((self.sub_position.q.val() != 0) | (self.reserved.q.val() < self.fifo_depth.val()));
         self.accept.next = self.in_valid.val() & self.in_ready.val();
         self.start_codebook.next = self.accept.val() & (self.sub_position.q.val() == 0);
@@ -305,18 +378,52 @@ impl Logic for Engine {
             if self.element_address.q.val() == self.last_element.val() {
                 self.element_address.d.next = 0.into();
             } else {
-                self.element_address.d.next = self.element_address.q.val() + 1;
+                self.element_address.d.next =
+                    (self.element_address.q.val() + 1) & self.element_mask.val();
             }
             if self.sub_position.q.val() == self.last_sub_position.val() {
                 self.sub_position.d.next = 0.into();
             } else {
-                self.sub_position.d.next = self.sub_position.q.val() + 1;
+                self.sub_position.d.next = (self.sub_position.q.val() + 1) & self.sub_mask.val();
             }
         }
-        self.element.d.next = self.in_data.val();
-        self.valid_1.d.next = self.accept.val();
-        self.first_1.d.next = self.sub_position.q.val() == 0;
-        self.last_1.d.next = self.sub_position.q.val() == self.last_sub_position.val();
+        if self.accept.val() {
+            self.element.d.next = self.in_data.val();
+            self.held_address.d.next = self.element_address.q.val();
+            self.held_first.d.next = self.sub_position.q.val() == 0;
+            self.held_last.d.next = self.sub_position.q.val() == self.last_sub_position.val();
+            if self.last_pass.val() != 0 {
+                self.pass.d.next = 1.into();
+                self.busy.d.next = true;
+            }
+        }
+        if self.busy.q.val() {
+            if self.pass.q.val() == self.last_pass.val() {
+                self.pass.d.next = 0.into();
+                self.busy.d.next = false;
+            } else {
+                self.pass.d.next = (self.pass.q.val() + 1) & self.pass_mask.val();
+            }
+            self.search_address.next = self.held_address.q.val();
+            self.search_pass.next = self.pass.q.val();
+            self.first_1.d.next = self.held_first.q.val();
+            self.last_1.d.next = self.held_last.q.val();
+            self.pass_last_1.d.next = self.pass.q.val() == self.last_pass.val();
+        } else {
+            self.search_address.next = self.element_address.q.val();
+            self.search_pass.next = 0.into();
+            self.first_1.d.next = self.sub_position.q.val() == 0;
+            self.last_1.d.next = self.sub_position.q.val() == self.last_sub_position.val();
+            self.pass_last_1.d.next = self.last_pass.val() == 0;
+        }
+        self.valid_1.d.next = self.accept.val() | self.busy.q.val();
+        self.pass_first_1.d.next = !self.busy.q.val();
+        self.pass_first_2.d.next = self.pass_first_1.q.val();
+        self.pass_last_2.d.next = self.pass_last_1.q.val();
+        self.pass_first_3.d.next = self.pass_first_2.q.val();
+        self.pass_last_3.d.next = self.pass_last_2.q.val();
+        self.pass_first_4.d.next = self.pass_first_3.q.val();
+        self.pass_last_4.d.next = self.pass_last_3.q.val();
         self.valid_2.d.next = self.valid_1.q.val();
         self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
@@ -333,10 +440,14 @@ impl Logic for Engine {
         self.stage_fault.next = false;
         for i in 0..self._search {
             self.search[i].clock.next = self.clock.val();
-            self.search[i].read_address.next = self.element_address.q.val();
+            self.search[i].read_address.next = self.search_address.val();
+            self.search[i].pass.next = self.search_pass.val();
             self.search[i].element.next = self.element.q.val();
             self.search[i].accumulate.next = self.valid_4.q.val();
             self.search[i].first.next = self.first_4.q.val();
+            self.search[i].last.next = self.last_4.q.val();
+            self.search[i].pass_first.next = self.pass_first_4.q.val();
+            self.search[i].pass_last.next = self.pass_last_4.q.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
             self.search[i].load_enable.next = self.load_enable.val();
             self.search[i].load_select.next = self.load_select.val();
@@ -421,7 +532,8 @@ impl Logic for Engine {
         if self.codebook.q.val() == self.last_codebook.val() {
             self.next_base.next = 0.into();
         } else {
-            self.next_base.next = self.codebook_base.q.val() + self.base_step.val();
+            self.next_base.next =
+                (self.codebook_base.q.val() + self.base_step.val()) & self.table_mask.val();
         }
         if self.advance.val() {
             // The token of the row on the memories' outputs moves on with
@@ -439,20 +551,24 @@ impl Logic for Engine {
                     if self.codebook.q.val() == self.last_codebook.val() {
                         self.codebook.d.next = 0.into();
                     } else {
-                        self.codebook.d.next = self.codebook.q.val() + 1;
+                        self.codebook.d.next =
+                            (self.codebook.q.val() + 1) & self.codebook_mask.val();
                     }
                     if self.pop.val() {
-                        self.table_address.d.next = self.next_base.val() + self.offset.val();
+                        self.table_address.d.next =
+                            (self.next_base.val() + self.offset.val()) & self.table_mask.val();
                         self.row.d.next = 0.into();
                     } else {
                         self.reading.d.next = false;
                     }
                 } else {
-                    self.table_address.d.next = self.table_address.q.val() + 1;
-                    self.row.d.next = self.row.q.val() + 1;
+                    self.table_address.d.next =
+                        (self.table_address.q.val() + 1) & self.table_mask.val();
+                    self.row.d.next = (self.row.q.val() + 1) & self.row_mask.val();
                 }
             } else if self.pop.val() {
-                self.table_address.d.next = self.codebook_base.q.val() + self.offset.val();
+                self.table_address.d.next =
+                    (self.codebook_base.q.val() + self.offset.val()) & self.table_mask.val();
                 self.row.d.next = 0.into();
                 self.reading.d.next = true;
             }
@@ -473,11 +589,11 @@ impl Logic for Engine {
             self.remaining.d.next = self.outputs.val();
             self.lane_select.d.next = 0.into();
         } else if self.fire.val() {
-            self.remaining.d.next = self.remaining.q.val() - 1;
+            self.remaining.d.next = (self.remaining.q.val() - 1) & self.remaining_mask.val();
             if self.lane_select.q.val() == self.last_lane.val() {
                 self.lane_select.d.next = 0.into();
             } else {
-                self.lane_select.d.next = self.lane_select.q.val() + 1;
+                self.lane_select.d.next = (self.lane_select.q.val() + 1) & self.lane_mask.val();
             }
         }
         for l in 0..self._lanes {
@@ -504,6 +620,8 @@ impl Logic for Engine {
         if self.reset.val() {
             self.element_address.d.next = 0.into();
             self.sub_position.d.next = 0.into();
+            self.pass.d.next = 0.into();
+            self.busy.d.next = false;
             self.reserved.d.next = 0.into();
             self.valid_1.d.next = false;
             self.valid_2.d.next = false;

@@ -46,6 +46,11 @@ pub struct Lane {
     ring: Vec<DFF<Word>>,
     outputs: Vec<DFF<Word>>,
     sign_extension: Constant<Word>,
+    /// The accumulator's own width (see `EngineConfig::accumulator_bits`):
+    /// the ring and outputs keep only these low bits, so synthesis drops the
+    /// rest of every register; `head` sign-extends them back to 32 bits.
+    accumulator_mask: Constant<Word>,
+    accumulator_sign: Constant<Word>,
     entry: DFF<Bits<8>>,
     bias: DFF<Word>,
     extended: Signal<Local, Word>,
@@ -55,8 +60,10 @@ pub struct Lane {
 }
 
 impl Lane {
-    /// A lane with `table_words` table entries and `rows` (M) outputs.
-    pub fn new(table_words: usize, rows: usize) -> Self {
+    /// A lane with `table_words` table entries, `rows` (M) outputs and
+    /// `accumulator_bits`-bit (2 to 32) two's complement accumulators.
+    pub fn new(table_words: usize, rows: usize, accumulator_bits: u32) -> Self {
+        let mask = u32::MAX >> (32 - accumulator_bits);
         Lane {
             clock: Default::default(),
             read_enable: Default::default(),
@@ -76,6 +83,8 @@ impl Lane {
             ring: (0..rows).map(|_| Default::default()).collect(),
             outputs: (0..rows).map(|_| Default::default()).collect(),
             sign_extension: Constant::new(0xFFFF_FF00u64.into()),
+            accumulator_mask: Constant::new(u64::from(mask).into()),
+            accumulator_sign: Constant::new((1u64 << (accumulator_bits - 1)).into()),
             entry: Default::default(),
             bias: Default::default(),
             extended: Default::default(),
@@ -110,7 +119,7 @@ impl Logic for Lane {
         }
         if self.read_enable.val() {
             self.entry.d.next = self.table_memory.read_data.val();
-            self.bias.d.next = self.bias_memory.read_data.val();
+            self.bias.d.next = self.bias_memory.read_data.val() & self.accumulator_mask.val();
         }
         // Sign-extend the int8 table entry.
         if self.entry.q.val().get_bit(7) {
@@ -129,7 +138,7 @@ impl Logic for Lane {
             }
             // A one-iteration loop names the last ring slot (index M - 1).
             for i in self._last_row..self._rows {
-                self.ring[i].d.next = self.total.val();
+                self.ring[i].d.next = self.total.val() & self.accumulator_mask.val();
             }
         }
         if self.capture.val() {
@@ -141,6 +150,11 @@ impl Logic for Lane {
                 self.outputs[i].d.next = self.outputs[i + 1].q.val();
             }
         }
-        self.head.next = self.outputs[0].q.val();
+        // The sum is exact modulo 2^bits and fits signed bits: sign-extend.
+        if (self.outputs[0].q.val() & self.accumulator_sign.val()) != 0 {
+            self.head.next = self.outputs[0].q.val() | !self.accumulator_mask.val();
+        } else {
+            self.head.next = self.outputs[0].q.val();
+        }
     }
 }

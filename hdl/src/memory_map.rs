@@ -2,8 +2,10 @@
 //! the engine's memories.
 //!
 //! The load port addresses a word as `memory << 16 | word`. Memories are
-//! numbered: first the U distance-unit memories (`l2`, `l1`: centroid memory
-//! of unit k is `k`, U = K; `two-level`: centre memory g is `g`, key memory
+//! numbered: first the U distance-unit memories (`l2`, `l1`: unit u searches
+//! the F = `EngineConfig::centroids_per_unit` centroids `u * F + p`, U = K / F,
+//! and centroid k's element `c * V + v` is word `(c * V + v) * F + k % F` of
+//! memory `k / F`; `two-level`: centre memory g is `g`, key memory
 //! of slot s is `G + s`, U = G + K/G; `tree`, `sign`: none, U = 0); then lane
 //! l's table memory `U + 2l` and bias memory `U + 2l + 1`; then the
 //! encoder's own memories from `U + 2L`: the weight memory (`l1`,
@@ -49,8 +51,7 @@ impl MemoryMap {
     /// The map of an engine built for `config`.
     pub fn new(config: &EngineConfig) -> Self {
         let units = match config.encoder {
-            EncoderKind::L2 | EncoderKind::L1 => config.centroids,
-            EncoderKind::TwoLevel => config.clusters() + config.keys_per_cluster(),
+            EncoderKind::L2 | EncoderKind::L1 | EncoderKind::TwoLevel => config.distance_units(),
             EncoderKind::Tree | EncoderKind::Sign => 0,
         };
         MemoryMap {
@@ -61,9 +62,9 @@ impl MemoryMap {
         }
     }
 
-    /// Memory number of the centroid memory of unit `k` (`l2`, `l1`).
-    pub fn centroid_memory(&self, k: usize) -> usize {
-        k
+    /// Memory number of the centroid memory of distance unit `u` (`l2`, `l1`).
+    pub fn centroid_memory(&self, u: usize) -> usize {
+        u
     }
 
     /// Memory number of cluster centre `g`'s memory (`two-level`).
@@ -127,10 +128,12 @@ impl MemoryMap {
         let mut words = Vec::new();
         match config.encoder {
             EncoderKind::L2 | EncoderKind::L1 => {
+                let f = config.centroids_per_unit();
                 for k in 0..config.centroids {
                     for c in 0..config.codebooks {
                         for (i, &p) in image.centroid(c, k).iter().enumerate() {
-                            words.push(word(map.centroid_memory(k), c * v + i, p as u8 as u32));
+                            let address = (c * v + i) * f + k % f;
+                            words.push(word(map.centroid_memory(k / f), address, p as u8 as u32));
                         }
                     }
                 }

@@ -48,6 +48,10 @@ const UNUSED_FIFO_STATUS: [&str; 4] = [
     "centre_tree$key",
 ];
 
+/// The engine's issue address and pass for its distance search, which
+/// engines without one (`tree`, `two-level`, `sign`) compute but do not read.
+const UNUSED_WITHOUT_SEARCH: [&str; 2] = ["search_address", "search_pass"];
+
 /// The Verilog of the engine for `config`.
 pub fn engine_verilog(config: &EngineConfig) -> Result<String, ConfigError> {
     config.validate()?;
@@ -133,12 +137,18 @@ fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
         };
         // The engine's own waivers keep their text, so its Verilog (and the
         // simulation models cached by its hash) do not change.
+        let search_unused = line.trim_start().starts_with("reg")
+            && UNUSED_WITHOUT_SEARCH
+                .iter()
+                .any(|s| line.trim_end().ends_with(&format!(" {s};")));
         let engine_unused = is_wire_of(&UNUSED_FIFO_STATUS);
         let unused_wire = engine_unused || is_wire_of(unused);
         if fifo_module {
             out.push_str(FIFO_WAIVER);
         }
-        if engine_unused {
+        if search_unused {
+            out.push_str("/* verilator lint_off UNUSEDSIGNAL */ // read only by a distance search\n");
+        } else if engine_unused {
             out.push_str(
                 "/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status or centre distance\n",
             );
@@ -149,7 +159,8 @@ fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
         }
         out.push_str(&line);
         out.push('\n');
-        if unused_wire || (line.starts_with("endmodule") && line.contains("$fifo")) {
+        if search_unused || unused_wire || (line.starts_with("endmodule") && line.contains("$fifo"))
+        {
             out.push_str("/* verilator lint_on UNUSEDSIGNAL */\n");
         }
     }

@@ -92,6 +92,29 @@ fn one_row_per_lane_and_one_element_per_codebook() {
 }
 
 #[test]
+fn folded_search_one_unit_one_element_per_codebook() {
+    // F = 16: one distance unit searches all 16 centroids in turn (a
+    // one-leaf argmin tree); V = 1, so every element finishes a codebook.
+    let config = config(8, 8, 16, 16, 1);
+    assert_eq!(
+        (config.centroids_per_unit(), config.distance_units()),
+        (16, 1)
+    );
+    cosim(config, 90);
+}
+
+#[test]
+fn folded_search_256_centroids() {
+    // F = 64 passes on 4 units: ring of 64 partial distances per unit.
+    let config = config(4, 4, 256, 64, 1);
+    assert_eq!(
+        (config.centroids_per_unit(), config.distance_units()),
+        (64, 4)
+    );
+    cosim(config, 100);
+}
+
+#[test]
 fn wide_bias_reaches_the_accumulator_limit() {
     // 2^31 - 1 bias plus table maxima: the accumulator's top bit is exercised.
     cosim(
@@ -105,7 +128,12 @@ fn wide_bias_reaches_the_accumulator_limit() {
 
 #[test]
 fn cycles_per_inference_meet_the_table_read_bound() {
-    for config in [EngineConfig::default(), config(64, 16, 16, 32, 4)] {
+    for config in [
+        EngineConfig::default(),
+        config(64, 16, 16, 32, 4),
+        config(8, 8, 16, 16, 1),
+        config(4, 4, 256, 64, 1),
+    ] {
         assert_meets_bound(&config);
     }
 }

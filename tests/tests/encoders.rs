@@ -69,6 +69,14 @@ fn l1_narrow_widths_outputs_not_a_multiple_of_lanes() {
 }
 
 #[test]
+fn l1_folded_search() {
+    // F = 4 centroids per unit, 4 units, with weights.
+    let config = config(EncoderKind::L1, 16, 4, 16, 16, 1);
+    assert_eq!(config.centroids_per_unit(), 4);
+    cosim(config, 120, 500);
+}
+
+#[test]
 fn two_level_two_keys_one_cluster() {
     cosim(config(EncoderKind::TwoLevel, 8, 2, 2, 4, 1), 120, 500);
 }
@@ -118,6 +126,7 @@ fn sign_tau_ten() {
 fn every_encoder_meets_the_table_read_bound() {
     for config in [
         config(EncoderKind::L1, 8, 4, 2, 4, 2),
+        config(EncoderKind::L1, 16, 4, 16, 16, 1),
         config(EncoderKind::TwoLevel, 8, 8, 64, 4, 2),
         config(EncoderKind::Tree, 4, 4, 16, 4, 1),
         config(EncoderKind::Sign, 4, 4, 2, 4, 2),

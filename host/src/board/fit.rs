@@ -77,11 +77,7 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
         Top::Engine(c) => {
             // One cost per distance unit (`l2`/`l1`: K, `two-level`: G + S,
             // `tree` and `sign`: none), per lane and per output.
-            let (k, l, n) = (
-                super::top::distance_units(c) as f64,
-                c.lanes as f64,
-                c.outputs as f64,
-            );
+            let (k, l, n) = (c.distance_units() as f64, c.lanes as f64, c.outputs as f64);
             let squarer = if dsp_multipliers { 0.0 } else { 110.0 };
             300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
         }

@@ -149,12 +149,13 @@ impl Top {
                 m
             }
             Top::Engine(c) => {
-                let (k, l, d) = (c.centroids, c.lanes, c.input_dim);
+                let (l, d) = (c.lanes, c.input_dim);
+                let (units, unit_words) = (c.distance_units(), d * c.centroids_per_unit());
                 // The encoder stage's memories (hdl/src/encoders.rs).
                 let mut m = match c.encoder {
-                    EncoderKind::L2 => vec![Memory::new("centroids", d, 8, k)],
+                    EncoderKind::L2 => vec![Memory::new("centroids", unit_words, 8, units)],
                     EncoderKind::L1 => vec![
-                        Memory::new("centroids", d, 8, k),
+                        Memory::new("centroids", unit_words, 8, units),
                         Memory::new("weights", d, 4, 1),
                     ],
                     EncoderKind::TwoLevel => vec![
@@ -199,18 +200,9 @@ impl Top {
     /// iCE40UP5K's 8 `SB_MAC16`s, K = 16 squarers stay in LUTs).
     pub fn multipliers(&self) -> usize {
         match self {
-            Top::Engine(c) => distance_units(c),
-            Top::Device(d) => distance_units(&d.engine),
+            Top::Engine(c) => c.distance_units(),
+            Top::Device(d) => d.engine.distance_units(),
             Top::Dense(c) => c.macs,
         }
-    }
-}
-
-/// Distance units of a LUT engine's encoder stage (one multiplier each).
-pub fn distance_units(c: &EngineConfig) -> usize {
-    match c.encoder {
-        EncoderKind::L2 | EncoderKind::L1 => c.centroids,
-        EncoderKind::TwoLevel => c.clusters() + c.keys_per_cluster(),
-        EncoderKind::Tree | EncoderKind::Sign => 0,
     }
 }

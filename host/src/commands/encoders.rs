@@ -126,7 +126,7 @@ fn search_work(config: &EngineConfig) -> (usize, usize, usize) {
     };
     (
         c * config.distances_per_codebook(),
-        config.distances_per_codebook(),
+        config.distance_units(),
         comparisons,
     )
 }
