@@ -4,8 +4,10 @@
 //! can put the two side by side.
 //!
 //! **What it computes.** `y_n = b_n + sum_d W[n][d] * x_d` with int8 `W` and
-//! `x`, int32 `b` and 32-bit two's-complement accumulation (wrapping, like
-//! the LUT engine's accumulators). [`DenseWeights::reference`] is the
+//! `x`, a `bias_bits`-bit signed `b` (the LUT layer's bias width) and
+//! two's-complement accumulators of [`DenseConfig::accumulator_bits`], the
+//! width the worst case needs (as narrow as the LUT engine's are, so the
+//! comparison is like for like), sign-extended to 32-bit outputs. [`DenseWeights::reference`] is the
 //! integer reference the Verilated engine is checked against bit for bit.
 //!
 //! **Where the weights come from.** A table image holds centroids and
@@ -56,6 +58,8 @@ pub struct DenseConfig {
     pub outputs: usize,
     /// P: multiply-accumulate lanes (one multiplier each).
     pub macs: usize,
+    /// Signed bias width, 2 to 32.
+    pub bias_bits: u32,
 }
 
 /// A dense configuration the hardware cannot be built for.
@@ -74,6 +78,8 @@ pub enum DenseConfigError {
     TooDeep { words: usize, max: usize },
     #[error("{memories} memories do not fit the 16-bit memory number of the load port")]
     TooManyMemories { memories: usize },
+    #[error("bias_bits must be from 2 to 32 (got {0})")]
+    BiasBits(u32),
 }
 
 /// Weights for a dense configuration: `W` (N x D, row-major) and `b`.
@@ -97,6 +103,12 @@ pub enum DenseWeightsError {
     },
     #[error("input vector has {got} elements; the layer takes {expected}")]
     Input { expected: usize, got: usize },
+    #[error("bias {value} of output {output} does not fit {bits} signed bits")]
+    BiasRange {
+        output: usize,
+        value: i32,
+        bits: u32,
+    },
 }
 
 impl DenseConfig {
@@ -108,6 +120,13 @@ impl DenseConfig {
     /// Weight words in each lane's memory: `D * M`.
     pub fn weight_words_per_lane(&self) -> usize {
         self.input_dim * self.rows_per_lane()
+    }
+
+    /// Signed accumulator width for `bias + sum of D int8 x int8 products`
+    /// in the worst case (at most 32; at 32 the sum wraps, as an int32 would).
+    pub fn accumulator_bits(&self) -> u32 {
+        let worst = (self.input_dim as u128) * (1 << 14) + (1u128 << (self.bias_bits.max(1) - 1));
+        ((128 - (worst - 1).leading_zeros()) + 1).min(32)
     }
 
     /// Cycles per inference when the stream never stalls: `D * M`.
@@ -125,6 +144,9 @@ impl DenseConfig {
             if v == 0 {
                 return Err(DenseConfigError::Zero { what });
             }
+        }
+        if !(2..=32).contains(&self.bias_bits) {
+            return Err(DenseConfigError::BiasBits(self.bias_bits));
         }
         if self.macs > self.outputs {
             return Err(DenseConfigError::TooManyMacs {
@@ -174,6 +196,15 @@ impl DenseWeights {
                 got: b.len(),
             });
         }
+        let bits = config.bias_bits;
+        let fits = |v: i32| (i64::from(v) >> (bits - 1)) == 0 || (i64::from(v) >> (bits - 1)) == -1;
+        if let Some((output, &value)) = b.iter().enumerate().find(|(_, &v)| !fits(v)) {
+            return Err(DenseWeightsError::BiasRange {
+                output,
+                value,
+                bits,
+            });
+        }
         Ok(DenseWeights {
             config,
             weights: w,
@@ -181,14 +212,17 @@ impl DenseWeights {
         })
     }
 
-    /// Random int8 weights and bias in `[-2^20, 2^20)`, reproducible from `seed`.
+    /// Random int8 weights and `bias_bits`-bit bias, reproducible from `seed`.
     pub fn random(config: DenseConfig, seed: u64) -> Result<Self, DenseWeightsError> {
         let mut rng = SplitMix64(seed);
         let w = (0..config.outputs * config.input_dim)
             .map(|_| rng.next() as i8)
             .collect();
         let b = (0..config.outputs)
-            .map(|_| (rng.next() % (1 << 21)) as i32 - (1 << 20))
+            .map(|_| {
+                (rng.next() >> (64 - config.bias_bits)) as i64 - (1i64 << (config.bias_bits - 1))
+            })
+            .map(|b| b as i32)
             .collect();
         Self::new(config, w, b)
     }
@@ -197,7 +231,8 @@ impl DenseWeights {
         &self.config
     }
 
-    /// The integer reference: `b_n + sum_d W[n][d] x_d`, wrapping at 32 bits.
+    /// The integer reference: `b_n + sum_d W[n][d] x_d`, wrapping at 32 bits
+    /// (which only a 32-bit accumulator can reach).
     pub fn reference(&self, x: &[i8]) -> Result<Vec<i32>, DenseWeightsError> {
         let d = self.config.input_dim;
         if x.len() != d {
@@ -264,6 +299,20 @@ impl SplitMix64 {
     }
 }
 
+/// `x`, an `bits`-bit two's complement value, sign-extended to 32 bits.
+fn sign_extend(x: &str, bits: usize) -> String {
+    sign_extend_from(x, bits, 32)
+}
+
+/// `x`, a `from`-bit two's complement value, sign-extended to `to` bits.
+fn sign_extend_from(x: &str, from: usize, to: usize) -> String {
+    if to > from {
+        format!("{{{{{}{{{x}[{}]}}}}, {x}}}", to - from, from - 1)
+    } else {
+        x.to_string()
+    }
+}
+
 /// Bits to count `0..n-1` (at least 1).
 fn bits_for(n: usize) -> usize {
     (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1) as usize
@@ -284,6 +333,7 @@ pub fn dense_verilog(config: &DenseConfig) -> Result<String, DenseConfigError> {
     let dw = bits_for(d);
     let lw = bits_for(p);
     let nw = bits_for(n + 1);
+    let ab = config.accumulator_bits() as usize;
     let mut v = String::new();
     let w = &mut v;
     let _ = writeln!(
@@ -314,6 +364,7 @@ assign encode_index = 16'd0;
 assign encode_distance = 32'd0;
 /* verilator lint_off UNUSEDSIGNAL */
 wire [31:0] unused_load_address = load_address; // only the used bits are decoded
+wire [31:0] unused_load_data = load_data; // a bias has accumulator_bits bits
 /* verilator lint_on UNUSEDSIGNAL */
 wire [15:0] load_memory = load_address[31:16];
 wire [{aw1}:0] load_word = load_address[{aw1}:0];
@@ -434,20 +485,26 @@ end
         words1 = words - 1,
     );
     // Output mux over the lanes' heads.
-    let _ = writeln!(w, "wire [31:0] head [0:{}];", p - 1);
+    let _ = writeln!(w, "wire [{}:0] head [0:{}];", ab - 1, p - 1);
     if p == 1 {
         let _ = writeln!(
             w,
-            "/* verilator lint_off UNUSEDSIGNAL */\nwire unused_lane_select = lane_select[0];\n/* verilator lint_on UNUSEDSIGNAL */\nassign out_data = head[0];"
+            "/* verilator lint_off UNUSEDSIGNAL */\nwire unused_lane_select = lane_select[0];\n/* verilator lint_on UNUSEDSIGNAL */\nassign out_data = {};",
+            sign_extend("head[0]", ab)
         );
     } else {
-        let _ = writeln!(w, "reg [31:0] out_mux;\nalways @(*) begin\n    out_mux = head[0];\n    case (lane_select)");
+        let _ = writeln!(
+            w,
+            "reg [{}:0] out_mux;\nalways @(*) begin\n    out_mux = head[0];\n    case (lane_select)",
+            ab - 1
+        );
         for l in 1..p {
             let _ = writeln!(w, "        {lw}'d{l}: out_mux = head[{l}];");
         }
         let _ = writeln!(
             w,
-            "        default: out_mux = head[0];\n    endcase\nend\nassign out_data = out_mux;"
+            "        default: out_mux = head[0];\n    endcase\nend\nassign out_data = {};",
+            sign_extend("out_mux", ab)
         );
     }
     for l in 0..p {
@@ -456,16 +513,16 @@ end
             "
 // ---- MAC lane {l}: outputs n = j * {p} + {l}.
 reg [7:0] wmem_{l} [0:{words1}];
-reg [31:0] bmem_{l} [0:{m1}];
+reg [{a1}:0] bmem_{l} [0:{m1}];
 reg signed [7:0] weight_{l};
 reg signed [7:0] a_{l};
 reg signed [7:0] b_{l};
 reg signed [15:0] product_{l};
-reg [31:0] bias_{l};
-reg [31:0] ring_{l} [0:{m1}];
-reg [31:0] out_{l} [0:{m1}];
-wire [31:0] base_{l} = t2_first ? bias_{l} : ring_{l}[0];
-wire [31:0] total_{l} = base_{l} + {{{{16{{product_{l}[15]}}}}, product_{l}}};
+reg [{a1}:0] bias_{l};
+reg [{a1}:0] ring_{l} [0:{m1}];
+reg [{a1}:0] out_{l} [0:{m1}];
+wire [{a1}:0] base_{l} = t2_first ? bias_{l} : ring_{l}[0];
+wire [{a1}:0] total_{l} = base_{l} + {product};
 assign head[{l}] = out_{l}[0];
 always @(posedge clock) begin
     if (issue) weight_{l} <= wmem_{l}[waddr];
@@ -476,12 +533,14 @@ always @(posedge clock) begin
         product_{l} <= a_{l} * b_{l};
         bias_{l} <= bmem_{l}[row1];
     end
-    if (load_enable && load_memory == 16'd{bias_mem}) bmem_{l}[load_word[{rw1}:0]] <= load_data;
+    if (load_enable && load_memory == 16'd{bias_mem}) bmem_{l}[load_word[{rw1}:0]] <= load_data[{a1}:0];
 end",
             words1 = words - 1,
             m1 = m - 1,
             rw1 = rw - 1,
             bias_mem = p + l,
+            a1 = ab - 1,
+            product = sign_extend_from(&format!("product_{l}"), 16, ab),
         );
         // Ring and output registers, written out (arrays that shift are not memories).
         let _ = writeln!(
@@ -515,6 +574,7 @@ mod tests {
             input_dim,
             outputs,
             macs,
+            bias_bits: 16,
         }
     }
 

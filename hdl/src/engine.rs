@@ -69,6 +69,9 @@ pub struct Engine {
     element_address: DFF<Address>,
     sub_position: DFF<Address>,
     reserved: DFF<Bits<8>>,
+    /// `reserved == INDEX_FIFO_DEPTH`, kept as a register so the input's ready
+    /// does not wait on a compare.
+    full: DFF<Bit>,
     element: DFF<Bits<8>>,
     valid_1: DFF<Bit>,
     first_1: DFF<Bit>,
@@ -111,6 +114,10 @@ pub struct Engine {
     table_address: DFF<Address>,
     codebook_base: DFF<Address>,
     codebook: DFF<Address>,
+    /// `codebook == C - 1` and the base of the codebook after this one,
+    /// both registered: the next table address is one add from registers.
+    codebook_last: DFF<Bit>,
+    next_base: DFF<Address>,
     token_valid: DFF<Bit>,
     token_first: DFF<Bit>,
     token_last: DFF<Bit>,
@@ -121,7 +128,6 @@ pub struct Engine {
     advance: Signal<Local, Bit>,
     pop: Signal<Local, Bit>,
     finishing: Signal<Local, Bit>,
-    next_base: Signal<Local, Address>,
     offset: Signal<Local, Address>,
     capture: Signal<Local, Bit>,
 
@@ -147,11 +153,13 @@ pub struct Engine {
     lane_mask: Constant<Address>,
     remaining_mask: Constant<Bits<32>>,
     last_row: Constant<Address>,
-    last_codebook: Constant<Address>,
+    penultimate_codebook: Constant<Address>,
+    single_codebook: Constant<Bit>,
+    first_next_base: Constant<Address>,
+    last_reserved: Constant<Bits<8>>,
     base_step: Constant<Address>,
     last_lane: Constant<Address>,
     outputs: Constant<Bits<32>>,
-    fifo_depth: Constant<Bits<8>>,
     table_ids: Vec<Constant<Address>>,
     bias_ids: Vec<Constant<Address>>,
     lane_ids: Vec<Constant<Address>>,
@@ -224,6 +232,7 @@ impl Engine {
             element_address: Default::default(),
             sub_position: Default::default(),
             reserved: Default::default(),
+            full: Default::default(),
             element: Default::default(),
             valid_1: Default::default(),
             first_1: Default::default(),
@@ -263,6 +272,7 @@ impl Engine {
             table_address: Default::default(),
             codebook_base: Default::default(),
             codebook: Default::default(),
+            codebook_last: Default::default(),
             token_valid: Default::default(),
             token_first: Default::default(),
             token_last: Default::default(),
@@ -293,11 +303,13 @@ impl Engine {
             lane_mask: constant(counter_mask(l - 1) as usize),
             remaining_mask: Constant::new(counter_mask(config.outputs).into()),
             last_row: constant(m - 1),
-            last_codebook: constant(c - 1),
+            penultimate_codebook: constant(c.saturating_sub(2)),
+            single_codebook: Constant::new(c == 1),
+            first_next_base: constant(if c == 1 { 0 } else { k * m }),
+            last_reserved: Constant::new((INDEX_FIFO_DEPTH - 1).into()),
             base_step: constant(k * m),
             last_lane: constant(l - 1),
             outputs: Constant::new((config.outputs as u64).into()),
-            fifo_depth: Constant::new(INDEX_FIFO_DEPTH.into()),
             table_ids: (0..l).map(|i| constant(map.table_memory(i))).collect(),
             bias_ids: (0..l).map(|i| constant(map.bias_memory(i))).collect(),
             lane_ids: (0..l).map(constant).collect(),
@@ -319,6 +331,7 @@ impl Logic for Engine {
             element_address,
             sub_position,
             reserved,
+            full,
             element,
             valid_1,
             first_1,
@@ -351,6 +364,8 @@ impl Logic for Engine {
             table_address,
             codebook_base,
             codebook,
+            codebook_last,
+            next_base,
             token_valid,
             token_first,
             token_last,
@@ -371,7 +386,7 @@ impl Logic for Engine {
         // element on K / F units, F passes each.
         self.in_ready.next = !self.reset.val()
             & !self.busy.q.val()
-            & ((self.sub_position.q.val() != 0) | (self.reserved.q.val() < self.fifo_depth.val()));
+            & ((self.sub_position.q.val() != 0) | !self.full.q.val());
         self.accept.next = self.in_valid.val() & self.in_ready.val();
         self.start_codebook.next = self.accept.val() & (self.sub_position.q.val() == 0);
         if self.accept.val() {
@@ -529,12 +544,6 @@ impl Logic for Engine {
             & !self.fifo.empty.val()
             & (!self.reading.q.val() | self.finishing.val());
         self.offset.next = self.fifo.data_out.val();
-        if self.codebook.q.val() == self.last_codebook.val() {
-            self.next_base.next = 0.into();
-        } else {
-            self.next_base.next =
-                (self.codebook_base.q.val() + self.base_step.val()) & self.table_mask.val();
-        }
         if self.advance.val() {
             // The token of the row on the memories' outputs moves on with
             // that row into the lanes' entry registers.
@@ -543,20 +552,29 @@ impl Logic for Engine {
             self.entry_last.d.next = self.token_last.q.val();
             self.token_valid.d.next = self.reading.q.val();
             self.token_first.d.next = self.codebook.q.val() == 0;
-            self.token_last.d.next = (self.codebook.q.val() == self.last_codebook.val())
-                & (self.row.q.val() == self.last_row.val());
+            self.token_last.d.next =
+                self.codebook_last.q.val() & (self.row.q.val() == self.last_row.val());
             if self.reading.q.val() {
                 if self.finishing.val() {
-                    self.codebook_base.d.next = self.next_base.val();
-                    if self.codebook.q.val() == self.last_codebook.val() {
+                    self.codebook_base.d.next = self.next_base.q.val();
+                    if self.codebook_last.q.val() {
                         self.codebook.d.next = 0.into();
+                        self.codebook_last.d.next = self.single_codebook.val();
+                        self.next_base.d.next = self.first_next_base.val();
                     } else {
                         self.codebook.d.next =
                             (self.codebook.q.val() + 1) & self.codebook_mask.val();
+                        if self.codebook.q.val() == self.penultimate_codebook.val() {
+                            self.codebook_last.d.next = true;
+                            self.next_base.d.next = 0.into();
+                        } else {
+                            self.next_base.d.next = (self.next_base.q.val() + self.base_step.val())
+                                & self.table_mask.val();
+                        }
                     }
                     if self.pop.val() {
                         self.table_address.d.next =
-                            (self.next_base.val() + self.offset.val()) & self.table_mask.val();
+                            (self.next_base.q.val() + self.offset.val()) & self.table_mask.val();
                         self.row.d.next = 0.into();
                     } else {
                         self.reading.d.next = false;
@@ -573,12 +591,16 @@ impl Logic for Engine {
                 self.reading.d.next = true;
             }
         }
-        // One reserved FIFO slot per codebook, from its first element to its pop.
+        // One reserved FIFO slot per codebook, from its first element to its
+        // pop. No codebook starts while full (`in_ready` is low at its first
+        // element), so only a pop can end it.
         if self.start_codebook.val() & !self.pop.val() {
             self.reserved.d.next = self.reserved.q.val() + 1;
+            self.full.d.next = self.reserved.q.val() == self.last_reserved.val();
         }
         if !self.start_codebook.val() & self.pop.val() {
             self.reserved.d.next = self.reserved.q.val() - 1;
+            self.full.d.next = false;
         }
         if self.advance.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
             self.done.d.next = true;
@@ -623,6 +645,7 @@ impl Logic for Engine {
             self.pass.d.next = 0.into();
             self.busy.d.next = false;
             self.reserved.d.next = 0.into();
+            self.full.d.next = false;
             self.valid_1.d.next = false;
             self.valid_2.d.next = false;
             self.valid_3.d.next = false;
@@ -632,6 +655,8 @@ impl Logic for Engine {
             self.row.d.next = 0.into();
             self.codebook_base.d.next = 0.into();
             self.codebook.d.next = 0.into();
+            self.codebook_last.d.next = self.single_codebook.val();
+            self.next_base.d.next = self.first_next_base.val();
             self.token_valid.d.next = false;
             self.entry_valid.d.next = false;
             self.done.d.next = false;

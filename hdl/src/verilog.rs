@@ -147,7 +147,9 @@ fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
             out.push_str(FIFO_WAIVER);
         }
         if search_unused {
-            out.push_str("/* verilator lint_off UNUSEDSIGNAL */ // read only by a distance search\n");
+            out.push_str(
+                "/* verilator lint_off UNUSEDSIGNAL */ // read only by a distance search\n",
+            );
         } else if engine_unused {
             out.push_str(
                 "/* verilator lint_off UNUSEDSIGNAL */ // unused FIFO status or centre distance\n",

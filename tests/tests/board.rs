@@ -17,6 +17,7 @@ fn dense(input_dim: usize, outputs: usize, macs: usize) -> DenseConfig {
         input_dim,
         outputs,
         macs,
+        bias_bits: 16,
     }
 }
 
@@ -26,6 +27,11 @@ fn shapes() -> Vec<DenseConfig> {
         dense(64, 16, 1),
         dense(64, 16, 16),
         dense(16, 10, 3),
+        // Full-width bias: 32-bit accumulators that wrap like an int32.
+        DenseConfig {
+            bias_bits: 32,
+            ..dense(16, 10, 3)
+        },
         dense(1, 1, 1),
         dense(8, 5, 5),
         dense(3, 7, 2),

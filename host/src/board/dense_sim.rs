@@ -195,18 +195,41 @@ pub fn random_vectors(count: usize, dim: usize, seed: u64) -> Vec<Vec<i8>> {
 }
 
 /// Runs `count` random vectors through the dense engine and checks every
-/// output against [`DenseWeights::reference`]; returns the measured run.
+/// output against [`DenseWeights::reference`], then the accumulator's
+/// extremes (every weight -128, the bias at either end of its range, inputs
+/// all -128 or all 127); returns the measured random run.
 pub fn check_dense(
     config: &DenseConfig,
     count: usize,
     stall: f64,
     seed: u64,
 ) -> Result<DenseRun, BoardError> {
-    let weights = DenseWeights::random(*config, seed)?;
     let mut sim = DenseSim::new(config)?;
-    sim.load(&weights)?;
+    let random = DenseWeights::random(*config, seed)?;
     let vectors = random_vectors(count, config.input_dim, seed ^ 0x5eed);
-    let run = sim.run(&vectors, Backpressure::random(stall, seed))?;
+    let run = check_dense_weights(&mut sim, &random, &vectors, stall, seed)?;
+    let (d, n) = (config.input_dim, config.outputs);
+    let (low, high) = (
+        -(1i64 << (config.bias_bits - 1)),
+        (1i64 << (config.bias_bits - 1)) - 1,
+    );
+    let extremes = vec![vec![-128i8; d], vec![127; d], vec![0; d]];
+    for bias in [high, low] {
+        let weights = DenseWeights::new(*config, vec![-128; n * d], vec![bias as i32; n])?;
+        check_dense_weights(&mut sim, &weights, &extremes, stall, seed)?;
+    }
+    Ok(run)
+}
+
+fn check_dense_weights(
+    sim: &mut DenseSim,
+    weights: &DenseWeights,
+    vectors: &[Vec<i8>],
+    stall: f64,
+    seed: u64,
+) -> Result<DenseRun, BoardError> {
+    sim.load(weights)?;
+    let run = sim.run(vectors, Backpressure::random(stall, seed))?;
     for (i, (x, got)) in vectors.iter().zip(&run.outputs).enumerate() {
         let want = weights.reference(x)?;
         if &want != got {

@@ -331,11 +331,12 @@ mod tests {
     }
 
     #[test]
-    fn default_engine_counts_27_blocks_on_ice40() {
+    fn default_engine_counts_15_blocks_on_ice40() {
         let board = Board::find("hx8k-breakout").unwrap();
         let r = check(&Top::Engine(EngineConfig::default()), &board);
-        // 16 centroid memories + 8 table + 2 bias + 1 FIFO, as yosys maps it.
-        assert_eq!(r.block_rams, 27);
+        // 4 centroid memories (4 units x 4 centroids x 64 elements) + 8 table
+        // + 2 bias + 1 FIFO, as yosys maps it.
+        assert_eq!(r.block_rams, 15);
         assert!(r.fits, "{r}");
     }
 
@@ -345,8 +346,8 @@ mod tests {
         // (README, "Encoders"): the encoder's memories + 8 table + 2 bias + 1 FIFO.
         let board = Board::find("hx8k-breakout").unwrap();
         for (encoder, blocks, units) in [
-            (EncoderKind::L2, 27, 16),
-            (EncoderKind::L1, 28, 16),
+            (EncoderKind::L2, 15, 4),
+            (EncoderKind::L1, 16, 4),
             (EncoderKind::TwoLevel, 24, 8),
             (EncoderKind::Tree, 16, 0),
             (EncoderKind::Sign, 11, 0),

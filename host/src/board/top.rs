@@ -49,6 +49,7 @@ pub fn dense_for(config: &EngineConfig, macs: Option<usize>) -> DenseConfig {
         input_dim: config.input_dim,
         outputs: config.outputs,
         macs: macs.unwrap_or(config.lanes),
+        bias_bits: config.bias_bits,
     }
 }
 
