@@ -185,3 +185,105 @@ end
         Verilog::Combinatorial(block)
     }
 }
+
+/// One level of [`ArgminStream`]: holds the first key of each pair and
+/// sends on the smaller of the pair (the first on a tie) when the second arrives.
+#[derive(LogicBlock, Default)]
+pub struct ArgminPair {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub key_in: Signal<In, Key>,
+    pub valid_in: Signal<In, Bit>,
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    held: DFF<Key>,
+    holding: DFF<Bit>,
+    best: DFF<Key>,
+    best_valid: DFF<Bit>,
+}
+
+impl Logic for ArgminPair {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, held, holding, best, best_valid);
+        self.best_valid.d.next = self.valid_in.val() & self.holding.q.val();
+        if self.valid_in.val() {
+            if self.holding.q.val() {
+                if self.key_in.val().get_bits::<32>(32) < self.held.q.val().get_bits::<32>(32) {
+                    self.best.d.next = self.key_in.val();
+                } else {
+                    self.best.d.next = self.held.q.val();
+                }
+                self.holding.d.next = false;
+            } else {
+                self.held.d.next = self.key_in.val();
+                self.holding.d.next = true;
+            }
+        }
+        if self.reset.val() {
+            self.holding.d.next = false;
+            self.best_valid.d.next = false;
+        }
+        self.key.next = self.best.q.val();
+        self.valid.next = self.best_valid.q.val();
+    }
+}
+
+/// The argmin of each group of `2^levels` keys arriving one per valid
+/// cycle, in order: a tree in time, one [`ArgminPair`] per level, so no
+/// register feeds its own compare (a running minimum would close a loop
+/// through a compare every cycle). Keys arriving in index order keep the
+/// lowest index on ties, as the reference does. Zero levels is a wire.
+#[derive(LogicBlock)]
+pub struct ArgminStream {
+    pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
+    pub key_in: Signal<In, Key>,
+    pub valid_in: Signal<In, Bit>,
+    /// The group's winner, valid for one cycle, one or two cycles per level
+    /// after the group's last key.
+    pub key: Signal<Out, Key>,
+    pub valid: Signal<Out, Bit>,
+    levels: Vec<ArgminPair>,
+    _levels: usize,
+    _last_level: usize,
+}
+
+impl ArgminStream {
+    /// The argmin of groups of `group` keys (a power of two).
+    pub fn new(group: usize) -> Self {
+        assert!(group.is_power_of_two());
+        let levels = group.trailing_zeros() as usize;
+        ArgminStream {
+            clock: Default::default(),
+            reset: Default::default(),
+            key_in: Default::default(),
+            valid_in: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            levels: (0..levels).map(|_| Default::default()).collect(),
+            _levels: levels,
+            _last_level: levels.saturating_sub(1),
+        }
+    }
+}
+
+impl Logic for ArgminStream {
+    #[hdl_gen]
+    fn update(&mut self) {
+        self.key.next = self.key_in.val();
+        self.valid.next = self.valid_in.val();
+        for i in 0..self._levels {
+            self.levels[i].clock.next = self.clock.val();
+            self.levels[i].reset.next = self.reset.val();
+            self.levels[i].key_in.next = self.key_in.val();
+            self.levels[i].valid_in.next = self.valid_in.val();
+            self.key.next = self.levels[i].key.val();
+            self.valid.next = self.levels[i].valid.val();
+        }
+        for i in 0..self._last_level {
+            self.levels[i + 1].key_in.next = self.levels[i].key.val();
+            self.levels[i + 1].valid_in.next = self.levels[i].valid.val();
+        }
+    }
+}

@@ -42,25 +42,20 @@ pub struct DistanceUnit {
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
     pub first: Signal<In, Bit>,
-    /// ...and ends it: the sum is a finished distance (folded units only).
-    pub last: Signal<In, Bit>,
-    /// The product is for pass 0, the unit's first centroid (folded units only).
-    pub pass_first: Signal<In, Bit>,
-    /// `{p, p * M}` for the distance finished last cycle (folded units only).
+    /// Folded units: `{p * U, p * U * M}`, what pass p adds to the unit's
+    /// tag, for the product accumulated this cycle.
     pub pass_tag: Signal<In, Bits<32>>,
-    /// `{distance, index, row offset}` of the last completed codebook (for a
-    /// folded unit, its nearest centroid, the lowest pass on ties); valid for
-    /// the one cycle after its last element was accumulated (folded: after
-    /// its last pass was compared).
+    /// `{distance, index, row offset}` of the centroid whose last element was
+    /// accumulated last cycle (valid that one cycle).
     pub key: Signal<Out, Key>,
     /// Load port: write `load_data` at `load_address` when `load_enable`.
     pub load_enable: Signal<In, Bit>,
     pub load_address: Signal<In, Address>,
     pub load_data: Signal<In, Bits<8>>,
     centroid: BlockRam<Bits<8>>,
-    /// `{index, row offset}`: this unit's (first) centroid index and `index * rows_per_lane`.
+    /// `{index, row offset}`: this unit's (pass 0) centroid index and `index * rows_per_lane`.
     tag: Constant<Bits<32>>,
-    /// More than one pass: the key comes from the running minimum.
+    /// More than one pass: the key comes from `done_distance`.
     folded: Constant<Bit>,
     distance_mask: Constant<Distance>,
     sign_flip: Constant<Bits<8>>,
@@ -86,12 +81,11 @@ pub struct DistanceUnit {
     /// One partial distance per pass, rotating like a lane's accumulators:
     /// the head is always the one of the pass being accumulated.
     ring: Vec<DFF<Distance>>,
-    /// A finished distance, registered before it is compared.
+    /// The sum of the pass accumulated last cycle (a finished distance
+    /// after a codebook's last element); the ring head moves on.
     done_distance: DFF<Distance>,
-    done_valid: DFF<Bit>,
-    done_first: DFF<Bit>,
-    best_distance: DFF<Distance>,
-    best_tag: DFF<Bits<32>>,
+    /// Its `{index, row offset}` (the add is registered, off the tree's path).
+    done_tag: DFF<Bits<32>>,
     _passes: usize,
     _last_pass: usize,
 }
@@ -104,7 +98,8 @@ impl DistanceUnit {
     /// weighted L1 metric if `weighted`, whose distances fit `distance_bits`
     /// bits (see `EngineConfig::distance_bits`; the sum keeps only those, so
     /// synthesis drops the constant-zero bits of the accumulator and the
-    /// argmin tree), searching `passes` centroids in turn (a power of two).
+    /// argmin tree), searching `passes` centroids in turn (a power of two;
+    /// pass p's centroid is the one `pass_tag` adds to the tag).
     pub fn with_tag(
         index: usize,
         offset: usize,
@@ -146,13 +141,8 @@ impl DistanceUnit {
             square: Default::default(),
             ring: (0..passes).map(|_| Default::default()).collect(),
             done_distance: Default::default(),
-            done_valid: Default::default(),
-            done_first: Default::default(),
-            best_distance: Default::default(),
-            best_tag: Default::default(),
             folded: Constant::new(passes > 1),
-            last: Default::default(),
-            pass_first: Default::default(),
+            done_tag: Default::default(),
             pass_tag: Default::default(),
             _passes: passes,
             _last_pass: passes - 1,
@@ -172,10 +162,7 @@ impl Logic for DistanceUnit {
             mixed,
             square,
             done_distance,
-            done_valid,
-            done_first,
-            best_distance,
-            best_tag
+            done_tag
         );
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
@@ -227,21 +214,11 @@ impl Logic for DistanceUnit {
                 self.ring[i].d.next = self.sum.val() & self.distance_mask.val();
             }
         }
-        // Folded: keep the smallest finished distance of the codebook's
-        // passes; a later pass replaces it only when strictly smaller, so
-        // the lowest index wins ties.
         self.done_distance.d.next = self.sum.val() & self.distance_mask.val();
-        self.done_valid.d.next = self.accumulate.val() & self.last.val();
-        self.done_first.d.next = self.pass_first.val();
-        if self.done_valid.q.val()
-            & (self.done_first.q.val() | (self.done_distance.q.val() < self.best_distance.q.val()))
-        {
-            self.best_distance.d.next = self.done_distance.q.val();
-            self.best_tag.d.next = self.tag.val() + self.pass_tag.val();
-        }
+        self.done_tag.d.next = self.tag.val() + self.pass_tag.val();
         if self.folded.val() {
-            self.key.next = (bit_cast::<64, 32>(self.best_distance.q.val()) << 32)
-                | bit_cast::<64, 32>(self.best_tag.q.val());
+            self.key.next = (bit_cast::<64, 32>(self.done_distance.q.val()) << 32)
+                | bit_cast::<64, 32>(self.done_tag.q.val());
         } else {
             self.key.next = (bit_cast::<64, 32>(self.ring[0].q.val()) << 32)
                 | bit_cast::<64, 32>(self.tag.val());

@@ -22,7 +22,7 @@
 //! `leaf_valid` is high at t + 5 after a codebook's last element. The `tree` stage has no distance units and takes its leaf at
 //! t + 3 (`valid_2 & last_2`).
 
-use crate::argmin::{ArgminTree, Key};
+use crate::argmin::{ArgminStream, ArgminTree, Key};
 use crate::distance::DistanceUnit;
 use crate::memory::{Address, BlockRam};
 use lutgen_core::EngineConfig;
@@ -45,6 +45,7 @@ fn log2(value: usize) -> Constant<Bits<4>> {
 #[derive(LogicBlock)]
 pub struct SearchStage {
     pub clock: Signal<In, Clock>,
+    pub reset: Signal<In, Bit>,
     /// Element address `c * V + v` and pass p (0 when F = 1) of the element
     /// issued this cycle: the units read word `address * F + p`.
     pub read_address: Signal<In, Address>,
@@ -54,9 +55,8 @@ pub struct SearchStage {
     pub first: Signal<In, Bit>,
     /// The accumulated product is of a codebook's last element...
     pub last: Signal<In, Bit>,
-    /// ...for pass 0 / pass F - 1 of the units (both high when F = 1).
+    /// ...for pass 0 of the units (always, when F = 1).
     pub pass_first: Signal<In, Bit>,
-    pub pass_last: Signal<In, Bit>,
     /// Every unit holds a finished distance (unfolded units, F = 1).
     pub leaf_valid: Signal<In, Bit>,
     pub load_enable: Signal<In, Bit>,
@@ -67,15 +67,19 @@ pub struct SearchStage {
     pub valid: Signal<Out, Bit>,
     units: Vec<DistanceUnit>,
     tree: ArgminTree,
-    /// `{p, p * M}` of the pass finished last cycle, shared by the units.
+    /// `{p * U, p * U * M}` of the pass finished last cycle, shared by the
+    /// units, and of the pass accumulated this cycle.
     pass_tag: DFF<Bits<32>>,
+    next_pass_tag: Signal<Local, Bits<32>>,
     pass_step: Constant<Bits<32>>,
+    /// A pass finished last cycle: every unit holds a distance (folded).
+    pass_done: DFF<Bit>,
+    /// Folded: the nearest of the F tree winners of a codebook, in time.
+    passes: Vec<ArgminStream>,
+    _passes: usize,
     /// log2(F).
     pass_shift: Constant<Bits<4>>,
     unit_address: Signal<Local, Address>,
-    /// Folded: the last pass finished last cycle / was compared last cycle.
-    last_pass_done: DFF<Bit>,
-    folded_leaf: DFF<Bit>,
     folded: Constant<Bit>,
     /// The weight memory (`l1` only).
     weights: Vec<BlockRam<Bits<4>>>,
@@ -97,14 +101,18 @@ impl SearchStage {
         SearchStage {
             last: Default::default(),
             pass_first: Default::default(),
-            pass_last: Default::default(),
+            reset: Default::default(),
             pass_tag: Default::default(),
-            pass_step: Constant::new(((1u64 << 16) | m as u64).into()),
+            next_pass_tag: Default::default(),
+            pass_step: Constant::new((((u as u64) << 16) | (u * m) as u64).into()),
+            pass_done: Default::default(),
+            passes: (0..usize::from(f > 1))
+                .map(|_| ArgminStream::new(f))
+                .collect(),
+            _passes: usize::from(f > 1),
             pass_shift: log2(f),
             pass: Default::default(),
             unit_address: Default::default(),
-            last_pass_done: Default::default(),
-            folded_leaf: Default::default(),
             folded: Constant::new(f > 1),
             clock: Default::default(),
             read_address: Default::default(),
@@ -120,15 +128,9 @@ impl SearchStage {
             valid: Default::default(),
             units: (0..u)
                 .map(|i| {
-                    let index = i * f;
-                    DistanceUnit::with_tag(
-                        index,
-                        index * m,
-                        d * f,
-                        weighted,
-                        config.distance_bits(),
-                        f,
-                    )
+                    // Unit i searches centroids p * U + i, p = 0..F-1: each
+                    // pass covers U consecutive indices, in pass order.
+                    DistanceUnit::with_tag(i, i * m, d * f, weighted, config.distance_bits(), f)
                 })
                 .collect(),
             tree: ArgminTree::new(u),
@@ -145,17 +147,21 @@ impl SearchStage {
 impl Logic for SearchStage {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, pass_tag, last_pass_done, folded_leaf);
+        dff_setup!(self, clock, pass_tag, pass_done);
         self.tree.clock.next = self.clock.val();
-        if self.accumulate.val() & self.last.val() {
-            if self.pass_first.val() {
-                self.pass_tag.d.next = 0.into();
-            } else {
-                self.pass_tag.d.next = self.pass_tag.q.val() + self.pass_step.val();
-            }
+        if self.pass_first.val() {
+            self.next_pass_tag.next = 0.into();
+        } else {
+            self.next_pass_tag.next = self.pass_tag.q.val() + self.pass_step.val();
         }
-        self.last_pass_done.d.next = self.accumulate.val() & self.last.val() & self.pass_last.val();
-        self.folded_leaf.d.next = self.last_pass_done.q.val();
+        if self.accumulate.val() & self.last.val() {
+            self.pass_tag.d.next = self.next_pass_tag.val();
+        }
+        self.pass_done.d.next = self.accumulate.val() & self.last.val();
+        if self.reset.val() {
+            self.pass_tag.d.next = 0.into();
+            self.pass_done.d.next = false;
+        }
         self.weight.next = 0.into();
         self.unit_address.next =
             (self.read_address.val() << self.pass_shift.val()) | self.pass.val();
@@ -176,9 +182,7 @@ impl Logic for SearchStage {
             self.units[k].weight.next = self.weight.val();
             self.units[k].accumulate.next = self.accumulate.val();
             self.units[k].first.next = self.first.val();
-            self.units[k].last.next = self.last.val();
-            self.units[k].pass_first.next = self.pass_first.val();
-            self.units[k].pass_tag.next = self.pass_tag.q.val();
+            self.units[k].pass_tag.next = self.next_pass_tag.val();
             self.units[k].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
             self.units[k].load_address.next = self.load_word.val();
@@ -186,12 +190,20 @@ impl Logic for SearchStage {
             self.tree.leaves[k].next = self.units[k].key.val();
         }
         if self.folded.val() {
-            self.tree.valid_in.next = self.folded_leaf.q.val();
+            self.tree.valid_in.next = self.pass_done.q.val();
         } else {
             self.tree.valid_in.next = self.leaf_valid.val();
         }
         self.key.next = self.tree.key.val();
         self.valid.next = self.tree.valid.val();
+        for i in 0..self._passes {
+            self.passes[i].clock.next = self.clock.val();
+            self.passes[i].reset.next = self.reset.val();
+            self.passes[i].key_in.next = self.tree.key.val();
+            self.passes[i].valid_in.next = self.tree.valid.val();
+            self.key.next = self.passes[i].key.val();
+            self.valid.next = self.passes[i].valid.val();
+        }
     }
 }
 
@@ -402,8 +414,6 @@ impl Logic for TwoLevelStage {
             self.centres[g].weight.next = self.centre_weights.read_data.val();
             self.centres[g].accumulate.next = self.accumulate.val();
             self.centres[g].first.next = self.first.val();
-            self.centres[g].last.next = false;
-            self.centres[g].pass_first.next = true;
             self.centres[g].pass_tag.next = 0.into();
             self.centres[g].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.centre_ids[g].val());
@@ -469,8 +479,6 @@ impl Logic for TwoLevelStage {
             self.keys[s].weight.next = self.key_weights.read_data.val();
             self.keys[s].accumulate.next = self.valid_4.q.val();
             self.keys[s].first.next = self.first_4.q.val();
-            self.keys[s].last.next = false;
-            self.keys[s].pass_first.next = true;
             self.keys[s].pass_tag.next = 0.into();
             self.keys[s].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());

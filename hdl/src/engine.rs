@@ -94,13 +94,9 @@ pub struct Engine {
     held_first: DFF<Bit>,
     held_last: DFF<Bit>,
     pass_first_1: DFF<Bit>,
-    pass_last_1: DFF<Bit>,
     pass_first_2: DFF<Bit>,
-    pass_last_2: DFF<Bit>,
     pass_first_3: DFF<Bit>,
-    pass_last_3: DFF<Bit>,
     pass_first_4: DFF<Bit>,
-    pass_last_4: DFF<Bit>,
     busy: DFF<Bit>,
     search_address: Signal<Local, Address>,
     search_pass: Signal<Local, Address>,
@@ -252,13 +248,9 @@ impl Engine {
             held_first: Default::default(),
             held_last: Default::default(),
             pass_first_1: Default::default(),
-            pass_last_1: Default::default(),
             pass_first_2: Default::default(),
-            pass_last_2: Default::default(),
             pass_first_3: Default::default(),
-            pass_last_3: Default::default(),
             pass_first_4: Default::default(),
-            pass_last_4: Default::default(),
             busy: Default::default(),
             search_address: Default::default(),
             search_pass: Default::default(),
@@ -352,13 +344,9 @@ impl Logic for Engine {
             held_first,
             held_last,
             pass_first_1,
-            pass_last_1,
             pass_first_2,
-            pass_last_2,
             pass_first_3,
-            pass_last_3,
             pass_first_4,
-            pass_last_4,
             reading,
             row,
             table_address,
@@ -423,22 +411,17 @@ impl Logic for Engine {
             self.search_pass.next = self.pass.q.val();
             self.first_1.d.next = self.held_first.q.val();
             self.last_1.d.next = self.held_last.q.val();
-            self.pass_last_1.d.next = self.pass.q.val() == self.last_pass.val();
         } else {
             self.search_address.next = self.element_address.q.val();
             self.search_pass.next = 0.into();
             self.first_1.d.next = self.sub_position.q.val() == 0;
             self.last_1.d.next = self.sub_position.q.val() == self.last_sub_position.val();
-            self.pass_last_1.d.next = self.last_pass.val() == 0;
         }
         self.valid_1.d.next = self.accept.val() | self.busy.q.val();
         self.pass_first_1.d.next = !self.busy.q.val();
         self.pass_first_2.d.next = self.pass_first_1.q.val();
-        self.pass_last_2.d.next = self.pass_last_1.q.val();
         self.pass_first_3.d.next = self.pass_first_2.q.val();
-        self.pass_last_3.d.next = self.pass_last_2.q.val();
         self.pass_first_4.d.next = self.pass_first_3.q.val();
-        self.pass_last_4.d.next = self.pass_last_3.q.val();
         self.valid_2.d.next = self.valid_1.q.val();
         self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
@@ -455,6 +438,7 @@ impl Logic for Engine {
         self.stage_fault.next = false;
         for i in 0..self._search {
             self.search[i].clock.next = self.clock.val();
+            self.search[i].reset.next = self.reset.val();
             self.search[i].read_address.next = self.search_address.val();
             self.search[i].pass.next = self.search_pass.val();
             self.search[i].element.next = self.element.q.val();
@@ -462,7 +446,6 @@ impl Logic for Engine {
             self.search[i].first.next = self.first_4.q.val();
             self.search[i].last.next = self.last_4.q.val();
             self.search[i].pass_first.next = self.pass_first_4.q.val();
-            self.search[i].pass_last.next = self.pass_last_4.q.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
             self.search[i].load_enable.next = self.load_enable.val();
             self.search[i].load_select.next = self.load_select.val();

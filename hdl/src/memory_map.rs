@@ -3,9 +3,9 @@
 //!
 //! The load port addresses a word as `memory << 16 | word`. Memories are
 //! numbered: first the U distance-unit memories (`l2`, `l1`: unit u searches
-//! the F = `EngineConfig::centroids_per_unit` centroids `u * F + p`, U = K / F,
-//! and centroid k's element `c * V + v` is word `(c * V + v) * F + k % F` of
-//! memory `k / F`; `two-level`: centre memory g is `g`, key memory
+//! the F = `EngineConfig::centroids_per_unit` centroids `p * U + u`, U = K / F,
+//! and centroid k's element `c * V + v` is word `(c * V + v) * F + k / U` of
+//! memory `k % U`; `two-level`: centre memory g is `g`, key memory
 //! of slot s is `G + s`, U = G + K/G; `tree`, `sign`: none, U = 0); then lane
 //! l's table memory `U + 2l` and bias memory `U + 2l + 1`; then the
 //! encoder's own memories from `U + 2L`: the weight memory (`l1`,
@@ -128,12 +128,12 @@ impl MemoryMap {
         let mut words = Vec::new();
         match config.encoder {
             EncoderKind::L2 | EncoderKind::L1 => {
-                let f = config.centroids_per_unit();
+                let (f, u) = (config.centroids_per_unit(), config.distance_units());
                 for k in 0..config.centroids {
                     for c in 0..config.codebooks {
                         for (i, &p) in image.centroid(c, k).iter().enumerate() {
-                            let address = (c * v + i) * f + k % f;
-                            words.push(word(map.centroid_memory(k / f), address, p as u8 as u32));
+                            let address = (c * v + i) * f + k / u;
+                            words.push(word(map.centroid_memory(k % u), address, p as u8 as u32));
                         }
                     }
                 }
