@@ -57,6 +57,16 @@ pub struct DistanceUnit {
     tag: Constant<Bits<32>>,
     /// More than one pass: the key comes from `done_distance`.
     folded: Constant<Bit>,
+    /// The memory's output, the element and the weight are registered once
+    /// more before `|x - p|` (a block RAM's clock-to-output is most of a
+    /// cycle on ECP5); the owner then gives the control one cycle later.
+    registered_read: Constant<Bit>,
+    centroid_q: DFF<Bits<8>>,
+    element_q: DFF<Bits<8>>,
+    weight_q: DFF<Bits<4>>,
+    x: Signal<Local, Bits<8>>,
+    p: Signal<Local, Bits<8>>,
+    w: Signal<Local, Bits<4>>,
     distance_mask: Constant<Distance>,
     sign_flip: Constant<Bits<8>>,
     /// High for the weighted L1 metric, low for squared L2.
@@ -99,7 +109,8 @@ impl DistanceUnit {
     /// bits (see `EngineConfig::distance_bits`; the sum keeps only those, so
     /// synthesis drops the constant-zero bits of the accumulator and the
     /// argmin tree), searching `passes` centroids in turn (a power of two;
-    /// pass p's centroid is the one `pass_tag` adds to the tag).
+    /// pass p's centroid is the one `pass_tag` adds to the tag), with the
+    /// memory output registered once more if `registered_read`.
     pub fn with_tag(
         index: usize,
         offset: usize,
@@ -107,6 +118,7 @@ impl DistanceUnit {
         weighted: bool,
         distance_bits: u32,
         passes: usize,
+        registered_read: bool,
     ) -> Self {
         assert!(passes.is_power_of_two());
         let tag = ((index as u64) << 16) | offset as u64;
@@ -143,6 +155,13 @@ impl DistanceUnit {
             done_distance: Default::default(),
             folded: Constant::new(passes > 1),
             done_tag: Default::default(),
+            registered_read: Constant::new(registered_read),
+            centroid_q: Default::default(),
+            element_q: Default::default(),
+            weight_q: Default::default(),
+            x: Default::default(),
+            p: Default::default(),
+            w: Default::default(),
             pass_tag: Default::default(),
             _passes: passes,
             _last_pass: passes - 1,
@@ -162,7 +181,10 @@ impl Logic for DistanceUnit {
             mixed,
             square,
             done_distance,
-            done_tag
+            done_tag,
+            centroid_q,
+            element_q,
+            weight_q
         );
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
@@ -172,15 +194,27 @@ impl Logic for DistanceUnit {
         self.centroid.write_data.next = self.load_data.val();
         // |x - p| of two int8 values, computed on their offset-binary forms
         // (sign bit flipped) so it fits 8 unsigned bits without overflow.
-        self.biased_element.next = self.element.val() ^ self.sign_flip.val();
-        self.biased_centroid.next = self.centroid.read_data.val() ^ self.sign_flip.val();
+        self.centroid_q.d.next = self.centroid.read_data.val();
+        self.element_q.d.next = self.element.val();
+        self.weight_q.d.next = self.weight.val();
+        if self.registered_read.val() {
+            self.x.next = self.element_q.q.val();
+            self.p.next = self.centroid_q.q.val();
+            self.w.next = self.weight_q.q.val();
+        } else {
+            self.x.next = self.element.val();
+            self.p.next = self.centroid.read_data.val();
+            self.w.next = self.weight.val();
+        }
+        self.biased_element.next = self.x.val() ^ self.sign_flip.val();
+        self.biased_centroid.next = self.p.val() ^ self.sign_flip.val();
         if self.biased_element.val() >= self.biased_centroid.val() {
             self.magnitude.next = self.biased_element.val() - self.biased_centroid.val();
         } else {
             self.magnitude.next = self.biased_centroid.val() - self.biased_element.val();
         }
         self.difference.d.next = self.magnitude.val();
-        self.factor.d.next = self.weight.val();
+        self.factor.d.next = self.w.val();
         // The product in two stages (rust-hdl's only product is 16 x 16 -> 32
         // bits, so the nibbles are widened and the results cut to size).
         self.high.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(4));

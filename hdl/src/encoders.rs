@@ -74,6 +74,13 @@ pub struct SearchStage {
     pass_step: Constant<Bits<32>>,
     /// A pass finished last cycle: every unit holds a distance (folded).
     pass_done: DFF<Bit>,
+    /// The control inputs one cycle later, aligned with the units' extra
+    /// read register.
+    accumulate_d: DFF<Bit>,
+    first_d: DFF<Bit>,
+    last_d: DFF<Bit>,
+    pass_first_d: DFF<Bit>,
+    leaf_valid_d: DFF<Bit>,
     /// Folded: the nearest of the F tree winners of a codebook, in time.
     passes: Vec<ArgminStream>,
     _passes: usize,
@@ -106,6 +113,11 @@ impl SearchStage {
             next_pass_tag: Default::default(),
             pass_step: Constant::new((((u as u64) << 16) | (u * m) as u64).into()),
             pass_done: Default::default(),
+            accumulate_d: Default::default(),
+            first_d: Default::default(),
+            last_d: Default::default(),
+            pass_first_d: Default::default(),
+            leaf_valid_d: Default::default(),
             passes: (0..usize::from(f > 1))
                 .map(|_| ArgminStream::new(f))
                 .collect(),
@@ -130,7 +142,15 @@ impl SearchStage {
                 .map(|i| {
                     // Unit i searches centroids p * U + i, p = 0..F-1: each
                     // pass covers U consecutive indices, in pass order.
-                    DistanceUnit::with_tag(i, i * m, d * f, weighted, config.distance_bits(), f)
+                    DistanceUnit::with_tag(
+                        i,
+                        i * m,
+                        d * f,
+                        weighted,
+                        config.distance_bits(),
+                        f,
+                        true,
+                    )
                 })
                 .collect(),
             tree: ArgminTree::new(u),
@@ -147,17 +167,32 @@ impl SearchStage {
 impl Logic for SearchStage {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, pass_tag, pass_done);
+        dff_setup!(
+            self,
+            clock,
+            pass_tag,
+            pass_done,
+            accumulate_d,
+            first_d,
+            last_d,
+            pass_first_d,
+            leaf_valid_d
+        );
+        self.accumulate_d.d.next = self.accumulate.val();
+        self.first_d.d.next = self.first.val();
+        self.last_d.d.next = self.last.val();
+        self.pass_first_d.d.next = self.pass_first.val();
+        self.leaf_valid_d.d.next = self.leaf_valid.val();
         self.tree.clock.next = self.clock.val();
-        if self.pass_first.val() {
+        if self.pass_first_d.q.val() {
             self.next_pass_tag.next = 0.into();
         } else {
             self.next_pass_tag.next = self.pass_tag.q.val() + self.pass_step.val();
         }
-        if self.accumulate.val() & self.last.val() {
+        if self.accumulate_d.q.val() & self.last_d.q.val() {
             self.pass_tag.d.next = self.next_pass_tag.val();
         }
-        self.pass_done.d.next = self.accumulate.val() & self.last.val();
+        self.pass_done.d.next = self.accumulate_d.q.val() & self.last_d.q.val();
         if self.reset.val() {
             self.pass_tag.d.next = 0.into();
             self.pass_done.d.next = false;
@@ -180,8 +215,8 @@ impl Logic for SearchStage {
             self.units[k].read_address.next = self.unit_address.val();
             self.units[k].element.next = self.element.val();
             self.units[k].weight.next = self.weight.val();
-            self.units[k].accumulate.next = self.accumulate.val();
-            self.units[k].first.next = self.first.val();
+            self.units[k].accumulate.next = self.accumulate_d.q.val();
+            self.units[k].first.next = self.first_d.q.val();
             self.units[k].pass_tag.next = self.next_pass_tag.val();
             self.units[k].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
@@ -192,7 +227,7 @@ impl Logic for SearchStage {
         if self.folded.val() {
             self.tree.valid_in.next = self.pass_done.q.val();
         } else {
-            self.tree.valid_in.next = self.leaf_valid.val();
+            self.tree.valid_in.next = self.leaf_valid_d.q.val();
         }
         self.key.next = self.tree.key.val();
         self.valid.next = self.tree.valid.val();
@@ -304,7 +339,9 @@ impl TwoLevelStage {
             valid: Default::default(),
             fault: Default::default(),
             centres: (0..g)
-                .map(|i| DistanceUnit::with_tag(i, i * s * m, d, true, config.distance_bits(), 1))
+                .map(|i| {
+                    DistanceUnit::with_tag(i, i * s * m, d, true, config.distance_bits(), 1, false)
+                })
                 .collect(),
             centre_tree: ArgminTree::new(g),
             keys: (0..s)
@@ -316,6 +353,7 @@ impl TwoLevelStage {
                         true,
                         config.distance_bits(),
                         1,
+                        false,
                     )
                 })
                 .collect(),
