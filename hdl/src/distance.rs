@@ -1,17 +1,22 @@
-//! One distance unit: a centroid's coordinates and its distance accumulator.
+//! One distance unit: centroid coordinates and distance accumulators.
 //!
-//! The `l2` and `l1` searches have one unit per centroid index k (the
-//! `two-level` search one per cluster centre and one per key slot). All
-//! units see the same element each cycle and read the coordinate of their
-//! own centroid for the same (codebook, position) from their memory, so a
-//! codebook of V elements is searched against all centroids in V cycles.
+//! The `l2` and `l1` searches have U = K / F units (F =
+//! `EngineConfig::centroids_per_unit`): each element is issued F times, pass
+//! p comparing it with centroid `p * U + u` of unit u, and the unit keeps
+//! one partial distance per pass in a ring that rotates every issue (the
+//! lanes' trick, so nothing is addressed). F is as large as the table read
+//! allows, so the search keeps pace with it on fewer units. The
+//! `two-level` search has one unfolded unit (F = 1) per cluster centre and
+//! per key slot. All units see the same element and read the coordinate of
+//! their centroid for the same (codebook, position, pass) from their memory.
 //!
 //! The unit's metric is fixed when the engine is generated: the squared
 //! difference `|x - p| * |x - p|` (`l2`), or the weighted difference
 //! `|x - p| * w` with a 4-bit weight (`l1`), so both use the same 8 x 8
 //! multiplier shape and `l1`'s is only 8 x 4.
 //!
-//! Pipeline (each stage one clock): memory read; `|x - p|` (offset-binary
+//! Pipeline (each stage one clock): memory read; for the search stage's
+//! units, the read registered once more (`registered_read`); `|x - p|` (offset-binary
 //! compare and subtract) into `difference` (and the weight into `factor`);
 //! nibble products into `base` and `mixed`; their sum, the product (16
 //! bits); the accumulate. With `d = 16 h + l`:
@@ -25,7 +30,8 @@ use crate::argmin::Key;
 use crate::memory::{Address, BlockRam};
 use rust_hdl::prelude::*;
 
-/// Distances accumulate in 32 bits: 2^16 elements * 255^2 < 2^32 (and 255 * 15 < 255^2).
+/// Distances are carried in 32 bits (2^16 elements * 255^2 < 2^32) but keep
+/// only `EngineConfig::distance_bits`, so synthesis trims the rest.
 pub type Distance = Bits<32>;
 
 #[derive(LogicBlock)]

@@ -4,7 +4,7 @@
 //!
 //! | stage | encoders | how |
 //! |---|---|---|
-//! | [`SearchStage`] | `l2`, `l1` | K [`DistanceUnit`]s in parallel, then an [`ArgminTree`] |
+//! | [`SearchStage`] | `l2`, `l1` | K / F [`DistanceUnit`]s, F passes per element, then an [`ArgminTree`] per pass and an [`ArgminStream`] over the passes |
 //! | [`TwoLevelStage`] | `two-level` | G centre units on the stream; the sub-vector is replayed from a buffer to S = K/G key units, whose memories hold the keys of every cluster |
 //! | [`TreeStage`] | `tree` | captures the 4 split elements while they stream by, then a 4-stage pipeline of threshold memories |
 //! | [`SignStage`] | `sign` | shifts in the sign bits |
@@ -19,7 +19,10 @@
 //! (`valid_1`, `first_1`, `last_1`); in the distance units `|x - p|` is
 //! registered at t + 2, the nibble products at t + 3 and the product at
 //! t + 4, which they accumulate at t + 4 (`valid_4`, `first_4`);
-//! `leaf_valid` is high at t + 5 after a codebook's last element. The `tree` stage has no distance units and takes its leaf at
+//! `leaf_valid` is high at t + 5 after a codebook's last element (the
+//! search stage registers its units' memory output once more and delays
+//! `accumulate`, `first`, `last`, `pass_first` and `leaf_valid` by one cycle
+//! to match, so its keys come one cycle later). The `tree` stage has no distance units and takes its leaf at
 //! t + 3 (`valid_2 & last_2`).
 
 use crate::argmin::{ArgminStream, ArgminTree, Key};
@@ -41,7 +44,11 @@ fn log2(value: usize) -> Constant<Bits<4>> {
     Constant::new(u64::from(value.trailing_zeros()).into())
 }
 
-/// `l2` and `l1`: K distance units and an argmin tree.
+/// `l2` and `l1`: K / F distance units, F passes each, an argmin tree over
+/// the units for each pass and an argmin over the passes in time. Pass p
+/// covers the U consecutive indices `p * U ..`, so taking the lowest unit on
+/// a tie within a pass and the earliest pass across passes keeps the lowest
+/// index, as the reference does.
 #[derive(LogicBlock)]
 pub struct SearchStage {
     pub clock: Signal<In, Clock>,

@@ -1,8 +1,9 @@
 //! The engine: centroid search, table read and accumulation, as one pipeline.
 //!
 //! Data path: the input stream (one int8 element per beat) feeds the
-//! encoder stage (see [`crate::encoders`]: for `l2` and `l1`, K distance
-//! units in parallel and an argmin tree); once per codebook the stage
+//! encoder stage (see [`crate::encoders`]: for `l2` and `l1`, K / F distance
+//! units that see each element F times, and argmins over units and passes);
+//! once per codebook the stage
 //! produces the chosen row and its table row offset, which go into a FIFO. The table reader pops one offset per codebook and reads
 //! `M = ceil(N / L)` rows from each of the L [`Lane`]s, one per cycle, so a
 //! vector costs `C * M` cycles, the table-read bound. The search for the next

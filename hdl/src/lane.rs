@@ -15,7 +15,8 @@
 use crate::memory::{Address, BlockRam};
 use rust_hdl::prelude::*;
 
-/// Accumulators and outputs: 32-bit two's complement.
+/// Accumulators and outputs: 32-bit two's complement on the ports; the
+/// registers keep only `EngineConfig::accumulator_bits`.
 pub type Word = Bits<32>;
 
 #[derive(LogicBlock)]

@@ -24,6 +24,8 @@ pub fn preset(name: &str) -> Result<EngineConfig, BoardError> {
         "default" => d,
         "lanes4" => EngineConfig { lanes: 4, ..d },
         "k8" => EngineConfig { centroids: 8, ..d },
+        // Twice the outputs: the search is shared by more table reads.
+        "wide" => EngineConfig { outputs: 32, ..d },
         // The default shape with another encoder: a hardware row per encoder.
         "l1" | "two-level" | "tree" | "sign" => EngineConfig {
             encoder: parse_encoder(name).map_err(BoardError::Usage)?,
@@ -31,7 +33,7 @@ pub fn preset(name: &str) -> Result<EngineConfig, BoardError> {
         },
         _ => {
             return Err(BoardError::Usage(format!(
-                "unknown preset `{name}`; known: small, default, lanes4, k8, \
+                "unknown preset `{name}`; known: small, default, lanes4, k8, wide (N = 32), \
                  and the default shape with another encoder: l1, two-level, tree, sign"
             )))
         }
@@ -46,7 +48,7 @@ pub struct ReportArgs {
     /// Boards to build for (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "hx8k-breakout,ulx3s-85f")]
     pub boards: Vec<String>,
-    /// Configurations (comma-separated presets: small, default, lanes4, k8; l1, two-level, tree, sign).
+    /// Configurations (comma-separated presets: small, default, lanes4, k8, wide; l1, two-level, tree, sign).
     #[arg(long, value_delimiter = ',', default_value = "small,default")]
     pub presets: Vec<String>,
     /// Where the table (boards-report.md), data (.json) and plot (.svg) go.
