@@ -126,6 +126,14 @@ pub struct Engine {
     pop: Signal<Local, Bit>,
     finishing: Signal<Local, Bit>,
     offset: Signal<Local, Address>,
+    /// Up to two row offsets taken from the index FIFO ahead of the table
+    /// reader: the FIFO is read on registered state only, so the reader's
+    /// pop decision (which waits on the output stream) never reaches the
+    /// FIFO's read address and memory.
+    head_offset: DFF<Address>,
+    spare_offset: DFF<Address>,
+    buffered: DFF<Bits<2>>,
+    fetch: Signal<Local, Bit>,
     capture: Signal<Local, Bit>,
 
     // The output stream.
@@ -278,6 +286,10 @@ impl Engine {
             finishing: Default::default(),
             next_base: Default::default(),
             offset: Default::default(),
+            head_offset: Default::default(),
+            spare_offset: Default::default(),
+            buffered: Default::default(),
+            fetch: Default::default(),
             capture: Default::default(),
             remaining: Default::default(),
             lane_select: Default::default(),
@@ -364,6 +376,9 @@ impl Logic for Engine {
             done,
             remaining,
             lane_select,
+            head_offset,
+            spare_offset,
+            buffered,
             fault_flag
         );
         self.fault.next = self.fault_flag.q.val();
@@ -525,9 +540,31 @@ impl Logic for Engine {
         self.advance.next = !self.done.q.val() | self.output_free.val();
         self.finishing.next = self.reading.q.val() & (self.row.q.val() == self.last_row.val());
         self.pop.next = self.advance.val()
-            & !self.fifo.empty.val()
+            & (self.buffered.q.val() != 0)
             & (!self.reading.q.val() | self.finishing.val());
-        self.offset.next = self.fifo.data_out.val();
+        self.offset.next = self.head_offset.q.val();
+        self.fetch.next = !self.fifo.empty.val() & (self.buffered.q.val() != 2);
+        if self.pop.val() {
+            self.head_offset.d.next = self.spare_offset.q.val();
+            if !self.fetch.val() {
+                self.buffered.d.next = self.buffered.q.val() - 1;
+            }
+        }
+        if self.fetch.val() {
+            if self.buffered.q.val() == 0 {
+                self.head_offset.d.next = self.fifo.data_out.val();
+            }
+            if self.buffered.q.val() == 1 {
+                if self.pop.val() {
+                    self.head_offset.d.next = self.fifo.data_out.val();
+                } else {
+                    self.spare_offset.d.next = self.fifo.data_out.val();
+                }
+            }
+            if !self.pop.val() {
+                self.buffered.d.next = self.buffered.q.val() + 1;
+            }
+        }
         if self.advance.val() {
             // The token of the row on the memories' outputs moves on with
             // that row into the lanes' entry registers.
@@ -622,7 +659,7 @@ impl Logic for Engine {
         }
 
         // ---- Reset: clear every control register and drain the FIFO.
-        self.fifo.read.next = self.pop.val() | (self.reset.val() & !self.fifo.empty.val());
+        self.fifo.read.next = self.fetch.val() | (self.reset.val() & !self.fifo.empty.val());
         if self.reset.val() {
             self.element_address.d.next = 0.into();
             self.sub_position.d.next = 0.into();
@@ -645,6 +682,7 @@ impl Logic for Engine {
             self.entry_valid.d.next = false;
             self.done.d.next = false;
             self.remaining.d.next = 0.into();
+            self.buffered.d.next = 0.into();
             self.lane_select.d.next = 0.into();
             self.fault_flag.d.next = false;
         }
