@@ -186,8 +186,9 @@ end
     }
 }
 
-/// One level of [`ArgminStream`]: holds the first key of each pair and
-/// sends on the smaller of the pair (the first on a tie) when the second arrives.
+/// One level of [`ArgminStream`]: holds the first key of each pair and,
+/// when the second arrives, lets an [`ArgminNode`] keep the smaller (the
+/// first on a tie).
 #[derive(LogicBlock, Default)]
 pub struct ArgminPair {
     pub clock: Signal<In, Clock>,
@@ -198,34 +199,27 @@ pub struct ArgminPair {
     pub valid: Signal<Out, Bit>,
     held: DFF<Key>,
     holding: DFF<Bit>,
-    best: DFF<Key>,
-    best_valid: DFF<Bit>,
+    node: ArgminNode,
 }
 
 impl Logic for ArgminPair {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, held, holding, best, best_valid);
-        self.best_valid.d.next = self.valid_in.val() & self.holding.q.val();
+        dff_setup!(self, clock, held, holding);
+        self.node.clock.next = self.clock.val();
+        self.node.left.next = self.held.q.val();
+        self.node.right.next = self.key_in.val();
+        self.node.left_valid.next = self.holding.q.val();
+        self.node.right_valid.next = self.valid_in.val();
         if self.valid_in.val() {
-            if self.holding.q.val() {
-                if self.key_in.val().get_bits::<32>(32) < self.held.q.val().get_bits::<32>(32) {
-                    self.best.d.next = self.key_in.val();
-                } else {
-                    self.best.d.next = self.held.q.val();
-                }
-                self.holding.d.next = false;
-            } else {
-                self.held.d.next = self.key_in.val();
-                self.holding.d.next = true;
-            }
+            self.holding.d.next = !self.holding.q.val();
+            self.held.d.next = self.key_in.val();
         }
         if self.reset.val() {
             self.holding.d.next = false;
-            self.best_valid.d.next = false;
         }
-        self.key.next = self.best.q.val();
-        self.valid.next = self.best_valid.q.val();
+        self.key.next = self.node.key.val();
+        self.valid.next = self.node.valid.val();
     }
 }
 
