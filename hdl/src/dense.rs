@@ -602,6 +602,57 @@ mod tests {
     }
 
     #[test]
+    fn bias_width_and_range_are_checked() {
+        for bits in [0, 1, 33] {
+            assert_eq!(
+                DenseConfig {
+                    bias_bits: bits,
+                    ..cfg(4, 2, 1)
+                }
+                .validate(),
+                Err(DenseConfigError::BiasBits(bits))
+            );
+        }
+        // 16 bits hold -32768..=32767.
+        assert!(DenseWeights::new(cfg(1, 2, 1), vec![0; 2], vec![-32768, 32767]).is_ok());
+        let e = DenseWeights::new(cfg(1, 2, 1), vec![0; 2], vec![0, 32768]).unwrap_err();
+        assert_eq!(
+            e,
+            DenseWeightsError::BiasRange {
+                output: 1,
+                value: 32768,
+                bits: 16
+            }
+        );
+        assert!(e.to_string().contains("does not fit 16 signed bits"), "{e}");
+        // Random biases stay in range; 32 bits take any i32.
+        let c = DenseConfig {
+            bias_bits: 32,
+            ..cfg(2, 3, 1)
+        };
+        assert!(DenseWeights::new(c, vec![0; 6], vec![i32::MIN, i32::MAX, 0]).is_ok());
+        assert!(DenseWeights::random(cfg(64, 16, 1), 7).is_ok());
+    }
+
+    #[test]
+    fn accumulator_is_as_wide_as_the_worst_case() {
+        // 64 * 128 * 128 + 2^15 = 1,081,344 < 2^21: 21 magnitude bits + sign.
+        assert_eq!(cfg(64, 16, 1).accumulator_bits(), 22);
+        // 16,384 + 2 needs 15 bits + sign.
+        let c = DenseConfig {
+            bias_bits: 2,
+            ..cfg(1, 1, 1)
+        };
+        assert_eq!(c.accumulator_bits(), 16);
+        // At most 32 (an int32 that wraps).
+        let c = DenseConfig {
+            bias_bits: 32,
+            ..cfg(64, 16, 1)
+        };
+        assert_eq!(c.accumulator_bits(), 32);
+    }
+
+    #[test]
     fn reference_and_load_map() {
         let c = cfg(3, 3, 2);
         let wts =
