@@ -138,6 +138,12 @@ pub struct Engine {
 
     // The output stream.
     remaining: DFF<Bits<32>>,
+    /// `remaining == 0`, `remaining == 1` and `row == M - 1`, registered with
+    /// their counters: the output and table-read control is then a LUT or
+    /// two from registers.
+    out_idle: DFF<Bit>,
+    out_final: DFF<Bit>,
+    row_last: DFF<Bit>,
     lane_select: DFF<Address>,
     output_free: Signal<Local, Bit>,
     fire: Signal<Local, Bit>,
@@ -157,7 +163,9 @@ pub struct Engine {
     table_mask: Constant<Address>,
     lane_mask: Constant<Address>,
     remaining_mask: Constant<Bits<32>>,
-    last_row: Constant<Address>,
+    penultimate_row: Constant<Address>,
+    single_row: Constant<Bit>,
+    single_output: Constant<Bit>,
     penultimate_codebook: Constant<Address>,
     single_codebook: Constant<Bit>,
     first_next_base: Constant<Address>,
@@ -292,6 +300,9 @@ impl Engine {
             fetch: Default::default(),
             capture: Default::default(),
             remaining: Default::default(),
+            out_idle: Default::default(),
+            out_final: Default::default(),
+            row_last: Default::default(),
             lane_select: Default::default(),
             output_free: Default::default(),
             fire: Default::default(),
@@ -307,7 +318,9 @@ impl Engine {
             table_mask: constant(counter_mask(config.table_words_per_lane() - 1) as usize),
             lane_mask: constant(counter_mask(l - 1) as usize),
             remaining_mask: Constant::new(counter_mask(config.outputs).into()),
-            last_row: constant(m - 1),
+            penultimate_row: constant(m.saturating_sub(2)),
+            single_row: Constant::new(m == 1),
+            single_output: Constant::new(config.outputs == 1),
             penultimate_codebook: constant(c.saturating_sub(2)),
             single_codebook: Constant::new(c == 1),
             first_next_base: constant(if c == 1 { 0 } else { k * m }),
@@ -375,6 +388,9 @@ impl Logic for Engine {
             entry_last,
             done,
             remaining,
+            out_idle,
+            out_final,
+            row_last,
             lane_select,
             head_offset,
             spare_offset,
@@ -523,9 +539,9 @@ impl Logic for Engine {
 
         // ---- Output stream.
         self.output_free.next =
-            (self.remaining.q.val() == 0) | ((self.remaining.q.val() == 1) & self.out_ready.val());
-        self.out_valid.next = self.remaining.q.val() != 0;
-        self.out_last.next = self.remaining.q.val() == 1;
+            self.out_idle.q.val() | (self.out_final.q.val() & self.out_ready.val());
+        self.out_valid.next = !self.out_idle.q.val();
+        self.out_last.next = self.out_final.q.val();
         self.fire.next = self.out_valid.val() & self.out_ready.val();
         self.select.next = self.lane_select.q.val();
         self.out_data.next = self.lanes[0].head.val();
@@ -538,7 +554,7 @@ impl Logic for Engine {
         // ---- Table read: one codebook row per cycle and lane.
         self.capture.next = self.done.q.val() & self.output_free.val();
         self.advance.next = !self.done.q.val() | self.output_free.val();
-        self.finishing.next = self.reading.q.val() & (self.row.q.val() == self.last_row.val());
+        self.finishing.next = self.reading.q.val() & self.row_last.q.val();
         self.pop.next = self.advance.val()
             & (self.buffered.q.val() != 0)
             & (!self.reading.q.val() | self.finishing.val());
@@ -573,8 +589,7 @@ impl Logic for Engine {
             self.entry_last.d.next = self.token_last.q.val();
             self.token_valid.d.next = self.reading.q.val();
             self.token_first.d.next = self.codebook.q.val() == 0;
-            self.token_last.d.next =
-                self.codebook_last.q.val() & (self.row.q.val() == self.last_row.val());
+            self.token_last.d.next = self.codebook_last.q.val() & self.row_last.q.val();
             if self.reading.q.val() {
                 if self.finishing.val() {
                     self.codebook_base.d.next = self.next_base.q.val();
@@ -597,6 +612,7 @@ impl Logic for Engine {
                         self.table_address.d.next =
                             (self.next_base.q.val() + self.offset.val()) & self.table_mask.val();
                         self.row.d.next = 0.into();
+                        self.row_last.d.next = self.single_row.val();
                     } else {
                         self.reading.d.next = false;
                     }
@@ -604,11 +620,13 @@ impl Logic for Engine {
                     self.table_address.d.next =
                         (self.table_address.q.val() + 1) & self.table_mask.val();
                     self.row.d.next = (self.row.q.val() + 1) & self.row_mask.val();
+                    self.row_last.d.next = self.row.q.val() == self.penultimate_row.val();
                 }
             } else if self.pop.val() {
                 self.table_address.d.next =
                     (self.codebook_base.q.val() + self.offset.val()) & self.table_mask.val();
                 self.row.d.next = 0.into();
+                self.row_last.d.next = self.single_row.val();
                 self.reading.d.next = true;
             }
         }
@@ -630,9 +648,13 @@ impl Logic for Engine {
         }
         if self.capture.val() {
             self.remaining.d.next = self.outputs.val();
+            self.out_idle.d.next = false;
+            self.out_final.d.next = self.single_output.val();
             self.lane_select.d.next = 0.into();
         } else if self.fire.val() {
             self.remaining.d.next = (self.remaining.q.val() - 1) & self.remaining_mask.val();
+            self.out_idle.d.next = self.out_final.q.val();
+            self.out_final.d.next = self.remaining.q.val() == 2;
             if self.lane_select.q.val() == self.last_lane.val() {
                 self.lane_select.d.next = 0.into();
             } else {
@@ -648,8 +670,7 @@ impl Logic for Engine {
             self.lanes[l].first.next = self.entry_first.q.val();
             self.lanes[l].capture.next = self.capture.val();
             self.lanes[l].shift.next = self.fire.val()
-                & ((self.lane_select.q.val() == self.last_lane.val())
-                    | (self.remaining.q.val() == 1));
+                & ((self.lane_select.q.val() == self.last_lane.val()) | self.out_final.q.val());
             self.lanes[l].load_table.next =
                 self.load_enable.val() & (self.load_select.val() == self.table_ids[l].val());
             self.lanes[l].load_bias.next =
@@ -674,6 +695,7 @@ impl Logic for Engine {
             self.leaf_valid.d.next = false;
             self.reading.d.next = false;
             self.row.d.next = 0.into();
+            self.row_last.d.next = self.single_row.val();
             self.codebook_base.d.next = 0.into();
             self.codebook.d.next = 0.into();
             self.codebook_last.d.next = self.single_codebook.val();
@@ -682,6 +704,8 @@ impl Logic for Engine {
             self.entry_valid.d.next = false;
             self.done.d.next = false;
             self.remaining.d.next = 0.into();
+            self.out_idle.d.next = true;
+            self.out_final.d.next = false;
             self.buffered.d.next = 0.into();
             self.lane_select.d.next = 0.into();
             self.fault_flag.d.next = false;
