@@ -106,6 +106,7 @@ fn ecp5_flow_for_a_small_device() {
         out_dir: dir.clone(),
         force: false,
         sim_vectors: 4,
+        seed: 1,
     };
     let r = build(&board, EngineKind::Lut, &top, &options).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.pinned);
@@ -152,6 +153,7 @@ fn ice40_flow_for_a_small_engine() {
             out_dir: dir.join(format!("{engine:?}-{ooc}")),
             force: false,
             sim_vectors: 4,
+            seed: 1,
         };
         let r = build(&board, engine, &top, &options).unwrap_or_else(|e| panic!("{e}"));
         assert!(r.fmax_mhz.unwrap() > 12.0, "{r:?}");

@@ -256,22 +256,17 @@ pub fn yosys_script(family: Family, top: &str, verilog: &str, json: &str, dsp: b
     format!("read_verilog {verilog}; {synth}; tee -q -o synth_stat.txt stat")
 }
 
+/// nextpnr's placement seed unless `lutgen build --seed` says otherwise:
+/// fixed, so a build's Fmax is reproducible.
+pub const DEFAULT_SEED: u64 = 1;
+
 /// nextpnr's arguments.
-pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str) -> Vec<String> {
+pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str, seed: u64) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |s: &str| a.push(s.to_string());
-    match board.family {
-        Family::Ice40 => {
-            push(&format!("--{}", board.device));
-            push("--package");
-            push(&board.package);
-        }
-        _ => {
-            push(&format!("--{}", board.device));
-            push("--package");
-            push(&board.package);
-        }
-    }
+    push(&format!("--{}", board.device));
+    push("--package");
+    push(&board.package);
     push("--json");
     push("synth.json");
     match (board.family, constraints) {
@@ -296,7 +291,7 @@ pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str) -> Vec<
     push(&format!("{}", board.target_mhz));
     push("--timing-allow-fail");
     push("--seed");
-    push("1");
+    push(&seed.to_string());
     push("--report");
     push("pnr_report.json");
     a
@@ -305,6 +300,25 @@ pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nextpnr_gets_the_part_constraints_and_seed() {
+        let has =
+            |args: &[String], a: &str, b: &str| args.windows(2).any(|w| w[0] == a && w[1] == b);
+        let board = Board::find("hx8k-breakout").unwrap();
+        let args = nextpnr_args(&board, Some("top.pcf"), "top.asc", 7);
+        assert!(has(&args, "--package", &board.package), "{args:?}");
+        assert!(has(&args, "--pcf", "top.pcf"), "{args:?}");
+        assert!(has(&args, "--asc", "top.asc"), "{args:?}");
+        assert!(has(&args, "--seed", "7"), "{args:?}");
+        let ecp5 = Board::find("ulx3s-85f").unwrap();
+        let args = nextpnr_args(&ecp5, None, "top.config", DEFAULT_SEED);
+        assert!(
+            args.iter().any(|a| a == "--lpf-allow-unconstrained"),
+            "{args:?}"
+        );
+        assert!(has(&args, "--seed", "1"), "{args:?}");
+    }
 
     #[test]
     fn missing_tool_names_the_install_command() {

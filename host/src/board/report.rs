@@ -28,6 +28,8 @@ pub struct BuildReport {
     pub verilog: PathBuf,
     pub constraints: Option<PathBuf>,
     pub fmax_mhz: Option<f64>,
+    /// nextpnr's placement seed (Fmax moves by several percent between seeds).
+    pub seed: u64,
     pub target_mhz: f64,
     pub board_clock_mhz: f64,
     pub timing_met: Option<bool>,
@@ -59,6 +61,8 @@ pub struct BuildOptions {
     pub force: bool,
     /// Vectors to simulate.
     pub sim_vectors: usize,
+    /// nextpnr's placement seed ([`flow::DEFAULT_SEED`] unless asked).
+    pub seed: u64,
 }
 
 fn write(path: &Path, text: &str) -> Result<(), BoardError> {
@@ -165,6 +169,7 @@ pub fn build(
         verilog: verilog_path,
         constraints: constraints.clone(),
         fmax_mhz: None,
+        seed: options.seed,
         target_mhz: board.target_mhz,
         board_clock_mhz: board.clock_mhz,
         timing_met: None,
@@ -239,7 +244,7 @@ pub fn build(
             .as_ref()
             .and_then(|c| c.file_name())
             .map(|n| n.to_string_lossy().into_owned());
-        let args = flow::nextpnr_args(board, constraint_name.as_deref(), out);
+        let args = flow::nextpnr_args(board, constraint_name.as_deref(), out, options.seed);
         report
             .steps
             .push(run_tool(&programs[1], &args, dir, "nextpnr.log")?);

@@ -38,6 +38,10 @@ pub struct BuildArgs {
     /// Only run the fit check.
     #[arg(long)]
     pub check: bool,
+    /// nextpnr's placement seed: Fmax moves by several percent between
+    /// seeds, so try a few before trusting a margin.
+    #[arg(long, default_value_t = crate::board::flow::DEFAULT_SEED)]
+    pub seed: u64,
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -85,6 +89,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         out_dir: out_dir.clone(),
         force: args.force,
         sim_vectors: SIM_VECTORS,
+        seed: args.seed,
     };
     let report = build(&board, args.engine, &top, &options)?;
     if args.json {

@@ -233,6 +233,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
                     out_dir,
                     force: true,
                     sim_vectors: 8,
+                    seed: crate::board::flow::DEFAULT_SEED,
                 },
             )
             .map_err(|e| Error::Usage(e.to_string()))?;

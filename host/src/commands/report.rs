@@ -98,6 +98,7 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
                     out_dir: args.build_dir.join(format!("{}-{name}-{tag}", board.name)),
                     force: false,
                     sim_vectors: SIM_VECTORS,
+                    seed: crate::board::flow::DEFAULT_SEED,
                 };
                 pair.push(build(board, engine, &top, &options)?);
             }
