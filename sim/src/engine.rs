@@ -105,7 +105,7 @@ pub struct EngineSim {
 
 /// Builds (or loads from the cache) the Verilated model of a generated top
 /// with its port list, tracing to `options.trace` when set.
-pub(crate) fn build_top(
+pub fn build_top(
     verilog: &str,
     top: &str,
     ports: &[Port],

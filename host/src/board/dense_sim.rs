@@ -5,7 +5,8 @@ use super::BoardError;
 use lutgen_hdl::dense::{
     dense_verilog, DenseConfig, DenseWeights, DENSE_MODULE, DENSE_PORTS, DENSE_RESET_CYCLES,
 };
-use lutgen_sim::{Backpressure, Model, ModelBuilder, PortId, PortSpec, SimError};
+use lutgen_sim::engine::build_top;
+use lutgen_sim::{Backpressure, Model, PortId, SimError, SimOptions};
 use rand::{Rng, SeedableRng};
 
 /// A Verilated dense engine.
@@ -41,17 +42,7 @@ impl DenseSim {
     /// Builds (or loads from the cache) the dense engine for `config` and resets it.
     pub fn new(config: &DenseConfig) -> Result<Self, BoardError> {
         let verilog = dense_verilog(config)?;
-        let specs = DENSE_PORTS
-            .iter()
-            .map(|p| {
-                if p.input {
-                    PortSpec::input(p.name, p.width)
-                } else {
-                    PortSpec::output(p.name, p.width)
-                }
-            })
-            .collect();
-        let model = ModelBuilder::new(&verilog, DENSE_MODULE, specs).build()?;
+        let model = build_top(&verilog, DENSE_MODULE, &DENSE_PORTS, &SimOptions::default())?;
         let names = [
             "clock",
             "reset",
