@@ -48,8 +48,8 @@ pub struct DistanceUnit {
     pub accumulate: Signal<In, Bit>,
     /// ...and starts it: the sum restarts from zero.
     pub first: Signal<In, Bit>,
-    /// Folded units: `{p * U, p * U * M}`, what pass p adds to the unit's
-    /// tag, for the product accumulated this cycle.
+    /// Folded units: `p * U` for the pass whose distance finished last cycle
+    /// (the one in `done_distance`), ORed into the tag (`u < U`, a power of two).
     pub pass_tag: Signal<In, Bits<32>>,
     /// `{distance, index, row offset}` of the centroid whose last element was
     /// accumulated last cycle (valid that one cycle).
@@ -100,22 +100,19 @@ pub struct DistanceUnit {
     /// The sum of the pass accumulated last cycle (a finished distance
     /// after a codebook's last element); the ring head moves on.
     done_distance: DFF<Distance>,
-    /// Its `{index, row offset}` (the add is registered, off the tree's path).
-    done_tag: DFF<Bits<32>>,
     _passes: usize,
     _last_pass: usize,
 }
 
 impl DistanceUnit {
-    /// The unit for centroid `index` of a configuration with `words` elements
-    /// per centroid memory (D) and `rows_per_lane` table rows per codebook,
     /// A unit whose key carries `index` and row offset `offset` (those of
-    /// its first centroid), with a memory of `words` words, using the
+    /// its first centroid; a folded unit ORs `pass_tag` into them), with a
+    /// memory of `words` words, using the
     /// weighted L1 metric if `weighted`, whose distances fit `distance_bits`
     /// bits (see `EngineConfig::distance_bits`; the sum keeps only those, so
     /// synthesis drops the constant-zero bits of the accumulator and the
     /// argmin tree), searching `passes` centroids in turn (a power of two;
-    /// pass p's centroid is the one `pass_tag` adds to the tag), with the
+    /// pass p's centroid is the one `pass_tag` names), with the
     /// memory output registered once more if `registered_read`.
     pub fn with_tag(
         index: usize,
@@ -160,7 +157,6 @@ impl DistanceUnit {
             ring: (0..passes).map(|_| Default::default()).collect(),
             done_distance: Default::default(),
             folded: Constant::new(passes > 1),
-            done_tag: Default::default(),
             registered_read: Constant::new(registered_read),
             centroid_q: Default::default(),
             element_q: Default::default(),
@@ -187,7 +183,6 @@ impl Logic for DistanceUnit {
             mixed,
             square,
             done_distance,
-            done_tag,
             centroid_q,
             element_q,
             weight_q
@@ -255,10 +250,9 @@ impl Logic for DistanceUnit {
             }
         }
         self.done_distance.d.next = self.sum.val() & self.distance_mask.val();
-        self.done_tag.d.next = self.tag.val() + self.pass_tag.val();
         if self.folded.val() {
             self.key.next = (bit_cast::<64, 32>(self.done_distance.q.val()) << 32)
-                | bit_cast::<64, 32>(self.done_tag.q.val());
+                | bit_cast::<64, 32>(self.tag.val() | self.pass_tag.val());
         } else {
             self.key.next = (bit_cast::<64, 32>(self.ring[0].q.val()) << 32)
                 | bit_cast::<64, 32>(self.tag.val());

@@ -9,10 +9,13 @@
 //! | [`TreeStage`] | `tree` | captures the 4 split elements while they stream by, then a 4-stage pipeline of threshold memories |
 //! | [`SignStage`] | `sign` | shifts in the sign bits |
 //!
-//! No stage multiplies by M at run time: `l2`, `l1` and `two-level` carry
-//! `k * M` (or `g * S * M` and `s * M`) as generation-time constants in
-//! their keys, and `tree` and `sign` build their index bit by bit, most
-//! significant first, so the offset follows as `offset = 2 * offset + bit * M`.
+//! How the offset is formed: `l2` and `l1` carry only `{distance, index}`
+//! through their argmins (narrow compare nodes) and multiply the winner's
+//! index by the constant M once, in a register after the last argmin (a
+//! shift when M is a power of two); `two-level` carries `g * S * M` and
+//! `s * M` as generation-time constants in its keys; `tree` and `sign` build
+//! their index bit by bit, most significant first, so the offset follows as
+//! `offset = 2 * offset + bit * M`.
 //!
 //! Timing, with an element accepted at cycle t: its address is on
 //! `read_address` at t, the element (and every memory read at t) at t + 1
@@ -74,11 +77,20 @@ pub struct SearchStage {
     pub valid: Signal<Out, Bit>,
     units: Vec<DistanceUnit>,
     tree: ArgminTree,
-    /// `{p * U, p * U * M}` of the pass finished last cycle, shared by the
-    /// units, and of the pass accumulated this cycle.
+    /// `p * U` of the pass finished last cycle, shared by the units (unit u
+    /// ORs in its `u`), and of the pass accumulated this cycle.
     pass_tag: DFF<Bits<32>>,
     next_pass_tag: Signal<Local, Bits<32>>,
     pass_step: Constant<Bits<32>>,
+    /// K - 1: the index bits (so synthesis keeps no others).
+    index_mask: Constant<Bits<32>>,
+    /// The last argmin's winner with its row offset `index * M` filled in.
+    winner: Signal<Local, Key>,
+    winner_valid: Signal<Local, Bit>,
+    key_q: DFF<Key>,
+    valid_q: DFF<Bit>,
+    rows: Constant<Bits<16>>,
+    distance_and_index: Constant<Key>,
     /// A pass finished last cycle: every unit holds a distance (folded).
     pass_done: DFF<Bit>,
     /// The control inputs one cycle later, aligned with the units' extra
@@ -118,7 +130,14 @@ impl SearchStage {
             reset: Default::default(),
             pass_tag: Default::default(),
             next_pass_tag: Default::default(),
-            pass_step: Constant::new((((u as u64) << 16) | (u * m) as u64).into()),
+            pass_step: Constant::new(((u as u64) << 16).into()),
+            index_mask: Constant::new((((k - 1) as u64) << 16).into()),
+            winner: Default::default(),
+            winner_valid: Default::default(),
+            key_q: Default::default(),
+            valid_q: Default::default(),
+            rows: Constant::new((m as u64).into()),
+            distance_and_index: Constant::new(0xFFFF_FFFF_FFFF_0000u64.into()),
             pass_done: Default::default(),
             accumulate_d: Default::default(),
             first_d: Default::default(),
@@ -148,16 +167,9 @@ impl SearchStage {
             units: (0..u)
                 .map(|i| {
                     // Unit i searches centroids p * U + i, p = 0..F-1: each
-                    // pass covers U consecutive indices, in pass order.
-                    DistanceUnit::with_tag(
-                        i,
-                        i * m,
-                        d * f,
-                        weighted,
-                        config.distance_bits(),
-                        f,
-                        true,
-                    )
+                    // pass covers U consecutive indices, in pass order. The
+                    // row offset is filled in after the argmin.
+                    DistanceUnit::with_tag(i, 0, d * f, weighted, config.distance_bits(), f, true)
                 })
                 .collect(),
             tree: ArgminTree::new(u),
@@ -179,6 +191,8 @@ impl Logic for SearchStage {
             clock,
             pass_tag,
             pass_done,
+            key_q,
+            valid_q,
             accumulate_d,
             first_d,
             last_d,
@@ -194,7 +208,8 @@ impl Logic for SearchStage {
         if self.pass_first_d.q.val() {
             self.next_pass_tag.next = 0.into();
         } else {
-            self.next_pass_tag.next = self.pass_tag.q.val() + self.pass_step.val();
+            self.next_pass_tag.next =
+                (self.pass_tag.q.val() + self.pass_step.val()) & self.index_mask.val();
         }
         if self.accumulate_d.q.val() & self.last_d.q.val() {
             self.pass_tag.d.next = self.next_pass_tag.val();
@@ -224,7 +239,7 @@ impl Logic for SearchStage {
             self.units[k].weight.next = self.weight.val();
             self.units[k].accumulate.next = self.accumulate_d.q.val();
             self.units[k].first.next = self.first_d.q.val();
-            self.units[k].pass_tag.next = self.next_pass_tag.val();
+            self.units[k].pass_tag.next = self.pass_tag.q.val();
             self.units[k].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
             self.units[k].load_address.next = self.load_word.val();
@@ -236,16 +251,27 @@ impl Logic for SearchStage {
         } else {
             self.tree.valid_in.next = self.leaf_valid_d.q.val();
         }
-        self.key.next = self.tree.key.val();
-        self.valid.next = self.tree.valid.val();
+        self.winner.next = self.tree.key.val();
+        self.winner_valid.next = self.tree.valid.val();
         for i in 0..self._passes {
             self.passes[i].clock.next = self.clock.val();
             self.passes[i].reset.next = self.reset.val();
             self.passes[i].key_in.next = self.tree.key.val();
             self.passes[i].valid_in.next = self.tree.valid.val();
-            self.key.next = self.passes[i].key.val();
-            self.valid.next = self.passes[i].valid.val();
+            self.winner.next = self.passes[i].key.val();
+            self.winner_valid.next = self.passes[i].valid.val();
         }
+        // The row offset `index * M`, once per codebook (M is a constant).
+        self.key_q.d.next = (self.winner.val() & self.distance_and_index.val())
+            | bit_cast::<64, 16>(bit_cast::<16, 32>(
+                self.winner.val().get_bits::<16>(16) * self.rows.val(),
+            ));
+        self.valid_q.d.next = self.winner_valid.val();
+        if self.reset.val() {
+            self.valid_q.d.next = false;
+        }
+        self.key.next = self.key_q.q.val();
+        self.valid.next = self.valid_q.q.val();
     }
 }
 
