@@ -27,7 +27,7 @@
 //! - `l1`: `d w = 16 h w + l w`, two 4 x 4 products and one add.
 
 use crate::argmin::Key;
-use crate::memory::{Address, BlockRam};
+use crate::memory::{Address, BlockRam, BlockRom};
 use rust_hdl::prelude::*;
 
 /// Distances are carried in 32 bits (2^16 elements * 255^2 < 2^32) but keep
@@ -94,6 +94,11 @@ pub struct DistanceUnit {
     sum: Signal<Local, Distance>,
     /// `difference * factor`, below 2^16.
     square: DFF<Bits<16>>,
+    /// `l2` with a table of squares: `square` is read from a 256-word block
+    /// ROM addressed by `difference` instead of the nibble products (a
+    /// block RAM in place of about 70 logic cells per unit).
+    squares: Vec<BlockRom<16>>,
+    _squares: usize,
     /// One partial distance per pass, rotating like a lane's accumulators:
     /// the head is always the one of the pass being accumulated.
     ring: Vec<DFF<Distance>>,
@@ -113,7 +118,9 @@ impl DistanceUnit {
     /// synthesis drops the constant-zero bits of the accumulator and the
     /// argmin tree), searching `passes` centroids in turn (a power of two;
     /// pass p's centroid is the one `pass_tag` names), with the
-    /// memory output registered once more if `registered_read`.
+    /// memory output registered once more if `registered_read`, and `l2`'s
+    /// squares read from a block ROM if `square_table`.
+    #[allow(clippy::too_many_arguments)]
     pub fn with_tag(
         index: usize,
         offset: usize,
@@ -122,7 +129,9 @@ impl DistanceUnit {
         distance_bits: u32,
         passes: usize,
         registered_read: bool,
+        square_table: bool,
     ) -> Self {
+        let squares = usize::from(square_table && !weighted);
         assert!(passes.is_power_of_two());
         let tag = ((index as u64) << 16) | offset as u64;
         let mask = u32::MAX >> (32 - distance_bits.clamp(1, 32));
@@ -154,6 +163,10 @@ impl DistanceUnit {
             difference: Default::default(),
             sum: Default::default(),
             square: Default::default(),
+            squares: (0..squares)
+                .map(|_| BlockRom::new((0..256u64).map(|d| d * d).collect()))
+                .collect(),
+            _squares: squares,
             ring: (0..passes).map(|_| Default::default()).collect(),
             done_distance: Default::default(),
             folded: Constant::new(passes > 1),
@@ -230,6 +243,12 @@ impl Logic for DistanceUnit {
                 | bit_cast::<16, 32>(self.low.val() * self.low.val());
             self.mixed.d.next = bit_cast::<8, 32>(self.high.val() * self.low.val());
             self.square.d.next = self.base.q.val() + (bit_cast::<16, 8>(self.mixed.q.val()) << 5);
+        }
+        // The table of squares, read in the nibble products' cycle.
+        for i in 0..self._squares {
+            self.squares[i].clock.next = self.clock.val();
+            self.squares[i].read_address.next = bit_cast::<16, 8>(self.difference.q.val());
+            self.square.d.next = self.squares[i].read_data.val();
         }
         for i in 0..self._passes {
             self.ring[i].clock.next = self.clock.val();

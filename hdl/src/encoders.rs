@@ -169,7 +169,16 @@ impl SearchStage {
                     // Unit i searches centroids p * U + i, p = 0..F-1: each
                     // pass covers U consecutive indices, in pass order. The
                     // row offset is filled in after the argmin.
-                    DistanceUnit::with_tag(i, 0, d * f, weighted, config.distance_bits(), f, true)
+                    DistanceUnit::with_tag(
+                        i,
+                        0,
+                        d * f,
+                        weighted,
+                        config.distance_bits(),
+                        f,
+                        true,
+                        true,
+                    )
                 })
                 .collect(),
             tree: ArgminTree::new(u),
@@ -373,7 +382,16 @@ impl TwoLevelStage {
             fault: Default::default(),
             centres: (0..g)
                 .map(|i| {
-                    DistanceUnit::with_tag(i, i * s * m, d, true, config.distance_bits(), 1, false)
+                    DistanceUnit::with_tag(
+                        i,
+                        i * s * m,
+                        d,
+                        true,
+                        config.distance_bits(),
+                        1,
+                        false,
+                        false,
+                    )
                 })
                 .collect(),
             centre_tree: ArgminTree::new(g),
@@ -386,6 +404,7 @@ impl TwoLevelStage {
                         true,
                         config.distance_bits(),
                         1,
+                        false,
                         false,
                     )
                 })

@@ -12,7 +12,7 @@
 
 use super::top::Top;
 use super::{Board, BoardError, Family};
-use lutgen_core::EngineConfig;
+use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dense::DenseConfig;
 use serde::Serialize;
 use std::fmt;
@@ -78,7 +78,12 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             // One cost per distance unit (`l2`/`l1`: K, `two-level`: G + S,
             // `tree` and `sign`: none), per lane and per output.
             let (k, l, n) = (c.distance_units() as f64, c.lanes as f64, c.outputs as f64);
-            let squarer = if dsp_multipliers { 0.0 } else { 110.0 };
+            // `l2` reads its squares from block ROM.
+            let squarer = if dsp_multipliers || c.encoder == EncoderKind::L2 {
+                0.0
+            } else {
+                110.0
+            };
             300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
         }
         Top::Device(d) => {
@@ -318,7 +323,6 @@ impl fmt::Display for FitReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lutgen_core::EncoderKind;
 
     #[test]
     fn block_counts() {
@@ -331,12 +335,12 @@ mod tests {
     }
 
     #[test]
-    fn default_engine_counts_15_blocks_on_ice40() {
+    fn default_engine_counts_19_blocks_on_ice40() {
         let board = Board::find("hx8k-breakout").unwrap();
         let r = check(&Top::Engine(EngineConfig::default()), &board);
-        // 4 centroid memories (4 units x 4 centroids x 64 elements) + 8 table
-        // + 2 bias + 1 FIFO, as yosys maps it.
-        assert_eq!(r.block_rams, 15);
+        // 4 centroid memories (4 units x 4 centroids x 64 elements) + 4
+        // tables of squares + 8 table + 2 bias + 1 FIFO, as yosys maps it.
+        assert_eq!(r.block_rams, 19);
         assert!(r.fits, "{r}");
     }
 
@@ -345,8 +349,8 @@ mod tests {
         // SB_RAM40_4K of the default shape per encoder, yosys 0.23 synth_ice40
         // (README, "Encoders"): the encoder's memories + 8 table + 2 bias + 1 FIFO.
         let board = Board::find("hx8k-breakout").unwrap();
-        for (encoder, blocks, units) in [
-            (EncoderKind::L2, 15, 4),
+        for (encoder, blocks, multipliers) in [
+            (EncoderKind::L2, 19, 0),
             (EncoderKind::L1, 16, 4),
             (EncoderKind::TwoLevel, 24, 8),
             (EncoderKind::Tree, 16, 0),
@@ -362,7 +366,7 @@ mod tests {
             config.validate().unwrap();
             let top = Top::Engine(config);
             assert_eq!(check(&top, &board).block_rams, blocks, "{encoder:?}");
-            assert_eq!(top.multipliers(), units, "{encoder:?}");
+            assert_eq!(top.multipliers(), multipliers, "{encoder:?}");
         }
     }
 

@@ -154,7 +154,10 @@ impl Top {
                 let (units, unit_words) = (c.distance_units(), d * c.centroids_per_unit());
                 // The encoder stage's memories (hdl/src/encoders.rs).
                 let mut m = match c.encoder {
-                    EncoderKind::L2 => vec![Memory::new("centroids", unit_words, 8, units)],
+                    EncoderKind::L2 => vec![
+                        Memory::new("centroids", unit_words, 8, units),
+                        Memory::new("squares", 256, 16, units),
+                    ],
                     EncoderKind::L1 => vec![
                         Memory::new("centroids", unit_words, 8, units),
                         Memory::new("weights", d, 4, 1),
@@ -201,9 +204,18 @@ impl Top {
     /// iCE40UP5K's 8 `SB_MAC16`s, K = 16 squarers stay in LUTs).
     pub fn multipliers(&self) -> usize {
         match self {
-            Top::Engine(c) => c.distance_units(),
-            Top::Device(d) => d.engine.distance_units(),
+            Top::Engine(c) => engine_multipliers(c),
+            Top::Device(d) => engine_multipliers(&d.engine),
             Top::Dense(c) => c.macs,
         }
+    }
+}
+
+/// One multiplier per distance unit, except `l2`'s, which read their
+/// squares from a table (hdl/src/distance.rs).
+fn engine_multipliers(c: &EngineConfig) -> usize {
+    match c.encoder {
+        EncoderKind::L2 => 0,
+        _ => c.distance_units(),
     }
 }
