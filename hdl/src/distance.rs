@@ -11,15 +11,16 @@
 //! their centroid for the same (codebook, position, pass) from their memory.
 //!
 //! The unit's metric is fixed when the engine is generated: the squared
-//! difference `|x - p| * |x - p|` (`l2`), or the weighted difference
-//! `|x - p| * w` with a 4-bit weight (`l1`), so both use the same 8 x 8
-//! multiplier shape and `l1`'s is only 8 x 4.
+//! difference `|x - p|^2` (`l2`), read from a 256-word block ROM of squares
+//! in the search stage (`square_table`), or the weighted difference
+//! `|x - p| * w` with a 4-bit weight (`l1`, and `two-level`'s units).
 //!
 //! Pipeline (each stage one clock): memory read; for the search stage's
 //! units, the read registered once more (`registered_read`); `|x - p|` (offset-binary
 //! compare and subtract) into `difference` (and the weight into `factor`);
-//! nibble products into `base` and `mixed`; their sum, the product (16
-//! bits); the accumulate. With `d = 16 h + l`:
+//! nibble products into `base` and `mixed`, or the ROM's registered read;
+//! their sum (or the ROM word), the product (16 bits); the accumulate. With
+//! `d = 16 h + l`:
 //!
 //! - `l2`: `d^2 = 256 h^2 + l^2 + 32 h l`, and as `l^2 < 256` the first two
 //!   terms are the concatenation `{h^2, l^2}` (each bit a 4-input function),
