@@ -4,7 +4,7 @@
 //! and collect the last layer's outputs, cycle by cycle.
 
 use crate::engine::{build_top, Backpressure, SimOptions};
-use crate::stream::{VectorCollector, Watchdog};
+use crate::stream::{self, StreamPorts, VectorCollector, Watchdog};
 use crate::{Model, PortId, SimError};
 use lutgen_core::{EngineConfig, Network};
 use lutgen_hdl::engine::RESET_CYCLES;
@@ -37,6 +37,21 @@ struct Ports {
     load_address: PortId,
     load_data: PortId,
     fault: PortId,
+}
+
+impl Ports {
+    fn stream(&self) -> StreamPorts {
+        StreamPorts {
+            clock: self.clock,
+            in_data: self.in_data,
+            in_valid: self.in_valid,
+            in_ready: self.in_ready,
+            out_ready: self.out_ready,
+            load_enable: self.load_enable,
+            load_address: self.load_address,
+            load_data: self.load_data,
+        }
+    }
 }
 
 /// A Verilated network top for one list of layer configurations.
@@ -137,15 +152,11 @@ impl NetworkSim {
                 })?;
             }
         }
-        let p = &self.ports;
-        let (enable, address, data, clock) = (p.load_enable, p.load_address, p.load_data, p.clock);
-        self.model.set(enable, 1);
-        for word in network_load_words(network) {
-            self.model.set(address, u64::from(word.address));
-            self.model.set(data, u64::from(word.data));
-            self.model.tick(clock);
-        }
-        self.model.set(enable, 0);
+        stream::load(
+            &mut self.model,
+            self.ports.stream(),
+            network_load_words(network),
+        );
         self.loaded = true;
         Ok(())
     }
@@ -153,22 +164,7 @@ impl NetworkSim {
     /// Offers `vectors` for `cycles` cycles, taking any output, then stops
     /// mid-stream: leaves work in flight (for testing [`NetworkSim::reset`]).
     pub fn push_partial(&mut self, vectors: &[Vec<i8>], cycles: u64) {
-        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
-        let p = &self.ports;
-        let mut next = 0;
-        for _ in 0..cycles {
-            let offer = next < elements.len();
-            self.model.set(p.in_valid, offer as u64);
-            self.model
-                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
-            self.model.set(p.out_ready, 1);
-            self.model.eval();
-            if offer && self.model.get(p.in_ready) == 1 {
-                next += 1;
-            }
-            self.model.tick(p.clock);
-        }
-        self.model.set(p.in_valid, 0);
+        stream::push_partial(&mut self.model, self.ports.stream(), vectors, cycles);
     }
 
     /// Streams `vectors` (the first layer's width) through every layer and

@@ -1,8 +1,53 @@
-//! What the engine and network drivers share on the output side of a
-//! stream: collecting N-word vectors (checking `out_last`), hang detection,
-//! and the steady-state rate.
+//! What the engine and network drivers share: loading memories through the
+//! load port, offering a partial stream, collecting N-word vectors (checking
+//! `out_last`), hang detection, and the steady-state rate.
 
 use crate::error::SimError;
+use crate::{Model, PortId};
+use lutgen_hdl::memory_map::LoadWord;
+
+/// The clock, load-port and stream ports every top has.
+#[derive(Clone, Copy)]
+pub(crate) struct StreamPorts {
+    pub clock: PortId,
+    pub in_data: PortId,
+    pub in_valid: PortId,
+    pub in_ready: PortId,
+    pub out_ready: PortId,
+    pub load_enable: PortId,
+    pub load_address: PortId,
+    pub load_data: PortId,
+}
+
+/// Writes `words` through the load port, one per clock.
+pub(crate) fn load(model: &mut Model, p: StreamPorts, words: impl IntoIterator<Item = LoadWord>) {
+    model.set(p.load_enable, 1);
+    for word in words {
+        model.set(p.load_address, u64::from(word.address));
+        model.set(p.load_data, u64::from(word.data));
+        model.tick(p.clock);
+    }
+    model.set(p.load_enable, 0);
+}
+
+/// Offers `vectors` for `cycles` cycles, taking any output, then stops
+/// mid-stream, leaving work in flight (for testing a reset).
+pub(crate) fn push_partial(model: &mut Model, p: StreamPorts, vectors: &[Vec<i8>], cycles: u64) {
+    let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
+    let mut next = 0;
+    for _ in 0..cycles {
+        let offer = next < elements.len();
+        model.set(p.in_valid, offer as u64);
+        model.set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
+        model.set(p.out_ready, 1);
+        model.eval();
+        if offer && model.get(p.in_ready) == 1 {
+            next += 1;
+        }
+        model.tick(p.clock);
+    }
+    model.set(p.in_valid, 0);
+}
 
 /// Collects N-word result vectors from an output stream, checking that
 /// `out_last` marks exactly the N-th word of each.
