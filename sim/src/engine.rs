@@ -77,37 +77,15 @@ pub struct Run {
 }
 
 struct Ports {
-    clock: PortId,
+    stream: StreamPorts,
     reset: PortId,
-    in_data: PortId,
-    in_valid: PortId,
-    in_ready: PortId,
     out_data: PortId,
     out_valid: PortId,
-    out_ready: PortId,
     out_last: PortId,
-    load_enable: PortId,
-    load_address: PortId,
-    load_data: PortId,
     encode_valid: PortId,
     encode_index: PortId,
     encode_distance: PortId,
     fault: PortId,
-}
-
-impl Ports {
-    fn stream(&self) -> StreamPorts {
-        StreamPorts {
-            clock: self.clock,
-            in_data: self.in_data,
-            in_valid: self.in_valid,
-            in_ready: self.in_ready,
-            out_ready: self.out_ready,
-            load_enable: self.load_enable,
-            load_address: self.load_address,
-            load_data: self.load_data,
-        }
-    }
 }
 
 /// A Verilated engine for one configuration.
@@ -153,18 +131,11 @@ impl EngineSim {
         let verilog = engine_verilog(config).map_err(SimError::Config)?;
         let model = build_top(&verilog, TOP_MODULE, &ENGINE_PORTS, options)?;
         let ports = Ports {
-            clock: model.port("clock")?,
+            stream: StreamPorts::of(&model)?,
             reset: model.port("reset")?,
-            in_data: model.port("in_data")?,
-            in_valid: model.port("in_valid")?,
-            in_ready: model.port("in_ready")?,
             out_data: model.port("out_data")?,
             out_valid: model.port("out_valid")?,
-            out_ready: model.port("out_ready")?,
             out_last: model.port("out_last")?,
-            load_enable: model.port("load_enable")?,
-            load_address: model.port("load_address")?,
-            load_data: model.port("load_data")?,
             encode_valid: model.port("encode_valid")?,
             encode_index: model.port("encode_index")?,
             encode_distance: model.port("encode_distance")?,
@@ -193,8 +164,8 @@ impl EngineSim {
     /// Holds `reset` for [`RESET_CYCLES`] cycles: empties every stage.
     pub fn reset(&mut self) {
         let p = &self.ports;
-        let (reset, clock) = (p.reset, p.clock);
-        for port in [p.in_valid, p.out_ready, p.load_enable] {
+        let (reset, clock) = (p.reset, p.stream.clock);
+        for port in [p.stream.in_valid, p.stream.out_ready, p.stream.load_enable] {
             self.model.set(port, 0);
         }
         self.model.set(reset, 1);
@@ -222,7 +193,7 @@ impl EngineSim {
         }
         stream::load(
             &mut self.model,
-            self.ports.stream(),
+            self.ports.stream,
             MemoryMap::load_words(image),
         );
         self.loaded = true;
@@ -232,7 +203,7 @@ impl EngineSim {
     /// Offers `vectors` for `cycles` cycles, taking any output, then stops
     /// mid-stream: leaves work in flight (for testing [`EngineSim::reset`]).
     pub fn push_partial(&mut self, vectors: &[Vec<i8>], cycles: u64) {
-        stream::push_partial(&mut self.model, self.ports.stream(), vectors, cycles);
+        stream::push_partial(&mut self.model, self.ports.stream, vectors, cycles);
     }
 
     /// Streams `vectors` through the engine and collects all results.
@@ -267,13 +238,15 @@ impl EngineSim {
         while collected.outputs.len() < vectors.len() {
             let offer = next < elements.len() && !bp.chance(bp.input_gap);
             let ready = !bp.chance(bp.output_stall);
-            self.model.set(p.in_valid, offer as u64);
-            self.model
-                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
-            self.model.set(p.out_ready, ready as u64);
+            self.model.set(p.stream.in_valid, offer as u64);
+            self.model.set(
+                p.stream.in_data,
+                elements.get(next).copied().unwrap_or(0) as u64,
+            );
+            self.model.set(p.stream.out_ready, ready as u64);
             self.model.eval();
             let mut progress = false;
-            if offer && self.model.get(p.in_ready) == 1 {
+            if offer && self.model.get(p.stream.in_ready) == 1 {
                 next += 1;
                 progress = true;
             }
@@ -298,7 +271,7 @@ impl EngineSim {
             if self.model.get(p.fault) == 1 {
                 return Err(SimError::Fault { cycle });
             }
-            self.model.tick(p.clock);
+            self.model.tick(p.stream.clock);
             cycle += 1;
             if watchdog.hung(progress, ready) {
                 return Err(SimError::Hung {
@@ -309,7 +282,7 @@ impl EngineSim {
                 });
             }
         }
-        self.model.set(p.in_valid, 0);
+        self.model.set(p.stream.in_valid, 0);
         self.model.flush_trace();
         if run.encodings.len() != vectors.len() {
             return Err(SimError::Protocol(format!(

@@ -24,34 +24,12 @@ pub struct NetworkRun {
 }
 
 struct Ports {
-    clock: PortId,
+    stream: StreamPorts,
     reset: PortId,
-    in_data: PortId,
-    in_valid: PortId,
-    in_ready: PortId,
     out_data: PortId,
     out_valid: PortId,
-    out_ready: PortId,
     out_last: PortId,
-    load_enable: PortId,
-    load_address: PortId,
-    load_data: PortId,
     fault: PortId,
-}
-
-impl Ports {
-    fn stream(&self) -> StreamPorts {
-        StreamPorts {
-            clock: self.clock,
-            in_data: self.in_data,
-            in_valid: self.in_valid,
-            in_ready: self.in_ready,
-            out_ready: self.out_ready,
-            load_enable: self.load_enable,
-            load_address: self.load_address,
-            load_data: self.load_data,
-        }
-    }
 }
 
 /// A Verilated network top for one list of layer configurations.
@@ -68,18 +46,11 @@ impl NetworkSim {
         let verilog = network_verilog(layers)?;
         let model = build_top(&verilog, NETWORK_TOP_MODULE, &NETWORK_PORTS, options)?;
         let ports = Ports {
-            clock: model.port("clock")?,
+            stream: StreamPorts::of(&model)?,
             reset: model.port("reset")?,
-            in_data: model.port("in_data")?,
-            in_valid: model.port("in_valid")?,
-            in_ready: model.port("in_ready")?,
             out_data: model.port("out_data")?,
             out_valid: model.port("out_valid")?,
-            out_ready: model.port("out_ready")?,
             out_last: model.port("out_last")?,
-            load_enable: model.port("load_enable")?,
-            load_address: model.port("load_address")?,
-            load_data: model.port("load_data")?,
             fault: model.port("fault")?,
         };
         let mut sim = NetworkSim {
@@ -115,8 +86,8 @@ impl NetworkSim {
     /// Holds `reset` for [`RESET_CYCLES`] cycles: empties every engine and stage.
     pub fn reset(&mut self) {
         let p = &self.ports;
-        let (reset, clock) = (p.reset, p.clock);
-        for port in [p.in_valid, p.out_ready, p.load_enable] {
+        let (reset, clock) = (p.reset, p.stream.clock);
+        for port in [p.stream.in_valid, p.stream.out_ready, p.stream.load_enable] {
             self.model.set(port, 0);
         }
         self.model.set(reset, 1);
@@ -154,7 +125,7 @@ impl NetworkSim {
         }
         stream::load(
             &mut self.model,
-            self.ports.stream(),
+            self.ports.stream,
             network_load_words(network),
         );
         self.loaded = true;
@@ -164,7 +135,7 @@ impl NetworkSim {
     /// Offers `vectors` for `cycles` cycles, taking any output, then stops
     /// mid-stream: leaves work in flight (for testing [`NetworkSim::reset`]).
     pub fn push_partial(&mut self, vectors: &[Vec<i8>], cycles: u64) {
-        stream::push_partial(&mut self.model, self.ports.stream(), vectors, cycles);
+        stream::push_partial(&mut self.model, self.ports.stream, vectors, cycles);
     }
 
     /// Streams `vectors` (the first layer's width) through every layer and
@@ -205,13 +176,15 @@ impl NetworkSim {
         while collected.outputs.len() < vectors.len() {
             let offer = next < elements.len() && !bp.chance(bp.input_gap);
             let ready = !bp.chance(bp.output_stall);
-            self.model.set(p.in_valid, offer as u64);
-            self.model
-                .set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
-            self.model.set(p.out_ready, ready as u64);
+            self.model.set(p.stream.in_valid, offer as u64);
+            self.model.set(
+                p.stream.in_data,
+                elements.get(next).copied().unwrap_or(0) as u64,
+            );
+            self.model.set(p.stream.out_ready, ready as u64);
             self.model.eval();
             let mut progress = false;
-            if offer && self.model.get(p.in_ready) == 1 {
+            if offer && self.model.get(p.stream.in_ready) == 1 {
                 next += 1;
                 progress = true;
             }
@@ -226,7 +199,7 @@ impl NetworkSim {
             if self.model.get(p.fault) == 1 {
                 return Err(SimError::Fault { cycle });
             }
-            self.model.tick(p.clock);
+            self.model.tick(p.stream.clock);
             cycle += 1;
             if watchdog.hung(progress, ready) {
                 return Err(SimError::Hung {
@@ -237,10 +210,10 @@ impl NetworkSim {
                 });
             }
         }
-        self.model.set(p.in_valid, 0);
+        self.model.set(p.stream.in_valid, 0);
         // Nothing may come out after the last expected vector.
         for _ in 0..(work as u64) {
-            self.model.set(p.out_ready, 1);
+            self.model.set(p.stream.out_ready, 1);
             self.model.eval();
             if self.model.get(p.out_valid) == 1 {
                 return Err(SimError::Protocol(format!(
@@ -248,7 +221,7 @@ impl NetworkSim {
                     vectors.len()
                 )));
             }
-            self.model.tick(p.clock);
+            self.model.tick(p.stream.clock);
         }
         self.model.flush_trace();
         run.cycles = cycle;

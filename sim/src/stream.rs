@@ -19,6 +19,22 @@ pub(crate) struct StreamPorts {
     pub load_data: PortId,
 }
 
+impl StreamPorts {
+    /// Finds the ports by name in `model`.
+    pub fn of(model: &Model) -> Result<Self, SimError> {
+        Ok(StreamPorts {
+            clock: model.port("clock")?,
+            in_data: model.port("in_data")?,
+            in_valid: model.port("in_valid")?,
+            in_ready: model.port("in_ready")?,
+            out_ready: model.port("out_ready")?,
+            load_enable: model.port("load_enable")?,
+            load_address: model.port("load_address")?,
+            load_data: model.port("load_data")?,
+        })
+    }
+}
+
 /// Writes `words` through the load port, one per clock.
 pub(crate) fn load(model: &mut Model, p: StreamPorts, words: impl IntoIterator<Item = LoadWord>) {
     model.set(p.load_enable, 1);
