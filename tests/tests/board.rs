@@ -3,9 +3,9 @@
 
 use lutgen::board::dense_sim::check_dense;
 use lutgen::board::flow::{
-    find_tool, ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS_ECP5, YOSYS_ICE40,
+    find_tool, ToolSpec, ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS_ECP5, YOSYS_ICE40,
 };
-use lutgen::board::report::{build, BuildOptions};
+use lutgen::board::report::{build, BuildOptions, BuildReport};
 use lutgen::board::top::{EngineKind, Top};
 use lutgen::board::Board;
 use lutgen_core::EngineConfig;
@@ -77,6 +77,63 @@ fn dense_verilog_is_lint_clean() {
     }
 }
 
+/// The small configuration both flow tests build: D=16 C=4 K=4 N=4.
+fn small_config() -> EngineConfig {
+    EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        centroids: 4,
+        outputs: 4,
+        ..EngineConfig::default()
+    }
+}
+
+/// True (with a message naming the install command) when a tool is missing.
+fn missing(tools: &[ToolSpec], install: &str) -> bool {
+    let missing = tools.iter().any(|t| find_tool(t).is_err());
+    if missing {
+        eprintln!("SKIPPED: a board tool is missing ({install})");
+    }
+    missing
+}
+
+/// Builds `engine` (the device top, or the engine alone if `out_of_context`)
+/// for `board` into `dir` and checks what every build must give: timing at
+/// the board clock, resources, cycles, reports, and a bitstream when pinned.
+fn build_and_check(
+    board: &Board,
+    engine: EngineKind,
+    out_of_context: bool,
+    dir: std::path::PathBuf,
+) -> BuildReport {
+    let clock_hz = (board.clock_mhz * 1e6) as u32;
+    let top = Top::for_board(
+        engine,
+        &small_config(),
+        None,
+        out_of_context,
+        clock_hz,
+        115_200,
+    );
+    let options = BuildOptions {
+        out_dir: dir,
+        force: false,
+        sim_vectors: 4,
+        seed: 1,
+    };
+    let r = build(board, engine, &top, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.fmax_mhz.unwrap() > board.clock_mhz, "{r:?}");
+    assert!(r.logic_cells > 50 && r.block_rams > 0, "{r:?}");
+    assert!(r.cycles_per_inference > 0.0);
+    assert_eq!(r.pinned, !out_of_context);
+    if r.pinned {
+        assert!(r.bitstream.as_ref().unwrap().exists(), "{r:?}");
+    }
+    assert!(options.out_dir.join("report.md").exists());
+    assert!(options.out_dir.join("report.json").exists());
+    r
+}
+
 /// The whole ECP5 flow for a small device (UART + protocol + engine) on the
 /// ULX3S-85F: yosys, nextpnr-ecp5, ecppack, to a bitstream. Not in the
 /// default run: about 2 min 15 s of wall time with the YoWASP tools on a
@@ -84,43 +141,21 @@ fn dense_verilog_is_lint_clean() {
 #[test]
 #[ignore = "slow: the ECP5 flow takes minutes"]
 fn ecp5_flow_for_a_small_device() {
-    if [YOSYS_ECP5, NEXTPNR_ECP5, ECPPACK]
-        .iter()
-        .any(|t| find_tool(t).is_err())
-    {
-        eprintln!(
-            "SKIPPED: yosys, nextpnr-ecp5 or ecppack missing (sudo bash scripts/setup.sh --ecp5)"
-        );
+    if missing(
+        &[YOSYS_ECP5, NEXTPNR_ECP5, ECPPACK],
+        "sudo bash scripts/setup.sh --ecp5",
+    ) {
         return;
     }
     let board = Board::find("ulx3s-85f").unwrap();
-    let config = EngineConfig {
-        input_dim: 16,
-        codebooks: 4,
-        centroids: 4,
-        outputs: 4,
-        ..EngineConfig::default()
-    };
     let dir = std::env::temp_dir().join(format!("lutgen-ecp5-flow-{}", std::process::id()));
-    let clock_hz = (board.clock_mhz * 1e6) as u32;
-    let top = Top::for_board(EngineKind::Lut, &config, None, false, clock_hz, 115_200);
-    let options = BuildOptions {
-        out_dir: dir.clone(),
-        force: false,
-        sim_vectors: 4,
-        seed: 1,
-    };
-    let r = build(&board, EngineKind::Lut, &top, &options).unwrap_or_else(|e| panic!("{e}"));
-    assert!(r.pinned);
-    assert!(r.fmax_mhz.unwrap() > board.clock_mhz, "{r:?}");
-    assert!(r.logic_cells > 50 && r.dsps > 0, "{r:?}");
+    let r = build_and_check(&board, EngineKind::Lut, false, dir);
     let bitstream = r.bitstream.as_ref().unwrap();
     assert!(bitstream.extension().unwrap() == "bit", "{r:?}");
     assert!(
         std::fs::metadata(bitstream).unwrap().len() > 100_000,
         "{r:?}"
     );
-    assert!(dir.join("report.json").exists());
 }
 
 /// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, icepack
@@ -128,44 +163,19 @@ fn ecp5_flow_for_a_small_device() {
 /// Skipped (loudly) when nextpnr-ice40 is not installed.
 #[test]
 fn ice40_flow_for_a_small_engine() {
-    if [YOSYS_ICE40, NEXTPNR_ICE40, ICEPACK]
-        .iter()
-        .any(|t| find_tool(t).is_err())
-    {
-        eprintln!("SKIPPED: yosys or nextpnr-ice40 missing (apt-get install yosys nextpnr-ice40 fpga-icestorm)");
+    if missing(
+        &[YOSYS_ICE40, NEXTPNR_ICE40, ICEPACK],
+        "apt-get install yosys nextpnr-ice40 fpga-icestorm",
+    ) {
         return;
     }
     let board = Board::find("hx8k-breakout").unwrap();
-    let config = EngineConfig {
-        input_dim: 16,
-        codebooks: 4,
-        centroids: 4,
-        outputs: 4,
-        ..EngineConfig::default()
-    };
     let dir = std::env::temp_dir().join(format!("lutgen-board-flow-{}", std::process::id()));
-    let clock_hz = (board.clock_mhz * 1e6) as u32;
     for (engine, ooc) in [
         (EngineKind::Lut, false),
         (EngineKind::Lut, true),
         (EngineKind::Dense, true),
     ] {
-        let top = Top::for_board(engine, &config, None, ooc, clock_hz, 115_200);
-        let options = BuildOptions {
-            out_dir: dir.join(format!("{engine:?}-{ooc}")),
-            force: false,
-            sim_vectors: 4,
-            seed: 1,
-        };
-        let r = build(&board, engine, &top, &options).unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.fmax_mhz.unwrap() > 12.0, "{r:?}");
-        assert!(r.logic_cells > 50 && r.block_rams > 0, "{r:?}");
-        assert!(r.cycles_per_inference > 0.0);
-        assert_eq!(r.pinned, !ooc);
-        if r.pinned {
-            assert!(r.bitstream.as_ref().unwrap().exists(), "{r:?}");
-        }
-        assert!(options.out_dir.join("report.md").exists());
-        assert!(options.out_dir.join("report.json").exists());
+        build_and_check(&board, engine, ooc, dir.join(format!("{engine:?}-{ooc}")));
     }
 }
