@@ -110,28 +110,36 @@ pub struct DistanceUnit {
     _last_pass: usize,
 }
 
+/// How a [`DistanceUnit`] is built.
+#[derive(Clone, Copy, Debug)]
+pub struct UnitOptions {
+    /// The weighted L1 metric (`|x - p| * w`) instead of squared L2.
+    pub weighted: bool,
+    /// Distances fit this many bits (see `EngineConfig::distance_bits`): the
+    /// sum keeps only those, so synthesis drops the constant-zero bits of
+    /// the accumulator and the argmin tree.
+    pub distance_bits: u32,
+    /// Centroids searched in turn (F, a power of two): pass p's centroid is
+    /// the one `pass_tag` names.
+    pub passes: usize,
+    /// Register the memory output once more before `|x - p|`.
+    pub registered_read: bool,
+    /// `l2`: read the squares from a block ROM instead of nibble products.
+    pub square_table: bool,
+}
+
 impl DistanceUnit {
     /// A unit whose key carries `index` and row offset `offset` (those of
     /// its first centroid; a folded unit ORs `pass_tag` into them), with a
-    /// memory of `words` words, using the
-    /// weighted L1 metric if `weighted`, whose distances fit `distance_bits`
-    /// bits (see `EngineConfig::distance_bits`; the sum keeps only those, so
-    /// synthesis drops the constant-zero bits of the accumulator and the
-    /// argmin tree), searching `passes` centroids in turn (a power of two;
-    /// pass p's centroid is the one `pass_tag` names), with the
-    /// memory output registered once more if `registered_read`, and `l2`'s
-    /// squares read from a block ROM if `square_table`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn with_tag(
-        index: usize,
-        offset: usize,
-        words: usize,
-        weighted: bool,
-        distance_bits: u32,
-        passes: usize,
-        registered_read: bool,
-        square_table: bool,
-    ) -> Self {
+    /// memory of `words` words.
+    pub fn with_tag(index: usize, offset: usize, words: usize, options: UnitOptions) -> Self {
+        let UnitOptions {
+            weighted,
+            distance_bits,
+            passes,
+            registered_read,
+            square_table,
+        } = options;
         let squares = usize::from(square_table && !weighted);
         assert!(passes.is_power_of_two());
         let tag = ((index as u64) << 16) | offset as u64;

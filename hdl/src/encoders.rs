@@ -25,11 +25,12 @@
 //! `leaf_valid` is high at t + 5 after a codebook's last element (the
 //! search stage registers its units' memory output once more and delays
 //! `accumulate`, `first`, `last`, `pass_first` and `leaf_valid` by one cycle
-//! to match, so its keys come one cycle later). The `tree` stage has no distance units and takes its leaf at
-//! t + 3 (`valid_2 & last_2`).
+//! to match, and registers the winner once more with its row offset, so its
+//! keys come two cycles later). The `tree` stage has no distance units and
+//! takes its leaf at t + 3 (`valid_2 & last_2`).
 
 use crate::argmin::{ArgminStream, ArgminTree, Key};
-use crate::distance::DistanceUnit;
+use crate::distance::{DistanceUnit, UnitOptions};
 use crate::memory::{Address, BlockRam};
 use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
@@ -173,11 +174,13 @@ impl SearchStage {
                         i,
                         0,
                         d * f,
-                        weighted,
-                        config.distance_bits(),
-                        f,
-                        true,
-                        true,
+                        UnitOptions {
+                            weighted,
+                            distance_bits: config.distance_bits(),
+                            passes: f,
+                            registered_read: true,
+                            square_table: true,
+                        },
                     )
                 })
                 .collect(),
@@ -364,6 +367,14 @@ impl TwoLevelStage {
             config.rows_per_lane(),
         );
         let (g, s) = (config.clusters(), config.keys_per_cluster());
+        // Unfolded weighted-L1 units, unregistered (the stage's own pipeline).
+        let two_level_unit = UnitOptions {
+            weighted: true,
+            distance_bits: config.distance_bits(),
+            passes: 1,
+            registered_read: false,
+            square_table: false,
+        };
         TwoLevelStage {
             clock: Default::default(),
             reset: Default::default(),
@@ -381,32 +392,12 @@ impl TwoLevelStage {
             valid: Default::default(),
             fault: Default::default(),
             centres: (0..g)
-                .map(|i| {
-                    DistanceUnit::with_tag(
-                        i,
-                        i * s * m,
-                        d,
-                        true,
-                        config.distance_bits(),
-                        1,
-                        false,
-                        false,
-                    )
-                })
+                .map(|i| DistanceUnit::with_tag(i, i * s * m, d, two_level_unit))
                 .collect(),
             centre_tree: ArgminTree::new(g),
             keys: (0..s)
                 .map(|i| {
-                    DistanceUnit::with_tag(
-                        i,
-                        i * m,
-                        config.key_memory_words(),
-                        true,
-                        config.distance_bits(),
-                        1,
-                        false,
-                        false,
-                    )
+                    DistanceUnit::with_tag(i, i * m, config.key_memory_words(), two_level_unit)
                 })
                 .collect(),
             key_tree: ArgminTree::new(s),
