@@ -48,11 +48,6 @@ impl<D: Synth> BlockRam<D> {
             _contents: vec![D::default(); words],
         }
     }
-
-    /// Address bits actually decoded: enough for `words`, at least one.
-    fn used_address_bits(&self) -> usize {
-        used_address_bits(self._words)
-    }
 }
 
 /// Address bits decoded for a memory of `words` words: at least one.
@@ -98,7 +93,7 @@ impl<D: Synth> Logic for BlockRam<D> {
     }
 
     fn hdl(&self) -> Verilog {
-        let used = self.used_address_bits();
+        let used = used_address_bits(self._words);
         // Addresses above `words` never occur (the engine's counters stop
         // short of them); the upper address bits are unused by design.
         let unused_bits = unused_address_waiver(self._words, &["read_address", "write_address"]);
