@@ -48,6 +48,9 @@ pub const TREE_DEPTH: usize = 4;
 pub const MAX_SIGN_BITS: usize = 10;
 /// Largest K of the `two-level` encoder.
 pub const MAX_TWO_LEVEL_KEYS: usize = 4096;
+/// Most `l2` distance units that get a block ROM of squares each (see
+/// [`EngineConfig::squares_from_table`]).
+pub const MAX_SQUARE_TABLES: usize = 16;
 
 impl EncoderKind {
     /// Every encoder, in image-format id order.
@@ -283,6 +286,14 @@ impl EngineConfig {
         }
     }
 
+    /// `l2` units read their squares from a 256-word block ROM each (one block
+    /// RAM in place of about 70 logic cells) when there are at most
+    /// [`MAX_SQUARE_TABLES`] of them; a wider, unfolded search squares in logic
+    /// rather than spend a block RAM per unit.
+    pub fn squares_from_table(&self) -> bool {
+        self.encoder == EncoderKind::L2 && self.distance_units() <= MAX_SQUARE_TABLES
+    }
+
     /// Words in each `two-level` key memory: D * G (0 for the other encoders).
     pub fn key_memory_words(&self) -> usize {
         match self.encoder {
@@ -472,6 +483,31 @@ mod tests {
             ..EngineConfig::default()
         };
         assert_eq!((c.centroids_per_unit(), c.distance_units()), (1, 0));
+    }
+
+    #[test]
+    fn l2_squares_come_from_tables_for_at_most_sixteen_units() {
+        assert!(cfg().squares_from_table());
+        // Four lanes: 16 unfolded units, still tables.
+        let c = EngineConfig { lanes: 4, ..cfg() };
+        assert_eq!(c.distance_units(), MAX_SQUARE_TABLES);
+        assert!(c.squares_from_table());
+        // K = 256 with a short table read: 256 units square in logic.
+        let c = EngineConfig {
+            input_dim: 8,
+            codebooks: 2,
+            centroids: 256,
+            outputs: 4,
+            ..cfg()
+        };
+        assert_eq!(c.distance_units(), 256);
+        assert!(!c.squares_from_table());
+        // Only `l2` squares.
+        let c = EngineConfig {
+            encoder: EncoderKind::L1,
+            ..cfg()
+        };
+        assert!(!c.squares_from_table());
     }
 
     #[test]

@@ -179,7 +179,7 @@ impl SearchStage {
                             distance_bits: config.distance_bits(),
                             passes: f,
                             registered_read: true,
-                            square_table: true,
+                            square_table: config.squares_from_table(),
                         },
                     )
                 })

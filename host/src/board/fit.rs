@@ -12,7 +12,7 @@
 
 use super::top::Top;
 use super::{Board, BoardError, Family};
-use lutgen_core::{EncoderKind, EngineConfig};
+use lutgen_core::EngineConfig;
 use lutgen_hdl::dense::DenseConfig;
 use serde::Serialize;
 use std::fmt;
@@ -79,7 +79,7 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             // `tree` and `sign`: none), per lane and per output.
             let (k, l, n) = (c.distance_units() as f64, c.lanes as f64, c.outputs as f64);
             // `l2` reads its squares from block ROM.
-            let squarer = if dsp_multipliers || c.encoder == EncoderKind::L2 {
+            let squarer = if dsp_multipliers || c.squares_from_table() {
                 0.0
             } else {
                 110.0
@@ -323,6 +323,7 @@ impl fmt::Display for FitReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lutgen_core::EncoderKind;
 
     #[test]
     fn block_counts() {

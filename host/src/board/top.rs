@@ -154,10 +154,7 @@ impl Top {
                 let (units, unit_words) = (c.distance_units(), d * c.centroids_per_unit());
                 // The encoder stage's memories (hdl/src/encoders.rs).
                 let mut m = match c.encoder {
-                    EncoderKind::L2 => vec![
-                        Memory::new("centroids", unit_words, 8, units),
-                        Memory::new("squares", 256, 16, units),
-                    ],
+                    EncoderKind::L2 => vec![Memory::new("centroids", unit_words, 8, units)],
                     EncoderKind::L1 => vec![
                         Memory::new("centroids", unit_words, 8, units),
                         Memory::new("weights", d, 4, 1),
@@ -180,6 +177,9 @@ impl Top {
                     ],
                     EncoderKind::Sign => vec![],
                 };
+                if c.squares_from_table() {
+                    m.push(Memory::new("squares", 256, 16, units));
+                }
                 m.push(Memory::new("tables", c.table_words_per_lane(), 8, l));
                 m.push(Memory::new("bias", c.rows_per_lane(), 32, l));
                 m.push(Memory::new(
@@ -211,11 +211,12 @@ impl Top {
     }
 }
 
-/// One multiplier per distance unit, except `l2`'s, which read their
-/// squares from a table (hdl/src/distance.rs).
+/// One multiplier per distance unit, none when `l2` reads its squares from
+/// tables (hdl/src/distance.rs).
 fn engine_multipliers(c: &EngineConfig) -> usize {
-    match c.encoder {
-        EncoderKind::L2 => 0,
-        _ => c.distance_units(),
+    if c.squares_from_table() {
+        0
+    } else {
+        c.distance_units()
     }
 }
