@@ -12,7 +12,8 @@
 //!
 //! The unit's metric is fixed when the engine is generated: the squared
 //! difference `|x - p|^2` (`l2`), read from a 256-word block ROM of squares
-//! in the search stage (`square_table`), or the weighted difference
+//! in the search stage when it has at most 16 units (`square_table`,
+//! `EngineConfig::squares_from_table`), or the weighted difference
 //! `|x - p| * w` with a 4-bit weight (`l1`, and `two-level`'s units).
 //!
 //! Pipeline (each stage one clock): memory read; for the search stage's
