@@ -17,8 +17,10 @@
 //! `|x - p| * w` with a 4-bit weight (`l1`, and `two-level`'s units).
 //!
 //! Pipeline (each stage one clock): memory read; for the search stage's
-//! units, the read registered once more (`registered_read`); `|x - p|` (offset-binary
-//! compare and subtract) into `difference` (and the weight into `factor`);
+//! units, the read registered once more (`registered_read`, a pipelined
+//! memory) and `x - p` registered before its magnitude (`delta`); `|x - p|`
+//! (offset-binary compare and subtract, or the magnitude of `delta`) into
+//! `difference` (and the weight into `factor`);
 //! nibble products into `base` and `mixed`, or the ROM's registered read;
 //! their sum (or the ROM word), the product (16 bits); the accumulate. With
 //! `d = 16 h + l`:
@@ -65,11 +67,11 @@ pub struct DistanceUnit {
     tag: Constant<Bits<32>>,
     /// More than one pass: the key comes from `done_distance`.
     folded: Constant<Bit>,
-    /// The memory's output, the element and the weight are registered once
-    /// more before `|x - p|` (a block RAM's clock-to-output is most of a
-    /// cycle on ECP5); the owner then gives the control one cycle later.
+    /// The memory's read (a pipelined memory), the element and the weight
+    /// are registered once more before `|x - p|` (a block RAM's
+    /// clock-to-output is most of a cycle on ECP5); the owner then gives
+    /// the control one cycle later.
     registered_read: Constant<Bit>,
-    centroid_q: DFF<Bits<8>>,
     element_q: DFF<Bits<8>>,
     weight_q: DFF<Bits<4>>,
     x: Signal<Local, Bits<8>>,
@@ -82,8 +84,14 @@ pub struct DistanceUnit {
     biased_element: Signal<Local, Bits<8>>,
     biased_centroid: Signal<Local, Bits<8>>,
     magnitude: Signal<Local, Bits<8>>,
+    /// Units with a registered read: `x - p` (9-bit two's complement, one
+    /// carry chain straight from the memory) and the weight, registered
+    /// before the magnitude is taken.
+    delta: DFF<Bits<9>>,
+    delta_weight: DFF<Bits<4>>,
+    delta_magnitude: Signal<Local, Bits<8>>,
     /// `|x - p|` and the weight (`l1`), registered: compare and subtract are
-    /// one pipeline stage, the multiply the next two.
+    /// one pipeline stage (two with a registered read), the multiply the next two.
     difference: DFF<Bits<8>>,
     factor: DFF<Bits<4>>,
     /// `l2`: `{h^2, l^2}`; `l1`: `l w`.
@@ -96,10 +104,13 @@ pub struct DistanceUnit {
     sum: Signal<Local, Distance>,
     /// `difference * factor`, below 2^16.
     square: DFF<Bits<16>>,
-    /// `l2` with a table of squares: `square` is read from a 256-word block
-    /// ROM addressed by `difference` instead of the nibble products (a
-    /// block RAM in place of about 70 logic cells per unit).
+    /// `l2` with a table of squares: the square is read from a 256-word
+    /// pipelined block ROM addressed by `difference` (its second register
+    /// in place of `square`) instead of the nibble products (a block RAM in
+    /// place of about 70 logic cells per unit).
     squares: Vec<BlockRom<16>>,
+    /// `square`, or the table's word.
+    squared: Signal<Local, Bits<16>>,
     _squares: usize,
     /// One partial distance per pass, rotating like a lane's accumulators:
     /// the head is always the one of the pass being accumulated.
@@ -158,7 +169,11 @@ impl DistanceUnit {
             load_enable: Default::default(),
             load_address: Default::default(),
             load_data: Default::default(),
-            centroid: BlockRam::new(words),
+            centroid: if registered_read {
+                BlockRam::pipelined(words)
+            } else {
+                BlockRam::new(words)
+            },
             tag: Constant::new(tag.into()),
             distance_mask: Constant::new(u64::from(mask).into()),
             sign_flip: Constant::new(0x80u64.into()),
@@ -170,18 +185,21 @@ impl DistanceUnit {
             high: Default::default(),
             low: Default::default(),
             weight_wide: Default::default(),
+            delta: Default::default(),
+            delta_weight: Default::default(),
+            delta_magnitude: Default::default(),
             difference: Default::default(),
             sum: Default::default(),
             square: Default::default(),
+            squared: Default::default(),
             squares: (0..squares)
-                .map(|_| BlockRom::new((0..256u64).map(|d| d * d).collect()))
+                .map(|_| BlockRom::pipelined((0..256u64).map(|d| d * d).collect()))
                 .collect(),
             _squares: squares,
             ring: (0..passes).map(|_| Default::default()).collect(),
             done_distance: Default::default(),
             folded: Constant::new(passes > 1),
             registered_read: Constant::new(registered_read),
-            centroid_q: Default::default(),
             element_q: Default::default(),
             weight_q: Default::default(),
             x: Default::default(),
@@ -206,9 +224,10 @@ impl Logic for DistanceUnit {
             mixed,
             square,
             done_distance,
-            centroid_q,
             element_q,
-            weight_q
+            weight_q,
+            delta,
+            delta_weight
         );
         self.centroid.clock.next = self.clock.val();
         self.centroid.read_enable.next = true;
@@ -218,18 +237,16 @@ impl Logic for DistanceUnit {
         self.centroid.write_data.next = self.load_data.val();
         // |x - p| of two int8 values, computed on their offset-binary forms
         // (sign bit flipped) so it fits 8 unsigned bits without overflow.
-        self.centroid_q.d.next = self.centroid.read_data.val();
         self.element_q.d.next = self.element.val();
         self.weight_q.d.next = self.weight.val();
         if self.registered_read.val() {
             self.x.next = self.element_q.q.val();
-            self.p.next = self.centroid_q.q.val();
             self.w.next = self.weight_q.q.val();
         } else {
             self.x.next = self.element.val();
-            self.p.next = self.centroid.read_data.val();
             self.w.next = self.weight.val();
         }
+        self.p.next = self.centroid.read_data.val();
         self.biased_element.next = self.x.val() ^ self.sign_flip.val();
         self.biased_centroid.next = self.p.val() ^ self.sign_flip.val();
         if self.biased_element.val() >= self.biased_centroid.val() {
@@ -237,8 +254,22 @@ impl Logic for DistanceUnit {
         } else {
             self.magnitude.next = self.biased_centroid.val() - self.biased_element.val();
         }
-        self.difference.d.next = self.magnitude.val();
-        self.factor.d.next = self.w.val();
+        self.delta.d.next = bit_cast::<9, 8>(self.biased_element.val())
+            - bit_cast::<9, 8>(self.biased_centroid.val());
+        self.delta_weight.d.next = self.w.val();
+        // |d| < 256: the low 8 bits of -d = !d + 1.
+        if self.delta.q.val().get_bit(8) {
+            self.delta_magnitude.next = bit_cast::<8, 9>(!self.delta.q.val()) + 1;
+        } else {
+            self.delta_magnitude.next = bit_cast::<8, 9>(self.delta.q.val());
+        }
+        if self.registered_read.val() {
+            self.difference.d.next = self.delta_magnitude.val();
+            self.factor.d.next = self.delta_weight.q.val();
+        } else {
+            self.difference.d.next = self.magnitude.val();
+            self.factor.d.next = self.w.val();
+        }
         // The product in two stages (rust-hdl's only product is 16 x 16 -> 32
         // bits, so the nibbles are widened and the results cut to size).
         self.high.next = bit_cast::<16, 4>(self.difference.q.val().get_bits::<4>(4));
@@ -255,19 +286,20 @@ impl Logic for DistanceUnit {
             self.square.d.next = self.base.q.val() + (bit_cast::<16, 8>(self.mixed.q.val()) << 5);
         }
         // The table of squares, read in the nibble products' cycle.
+        self.squared.next = self.square.q.val();
         for i in 0..self._squares {
             self.squares[i].clock.next = self.clock.val();
             self.squares[i].read_address.next = bit_cast::<16, 8>(self.difference.q.val());
-            self.square.d.next = self.squares[i].read_data.val();
+            self.squared.next = self.squares[i].read_data.val();
         }
         for i in 0..self._passes {
             self.ring[i].clock.next = self.clock.val();
             self.ring[i].d.next = self.ring[i].q.val();
         }
         if self.first.val() {
-            self.sum.next = bit_cast::<32, 16>(self.square.q.val());
+            self.sum.next = bit_cast::<32, 16>(self.squared.val());
         } else {
-            self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.square.q.val());
+            self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.squared.val());
         }
         if self.accumulate.val() {
             for i in 0..self._last_pass {

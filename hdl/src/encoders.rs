@@ -23,10 +23,10 @@
 //! registered at t + 2, the nibble products at t + 3 and the product at
 //! t + 4, which they accumulate at t + 4 (`valid_4`, `first_4`);
 //! `leaf_valid` is high at t + 5 after a codebook's last element (the
-//! search stage registers its units' memory output once more and delays
-//! `accumulate`, `first`, `last`, `pass_first` and `leaf_valid` by one cycle
-//! to match, and registers the winner once more with its row offset, so its
-//! keys come two cycles later). The `tree` stage has no distance units and
+//! search stage registers its units' memory output once more and `x - p`
+//! before its magnitude, delays `accumulate`, `first`, `last`, `pass_first`
+//! and `leaf_valid` by two cycles to match, and registers the winner once
+//! more with its row offset, so its keys come three cycles later). The `tree` stage has no distance units and
 //! takes its leaf at t + 3 (`valid_2 & last_2`).
 
 use crate::argmin::{ArgminStream, ArgminTree, Key};
@@ -94,8 +94,13 @@ pub struct SearchStage {
     distance_and_index: Constant<Key>,
     /// A pass finished last cycle: every unit holds a distance (folded).
     pass_done: DFF<Bit>,
-    /// The control inputs one cycle later, aligned with the units' extra
-    /// read register.
+    /// The control inputs two cycles later, aligned with the units' extra
+    /// read register and their `delta` stage (`_e` the first cycle).
+    accumulate_e: DFF<Bit>,
+    first_e: DFF<Bit>,
+    last_e: DFF<Bit>,
+    pass_first_e: DFF<Bit>,
+    leaf_valid_e: DFF<Bit>,
     accumulate_d: DFF<Bit>,
     first_d: DFF<Bit>,
     last_d: DFF<Bit>,
@@ -140,6 +145,11 @@ impl SearchStage {
             rows: Constant::new((m as u64).into()),
             distance_and_index: Constant::new(0xFFFF_FFFF_FFFF_0000u64.into()),
             pass_done: Default::default(),
+            accumulate_e: Default::default(),
+            first_e: Default::default(),
+            last_e: Default::default(),
+            pass_first_e: Default::default(),
+            leaf_valid_e: Default::default(),
             accumulate_d: Default::default(),
             first_d: Default::default(),
             last_d: Default::default(),
@@ -205,17 +215,27 @@ impl Logic for SearchStage {
             pass_done,
             key_q,
             valid_q,
+            accumulate_e,
+            first_e,
+            last_e,
+            pass_first_e,
+            leaf_valid_e,
             accumulate_d,
             first_d,
             last_d,
             pass_first_d,
             leaf_valid_d
         );
-        self.accumulate_d.d.next = self.accumulate.val();
-        self.first_d.d.next = self.first.val();
-        self.last_d.d.next = self.last.val();
-        self.pass_first_d.d.next = self.pass_first.val();
-        self.leaf_valid_d.d.next = self.leaf_valid.val();
+        self.accumulate_e.d.next = self.accumulate.val();
+        self.first_e.d.next = self.first.val();
+        self.last_e.d.next = self.last.val();
+        self.pass_first_e.d.next = self.pass_first.val();
+        self.leaf_valid_e.d.next = self.leaf_valid.val();
+        self.accumulate_d.d.next = self.accumulate_e.q.val();
+        self.first_d.d.next = self.first_e.q.val();
+        self.last_d.d.next = self.last_e.q.val();
+        self.pass_first_d.d.next = self.pass_first_e.q.val();
+        self.leaf_valid_d.d.next = self.leaf_valid_e.q.val();
         self.tree.clock.next = self.clock.val();
         if self.pass_first_d.q.val() {
             self.next_pass_tag.next = 0.into();

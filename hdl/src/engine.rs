@@ -16,6 +16,7 @@
 
 use crate::argmin::Key;
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
+use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
 use crate::memory::Address;
 use crate::memory_map::MemoryMap;
@@ -23,8 +24,7 @@ use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
 
 /// Depth of the FIFO of encoded codebooks between the search and the table read.
-pub const INDEX_FIFO_DEPTH: u64 = 32;
-declare_sync_fifo!(IndexFifo, Address, 32, 1);
+pub const INDEX_FIFO_DEPTH: u64 = crate::fifo::DEPTH as u64;
 
 /// Cycles `reset` must be held to empty every pipeline stage and FIFO.
 pub const RESET_CYCLES: u64 = 64;

@@ -6,11 +6,11 @@
 //! `M = ceil(N / L)` reads of a codebook the ring is back in order, so no
 //! accumulator is ever addressed and no read-modify-write hazard exists.
 //!
-//! The memories' outputs are registered once more (`entry`, `bias`) before
-//! the add, so the block RAM read (and, for a table spanning several
-//! blocks, the multiplexer that picks the block) and the 32-bit add are in
-//! separate cycles. Every stage advances only with `read_enable`, so the
-//! pipeline stalls as one.
+//! The memories are pipelined (their reads registered once more, inside the
+//! block RAM on ECP5), so the block RAM read (and, for a table spanning
+//! several blocks, the multiplexer that picks the block) and the 32-bit add
+//! are in separate cycles. Every stage advances only with `read_enable`, so
+//! the pipeline stalls as one.
 
 use crate::memory::{Address, BlockRam};
 use rust_hdl::prelude::*;
@@ -52,8 +52,9 @@ pub struct Lane {
     /// rest of every register; `head` sign-extends them back to 32 bits.
     accumulator_mask: Constant<Word>,
     accumulator_sign: Constant<Word>,
-    entry: DFF<Bits<8>>,
-    bias: DFF<Word>,
+    /// The table entry and the bias read two advancing cycles ago.
+    entry: Signal<Local, Bits<8>>,
+    bias: Signal<Local, Word>,
     extended: Signal<Local, Word>,
     total: Signal<Local, Word>,
     _rows: usize,
@@ -79,8 +80,8 @@ impl Lane {
             load_bias: Default::default(),
             load_address: Default::default(),
             load_data: Default::default(),
-            table_memory: BlockRam::new(table_words),
-            bias_memory: BlockRam::new(rows),
+            table_memory: BlockRam::pipelined(table_words),
+            bias_memory: BlockRam::pipelined(rows),
             ring: (0..rows).map(|_| Default::default()).collect(),
             outputs: (0..rows).map(|_| Default::default()).collect(),
             sign_extension: Constant::new(0xFFFF_FF00u64.into()),
@@ -99,7 +100,6 @@ impl Lane {
 impl Logic for Lane {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, entry, bias);
         self.table_memory.clock.next = self.clock.val();
         self.table_memory.read_enable.next = self.read_enable.val();
         self.table_memory.read_address.next = self.table_address.val();
@@ -118,18 +118,16 @@ impl Logic for Lane {
             self.outputs[i].clock.next = self.clock.val();
             self.outputs[i].d.next = self.outputs[i].q.val();
         }
-        if self.read_enable.val() {
-            self.entry.d.next = self.table_memory.read_data.val();
-            self.bias.d.next = self.bias_memory.read_data.val() & self.accumulator_mask.val();
-        }
+        self.entry.next = self.table_memory.read_data.val();
+        self.bias.next = self.bias_memory.read_data.val() & self.accumulator_mask.val();
         // Sign-extend the int8 table entry.
-        if self.entry.q.val().get_bit(7) {
-            self.extended.next = bit_cast::<32, 8>(self.entry.q.val()) | self.sign_extension.val();
+        if self.entry.val().get_bit(7) {
+            self.extended.next = bit_cast::<32, 8>(self.entry.val()) | self.sign_extension.val();
         } else {
-            self.extended.next = bit_cast::<32, 8>(self.entry.q.val());
+            self.extended.next = bit_cast::<32, 8>(self.entry.val());
         }
         if self.first.val() {
-            self.total.next = self.bias.q.val() + self.extended.val();
+            self.total.next = self.bias.val() + self.extended.val();
         } else {
             self.total.next = self.ring[0].q.val() + self.extended.val();
         }

@@ -7,8 +7,22 @@
 //! the engine configuration at run time, and contents that arrive through a
 //! load port. The Verilog is the template yosys infers block RAM from
 //! (registered read, no initial block), so it maps to iCE40 and ECP5 BRAM.
+//!
+//! A memory built `pipelined` registers its read once more, with the same
+//! enable. The portable Verilog puts that register in the fabric; under
+//! [`ECP5_PRIMITIVES`] the memory is DP16KD blocks whose own output register
+//! (`REGMODE = "OUTREG"`) holds it, which yosys cannot infer: without it an
+//! ECP5 block RAM's clock-to-output (5.8 ns in nextpnr's model) alone exceeds
+//! a 200 MHz cycle. See [`crate::dp16kd`].
+
+use crate::dp16kd;
 
 use lutgen_core::config::ADDRESS_BITS;
+
+/// The Verilog macro that selects the ECP5 block RAM primitives
+/// (`read_verilog -DLUTGEN_ECP5_PRIMITIVES`); without it every memory is the
+/// portable template that Verilator, Icarus and `synth_ice40` read.
+pub const ECP5_PRIMITIVES: &str = "LUTGEN_ECP5_PRIMITIVES";
 use rust_hdl::prelude::*;
 
 /// Address of a word in any engine memory.
@@ -27,11 +41,24 @@ pub struct BlockRam<D: Synth> {
     pub write_data: Signal<In, D>,
     _words: usize,
     _contents: Vec<D>,
+    /// The second read register of a pipelined memory (`None`: one register).
+    _stage: Option<D>,
 }
 
 impl<D: Synth> BlockRam<D> {
-    /// A memory of `words` words (1 to 2^16), all zero.
+    /// A memory of `words` words (1 to 2^16), all zero, whose `read_data`
+    /// is the word read at the last enabled edge.
     pub fn new(words: usize) -> Self {
+        Self::build(words, false)
+    }
+
+    /// As [`BlockRam::new`], but `read_data` is registered once more with
+    /// the same enable: the word read two enabled edges ago.
+    pub fn pipelined(words: usize) -> Self {
+        Self::build(words, true)
+    }
+
+    fn build(words: usize, pipelined: bool) -> Self {
         assert!(
             (1..=1 << ADDRESS_BITS).contains(&words),
             "validated configurations keep memories within 2^{ADDRESS_BITS} words"
@@ -46,6 +73,7 @@ impl<D: Synth> BlockRam<D> {
             write_data: Default::default(),
             _words: words,
             _contents: vec![D::default(); words],
+            _stage: pipelined.then(D::default),
         }
     }
 }
@@ -74,12 +102,32 @@ fn unused_address_waiver(words: usize, ports: &[&str]) -> String {
     )
 }
 
+/// A memory's Verilog: `common` lines, then the DP16KD `primitives` under
+/// [`ECP5_PRIMITIVES`] when there are any, else (or always) the `portable` template.
+fn with_primitives(common: &str, portable: String, primitives: Option<String>) -> String {
+    match primitives {
+        None => format!("{common}{portable}"),
+        Some(blocks) => format!(
+            "{common}`ifdef {ECP5_PRIMITIVES}\n\
+             // ECP5: DP16KD blocks, the second read register their own output register.\n\
+             // UNUSEDSIGNAL: a block's data bits past the word and its write port's outputs.\n\
+             /* verilator lint_off UNUSEDSIGNAL */\n\
+             {blocks}/* verilator lint_on UNUSEDSIGNAL */\n\
+             `else\n{portable}`endif\n"
+        ),
+    }
+}
+
 impl<D: Synth> Logic for BlockRam<D> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let index = |a: Address| a.index() % self._words;
             if self.read_enable.val() {
-                self.read_data.next = self._contents[index(self.read_address.val())];
+                let word = self._contents[index(self.read_address.val())];
+                self.read_data.next = match &mut self._stage {
+                    Some(stage) => std::mem::replace(stage, word),
+                    None => word,
+                };
             }
             if self.write_enable.val() {
                 let i = index(self.write_address.val());
@@ -93,27 +141,38 @@ impl<D: Synth> Logic for BlockRam<D> {
     }
 
     fn hdl(&self) -> Verilog {
-        let used = used_address_bits(self._words);
-        // Addresses above `words` never occur (the engine's counters stop
-        // short of them); the upper address bits are unused by design.
-        let unused_bits = unused_address_waiver(self._words, &["read_address", "write_address"]);
-        Verilog::Custom(format!(
+        let address = format!("read_address[{}:0]", used_address_bits(self._words) - 1);
+        let (stage, read) = match self._stage {
+            None => (String::new(), format!("read_data <= mem[{address}];")),
+            Some(_) => (
+                format!("reg [{}:0] read_stage;\n", D::BITS - 1),
+                format!("read_stage <= mem[{address}];\n        read_data <= read_stage;"),
+            ),
+        };
+        let portable = format!(
             "\
 reg [{width}:0] mem [0:{last}];
-{unused_bits}
-always @(posedge clock) begin
+{stage}always @(posedge clock) begin
     if (read_enable) begin
-        read_data <= mem[read_address[{abits}:0]];
+        {read}
     end
     if (write_enable) begin
-        mem[write_address[{abits}:0]] <= write_data;
+        mem[{write}] <= write_data;
     end
 end
 ",
             width = D::BITS - 1,
             last = self._words - 1,
-            abits = used - 1,
-        ))
+            write = address.replace("read", "write"),
+        );
+        let primitives = self
+            ._stage
+            .and_then(|_| dp16kd::Layout::for_ram(self._words, D::BITS))
+            .map(|layout| layout.ram_verilog());
+        // Addresses above `words` never occur (the engine's counters stop
+        // short of them); the upper address bits are unused by design.
+        let waiver = unused_address_waiver(self._words, &["read_address", "write_address"]);
+        Verilog::Custom(with_primitives(&waiver, portable, primitives))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
@@ -148,11 +207,23 @@ pub struct BlockRom<const W: usize> {
     pub read_address: Signal<In, Address>,
     pub read_data: Signal<Out, Bits<W>>,
     _contents: Vec<u64>,
+    /// The second read register of a pipelined ROM (`None`: one register).
+    _stage: Option<u64>,
 }
 
 impl<const W: usize> BlockRom<W> {
     /// A memory holding `contents` (1 to 2^16 words, each below 2^W).
     pub fn new(contents: Vec<u64>) -> Self {
+        Self::build(contents, false)
+    }
+
+    /// As [`BlockRom::new`], but `read_data` is registered once more: the
+    /// word at the address of two edges ago.
+    pub fn pipelined(contents: Vec<u64>) -> Self {
+        Self::build(contents, true)
+    }
+
+    fn build(contents: Vec<u64>, pipelined: bool) -> Self {
         assert!((1..=1 << ADDRESS_BITS).contains(&contents.len()));
         assert!(W >= 64 || contents.iter().all(|&c| c >> W == 0));
         BlockRom {
@@ -160,6 +231,7 @@ impl<const W: usize> BlockRom<W> {
             read_address: Default::default(),
             read_data: Default::default(),
             _contents: contents,
+            _stage: pipelined.then_some(0),
         }
     }
 }
@@ -168,7 +240,12 @@ impl<const W: usize> Logic for BlockRom<W> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
             let i = self.read_address.val().index() % self._contents.len();
-            self.read_data.next = self._contents[i].into();
+            let word = self._contents[i];
+            self.read_data.next = match &mut self._stage {
+                Some(stage) => std::mem::replace(stage, word),
+                None => word,
+            }
+            .into();
         }
     }
 
@@ -184,21 +261,32 @@ impl<const W: usize> Logic for BlockRom<W> {
             .enumerate()
             .map(|(i, c)| format!("    mem[{i}] = {W}'h{c:x};\n"))
             .collect();
-        Verilog::Custom(format!(
+        let address = format!("read_address[{}:0]", used_address_bits(words) - 1);
+        let (stage, read) = match self._stage {
+            None => (String::new(), format!("read_data <= mem[{address}];")),
+            Some(_) => (
+                format!("reg [{}:0] read_stage;\n", W - 1),
+                format!("read_stage <= mem[{address}];\n    read_data <= read_stage;"),
+            ),
+        };
+        let portable = format!(
             "\
 reg [{width}:0] mem [0:{last}];
-{unused_bits}
-initial begin
+{stage}initial begin
 {init}end
 always @(posedge clock) begin
-    read_data <= mem[read_address[{abits}:0]];
+    {read}
 end
 ",
             width = W - 1,
             last = words - 1,
-            unused_bits = unused_address_waiver(words, &["read_address"]),
-            abits = used_address_bits(words) - 1,
-        ))
+        );
+        let primitives = self
+            ._stage
+            .and_then(|_| dp16kd::Layout::for_rom(words, W))
+            .map(|layout| layout.rom_verilog(&self._contents));
+        let waiver = unused_address_waiver(words, &["read_address"]);
+        Verilog::Custom(with_primitives(&waiver, portable, primitives))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {

@@ -5,6 +5,7 @@
 use crate::stream::{self, StreamPorts, VectorCollector, Watchdog};
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_core::{EngineConfig, Image};
+use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_hdl::engine::RESET_CYCLES;
 use lutgen_hdl::verilog::{engine_verilog, Port, ENGINE_PORTS, TOP_MODULE};
 use lutgen_hdl::MemoryMap;
@@ -18,6 +19,10 @@ pub struct SimOptions {
     pub trace: Option<PathBuf>,
     /// Where built models are cached (default: [`crate::default_cache_dir`]).
     pub cache_dir: Option<PathBuf>,
+    /// Simulate the Verilog as it is synthesized for ECP5: the pipelined
+    /// memories as DP16KD instances (with lutgen's behavioural model of the
+    /// block) and the index FIFO in LUT RAM, instead of the portable templates.
+    pub ecp5_primitives: bool,
 }
 
 /// When the testbench holds back: output stalls and input gaps, at random.
@@ -128,7 +133,10 @@ pub fn build_top(
 impl EngineSim {
     /// Generates, builds (or loads from the cache) and resets the engine for `config`.
     pub fn new(config: &EngineConfig, options: &SimOptions) -> Result<Self, SimError> {
-        let verilog = engine_verilog(config).map_err(SimError::Config)?;
+        let mut verilog = engine_verilog(config).map_err(SimError::Config)?;
+        if options.ecp5_primitives {
+            verilog = ecp5_simulation_verilog(&verilog);
+        }
         let model = build_top(&verilog, TOP_MODULE, &ENGINE_PORTS, options)?;
         let ports = Ports {
             stream: StreamPorts::of(&model)?,

@@ -21,8 +21,19 @@ pub fn cache_dir() -> PathBuf {
 
 /// Builds (or loads from the cache) the engine for `config`.
 pub fn engine(config: &EngineConfig) -> EngineSim {
+    build_engine(config, false)
+}
+
+/// The engine for `config` as synthesized for ECP5 (DP16KD instances with
+/// their behavioural model, the index FIFO in LUT RAM).
+pub fn ecp5_engine(config: &EngineConfig) -> EngineSim {
+    build_engine(config, true)
+}
+
+fn build_engine(config: &EngineConfig, ecp5_primitives: bool) -> EngineSim {
     let options = SimOptions {
         cache_dir: Some(cache_dir()),
+        ecp5_primitives,
         ..SimOptions::default()
     };
     EngineSim::new(config, &options).unwrap_or_else(|e| panic!("building {config:?}: {e}"))

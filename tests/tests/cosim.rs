@@ -3,10 +3,11 @@
 //! stalls and input gaps, across configurations that reach every edge.
 
 use lutgen_core::{EngineConfig, Image};
+use lutgen_sim::EngineSim;
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
-    adversarial_image, assert_bit_exact, assert_meets_bound, edge_vectors, engine, random_vectors,
-    Extreme,
+    adversarial_image, assert_bit_exact, assert_meets_bound, ecp5_engine, edge_vectors, engine,
+    random_vectors, Extreme,
 };
 
 fn config(d: usize, c: usize, k: usize, n: usize, lanes: usize) -> EngineConfig {
@@ -23,26 +24,37 @@ fn config(d: usize, c: usize, k: usize, n: usize, lanes: usize) -> EngineConfig 
 /// 1,000 random vectors plus edge vectors on a random image, then ties and
 /// accumulator extremes on adversarial images; the output is stalled at random.
 fn cosim(config: EngineConfig, seed: u64) {
-    let mut engine = engine(&config);
+    cosim_on(&mut engine(&config), seed);
+}
+
+fn cosim_on(engine: &mut EngineSim, seed: u64) {
+    let config = engine.config().clone();
     let image = Image::random(config.clone(), seed).unwrap();
     let mut vectors = random_vectors(&config, 1000, seed + 1);
     vectors.extend(edge_vectors(&image));
-    assert_bit_exact(
-        &mut engine,
-        &image,
-        &vectors,
-        Backpressure::new(0.3, 0.2, seed),
-    );
+    assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.3, 0.2, seed));
     for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
         let image = adversarial_image(&config, seed + 2 + i as u64, extreme);
         let mut vectors = edge_vectors(&image);
         vectors.extend(random_vectors(&config, 200, seed + 5 + i as u64));
-        assert_bit_exact(
-            &mut engine,
-            &image,
-            &vectors,
-            Backpressure::new(0.5, 0.1, seed),
-        );
+        assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.5, 0.1, seed));
+    }
+}
+
+/// The Verilog as synthesized for ECP5 (DP16KD blocks with output registers,
+/// the index FIFO in LUT RAM), on memory layouts of one and several blocks
+/// side by side (widths 18, 4 and 1) and a bias memory left to LUT RAM.
+#[test]
+fn ecp5_primitives() {
+    for (i, config) in [
+        EngineConfig::default(),
+        config(64, 16, 64, 16, 1),
+        config(32, 8, 16, 12, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cosim_on(&mut ecp5_engine(&config), 60 + 10 * i as u64);
     }
 }
 

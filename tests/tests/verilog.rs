@@ -2,6 +2,7 @@
 //! waivers written in the file, and synthesizes with `yosys synth_ice40`.
 
 use lutgen_core::{EncoderKind, EngineConfig};
+use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_hdl::verilog::{engine_verilog, TOP_MODULE};
 use lutgen_tests::{run_tool, write_verilog};
 use std::path::PathBuf;
@@ -89,6 +90,28 @@ fn lint_clean_with_all_warnings() {
             ],
         );
         assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
+    }
+}
+
+/// The ECP5 branches (DP16KD instances, LUT-RAM index FIFO) lint clean too,
+/// with lutgen's model of the block.
+#[test]
+fn ecp5_variant_lint_clean_with_all_warnings() {
+    for (i, config) in configs().iter().enumerate() {
+        let verilog = ecp5_simulation_verilog(&engine_verilog(config).unwrap());
+        let path = write_verilog(&verilog, TOP_MODULE, &format!("verilog-ecp5-lint{i}"));
+        let text = run_tool(
+            "verilator",
+            &[
+                "--lint-only",
+                "-Wall",
+                "--top-module",
+                TOP_MODULE,
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
+        assert!(verilog.contains("DP16KD #("), "{config:?} has no DP16KD");
     }
 }
 

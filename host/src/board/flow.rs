@@ -264,7 +264,12 @@ pub fn yosys_script(family: Family, top: &str, verilog: &str, json: &str, dsp: b
             if dsp { "" } else { " -nodsp" }
         ),
     };
-    format!("read_verilog {verilog}; {synth}; tee -q -o synth_stat.txt stat")
+    // ECP5 builds select lutgen's DP16KD instances (block RAM output registers).
+    let define = match family {
+        Family::Ecp5 => format!("-D{} ", lutgen_hdl::memory::ECP5_PRIMITIVES),
+        _ => String::new(),
+    };
+    format!("read_verilog {define}{verilog}; {synth}; tee -q -o synth_stat.txt stat")
 }
 
 /// nextpnr's placement seed unless `lutgen build --seed` says otherwise:
@@ -329,6 +334,20 @@ mod tests {
             "{args:?}"
         );
         assert!(has(&args, "--seed", "1"), "{args:?}");
+    }
+
+    #[test]
+    fn only_ecp5_synthesis_selects_the_ecp5_memories() {
+        let define = format!("-D{}", lutgen_hdl::memory::ECP5_PRIMITIVES);
+        let ecp5 = yosys_script(Family::Ecp5, "top", "top.v", "synth.json", true);
+        assert!(
+            ecp5.starts_with(&format!("read_verilog {define} top.v;")),
+            "{ecp5}"
+        );
+        for family in [Family::Ice40, Family::Xilinx7] {
+            let script = yosys_script(family, "top", "top.v", "synth.json", true);
+            assert!(!script.contains(&define), "{script}");
+        }
     }
 
     #[test]
