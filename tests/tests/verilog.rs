@@ -75,20 +75,24 @@ fn encoder_configs() -> Vec<EngineConfig> {
     .collect()
 }
 
+/// `verilator --lint-only -Wall` on the engine in `path`: its output.
+fn lint(path: &std::path::Path) -> String {
+    run_tool(
+        "verilator",
+        &[
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            TOP_MODULE,
+            path.to_str().unwrap(),
+        ],
+    )
+}
+
 #[test]
 fn lint_clean_with_all_warnings() {
     for (i, config) in configs().iter().chain(&encoder_configs()).enumerate() {
-        let path = write(config, &format!("lint{i}"));
-        let text = run_tool(
-            "verilator",
-            &[
-                "--lint-only",
-                "-Wall",
-                "--top-module",
-                TOP_MODULE,
-                path.to_str().unwrap(),
-            ],
-        );
+        let text = lint(&write(config, &format!("lint{i}")));
         assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
     }
 }
@@ -99,17 +103,11 @@ fn lint_clean_with_all_warnings() {
 fn ecp5_variant_lint_clean_with_all_warnings() {
     for (i, config) in configs().iter().enumerate() {
         let verilog = ecp5_simulation_verilog(&engine_verilog(config).unwrap());
-        let path = write_verilog(&verilog, TOP_MODULE, &format!("verilog-ecp5-lint{i}"));
-        let text = run_tool(
-            "verilator",
-            &[
-                "--lint-only",
-                "-Wall",
-                "--top-module",
-                TOP_MODULE,
-                path.to_str().unwrap(),
-            ],
-        );
+        let text = lint(&write_verilog(
+            &verilog,
+            TOP_MODULE,
+            &format!("verilog-ecp5-lint{i}"),
+        ));
         assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
         assert!(verilog.contains("DP16KD #("), "{config:?} has no DP16KD");
     }
