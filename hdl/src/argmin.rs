@@ -4,7 +4,9 @@
 //! is a heap of K - 1 registered compare nodes, leaves in index order, so the
 //! left input of every node always covers lower indices than the right one:
 //! taking the right input only when its distance is *strictly* smaller makes
-//! the lowest index win ties, exactly as the reference does. Latency: log2(K).
+//! the lowest index win ties, exactly as the reference does. Latency: log2(K)
+//! (2 log2(K) in the ECP5 Verilog, whose nodes register the compare before
+//! the select).
 //! A one-leaf tree (the `two-level` search with a single cluster) is a wire.
 
 use rust_hdl::prelude::*;
@@ -13,31 +15,94 @@ use rust_hdl::prelude::*;
 pub type Key = Bits<64>;
 
 /// One registered compare: the smaller distance, the left one on a tie.
-#[derive(LogicBlock, Default)]
+///
+/// Latency one cycle; two in the ECP5 Verilog, where the compare result is
+/// registered before the select.
+///
+/// Only the distance's used bits are compared (`distance_bits`, see
+/// `EngineConfig::distance_bits`): the rest are zero, but yosys keeps a
+/// 32-bit compare's carry chain when it cannot prove that through the
+/// registers of the tree.
+#[derive(LogicBlock)]
 pub struct ArgminNode {
     pub clock: Signal<In, Clock>,
     pub left: Signal<In, Key>,
     pub right: Signal<In, Key>,
     pub left_valid: Signal<In, Bit>,
     pub right_valid: Signal<In, Bit>,
+    /// The winner, registered.
     pub key: Signal<Out, Key>,
     pub valid: Signal<Out, Bit>,
-    best: DFF<Key>,
-    best_valid: DFF<Bit>,
+    _distance_bits: usize,
+}
+
+impl ArgminNode {
+    /// A node comparing distances of `distance_bits` (1 to 32) bits.
+    pub fn new(distance_bits: usize) -> Self {
+        assert!((1..=32).contains(&distance_bits));
+        ArgminNode {
+            clock: Default::default(),
+            left: Default::default(),
+            right: Default::default(),
+            left_valid: Default::default(),
+            right_valid: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            _distance_bits: distance_bits,
+        }
+    }
 }
 
 impl Logic for ArgminNode {
-    #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, best, best_valid);
-        if self.right.val().get_bits::<32>(32) < self.left.val().get_bits::<32>(32) {
-            self.best.d.next = self.right.val();
-        } else {
-            self.best.d.next = self.left.val();
+        if self.clock.pos_edge() {
+            let distance = |k: Key| {
+                (k.get_bits::<32>(32).index() as u64) & ((1u64 << self._distance_bits) - 1)
+            };
+            let (l, r) = (self.left.val(), self.right.val());
+            self.key.next = if distance(r) < distance(l) { r } else { l };
+            self.valid.next = self.left_valid.val() & self.right_valid.val();
         }
-        self.best_valid.d.next = self.left_valid.val() & self.right_valid.val();
-        self.key.next = self.best.q.val();
-        self.valid.next = self.best_valid.q.val();
+    }
+
+    fn connect(&mut self) {
+        self.key.connect();
+        self.valid.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(format!(
+            "\
+initial begin
+    key = 64'h0;
+    valid = 1'b0;
+end
+`ifdef {ecp5}
+// ECP5: the compare and the select in separate cycles (a compare's carry
+// chain and the select's fan-out do not fit one 200 MHz cycle); latency 2.
+reg [63:0] left_q = 64'h0;
+reg [63:0] right_q = 64'h0;
+reg take_right = 1'b0;
+reg valid_q = 1'b0;
+always @(posedge clock) begin
+    take_right <= right[{top}:32] < left[{top}:32];
+    left_q <= left;
+    right_q <= right;
+    valid_q <= left_valid & right_valid;
+    key <= take_right ? right_q : left_q;
+    valid <= valid_q;
+end
+`else
+always @(posedge clock) begin
+    if (right[{top}:32] < left[{top}:32]) key <= right;
+    else key <= left;
+    valid <= left_valid & right_valid;
+end
+`endif
+",
+            top = 31 + self._distance_bits,
+            ecp5 = crate::memory::ECP5_PRIMITIVES,
+        ))
     }
 }
 
@@ -64,8 +129,8 @@ enum Source {
 }
 
 impl ArgminTree {
-    /// A tree over `leaves` keys (a power of two).
-    pub fn new(leaves: usize) -> Self {
+    /// A tree over `leaves` keys (a power of two) with `distance_bits`-bit distances.
+    pub fn new(leaves: usize, distance_bits: usize) -> Self {
         assert!(leaves.is_power_of_two());
         ArgminTree {
             clock: Default::default(),
@@ -73,7 +138,9 @@ impl ArgminTree {
             leaves: (0..leaves).map(|_| Default::default()).collect(),
             key: Default::default(),
             valid: Default::default(),
-            nodes: (0..leaves - 1).map(|_| Default::default()).collect(),
+            nodes: (0..leaves - 1)
+                .map(|_| ArgminNode::new(distance_bits))
+                .collect(),
         }
     }
 
@@ -189,7 +256,7 @@ end
 /// One level of [`ArgminStream`]: holds the first key of each pair and,
 /// when the second arrives, lets an [`ArgminNode`] keep the smaller (the
 /// first on a tie).
-#[derive(LogicBlock, Default)]
+#[derive(LogicBlock)]
 pub struct ArgminPair {
     pub clock: Signal<In, Clock>,
     pub reset: Signal<In, Bit>,
@@ -200,6 +267,23 @@ pub struct ArgminPair {
     held: DFF<Key>,
     holding: DFF<Bit>,
     node: ArgminNode,
+}
+
+impl ArgminPair {
+    /// A pair comparing `distance_bits`-bit distances.
+    pub fn new(distance_bits: usize) -> Self {
+        ArgminPair {
+            clock: Default::default(),
+            reset: Default::default(),
+            key_in: Default::default(),
+            valid_in: Default::default(),
+            key: Default::default(),
+            valid: Default::default(),
+            held: Default::default(),
+            holding: Default::default(),
+            node: ArgminNode::new(distance_bits),
+        }
+    }
 }
 
 impl Logic for ArgminPair {
@@ -235,7 +319,7 @@ pub struct ArgminStream {
     pub key_in: Signal<In, Key>,
     pub valid_in: Signal<In, Bit>,
     /// The group's winner, valid for one cycle, one or two cycles per level
-    /// after the group's last key.
+    /// after the group's last key (one more per level in the ECP5 Verilog).
     pub key: Signal<Out, Key>,
     pub valid: Signal<Out, Bit>,
     levels: Vec<ArgminPair>,
@@ -244,8 +328,9 @@ pub struct ArgminStream {
 }
 
 impl ArgminStream {
-    /// The argmin of groups of `group` keys (a power of two).
-    pub fn new(group: usize) -> Self {
+    /// The argmin of groups of `group` keys (a power of two) with
+    /// `distance_bits`-bit distances.
+    pub fn new(group: usize, distance_bits: usize) -> Self {
         assert!(group.is_power_of_two());
         let levels = group.trailing_zeros() as usize;
         ArgminStream {
@@ -255,7 +340,9 @@ impl ArgminStream {
             valid_in: Default::default(),
             key: Default::default(),
             valid: Default::default(),
-            levels: (0..levels).map(|_| Default::default()).collect(),
+            levels: (0..levels)
+                .map(|_| ArgminPair::new(distance_bits))
+                .collect(),
             _levels: levels,
             _last_level: levels.saturating_sub(1),
         }

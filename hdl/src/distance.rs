@@ -101,6 +101,9 @@ pub struct DistanceUnit {
     high: Signal<Local, Bits<16>>,
     low: Signal<Local, Bits<16>>,
     weight_wide: Signal<Local, Bits<16>>,
+    /// The ring head, or zero when a codebook starts.
+    partial: Signal<Local, Distance>,
+
     sum: Signal<Local, Distance>,
     /// `difference * factor`, below 2^16.
     square: DFF<Bits<16>>,
@@ -189,6 +192,8 @@ impl DistanceUnit {
             delta_weight: Default::default(),
             delta_magnitude: Default::default(),
             difference: Default::default(),
+            partial: Default::default(),
+
             sum: Default::default(),
             square: Default::default(),
             squared: Default::default(),
@@ -296,11 +301,14 @@ impl Logic for DistanceUnit {
             self.ring[i].clock.next = self.clock.val();
             self.ring[i].d.next = self.ring[i].q.val();
         }
+        // The restart picks the addend (from registers), not the sum, so
+        // nothing follows the add: the square arrives late, from a block ROM.
         if self.first.val() {
-            self.sum.next = bit_cast::<32, 16>(self.squared.val());
+            self.partial.next = 0.into();
         } else {
-            self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.squared.val());
+            self.partial.next = self.ring[0].q.val();
         }
+        self.sum.next = self.partial.val() + bit_cast::<32, 16>(self.squared.val());
         if self.accumulate.val() {
             for i in 0..self._last_pass {
                 self.ring[i].d.next = self.ring[i + 1].q.val();

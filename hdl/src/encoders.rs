@@ -130,6 +130,7 @@ impl SearchStage {
         let w = usize::from(weighted);
         let f = config.centroids_per_unit();
         let u = k / f;
+        let distance_bits = config.distance_bits() as usize;
         SearchStage {
             last: Default::default(),
             pass_first: Default::default(),
@@ -156,7 +157,7 @@ impl SearchStage {
             pass_first_d: Default::default(),
             leaf_valid_d: Default::default(),
             passes: (0..usize::from(f > 1))
-                .map(|_| ArgminStream::new(f))
+                .map(|_| ArgminStream::new(f, distance_bits))
                 .collect(),
             _passes: usize::from(f > 1),
             pass_shift: log2(f),
@@ -194,7 +195,7 @@ impl SearchStage {
                     )
                 })
                 .collect(),
-            tree: ArgminTree::new(u),
+            tree: ArgminTree::new(u, distance_bits),
             weights: (0..w).map(|_| BlockRam::new(d)).collect(),
             weight: Default::default(),
             unit_ids: (0..u).map(|i| address(map.centroid_memory(i))).collect(),
@@ -387,6 +388,7 @@ impl TwoLevelStage {
             config.rows_per_lane(),
         );
         let (g, s) = (config.clusters(), config.keys_per_cluster());
+        let distance_bits = config.distance_bits() as usize;
         // Unfolded weighted-L1 units, unregistered (the stage's own pipeline).
         let two_level_unit = UnitOptions {
             weighted: true,
@@ -414,13 +416,13 @@ impl TwoLevelStage {
             centres: (0..g)
                 .map(|i| DistanceUnit::with_tag(i, i * s * m, d, two_level_unit))
                 .collect(),
-            centre_tree: ArgminTree::new(g),
+            centre_tree: ArgminTree::new(g, distance_bits),
             keys: (0..s)
                 .map(|i| {
                     DistanceUnit::with_tag(i, i * m, config.key_memory_words(), two_level_unit)
                 })
                 .collect(),
-            key_tree: ArgminTree::new(s),
+            key_tree: ArgminTree::new(s, distance_bits),
             centre_weights: BlockRam::new(d),
             key_weights: BlockRam::new(d),
             buffer: BlockRam::new(config.replay_buffer_words()),
