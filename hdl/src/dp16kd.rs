@@ -36,8 +36,9 @@ pub const MIN_WORDS: usize = 64;
 /// simulate an engine's ECP5 memories (see [`ecp5_simulation_verilog`]).
 pub const MODEL: &str = include_str!("../verilog/dp16kd_model.v");
 
-/// `verilog` as it is synthesized for ECP5 (its DP16KD instances selected),
-/// with [`MODEL`] appended, ready for Verilator or Icarus.
+/// `verilog` as it is synthesized for ECP5 (the
+/// [`crate::memory::ECP5_PRIMITIVES`] branches selected), with [`MODEL`]
+/// appended, ready for Verilator or Icarus.
 pub fn ecp5_simulation_verilog(verilog: &str) -> String {
     format!(
         "`define {}\n{verilog}\n{MODEL}",
@@ -51,8 +52,6 @@ pub fn ecp5_simulation_verilog(verilog: &str) -> String {
 /// expressions.
 #[derive(Clone, Debug)]
 pub struct Ports<'a> {
-    /// Prefix of the blocks' instance and wire names.
-    pub prefix: &'a str,
     pub clock: &'a str,
     /// Clock enable of the read register (`CEA`).
     pub read_enable: &'a str,
@@ -76,7 +75,6 @@ pub struct WritePorts<'a> {
 impl Default for Ports<'_> {
     fn default() -> Self {
         Ports {
-            prefix: "",
             clock: "clock",
             read_enable: "read_enable",
             output_enable: "read_enable",
@@ -181,7 +179,7 @@ impl Layout {
     /// `ports.read_enable` and on into its output register when
     /// `ports.output_enable`; port B writes (never, for a ROM).
     fn instance(&self, block: usize, ports: &Ports, init: &str) -> String {
-        let name = format!("{}block_{block}", ports.prefix);
+        let name = format!("block_{block}");
         let outputs = |port: char, wire: &str| {
             (0..18)
                 .rev()
@@ -245,13 +243,7 @@ DP16KD #(
     fn output(&self, ports: &Ports) -> String {
         let parts: Vec<String> = (0..self.blocks)
             .rev()
-            .map(|b| {
-                format!(
-                    "{}block_{b}_out[{}:0]",
-                    ports.prefix,
-                    self.slice(b).len() - 1
-                )
-            })
+            .map(|b| format!("block_{b}_out[{}:0]", self.slice(b).len() - 1))
             .collect();
         format!(
             "always @(*) {} = {{{}}};\n",

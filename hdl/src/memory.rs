@@ -16,14 +16,16 @@
 //! a 200 MHz cycle. See [`crate::dp16kd`].
 
 use crate::dp16kd;
-
 use lutgen_core::config::ADDRESS_BITS;
-
-/// The Verilog macro that selects the ECP5 block RAM primitives
-/// (`read_verilog -DLUTGEN_ECP5_PRIMITIVES`); without it every memory is the
-/// portable template that Verilator, Icarus and `synth_ice40` read.
-pub const ECP5_PRIMITIVES: &str = "LUTGEN_ECP5_PRIMITIVES";
 use rust_hdl::prelude::*;
+
+/// The Verilog macro that selects the engine as built for ECP5
+/// (`read_verilog -DLUTGEN_ECP5_PRIMITIVES`): pipelined memories as DP16KD
+/// blocks with output registers, the index FIFO in LUT RAM read
+/// asynchronously ([`crate::fifo`]), argmin nodes that register their
+/// compare ([`crate::argmin`]). Without it the Verilog is the portable one
+/// that Verilator, Icarus and `synth_ice40` read.
+pub const ECP5_PRIMITIVES: &str = "LUTGEN_ECP5_PRIMITIVES";
 
 /// Address of a word in any engine memory.
 pub type Address = Bits<{ ADDRESS_BITS as usize }>;
@@ -141,12 +143,17 @@ impl<D: Synth> Logic for BlockRam<D> {
     }
 
     fn hdl(&self) -> Verilog {
-        let address = format!("read_address[{}:0]", used_address_bits(self._words) - 1);
+        let abits = used_address_bits(self._words) - 1;
         let (stage, read) = match self._stage {
-            None => (String::new(), format!("read_data <= mem[{address}];")),
+            None => (
+                String::new(),
+                format!("read_data <= mem[read_address[{abits}:0]];"),
+            ),
             Some(_) => (
                 format!("reg [{}:0] read_stage;\n", D::BITS - 1),
-                format!("read_stage <= mem[{address}];\n        read_data <= read_stage;"),
+                format!(
+                    "read_stage <= mem[read_address[{abits}:0]];\n        read_data <= read_stage;"
+                ),
             ),
         };
         let portable = format!(
@@ -157,13 +164,12 @@ reg [{width}:0] mem [0:{last}];
         {read}
     end
     if (write_enable) begin
-        mem[{write}] <= write_data;
+        mem[write_address[{abits}:0]] <= write_data;
     end
 end
 ",
             width = D::BITS - 1,
             last = self._words - 1,
-            write = address.replace("read", "write"),
         );
         let primitives = self
             ._stage
