@@ -36,6 +36,11 @@ pub struct SimArgs {
     /// Write a VCD waveform of the whole run (open it in GTKWave).
     #[arg(long, value_name = "FILE.vcd")]
     pub trace: Option<PathBuf>,
+    /// Simulate the Verilog as `lutgen build` synthesizes it for ECP5: DP16KD
+    /// block RAMs with output registers (lutgen's behavioural model of the
+    /// block), the index FIFO in LUT RAM, two-cycle argmin nodes.
+    #[arg(long, conflicts_with = "network")]
+    pub ecp5: bool,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -118,6 +123,7 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
     }
     let options = SimOptions {
         trace: args.trace.clone(),
+        ecp5_primitives: args.ecp5,
         ..SimOptions::default()
     };
     let mut engine = EngineSim::new(&config, &options)?;
