@@ -21,7 +21,8 @@ pub struct SimOptions {
     pub cache_dir: Option<PathBuf>,
     /// Simulate the Verilog as it is synthesized for ECP5: the pipelined
     /// memories as DP16KD instances (with lutgen's behavioural model of the
-    /// block) and the index FIFO in LUT RAM, instead of the portable templates.
+    /// block), the index FIFO in LUT RAM and the two-cycle argmin nodes,
+    /// instead of the portable Verilog.
     pub ecp5_primitives: bool,
 }
 

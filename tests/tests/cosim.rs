@@ -3,8 +3,7 @@
 //! stalls and input gaps, across configurations that reach every edge.
 
 use lutgen_core::{EngineConfig, Image};
-use lutgen_sim::EngineSim;
-use lutgen_sim::{Backpressure, SimError};
+use lutgen_sim::{Backpressure, EngineSim, SimError};
 use lutgen_tests::{
     adversarial_image, assert_bit_exact, assert_meets_bound, ecp5_engine, edge_vectors, engine,
     random_vectors, Extreme,
