@@ -349,6 +349,9 @@ impl EngineConfig {
     /// The table-read bound on cycles per inference: ceil(C * N / L).
     ///
     /// Each lane reads one table entry per cycle, so no pipeline can do better.
+    /// When it is below N + 1 (fewer codebooks than lanes, or C = L = 1) the
+    /// output stream sets the pace instead: N words, one per cycle, and one
+    /// cycle to take the next vector.
     pub fn bound_cycles_per_inference(&self) -> usize {
         (self.codebooks * self.outputs).div_ceil(self.lanes)
     }

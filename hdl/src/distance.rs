@@ -41,6 +41,9 @@ pub type Distance = Bits<32>;
 #[derive(LogicBlock)]
 pub struct DistanceUnit {
     pub clock: Signal<In, Clock>,
+    /// Clears the ring of partial distances (the engine's reset; with
+    /// `restart`, which clears the slot being written).
+    pub reset: Signal<In, Bit>,
     /// Element address `c * V + v` of the element being accepted this cycle.
     pub read_address: Signal<In, Address>,
     /// That element, registered: aligned with the memory's output.
@@ -50,8 +53,10 @@ pub struct DistanceUnit {
     /// The product registered last cycle (from the element given three
     /// cycles ago) is part of a codebook...
     pub accumulate: Signal<In, Bit>,
-    /// ...and starts it: the sum restarts from zero.
-    pub first: Signal<In, Bit>,
+    /// The ring slot written this cycle starts again from zero: high with
+    /// `accumulate` for a codebook's last element (the sum, a finished
+    /// distance, still becomes the key) and during reset.
+    pub restart: Signal<In, Bit>,
     /// Folded units: `p * U` for the pass whose distance finished last cycle
     /// (the one in `done_distance`), ORed into the tag (`u < U`, a power of two).
     pub pass_tag: Signal<In, Bits<32>>,
@@ -65,8 +70,9 @@ pub struct DistanceUnit {
     centroid: BlockRam<Bits<8>>,
     /// `{index, row offset}`: this unit's (pass 0) centroid index and `index * rows_per_lane`.
     tag: Constant<Bits<32>>,
-    /// More than one pass: the key comes from `done_distance`.
+    /// More than one pass: `pass_tag` is part of the key's tag.
     folded: Constant<Bit>,
+    key_tag: Signal<Local, Bits<32>>,
     /// The memory's read (a pipelined memory), the element and the weight
     /// are registered once more before `|x - p|` (a block RAM's
     /// clock-to-output is most of a cycle on ECP5); the owner then gives
@@ -88,6 +94,12 @@ pub struct DistanceUnit {
     /// carry chain straight from the memory) and the weight, registered
     /// before the magnitude is taken.
     delta: DFF<Bits<9>>,
+    x_wide: Signal<Local, Bits<9>>,
+    p_wide: Signal<Local, Bits<9>>,
+    sign_extension: Constant<Bits<9>>,
+    /// `p - x` in 8 bits, the magnitude when `x < p` (both differences are
+    /// formed in parallel, so the magnitude is a select, not a negation).
+    delta_negated: DFF<Bits<8>>,
     delta_weight: DFF<Bits<4>>,
     delta_magnitude: Signal<Local, Bits<8>>,
     /// `|x - p|` and the weight (`l1`), registered: compare and subtract are
@@ -101,9 +113,6 @@ pub struct DistanceUnit {
     high: Signal<Local, Bits<16>>,
     low: Signal<Local, Bits<16>>,
     weight_wide: Signal<Local, Bits<16>>,
-    /// The ring head, or zero when a codebook starts.
-    partial: Signal<Local, Distance>,
-
     sum: Signal<Local, Distance>,
     /// `difference * factor`, below 2^16.
     square: DFF<Bits<16>>,
@@ -116,13 +125,19 @@ pub struct DistanceUnit {
     squared: Signal<Local, Bits<16>>,
     _squares: usize,
     /// One partial distance per pass, rotating like a lane's accumulators:
-    /// the head is always the one of the pass being accumulated.
+    /// the head is always the one of the pass being accumulated. A finished
+    /// distance is written back as zero (a synchronous clear, free in the
+    /// flip-flop), so the add takes the head as it is: no restart
+    /// multiplexer between the control and the carry chain.
     ring: Vec<DFF<Distance>>,
     /// The sum of the pass accumulated last cycle (a finished distance
-    /// after a codebook's last element); the ring head moves on.
+    /// after a codebook's last element): the unit's key.
     done_distance: DFF<Distance>,
     _passes: usize,
     _last_pass: usize,
+    /// Ring slots `reset` clears: all but the last, which `restart` (high
+    /// during reset) clears; a one-pass unit's only slot gets both.
+    _reset_slots: usize,
 }
 
 /// How a [`DistanceUnit`] is built.
@@ -166,8 +181,9 @@ impl DistanceUnit {
             clock: Default::default(),
             read_address: Default::default(),
             element: Default::default(),
+            reset: Default::default(),
             accumulate: Default::default(),
-            first: Default::default(),
+            restart: Default::default(),
             key: Default::default(),
             load_enable: Default::default(),
             load_address: Default::default(),
@@ -189,11 +205,13 @@ impl DistanceUnit {
             low: Default::default(),
             weight_wide: Default::default(),
             delta: Default::default(),
+            x_wide: Default::default(),
+            p_wide: Default::default(),
+            sign_extension: Constant::new(0x100u64.into()),
+            delta_negated: Default::default(),
             delta_weight: Default::default(),
             delta_magnitude: Default::default(),
             difference: Default::default(),
-            partial: Default::default(),
-
             sum: Default::default(),
             square: Default::default(),
             squared: Default::default(),
@@ -204,6 +222,7 @@ impl DistanceUnit {
             ring: (0..passes).map(|_| Default::default()).collect(),
             done_distance: Default::default(),
             folded: Constant::new(passes > 1),
+            key_tag: Default::default(),
             registered_read: Constant::new(registered_read),
             element_q: Default::default(),
             weight_q: Default::default(),
@@ -213,6 +232,7 @@ impl DistanceUnit {
             pass_tag: Default::default(),
             _passes: passes,
             _last_pass: passes - 1,
+            _reset_slots: (passes - 1).max(1),
         }
     }
 }
@@ -232,6 +252,7 @@ impl Logic for DistanceUnit {
             element_q,
             weight_q,
             delta,
+            delta_negated,
             delta_weight
         );
         self.centroid.clock.next = self.clock.val();
@@ -259,12 +280,21 @@ impl Logic for DistanceUnit {
         } else {
             self.magnitude.next = self.biased_centroid.val() - self.biased_element.val();
         }
-        self.delta.d.next = bit_cast::<9, 8>(self.biased_element.val())
-            - bit_cast::<9, 8>(self.biased_centroid.val());
+        // `x - p` from the two's complement values sign-extended (wiring, no
+        // LUT between the memory's output and the carry chain).
+        self.x_wide.next = bit_cast::<9, 8>(self.x.val());
+        if self.x.val().get_bit(7) {
+            self.x_wide.next = bit_cast::<9, 8>(self.x.val()) | self.sign_extension.val();
+        }
+        self.p_wide.next = bit_cast::<9, 8>(self.p.val());
+        if self.p.val().get_bit(7) {
+            self.p_wide.next = bit_cast::<9, 8>(self.p.val()) | self.sign_extension.val();
+        }
+        self.delta.d.next = self.x_wide.val() - self.p_wide.val();
+        self.delta_negated.d.next = self.p.val() - self.x.val();
         self.delta_weight.d.next = self.w.val();
-        // |d| < 256: the low 8 bits of -d = !d + 1.
         if self.delta.q.val().get_bit(8) {
-            self.delta_magnitude.next = bit_cast::<8, 9>(!self.delta.q.val()) + 1;
+            self.delta_magnitude.next = self.delta_negated.q.val();
         } else {
             self.delta_magnitude.next = bit_cast::<8, 9>(self.delta.q.val());
         }
@@ -301,14 +331,7 @@ impl Logic for DistanceUnit {
             self.ring[i].clock.next = self.clock.val();
             self.ring[i].d.next = self.ring[i].q.val();
         }
-        // The restart picks the addend (from registers), not the sum, so
-        // nothing follows the add: the square arrives late, from a block ROM.
-        if self.first.val() {
-            self.partial.next = 0.into();
-        } else {
-            self.partial.next = self.ring[0].q.val();
-        }
-        self.sum.next = self.partial.val() + bit_cast::<32, 16>(self.squared.val());
+        self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.squared.val());
         if self.accumulate.val() {
             for i in 0..self._last_pass {
                 self.ring[i].d.next = self.ring[i + 1].q.val();
@@ -318,13 +341,25 @@ impl Logic for DistanceUnit {
                 self.ring[i].d.next = self.sum.val() & self.distance_mask.val();
             }
         }
+        // Clears as synchronous resets, each from one signal, so they map
+        // onto the flip-flops' reset pins rather than LUTs after the add.
+        for i in self._last_pass..self._passes {
+            if self.restart.val() {
+                self.ring[i].d.next = 0.into();
+            }
+        }
+        for i in 0..self._reset_slots {
+            if self.reset.val() {
+                self.ring[i].d.next = 0.into();
+            }
+        }
         self.done_distance.d.next = self.sum.val() & self.distance_mask.val();
         if self.folded.val() {
-            self.key.next = (bit_cast::<64, 32>(self.done_distance.q.val()) << 32)
-                | bit_cast::<64, 32>(self.tag.val() | self.pass_tag.val());
+            self.key_tag.next = self.tag.val() | self.pass_tag.val();
         } else {
-            self.key.next = (bit_cast::<64, 32>(self.ring[0].q.val()) << 32)
-                | bit_cast::<64, 32>(self.tag.val());
+            self.key_tag.next = self.tag.val();
         }
+        self.key.next = (bit_cast::<64, 32>(self.done_distance.q.val()) << 32)
+            | bit_cast::<64, 32>(self.key_tag.val());
     }
 }

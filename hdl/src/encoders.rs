@@ -21,10 +21,10 @@
 //! `read_address` at t, the element (and every memory read at t) at t + 1
 //! (`valid_1`, `first_1`, `last_1`); in the distance units `|x - p|` is
 //! registered at t + 2, the nibble products at t + 3 and the product at
-//! t + 4, which they accumulate at t + 4 (`valid_4`, `first_4`);
+//! t + 4, which they accumulate at t + 4 (`valid_4`, `last_4`);
 //! `leaf_valid` is high at t + 5 after a codebook's last element (the
 //! search stage registers its units' memory output once more and `x - p`
-//! before its magnitude, delays `accumulate`, `first`, `last`, `pass_first`
+//! before its magnitude, delays `accumulate`, `last`, `pass_first`
 //! and `leaf_valid` by two cycles to match, and registers the winner once
 //! more with its row offset, so its keys come three cycles later). The
 //! `tree` stage has no distance units and takes its leaf at t + 3
@@ -64,7 +64,6 @@ pub struct SearchStage {
     pub pass: Signal<In, Address>,
     pub element: Signal<In, Bits<8>>,
     pub accumulate: Signal<In, Bit>,
-    pub first: Signal<In, Bit>,
     /// The accumulated product is of a codebook's last element...
     pub last: Signal<In, Bit>,
     /// ...for pass 0 of the units (always, when F = 1).
@@ -98,13 +97,13 @@ pub struct SearchStage {
     /// The control inputs two cycles later, aligned with the units' extra
     /// read register and their `delta` stage (`_e` the first cycle).
     accumulate_e: DFF<Bit>,
-    first_e: DFF<Bit>,
     last_e: DFF<Bit>,
     pass_first_e: DFF<Bit>,
     leaf_valid_e: DFF<Bit>,
     accumulate_d: DFF<Bit>,
-    first_d: DFF<Bit>,
     last_d: DFF<Bit>,
+    /// The units' `restart`: `accumulate_d & last_d`, or reset, as one register.
+    restart_d: DFF<Bit>,
     pass_first_d: DFF<Bit>,
     leaf_valid_d: DFF<Bit>,
     /// Folded: the nearest of the F tree winners of a codebook, in time.
@@ -148,13 +147,12 @@ impl SearchStage {
             distance_and_index: Constant::new(0xFFFF_FFFF_FFFF_0000u64.into()),
             pass_done: Default::default(),
             accumulate_e: Default::default(),
-            first_e: Default::default(),
             last_e: Default::default(),
             pass_first_e: Default::default(),
             leaf_valid_e: Default::default(),
             accumulate_d: Default::default(),
-            first_d: Default::default(),
             last_d: Default::default(),
+            restart_d: Default::default(),
             pass_first_d: Default::default(),
             leaf_valid_d: Default::default(),
             passes: (0..usize::from(f > 1))
@@ -169,7 +167,6 @@ impl SearchStage {
             read_address: Default::default(),
             element: Default::default(),
             accumulate: Default::default(),
-            first: Default::default(),
             leaf_valid: Default::default(),
             load_enable: Default::default(),
             load_select: Default::default(),
@@ -218,24 +215,23 @@ impl Logic for SearchStage {
             key_q,
             valid_q,
             accumulate_e,
-            first_e,
             last_e,
             pass_first_e,
             leaf_valid_e,
             accumulate_d,
-            first_d,
             last_d,
+            restart_d,
             pass_first_d,
             leaf_valid_d
         );
         self.accumulate_e.d.next = self.accumulate.val();
-        self.first_e.d.next = self.first.val();
         self.last_e.d.next = self.last.val();
         self.pass_first_e.d.next = self.pass_first.val();
         self.leaf_valid_e.d.next = self.leaf_valid.val();
         self.accumulate_d.d.next = self.accumulate_e.q.val();
-        self.first_d.d.next = self.first_e.q.val();
         self.last_d.d.next = self.last_e.q.val();
+        self.restart_d.d.next =
+            (self.accumulate_e.q.val() & self.last_e.q.val()) | self.reset.val();
         self.pass_first_d.d.next = self.pass_first_e.q.val();
         self.leaf_valid_d.d.next = self.leaf_valid_e.q.val();
         self.tree.clock.next = self.clock.val();
@@ -272,7 +268,8 @@ impl Logic for SearchStage {
             self.units[k].element.next = self.element.val();
             self.units[k].weight.next = self.weight.val();
             self.units[k].accumulate.next = self.accumulate_d.q.val();
-            self.units[k].first.next = self.first_d.q.val();
+            self.units[k].reset.next = self.reset.val();
+            self.units[k].restart.next = self.restart_d.q.val();
             self.units[k].pass_tag.next = self.pass_tag.q.val();
             self.units[k].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
@@ -328,7 +325,8 @@ pub struct TwoLevelStage {
     pub element: Signal<In, Bits<8>>,
     pub element_valid: Signal<In, Bit>,
     pub accumulate: Signal<In, Bit>,
-    pub first: Signal<In, Bit>,
+    /// The accumulated product is of a codebook's last element.
+    pub last: Signal<In, Bit>,
     pub leaf_valid: Signal<In, Bit>,
     pub load_enable: Signal<In, Bit>,
     pub load_select: Signal<In, Address>,
@@ -353,16 +351,12 @@ pub struct TwoLevelStage {
     replaying: DFF<Bit>,
     cluster: DFF<Address>,
     valid_1: DFF<Bit>,
-    first_1: DFF<Bit>,
     last_1: DFF<Bit>,
     valid_2: DFF<Bit>,
-    first_2: DFF<Bit>,
     last_2: DFF<Bit>,
     valid_3: DFF<Bit>,
-    first_3: DFF<Bit>,
     last_3: DFF<Bit>,
     valid_4: DFF<Bit>,
-    first_4: DFF<Bit>,
     last_4: DFF<Bit>,
     leaf: DFF<Bit>,
     start: Signal<Local, Bit>,
@@ -405,7 +399,7 @@ impl TwoLevelStage {
             element: Default::default(),
             element_valid: Default::default(),
             accumulate: Default::default(),
-            first: Default::default(),
+            last: Default::default(),
             leaf_valid: Default::default(),
             load_enable: Default::default(),
             load_select: Default::default(),
@@ -435,16 +429,12 @@ impl TwoLevelStage {
             replaying: Default::default(),
             cluster: Default::default(),
             valid_1: Default::default(),
-            first_1: Default::default(),
             last_1: Default::default(),
             valid_2: Default::default(),
-            first_2: Default::default(),
             last_2: Default::default(),
             valid_3: Default::default(),
-            first_3: Default::default(),
             last_3: Default::default(),
             valid_4: Default::default(),
-            first_4: Default::default(),
             last_4: Default::default(),
             leaf: Default::default(),
             start: Default::default(),
@@ -477,16 +467,12 @@ impl Logic for TwoLevelStage {
             replaying,
             cluster,
             valid_1,
-            first_1,
             last_1,
             valid_2,
-            first_2,
             last_2,
             valid_3,
-            first_3,
             last_3,
             valid_4,
-            first_4,
             last_4,
             leaf
         );
@@ -517,7 +503,9 @@ impl Logic for TwoLevelStage {
             self.centres[g].element.next = self.element.val();
             self.centres[g].weight.next = self.centre_weights.read_data.val();
             self.centres[g].accumulate.next = self.accumulate.val();
-            self.centres[g].first.next = self.first.val();
+            self.centres[g].reset.next = self.reset.val();
+            self.centres[g].restart.next =
+                (self.accumulate.val() & self.last.val()) | self.reset.val();
             self.centres[g].pass_tag.next = 0.into();
             self.centres[g].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.centre_ids[g].val());
@@ -562,16 +550,12 @@ impl Logic for TwoLevelStage {
             self.cluster.d.next = self.centre_tree.key.val().get_bits::<16>(16);
         }
         self.valid_1.d.next = self.replaying.q.val();
-        self.first_1.d.next = self.replay_position.q.val() == 0;
         self.last_1.d.next = self.replay_position.q.val() == self.last_sub_position.val();
         self.valid_2.d.next = self.valid_1.q.val();
-        self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
         self.valid_3.d.next = self.valid_2.q.val();
-        self.first_3.d.next = self.first_2.q.val();
         self.last_3.d.next = self.last_2.q.val();
         self.valid_4.d.next = self.valid_3.q.val();
-        self.first_4.d.next = self.first_3.q.val();
         self.last_4.d.next = self.last_3.q.val();
         self.leaf.d.next = self.valid_4.q.val() & self.last_4.q.val();
 
@@ -582,7 +566,9 @@ impl Logic for TwoLevelStage {
             self.keys[s].element.next = self.buffer.read_data.val();
             self.keys[s].weight.next = self.key_weights.read_data.val();
             self.keys[s].accumulate.next = self.valid_4.q.val();
-            self.keys[s].first.next = self.first_4.q.val();
+            self.keys[s].reset.next = self.reset.val();
+            self.keys[s].restart.next =
+                (self.valid_4.q.val() & self.last_4.q.val()) | self.reset.val();
             self.keys[s].pass_tag.next = 0.into();
             self.keys[s].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());

@@ -78,13 +78,10 @@ pub struct Engine {
     first_1: DFF<Bit>,
     last_1: DFF<Bit>,
     valid_2: DFF<Bit>,
-    first_2: DFF<Bit>,
     last_2: DFF<Bit>,
     valid_3: DFF<Bit>,
-    first_3: DFF<Bit>,
     last_3: DFF<Bit>,
     valid_4: DFF<Bit>,
-    first_4: DFF<Bit>,
     last_4: DFF<Bit>,
     leaf_valid: DFF<Bit>,
     /// Folded search (F > 1): the accepted element is issued to the distance
@@ -122,7 +119,13 @@ pub struct Engine {
     entry_first: DFF<Bit>,
     entry_last: DFF<Bit>,
     done: DFF<Bit>,
-    advance: Signal<Local, Bit>,
+    /// The table read moves on this cycle: `!done | out_idle`, kept as a
+    /// register (formed from the next values of both), so the stall that
+    /// enables every memory and register of the table read comes straight
+    /// from a flip-flop. A finished vector waits for the output stream to
+    /// go idle, not for its last word to be taken, which costs one cycle
+    /// per vector only when the output stream is the slower side.
+    advance: DFF<Bit>,
     pop: Signal<Local, Bit>,
     finishing: Signal<Local, Bit>,
     offset: Signal<Local, Address>,
@@ -145,7 +148,6 @@ pub struct Engine {
     out_final: DFF<Bit>,
     row_last: DFF<Bit>,
     lane_select: DFF<Address>,
-    output_free: Signal<Local, Bit>,
     fire: Signal<Local, Bit>,
     select: Signal<Local, Address>,
 
@@ -171,6 +173,12 @@ pub struct Engine {
     first_next_base: Constant<Address>,
     last_reserved: Constant<Bits<8>>,
     base_step: Constant<Address>,
+    /// `K * M` is a power of two: a codebook's base has no bits in common
+    /// with a row offset, so `base + offset` is `base | offset` (no carry
+    /// chain between the index FIFO and the table address).
+    disjoint_offsets: Constant<Bit>,
+    /// The table address a codebook starts at: its base plus the popped offset.
+    start_address: Signal<Local, Address>,
     last_lane: Constant<Address>,
     outputs: Constant<Bits<32>>,
     table_ids: Vec<Constant<Address>>,
@@ -251,13 +259,10 @@ impl Engine {
             first_1: Default::default(),
             last_1: Default::default(),
             valid_2: Default::default(),
-            first_2: Default::default(),
             last_2: Default::default(),
             valid_3: Default::default(),
-            first_3: Default::default(),
             last_3: Default::default(),
             valid_4: Default::default(),
-            first_4: Default::default(),
             last_4: Default::default(),
             leaf_valid: Default::default(),
             pass: Default::default(),
@@ -304,7 +309,6 @@ impl Engine {
             out_final: Default::default(),
             row_last: Default::default(),
             lane_select: Default::default(),
-            output_free: Default::default(),
             fire: Default::default(),
             select: Default::default(),
             last_element: constant(d - 1),
@@ -326,6 +330,8 @@ impl Engine {
             first_next_base: constant(if c == 1 { 0 } else { k * m }),
             last_reserved: Constant::new((INDEX_FIFO_DEPTH - 1).into()),
             base_step: constant(k * m),
+            disjoint_offsets: Constant::new((k * m).is_power_of_two()),
+            start_address: Default::default(),
             last_lane: constant(l - 1),
             outputs: Constant::new((config.outputs as u64).into()),
             table_ids: (0..l).map(|i| constant(map.table_memory(i))).collect(),
@@ -355,13 +361,10 @@ impl Logic for Engine {
             first_1,
             last_1,
             valid_2,
-            first_2,
             last_2,
             valid_3,
-            first_3,
             last_3,
             valid_4,
-            first_4,
             last_4,
             leaf_valid,
             pass,
@@ -387,6 +390,7 @@ impl Logic for Engine {
             entry_first,
             entry_last,
             done,
+            advance,
             remaining,
             out_idle,
             out_final,
@@ -455,13 +459,10 @@ impl Logic for Engine {
         self.pass_first_3.d.next = self.pass_first_2.q.val();
         self.pass_first_4.d.next = self.pass_first_3.q.val();
         self.valid_2.d.next = self.valid_1.q.val();
-        self.first_2.d.next = self.first_1.q.val();
         self.last_2.d.next = self.last_1.q.val();
         self.valid_3.d.next = self.valid_2.q.val();
-        self.first_3.d.next = self.first_2.q.val();
         self.last_3.d.next = self.last_2.q.val();
         self.valid_4.d.next = self.valid_3.q.val();
-        self.first_4.d.next = self.first_3.q.val();
         self.last_4.d.next = self.last_3.q.val();
         self.leaf_valid.d.next = self.valid_4.q.val() & self.last_4.q.val();
         // ---- Encoder stage: one key per codebook.
@@ -475,7 +476,6 @@ impl Logic for Engine {
             self.search[i].pass.next = self.search_pass.val();
             self.search[i].element.next = self.element.q.val();
             self.search[i].accumulate.next = self.valid_4.q.val();
-            self.search[i].first.next = self.first_4.q.val();
             self.search[i].last.next = self.last_4.q.val();
             self.search[i].pass_first.next = self.pass_first_4.q.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
@@ -493,7 +493,7 @@ impl Logic for Engine {
             self.two_level[i].element.next = self.element.q.val();
             self.two_level[i].element_valid.next = self.valid_1.q.val();
             self.two_level[i].accumulate.next = self.valid_4.q.val();
-            self.two_level[i].first.next = self.first_4.q.val();
+            self.two_level[i].last.next = self.last_4.q.val();
             self.two_level[i].leaf_valid.next = self.leaf_valid.q.val();
             self.two_level[i].load_enable.next = self.load_enable.val();
             self.two_level[i].load_select.next = self.load_select.val();
@@ -538,8 +538,6 @@ impl Logic for Engine {
         self.encode_distance.next = self.stage_key.val().get_bits::<32>(32);
 
         // ---- Output stream.
-        self.output_free.next =
-            self.out_idle.q.val() | (self.out_final.q.val() & self.out_ready.val());
         self.out_valid.next = !self.out_idle.q.val();
         self.out_last.next = self.out_final.q.val();
         self.fire.next = self.out_valid.val() & self.out_ready.val();
@@ -552,13 +550,23 @@ impl Logic for Engine {
         }
 
         // ---- Table read: one codebook row per cycle and lane.
-        self.capture.next = self.done.q.val() & self.output_free.val();
-        self.advance.next = !self.done.q.val() | self.output_free.val();
+        self.capture.next = self.done.q.val() & self.out_idle.q.val();
         self.finishing.next = self.reading.q.val() & self.row_last.q.val();
-        self.pop.next = self.advance.val()
+        self.pop.next = self.advance.q.val()
             & (self.buffered.q.val() != 0)
             & (!self.reading.q.val() | self.finishing.val());
         self.offset.next = self.head_offset.q.val();
+        if self.reading.q.val() {
+            self.start_address.next = self.next_base.q.val();
+        } else {
+            self.start_address.next = self.codebook_base.q.val();
+        }
+        if self.disjoint_offsets.val() {
+            self.start_address.next = self.start_address.val() | self.offset.val();
+        } else {
+            self.start_address.next =
+                (self.start_address.val() + self.offset.val()) & self.table_mask.val();
+        }
         self.fetch.next = !self.fifo.empty.val() & (self.buffered.q.val() != 2);
         if self.pop.val() {
             self.head_offset.d.next = self.spare_offset.q.val();
@@ -581,7 +589,7 @@ impl Logic for Engine {
                 self.buffered.d.next = self.buffered.q.val() + 1;
             }
         }
-        if self.advance.val() {
+        if self.advance.q.val() {
             // The token of the row on the memories' outputs moves on with
             // that row into the lanes' entry registers.
             self.entry_valid.d.next = self.token_valid.q.val();
@@ -609,8 +617,7 @@ impl Logic for Engine {
                         }
                     }
                     if self.pop.val() {
-                        self.table_address.d.next =
-                            (self.next_base.q.val() + self.offset.val()) & self.table_mask.val();
+                        self.table_address.d.next = self.start_address.val();
                         self.row.d.next = 0.into();
                         self.row_last.d.next = self.single_row.val();
                     } else {
@@ -623,25 +630,25 @@ impl Logic for Engine {
                     self.row_last.d.next = self.row.q.val() == self.penultimate_row.val();
                 }
             } else if self.pop.val() {
-                self.table_address.d.next =
-                    (self.codebook_base.q.val() + self.offset.val()) & self.table_mask.val();
+                self.table_address.d.next = self.start_address.val();
                 self.row.d.next = 0.into();
                 self.row_last.d.next = self.single_row.val();
                 self.reading.d.next = true;
             }
         }
-        // One reserved FIFO slot per codebook, from its first element to its
-        // pop. No codebook starts while full (`in_ready` is low at its first
-        // element), so only a pop can end it.
-        if self.start_codebook.val() & !self.pop.val() {
+        // One reserved FIFO slot per codebook, from its first element until
+        // the reader takes it out of the FIFO (`fetch`, from registers: the
+        // stall never reaches this count). No codebook starts while full
+        // (`in_ready` is low at its first element), so only a fetch can end it.
+        if self.start_codebook.val() & !self.fetch.val() {
             self.reserved.d.next = self.reserved.q.val() + 1;
             self.full.d.next = self.reserved.q.val() == self.last_reserved.val();
         }
-        if !self.start_codebook.val() & self.pop.val() {
+        if !self.start_codebook.val() & self.fetch.val() {
             self.reserved.d.next = self.reserved.q.val() - 1;
             self.full.d.next = false;
         }
-        if self.advance.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
+        if self.advance.q.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
             self.done.d.next = true;
         } else if self.capture.val() {
             self.done.d.next = false;
@@ -663,10 +670,10 @@ impl Logic for Engine {
         }
         for l in 0..self._lanes {
             self.lanes[l].clock.next = self.clock.val();
-            self.lanes[l].read_enable.next = self.advance.val();
+            self.lanes[l].read_enable.next = self.advance.q.val();
             self.lanes[l].table_address.next = self.table_address.q.val();
             self.lanes[l].bias_address.next = self.row.q.val();
-            self.lanes[l].add.next = self.advance.val() & self.entry_valid.q.val();
+            self.lanes[l].add.next = self.advance.q.val() & self.entry_valid.q.val();
             self.lanes[l].first.next = self.entry_first.q.val();
             self.lanes[l].capture.next = self.capture.val();
             self.lanes[l].shift.next = self.fire.val()
@@ -710,5 +717,7 @@ impl Logic for Engine {
             self.lane_select.d.next = 0.into();
             self.fault_flag.d.next = false;
         }
+        // Next cycle's `!done | out_idle`, from the next values just formed.
+        self.advance.d.next = !self.done.d.val() | self.out_idle.d.val();
     }
 }

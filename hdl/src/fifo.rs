@@ -18,8 +18,11 @@
 use crate::memory::Address;
 use rust_hdl::prelude::*;
 
-/// Entries the queue holds.
-pub const DEPTH: usize = 32;
+/// Entries the queue holds: a vector's worth of codebooks at the default
+/// shape, and one LUT-RAM block deep on ECP5 (16 words), so its read is
+/// one LUT level without a multiplexer between blocks.
+pub const DEPTH: usize = 16;
+const POINTER_BITS: u32 = DEPTH.trailing_zeros();
 
 #[derive(LogicBlock)]
 pub struct IndexFifo {
@@ -109,10 +112,10 @@ impl Logic for IndexFifo {
         Verilog::Custom(format!(
             "\
 reg [15:0] mem [0:{last}];
-reg [4:0] write_pointer = 5'd0;
-reg [4:0] read_pointer = 5'd0;
-reg [5:0] stored = 6'd0;
-reg [5:0] visible = 6'd0;
+reg [{p1}:0] write_pointer = {p}'d0;
+reg [{p1}:0] read_pointer = {p}'d0;
+reg [{p}:0] stored = {c}'d0;
+reg [{p}:0] visible = {c}'d0;
 reg full = 1'b0;
 initial begin
     empty = 1'b1;
@@ -129,32 +132,32 @@ always @(*) data_out = mem[read_pointer];
 `else
 // A registered read (block RAM) of the next head, first word fall-through:
 // a word is readable one cycle later still.
-reg [4:0] read_pointer_next = 5'd1;
+reg [{p1}:0] read_pointer_next = {p}'d1;
 reg wrote = 1'b0;
 wire arriving = wrote;
 always @(posedge clock) begin
     data_out <= mem[accept_read ? read_pointer_next : read_pointer];
-    if (accept_read) read_pointer_next <= read_pointer_next + 5'd1;
+    if (accept_read) read_pointer_next <= read_pointer_next + {p}'d1;
     wrote <= accept_write;
 end
 `endif
 // Every outcome is formed from registers, then picked by the late
 // `accept_read` and `arriving`: no adder follows them.
-wire [5:0] visible_up = visible + 6'd1;
-wire [5:0] visible_down = visible - 6'd1;
-wire [5:0] stored_up = stored + 6'd1;
-wire [5:0] stored_down = stored - 6'd1;
-wire visible_one = visible == 6'd1;
+wire [{p}:0] visible_up = visible + {c}'d1;
+wire [{p}:0] visible_down = visible - {c}'d1;
+wire [{p}:0] stored_up = stored + {c}'d1;
+wire [{p}:0] stored_down = stored - {c}'d1;
+wire visible_one = visible == {c}'d1;
 always @(posedge clock) begin
     if (accept_write) begin
         mem[write_pointer] <= data_in;
-        write_pointer <= write_pointer + 5'd1;
+        write_pointer <= write_pointer + {p}'d1;
     end
-    if (accept_read) read_pointer <= read_pointer + 5'd1;
+    if (accept_read) read_pointer <= read_pointer + {p}'d1;
     if (arriving != accept_read) visible <= arriving ? visible_up : visible_down;
     if (accept_write != accept_read) stored <= accept_write ? stored_up : stored_down;
     empty <= !arriving & (accept_read ? visible_one : empty);
-    full <= !accept_read & (full | (accept_write & stored == 6'd{penultimate}));
+    full <= !accept_read & (full | (accept_write & stored == {c}'d{penultimate}));
     overflow <= write & full;
     underflow <= read & empty;
 end
@@ -162,6 +165,9 @@ end
             last = DEPTH - 1,
             penultimate = DEPTH - 1,
             ecp5 = crate::memory::ECP5_PRIMITIVES,
+            p = POINTER_BITS,
+            p1 = POINTER_BITS - 1,
+            c = POINTER_BITS + 1,
         ))
     }
 }

@@ -56,6 +56,7 @@ pub struct Lane {
     entry: Signal<Local, Bits<8>>,
     bias: Signal<Local, Word>,
     extended: Signal<Local, Word>,
+    addend: Signal<Local, Word>,
     total: Signal<Local, Word>,
     _rows: usize,
     _last_row: usize,
@@ -90,6 +91,7 @@ impl Lane {
             entry: Default::default(),
             bias: Default::default(),
             extended: Default::default(),
+            addend: Default::default(),
             total: Default::default(),
             _rows: rows,
             _last_row: rows - 1,
@@ -126,11 +128,14 @@ impl Logic for Lane {
         } else {
             self.extended.next = bit_cast::<32, 8>(self.entry.val());
         }
+        // The addend is picked from registers before the add, so the table
+        // entry (a block RAM's output) meets only the carry chain.
         if self.first.val() {
-            self.total.next = self.bias.val() + self.extended.val();
+            self.addend.next = self.bias.val();
         } else {
-            self.total.next = self.ring[0].q.val() + self.extended.val();
+            self.addend.next = self.ring[0].q.val();
         }
+        self.total.next = self.addend.val() + self.extended.val();
         if self.add.val() {
             for i in 0..self._last_row {
                 self.ring[i].d.next = self.ring[i + 1].q.val();
