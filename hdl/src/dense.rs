@@ -26,9 +26,13 @@
 //! its weight for row `j = 0..M-1` and adds the product into the head of a
 //! ring of `M` accumulators (the same ring trick as the LUT lanes, so no
 //! accumulator is addressed). Pipeline per lane: weight block-RAM read ->
-//! multiplier input registers -> product register -> accumulate; the three
-//! registers around the `*` are what yosys packs into one `SB_MAC16`
-//! (iCE40UP5K) or `MULT18X18D` (ECP5) DSP. A vector takes `D * M` cycles
+//! the memory's output register (inside the DP16KD on ECP5, as in the LUT
+//! engine's pipelined memories) -> multiplier input registers -> product
+//! register -> accumulate. On the iCE40UP5K yosys packs the three
+//! registers around the `*` into one `SB_MAC16`; on ECP5, where yosys infers
+//! a `MULT18X18D` without its registers, the generator instantiates one
+//! with its input and output registers. So both engines get their block
+//! RAMs' output registers and the dense one its DSP's registers. A vector takes `D * M` cycles
 //! (`D` when `P >= N`), against the LUT engine's `C * ceil(N / L)`.
 //!
 //! The baseline is written as a Verilog template rather than rust-hdl
@@ -36,6 +40,7 @@
 //! DSP inference, which rust-hdl 0.46 does not express; the co-simulation
 //! test is what holds it to its reference.
 
+use crate::dp16kd;
 use crate::verilog::{Port, ENGINE_PORTS};
 use lutgen_core::config::ADDRESS_BITS;
 use std::fmt::Write;
@@ -313,6 +318,130 @@ fn sign_extend_from(x: &str, from: usize, to: usize) -> String {
     }
 }
 
+/// Lane `l`'s weight memory of `words` words: read at `waddr` into a read
+/// register and an output register (`weight_l`), both advancing with
+/// `advance`; written through the load port. Portable: a memory and two
+/// registers; under [`crate::memory::ECP5_PRIMITIVES`]: DP16KD blocks with
+/// their output register, as the LUT engine's pipelined memories.
+fn weight_memory(l: usize, words: usize) -> String {
+    let portable = format!(
+        "\
+reg [7:0] wmem_{l} [0:{last}];
+reg [7:0] wstage_{l};
+always @(posedge clock) begin
+    if (advance) begin
+        wstage_{l} <= wmem_{l}[waddr];
+        weight_{l} <= wstage_{l};
+    end
+    if (load_enable && load_memory == 16'd{l}) wmem_{l}[load_word] <= load_data[7:0];
+end
+",
+        last = words - 1
+    );
+    let enable = format!("load_enable && load_memory == 16'd{l}");
+    let name = format!("weights_{l}");
+    let data = format!("weight_{l}");
+    let blocks = dp16kd::Layout::for_ram(words, 8).map(|layout| {
+        layout.verilog(&dp16kd::Ports {
+            name: &name,
+            read_enable: "advance",
+            output_enable: "advance",
+            read_address: "waddr",
+            read_data: &data,
+            write: Some(dp16kd::WritePorts {
+                enable: &enable,
+                address: "load_word",
+                data: "load_data",
+            }),
+            ..dp16kd::Ports::default()
+        })
+    });
+    match blocks {
+        None => portable,
+        Some(blocks) => format!(
+            "`ifdef {}\n\
+             /* verilator lint_off UNUSEDSIGNAL */\n\
+             {blocks}/* verilator lint_on UNUSEDSIGNAL */\n\
+             `else\n{portable}`endif\n",
+            crate::memory::ECP5_PRIMITIVES
+        ),
+    }
+}
+
+/// Lane `l`'s multiplier: `product_l = weight_l * x1` three cycles later,
+/// through registers that advance with `advance`. Portable: the operands
+/// registered, then two partial products (`a * b[3:0]`, unsigned nibble,
+/// and `a * b[7:4]`, signed), then their sum `16 * high + low`, so no
+/// cycle holds a whole 8 x 8 multiply in LUTs (the HX8K has no DSP). Under
+/// [`crate::memory::ECP5_PRIMITIVES`]: a `MULT18X18D` with its input,
+/// pipeline and output registers, which yosys does not use when it infers
+/// one (the multiply is then a combinational path between fabric registers).
+fn multiplier(l: usize) -> String {
+    let pins = |name: &str, signal: &str| -> String {
+        (0..18)
+            .rev()
+            .map(|i| format!(".{name}{i}({signal}[{}])", i.min(7)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let zeros = (0..18)
+        .rev()
+        .map(|i| format!(".C{i}(1'b0)"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outputs = (0..36)
+        .rev()
+        .map(|i| format!(".P{i}(p_{l}[{i}])"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "\
+`ifdef {ecp5}
+// ECP5: one MULT18X18D, operands sign-extended to 18 bits, its input,
+// pipeline and output registers clocked with `advance`.
+/* verilator lint_off UNUSEDSIGNAL */
+wire [35:0] p_{l};
+/* verilator lint_on UNUSEDSIGNAL */
+MULT18X18D #(
+    .REG_INPUTA_CLK(\"CLK0\"), .REG_INPUTA_CE(\"CE0\"), .REG_INPUTA_RST(\"RST0\"),
+    .REG_INPUTB_CLK(\"CLK0\"), .REG_INPUTB_CE(\"CE0\"), .REG_INPUTB_RST(\"RST0\"),
+    .REG_PIPELINE_CLK(\"CLK0\"), .REG_PIPELINE_CE(\"CE0\"), .REG_PIPELINE_RST(\"RST0\"),
+    .REG_OUTPUT_CLK(\"CLK0\"), .REG_OUTPUT_CE(\"CE0\"), .REG_OUTPUT_RST(\"RST0\"),
+    .GSR(\"DISABLED\"), .RESETMODE(\"SYNC\")
+) multiplier_{l} (
+    {a},
+    {b},
+    {zeros},
+    .SIGNEDA(1'b1), .SIGNEDB(1'b1), .SOURCEA(1'b0), .SOURCEB(1'b0),
+    .CLK0(clock), .CE0(advance), .RST0(1'b0),
+    {outputs}
+);
+always @(*) product_{l} = p_{l}[15:0];
+`else
+reg signed [7:0] a_{l};
+reg [7:0] b_{l};
+wire signed [11:0] a_wide_{l} = {{{{4{{a_{l}[7]}}}}, a_{l}}};
+wire signed [11:0] b_low_{l} = {{8'd0, b_{l}[3:0]}};
+wire signed [11:0] b_high_{l} = {{{{8{{b_{l}[7]}}}}, b_{l}[7:4]}};
+reg signed [11:0] low_{l};
+reg signed [11:0] high_{l};
+always @(posedge clock) begin
+    if (advance) begin
+        a_{l} <= weight_{l};
+        b_{l} <= x1;
+        low_{l} <= a_wide_{l} * b_low_{l};
+        high_{l} <= a_wide_{l} * b_high_{l};
+        product_{l} <= {{high_{l}, 4'd0}} + {{{{4{{low_{l}[11]}}}}, low_{l}}};
+    end
+end
+`endif
+",
+        ecp5 = crate::memory::ECP5_PRIMITIVES,
+        a = pins("A", &format!("weight_{l}")),
+        b = pins("B", "x1"),
+    )
+}
+
 /// Bits to count `0..n-1` (at least 1).
 fn bits_for(n: usize) -> usize {
     (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1) as usize
@@ -386,32 +515,42 @@ reg [7:0] x_cur;
 reg [{aw1}:0] waddr;
 reg [{rw1}:0] row;
 reg [{dw1}:0] element;
-wire advance;
+reg advance;
 wire issue = advance && busy;
 wire row_last = row == {rw}'d{m1};
 wire element_last = element == {dw}'d{d1};
 wire pop = advance && fifo_nonempty && (!busy || row_last);
 
-// ---- Token pipeline: stage 0 (weight read), 1 (multiplier inputs), 2 (product).
+// ---- Token pipeline: stage 0 (weight read), 1 (the memory's output
+// register), 2 (multiplier inputs), 3 (partial products), 4 (product).
 reg t0_valid, t0_first, t0_last;
 reg t1_valid, t1_first, t1_last;
 reg t2_valid, t2_first, t2_last;
+reg t3_valid, t3_first, t3_last;
+reg t4_valid, t4_first, t4_last;
 reg signed [7:0] x0;
+reg signed [7:0] x1;
 reg [{rw1}:0] row0;
 reg [{rw1}:0] row1;
+reg [{rw1}:0] row2;
 reg done;
-wire output_free;
-wire capture = done && output_free;
-assign advance = !done || output_free;
 
 // ---- Output stream.
 reg [{nw1}:0] remaining;
 reg [{lw1}:0] lane_select;
-assign out_valid = remaining != {nw}'d0;
+reg idle; // remaining == 0, as a register
+assign out_valid = !idle;
 assign out_last = remaining == {nw}'d1;
 wire fire = out_valid && out_ready;
-assign output_free = (remaining == {nw}'d0) || ((remaining == {nw}'d1) && out_ready);
 wire shift = fire && ((lane_select == {lw}'d{p1}) || (remaining == {nw}'d1));
+
+// A finished vector is copied to the output registers once the output
+// stream is idle; `advance` (= !done || idle) is a register formed from the
+// next values of both, so the stall comes straight from a flip-flop (as in
+// the LUT engine).
+wire capture = done && idle;
+wire done_next = reset ? 1'b0 : (advance && t4_valid && t4_last) ? 1'b1 : capture ? 1'b0 : done;
+wire idle_next = reset || (capture ? 1'b0 : fire ? remaining == {nw}'d1 : idle);
 
 always @(posedge clock) begin
     if (push) begin
@@ -433,10 +572,18 @@ always @(posedge clock) begin
         t1_valid <= t0_valid;
         t1_first <= t0_first;
         t1_last <= t0_last;
+        x1 <= x0;
         row1 <= row0;
         t2_valid <= t1_valid;
         t2_first <= t1_first;
         t2_last <= t1_last;
+        row2 <= row1;
+        t3_valid <= t2_valid;
+        t3_first <= t2_first;
+        t3_last <= t2_last;
+        t4_valid <= t3_valid;
+        t4_first <= t3_first;
+        t4_last <= t3_last;
         if (issue) begin
             waddr <= (waddr == {aw}'d{words1}) ? {aw}'d0 : waddr + {aw}'d1;
             row <= row_last ? {rw}'d0 : row + {rw}'d1;
@@ -445,8 +592,9 @@ always @(posedge clock) begin
         if (pop) busy <= 1'b1;
         else if (issue && row_last) busy <= 1'b0;
     end
-    if (advance && t2_valid && t2_last) done <= 1'b1;
-    else if (capture) done <= 1'b0;
+    done <= done_next;
+    advance <= !done_next || idle_next;
+    idle <= idle_next;
     if (capture) begin
         remaining <= {nw}'d{n};
         lane_select <= {lw}'d0;
@@ -466,7 +614,8 @@ always @(posedge clock) begin
         t0_valid <= 1'b0;
         t1_valid <= 1'b0;
         t2_valid <= 1'b0;
-        done <= 1'b0;
+        t3_valid <= 1'b0;
+        t4_valid <= 1'b0;
         remaining <= {nw}'d0;
         lane_select <= {lw}'d0;
     end
@@ -512,40 +661,39 @@ end
             w,
             "
 // ---- MAC lane {l}: outputs n = j * {p} + {l}.
-reg [7:0] wmem_{l} [0:{words1}];
 reg [{a1}:0] bmem_{l} [0:{m1}];
 reg signed [7:0] weight_{l};
-reg signed [7:0] a_{l};
-reg signed [7:0] b_{l};
 reg signed [15:0] product_{l};
+reg [{a1}:0] bias_stage_{l};
 reg [{a1}:0] bias_{l};
 reg [{a1}:0] ring_{l} [0:{m1}];
 reg [{a1}:0] out_{l} [0:{m1}];
-wire [{a1}:0] base_{l} = t2_first ? bias_{l} : ring_{l}[0];
+wire [{a1}:0] base_{l} = t4_first ? bias_{l} : ring_{l}[0];
 wire [{a1}:0] total_{l} = base_{l} + {product};
 assign head[{l}] = out_{l}[0];
-always @(posedge clock) begin
-    if (issue) weight_{l} <= wmem_{l}[waddr];
-    if (load_enable && load_memory == 16'd{l}) wmem_{l}[load_word] <= load_data[7:0];
+// The weight memory, read into two registers (the second is `weight_{l}`);
+// on ECP5 a DP16KD with its output register.
+{weights}{multiplier}always @(posedge clock) begin
+    // The bias memory read twice registered, as the LUT lanes' pipelined
+    // bias memory: the block RAM's output meets no logic.
     if (advance) begin
-        a_{l} <= weight_{l};
-        b_{l} <= x0;
-        product_{l} <= a_{l} * b_{l};
-        bias_{l} <= bmem_{l}[row1];
+        bias_stage_{l} <= bmem_{l}[row2];
+        bias_{l} <= bias_stage_{l};
     end
     if (load_enable && load_memory == 16'd{bias_mem}) bmem_{l}[load_word[{rw1}:0]] <= load_data[{a1}:0];
 end",
-            words1 = words - 1,
             m1 = m - 1,
             rw1 = rw - 1,
             bias_mem = p + l,
             a1 = ab - 1,
             product = sign_extend_from(&format!("product_{l}"), 16, ab),
+            weights = weight_memory(l, words),
+            multiplier = multiplier(l),
         );
         // Ring and output registers, written out (arrays that shift are not memories).
         let _ = writeln!(
             w,
-            "always @(posedge clock) begin\n    if (advance && t2_valid) begin"
+            "always @(posedge clock) begin\n    if (advance && t4_valid) begin"
         );
         for j in 0..m - 1 {
             let _ = writeln!(w, "        ring_{l}[{j}] <= ring_{l}[{}];", j + 1);

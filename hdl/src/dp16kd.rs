@@ -40,11 +40,20 @@ pub const MODEL: &str = include_str!("../verilog/dp16kd_model.v");
 /// [`crate::memory::ECP5_PRIMITIVES`] branches selected), with [`MODEL`]
 /// appended, ready for Verilator or Icarus.
 pub fn ecp5_simulation_verilog(verilog: &str) -> String {
+    let multiplier = if verilog.contains("MULT18X18D #(") {
+        MULTIPLIER_MODEL
+    } else {
+        ""
+    };
     format!(
-        "`define {}\n{verilog}\n{MODEL}",
+        "`define {}\n{verilog}\n{MODEL}{multiplier}",
         crate::memory::ECP5_PRIMITIVES
     )
 }
+
+/// A behavioural model of the ECP5 `MULT18X18D` subset the dense
+/// baseline instantiates (registered inputs and output on `CLK0`/`CE0`).
+pub const MULTIPLIER_MODEL: &str = include_str!("../verilog/mult18x18d_model.v");
 
 /// The signals a memory's blocks connect to; the defaults are
 /// [`crate::memory::BlockRam`]'s port names. Addresses and write data must
@@ -52,6 +61,8 @@ pub fn ecp5_simulation_verilog(verilog: &str) -> String {
 /// expressions.
 #[derive(Clone, Debug)]
 pub struct Ports<'a> {
+    /// Instance names are `{name}_0`, `{name}_1`, ... (unique within a module).
+    pub name: &'a str,
     pub clock: &'a str,
     /// Clock enable of the read register (`CEA`).
     pub read_enable: &'a str,
@@ -75,6 +86,7 @@ pub struct WritePorts<'a> {
 impl Default for Ports<'_> {
     fn default() -> Self {
         Ports {
+            name: "block",
             clock: "clock",
             read_enable: "read_enable",
             output_enable: "read_enable",
@@ -179,7 +191,7 @@ impl Layout {
     /// `ports.read_enable` and on into its output register when
     /// `ports.output_enable`; port B writes (never, for a ROM).
     fn instance(&self, block: usize, ports: &Ports, init: &str) -> String {
-        let name = format!("block_{block}");
+        let name = format!("{}_{block}", ports.name);
         let outputs = |port: char, wire: &str| {
             (0..18)
                 .rev()
@@ -243,7 +255,7 @@ DP16KD #(
     fn output(&self, ports: &Ports) -> String {
         let parts: Vec<String> = (0..self.blocks)
             .rev()
-            .map(|b| format!("block_{b}_out[{}:0]", self.slice(b).len() - 1))
+            .map(|b| format!("{}_{b}_out[{}:0]", ports.name, self.slice(b).len() - 1))
             .collect();
         format!(
             "always @(*) {} = {{{}}};\n",

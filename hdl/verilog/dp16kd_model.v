@@ -127,7 +127,10 @@ module DP16KD(
     wire [13:0] word_a = ad_a >> shift(DATA_WIDTH_A);
     reg [17:0] read_a = 18'h0;
     reg [17:0] out_a = 18'h0;
+    // WIDTH: REGMODE_A is a string, "NOREG" (40 bits) or "OUTREG" (48).
+    /* verilator lint_off WIDTH */
     wire [17:0] do_a = REGMODE_A == "OUTREG" ? out_a : read_a;
+    /* verilator lint_on WIDTH */
     assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = do_a & mask(DATA_WIDTH_A);
 
     wire [17:0] di_b = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0};
@@ -135,7 +138,10 @@ module DP16KD(
     wire [13:0] word_b = ad_b >> shift(DATA_WIDTH_B);
     reg [17:0] read_b = 18'h0;
     reg [17:0] out_b = 18'h0;
+    // WIDTH: REGMODE_B is a string, "NOREG" (40 bits) or "OUTREG" (48).
+    /* verilator lint_off WIDTH */
     wire [17:0] do_b = REGMODE_B == "OUTREG" ? out_b : read_b;
+    /* verilator lint_on WIDTH */
     assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0} = do_b & mask(DATA_WIDTH_B);
 
     always @(posedge CLKA) begin

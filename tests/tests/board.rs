@@ -10,6 +10,8 @@ use lutgen::board::top::{EngineKind, Top};
 use lutgen::board::Board;
 use lutgen_core::EngineConfig;
 use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE};
+use lutgen_hdl::dp16kd::{ecp5_simulation_verilog, MIN_WORDS};
+use lutgen_sim::SimOptions;
 use std::process::Command;
 
 fn dense(input_dim: usize, outputs: usize, macs: usize) -> DenseConfig {
@@ -42,7 +44,8 @@ fn shapes() -> Vec<DenseConfig> {
 fn dense_engine_matches_its_reference_bit_for_bit() {
     for c in shapes() {
         for stall in [0.0, 0.4] {
-            let run = check_dense(&c, 12, stall, 3).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+            let run = check_dense(&c, 12, stall, 3, &SimOptions::default())
+                .unwrap_or_else(|e| panic!("{c:?}: {e}"));
             if stall == 0.0 {
                 // The MAC array sustains its bound: D * ceil(N / P) cycles (or N
                 // when the output stream is the slower side).
@@ -57,13 +60,36 @@ fn dense_engine_matches_its_reference_bit_for_bit() {
     }
 }
 
+/// The dense Verilog as synthesized for ECP5 (weight memories of at least
+/// `dp16kd::MIN_WORDS` words as DP16KD blocks with their output register),
+/// with stalls, against the same reference.
+#[test]
+fn dense_ecp5_variant_matches_its_reference_bit_for_bit() {
+    let options = SimOptions {
+        ecp5_primitives: true,
+        ..SimOptions::default()
+    };
+    let with_blocks: Vec<_> = shapes()
+        .into_iter()
+        .filter(|c| c.input_dim * c.rows_per_lane() >= MIN_WORDS)
+        .collect();
+    assert!(with_blocks.len() >= 3);
+    for c in with_blocks {
+        check_dense(&c, 12, 0.4, 5, &options).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    }
+}
+
 #[test]
 fn dense_verilog_is_lint_clean() {
     let dir = std::env::temp_dir().join(format!("lutgen-dense-lint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (i, c) in shapes().iter().enumerate() {
+    let variants = shapes().into_iter().flat_map(|c| {
+        let verilog = dense_verilog(&c).unwrap();
+        [(c, verilog.clone()), (c, ecp5_simulation_verilog(&verilog))]
+    });
+    for (i, (c, verilog)) in variants.enumerate() {
         let path = dir.join(format!("dense{i}.v"));
-        std::fs::write(&path, dense_verilog(c).unwrap()).unwrap();
+        std::fs::write(&path, verilog).unwrap();
         let out = Command::new("verilator")
             .args(["--lint-only", "-Wall", "--top-module", DENSE_MODULE])
             .arg(&path)

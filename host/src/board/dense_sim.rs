@@ -5,6 +5,7 @@ use super::BoardError;
 use lutgen_hdl::dense::{
     dense_verilog, DenseConfig, DenseWeights, DENSE_MODULE, DENSE_PORTS, DENSE_RESET_CYCLES,
 };
+use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_sim::engine::build_top;
 use lutgen_sim::{Backpressure, Model, PortId, SimError, SimOptions};
 use rand::{Rng, SeedableRng};
@@ -39,10 +40,15 @@ const LOAD_ADDRESS: usize = 10;
 const LOAD_DATA: usize = 11;
 
 impl DenseSim {
-    /// Builds (or loads from the cache) the dense engine for `config` and resets it.
-    pub fn new(config: &DenseConfig) -> Result<Self, BoardError> {
-        let verilog = dense_verilog(config)?;
-        let model = build_top(&verilog, DENSE_MODULE, &DENSE_PORTS, &SimOptions::default())?;
+    /// Builds (or loads from the cache) the dense engine for `config` and
+    /// resets it; `options.ecp5_primitives` simulates the Verilog as built
+    /// for ECP5 (the weight memory as DP16KD blocks).
+    pub fn new(config: &DenseConfig, options: &SimOptions) -> Result<Self, BoardError> {
+        let mut verilog = dense_verilog(config)?;
+        if options.ecp5_primitives {
+            verilog = ecp5_simulation_verilog(&verilog);
+        }
+        let model = build_top(&verilog, DENSE_MODULE, &DENSE_PORTS, options)?;
         let names = [
             "clock",
             "reset",
@@ -194,8 +200,9 @@ pub fn check_dense(
     count: usize,
     stall: f64,
     seed: u64,
+    options: &SimOptions,
 ) -> Result<DenseRun, BoardError> {
-    let mut sim = DenseSim::new(config)?;
+    let mut sim = DenseSim::new(config, options)?;
     let random = DenseWeights::random(*config, seed)?;
     let vectors = random_vectors(count, config.input_dim, seed ^ 0x5eed);
     let run = check_dense_weights(&mut sim, &random, &vectors, stall, seed)?;

@@ -101,7 +101,7 @@ pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
             ))
         }
         Top::Dense(config) => {
-            let run = check_dense(config, vectors, 0.0, 1)?;
+            let run = check_dense(config, vectors, 0.0, 1, &SimOptions::default())?;
             Ok((
                 run.cycles_per_inference,
                 config.bound_cycles_per_inference(),
