@@ -27,12 +27,14 @@
 //! ring of `M` accumulators (the same ring trick as the LUT lanes, so no
 //! accumulator is addressed). Pipeline per lane: weight block-RAM read ->
 //! the memory's output register (inside the DP16KD on ECP5, as in the LUT
-//! engine's pipelined memories) -> multiplier input registers -> product
-//! register -> accumulate. On the iCE40UP5K yosys packs the three
-//! registers around the `*` into one `SB_MAC16`; on ECP5, where yosys infers
-//! a `MULT18X18D` without its registers, the generator instantiates one
-//! with its input and output registers. So both engines get their block
-//! RAMs' output registers and the dense one its DSP's registers. A vector takes `D * M` cycles
+//! engine's pipelined memories) -> a three-stage multiply -> accumulate,
+//! with the bias read twice registered and the stall (`advance`) a
+//! register, as in the LUT engine. The multiply (see `multiplier`): on the
+//! iCE40 two registered nibble products and their sum, so no cycle holds an
+//! 8 x 8 multiply in LUTs (the HX8K has no DSP; on the UP5K yosys maps the
+//! two products to two `SB_MAC16`); on ECP5 an instantiated `MULT18X18D`
+//! with its input, pipeline and output registers (yosys would infer one
+//! with none of them). A vector takes `D * M` cycles
 //! (`D` when `P >= N`), against the LUT engine's `C * ceil(N / L)`.
 //!
 //! The baseline is written as a Verilog template rather than rust-hdl
