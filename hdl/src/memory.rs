@@ -23,8 +23,10 @@ use rust_hdl::prelude::*;
 /// (`read_verilog -DLUTGEN_ECP5_PRIMITIVES`): pipelined memories as DP16KD
 /// blocks with output registers, the index FIFO in LUT RAM read
 /// asynchronously ([`crate::fifo`]), argmin nodes that register their
-/// compare ([`crate::argmin`]). Without it the Verilog is the portable one
-/// that Verilator, Icarus and `synth_ice40` read.
+/// compare ([`crate::argmin`]), and in the dense baseline a weight memory with
+/// its output register and an instantiated, registered `MULT18X18D`
+/// ([`crate::dense`]). Without it the Verilog is the portable one that
+/// Verilator, Icarus and `synth_ice40` read.
 pub const ECP5_PRIMITIVES: &str = "LUTGEN_ECP5_PRIMITIVES";
 
 /// Address of a word in any engine memory.

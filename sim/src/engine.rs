@@ -21,7 +21,8 @@ pub struct SimOptions {
     pub cache_dir: Option<PathBuf>,
     /// Simulate the Verilog as it is synthesized for ECP5: the pipelined
     /// memories as DP16KD instances (with lutgen's behavioural model of the
-    /// block), the index FIFO in LUT RAM and the two-cycle argmin nodes,
+    /// block), the index FIFO in LUT RAM and the two-cycle argmin nodes (for
+    /// the dense baseline: its DP16KD weights and registered MULT18X18D),
     /// instead of the portable Verilog.
     pub ecp5_primitives: bool,
 }

@@ -265,7 +265,8 @@ pub fn yosys_script(family: Family, top: &str, verilog: &str, json: &str, dsp: b
         ),
     };
     // ECP5 builds select the ECP5 Verilog (DP16KD with output registers,
-    // LUT-RAM index FIFO, two-cycle argmin nodes; see `memory::ECP5_PRIMITIVES`).
+    // LUT-RAM index FIFO, two-cycle argmin nodes, the dense engine's
+    // registered MULT18X18D; see `memory::ECP5_PRIMITIVES`).
     let define = match family {
         Family::Ecp5 => format!("-D{} ", lutgen_hdl::memory::ECP5_PRIMITIVES),
         _ => String::new(),
