@@ -52,7 +52,8 @@ pub fn ecp5_simulation_verilog(verilog: &str) -> String {
 }
 
 /// A behavioural model of the ECP5 `MULT18X18D` subset the dense
-/// baseline instantiates (registered inputs and output on `CLK0`/`CE0`).
+/// baseline instantiates (input, pipeline and output registers on
+/// `CLK0`/`CE0`).
 pub const MULTIPLIER_MODEL: &str = include_str!("../verilog/mult18x18d_model.v");
 
 /// The signals a memory's blocks connect to; the defaults are

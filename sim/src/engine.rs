@@ -104,7 +104,9 @@ pub struct EngineSim {
 }
 
 /// Builds (or loads from the cache) the Verilated model of a generated top
-/// with its port list, tracing to `options.trace` when set.
+/// with its port list, tracing to `options.trace` when set; with
+/// `options.ecp5_primitives`, of the Verilog as synthesized for ECP5
+/// ([`ecp5_simulation_verilog`]).
 pub fn build_top(
     verilog: &str,
     top: &str,
@@ -121,6 +123,13 @@ pub fn build_top(
             }
         })
         .collect();
+    let ecp5;
+    let verilog = if options.ecp5_primitives {
+        ecp5 = ecp5_simulation_verilog(verilog);
+        &ecp5
+    } else {
+        verilog
+    };
     let mut builder = ModelBuilder::new(verilog, top, specs).trace(options.trace.is_some());
     if let Some(dir) = &options.cache_dir {
         builder = builder.cache_dir(dir);
@@ -135,10 +144,7 @@ pub fn build_top(
 impl EngineSim {
     /// Generates, builds (or loads from the cache) and resets the engine for `config`.
     pub fn new(config: &EngineConfig, options: &SimOptions) -> Result<Self, SimError> {
-        let mut verilog = engine_verilog(config).map_err(SimError::Config)?;
-        if options.ecp5_primitives {
-            verilog = ecp5_simulation_verilog(&verilog);
-        }
+        let verilog = engine_verilog(config).map_err(SimError::Config)?;
         let model = build_top(&verilog, TOP_MODULE, &ENGINE_PORTS, options)?;
         let ports = Ports {
             stream: StreamPorts::of(&model)?,

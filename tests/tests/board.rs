@@ -61,8 +61,8 @@ fn dense_engine_matches_its_reference_bit_for_bit() {
 }
 
 /// The dense Verilog as synthesized for ECP5 (weight memories of at least
-/// `dp16kd::MIN_WORDS` words as DP16KD blocks with their output register),
-/// with stalls, against the same reference.
+/// `dp16kd::MIN_WORDS` words as DP16KD blocks with their output register,
+/// the registered MULT18X18D), with stalls, against the same reference.
 #[test]
 fn dense_ecp5_variant_matches_its_reference_bit_for_bit() {
     let options = SimOptions {

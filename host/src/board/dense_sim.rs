@@ -5,7 +5,6 @@ use super::BoardError;
 use lutgen_hdl::dense::{
     dense_verilog, DenseConfig, DenseWeights, DENSE_MODULE, DENSE_PORTS, DENSE_RESET_CYCLES,
 };
-use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_sim::engine::build_top;
 use lutgen_sim::{Backpressure, Model, PortId, SimError, SimOptions};
 use rand::{Rng, SeedableRng};
@@ -42,12 +41,10 @@ const LOAD_DATA: usize = 11;
 impl DenseSim {
     /// Builds (or loads from the cache) the dense engine for `config` and
     /// resets it; `options.ecp5_primitives` simulates the Verilog as built
-    /// for ECP5 (the weight memory as DP16KD blocks).
+    /// for ECP5 (the weight memory as DP16KD blocks, the registered
+    /// MULT18X18D).
     pub fn new(config: &DenseConfig, options: &SimOptions) -> Result<Self, BoardError> {
-        let mut verilog = dense_verilog(config)?;
-        if options.ecp5_primitives {
-            verilog = ecp5_simulation_verilog(&verilog);
-        }
+        let verilog = dense_verilog(config)?;
         let model = build_top(&verilog, DENSE_MODULE, &DENSE_PORTS, options)?;
         let names = [
             "clock",
