@@ -4,10 +4,10 @@
 //! inputs, tau = 1, one element per codebook; random stalls and gaps.
 
 use lutgen_core::{EncoderKind, EngineConfig, Image};
-use lutgen_sim::{Backpressure, SimError};
+use lutgen_sim::{Backpressure, EngineSim, SimError};
 use lutgen_tests::{
-    adversarial_encoder_image, assert_bit_exact, assert_meets_bound, encoder_edge_vectors, engine,
-    random_vectors, Extreme,
+    adversarial_encoder_image, assert_bit_exact, assert_meets_bound, ecp5_engine,
+    encoder_edge_vectors, engine, random_vectors, Extreme,
 };
 
 fn config(encoder: EncoderKind, d: usize, c: usize, k: usize, n: usize, l: usize) -> EngineConfig {
@@ -25,26 +25,20 @@ fn config(encoder: EncoderKind, d: usize, c: usize, k: usize, n: usize, l: usize
 /// `count` random vectors plus edge vectors on a random image, then
 /// adversarial images at both extremes, with stalls and gaps.
 fn cosim(config: EngineConfig, seed: u64, count: usize) {
-    let mut engine = engine(&config);
+    cosim_on(&mut engine(&config), seed, count);
+}
+
+fn cosim_on(engine: &mut EngineSim, seed: u64, count: usize) {
+    let config = engine.config().clone();
     let image = Image::random(config.clone(), seed).unwrap();
     let mut vectors = random_vectors(&config, count, seed + 1);
     vectors.extend(encoder_edge_vectors(&image));
-    assert_bit_exact(
-        &mut engine,
-        &image,
-        &vectors,
-        Backpressure::new(0.3, 0.2, seed),
-    );
+    assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.3, 0.2, seed));
     for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
         let image = adversarial_encoder_image(&config, seed + 2 + i as u64, extreme);
         let mut vectors = encoder_edge_vectors(&image);
         vectors.extend(random_vectors(&config, count / 4, seed + 5 + i as u64));
-        assert_bit_exact(
-            &mut engine,
-            &image,
-            &vectors,
-            Backpressure::new(0.5, 0.1, seed),
-        );
+        assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.5, 0.1, seed));
     }
 }
 
@@ -108,6 +102,17 @@ fn tree_long_sub_vectors_three_lanes() {
             ..config(EncoderKind::Tree, 32, 4, 16, 10, 3)
         },
         160,
+        500,
+    );
+}
+
+/// The tree's threshold memories as the ECP5 gets them: DP16KD blocks read
+/// through their output registers (the root's 32 words, each half 16).
+#[test]
+fn tree_ecp5_primitives() {
+    cosim_on(
+        &mut ecp5_engine(&config(EncoderKind::Tree, 16, 4, 16, 8, 1)),
+        170,
         500,
     );
 }

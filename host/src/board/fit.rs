@@ -354,7 +354,7 @@ mod tests {
             (EncoderKind::L2, 19, 0),
             (EncoderKind::L1, 16, 4),
             (EncoderKind::TwoLevel, 24, 8),
-            (EncoderKind::Tree, 16, 0),
+            (EncoderKind::Tree, 19, 0),
             (EncoderKind::Sign, 11, 0),
         ] {
             let mut config = EngineConfig {

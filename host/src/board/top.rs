@@ -173,7 +173,14 @@ impl Top {
                     ],
                     EncoderKind::Tree => vec![
                         Memory::new("split masks", d, 4, 1),
-                        Memory::new("thresholds", c.tree_threshold_words(), 8, 4),
+                        Memory::new("root thresholds", c.tree_threshold_words(), 8, 1),
+                        // Levels 1-3: even and odd nodes apart (`ThresholdPair`).
+                        Memory::new(
+                            "threshold halves",
+                            c.tree_threshold_words().div_ceil(2),
+                            8,
+                            6,
+                        ),
                     ],
                     EncoderKind::Sign => vec![],
                 };
