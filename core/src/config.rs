@@ -304,11 +304,11 @@ impl EngineConfig {
 
     /// Words of the `two-level` replay buffer, which holds the elements
     /// between the centre search and the key search: the power of two at
-    /// least `2V + log2(G) + 8` (0 for the other encoders).
+    /// least `2V + log2(G) + 10` (0 for the other encoders).
     pub fn replay_buffer_words(&self) -> usize {
         match self.encoder {
             EncoderKind::TwoLevel => {
-                (2 * self.sub_vector_len() + self.clusters().trailing_zeros() as usize + 8)
+                (2 * self.sub_vector_len() + self.clusters().trailing_zeros() as usize + 10)
                     .next_power_of_two()
             }
             _ => 0,

@@ -37,7 +37,7 @@ use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
 /// Depth of the two-level stage's FIFO of chosen clusters (at most
-/// `5 + log2(S) + 1` codebooks are between replay start and key result).
+/// `7 + log2(S) + 1` codebooks are between replay start and key result).
 pub const CLUSTER_FIFO_DEPTH: usize = 16;
 declare_sync_fifo!(ClusterFifo, Bits<32>, 16, 1);
 
@@ -358,7 +358,21 @@ pub struct TwoLevelStage {
     last_3: DFF<Bit>,
     valid_4: DFF<Bit>,
     last_4: DFF<Bit>,
+    valid_5: DFF<Bit>,
+    last_5: DFF<Bit>,
+    valid_6: DFF<Bit>,
+    last_6: DFF<Bit>,
+    /// The key units' `restart`, registered (`valid_5 & last_5`, or reset).
+    key_restart: DFF<Bit>,
     leaf: DFF<Bit>,
+    /// The centre units' control two cycles later than the engine gives it
+    /// (their reads are registered twice): `_e` one cycle, `_d` two.
+    accumulate_e: DFF<Bit>,
+    last_e: DFF<Bit>,
+    leaf_valid_e: DFF<Bit>,
+    accumulate_d: DFF<Bit>,
+    centre_restart: DFF<Bit>,
+    leaf_valid_d: DFF<Bit>,
     start: Signal<Local, Bit>,
     key_address: Signal<Local, Address>,
     index: Signal<Local, Address>,
@@ -384,12 +398,13 @@ impl TwoLevelStage {
         );
         let (g, s) = (config.clusters(), config.keys_per_cluster());
         let distance_bits = config.distance_bits() as usize;
-        // Unfolded weighted-L1 units, unregistered (the stage's own pipeline).
+        // Unfolded weighted-L1 units, their reads registered twice (a DP16KD's
+        // output register on the ECP5) like the search stage's.
         let two_level_unit = UnitOptions {
             weighted: true,
             distance_bits: config.distance_bits(),
             passes: 1,
-            registered_read: false,
+            registered_read: true,
             square_table: false,
         };
         TwoLevelStage {
@@ -436,7 +451,18 @@ impl TwoLevelStage {
             last_3: Default::default(),
             valid_4: Default::default(),
             last_4: Default::default(),
+            valid_5: Default::default(),
+            last_5: Default::default(),
+            valid_6: Default::default(),
+            last_6: Default::default(),
+            key_restart: Default::default(),
             leaf: Default::default(),
+            accumulate_e: Default::default(),
+            last_e: Default::default(),
+            leaf_valid_e: Default::default(),
+            accumulate_d: Default::default(),
+            centre_restart: Default::default(),
+            leaf_valid_d: Default::default(),
             start: Default::default(),
             key_address: Default::default(),
             index: Default::default(),
@@ -474,7 +500,18 @@ impl Logic for TwoLevelStage {
             last_3,
             valid_4,
             last_4,
-            leaf
+            valid_5,
+            last_5,
+            valid_6,
+            last_6,
+            key_restart,
+            leaf,
+            accumulate_e,
+            last_e,
+            leaf_valid_e,
+            accumulate_d,
+            centre_restart,
+            leaf_valid_d
         );
         self.centre_tree.clock.next = self.clock.val();
         self.key_tree.clock.next = self.clock.val();
@@ -497,15 +534,21 @@ impl Logic for TwoLevelStage {
         self.key_weights.write_data.next = self.load_data.val().get_bits::<4>(0);
 
         // ---- Level 1: the centres, on the input stream.
+        self.accumulate_e.d.next = self.accumulate.val();
+        self.last_e.d.next = self.last.val();
+        self.leaf_valid_e.d.next = self.leaf_valid.val();
+        self.accumulate_d.d.next = self.accumulate_e.q.val();
+        self.centre_restart.d.next =
+            (self.accumulate_e.q.val() & self.last_e.q.val()) | self.reset.val();
+        self.leaf_valid_d.d.next = self.leaf_valid_e.q.val();
         for g in 0..self._centres {
             self.centres[g].clock.next = self.clock.val();
             self.centres[g].read_address.next = self.read_address.val();
             self.centres[g].element.next = self.element.val();
             self.centres[g].weight.next = self.centre_weights.read_data.val();
-            self.centres[g].accumulate.next = self.accumulate.val();
+            self.centres[g].accumulate.next = self.accumulate_d.q.val();
             self.centres[g].reset.next = self.reset.val();
-            self.centres[g].restart.next =
-                (self.accumulate.val() & self.last.val()) | self.reset.val();
+            self.centres[g].restart.next = self.centre_restart.q.val();
             self.centres[g].pass_tag.next = 0.into();
             self.centres[g].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.centre_ids[g].val());
@@ -513,7 +556,7 @@ impl Logic for TwoLevelStage {
             self.centres[g].load_data.next = self.load_data.val();
             self.centre_tree.leaves[g].next = self.centres[g].key.val();
         }
-        self.centre_tree.valid_in.next = self.leaf_valid.val();
+        self.centre_tree.valid_in.next = self.leaf_valid_d.q.val();
 
         // ---- The replay buffer: every accepted element, in order.
         self.buffer.clock.next = self.clock.val();
@@ -557,7 +600,12 @@ impl Logic for TwoLevelStage {
         self.last_3.d.next = self.last_2.q.val();
         self.valid_4.d.next = self.valid_3.q.val();
         self.last_4.d.next = self.last_3.q.val();
-        self.leaf.d.next = self.valid_4.q.val() & self.last_4.q.val();
+        self.valid_5.d.next = self.valid_4.q.val();
+        self.last_5.d.next = self.last_4.q.val();
+        self.valid_6.d.next = self.valid_5.q.val();
+        self.last_6.d.next = self.last_5.q.val();
+        self.key_restart.d.next = (self.valid_5.q.val() & self.last_5.q.val()) | self.reset.val();
+        self.leaf.d.next = self.valid_6.q.val() & self.last_6.q.val();
 
         // ---- Level 2: the keys of the chosen cluster.
         for s in 0..self._keys {
@@ -565,10 +613,9 @@ impl Logic for TwoLevelStage {
             self.keys[s].read_address.next = self.key_address.val();
             self.keys[s].element.next = self.buffer.read_data.val();
             self.keys[s].weight.next = self.key_weights.read_data.val();
-            self.keys[s].accumulate.next = self.valid_4.q.val();
+            self.keys[s].accumulate.next = self.valid_6.q.val();
             self.keys[s].reset.next = self.reset.val();
-            self.keys[s].restart.next =
-                (self.valid_4.q.val() & self.last_4.q.val()) | self.reset.val();
+            self.keys[s].restart.next = self.key_restart.q.val();
             self.keys[s].pass_tag.next = 0.into();
             self.keys[s].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.key_ids[s].val());
@@ -597,6 +644,8 @@ impl Logic for TwoLevelStage {
             self.valid_2.d.next = false;
             self.valid_3.d.next = false;
             self.valid_4.d.next = false;
+            self.valid_5.d.next = false;
+            self.valid_6.d.next = false;
             self.leaf.d.next = false;
         }
     }

@@ -106,15 +106,20 @@ fn tree_long_sub_vectors_three_lanes() {
     );
 }
 
-/// The tree's threshold memories as the ECP5 gets them: DP16KD blocks read
-/// through their output registers (the root's 32 words, each half 16).
+/// The memories as the ECP5 gets them: DP16KD blocks read through their
+/// output registers (the tree's root of 32 words and halves of 16; the
+/// two-level centre and key memories).
 #[test]
-fn tree_ecp5_primitives() {
-    cosim_on(
-        &mut ecp5_engine(&config(EncoderKind::Tree, 16, 4, 16, 8, 1)),
-        170,
-        500,
-    );
+fn ecp5_primitives() {
+    for (i, config) in [
+        config(EncoderKind::Tree, 16, 4, 16, 8, 1),
+        config(EncoderKind::TwoLevel, 8, 8, 64, 4, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        cosim_on(&mut ecp5_engine(&config), 170 + 10 * i as u64, 500);
+    }
 }
 
 #[test]
