@@ -26,9 +26,10 @@
 //! search stage registers its units' memory output once more and `x - p`
 //! before its magnitude, delays `accumulate`, `last`, `pass_first`
 //! and `leaf_valid` by two cycles to match, and registers the winner once
-//! more with its row offset, so its keys come three cycles later). The
-//! `tree` stage has no distance units and takes its leaf at t + 3
-//! (`valid_2 & last_2`).
+//! more with its row offset, so its keys come three cycles later; the
+//! two-level stage's units do the same, their control delayed two cycles
+//! on both searches). The `tree` stage has no distance units and takes its
+//! leaf at t + 3 (`valid_2 & last_2`); its key follows 10 cycles later.
 
 use crate::argmin::{ArgminStream, ArgminTree, Key};
 use crate::distance::{DistanceUnit, UnitOptions};
