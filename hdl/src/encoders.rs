@@ -29,7 +29,7 @@
 //! more with its row offset, so its keys come three cycles later; the
 //! two-level stage's units do the same, their control delayed two cycles
 //! on both searches). The `tree` stage has no distance units and takes its
-//! leaf at t + 3 (`valid_2 & last_2`); its key follows 10 cycles later.
+//! leaf at t + 3 (`valid_2 & last_2`) and gives its key 9 cycles after it.
 
 use crate::argmin::{ArgminStream, ArgminTree, Key};
 use crate::distance::{DistanceUnit, UnitOptions};
