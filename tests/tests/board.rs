@@ -124,12 +124,14 @@ fn missing(tools: &[ToolSpec], install: &str) -> bool {
 }
 
 /// Builds `engine` (the device top, or the engine alone if `out_of_context`)
-/// for `board` into `dir` and checks what every build must give: timing at
-/// the board clock, resources, cycles, reports, and a bitstream when pinned.
+/// for `board` into `dir`, placed and routed at `1 + more_seeds` seeds, and
+/// checks what every build must give: timing at the board clock at every
+/// seed, resources, cycles, reports, and a bitstream when pinned.
 fn build_and_check(
     board: &Board,
     engine: EngineKind,
     out_of_context: bool,
+    more_seeds: u64,
     dir: std::path::PathBuf,
 ) -> BuildReport {
     let clock_hz = (board.clock_mhz * 1e6) as u32;
@@ -146,9 +148,16 @@ fn build_and_check(
         force: false,
         sim_vectors: 4,
         seed: 1,
+        more_seeds,
     };
     let r = build(board, engine, &top, &options).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.fmax_mhz.unwrap() > board.clock_mhz, "{r:?}");
+    let seeds: Vec<u64> = r.fmax_by_seed.iter().map(|s| s.seed).collect();
+    assert_eq!(seeds, (1..=1 + more_seeds).collect::<Vec<_>>(), "{r:?}");
+    assert_eq!(r.fmax_by_seed[0].fmax_mhz, r.fmax_mhz, "{r:?}");
+    for run in &r.fmax_by_seed {
+        assert!(run.fmax_mhz.unwrap() > board.clock_mhz, "{r:?}");
+    }
     assert!(r.logic_cells > 50 && r.block_rams > 0, "{r:?}");
     assert!(r.cycles_per_inference > 0.0);
     assert_eq!(r.pinned, !out_of_context);
@@ -175,7 +184,7 @@ fn ecp5_flow_for_a_small_device() {
     }
     let board = Board::find("ulx3s-85f").unwrap();
     let dir = std::env::temp_dir().join(format!("lutgen-ecp5-flow-{}", std::process::id()));
-    let r = build_and_check(&board, EngineKind::Lut, false, dir);
+    let r = build_and_check(&board, EngineKind::Lut, false, 0, dir);
     let bitstream = r.bitstream.as_ref().unwrap();
     assert!(bitstream.extension().unwrap() == "bit", "{r:?}");
     assert!(
@@ -185,8 +194,8 @@ fn ecp5_flow_for_a_small_device() {
 }
 
 /// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, icepack
-/// (the device top, a bitstream), the engine alone and the dense baseline.
-/// Skipped (loudly) when nextpnr-ice40 is not installed.
+/// (the device top, a bitstream), the engine alone (placed at two seeds) and
+/// the dense baseline. Skipped (loudly) when nextpnr-ice40 is not installed.
 #[test]
 fn ice40_flow_for_a_small_engine() {
     if missing(
@@ -197,11 +206,18 @@ fn ice40_flow_for_a_small_engine() {
     }
     let board = Board::find("hx8k-breakout").unwrap();
     let dir = std::env::temp_dir().join(format!("lutgen-board-flow-{}", std::process::id()));
-    for (engine, ooc) in [
-        (EngineKind::Lut, false),
-        (EngineKind::Lut, true),
-        (EngineKind::Dense, true),
+    for (engine, ooc, more_seeds) in [
+        (EngineKind::Lut, false, 0),
+        (EngineKind::Lut, true, 1),
+        (EngineKind::Dense, true, 0),
     ] {
-        build_and_check(&board, engine, ooc, dir.join(format!("{engine:?}-{ooc}")));
+        let out = dir.join(format!("{engine:?}-{ooc}"));
+        let r = build_and_check(&board, engine, ooc, more_seeds, out.clone());
+        if more_seeds > 0 {
+            assert!(out.join("pnr_report_seed2.json").exists(), "{r:?}");
+            assert!(std::fs::read_to_string(out.join("report.md"))
+                .unwrap()
+                .contains("seed 2: "));
+        }
     }
 }

@@ -278,8 +278,15 @@ pub fn yosys_script(family: Family, top: &str, verilog: &str, json: &str, dsp: b
 /// fixed, so a build's Fmax is reproducible.
 pub const DEFAULT_SEED: u64 = 1;
 
-/// nextpnr's arguments.
-pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str, seed: u64) -> Vec<String> {
+/// nextpnr's arguments: placement `seed`, the placed design into `out`, its
+/// JSON report into `report`.
+pub fn nextpnr_args(
+    board: &Board,
+    constraints: Option<&str>,
+    out: &str,
+    seed: u64,
+    report: &str,
+) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |s: &str| a.push(s.to_string());
     push(&format!("--{}", board.device));
@@ -311,7 +318,7 @@ pub fn nextpnr_args(board: &Board, constraints: Option<&str>, out: &str, seed: u
     push("--seed");
     push(&seed.to_string());
     push("--report");
-    push("pnr_report.json");
+    push(report);
     a
 }
 
@@ -324,18 +331,21 @@ mod tests {
         let has =
             |args: &[String], a: &str, b: &str| args.windows(2).any(|w| w[0] == a && w[1] == b);
         let board = Board::find("hx8k-breakout").unwrap();
-        let args = nextpnr_args(&board, Some("top.pcf"), "top.asc", 7);
+        let args = nextpnr_args(&board, Some("top.pcf"), "top.asc", 7, "pnr_report.json");
         assert!(has(&args, "--package", &board.package), "{args:?}");
         assert!(has(&args, "--pcf", "top.pcf"), "{args:?}");
         assert!(has(&args, "--asc", "top.asc"), "{args:?}");
         assert!(has(&args, "--seed", "7"), "{args:?}");
+        assert!(has(&args, "--report", "pnr_report.json"), "{args:?}");
         let ecp5 = Board::find("ulx3s-85f").unwrap();
-        let args = nextpnr_args(&ecp5, None, "top.config", DEFAULT_SEED);
+        let args = nextpnr_args(&ecp5, None, "seed2.config", 2, "pnr_report_seed2.json");
+        assert!(has(&args, "--textcfg", "seed2.config"), "{args:?}");
+        assert!(has(&args, "--report", "pnr_report_seed2.json"), "{args:?}");
         assert!(
             args.iter().any(|a| a == "--lpf-allow-unconstrained"),
             "{args:?}"
         );
-        assert!(has(&args, "--seed", "1"), "{args:?}");
+        assert!(has(&args, "--seed", "2"), "{args:?}");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct BuildReport {
     pub fmax_mhz: Option<f64>,
     /// nextpnr's placement seed (Fmax moves by several percent between seeds).
     pub seed: u64,
+    /// Fmax at each seed placed and routed (`--seeds`): `seed` first, whose
+    /// build is the one kept; one entry unless more were asked for.
+    pub fmax_by_seed: Vec<SeedFmax>,
     pub target_mhz: f64,
     pub board_clock_mhz: f64,
     pub timing_met: Option<bool>,
@@ -53,6 +56,13 @@ pub struct BuildReport {
     pub notes: Vec<String>,
 }
 
+/// One place-and-route run's Fmax.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedFmax {
+    pub seed: u64,
+    pub fmax_mhz: Option<f64>,
+}
+
 /// How to build.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -63,6 +73,9 @@ pub struct BuildOptions {
     pub sim_vectors: usize,
     /// nextpnr's placement seed ([`flow::DEFAULT_SEED`] unless asked).
     pub seed: u64,
+    /// Place and route this many more times, at `seed + 1`, `seed + 2`, ...,
+    /// for the spread of Fmax (the `seed` build stays the one reported).
+    pub more_seeds: u64,
 }
 
 fn write(path: &Path, text: &str) -> Result<(), BoardError> {
@@ -170,6 +183,7 @@ pub fn build(
         constraints: constraints.clone(),
         fmax_mhz: None,
         seed: options.seed,
+        fmax_by_seed: Vec::new(),
         target_mhz: board.target_mhz,
         board_clock_mhz: board.clock_mhz,
         timing_met: None,
@@ -244,22 +258,35 @@ pub fn build(
             .as_ref()
             .and_then(|c| c.file_name())
             .map(|n| n.to_string_lossy().into_owned());
-        let args = flow::nextpnr_args(board, constraint_name.as_deref(), out, options.seed);
+        let constraint_name = constraint_name.as_deref();
+        let args = flow::nextpnr_args(board, constraint_name, out, options.seed, PNR_REPORT);
         report
             .steps
             .push(run_tool(&programs[1], &args, dir, "nextpnr.log")?);
-        let json = std::fs::read_to_string(dir.join("pnr_report.json")).map_err(|e| {
-            BoardError::ToolOutput {
-                tool: "nextpnr".into(),
-                message: e.to_string(),
-            }
-        })?;
-        let figures = flow::parse_nextpnr_report(&json, board.family).map_err(|message| {
-            BoardError::ToolOutput {
-                tool: "nextpnr".into(),
-                message,
-            }
-        })?;
+        let figures = read_nextpnr_report(&dir.join(PNR_REPORT), board.family)?;
+        report.fmax_by_seed.push(SeedFmax {
+            seed: options.seed,
+            fmax_mhz: figures.fmax_mhz,
+        });
+        // The spread: the same netlist placed at the following seeds, each
+        // into its own files (the first build's stay as they are).
+        for seed in (1..=options.more_seeds).map(|i| options.seed + i) {
+            let extension = if board.family == Family::Ice40 {
+                "asc"
+            } else {
+                "config"
+            };
+            let placed = format!("seed{seed}.{extension}");
+            let pnr_report = format!("pnr_report_seed{seed}.json");
+            let args = flow::nextpnr_args(board, constraint_name, &placed, seed, &pnr_report);
+            let log = format!("nextpnr_seed{seed}.log");
+            report.steps.push(run_tool(&programs[1], &args, dir, &log)?);
+            let more = read_nextpnr_report(&dir.join(&pnr_report), board.family)?;
+            report.fmax_by_seed.push(SeedFmax {
+                seed,
+                fmax_mhz: more.fmax_mhz,
+            });
+        }
         if top.pinned() {
             let bit = if board.family == Family::Ice40 {
                 "top.bin"
@@ -295,6 +322,36 @@ pub fn build(
     write(&dir.join("report.json"), &to_json(&report))?;
     write(&dir.join("report.md"), &markdown(&report))?;
     Ok(report)
+}
+
+/// `seed 1: 202.7, seed 2: 204.8 MHz (min 202.7, mean 203.8)`, or the one
+/// seed.
+fn fmax_by_seed(runs: &[SeedFmax]) -> String {
+    let each: Vec<String> = runs
+        .iter()
+        .map(|r| format!("seed {}: {}", r.seed, opt(r.fmax_mhz, 1)))
+        .collect();
+    let fmax: Vec<f64> = runs.iter().filter_map(|r| r.fmax_mhz).collect();
+    if fmax.len() < 2 {
+        return format!("{} (`--seeds N` for the spread)", each.join(", "));
+    }
+    let min = fmax.iter().copied().fold(f64::INFINITY, f64::min);
+    let mean = fmax.iter().sum::<f64>() / fmax.len() as f64;
+    format!("{} MHz (min {min:.1}, mean {mean:.1})", each.join(", "))
+}
+
+/// nextpnr's JSON report of the first placement.
+const PNR_REPORT: &str = "pnr_report.json";
+
+fn read_nextpnr_report(path: &Path, family: Family) -> Result<Figures, BoardError> {
+    let json = std::fs::read_to_string(path).map_err(|e| BoardError::ToolOutput {
+        tool: "nextpnr".into(),
+        message: format!("{}: {e}", path.display()),
+    })?;
+    flow::parse_nextpnr_report(&json, family).map_err(|message| BoardError::ToolOutput {
+        tool: "nextpnr".into(),
+        message,
+    })
 }
 
 fn count_cells(stat: &str, names: &[&str]) -> u64 {
@@ -358,6 +415,7 @@ pub fn markdown(r: &BuildReport) -> String {
                 }
             ),
         ),
+        ("Fmax by seed", fmax_by_seed(&r.fmax_by_seed)),
         ("board clock", format!("{} MHz", r.board_clock_mhz)),
         (
             "logic cells",

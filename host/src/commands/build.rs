@@ -42,6 +42,10 @@ pub struct BuildArgs {
     /// seeds, so try a few before trusting a margin.
     #[arg(long, default_value_t = crate::board::flow::DEFAULT_SEED)]
     pub seed: u64,
+    /// Place and route at this many seeds (`--seed` and the ones after it)
+    /// and report each one's Fmax (`fmax_by_seed`); the first is the build kept.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub seeds: u64,
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -90,6 +94,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         force: args.force,
         sim_vectors: SIM_VECTORS,
         seed: args.seed,
+        more_seeds: args.seeds - 1,
     };
     let report = build(&board, args.engine, &top, &options)?;
     if args.json {

@@ -234,6 +234,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
                     force: true,
                     sim_vectors: 8,
                     seed: crate::board::flow::DEFAULT_SEED,
+                    more_seeds: 0,
                 },
             )
             .map_err(|e| Error::Usage(e.to_string()))?;

@@ -99,6 +99,7 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
                     force: false,
                     sim_vectors: SIM_VECTORS,
                     seed: crate::board::flow::DEFAULT_SEED,
+                    more_seeds: 0,
                 };
                 pair.push(build(board, engine, &top, &options)?);
             }
