@@ -215,6 +215,14 @@ fn bad_configurations_are_clear_errors() {
         "bad.toml",
     );
     fails_with(&["sim", "--stall", "1.5"], "--stall");
+    fails_with(
+        &["build", "--board", "hx8k-breakout", "--seeds", "0"],
+        "--seeds",
+    );
+    fails_with(
+        &["build", "--board", "hx8k-breakout", "--seeds", "33"],
+        "--seeds",
+    );
     let x = temp("wrong.npy");
     lutgen::vectors::write_npy(&x, &[vec![1, 2, 3]], 3).unwrap();
     fails_with(&["sim", "--input", x.to_str().unwrap()], "engine takes 64");

@@ -31,7 +31,8 @@ pub struct BuildReport {
     /// nextpnr's placement seed (Fmax moves by several percent between seeds).
     pub seed: u64,
     /// Fmax at each seed placed and routed (`--seeds`): `seed` first, whose
-    /// build is the one kept; one entry unless more were asked for.
+    /// build is the one kept; one entry unless more were asked for, none
+    /// when only synthesis ran.
     pub fmax_by_seed: Vec<SeedFmax>,
     pub target_mhz: f64,
     pub board_clock_mhz: f64,
@@ -327,6 +328,9 @@ pub fn build(
 /// `seed 1: 202.7, seed 2: 204.8 MHz (min 202.7, mean 203.8)`, or the one
 /// seed.
 fn fmax_by_seed(runs: &[SeedFmax]) -> String {
+    if runs.is_empty() {
+        return "n/a (not placed)".to_string();
+    }
     let each: Vec<String> = runs
         .iter()
         .map(|r| format!("seed {}: {}", r.seed, opt(r.fmax_mhz, 1)))
