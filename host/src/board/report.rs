@@ -337,7 +337,7 @@ fn fmax_by_seed(runs: &[SeedFmax]) -> String {
         .collect();
     let fmax: Vec<f64> = runs.iter().filter_map(|r| r.fmax_mhz).collect();
     if fmax.len() < 2 {
-        return format!("{} (`--seeds N` for the spread)", each.join(", "));
+        return format!("{} MHz (`--seeds N` for the spread)", each.join(", "));
     }
     let min = fmax.iter().copied().fold(f64::INFINITY, f64::min);
     let mean = fmax.iter().sum::<f64>() / fmax.len() as f64;
@@ -475,4 +475,29 @@ pub fn markdown(r: &BuildReport) -> String {
         s.push_str(&format!("\n> {n}\n"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(fmax: &[Option<f64>]) -> Vec<SeedFmax> {
+        fmax.iter()
+            .zip(1..)
+            .map(|(&fmax_mhz, seed)| SeedFmax { seed, fmax_mhz })
+            .collect()
+    }
+
+    #[test]
+    fn fmax_by_seed_gives_each_seed_then_min_and_mean() {
+        assert_eq!(
+            fmax_by_seed(&runs(&[Some(202.7), Some(204.8), Some(189.7)])),
+            "seed 1: 202.7, seed 2: 204.8, seed 3: 189.7 MHz (min 189.7, mean 199.1)"
+        );
+        assert_eq!(
+            fmax_by_seed(&runs(&[Some(128.9)])),
+            "seed 1: 128.9 MHz (`--seeds N` for the spread)"
+        );
+        assert_eq!(fmax_by_seed(&[]), "n/a (not placed)");
+    }
 }
