@@ -119,6 +119,24 @@ impl std::fmt::Display for EncoderKind {
     }
 }
 
+impl std::str::FromStr for EncoderKind {
+    type Err = String;
+
+    /// Parses an encoder's [`name`](EncoderKind::name); the error lists the known names.
+    fn from_str(name: &str) -> Result<Self, String> {
+        EncoderKind::ALL
+            .into_iter()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = EncoderKind::ALL.iter().map(|e| e.name()).collect();
+                format!(
+                    "unknown encoder `{name}`; this build supports: {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
 /// The shape of one engine: `y = bias + sum_c T[c][argmin_k |x_c - P[c][k]|^2]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -4,12 +4,14 @@
 //! (`lutgen-hdl`), the Verilator co-simulation (`lutgen-sim`) and the host
 //! tool (`lutgen`): the engine [`config`], the table [`image`] that holds a
 //! model, the swappable [`encoder`] stage and the bit-exact integer
-//! [`reference`] that every hardware result is checked against.
+//! [`reference`] that every hardware result is checked against, and the
+//! [`memory_map`] that says which engine memory word each image value goes to.
 
 pub mod config;
 pub mod encoder;
 pub mod image;
 pub mod learn;
+pub mod memory_map;
 pub mod network;
 pub mod protocol;
 pub mod reference;

@@ -16,11 +16,12 @@ pub mod engine;
 pub mod fifo;
 pub mod lane;
 pub mod memory;
-pub mod memory_map;
 pub mod network;
 pub mod requantize;
 pub mod uart;
 pub mod verilog;
 
 pub use engine::Engine;
-pub use memory_map::{LoadWord, MemoryMap};
+/// Where an image's words go; defined in `lutgen-core` so a host driver needs no hardware generator.
+pub use lutgen_core::memory_map;
+pub use lutgen_core::memory_map::{LoadWord, MemoryMap};

@@ -36,10 +36,7 @@
 use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
-/// Load-port words of a requantization stage: multiplier (1 to 2^31 - 1),
-/// shift (1 to 62), zero point (int8, two's complement in the low byte),
-/// ReLU (bit 0).
-pub const REQUANTIZE_WORDS: [&str; 4] = ["multiplier", "shift", "zero_point", "relu"];
+pub use lutgen_core::memory_map::REQUANTIZE_WORDS;
 
 /// Register steps from an accepted accumulator to its activation.
 pub const REQUANTIZE_LATENCY: usize = 8;

@@ -16,6 +16,11 @@
 //! # Ok::<(), lutgen_sim::SimError>(())
 //! ```
 //!
+//! The engine ([`engine`]), the network top ([`network`], [`whole_network`]) and the
+//! device ([`device`]) each have a driver here. The simulated device is also a board:
+//! [`transport::SimTransport`] in this process, or [`pty::PtyBoard`] on a pseudo-terminal
+//! that any serial client opens.
+//!
 //! Built models are cached on disk (see [`default_cache_dir`]), keyed by a hash of everything
 //! that affects the build, so rebuilding the same Verilog only loads a shared library.
 //! Verilator lint warnings are fatal: the Verilog is expected to be lint clean.
@@ -28,8 +33,11 @@ mod error;
 mod model;
 pub mod network;
 mod port;
+pub mod pty;
 mod shim;
 mod stream;
+pub mod transport;
+pub mod whole_network;
 
 pub use builder::{ModelBuilder, VERILATOR_ENV};
 pub use cache::{default_cache_dir, CACHE_DIR_ENV};

@@ -1,13 +1,13 @@
 //! Board flow: the dense baseline bit-exact in Verilator, lint-clean, and
 //! the full iCE40 flow (yosys, nextpnr-ice40) for one small configuration.
 
-use lutgen::board::dense_sim::check_dense;
-use lutgen::board::flow::{
+use lutgen_board::dense_sim::check_dense;
+use lutgen_board::flow::{
     find_tool, ToolSpec, ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS_ECP5, YOSYS_ICE40,
 };
-use lutgen::board::report::{build, BuildOptions, BuildReport};
-use lutgen::board::top::{EngineKind, Top};
-use lutgen::board::Board;
+use lutgen_board::report::{build, BuildOptions, BuildReport};
+use lutgen_board::top::{EngineKind, Top};
+use lutgen_board::Board;
 use lutgen_core::EngineConfig;
 use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE};
 use lutgen_hdl::dp16kd::{ecp5_simulation_verilog, MIN_WORDS};

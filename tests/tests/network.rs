@@ -4,7 +4,7 @@
 //! edges, the compiled digits network, and bad input.
 
 use indicatif::ProgressBar;
-use lutgen::compile::{self, mlp, CompileOptions, Method, Mlp};
+use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
 use lutgen_core::network::{random_network, Network};
 use lutgen_core::{EncoderKind, EngineConfig, Image, Reference, Requantize};
 use lutgen_hdl::network::NetworkShapeError;

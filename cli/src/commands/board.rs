@@ -1,0 +1,110 @@
+//! `lutgen board --sim`: the simulated board behind a pseudo-terminal.
+//!
+//! Builds the device in Verilator, opens a pseudo-terminal, prints the path
+//! of its serial end (first line of stdout, or `{"port": ...}` with `--json`)
+//! and serves the protocol there until killed. Any program that opens that
+//! path as a serial port talks to the simulated device, byte for byte as to
+//! a board on /dev/ttyUSB0.
+
+use crate::engine_args::EngineArgs;
+use crate::error::CommandError;
+use crate::output::print_json;
+use clap::{Args, ValueEnum};
+use lutgen_core::Image;
+use lutgen_hdl::device::DeviceConfig;
+use lutgen_sim::device::{DeviceSim, DeviceSimOptions, Link};
+use lutgen_sim::pty::PtyBoard;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// How simulated time relates to wall-clock time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Pace {
+    /// Simulated time never runs ahead of the wall clock: bytes come and go
+    /// at the modeled baud rate in real time (as fast as the simulator can,
+    /// when it cannot keep up).
+    Wall,
+    /// As fast as the simulator runs; the wire is modeled in clock cycles only.
+    Cycles,
+}
+
+impl From<Pace> for lutgen_sim::pty::Pace {
+    fn from(pace: Pace) -> Self {
+        match pace {
+            Pace::Wall => lutgen_sim::pty::Pace::Wall,
+            Pace::Cycles => lutgen_sim::pty::Pace::Cycles,
+        }
+    }
+}
+
+/// Serve a simulated board on a pseudo-terminal until killed.
+#[derive(Args, Debug)]
+pub struct BoardArgs {
+    /// Simulate the board in Verilator (the only kind of board this command serves).
+    #[arg(long, required = true)]
+    pub sim: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Build the device for this image's engine (instead of the engine flags). It is not loaded.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<PathBuf>,
+    /// Baud rate of the modeled wire.
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// Clock of the simulated device, Hz.
+    #[arg(long, default_value_t = 12_000_000)]
+    pub clock_hz: u32,
+    /// Wall-clock pacing, or simulated cycles only.
+    #[arg(long, value_enum, default_value_t = Pace::Wall)]
+    pub pace: Pace,
+    /// Simulate the UART bit by bit instead of the byte-level shortcut.
+    #[arg(long)]
+    pub bit_level: bool,
+    /// Print `{"port": PATH, ...}` instead of the bare path.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
+    let engine = match &args.image {
+        Some(path) => Image::read_from(path)?.config().clone(),
+        None => args.engine.resolve()?,
+    };
+    let device = DeviceConfig {
+        engine,
+        clock_hz: args.clock_hz,
+        baud: args.baud,
+    };
+    let link = if args.bit_level {
+        Link::Bit
+    } else {
+        Link::Byte
+    };
+    let sim = DeviceSim::new(
+        &device,
+        &DeviceSimOptions {
+            link,
+            cache_dir: None,
+        },
+    )
+    .map_err(|e| CommandError::Board(e.to_string()))?;
+    let mut board = PtyBoard::open(sim).map_err(|e| CommandError::Board(e.to_string()))?;
+    let path = board.path().to_path_buf();
+    if args.json {
+        print_json(&serde_json::json!({
+            "port": path,
+            "baud": args.baud,
+            "clock_hz": args.clock_hz,
+            "pace": format!("{:?}", args.pace).to_lowercase(),
+            "link": if args.bit_level { "bit" } else { "byte" },
+            "config_hash": format!("{:#010x}", lutgen_core::protocol::config_hash(&device.engine)),
+        }));
+    } else {
+        println!("{}", path.display());
+    }
+    std::io::stdout().flush().ok();
+    board
+        .serve(args.pace.into())
+        .map_err(|e| CommandError::Board(e.to_string()))?;
+    Ok(true)
+}

@@ -1,0 +1,107 @@
+//! `lutgen build --board B`: Verilog, constraints, synthesis, place and
+//! route, bitstream, and a hardware report.
+
+use crate::engine_args::EngineArgs;
+use clap::Args;
+use lutgen_board::report::{build, markdown, to_json, BuildOptions, SIM_VECTORS};
+use lutgen_board::top::{EngineKind, Top};
+use lutgen_board::{Board, BoardError};
+use std::path::PathBuf;
+
+/// Build an engine for a board with the open-source flow and report on it.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Board name (see `lutgen boards`).
+    #[arg(long)]
+    pub board: String,
+    /// Which engine: the lookup-table engine or the dense int8 MAC baseline.
+    #[arg(long, value_enum, default_value = "lut")]
+    pub engine: EngineKind,
+    #[command(flatten)]
+    pub config: EngineArgs,
+    /// Dense engine: multiply-accumulate lanes (default: the LUT engine's lanes).
+    #[arg(long)]
+    pub macs: Option<usize>,
+    /// Build the LUT engine alone (no UART, no pins, no bitstream): the
+    /// like-for-like comparison with the dense baseline, which is always built alone.
+    #[arg(long)]
+    pub out_of_context: bool,
+    /// Serial baud rate of the device top.
+    #[arg(long, default_value_t = lutgen_board::top::DEFAULT_BAUD)]
+    pub baud: u32,
+    /// Build directory (default: build/<board>-<engine>).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Run the tools even when the fit check says it does not fit.
+    #[arg(long)]
+    pub force: bool,
+    /// Only run the fit check.
+    #[arg(long)]
+    pub check: bool,
+    /// nextpnr's placement seed: Fmax moves by several percent between
+    /// seeds, so try a few before trusting a margin.
+    #[arg(long, default_value_t = lutgen_board::flow::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Place and route at this many seeds (`--seed` and the ones after it)
+    /// and report each one's Fmax (`fmax_by_seed`); the first is the build kept.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=32))]
+    pub seeds: u64,
+    /// Print the report as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
+    let board = Board::find(&args.board)?;
+    let config = args
+        .config
+        .resolve()
+        .map_err(|e| BoardError::Usage(e.to_string()))?;
+    let top = Top::for_board(
+        args.engine,
+        &config,
+        args.macs,
+        args.out_of_context,
+        (board.clock_mhz * 1e6).round() as u32,
+        args.baud,
+    );
+    if args.check {
+        let fit = lutgen_board::fit::check(&top, &board);
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&fit).expect("serializes")
+            );
+        } else if fit.fits {
+            println!("{fit}");
+        }
+        return if fit.fits {
+            Ok(())
+        } else {
+            Err(BoardError::DoesNotFit(Box::new(fit)))
+        };
+    }
+    let engine_name = match args.engine {
+        EngineKind::Lut => "lut",
+        EngineKind::Dense => "dense",
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("build/{}-{engine_name}", board.name)));
+    let options = BuildOptions {
+        out_dir: out_dir.clone(),
+        force: args.force,
+        sim_vectors: SIM_VECTORS,
+        seed: args.seed,
+        more_seeds: args.seeds - 1,
+    };
+    let report = build(&board, args.engine, &top, &options)?;
+    if args.json {
+        println!("{}", to_json(&report));
+    } else {
+        print!("{}", markdown(&report));
+        eprintln!("report: {}", out_dir.join("report.md").display());
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! `lutgen compile`: a trained MLP and calibration data in, a network image out.
+
+use crate::engine_args::parse_encoder;
+use crate::error::Error;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lutgen_compile::LearnOptions;
+use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
+use lutgen_core::EncoderKind;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Compile a trained MLP into a network of lookup-table layers (see docs/compiler.md).
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// Weights and biases: .safetensors or .npz with `<layer>.weight` (outputs, inputs) and `<layer>.bias`.
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// Calibration inputs: a 2-D .npy (rows, input width), any float or integer dtype.
+    #[arg(long, value_name = "X.npy")]
+    pub calibration: PathBuf,
+    /// Layer name prefixes in order (default: every 2-D `*.weight`, in natural order).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub layers: Vec<String>,
+    /// Centroids per codebook K (a power of two, 2 to 256).
+    #[arg(short = 'k', long, default_value_t = 16)]
+    pub centroids: usize,
+    /// Sub-vector length V; each layer gets C = inputs / V codebooks.
+    #[arg(short = 'v', long = "sub-vector", default_value_t = 4)]
+    pub sub_vector_len: usize,
+    /// How tables are made: from the k-means centroids, refit by least squares, or learned end to end.
+    #[arg(long, value_enum, default_value_t = Method::Refit)]
+    pub method: Method,
+    /// Learn centroids and tables for EPOCHS passes (the same as --method learned --epochs EPOCHS).
+    #[arg(long, value_name = "EPOCHS")]
+    pub finetune: Option<usize>,
+    /// Training labels for the learned method: a 1-D integer .npy, one per calibration row.
+    #[arg(long, value_name = "Y.npy")]
+    pub labels: Option<PathBuf>,
+    /// Epochs of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().epochs)]
+    pub epochs: usize,
+    /// Rows per gradient step of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().batch)]
+    pub batch: usize,
+    /// Adam step size of the learned method (normalized units; cosine decay).
+    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Weight of the learned method's distillation from the float network (0: labels only).
+    #[arg(long, default_value_t = LearnOptions::default().distill)]
+    pub distill: f64,
+    /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
+    #[arg(long)]
+    pub free_tables: bool,
+    /// Fraction of the calibration rows held out to validate the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().validation)]
+    pub validation: f64,
+    /// Seed of the k-means++ seeding.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Ridge term of the refit, relative to the average count of a centroid.
+    #[arg(long, default_value_t = 1.0)]
+    pub ridge: f64,
+    /// Engine lanes for every layer.
+    #[arg(long, default_value_t = 1)]
+    pub lanes: usize,
+    /// Encoder of every layer, or one per layer in order (e.g. `tree,l2`):
+    /// l2, l1, two-level, tree (K = 16), sign (K = 2^V).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES", default_value = "l2", value_parser = parse_encoder)]
+    pub encoder: Vec<EncoderKind>,
+    /// Output network file.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Print one JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct LayerSummary {
+    encoder: EncoderKind,
+    input_dim: usize,
+    codebooks: usize,
+    centroids: usize,
+    outputs: usize,
+    bias_bits: u32,
+    table_bytes: usize,
+    accumulator_scale: f32,
+    requantize_multiplier: Option<i32>,
+    requantize_shift: Option<u8>,
+}
+
+#[derive(Debug, Serialize)]
+struct CompileSummary {
+    output: PathBuf,
+    method: Method,
+    layers: Vec<LayerSummary>,
+    table_bytes: usize,
+    centroid_bytes: usize,
+    weight_bytes_int8: usize,
+}
+
+pub fn progress_bar(hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+pub fn run(args: &CompileArgs) -> Result<(), Error> {
+    let model = Mlp::read(&args.weights, &args.layers)?;
+    let calibration = mlp::read_matrix(&args.calibration, model.input_dim(), "calibration")?;
+    let method = if args.finetune.is_some() {
+        Method::Learned
+    } else {
+        args.method
+    };
+    let labels = match &args.labels {
+        Some(path) => Some(mlp::read_labels(path)?),
+        None => None,
+    };
+    let options = CompileOptions {
+        centroids: args.centroids,
+        sub_vector_len: args.sub_vector_len,
+        method,
+        learn: LearnOptions {
+            epochs: args.finetune.unwrap_or(args.epochs),
+            batch: args.batch,
+            learning_rate: args.learning_rate,
+            validation: args.validation,
+            distill: args.distill,
+            free_tables: args.free_tables,
+            labels,
+            verbose: !args.json,
+        },
+        seed: args.seed,
+        ridge: args.ridge,
+        lanes: args.lanes,
+        encoders: args.encoder.clone(),
+        ..CompileOptions::default()
+    };
+    let bar = progress_bar(args.json);
+    let network = compile::compile(&model, &calibration, &options, &bar)?;
+    bar.finish_and_clear();
+    network
+        .write_to(&args.output)
+        .map_err(compile::CompileError::Network)?;
+    let summary = CompileSummary {
+        output: args.output.clone(),
+        method,
+        layers: network
+            .layers()
+            .iter()
+            .map(|l| {
+                let c = l.image.config();
+                LayerSummary {
+                    encoder: c.encoder,
+                    input_dim: c.input_dim,
+                    codebooks: c.codebooks,
+                    centroids: c.centroids,
+                    outputs: c.outputs,
+                    bias_bits: c.bias_bits,
+                    table_bytes: l.image.tables().len(),
+                    accumulator_scale: l.accumulator_scale,
+                    requantize_multiplier: l.requantize.map(|r| r.multiplier),
+                    requantize_shift: l.requantize.map(|r| r.shift),
+                }
+            })
+            .collect(),
+        table_bytes: network.table_bytes(),
+        centroid_bytes: network.centroid_bytes(),
+        weight_bytes_int8: model.weight_bytes_int8(),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serializes")
+        );
+    } else {
+        for (i, l) in summary.layers.iter().enumerate() {
+            println!(
+                "layer {i}: {} -> {} outputs, {} encoder, C = {} codebooks of K = {}, {} table bytes",
+                l.input_dim, l.outputs, l.encoder, l.codebooks, l.centroids, l.table_bytes
+            );
+        }
+        println!(
+            "wrote {}: {} table bytes ({:.2}x the {} int8 weight bytes), {} centroid bytes",
+            args.output.display(),
+            summary.table_bytes,
+            summary.table_bytes as f64 / summary.weight_bytes_int8 as f64,
+            summary.weight_bytes_int8,
+            summary.centroid_bytes
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The model and the data `eval` and `encoders` score it on.
+
+use crate::error::Error;
+use clap::Args;
+pub use lutgen_compile::dataset::Dataset;
+use lutgen_core::Network;
+use lutgen_sim::whole_network::run_network_top;
+use lutgen_sim::{Backpressure, SimOptions};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A trained MLP, its calibration inputs and a labelled test split (default: the committed digits set).
+#[derive(Args, Debug)]
+pub struct DatasetArgs {
+    /// Trained MLP (.safetensors or .npz).
+    #[arg(long, default_value = "tests/data/digits_mlp.safetensors")]
+    pub weights: PathBuf,
+    /// Calibration inputs (the training split).
+    #[arg(long, default_value = "tests/data/digits_train_x.npy")]
+    pub calibration: PathBuf,
+    /// Test inputs.
+    #[arg(long, default_value = "tests/data/digits_test_x.npy")]
+    pub test_x: PathBuf,
+    /// Test labels.
+    #[arg(long, default_value = "tests/data/digits_test_y.npy")]
+    pub test_y: PathBuf,
+}
+
+impl DatasetArgs {
+    /// Reads the model and the data, checking widths and that every test input has a label.
+    pub fn load(&self) -> Result<Dataset, Error> {
+        Ok(Dataset::read(
+            &self.weights,
+            &self.calibration,
+            &self.test_x,
+            &self.test_y,
+        )?)
+    }
+}
+
+/// A compiled network scored on the test split.
+pub struct Score {
+    pub accuracy_reference: f64,
+    /// Present when at least one vector ran on the device.
+    pub device: Option<DeviceScore>,
+}
+
+/// The simulated device's part of a [`Score`].
+pub struct DeviceScore {
+    /// Over the first `vectors` test inputs.
+    pub accuracy: f64,
+    pub vectors: usize,
+    /// Vectors whose outputs differ from the reference's (must be 0).
+    pub mismatched: usize,
+    /// Cycles of the whole run on the network top.
+    pub cycles: u64,
+    /// Steady-state cycles per inference on the network top.
+    pub cycles_per_inference: f64,
+    pub seconds: f64,
+}
+
+impl DeviceScore {
+    /// The device returned every vector and each equals the reference bit for bit.
+    pub fn matches(&self) -> bool {
+        self.mismatched == 0
+    }
+}
+
+/// Cycles of the network top from the first test input offered to its
+/// last output, with nothing else in flight.
+pub fn score_latency(data: &Dataset, network: &Network) -> Result<u64, Error> {
+    let input = network.input_quantization();
+    let first = data.test.first().map(|x| input.quantize(x));
+    let run = run_network_top(
+        network,
+        first.as_slice(),
+        &SimOptions::default(),
+        Backpressure::none(),
+    )?;
+    Ok(run.cycles.iter().sum())
+}
+
+/// Scores `network` on the test split in the integer reference, and on
+/// the simulated device (the network top: every layer in hardware) for the
+/// first `device_vectors` inputs.
+pub fn score(data: &Dataset, network: &Network, device_vectors: usize) -> Result<Score, Error> {
+    let input = network.input_quantization();
+    let test_q: Vec<Vec<i8>> = data.test.iter().map(|x| input.quantize(x)).collect();
+    let reference: Vec<Vec<i32>> = test_q
+        .iter()
+        .enumerate()
+        .map(|(index, x)| {
+            network
+                .infer(x)
+                .map(|i| i.outputs)
+                .map_err(|source| Error::Input { index, source })
+        })
+        .collect::<Result<_, _>>()?;
+    let accuracy_reference = lutgen_compile::accuracy(&reference, &data.labels);
+    let vectors = device_vectors.min(test_q.len());
+    if vectors == 0 {
+        return Ok(Score {
+            accuracy_reference,
+            device: None,
+        });
+    }
+    let started = Instant::now();
+    let run = run_network_top(
+        network,
+        &test_q[..vectors],
+        &SimOptions::default(),
+        Backpressure::none(),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mismatched = (0..vectors)
+        .filter(|&i| run.outputs.get(i) != Some(&reference[i]))
+        .count();
+    Ok(Score {
+        accuracy_reference,
+        device: Some(DeviceScore {
+            accuracy: lutgen_compile::accuracy(&run.outputs, &data.labels[..vectors]),
+            vectors,
+            mismatched,
+            cycles: run.cycles.iter().sum(),
+            cycles_per_inference: run.cycles_per_inference.iter().sum(),
+            seconds,
+        }),
+    })
+}

@@ -1,0 +1,202 @@
+//! `lutgen eval`: what the lookups cost in accuracy, from float to the simulated device.
+//!
+//! For each K, V and method: compile the model on the training split, then on
+//! the test split measure the float model, the int8 dense baseline, the
+//! lookup-table network in the integer reference, and the same network on
+//! the Verilated network top (every layer on the device, requantization and
+//! ReLU in hardware). The device's outputs must equal the reference's bit for
+//! bit; any difference fails the command.
+
+use super::compile::progress_bar;
+use super::dataset::{score, Dataset, DatasetArgs, DeviceScore};
+use crate::error::Error;
+use clap::Args;
+use lutgen_compile::dense::DenseInt8;
+use lutgen_compile::eval::{markdown, plot, table, Report, Row, NOTE};
+use lutgen_compile::LearnOptions;
+use lutgen_compile::{self as compile, accuracy, mlp, CompileOptions, Method};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Measure float, int8 and lookup-table accuracy (reference and simulated device) on a test split.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    /// Centroids per codebook to sweep.
+    #[arg(short = 'k', long, value_delimiter = ',', default_values_t = [8, 16, 32])]
+    pub centroids: Vec<usize>,
+    /// Sub-vector lengths to sweep.
+    #[arg(short = 'v', long = "sub-vector", value_delimiter = ',', default_values_t = [2, 4, 8])]
+    pub sub_vector_lens: Vec<usize>,
+    /// Table methods to sweep.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Method::Kmeans, Method::Refit, Method::Learned])]
+    pub methods: Vec<Method>,
+    /// Training labels (for the learned method).
+    #[arg(long, default_value = "tests/data/digits_train_y.npy")]
+    pub calibration_labels: PathBuf,
+    /// The (K, V) pairs that get a learned row, as KxV (training costs time); `all` for every pair.
+    #[arg(long, value_delimiter = ',', default_values_t = ["8x2".to_string(), "16x4".to_string(), "32x8".to_string()])]
+    pub learned: Vec<String>,
+    /// Epochs of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().epochs)]
+    pub epochs: usize,
+    /// Adam step size of the learned method.
+    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
+    pub learning_rate: f64,
+    /// Weight of the learned method's distillation from the float network.
+    #[arg(long, default_value_t = LearnOptions::default().distill)]
+    pub distill: f64,
+    /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
+    #[arg(long)]
+    pub free_tables: bool,
+    /// Run only the first N test vectors on the simulated device (0: no device run).
+    #[arg(long, value_name = "N")]
+    pub device_limit: Option<usize>,
+    /// Seed of the k-means++ seeding.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Ridge term of the refit.
+    #[arg(long, default_value_t = 1.0)]
+    pub ridge: f64,
+    /// Write the results as a Markdown table to this file.
+    #[arg(long, value_name = "FILE.md")]
+    pub markdown: Option<PathBuf>,
+    /// Draw accuracy against table bytes to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &EvalArgs) -> Result<bool, Error> {
+    let data = args.data.load()?;
+    let accuracy_float = data.float_accuracy();
+    let Dataset {
+        model,
+        calibration,
+        test,
+        labels,
+    } = &data;
+    let dense = DenseInt8::quantize(model, calibration)?;
+    let accuracy_int8 = accuracy(
+        &test.iter().map(|x| dense.infer(x)).collect::<Vec<_>>(),
+        labels,
+    );
+    let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
+    let train_labels = if args.methods.contains(&Method::Learned) {
+        Some(mlp::read_labels(&args.calibration_labels)?)
+    } else {
+        None
+    };
+    let learned_pair = |k: usize, v: usize| {
+        args.learned
+            .iter()
+            .any(|p| p == "all" || *p == format!("{k}x{v}"))
+    };
+
+    let configs: Vec<(usize, usize, Method)> = args
+        .centroids
+        .iter()
+        .flat_map(|&k| {
+            args.sub_vector_lens
+                .iter()
+                .flat_map(move |&v| args.methods.iter().map(move |&m| (k, v, m)))
+        })
+        .filter(|&(k, v, m)| m != Method::Learned || learned_pair(k, v))
+        .collect();
+    let overall = progress_bar(false);
+    overall.set_length(configs.len() as u64);
+    let mut rows = Vec::new();
+    let mut all_match = true;
+    for (k, v, method) in configs {
+        overall.set_message(format!("K = {k}, V = {v}, {}: compiling", method.name()));
+        let options = CompileOptions {
+            centroids: k,
+            sub_vector_len: v,
+            method,
+            seed: args.seed,
+            ridge: args.ridge,
+            learn: LearnOptions {
+                epochs: args.epochs,
+                learning_rate: args.learning_rate,
+                distill: args.distill,
+                free_tables: args.free_tables,
+                labels: train_labels.clone(),
+                ..LearnOptions::default()
+            },
+            ..CompileOptions::default()
+        };
+        let started = Instant::now();
+        let network = compile::compile(
+            model,
+            calibration,
+            &options,
+            &indicatif::ProgressBar::hidden(),
+        )?;
+        let compile_seconds = started.elapsed().as_secs_f64();
+        overall.set_message(format!(
+            "K = {k}, V = {v}, {}: {device_vectors} vectors on the simulated device",
+            method.name()
+        ));
+        let score = score(&data, &network, device_vectors)?;
+        let row = Row {
+            k,
+            v,
+            method,
+            table_bytes: network.table_bytes(),
+            centroid_bytes: network.centroid_bytes(),
+            weight_bytes_int8: model.weight_bytes_int8(),
+            accuracy_float,
+            accuracy_int8,
+            accuracy_lut_reference: score.accuracy_reference,
+            accuracy_lut_device: score.device.as_ref().map(|d| d.accuracy),
+            device_vectors,
+            device_matches_reference: score.device.as_ref().is_none_or(DeviceScore::matches),
+            device_cycles: score.device.as_ref().map_or(0, |d| d.cycles),
+            compile_seconds,
+            device_seconds: score.device.as_ref().map_or(0.0, |d| d.seconds),
+        };
+        if let Some(d) = score.device.as_ref().filter(|d| !d.matches()) {
+            all_match = false;
+            overall.println(format!(
+                "K = {k}, V = {v}, {}: the device disagrees with the reference on {} of {} vectors",
+                method.name(),
+                d.mismatched,
+                d.vectors
+            ));
+        }
+        rows.push(row);
+        overall.inc(1);
+    }
+    overall.finish_and_clear();
+    let report = Report {
+        test_vectors: test.len(),
+        calibration_vectors: calibration.len(),
+        note: NOTE,
+        rows,
+    };
+    if let Some(path) = &args.markdown {
+        write(path, markdown(&report))?;
+    }
+    if let Some(path) = &args.plot {
+        plot(path, &report)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serializes")
+        );
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(all_match)
+}
+
+fn write(path: &Path, text: String) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

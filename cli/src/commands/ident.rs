@@ -1,0 +1,40 @@
+//! `lutgen ident`: who is on the port, and which engine it carries.
+
+use crate::error::CommandError;
+use crate::output::print_json;
+use crate::port::PortArgs;
+use clap::Args;
+use lutgen_driver::describe_config;
+
+/// Ask the device for its protocol version, engine configuration and hash.
+#[derive(Args, Debug)]
+pub struct IdentArgs {
+    #[command(flatten)]
+    pub port: PortArgs,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
+    let mut driver = args.port.open()?;
+    let ident = driver.identify()?;
+    if args.json {
+        print_json(&ident);
+    } else {
+        println!(
+            "{}: lutgen protocol v{}",
+            args.port.port, ident.protocol_version
+        );
+        println!("engine: {}", describe_config(&ident.config));
+        println!(
+            "link: {} baud, {} Hz clock; buffer {} bytes, frames up to {} bytes, {} queued jobs",
+            ident.baud,
+            ident.clock_hz,
+            ident.buffer_bytes,
+            ident.max_payload,
+            ident.job_queue_depth
+        );
+    }
+    Ok(true)
+}

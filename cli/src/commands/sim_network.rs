@@ -1,0 +1,152 @@
+//! `lutgen sim --network FILE.lutnet`: the whole network on the simulated
+//! network top (every layer on the device, requantization in hardware),
+//! checked vector by vector against the integer reference `Network::infer`.
+
+use crate::commands::sim::SimArgs;
+use crate::error::Error;
+use crate::vectors;
+use lutgen_core::Network;
+use lutgen_sim::whole_network::{run_network, run_network_top};
+use lutgen_sim::{Backpressure, SimOptions};
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::path::Path;
+
+/// What `lutgen sim --network` reports.
+#[derive(Debug, Serialize)]
+pub struct NetworkSimReport {
+    pub layers: usize,
+    pub vectors: usize,
+    /// Vectors whose outputs differ from the reference in any element.
+    pub mismatches: usize,
+    pub first_mismatch: Option<String>,
+    pub cycles: u64,
+    /// Steady state of the network top, between consecutive vectors' last outputs.
+    pub cycles_per_inference: f64,
+    /// The slowest layer's table-read bound (or its input length, when larger).
+    pub bound_cycles_per_inference: usize,
+    /// With `--compare-passes`: the sum over layers of one engine pass's
+    /// steady state (the host-requantized way, layer after layer).
+    pub passes_cycles_per_inference: Option<f64>,
+    pub model_cached: bool,
+}
+
+/// Random int8 vectors over the first layer's activation range.
+fn random_inputs(network: &Network, count: usize, seed: u64) -> Vec<Vec<i8>> {
+    let config = network.layers()[0].image.config();
+    let (lo, hi) = lutgen_core::EngineConfig::signed_range(config.activation_bits);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| {
+            (0..config.input_dim)
+                .map(|_| rng.gen_range(lo..=hi) as i8)
+                .collect()
+        })
+        .collect()
+}
+
+pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
+    if args.image.is_some() || !args.engine.is_empty() {
+        return Err(Error::Usage(
+            "--network takes its layers from the network file: drop --image and the engine flags"
+                .into(),
+        ));
+    }
+    if !(0.0..1.0).contains(&args.stall) {
+        return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
+    }
+    let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    let inputs = match (&args.input, args.random) {
+        (Some(path), _) => vectors::read_npy(path, network.input_dim())?,
+        (None, Some(count)) => random_inputs(&network, count, args.seed.wrapping_add(1)),
+        (None, None) => random_inputs(&network, 1000, args.seed.wrapping_add(1)),
+    };
+    let expected = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, x)| {
+            network
+                .infer(x)
+                .map(|i| i.outputs)
+                .map_err(|source| Error::Input { index, source })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !args.json {
+        eprintln!("building the Verilated network top (cached after the first build)...");
+    }
+    let options = SimOptions {
+        trace: args.trace.clone(),
+        ..SimOptions::default()
+    };
+    let run = run_network_top(
+        &network,
+        &inputs,
+        &options,
+        Backpressure::random(args.stall, args.seed),
+    )?;
+    let passes = if args.compare_passes {
+        let passes = run_network(&network, &inputs, &SimOptions::default())?;
+        Some(passes.cycles_per_inference.iter().sum())
+    } else {
+        None
+    };
+    let mut mismatches = 0;
+    let mut first_mismatch = None;
+    for (i, (want, got)) in expected.iter().zip(&run.outputs).enumerate() {
+        if want != got {
+            mismatches += 1;
+            let n = want.iter().zip(got).position(|(w, g)| w != g).unwrap_or(0);
+            first_mismatch.get_or_insert_with(|| {
+                format!(
+                    "vector {i}, output {n}: reference {}, network top {}",
+                    want[n], got[n]
+                )
+            });
+        }
+    }
+    if let Some(path) = &args.output {
+        vectors::write_npy(path, &run.outputs, network.outputs())?;
+    }
+    let bound = network
+        .layers()
+        .iter()
+        .map(|l| {
+            let c = l.image.config();
+            c.bound_cycles_per_inference().max(c.input_dim)
+        })
+        .max()
+        .unwrap_or(0);
+    let report = NetworkSimReport {
+        layers: network.layers().len(),
+        vectors: inputs.len(),
+        mismatches,
+        first_mismatch,
+        cycles: run.cycles[0],
+        cycles_per_inference: run.cycles_per_inference[0],
+        bound_cycles_per_inference: bound,
+        passes_cycles_per_inference: passes,
+        model_cached: run.cached[0],
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serializes")
+        );
+    } else {
+        println!(
+            "{} layers on the network top: {} vectors, {} mismatching vectors",
+            report.layers, report.vectors, report.mismatches
+        );
+        if let Some(m) = &report.first_mismatch {
+            println!("first mismatch: {m}");
+        }
+        println!(
+            "{:.2} cycles per inference (slowest layer's bound {}), {} cycles in all",
+            report.cycles_per_inference, report.bound_cycles_per_inference, report.cycles
+        );
+        if let Some(p) = report.passes_cycles_per_inference {
+            println!("{p:.2} cycles per inference as one engine pass per layer");
+        }
+    }
+    Ok(report.mismatches == 0 && run.outputs.len() == inputs.len())
+}

@@ -1,0 +1,56 @@
+//! `lutgen status`: the device's counters.
+
+use crate::error::CommandError;
+use crate::output::print_json;
+use crate::port::PortArgs;
+use clap::Args;
+
+/// Print the device's frame and vector counters and its flags.
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub port: PortArgs,
+    /// Empty the engine pipeline and clear the counters first.
+    #[arg(long)]
+    pub reset: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(serde::Serialize)]
+struct Report {
+    frames_received: u32,
+    frames_rejected: u32,
+    vectors_processed: u32,
+    fault: bool,
+    loaded: bool,
+}
+
+pub fn run(args: &StatusArgs) -> Result<bool, CommandError> {
+    let mut driver = args.port.open()?;
+    if args.reset {
+        driver.reset()?;
+    }
+    let s = driver.status()?;
+    let report = Report {
+        frames_received: s.frames_received,
+        frames_rejected: s.frames_rejected,
+        vectors_processed: s.vectors_processed,
+        fault: s.fault(),
+        loaded: s.loaded(),
+    };
+    if args.json {
+        print_json(&report);
+    } else {
+        println!(
+            "frames received {}, rejected {}; vectors processed {}; image loaded: {}; engine fault: {}",
+            report.frames_received,
+            report.frames_rejected,
+            report.vectors_processed,
+            if report.loaded { "yes" } else { "no" },
+            if report.fault { "YES" } else { "no" }
+        );
+    }
+    Ok(!report.fault)
+}

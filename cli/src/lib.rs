@@ -1,0 +1,18 @@
+//! The lutgen command line: argument parsing and printing over the lutgen crates.
+//!
+//! Each subcommand is a module of [`commands`] and a thin call into the
+//! crate that does the work: `lutgen-compile` (model -> image),
+//! `lutgen-hdl` (engine -> Verilog), `lutgen-sim` (Verilator),
+//! `lutgen-board` (bitstreams and reports) and `lutgen-driver` (host <->
+//! device). [`engine_args`] turns flags and config files into an engine
+//! configuration, [`port`] opens a device, [`vectors`] reads and writes
+//! activations and [`output`] prints.
+
+pub mod commands;
+pub mod engine_args;
+pub mod error;
+pub mod output;
+pub mod port;
+pub mod vectors;
+
+pub use error::{CommandError, Error};

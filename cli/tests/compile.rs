@@ -1,0 +1,431 @@
+//! The compiler end to end: the committed digits model, bad inputs, and
+//! whole networks on the Verilated engine against the integer reference.
+
+use indicatif::ProgressBar;
+use lutgen_compile::LearnOptions;
+use lutgen_compile::{self as compile, mlp, CompileError, CompileOptions, Method, Mlp};
+use lutgen_core::network::{random_network, Network};
+use lutgen_core::{EncoderKind, EngineConfig};
+use lutgen_sim::whole_network::{run_network, run_network_top};
+use lutgen_sim::{Backpressure, SimOptions};
+use rand::{Rng, SeedableRng};
+use safetensors::tensor::TensorView;
+use safetensors::Dtype;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(name)
+}
+
+/// The model, training inputs, test inputs and test labels.
+type Digits = (Mlp, Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>);
+
+fn digits() -> Digits {
+    let model = Mlp::read(&data("digits_mlp.safetensors"), &[]).unwrap();
+    let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
+    let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
+    let labels = mlp::read_labels(&data("digits_test_y.npy")).unwrap();
+    (model, train, test, labels)
+}
+
+fn options(method: Method) -> CompileOptions {
+    CompileOptions {
+        centroids: 16,
+        sub_vector_len: 4,
+        method,
+        ..CompileOptions::default()
+    }
+}
+
+fn reference_outputs(network: &Network, inputs: &[Vec<i8>]) -> Vec<Vec<i32>> {
+    inputs
+        .iter()
+        .map(|x| network.infer(x).unwrap().outputs)
+        .collect()
+}
+
+#[test]
+fn digits_model_compiles_deterministically_and_classifies() {
+    let (model, train, test, labels) = digits();
+    assert_eq!(model.layers.len(), 2);
+    let float: Vec<Vec<f64>> = test
+        .iter()
+        .map(|x| model.forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()))
+        .collect();
+    assert!(compile::accuracy(&float, &labels) > 0.97);
+    for method in [Method::Kmeans, Method::Refit] {
+        let bar = ProgressBar::hidden();
+        let a = compile::compile(&model, &train, &options(method), &bar).unwrap();
+        let b = compile::compile(&model, &train, &options(method), &bar).unwrap();
+        assert_eq!(
+            a.to_bytes(),
+            b.to_bytes(),
+            "{method:?} is not deterministic"
+        );
+        assert_eq!(Network::from_bytes(&a.to_bytes()).unwrap(), a);
+        assert_eq!(a.table_bytes(), 16 * 16 * 64 + 16 * 16 * 10);
+        let q: Vec<Vec<i8>> = test
+            .iter()
+            .map(|x| a.input_quantization().quantize(x))
+            .collect();
+        let acc = compile::accuracy(&reference_outputs(&a, &q), &labels);
+        assert!(acc > 0.9, "{method:?}: LUT accuracy {acc}");
+    }
+}
+
+fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            (
+                name.to_string(),
+                TensorView::new(Dtype::F32, shape.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+/// A 2-D float32 .npy written by hand (the format is a short header and raw data).
+fn write_npy(path: &Path, rows: usize, cols: usize, value: f32) {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for _ in 0..rows * cols {
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn layer(name: &str, outputs: usize, inputs: usize) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    vec![
+        (
+            format!("{name}.weight"),
+            vec![outputs, inputs],
+            (0..outputs * inputs)
+                .map(|i| (i % 7) as f32 * 0.1 - 0.3)
+                .collect(),
+        ),
+        (format!("{name}.bias"), vec![outputs], vec![0.1; outputs]),
+    ]
+}
+
+fn save(dir: &Path, file: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> PathBuf {
+    let path = dir.join(file);
+    let borrowed: Vec<(&str, Vec<usize>, Vec<f32>)> = tensors
+        .iter()
+        .map(|(n, s, v)| (n.as_str(), s.clone(), v.clone()))
+        .collect();
+    write_safetensors(&path, &borrowed);
+    path
+}
+
+#[test]
+fn bad_inputs_end_in_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("lutgen-compile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let good = save(
+        &dir,
+        "good.safetensors",
+        [layer("fc1", 8, 16), layer("fc2", 4, 8)].concat(),
+    );
+    let model = Mlp::read(&good, &[]).unwrap();
+    assert_eq!((model.input_dim(), model.layers.len()), (16, 2));
+
+    let mismatch = save(
+        &dir,
+        "mismatch.safetensors",
+        [layer("fc1", 8, 16), layer("fc2", 4, 6)].concat(),
+    );
+    let err = Mlp::read(&mismatch, &[]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CompileError::LayerShape {
+                outputs: 8,
+                inputs: 6,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fc2 takes 6 inputs"), "{err}");
+
+    let mut missing = [layer("fc1", 8, 16), layer("fc2", 4, 8)].concat();
+    missing.pop();
+    let missing = save(&dir, "missing.safetensors", missing);
+    let err = Mlp::read(&missing, &[]).unwrap_err();
+    assert!(
+        matches!(&err, CompileError::MissingTensor { name, .. } if name == "fc2.bias"),
+        "{err}"
+    );
+
+    let mut nan = [layer("fc1", 8, 16), layer("fc2", 4, 8)].concat();
+    nan[2].2[3] = f32::NAN;
+    let nan = save(&dir, "nan.safetensors", nan);
+    let err = Mlp::read(&nan, &[]).unwrap_err();
+    assert!(
+        matches!(&err, CompileError::NonFinite { name, index: 3, .. } if name == "fc2.weight"),
+        "{err}"
+    );
+
+    let wide = dir.join("wide.npy");
+    write_npy(&wide, 5, 12, 1.0);
+    let err = mlp::read_matrix(&wide, 16, "calibration").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CompileError::CalibrationWidth {
+                expected: 16,
+                got: 12,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let not_weights = dir.join("garbage.safetensors");
+    std::fs::write(&not_weights, b"this is not a weights file").unwrap();
+    assert!(matches!(
+        Mlp::read(&not_weights, &[]),
+        Err(CompileError::Format { .. })
+    ));
+
+    // V must divide every layer's width.
+    let calib = vec![vec![1.0f32; 16]; 4];
+    let err = compile::compile(
+        &model,
+        &calib,
+        &CompileOptions {
+            sub_vector_len: 3,
+            ..options(Method::Kmeans)
+        },
+        &ProgressBar::hidden(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, CompileError::Split { .. }), "{err}");
+
+    // The command line says the same and fails.
+    let cli = |weights: &Path, calibration: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_lutgen"))
+            .args(["compile", "--weights"])
+            .arg(weights)
+            .arg("--calibration")
+            .arg(calibration)
+            .args(["-k", "4", "-v", "2", "-o"])
+            .arg(dir.join("out.lutnet"))
+            .output()
+            .unwrap()
+    };
+    let ok_calib = dir.join("calib.npy");
+    write_npy(&ok_calib, 6, 16, 2.0);
+    let out = cli(&nan, &ok_calib);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fc2.weight has a non-finite value NaN"),
+        "{stderr}"
+    );
+    let out = cli(&good, &wide);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("calibration rows have 12 values"));
+    let out = cli(&good, &ok_calib);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(Network::read_from(dir.join("out.lutnet")).is_ok());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The compiled digits network on the Verilated engine, one pass per layer,
+/// equals the integer reference bit for bit.
+#[test]
+fn digits_network_on_the_device_equals_the_reference() {
+    let (model, train, test, _) = digits();
+    let network = compile::compile(
+        &model,
+        &train,
+        &options(Method::Refit),
+        &ProgressBar::hidden(),
+    )
+    .unwrap();
+    let q: Vec<Vec<i8>> = test[..48]
+        .iter()
+        .map(|x| network.input_quantization().quantize(x))
+        .collect();
+    let device = run_network(&network, &q, &SimOptions::default()).unwrap();
+    assert_eq!(device.outputs, reference_outputs(&network, &q));
+}
+
+/// Random multi-layer images (random tables, centroids, requantization and
+/// zero points) on the device equal the reference. The layer shapes are the
+/// digits network's, so the Verilated models are shared with the test above.
+#[test]
+fn random_multilayer_networks_on_the_device_equal_the_reference() {
+    let hidden = EngineConfig {
+        input_dim: 64,
+        codebooks: 16,
+        centroids: 16,
+        outputs: 64,
+        ..EngineConfig::default()
+    };
+    let last = EngineConfig {
+        outputs: 10,
+        ..hidden.clone()
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for seed in 0..3 {
+        let network =
+            random_network(&[hidden.clone(), hidden.clone(), last.clone()], seed).unwrap();
+        let inputs: Vec<Vec<i8>> = (0..24)
+            .map(|_| (0..64).map(|_| rng.gen::<i8>()).collect())
+            .collect();
+        let device = run_network(&network, &inputs, &SimOptions::default()).unwrap();
+        assert_eq!(
+            device.outputs,
+            reference_outputs(&network, &inputs),
+            "seed {seed}"
+        );
+    }
+}
+
+/// Every encoder compiles the digits model deterministically, learns real
+/// parameters (not defaults), and classifies; the floors are well below the
+/// measured accuracies (docs/encoders.md) so only a broken encoder fails.
+#[test]
+fn every_encoder_compiles_the_digits_model() {
+    let (model, train, test, labels) = digits();
+    for (encoder, floor) in [
+        (EncoderKind::L2, 0.93),
+        (EncoderKind::L1, 0.9),
+        (EncoderKind::TwoLevel, 0.9),
+        (EncoderKind::Tree, 0.9),
+        (EncoderKind::Sign, 0.6),
+    ] {
+        let options = CompileOptions {
+            encoders: vec![encoder],
+            ..options(Method::Refit)
+        };
+        let bar = ProgressBar::hidden();
+        let a = compile::compile(&model, &train, &options, &bar).unwrap();
+        let b = compile::compile(&model, &train, &options, &bar).unwrap();
+        assert_eq!(a.to_bytes(), b.to_bytes(), "{encoder} is not deterministic");
+        for layer in a.layers() {
+            let (config, params) = (layer.image.config(), layer.image.params());
+            assert_eq!(config.encoder, encoder);
+            match encoder {
+                EncoderKind::L1 | EncoderKind::TwoLevel => {
+                    assert!(
+                        params.weights.iter().any(|&w| w != 1),
+                        "{encoder}: unit weights"
+                    )
+                }
+                EncoderKind::Tree => {
+                    assert_eq!(config.centroids, 16);
+                    assert!(
+                        params.thresholds.iter().any(|&t| t != 0),
+                        "tree: no thresholds"
+                    )
+                }
+                EncoderKind::Sign => assert_eq!(config.centroids, 16),
+                EncoderKind::L2 => {}
+            }
+        }
+        let q: Vec<Vec<i8>> = test
+            .iter()
+            .map(|x| a.input_quantization().quantize(x))
+            .collect();
+        let acc = compile::accuracy(&reference_outputs(&a, &q), &labels);
+        assert!(acc > floor, "{encoder}: LUT accuracy {acc} below {floor}");
+    }
+}
+
+/// A network with a different encoder per layer (`tree`, then `two-level`)
+/// runs on the network top bit for bit as the reference says.
+#[test]
+fn per_layer_encoders_on_the_device_equal_the_reference() {
+    let (model, train, test, _) = digits();
+    let options = CompileOptions {
+        encoders: vec![EncoderKind::Tree, EncoderKind::TwoLevel],
+        ..options(Method::Refit)
+    };
+    let network = compile::compile(&model, &train, &options, &ProgressBar::hidden()).unwrap();
+    let encoders: Vec<EncoderKind> = network
+        .layers()
+        .iter()
+        .map(|l| l.image.config().encoder)
+        .collect();
+    assert_eq!(encoders, [EncoderKind::Tree, EncoderKind::TwoLevel]);
+    let q: Vec<Vec<i8>> = test[..32]
+        .iter()
+        .map(|x| network.input_quantization().quantize(x))
+        .collect();
+    let top = run_network_top(&network, &q, &SimOptions::default(), Backpressure::none()).unwrap();
+    assert_eq!(top.outputs, reference_outputs(&network, &q));
+}
+
+#[test]
+fn encoder_choices_the_compiler_cannot_honour_are_refused() {
+    let (model, train, _, _) = digits();
+    let bar = ProgressBar::hidden();
+    let three = CompileOptions {
+        encoders: vec![EncoderKind::L2; 3],
+        ..options(Method::Refit)
+    };
+    let err = compile::compile(&model, &train, &three, &bar).unwrap_err();
+    assert!(matches!(
+        err,
+        CompileError::EncoderCount {
+            given: 3,
+            layers: 2
+        }
+    ));
+    assert!(err.to_string().contains("one for every layer"), "{err}");
+    let learned_tree = CompileOptions {
+        encoders: vec![EncoderKind::Tree],
+        learn: LearnOptions {
+            labels: Some(vec![0; train.len()]),
+            ..LearnOptions::default()
+        },
+        ..options(Method::Learned)
+    };
+    let err = compile::compile(&model, &train, &learned_tree, &bar).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CompileError::LearnedEncoder {
+                layer: 0,
+                encoder: EncoderKind::Tree
+            }
+        ),
+        "{err}"
+    );
+    // Sign hashing with V = 16 would need 2^16 rows per codebook: a config error, not a panic.
+    let wide_sign = CompileOptions {
+        encoders: vec![EncoderKind::Sign],
+        sub_vector_len: 16,
+        ..options(Method::Refit)
+    };
+    let err = compile::compile(&model, &train, &wide_sign, &bar).unwrap_err();
+    assert!(
+        matches!(err, CompileError::Config { layer: 0, .. }),
+        "{err}"
+    );
+}

@@ -1,0 +1,230 @@
+//! The device protocol end to end against the Verilated device, in-process:
+//! loads and runs, recovery from a damaged link, timeouts, refusals.
+//! Time is simulated (device clock cycles), so nothing here depends on how
+//! fast the test machine is.
+
+use lutgen_core::protocol::{self, Command, Decoded, Decoder, DeviceError, Frame};
+use lutgen_core::{EngineConfig, Image, Reference};
+use lutgen_driver::transport::fault::{Faults, FaultyTransport};
+use lutgen_driver::transport::serial::SerialTransport;
+use lutgen_driver::transport::{Transport, TransportError};
+use lutgen_driver::{Driver, DriverError, DriverOptions};
+use lutgen_hdl::device::DeviceConfig;
+use lutgen_sim::device::{DeviceSimOptions, Link};
+use lutgen_sim::transport::SimTransport;
+use std::time::Duration;
+
+/// The engine every device test uses (one Verilator build, cached).
+pub fn small_engine() -> EngineConfig {
+    EngineConfig {
+        input_dim: 8,
+        codebooks: 4,
+        centroids: 4,
+        outputs: 4,
+        ..EngineConfig::default()
+    }
+}
+
+fn device() -> DeviceConfig {
+    DeviceConfig {
+        engine: small_engine(),
+        clock_hz: 12_000_000,
+        baud: 1_500_000,
+    }
+}
+
+fn transport() -> SimTransport {
+    SimTransport::new(&device(), &DeviceSimOptions::default()).unwrap()
+}
+
+fn options() -> DriverOptions {
+    DriverOptions {
+        timeout: Duration::from_millis(100),
+        retries: 12,
+        window_bytes: None,
+    }
+}
+
+fn vectors(config: &EngineConfig, count: usize, seed: u64) -> Vec<Vec<i8>> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..count)
+        .map(|_| (0..config.input_dim).map(|_| rng.gen()).collect())
+        .collect()
+}
+
+fn expected(image: &Image, inputs: &[Vec<i8>]) -> Vec<Vec<i32>> {
+    let r = Reference::new(image);
+    inputs.iter().map(|x| r.outputs(x).unwrap()).collect()
+}
+
+#[test]
+fn load_and_run_are_bit_exact_and_efficient() {
+    let image = Image::random(small_engine(), 5).unwrap();
+    let mut driver = Driver::new(transport(), options());
+    let ident = driver.identify().unwrap();
+    assert_eq!(ident.config, small_engine());
+    driver.load(&image, &mut |_, _| {}).unwrap();
+    let status = driver.status().unwrap();
+    assert!(status.loaded() && !status.fault(), "{status:?}");
+    driver.reset_stats();
+    let inputs = vectors(&small_engine(), 300, 9);
+    let results = driver.run(&inputs, &mut |_, _| {}).unwrap();
+    assert_eq!(results, expected(&image, &inputs));
+    let stats = driver.stats();
+    assert_eq!(stats.retransmissions, 0, "{stats:?}");
+    assert!(stats.payload_efficiency() > 0.95, "{stats:?}");
+    let status = driver.status().unwrap();
+    assert_eq!(status.vectors_processed, 300);
+    assert_eq!(status.frames_rejected, 0);
+    // Reset clears the counters and keeps the image.
+    driver.reset().unwrap();
+    let status = driver.status().unwrap();
+    assert_eq!((status.vectors_processed, status.frames_received), (0, 1));
+    let again = driver.run(&inputs[..5], &mut |_, _| {}).unwrap();
+    assert_eq!(again, expected(&image, &inputs[..5]));
+}
+
+#[test]
+fn damaged_link_still_gives_bit_exact_results() {
+    let image = Image::random(small_engine(), 6).unwrap();
+    let faults = Faults {
+        flip: 1.0 / 1000.0,
+        drop: 1.0 / 1000.0,
+        insert: 1.0 / 1000.0,
+        mute_after: None,
+    };
+    let link = FaultyTransport::new(transport(), faults, 42);
+    let mut driver = Driver::new(link, options());
+    driver.identify().unwrap();
+    driver.load(&image, &mut |_, _| {}).unwrap();
+    let inputs = vectors(&small_engine(), 400, 10);
+    let results = driver.run(&inputs, &mut |_, _| {}).unwrap();
+    assert_eq!(results, expected(&image, &inputs));
+    let damage = driver.transport().damage();
+    let stats = driver.stats();
+    assert!(
+        damage.flipped > 0 && damage.dropped > 0 && damage.inserted > 0,
+        "{damage:?}"
+    );
+    assert!(stats.retransmissions > 0, "{stats:?} {damage:?}");
+}
+
+#[test]
+fn silent_device_ends_in_a_timeout_naming_the_port() {
+    let image = Image::random(small_engine(), 7).unwrap();
+    let faults = Faults {
+        mute_after: Some(protocol::OVERHEAD + protocol::IDENT_LEN),
+        ..Faults::default()
+    };
+    let mut driver = Driver::new(FaultyTransport::new(transport(), faults, 1), options());
+    driver.identify().unwrap();
+    let err = driver.load(&image, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(err, DriverError::Timeout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("simulated device"), "{text}");
+    assert!(text.contains("load frame"), "{text}");
+}
+
+#[test]
+fn image_for_another_engine_is_refused_before_data_moves() {
+    let other = EngineConfig {
+        outputs: 5,
+        ..small_engine()
+    };
+    let image = Image::random(other, 1).unwrap();
+    let mut driver = Driver::new(transport(), options());
+    let err = driver.load(&image, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(err, DriverError::ImageMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("N=4"), "{err}");
+    // Only the identify frame went out.
+    assert_eq!(driver.stats().frames_sent, 1);
+    assert_eq!(
+        driver.stats().bytes_sent,
+        protocol::OVERHEAD as u64,
+        "no load data was sent"
+    );
+}
+
+#[test]
+fn missing_port_is_a_clear_error() {
+    let err = SerialTransport::open("/dev/lutgen-no-such-port", 115_200)
+        .err()
+        .unwrap();
+    assert!(matches!(err, TransportError::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains("/dev/lutgen-no-such-port"));
+    assert!(err.to_string().contains("lutgen board --sim"));
+}
+
+/// Raw frames: the device rejects bad CRCs, unknown commands and bad lengths
+/// with error replies, counts them, and resynchronizes after garbage.
+#[test]
+fn device_rejects_and_resynchronizes() {
+    let mut t = transport();
+    let mut bad_crc = Frame::new(Command::Status.code(), 1, vec![]).encode();
+    bad_crc[7] ^= 0x40;
+    let mut stream = vec![0x00, 0xA5, 0x13, 0xA5, 0xA5, 0x77, 0xFF];
+    stream.extend(bad_crc);
+    stream.extend([0x5A, 0xA5, 0x12]);
+    stream.extend(Frame::new(0x42, 2, vec![]).encode());
+    stream.extend(Frame::new(Command::Data.code(), 3, vec![1, 2, 3]).encode());
+    stream.extend(Frame::new(Command::Identify.code(), 4, vec![]).encode());
+    stream.extend(Frame::new(Command::Status.code(), 5, vec![]).encode());
+    t.write(&stream).unwrap();
+    let mut decoder = Decoder::new(65535);
+    let mut frames = Vec::new();
+    // Reads return as soon as a byte arrives; 10 ms each is plenty in simulated time.
+    for _ in 0..2000 {
+        decoder.push(&t.read(Duration::from_millis(10)).unwrap());
+        while let Some(d) = decoder.next_frame() {
+            match d {
+                Decoded::Frame(f) => frames.push(f),
+                Decoded::Corrupt { .. } => panic!("device sent a corrupt frame"),
+            }
+        }
+        if frames.len() >= 5 {
+            break;
+        }
+    }
+    let summary: Vec<(u8, u8, Option<u8>)> = frames
+        .iter()
+        .map(|f| {
+            let code = (f.code == protocol::ERROR_REPLY).then(|| f.payload[0]);
+            (f.code, f.seq, code)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (0xFF, 1, Some(DeviceError::BadCrc.code())),
+            (0xFF, 2, Some(DeviceError::UnknownCommand.code())),
+            (0xFF, 3, Some(DeviceError::BadLength.code())),
+            (0x81, 4, None),
+            (0x82, 5, None),
+        ]
+    );
+    let status = protocol::Status::from_bytes(&frames[4].payload).unwrap();
+    assert_eq!(status.frames_rejected, 3);
+    assert_eq!(status.frames_received, 5);
+}
+
+/// The bit-level UART path gives the same results as the byte-level shortcut.
+#[test]
+fn bit_level_uart_runs_bit_exact() {
+    let image = Image::random(small_engine(), 8).unwrap();
+    let sim = SimTransport::new(
+        &device(),
+        &DeviceSimOptions {
+            link: Link::Bit,
+            cache_dir: None,
+        },
+    )
+    .unwrap();
+    let mut driver = Driver::new(sim, options());
+    driver.load(&image, &mut |_, _| {}).unwrap();
+    let inputs = vectors(&small_engine(), 40, 11);
+    assert_eq!(
+        driver.run(&inputs, &mut |_, _| {}).unwrap(),
+        expected(&image, &inputs)
+    );
+}

@@ -1,0 +1,56 @@
+//! A trained model with its calibration inputs and a labelled test split.
+
+use crate::error::CompileError;
+use crate::eval::accuracy;
+use crate::mlp::{self, Mlp};
+use std::path::Path;
+
+/// A model, its calibration inputs and a labelled test split, as read by [`Dataset::read`].
+pub struct Dataset {
+    pub model: Mlp,
+    pub calibration: Vec<Vec<f32>>,
+    pub test: Vec<Vec<f32>>,
+    pub labels: Vec<usize>,
+}
+
+impl Dataset {
+    /// Reads the model (.safetensors or .npz) and the data (.npy), checking
+    /// widths and that every test input has a label.
+    pub fn read(
+        weights: &Path,
+        calibration: &Path,
+        test_x: &Path,
+        test_y: &Path,
+    ) -> Result<Dataset, CompileError> {
+        let model = Mlp::read(weights, &[])?;
+        let d = model.input_dim();
+        let calibration = mlp::read_matrix(calibration, d, "calibration")?;
+        let test = mlp::read_matrix(test_x, d, "test inputs")?;
+        let labels = mlp::read_labels(test_y)?;
+        if labels.len() != test.len() {
+            return Err(CompileError::LabelCount {
+                inputs: test.len(),
+                labels: labels.len(),
+            });
+        }
+        Ok(Dataset {
+            model,
+            calibration,
+            test,
+            labels,
+        })
+    }
+
+    /// The float model's test accuracy.
+    pub fn float_accuracy(&self) -> f64 {
+        let outputs: Vec<Vec<f64>> = self
+            .test
+            .iter()
+            .map(|x| {
+                self.model
+                    .forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>())
+            })
+            .collect();
+        accuracy(&outputs, &self.labels)
+    }
+}

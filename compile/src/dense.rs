@@ -1,0 +1,114 @@
+//! The int8 dense baseline: the same MLP with int8 weights and multiply-accumulate.
+//!
+//! Same input quantization and the same [`Requantize`] between layers as the
+//! lookup-table network, so the two differ only in how a layer is computed:
+//! `acc_n = bias_n + sum_d W_q[n][d] * (x_d - zero_point)` with per-layer
+//! symmetric weight scales (largest magnitude to 127) and the bias at the
+//! accumulator scale `input_scale * weight_scale`.
+
+use crate::error::CompileError;
+use crate::layers::check_calibration;
+use crate::mlp::Mlp;
+use crate::quantize::{input_quantization, relu_requantize};
+use lutgen_core::network::{InputQuantization, Requantize};
+
+/// One int8 dense layer.
+#[derive(Clone, Debug)]
+pub struct DenseLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight: Vec<i8>,
+    pub bias: Vec<i32>,
+    pub input_zero_point: i8,
+    pub requantize: Option<Requantize>,
+}
+
+impl DenseLayer {
+    fn accumulate(&self, x: &[i8]) -> Vec<i32> {
+        let zp = i32::from(self.input_zero_point);
+        (0..self.outputs)
+            .map(|n| {
+                let row = &self.weight[n * self.inputs..(n + 1) * self.inputs];
+                let dot: i64 = row
+                    .iter()
+                    .zip(x)
+                    .map(|(&w, &v)| i64::from(w) * i64::from(i32::from(v) - zp))
+                    .sum();
+                (dot + i64::from(self.bias[n])).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+                    as i32
+            })
+            .collect()
+    }
+}
+
+/// An int8 dense network.
+#[derive(Clone, Debug)]
+pub struct DenseInt8 {
+    pub input: InputQuantization,
+    pub layers: Vec<DenseLayer>,
+}
+
+impl DenseInt8 {
+    /// Quantizes `mlp`, calibrating the activation scales on `calibration`.
+    pub fn quantize(mlp: &Mlp, calibration: &[Vec<f32>]) -> Result<Self, CompileError> {
+        check_calibration(mlp, calibration)?;
+        let input = input_quantization(calibration);
+        let mut q: Vec<Vec<i8>> = calibration.iter().map(|x| input.quantize(x)).collect();
+        let (mut in_scale, mut in_zero) = (f64::from(input.scale), input.zero_point);
+        let mut layers = Vec::new();
+        for (l, dense) in mlp.layers.iter().enumerate() {
+            let wmax = dense
+                .weight
+                .iter()
+                .fold(0f64, |m, &w| m.max(f64::from(w).abs()));
+            let w_scale = if wmax > 0.0 { wmax / 127.0 } else { 1.0 };
+            let acc_scale = in_scale * w_scale;
+            let mut layer = DenseLayer {
+                inputs: dense.inputs,
+                outputs: dense.outputs,
+                weight: dense
+                    .weight
+                    .iter()
+                    .map(|&w| (f64::from(w) / w_scale).round().clamp(-127.0, 127.0) as i8)
+                    .collect(),
+                bias: dense
+                    .bias
+                    .iter()
+                    .map(|&b| (f64::from(b) / acc_scale).round().clamp(-2e9, 2e9) as i32)
+                    .collect(),
+                input_zero_point: in_zero,
+                requantize: None,
+            };
+            if l + 1 < mlp.layers.len() {
+                let accs: Vec<Vec<i32>> = q.iter().map(|x| layer.accumulate(x)).collect();
+                let max = accs
+                    .iter()
+                    .flatten()
+                    .fold(0f64, |m, &a| m.max(f64::from(a) * acc_scale));
+                let (r, out_scale) = relu_requantize(acc_scale, max, l)?;
+                q = accs
+                    .iter()
+                    .map(|a| a.iter().map(|&v| r.apply(v)).collect())
+                    .collect();
+                in_scale = out_scale;
+                in_zero = r.zero_point;
+                layer.requantize = Some(r);
+            }
+            layers.push(layer);
+        }
+        Ok(DenseInt8 { input, layers })
+    }
+
+    /// The last layer's accumulators for one real-valued input.
+    pub fn infer(&self, x: &[f32]) -> Vec<i32> {
+        let mut h = self.input.quantize(x);
+        for layer in &self.layers {
+            let acc = layer.accumulate(&h);
+            match &layer.requantize {
+                Some(r) => h = acc.iter().map(|&a| r.apply(a)).collect(),
+                None => return acc,
+            }
+        }
+        unreachable!("the last layer has no requantization")
+    }
+}

@@ -1,0 +1,277 @@
+//! The k-means / refit compile of every layer, in order, each on the int8 inputs the
+//! compiled layers before it really produce (see the crate doc).
+
+use crate::encoders;
+use crate::error::CompileError;
+use crate::mlp::Mlp;
+use crate::options::{CompileOptions, Method};
+use crate::quantize::{input_quantization, relu_requantize};
+use crate::refit::refit;
+use indicatif::ProgressBar;
+use lutgen_core::encoder::nearest_l2;
+use lutgen_core::network::{Layer, Network};
+use lutgen_core::{EncoderKind, EngineConfig, Image, Reference};
+
+/// Checks the calibration rows against the network's input width.
+pub fn check_calibration(mlp: &Mlp, calibration: &[Vec<f32>]) -> Result<(), CompileError> {
+    if calibration.is_empty() {
+        return Err(CompileError::CalibrationEmpty);
+    }
+    if let Some(row) = calibration.iter().find(|r| r.len() != mlp.input_dim()) {
+        return Err(CompileError::CalibrationWidth {
+            what: "calibration",
+            expected: mlp.input_dim(),
+            got: row.len(),
+        });
+    }
+    if let Some((index, value)) = calibration
+        .iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, v)| !v.is_finite())
+    {
+        return Err(CompileError::NonFinite {
+            name: "calibration data".into(),
+            index,
+            value: *value,
+        });
+    }
+    Ok(())
+}
+
+/// Centroids, tables and bias of one layer chosen elsewhere (the learned method), in real units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerParams {
+    /// `[c][k][v]`, in the units of the layer's real (dequantized) input.
+    pub centroids: Vec<f64>,
+    /// `[c][k][n]`, in the units of the layer's real output.
+    pub tables: Vec<f64>,
+    pub bias: Vec<f64>,
+}
+
+/// The compile pipeline; with `given`, each layer's centroids, tables and bias
+/// come from it instead of k-means and the refit, and go through exactly the
+/// same int8 rounding, table and bias quantization, and requantization
+/// calibration as the other methods.
+pub fn compile_with(
+    mlp: &Mlp,
+    calibration: &[Vec<f32>],
+    options: &CompileOptions,
+    given: Option<&[LayerParams]>,
+    progress: &ProgressBar,
+) -> Result<Network, CompileError> {
+    check_calibration(mlp, calibration)?;
+    let v = options.sub_vector_len;
+    let layer_encoders = options.layer_encoders(mlp.layers.len())?;
+    if given.is_some() {
+        if let Some(layer) = layer_encoders.iter().position(|&e| e != EncoderKind::L2) {
+            return Err(CompileError::LearnedEncoder {
+                layer,
+                encoder: layer_encoders[layer],
+            });
+        }
+    }
+    for (layer, dense) in mlp.layers.iter().enumerate() {
+        if v == 0 || !dense.inputs.is_multiple_of(v) {
+            return Err(CompileError::Split {
+                layer,
+                inputs: dense.inputs,
+                sub_vector_len: v,
+            });
+        }
+    }
+    let n = calibration.len();
+    let input = input_quantization(calibration);
+    // The float network's pre-activations: the refit's targets.
+    let float_x: Vec<Vec<f64>> = calibration
+        .iter()
+        .map(|r| r.iter().map(|&x| f64::from(x)).collect())
+        .collect();
+    let targets: Vec<Vec<Vec<f64>>> = if options.method == Method::Refit && given.is_none() {
+        float_x.iter().map(|x| mlp.pre_activations(x)).collect()
+    } else {
+        Vec::new()
+    };
+    let codebooks_total: usize = mlp.layers.iter().map(|l| l.inputs / v).sum();
+    progress.set_length(codebooks_total as u64);
+    progress.set_position(0);
+
+    let mut q: Vec<Vec<i8>> = calibration.iter().map(|x| input.quantize(x)).collect();
+    let (mut in_scale, mut in_zero) = (f64::from(input.scale), input.zero_point);
+    let mut layers = Vec::with_capacity(mlp.layers.len());
+    for (l, dense) in mlp.layers.iter().enumerate() {
+        let (d, outputs) = (dense.inputs, dense.outputs);
+        let c = d / v;
+        let encoder = layer_encoders[l];
+        let k = encoders::centroids_for(encoder, options.centroids, v);
+        let config = EngineConfig {
+            input_dim: d,
+            codebooks: c,
+            centroids: k,
+            outputs,
+            lanes: options.lanes.clamp(1, outputs),
+            encoder,
+            activation_bits: 8,
+            centroid_bits: 8,
+            table_bits: 8,
+            bias_bits: 16,
+        };
+        config
+            .validate()
+            .map_err(|source| CompileError::Config { layer: l, source })?;
+        if let Some(given) = given {
+            let p = &given[l];
+            assert_eq!(p.centroids.len(), c * k * v, "layer {l}: centroid count");
+            assert_eq!(p.tables.len(), c * k * outputs, "layer {l}: table size");
+            assert_eq!(p.bias.len(), outputs, "layer {l}: bias size");
+        }
+        progress.set_message(format!(
+            "layer {l}: learning the {encoder} encoder, {c} codebooks of {k} rows"
+        ));
+
+        // The encoder: centroids and parameters learned on this layer's real
+        // int8 inputs, and the encodings exactly as the engine computes them.
+        let learned = encoders::learn_encoder(
+            &config,
+            &q,
+            options.iterations,
+            |cb| options.seed ^ ((l as u64) << 32 | cb as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            in_zero,
+        )
+        .map_err(|source| CompileError::Image { layer: l, source })?;
+        let mut centroids = learned.centroids;
+        let mut prototypes = learned.prototypes;
+        let params = learned.params;
+        let mut codes = learned.codes;
+        if let Some(given) = given {
+            // Given centroids (l2 only): quantized with this layer's input quantization.
+            for (dst, &x) in centroids.iter_mut().zip(&given[l].centroids) {
+                *dst = (x / in_scale + f64::from(in_zero))
+                    .round()
+                    .clamp(-128.0, 127.0) as i8;
+            }
+            prototypes = centroids.iter().map(|&x| f64::from(x)).collect();
+            codes = q
+                .iter()
+                .map(|row| {
+                    (0..c)
+                        .map(|cb| {
+                            let cents = (0..k)
+                                .map(|kk| &centroids[(cb * k + kk) * v..(cb * k + kk + 1) * v]);
+                            nearest_l2(cents, &row[cb * v..(cb + 1) * v]).index
+                        })
+                        .collect()
+                })
+                .collect();
+        }
+        progress.inc(c as u64);
+
+        // Float tables [c][k][n]: the centroids' dot products with the weights.
+        let mut tables = vec![0.0; c * k * outputs];
+        for cb in 0..c {
+            for kk in 0..k {
+                let p = &prototypes[(cb * k + kk) * v..(cb * k + kk + 1) * v];
+                for o in 0..outputs {
+                    let w = &dense.row(o)[cb * v..(cb + 1) * v];
+                    tables[(cb * k + kk) * outputs + o] = p
+                        .iter()
+                        .zip(w)
+                        .map(|(&x, &w)| (x - f64::from(in_zero)) * in_scale * f64::from(w))
+                        .sum();
+                }
+            }
+        }
+        let mut bias: Vec<f64> = dense.bias.iter().map(|&b| f64::from(b)).collect();
+        if let Some(given) = given {
+            tables.clone_from(&given[l].tables);
+            bias.clone_from(&given[l].bias);
+        } else if options.method == Method::Refit {
+            progress.set_message(format!("layer {l}: refitting {} table rows", c * k));
+            let y: Vec<Vec<f64>> = targets
+                .iter()
+                .map(|t| {
+                    t[l].iter()
+                        .zip(&dense.bias)
+                        .map(|(&y, &b)| y - f64::from(b))
+                        .collect()
+                })
+                .collect();
+            tables = refit(
+                &codes,
+                &y,
+                &tables,
+                c,
+                k,
+                options.ridge * n as f64 / k as f64,
+            )
+            .ok_or(CompileError::Solve { layer: l })?;
+        }
+
+        // int8 tables and bias at the same scale.
+        let tmax = tables.iter().fold(0f64, |m, &t| m.max(t.abs()));
+        let acc_scale = if tmax > 0.0 { tmax / 127.0 } else { 1.0 };
+        let tables_q: Vec<i8> = tables
+            .iter()
+            .map(|&t| (t / acc_scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        let bias_q: Vec<i64> = bias
+            .iter()
+            .map(|&b| (b / acc_scale).round() as i64)
+            .collect();
+        let needed = bias_q
+            .iter()
+            .map(|&b| 65 - if b < 0 { !b } else { b }.leading_zeros())
+            .max()
+            .unwrap_or(2);
+        let config = EngineConfig {
+            bias_bits: needed.max(16),
+            ..config
+        };
+        if needed > 32 || config.validate().is_err() {
+            return Err(CompileError::BiasRange {
+                layer: l,
+                bits: needed,
+            });
+        }
+        let image = Image::with_params(
+            config,
+            centroids,
+            tables_q,
+            bias_q.iter().map(|&b| b as i32).collect(),
+            params,
+        )
+        .map_err(|source| CompileError::Image { layer: l, source })?;
+
+        let requantize = if l + 1 < mlp.layers.len() {
+            let reference = Reference::new(&image);
+            let accs: Vec<Vec<i32>> = q
+                .iter()
+                .map(|row| {
+                    reference
+                        .outputs(row)
+                        .expect("calibration rows are int8 of width D")
+                })
+                .collect();
+            let max = accs
+                .iter()
+                .flatten()
+                .fold(0f64, |m, &a| m.max(f64::from(a) * acc_scale));
+            let (r, out_scale) = relu_requantize(acc_scale, max, l)?;
+            q = accs
+                .iter()
+                .map(|acc| acc.iter().map(|&a| r.apply(a)).collect())
+                .collect();
+            in_scale = out_scale;
+            in_zero = r.zero_point;
+            Some(r)
+        } else {
+            None
+        };
+        layers.push(Layer {
+            image,
+            accumulator_scale: acc_scale as f32,
+            requantize,
+        });
+    }
+    Ok(Network::new(input, layers)?)
+}

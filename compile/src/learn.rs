@@ -1,0 +1,562 @@
+//! Learned centroids and tables (LUT-NN's training), with candle's autodiff.
+//!
+//! Starting point: the `refit` compile (k-means centroids, ridge-refit
+//! tables). Then, through the whole network, on the training split less a
+//! validation part:
+//!
+//! - each layer's argmin becomes, for the gradient, a softmax over negative
+//!   squared distances with a learned temperature per layer; the forward pass
+//!   keeps the hard one-hot choice (straight-through: `hard + soft -
+//!   detach(soft)`), so the loss is the loss of the network the device runs;
+//! - tables and biases are rounded to int8 at the compiler's scale
+//!   (`max|T| / 127`) in the forward pass (straight-through);
+//! - the inputs of every layer are quantized as the device's are: the
+//!   network's input quantization for the first layer, the ReLU
+//!   requantization (calibrated on the training split at the start of every
+//!   epoch) for the others (straight-through);
+//! - the loss is the cross entropy of the last layer's real outputs; Adam.
+//!
+//! Centroids are trained in real units (the layer's dequantized input), so
+//! they stay meaningful when the requantization scale before them moves.
+//! After training, [`compile_with`] freezes them: centroids rounded to int8 in
+//! the calibrated input domain, tables and biases quantized, requantization
+//! calibrated, exactly as for the other methods. The validation accuracy
+//! printed after every epoch is that compiled network's, in the integer
+//! reference.
+//!
+//! Deterministic for a fixed seed: ChaCha8 for the split and batch order, and
+//! candle's CPU kernels compute every output element in one thread in a
+//! fixed order (checked by a test: same network bytes twice).
+
+use crate::error::CompileError;
+use crate::eval::accuracy;
+use crate::layers::{check_calibration, compile_with, LayerParams};
+use crate::mlp::Mlp;
+use crate::options::{CompileOptions, Method};
+use candle_core::{DType, Device, Tensor, Var, D};
+use indicatif::ProgressBar;
+use lutgen_core::network::Network;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+/// One epoch's progress.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    /// Mean training cross entropy over the epoch's batches.
+    pub loss: f64,
+    /// Accuracy of the compiled (integer) network on the validation rows.
+    pub validation_accuracy: f64,
+}
+
+fn err(e: candle_core::Error) -> CompileError {
+    CompileError::Learn(e.to_string())
+}
+
+/// One layer's trainable state, in normalized units.
+struct LayerVars {
+    c: usize,
+    k: usize,
+    v: usize,
+    /// Input scale at the start: centroids are `centroids * in_unit` in real units.
+    in_unit: f64,
+    /// Accumulator scale at the start: tables and bias are `x * acc_unit` in real units.
+    acc_unit: f64,
+    centroids: Var,
+    tables: Var,
+    /// With derived tables: the layer's weights `(C, V, N)` in units of `w_unit`.
+    weight: Option<Var>,
+    w_unit: f64,
+    bias: Var,
+    log_temperature: Var,
+}
+
+impl LayerVars {
+    /// The tables `(C*K, N)` in units of `acc_unit`: free, or the centroids' dot products with the weights.
+    fn table(&self) -> candle_core::Result<Tensor> {
+        let Some(w) = &self.weight else {
+            return Ok(self.tables.as_tensor().clone());
+        };
+        let (c, k, v) = (self.c, self.k, self.v);
+        let p = self.centroids.as_tensor().reshape((c, k, v))?;
+        let t = p.matmul(w.as_tensor())?; // (c, k, n)
+        let n = t.dim(2)?;
+        t.reshape((c * k, n))?
+            .affine(self.in_unit * self.w_unit / self.acc_unit, 0.0)
+    }
+}
+
+/// Straight-through rounding to int8 at scale `max|x| / 127`: forward quantized, backward identity.
+fn fake_quant_tables(t: &Tensor, b: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    let tmax = t.detach().abs()?.max_all()?.to_vec0::<f32>()?;
+    let s = if tmax > 0.0 {
+        f64::from(tmax) / 127.0
+    } else {
+        1.0
+    };
+    let tq = t
+        .detach()
+        .affine(1.0 / s, 0.0)?
+        .round()?
+        .clamp(-127f32, 127f32)?
+        .affine(s, 0.0)?;
+    let bq = b.detach().affine(1.0 / s, 0.0)?.round()?.affine(s, 0.0)?;
+    let t = (t + (tq - t.detach())?)?;
+    let b = (b + (bq - b.detach())?)?;
+    Ok((t, b))
+}
+
+struct Model {
+    layers: Vec<LayerVars>,
+    /// Real scale of each later layer's input (ReLU requantization), recalibrated every epoch.
+    out_scales: Vec<f64>,
+    device: Device,
+}
+
+impl Model {
+    /// Forward pass; returns the logits (real units) and, per layer, the largest real output.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<(Tensor, Vec<f32>)> {
+        let b = x.dim(0)?;
+        let mut h = x.clone();
+        let mut maxes = Vec::new();
+        let last = self.layers.len() - 1;
+        for (l, lv) in self.layers.iter().enumerate() {
+            let (c, k, v) = (lv.c, lv.k, lv.v);
+            let u = h.affine(1.0 / lv.in_unit, 0.0)?.reshape((b, c, 1, v))?;
+            let p = lv.centroids.as_tensor().reshape((1, c, k, v))?;
+            let dist = u.broadcast_sub(&p)?.sqr()?.sum(3)?; // (b, c, k)
+            let t = lv.log_temperature.as_tensor().exp()?;
+            let logits = dist.neg()?.broadcast_div(&t)?;
+            let m = logits.max_keepdim(2)?.detach();
+            let e = logits.broadcast_sub(&m)?.exp()?;
+            let soft = e.broadcast_div(&e.sum_keepdim(2)?)?;
+            let idx = dist.detach().argmin_keepdim(2)?; // (b, c, 1) u32
+            let ks = Tensor::arange(0u32, k as u32, &self.device)?.reshape((1, 1, k))?;
+            let hard = ks.broadcast_eq(&idx)?.to_dtype(DType::F32)?;
+            let a = (hard + (&soft - soft.detach())?)?;
+            let (tq, bq) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
+            let y = a
+                .reshape((b, c * k))?
+                .matmul(&tq)?
+                .broadcast_add(&bq)?
+                .affine(lv.acc_unit, 0.0)?;
+            if l == last {
+                return Ok((y, maxes));
+            }
+            let r = y.relu()?;
+            maxes.push(r.detach().max_all()?.to_vec0::<f32>()?);
+            // Requantize to [0, 255] codes of the calibrated scale, straight-through.
+            let s = self.out_scales[l];
+            let rq = r
+                .detach()
+                .affine(1.0 / s, 0.0)?
+                .round()?
+                .clamp(0f32, 255f32)?
+                .affine(s, 0.0)?;
+            h = (&r + (rq - r.detach())?)?;
+        }
+        unreachable!("the last layer returns")
+    }
+
+    fn vars(&self) -> Vec<(&Var, f64)> {
+        let mut out = Vec::new();
+        for lv in &self.layers {
+            out.push((&lv.centroids, 1.0));
+            match &lv.weight {
+                Some(w) => out.push((w, 1.0)),
+                None => out.push((&lv.tables, 1.0)),
+            }
+            out.push((&lv.bias, 1.0));
+            out.push((&lv.log_temperature, 1.0));
+        }
+        out
+    }
+
+    fn params(&self) -> candle_core::Result<Vec<LayerParams>> {
+        self.layers
+            .iter()
+            .map(|lv| {
+                let f = |t: &Var, unit: f64| -> candle_core::Result<Vec<f64>> {
+                    Ok(t.as_tensor()
+                        .flatten_all()?
+                        .to_vec1::<f32>()?
+                        .into_iter()
+                        .map(|x| f64::from(x) * unit)
+                        .collect())
+                };
+                Ok(LayerParams {
+                    centroids: f(&lv.centroids, lv.in_unit)?,
+                    tables: lv
+                        .table()?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?
+                        .into_iter()
+                        .map(|x| f64::from(x) * lv.acc_unit)
+                        .collect(),
+                    bias: f(&lv.bias, lv.acc_unit)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The real input scale of every layer of a compiled network (layer 0: the input quantization).
+fn input_scales(network: &Network) -> Vec<f64> {
+    let mut scales = vec![f64::from(network.input_quantization().scale)];
+    for layer in network.layers() {
+        if let Some(r) = layer.requantize {
+            let factor = f64::from(r.multiplier) / 2f64.powi(i32::from(r.shift));
+            scales.push(f64::from(layer.accumulator_scale) / factor);
+        }
+    }
+    scales
+}
+
+fn rows_tensor(rows: &[Vec<f64>], device: &Device) -> candle_core::Result<Tensor> {
+    let width = rows.first().map_or(0, Vec::len);
+    let flat: Vec<f32> = rows.iter().flatten().map(|&x| x as f32).collect();
+    Tensor::from_vec(flat, (rows.len(), width), device)
+}
+
+/// Trains centroids, tables and biases of `mlp` for the labels, then compiles
+/// the result exactly as [`compile_with`] does. Returns the network and the
+/// per-epoch log.
+pub fn learn(
+    mlp: &Mlp,
+    calibration: &[Vec<f32>],
+    labels: &[usize],
+    options: &CompileOptions,
+    progress: &ProgressBar,
+) -> Result<(Network, Vec<EpochLog>), CompileError> {
+    check_calibration(mlp, calibration)?;
+    if labels.len() != calibration.len() {
+        return Err(CompileError::Learn(format!(
+            "{} calibration rows but {} labels",
+            calibration.len(),
+            labels.len()
+        )));
+    }
+    let classes = mlp.layers.last().expect("at least one layer").outputs;
+    if let Some(&bad) = labels.iter().find(|&&y| y >= classes) {
+        return Err(CompileError::Learn(format!(
+            "label {bad} is not below the network's {classes} outputs"
+        )));
+    }
+    let lo = &options.learn;
+    let refit = CompileOptions {
+        method: Method::Refit,
+        ..options.clone()
+    };
+    let init = compile_with(mlp, calibration, &refit, None, progress)?;
+    let device = Device::Cpu;
+    let (k, v) = (options.centroids, options.sub_vector_len);
+    let scales = input_scales(&init);
+
+    // Split the training rows: a fixed-seed shuffle, the first part validates.
+    let n = calibration.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ 0x5EED_1EA2_0000_0007);
+    order.shuffle(&mut rng);
+    let n_val = ((n as f64 * lo.validation).round() as usize).min(n.saturating_sub(1));
+    let (val_idx, train_idx) = order.split_at(n_val);
+    let mut train_idx = train_idx.to_vec();
+
+    // The first layer's input as the device sees it (dequantized int8), once.
+    let input = init.input_quantization();
+    let x_real: Vec<Vec<f64>> = calibration
+        .iter()
+        .map(|x| {
+            input
+                .quantize(x)
+                .iter()
+                .map(|&q| (f64::from(q) - f64::from(input.zero_point)) * f64::from(input.scale))
+                .collect()
+        })
+        .collect();
+    let x_all = rows_tensor(&x_real, &device).map_err(err)?;
+    let y_all = Tensor::from_vec(
+        labels.iter().map(|&y| y as u32).collect::<Vec<_>>(),
+        n,
+        &device,
+    )
+    .map_err(err)?;
+
+    // Variables from the refit compile.
+    let mut layers = Vec::new();
+    for (l, (layer, dense)) in init.layers().iter().zip(&mlp.layers).enumerate() {
+        let cfg = layer.image.config();
+        let (c, nout) = (cfg.codebooks, cfg.outputs);
+        let zp = if l == 0 {
+            f64::from(input.zero_point)
+        } else {
+            -128.0
+        };
+        let cent: Vec<f32> = layer
+            .image
+            .centroids()
+            .iter()
+            .map(|&p| (f64::from(p) - zp) as f32)
+            .collect();
+        let tabs: Vec<f32> = layer.image.tables().iter().map(|&t| f32::from(t)).collect();
+        let acc = f64::from(layer.accumulator_scale);
+        let bias: Vec<f32> = dense
+            .bias
+            .iter()
+            .map(|&b| (f64::from(b) / acc) as f32)
+            .collect();
+        let var = |data: Vec<f32>, shape: (usize, usize)| {
+            Var::from_tensor(&Tensor::from_vec(data, shape, &device)?)
+        };
+        // Derived tables: W (N, D) as (C, V, N), in int8 weight units.
+        let wmax = dense.weight.iter().fold(0f32, |m, &w| m.max(w.abs()));
+        let w_unit = if wmax > 0.0 {
+            f64::from(wmax) / 127.0
+        } else {
+            1.0
+        };
+        let mut wt = vec![0f32; c * v * nout];
+        for o in 0..nout {
+            for (i, &w) in dense.row(o).iter().enumerate() {
+                wt[i * nout + o] = (f64::from(w) / w_unit) as f32;
+            }
+        }
+        let weight = if lo.free_tables {
+            None
+        } else {
+            Some(
+                Var::from_tensor(&Tensor::from_vec(wt, (c, v, nout), &device).map_err(err)?)
+                    .map_err(err)?,
+            )
+        };
+        let lv = LayerVars {
+            weight,
+            w_unit,
+            c,
+            k,
+            v,
+            in_unit: scales[l],
+            acc_unit: acc,
+            centroids: var(cent, (c * k, v)).map_err(err)?,
+            tables: var(tabs, (c * k, nout)).map_err(err)?,
+            bias: var(bias, (1, nout)).map_err(err)?,
+            log_temperature: Var::from_tensor(&Tensor::new(&[0f32], &device).map_err(err)?)
+                .map_err(err)?,
+        };
+        layers.push(lv);
+    }
+    // The float network's outputs: the distillation targets (softmax at temperature DISTILL_T).
+    let teacher: Vec<f32> = calibration
+        .iter()
+        .flat_map(|x| {
+            let z = mlp.forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+            let m = z.iter().fold(f64::MIN, |a, &b| a.max(b));
+            let e: Vec<f64> = z.iter().map(|&v| ((v - m) / DISTILL_T).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            e.into_iter().map(move |v| (v / sum) as f32)
+        })
+        .collect();
+    let teacher = Tensor::from_vec(teacher, (n, classes), &device).map_err(err)?;
+    let mut model = Model {
+        layers,
+        out_scales: scales[1..].to_vec(),
+        device: device.clone(),
+    };
+    // Temperature: the mean nearest distance (normalized units) at the start, per layer.
+    init_temperatures(&model, &x_all).map_err(err)?;
+
+    let vars = model.vars();
+    let mut adam: Vec<(Tensor, Tensor)> = vars
+        .iter()
+        .map(|(var, _)| {
+            let z = var.as_tensor().zeros_like()?;
+            Ok((z.clone(), z))
+        })
+        .collect::<candle_core::Result<_>>()
+        .map_err(err)?;
+    let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+    let batch = lo.batch.max(1);
+    let steps_per_epoch = train_idx.len().div_ceil(batch);
+    let total_steps = (steps_per_epoch * lo.epochs).max(1);
+    let mut step = 0usize;
+    let mut log = Vec::new();
+    drop(vars);
+    progress.set_length(lo.epochs as u64);
+    progress.set_position(0);
+    for epoch in 1..=lo.epochs {
+        // Recalibrate the requantization scales on all training rows, as the compiler will.
+        let (_, maxes) = model.forward(&x_all).map_err(err)?;
+        for (s, &m) in model.out_scales.iter_mut().zip(&maxes) {
+            *s = f64::from(m).max(1e-9) / 255.0;
+        }
+        train_idx.shuffle(&mut rng);
+        let mut loss_sum = 0.0;
+        for chunk in train_idx.chunks(batch) {
+            let ids = Tensor::from_vec(
+                chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                chunk.len(),
+                &device,
+            )
+            .map_err(err)?;
+            let xb = x_all.index_select(&ids, 0).map_err(err)?;
+            let yb = y_all.index_select(&ids, 0).map_err(err)?;
+            let (logits, _) = model.forward(&xb).map_err(err)?;
+            let mut loss = cross_entropy(&logits, &yb).map_err(err)?;
+            if lo.distill > 0.0 {
+                let tb = teacher.index_select(&ids, 0).map_err(err)?;
+                let kd =
+                    soft_cross_entropy(&(&logits / DISTILL_T).map_err(err)?, &tb).map_err(err)?;
+                loss = (loss + (kd * (lo.distill * DISTILL_T * DISTILL_T)).map_err(err)?)
+                    .map_err(err)?;
+            }
+            loss_sum += f64::from(loss.to_vec0::<f32>().map_err(err)?);
+            let grads = loss.backward().map_err(err)?;
+            step += 1;
+            // Cosine decay of the step size over the whole run.
+            let lr = lo.learning_rate
+                * 0.5
+                * (1.0 + (std::f64::consts::PI * step as f64 / total_steps as f64).cos());
+            for ((var, scale), (m, s)) in model.vars().into_iter().zip(adam.iter_mut()) {
+                let Some(g) = grads.get(var.as_tensor()) else {
+                    continue;
+                };
+                let update = (|| -> candle_core::Result<()> {
+                    *m = ((&*m * beta1)? + (g * (1.0 - beta1))?)?;
+                    *s = ((&*s * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+                    let mh = (&*m / (1.0 - beta1.powi(step as i32)))?;
+                    let sh = (&*s / (1.0 - beta2.powi(step as i32)))?;
+                    let delta = (mh / (sh.sqrt()? + eps)?)?;
+                    var.set(&(var.as_tensor() - (delta * (lr * scale))?)?)
+                })();
+                update.map_err(err)?;
+            }
+        }
+        // Validation: the compiled integer network.
+        let params = model.params().map_err(err)?;
+        let network = compile_with(
+            mlp,
+            calibration,
+            options,
+            Some(&params),
+            &ProgressBar::hidden(),
+        )?;
+        let validation_accuracy = if val_idx.is_empty() {
+            f64::NAN
+        } else {
+            let outs: Vec<Vec<i32>> = val_idx
+                .iter()
+                .map(|&i| {
+                    network
+                        .infer(&input.quantize(&calibration[i]))
+                        .map(|r| r.outputs)
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| CompileError::Learn(e.to_string()))?;
+            let ys: Vec<usize> = val_idx.iter().map(|&i| labels[i]).collect();
+            accuracy(&outs, &ys)
+        };
+        let entry = EpochLog {
+            epoch,
+            loss: loss_sum / steps_per_epoch.max(1) as f64,
+            validation_accuracy,
+        };
+        if lo.verbose {
+            progress.suspend(|| {
+                eprintln!(
+                    "epoch {:>3}/{}: loss {:.4}, validation accuracy {:.2}% ({} rows, compiled network)",
+                    entry.epoch,
+                    lo.epochs,
+                    entry.loss,
+                    100.0 * entry.validation_accuracy,
+                    val_idx.len()
+                )
+            });
+        }
+        progress.set_message(format!(
+            "epoch {epoch}: loss {:.4}, validation {:.2}%",
+            entry.loss,
+            100.0 * entry.validation_accuracy
+        ));
+        progress.inc(1);
+        log.push(entry);
+    }
+    let params = model.params().map_err(err)?;
+    let network = compile_with(mlp, calibration, options, Some(&params), progress)?;
+    Ok((network, log))
+}
+
+fn init_temperatures(model: &Model, x: &Tensor) -> candle_core::Result<()> {
+    // Walk the layers with hard choices; the mean nearest distance sets each temperature.
+    let b = x.dim(0)?;
+    let mut h = x.clone();
+    for l in 0..model.layers.len() {
+        let lv = &model.layers[l];
+        let (c, k, v) = (lv.c, lv.k, lv.v);
+        let u = h.affine(1.0 / lv.in_unit, 0.0)?.reshape((b, c, 1, v))?;
+        let p = lv.centroids.as_tensor().reshape((1, c, k, v))?;
+        let dist = u.broadcast_sub(&p)?.sqr()?.sum(3)?;
+        let nearest = dist.min_keepdim(2)?.mean_all()?.to_vec0::<f32>()?;
+        let t = f64::from(nearest).max(1.0);
+        lv.log_temperature
+            .set(&Tensor::new(&[t.ln() as f32], &model.device)?)?;
+        if l + 1 == model.layers.len() {
+            break;
+        }
+        // The next layer's input: this layer's hard output, requantized.
+        let idx = dist.argmin_keepdim(2)?;
+        let ks = Tensor::arange(0u32, k as u32, &model.device)?.reshape((1, 1, k))?;
+        let hard = ks.broadcast_eq(&idx)?.to_dtype(DType::F32)?;
+        let (tq, bq) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
+        let y = hard
+            .reshape((b, c * k))?
+            .matmul(&tq)?
+            .broadcast_add(&bq)?
+            .affine(lv.acc_unit, 0.0)?
+            .relu()?;
+        let s = model.out_scales[l];
+        h = y
+            .affine(1.0 / s, 0.0)?
+            .round()?
+            .clamp(0f32, 255f32)?
+            .affine(s, 0.0)?;
+    }
+    Ok(())
+}
+
+/// Temperature of the distillation targets and outputs.
+const DISTILL_T: f64 = 2.0;
+
+/// Mean cross entropy of `logits` (b, classes) against target distributions `p` (b, classes).
+fn soft_cross_entropy(logits: &Tensor, p: &Tensor) -> candle_core::Result<Tensor> {
+    let m = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&m)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let logp = shifted.broadcast_sub(&lse)?;
+    (p * logp)?.sum(D::Minus1)?.neg()?.mean_all()
+}
+
+/// Mean cross entropy of `logits` (b, classes) for `labels` (b) u32.
+fn cross_entropy(logits: &Tensor, labels: &Tensor) -> candle_core::Result<Tensor> {
+    let m = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&m)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let picked = shifted.gather(&labels.unsqueeze(1)?, D::Minus1)?;
+    (lse - picked)?.mean_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_entropy_of_a_sure_answer_is_small() {
+        let d = Device::Cpu;
+        let logits = Tensor::new(&[[10f32, 0.0, 0.0], [0.0, 0.0, 0.0]], &d).unwrap();
+        let labels = Tensor::new(&[0u32, 2], &d).unwrap();
+        let ce = cross_entropy(&logits, &labels)
+            .unwrap()
+            .to_vec0::<f32>()
+            .unwrap();
+        let want = ((1.0 + 2.0 * (-10f32).exp()).ln() + 3f32.ln()) / 2.0;
+        assert!((ce - want).abs() < 1e-5, "{ce} vs {want}");
+    }
+}

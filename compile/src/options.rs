@@ -1,0 +1,119 @@
+//! What a compile is asked to do: the method, the codebook shape, the encoders and the training.
+
+use crate::error::CompileError;
+use lutgen_core::EncoderKind;
+
+/// How tables are computed from the centroids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Tables are the dot products of the k-means centroids with the weights.
+    Kmeans,
+    /// Tables are refit by ridge least squares to the float layer's outputs.
+    Refit,
+    /// Centroids, tables and biases learned end to end (LUT-NN), starting from `refit`.
+    Learned,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Kmeans => "kmeans",
+            Method::Refit => "refit",
+            Method::Learned => "learned",
+        }
+    }
+}
+
+/// Everything a compile depends on.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// Centroids per codebook K.
+    pub centroids: usize,
+    /// Sub-vector length V (codebooks C = D / V for each layer).
+    pub sub_vector_len: usize,
+    pub method: Method,
+    /// Seed of k-means++ seeding.
+    pub seed: u64,
+    /// Most Lloyd iterations of k-means.
+    pub iterations: usize,
+    /// Ridge term of the refit, relative to the average count of one centroid (n / K).
+    pub ridge: f64,
+    /// Engine lanes of every layer (capped at the layer's outputs).
+    pub lanes: usize,
+    /// The encoder of every layer (one entry), or of each layer in order.
+    /// `tree` layers have K = 16 and `sign` layers K = 2^V, whatever `centroids` says.
+    pub encoders: Vec<EncoderKind>,
+    /// Training of `Method::Learned` (ignored by the other methods).
+    pub learn: LearnOptions,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            centroids: 16,
+            sub_vector_len: 4,
+            method: Method::Refit,
+            seed: 0,
+            iterations: 50,
+            ridge: 1.0,
+            lanes: 1,
+            encoders: vec![EncoderKind::L2],
+            learn: LearnOptions::default(),
+        }
+    }
+}
+
+impl CompileOptions {
+    /// The encoder of each of `layers` layers.
+    pub fn layer_encoders(&self, layers: usize) -> Result<Vec<EncoderKind>, CompileError> {
+        match self.encoders.as_slice() {
+            [one] => Ok(vec![*one; layers]),
+            many if many.len() == layers => Ok(many.to_vec()),
+            many => Err(CompileError::EncoderCount {
+                given: many.len(),
+                layers,
+            }),
+        }
+    }
+}
+
+/// Settings of the training (`compile --method learned`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnOptions {
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Rows per gradient step.
+    pub batch: usize,
+    /// Adam step size in normalized units (centroids in input codes, tables in table codes).
+    pub learning_rate: f64,
+    /// Fraction of the training split held out for validation (fixed seed).
+    pub validation: f64,
+    /// Class labels of the calibration rows (required by the learned method).
+    pub labels: Option<Vec<usize>>,
+    /// Weight of the distillation term: cross entropy against the float
+    /// network's softened outputs (temperature 2), added to the label loss.
+    pub distill: f64,
+    /// Train the tables as free parameters (from the refit tables) instead of
+    /// deriving them from the centroids and the layer's weights (LUT-NN's way,
+    /// which trains the weights).
+    pub free_tables: bool,
+    /// Print one line per epoch on stderr.
+    pub verbose: bool,
+}
+
+impl Default for LearnOptions {
+    fn default() -> Self {
+        LearnOptions {
+            epochs: 30,
+            batch: 32,
+            learning_rate: 0.05,
+            validation: 0.1,
+            labels: None,
+            distill: 0.0,
+            free_tables: false,
+            verbose: false,
+        }
+    }
+}

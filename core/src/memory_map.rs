@@ -1,0 +1,363 @@
+//! Where an image's centroids, tables, bias and encoder parameters live in
+//! the engine's memories.
+//!
+//! The load port addresses a word as `memory << 16 | word`. Memories are
+//! numbered: first the U distance-unit memories (`l2`, `l1`: unit u searches
+//! the F = `EngineConfig::centroids_per_unit` centroids `p * U + u`, U = K / F,
+//! and centroid k's element `c * V + v` is word `(c * V + v) * F + k / U` of
+//! memory `k % U`; `two-level`: centre memory g is `g`, key memory
+//! of slot s is `G + s`, U = G + K/G; `tree`, `sign`: none, U = 0); then lane
+//! l's table memory `U + 2l` and bias memory `U + 2l + 1`; then the
+//! encoder's own memories from `U + 2L`: the weight memory (`l1`,
+//! `two-level`), or the split mask memory and the four threshold memories
+//! (`tree`). Lane l holds the outputs `n = j * L + l` at row j; rows past N
+//! (when L does not divide N) hold zero. An `l2` engine's map is the same as
+//! before the other encoders existed.
+//!
+//! A network top (`lutgen_hdl::network`) puts a layer field above that:
+//! `layer << 28 | memory << 16 | word`, memory [`REQUANTIZE_MEMORY`] being
+//! the requantization registers after the layer ([`network_load_words`]).
+
+use crate::config::TREE_DEPTH;
+use crate::{EncoderKind, EngineConfig, Image, Network};
+
+/// Load-port words of a network top's requantization stage: multiplier (1 to 2^31 - 1),
+/// shift (1 to 62), zero point (int8, two's complement in the low byte),
+/// ReLU (bit 0).
+pub const REQUANTIZE_WORDS: [&str; 4] = ["multiplier", "shift", "zero_point", "relu"];
+
+/// Position of the layer field in a network top's load address.
+pub const LAYER_SHIFT: u32 = 28;
+/// Layers a network top can address (a 4-bit layer field).
+pub const MAX_LAYERS: usize = 16;
+/// Memory number, within a layer, of the requantization after that layer.
+pub const REQUANTIZE_MEMORY: usize = 0xFFF;
+
+/// The engine's memory numbering for one configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryMap {
+    units: usize,
+    clusters: usize,
+    lanes: usize,
+    encoder: EncoderKind,
+}
+
+/// One write through the load port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadWord {
+    /// `memory << 16 | word`.
+    pub address: u32,
+    /// The value; narrower memories take the low bits.
+    pub data: u32,
+}
+
+impl MemoryMap {
+    /// The map of an engine built for `config`.
+    pub fn new(config: &EngineConfig) -> Self {
+        let units = match config.encoder {
+            EncoderKind::L2 | EncoderKind::L1 | EncoderKind::TwoLevel => config.distance_units(),
+            EncoderKind::Tree | EncoderKind::Sign => 0,
+        };
+        MemoryMap {
+            units,
+            clusters: config.clusters(),
+            lanes: config.lanes,
+            encoder: config.encoder,
+        }
+    }
+
+    /// Memory number of the centroid memory of distance unit `u` (`l2`, `l1`).
+    pub fn centroid_memory(&self, u: usize) -> usize {
+        u
+    }
+
+    /// Memory number of cluster centre `g`'s memory (`two-level`).
+    pub fn centre_memory(&self, g: usize) -> usize {
+        g
+    }
+
+    /// Memory number of key slot `s`'s memory (`two-level`).
+    pub fn key_memory(&self, s: usize) -> usize {
+        self.clusters + s
+    }
+
+    /// Memory number of lane `l`'s table memory.
+    pub fn table_memory(&self, l: usize) -> usize {
+        self.units + 2 * l
+    }
+
+    /// Memory number of lane `l`'s bias memory.
+    pub fn bias_memory(&self, l: usize) -> usize {
+        self.units + 2 * l + 1
+    }
+
+    /// Memory number of the weight memory (`l1`, `two-level`).
+    pub fn weight_memory(&self) -> usize {
+        self.units + 2 * self.lanes
+    }
+
+    /// Memory number of the split mask memory (`tree`).
+    pub fn mask_memory(&self) -> usize {
+        self.units + 2 * self.lanes
+    }
+
+    /// Memory number of level `l`'s threshold memory (`tree`).
+    pub fn threshold_memory(&self, l: usize) -> usize {
+        self.units + 2 * self.lanes + 1 + l
+    }
+
+    /// Number of memories behind the load port.
+    pub fn memories(&self) -> usize {
+        let own = match self.encoder {
+            EncoderKind::L2 | EncoderKind::Sign => 0,
+            EncoderKind::L1 | EncoderKind::TwoLevel => 1,
+            EncoderKind::Tree => 1 + TREE_DEPTH,
+        };
+        self.units + 2 * self.lanes + own
+    }
+
+    /// Every load-port write that puts `image` into an engine built for its configuration.
+    pub fn load_words(image: &Image) -> Vec<LoadWord> {
+        let config = image.config();
+        let map = MemoryMap::new(config);
+        let (v, m, l_count) = (
+            config.sub_vector_len(),
+            config.rows_per_lane(),
+            config.lanes,
+        );
+        let word = |memory: usize, word: usize, data: u32| LoadWord {
+            address: ((memory as u32) << 16) | word as u32,
+            data,
+        };
+        let mut words = Vec::new();
+        match config.encoder {
+            EncoderKind::L2 | EncoderKind::L1 => {
+                let (f, u) = (config.centroids_per_unit(), config.distance_units());
+                for k in 0..config.centroids {
+                    for c in 0..config.codebooks {
+                        for (i, &p) in image.centroid(c, k).iter().enumerate() {
+                            let address = (c * v + i) * f + k / u;
+                            words.push(word(map.centroid_memory(k % u), address, p as u8 as u32));
+                        }
+                    }
+                }
+            }
+            EncoderKind::TwoLevel => {
+                let (g_count, s_count) = (config.clusters(), config.keys_per_cluster());
+                for g in 0..g_count {
+                    for c in 0..config.codebooks {
+                        for (i, &p) in image.centre(c, g).iter().enumerate() {
+                            words.push(word(map.centre_memory(g), c * v + i, p as u8 as u32));
+                        }
+                    }
+                }
+                // Slot s of cluster g is key g * S + s, at word (c * V + v) * G + g.
+                for s in 0..s_count {
+                    for c in 0..config.codebooks {
+                        for g in 0..g_count {
+                            for (i, &p) in image.centroid(c, g * s_count + s).iter().enumerate() {
+                                let at = (c * v + i) * g_count + g;
+                                words.push(word(map.key_memory(s), at, p as u8 as u32));
+                            }
+                        }
+                    }
+                }
+            }
+            EncoderKind::Tree | EncoderKind::Sign => {}
+        }
+        for lane in 0..l_count {
+            for c in 0..config.codebooks {
+                for k in 0..config.centroids {
+                    let row = image.table_row(c, k);
+                    for j in 0..m {
+                        let t = row.get(j * l_count + lane).copied().unwrap_or(0);
+                        let address = (c * config.centroids + k) * m + j;
+                        words.push(word(map.table_memory(lane), address, t as u8 as u32));
+                    }
+                }
+            }
+            for j in 0..m {
+                let b = image.bias().get(j * l_count + lane).copied().unwrap_or(0);
+                words.push(word(map.bias_memory(lane), j, b as u32));
+            }
+        }
+        if config.encoder.has_weights() {
+            for (i, &w) in image.params().weights.iter().enumerate() {
+                words.push(word(map.weight_memory(), i, u32::from(w)));
+            }
+        }
+        if config.encoder == EncoderKind::Tree {
+            // Element c * V + v is compared at level l when it is that level's split.
+            for c in 0..config.codebooks {
+                for i in 0..v {
+                    let mask = (0..TREE_DEPTH)
+                        .filter(|&l| image.split_dim(c, l) == i)
+                        .fold(0u32, |mask, l| mask | 1 << l);
+                    words.push(word(map.mask_memory(), c * v + i, mask));
+                }
+                for l in 0..TREE_DEPTH {
+                    for node in 0..1 << l {
+                        let t = image.threshold(c, l, node);
+                        words.push(word(map.threshold_memory(l), c * 8 + node, t as u8 as u32));
+                    }
+                }
+            }
+        }
+        words
+    }
+}
+
+/// Every load-port write that puts `network` into a network top built for
+/// its layers: each layer's [`MemoryMap::load_words`] under its layer field,
+/// then the requantization registers ([`REQUANTIZE_WORDS`] order) of every
+/// layer but the last.
+pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
+    let mut words = Vec::new();
+    for (layer, l) in network.layers().iter().enumerate() {
+        let base = (layer as u32) << LAYER_SHIFT;
+        words.extend(
+            MemoryMap::load_words(&l.image)
+                .into_iter()
+                .map(|w| LoadWord {
+                    address: base | w.address,
+                    data: w.data,
+                }),
+        );
+        if let Some(r) = &l.requantize {
+            let values = [
+                r.multiplier as u32,
+                u32::from(r.shift),
+                r.zero_point as u8 as u32,
+                u32::from(r.relu),
+            ];
+            debug_assert_eq!(values.len(), REQUANTIZE_WORDS.len());
+            for (word, data) in values.into_iter().enumerate() {
+                words.push(LoadWord {
+                    address: base | (REQUANTIZE_MEMORY as u32) << 16 | word as u32,
+                    data,
+                });
+            }
+        }
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_memory_word_is_written_once() {
+        let config = EngineConfig {
+            outputs: 10,
+            lanes: 4,
+            ..EngineConfig::default()
+        };
+        let image = Image::random(config.clone(), 3).unwrap();
+        let words = MemoryMap::load_words(&image);
+        let expected = config.centroids * config.input_dim
+            + config.lanes * (config.table_words_per_lane() + config.rows_per_lane());
+        assert_eq!(words.len(), expected);
+        let mut addresses: Vec<u32> = words.iter().map(|w| w.address).collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        assert_eq!(addresses.len(), expected);
+        // Output 9 lives in lane 1, row 2; output 11 would be padding in lane 3.
+        let bias9 = words
+            .iter()
+            .find(|w| w.address == ((MemoryMap::new(&config).bias_memory(1) as u32) << 16) | 2)
+            .unwrap();
+        assert_eq!(bias9.data, image.bias()[9] as u32);
+    }
+
+    #[test]
+    fn every_encoder_writes_distinct_words_in_its_memories() {
+        for (encoder, d, c, k) in [
+            (EncoderKind::L1, 8, 2, 4),
+            (EncoderKind::TwoLevel, 8, 2, 8),
+            (EncoderKind::Tree, 8, 2, 16),
+            (EncoderKind::Sign, 8, 4, 4),
+        ] {
+            let config = EngineConfig {
+                input_dim: d,
+                codebooks: c,
+                centroids: k,
+                outputs: 5,
+                lanes: 2,
+                encoder,
+                ..EngineConfig::default()
+            };
+            let image = Image::random(config.clone(), 1).unwrap();
+            let map = MemoryMap::new(&config);
+            let words = MemoryMap::load_words(&image);
+            let mut addresses: Vec<u32> = words.iter().map(|w| w.address).collect();
+            addresses.sort_unstable();
+            addresses.dedup();
+            assert_eq!(addresses.len(), words.len(), "{encoder}");
+            assert!(words
+                .iter()
+                .all(|w| ((w.address >> 16) as usize) < map.memories()));
+        }
+    }
+
+    #[test]
+    fn network_words_carry_the_layer_and_the_requantization() {
+        let configs = [
+            EngineConfig {
+                input_dim: 16,
+                codebooks: 4,
+                centroids: 8,
+                outputs: 12,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 12,
+                codebooks: 6,
+                centroids: 4,
+                outputs: 5,
+                ..EngineConfig::default()
+            },
+        ];
+        let network = crate::network::random_network(&configs, 1).unwrap();
+        let words = network_load_words(&network);
+        let per_layer: Vec<usize> = network
+            .layers()
+            .iter()
+            .map(|l| MemoryMap::load_words(&l.image).len())
+            .collect();
+        assert_eq!(
+            words.len(),
+            per_layer[0] + per_layer[1] + REQUANTIZE_WORDS.len()
+        );
+        assert!(words[..per_layer[0]]
+            .iter()
+            .all(|w| w.address >> LAYER_SHIFT == 0));
+        assert!(words[per_layer[0] + 4..]
+            .iter()
+            .all(|w| w.address >> LAYER_SHIFT == 1));
+        let r = network.layers()[0].requantize.unwrap();
+        let requantize: Vec<LoadWord> = words[per_layer[0]..per_layer[0] + 4].to_vec();
+        let base = (REQUANTIZE_MEMORY as u32) << 16;
+        assert_eq!(
+            requantize,
+            vec![
+                LoadWord {
+                    address: base,
+                    data: r.multiplier as u32
+                },
+                LoadWord {
+                    address: base | 1,
+                    data: u32::from(r.shift)
+                },
+                LoadWord {
+                    address: base | 2,
+                    data: r.zero_point as u8 as u32
+                },
+                LoadWord {
+                    address: base | 3,
+                    data: u32::from(r.relu)
+                },
+            ]
+        );
+    }
+}

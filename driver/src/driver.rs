@@ -1,0 +1,631 @@
+//! The host side of the device protocol (`docs/protocol.md`) over any [`Transport`].
+//!
+//! Streaming is pipelined: frames are sent while the device's receive buffer
+//! (bytes) and job queue (frames) have room, so the link never idles while
+//! work is queued, and the window is bounded by what the device can hold, so
+//! a slow or stuck device cannot make the host queue without limit.
+//!
+//! Recovery: every transmission gets a fresh sequence number. The device
+//! answers frames in the order it received them, so a reply to a later
+//! transmission means every earlier unanswered one was lost; those frames are
+//! sent again. Replies with a bad CRC are dropped (the gap shows up at the next
+//! good reply); error replies from the device name the frame to resend; when
+//! nothing arrives within the timeout, everything unanswered is resent. A
+//! frame that fails `retries` times, or `retries` timeouts in a row, ends in a
+//! typed error naming the port and what was pending. Resending is safe: data
+//! and load frames do the same thing however often they run.
+
+use crate::transport::{Transport, TransportError};
+use lutgen_core::memory_map::MemoryMap;
+use lutgen_core::protocol::{
+    self, Command, Decoded, Decoder, DeviceError, Frame, Ident, IdentError, Status, ERROR_REPLY,
+};
+use lutgen_core::{EngineConfig, Image};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// A conversation with a device that failed.
+#[derive(Debug, Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(
+        "no reply from {port} within {timeout:?} ({attempts} attempts); pending: {pending}. \
+         Check that the device is powered, flashed with a lutgen bitstream and connected, \
+         and that --baud matches the bitstream"
+    )]
+    Timeout {
+        port: String,
+        timeout: Duration,
+        attempts: u32,
+        pending: String,
+    },
+    #[error(
+        "{port}: {what} failed {attempts} times (last: {last}); the link is too noisy \
+         or the baud rate is wrong"
+    )]
+    TooManyRetries {
+        port: String,
+        what: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("{port} gave a wrong identity: {source}; check that --port names the lutgen board")]
+    Identity { port: String, source: IdentError },
+    #[error("{port} answered {what} with reply code {code:#04x} ({len} bytes), which the protocol does not allow there")]
+    Protocol {
+        port: String,
+        what: String,
+        code: u8,
+        len: usize,
+    },
+    #[error(
+        "the image is for a different engine than the device on {port}: device has {device}, \
+         image has {image}; export the image for the device's configuration (lutgen ident shows it) \
+         or build a bitstream for the image"
+    )]
+    ImageMismatch {
+        port: String,
+        device: String,
+        image: String,
+    },
+    #[error("input vector {index} has {got} elements but the device's engine takes {expected}")]
+    InputLength {
+        index: usize,
+        expected: usize,
+        got: usize,
+    },
+}
+
+/// Knobs of the link layer.
+#[derive(Clone, Debug)]
+pub struct DriverOptions {
+    /// How long to wait for the next reply before resending.
+    pub timeout: Duration,
+    /// Attempts per frame, and timeouts in a row, before giving up.
+    pub retries: u32,
+    /// Cap on unanswered payload bytes (default: the device's receive buffer).
+    pub window_bytes: Option<usize>,
+}
+
+impl Default for DriverOptions {
+    fn default() -> Self {
+        DriverOptions {
+            timeout: Duration::from_secs(2),
+            retries: 8,
+            window_bytes: None,
+        }
+    }
+}
+
+/// Traffic counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct LinkStats {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Payload bytes of frames answered (each counted once).
+    pub payload_sent: u64,
+    /// Payload bytes of the replies used.
+    pub payload_received: u64,
+    pub frames_sent: u64,
+    pub retransmissions: u64,
+    /// Replies dropped for a bad CRC.
+    pub corrupt_replies: u64,
+    /// Error replies from the device.
+    pub device_errors: u64,
+    pub timeouts: u64,
+}
+
+impl LinkStats {
+    /// Payload bytes over all bytes on the wire, both directions.
+    pub fn payload_efficiency(&self) -> f64 {
+        let wire = self.bytes_sent + self.bytes_received;
+        if wire == 0 {
+            0.0
+        } else {
+            (self.payload_sent + self.payload_received) as f64 / wire as f64
+        }
+    }
+}
+
+struct Sent {
+    span: Span,
+    seq: u8,
+    bytes: usize,
+}
+
+/// The protocol over one transport.
+pub struct Driver<T: Transport> {
+    transport: T,
+    options: DriverOptions,
+    seq: u8,
+    stats: LinkStats,
+    ident: Option<Ident>,
+}
+
+/// The frames of a load: spans of words that are contiguous in one memory
+/// and of one size, each with its start address and word size.
+struct LoadPlan {
+    words: Vec<u32>,
+    address: Vec<u32>,
+    unit: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+fn load_plan(image: &Image, max_payload: usize) -> LoadPlan {
+    let config = image.config();
+    let map = MemoryMap::new(config);
+    let is_bias = |memory: u32| (0..config.lanes).any(|l| map.bias_memory(l) as u32 == memory);
+    let all = MemoryMap::load_words(image);
+    let unit: Vec<u8> = all
+        .iter()
+        .map(|w| if is_bias(w.address >> 16) { 4 } else { 1 })
+        .collect();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < all.len() {
+        let room = (max_payload - protocol::LOAD_HEADER_LEN) / usize::from(unit[i]);
+        let mut j = i + 1;
+        while j < all.len()
+            && j - i < room
+            && all[j].address == all[j - 1].address + 1
+            && unit[j] == unit[i]
+        {
+            j += 1;
+        }
+        spans.push((i, j));
+        i = j;
+    }
+    LoadPlan {
+        words: all.iter().map(|w| w.data).collect(),
+        address: all.iter().map(|w| w.address).collect(),
+        unit,
+        spans,
+    }
+}
+
+impl LoadPlan {
+    fn payload(&self, start: usize, end: usize) -> Vec<u8> {
+        protocol::load_payload(
+            self.address[start],
+            self.unit[start],
+            &self.words[start..end],
+        )
+    }
+}
+
+/// Units `start..end` in one frame; split in two when it fails, so a noisy
+/// link ends up with frames short enough to get through.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    end: usize,
+    tries: u32,
+}
+
+impl<T: Transport> Driver<T> {
+    pub fn new(transport: T, options: DriverOptions) -> Self {
+        Driver {
+            transport,
+            options,
+            seq: 0,
+            stats: LinkStats::default(),
+            ident: None,
+        }
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    pub fn stats(&self) -> LinkStats {
+        self.stats
+    }
+
+    pub fn reset_stats(&mut self) {
+        self.stats = LinkStats::default();
+    }
+
+    fn port(&self) -> String {
+        self.transport.name().to_string()
+    }
+
+    /// Seconds now, on the transport's clock if it has one.
+    pub fn now(&self, start: Instant) -> f64 {
+        self.transport
+            .simulated_seconds()
+            .unwrap_or_else(|| start.elapsed().as_secs_f64())
+    }
+
+    /// Sends `frames` (command, payload) and hands each good reply to `on_reply`
+    /// (frame index, reply), pipelined and with retries.
+    /// `spans` (unit ranges) are the initial frames; `payload(start, end)` and
+    /// `reply_len(start, end)` give a frame's payload and expected reply length.
+    fn pipeline(
+        &mut self,
+        command: Command,
+        units: usize,
+        spans: &[(usize, usize)],
+        payload: &dyn Fn(usize, usize) -> Vec<u8>,
+        reply_len: &dyn Fn(usize, usize) -> usize,
+        on_reply: &mut dyn FnMut(usize, usize, Frame),
+    ) -> Result<(), DriverError> {
+        let (buffer, depth, max_payload) = match &self.ident {
+            Some(i) => (
+                usize::from(i.buffer_bytes),
+                usize::from(i.job_queue_depth),
+                usize::from(i.max_payload),
+            ),
+            None => (protocol::MAX_PAYLOAD, 2, protocol::MAX_PAYLOAD),
+        };
+        let window = self.options.window_bytes.unwrap_or(buffer).min(buffer);
+        // Keep two job slots for error replies to garbage.
+        let max_frames = depth.saturating_sub(2).clamp(1, 100);
+        let max_reply = spans
+            .iter()
+            .map(|&(a, b)| reply_len(a, b))
+            .max()
+            .unwrap_or(0);
+        let mut decoder = Decoder::new(max_reply.max(protocol::IDENT_LEN).max(2));
+        let mut queue: VecDeque<Span> = spans
+            .iter()
+            .map(|&(start, end)| Span {
+                start,
+                end,
+                tries: 0,
+            })
+            .collect();
+        let mut done = vec![false; units];
+        let mut remaining = units;
+        let mut sent: VecDeque<Sent> = VecDeque::new();
+        // A failed span goes back to the front of the queue, halved.
+        let requeue = |queue: &mut VecDeque<Span>, span: Span| {
+            if span.end - span.start > 1 {
+                let mid = span.start + (span.end - span.start) / 2;
+                // Halves are new frames: their tries start over.
+                queue.push_front(Span {
+                    start: mid,
+                    tries: 0,
+                    ..span
+                });
+                queue.push_front(Span {
+                    end: mid,
+                    tries: 0,
+                    ..span
+                });
+            } else {
+                queue.push_front(span);
+            }
+        };
+        let mut in_flight = 0usize;
+        let mut timeouts_in_a_row = 0u32;
+        let mut last_problem = String::from("none");
+        let describe = |frames: &[Span]| -> String {
+            let mut s = format!("{} {} frame(s)", frames.len(), command.name());
+            if let (Some(a), Some(b)) = (
+                frames.iter().map(|f| f.start).min(),
+                frames.iter().map(|f| f.end).max(),
+            ) {
+                s.push_str(&format!(" (items {a}..{b} of {units})"));
+            }
+            s
+        };
+        let trace = std::env::var_os("LUTGEN_TRACE_LINK").is_some();
+        while remaining > 0 {
+            // Fill the window.
+            while let Some(&span) = queue.front() {
+                if done[span.start..span.end].iter().all(|&d| d) {
+                    queue.pop_front();
+                    continue;
+                }
+                let body = payload(span.start, span.end);
+                let len = body.len();
+                if !sent.is_empty() && (sent.len() >= max_frames || in_flight + len > window) {
+                    break;
+                }
+                queue.pop_front();
+                let span = Span {
+                    tries: span.tries + 1,
+                    ..span
+                };
+                if span.tries > self.options.retries {
+                    return Err(DriverError::TooManyRetries {
+                        port: self.port(),
+                        what: format!("{} of items {}..{}", command.name(), span.start, span.end),
+                        attempts: span.tries - 1,
+                        last: last_problem,
+                    });
+                }
+                if span.tries > 1 {
+                    self.stats.retransmissions += 1;
+                }
+                let seq = self.seq;
+                self.seq = self.seq.wrapping_add(1);
+                if trace {
+                    eprintln!(
+                        "send items {}..{} seq {seq} try {} in_flight {in_flight}",
+                        span.start, span.end, span.tries
+                    );
+                }
+                let bytes = Frame::new(command.code(), seq, body).encode();
+                self.transport.write(&bytes)?;
+                self.stats.bytes_sent += bytes.len() as u64;
+                self.stats.frames_sent += 1;
+                sent.push_back(Sent {
+                    span,
+                    seq,
+                    bytes: len,
+                });
+                in_flight += len;
+            }
+            // Take replies.
+            let bytes = self.transport.read(self.options.timeout)?;
+            if bytes.is_empty() {
+                if trace {
+                    eprintln!(
+                        "timeout; outstanding {:?}",
+                        sent.iter().map(|s| (s.span, s.seq)).collect::<Vec<_>>()
+                    );
+                }
+                self.stats.timeouts += 1;
+                timeouts_in_a_row += 1;
+                let pending: Vec<Span> = sent.iter().map(|s| s.span).collect();
+                if timeouts_in_a_row >= self.options.retries {
+                    return Err(DriverError::Timeout {
+                        port: self.port(),
+                        timeout: self.options.timeout,
+                        attempts: timeouts_in_a_row,
+                        pending: describe(&pending),
+                    });
+                }
+                last_problem = "timeout".into();
+                for s in sent.drain(..).rev() {
+                    requeue(&mut queue, s.span);
+                }
+                in_flight = 0;
+                decoder.clear();
+                continue;
+            }
+            self.stats.bytes_received += bytes.len() as u64;
+            decoder.push(&bytes);
+            while let Some(decoded) = decoder.next_frame() {
+                if trace {
+                    match &decoded {
+                        Decoded::Frame(f) => eprintln!(
+                            "reply code {:#x} seq {} len {} {:?}",
+                            f.code,
+                            f.seq,
+                            f.payload.len(),
+                            &f.payload[..f.payload.len().min(2)]
+                        ),
+                        Decoded::Corrupt { code, seq, len } => {
+                            eprintln!("corrupt reply code {code:#x} seq {seq} len {len}")
+                        }
+                    }
+                }
+                let frame = match decoded {
+                    Decoded::Corrupt { .. } => {
+                        self.stats.corrupt_replies += 1;
+                        last_problem = "reply with a bad CRC".into();
+                        continue;
+                    }
+                    Decoded::Frame(f) => f,
+                };
+                let Some(pos) = sent.iter().position(|s| s.seq == frame.seq) else {
+                    continue; // A reply to a transmission already given up on.
+                };
+                // Everything sent before it was lost on the way.
+                let lost: Vec<Sent> = sent.drain(..pos).collect();
+                let this = sent.pop_front().expect("position is in range");
+                for s in lost.iter().chain(std::iter::once(&this)) {
+                    in_flight -= s.bytes;
+                }
+                for s in lost.into_iter().rev() {
+                    requeue(&mut queue, s.span);
+                }
+                if frame.code == ERROR_REPLY {
+                    self.stats.device_errors += 1;
+                    let code = frame.payload.first().copied().unwrap_or(0);
+                    last_problem = format!(
+                        "device error: {}",
+                        DeviceError::from_code(code).map_or("unknown error code", |e| e.describe())
+                    );
+                    requeue(&mut queue, this.span);
+                    continue;
+                }
+                let (start, end) = (this.span.start, this.span.end);
+                if frame.code != command.reply_code()
+                    || frame.payload.len() != reply_len(start, end)
+                {
+                    return Err(DriverError::Protocol {
+                        port: self.port(),
+                        what: format!("{} of items {start}..{end}", command.name()),
+                        code: frame.code,
+                        len: frame.payload.len(),
+                    });
+                }
+                timeouts_in_a_row = 0;
+                let fresh = done[start..end].iter().filter(|&&d| !d).count();
+                if fresh > 0 {
+                    done[start..end].iter_mut().for_each(|d| *d = true);
+                    remaining -= fresh;
+                    self.stats.payload_sent += this.bytes as u64;
+                    self.stats.payload_received += frame.payload.len() as u64;
+                    on_reply(start, end, frame);
+                }
+            }
+        }
+        let _ = max_payload;
+        Ok(())
+    }
+
+    /// One command with an empty payload; its reply payload.
+    fn simple(&mut self, command: Command, reply_len: usize) -> Result<Vec<u8>, DriverError> {
+        let mut out = Vec::new();
+        self.pipeline(
+            command,
+            1,
+            &[(0, 1)],
+            &|_, _| Vec::new(),
+            &|_, _| reply_len,
+            &mut |_, _, f| out = f.payload,
+        )?;
+        Ok(out)
+    }
+
+    /// Asks the device who it is, and checks the answer.
+    pub fn identify(&mut self) -> Result<Ident, DriverError> {
+        let payload = self.simple(Command::Identify, protocol::IDENT_LEN)?;
+        let ident = Ident::from_bytes(&payload).map_err(|source| DriverError::Identity {
+            port: self.port(),
+            source,
+        })?;
+        self.ident = Some(ident.clone());
+        Ok(ident)
+    }
+
+    fn ident(&mut self) -> Result<Ident, DriverError> {
+        match &self.ident {
+            Some(i) => Ok(i.clone()),
+            None => self.identify(),
+        }
+    }
+
+    /// The device's counters.
+    pub fn status(&mut self) -> Result<Status, DriverError> {
+        let payload = self.simple(Command::Status, protocol::STATUS_LEN)?;
+        Ok(Status::from_bytes(&payload).expect("length checked by the pipeline"))
+    }
+
+    /// Empties the engine pipeline and clears the counters (the image stays loaded).
+    pub fn reset(&mut self) -> Result<(), DriverError> {
+        self.simple(Command::Reset, 0).map(|_| ())
+    }
+
+    /// Refuses, before any data moves, an image for another engine.
+    pub fn check_image(&mut self, config: &EngineConfig) -> Result<Ident, DriverError> {
+        let ident = self.ident()?;
+        if &ident.config != config {
+            return Err(DriverError::ImageMismatch {
+                port: self.port(),
+                device: describe_config(&ident.config),
+                image: describe_config(config),
+            });
+        }
+        Ok(ident)
+    }
+
+    /// Writes `image` into the device; `progress(done, total)` after each chunk.
+    pub fn load(
+        &mut self,
+        image: &Image,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), DriverError> {
+        let ident = self.check_image(image.config())?;
+        let plan = load_plan(image, usize::from(ident.max_payload));
+        let total = plan.words.len();
+        let mut count = 0;
+        self.pipeline(
+            Command::Load,
+            total,
+            &plan.spans,
+            &|a, b| plan.payload(a, b),
+            &|_, _| 0,
+            &mut |a, b, _| {
+                count += b - a;
+                progress(count.min(total), total);
+            },
+        )
+    }
+
+    /// Runs `vectors` through the device's engine; `progress(done, total)` in vectors.
+    pub fn run(
+        &mut self,
+        vectors: &[Vec<i8>],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Vec<Vec<i32>>, DriverError> {
+        let ident = self.ident()?;
+        let (d, n) = (ident.config.input_dim, ident.config.outputs);
+        if let Some(index) = vectors.iter().position(|v| v.len() != d) {
+            return Err(DriverError::InputLength {
+                index,
+                expected: d,
+                got: vectors[index].len(),
+            });
+        }
+        let per_frame = (usize::from(ident.max_payload) / d)
+            .min(65535 / (4 * n))
+            .max(1);
+        let total = vectors.len();
+        let spans: Vec<(usize, usize)> = (0..total)
+            .step_by(per_frame)
+            .map(|a| (a, (a + per_frame).min(total)))
+            .collect();
+        let mut results = vec![Vec::new(); total];
+        let mut finished = 0;
+        self.pipeline(
+            Command::Data,
+            total,
+            &spans,
+            &|a, b| vectors[a..b].iter().flatten().map(|&x| x as u8).collect(),
+            &|a, b| (b - a) * n * 4,
+            &mut |a, b, reply| {
+                for (i, out) in reply.payload.chunks_exact(4 * n).enumerate() {
+                    if results[a + i].is_empty() {
+                        finished += 1;
+                    }
+                    results[a + i] = out
+                        .chunks_exact(4)
+                        .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+                        .collect();
+                }
+                debug_assert_eq!(reply.payload.len(), (b - a) * n * 4);
+                progress(finished, total);
+            },
+        )?;
+        Ok(results)
+    }
+}
+
+/// One line naming an engine's shape.
+pub fn describe_config(c: &EngineConfig) -> String {
+    format!(
+        "D={} C={} K={} N={} lanes={} encoder={} bits {}/{}/{}/{} (hash {:#010x})",
+        c.input_dim,
+        c.codebooks,
+        c.centroids,
+        c.outputs,
+        c.lanes,
+        c.encoder,
+        c.activation_bits,
+        c.centroid_bits,
+        c.table_bits,
+        c.bias_bits,
+        protocol::config_hash(c)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_plan_covers_every_word_once() {
+        let config = EngineConfig {
+            outputs: 10,
+            lanes: 3,
+            ..EngineConfig::default()
+        };
+        let image = Image::random(config, 2).unwrap();
+        let plan = load_plan(&image, protocol::MAX_PAYLOAD);
+        let mut words = 0;
+        for c in plan.spans.iter().map(|&(a, b)| plan.payload(a, b)) {
+            assert!(c.len() <= protocol::MAX_PAYLOAD);
+            let unit = usize::from(c[4]);
+            assert!(unit == 1 || unit == 4);
+            words += (c.len() - protocol::LOAD_HEADER_LEN) / unit;
+        }
+        assert_eq!(words, MemoryMap::load_words(&image).len());
+    }
+}
