@@ -10,32 +10,12 @@
 //! to yosys 0.23 `synth_ice40` results (see `docs/boards.md`); synthesis
 //! gives the real figure.
 
-use super::top::Top;
-use super::{Board, BoardError, Family};
+use super::top::{Memory, Top};
+use super::{Board, Family};
 use lutgen_core::EngineConfig;
 use lutgen_hdl::dense::DenseConfig;
 use serde::Serialize;
 use std::fmt;
-
-/// `count` memories of `words` x `bits`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Memory {
-    pub what: &'static str,
-    pub words: usize,
-    pub bits: usize,
-    pub count: usize,
-}
-
-impl Memory {
-    pub fn new(what: &'static str, words: usize, bits: usize, count: usize) -> Self {
-        Memory {
-            what,
-            words,
-            bits,
-            count,
-        }
-    }
-}
 
 /// (depth, width) configurations of a family's block RAM.
 fn bram_shapes(family: Family) -> &'static [(usize, usize)] {
@@ -158,16 +138,6 @@ pub fn check(top: &Top, board: &Board) -> FitReport {
         } else {
             largest_fitting(top, board)
         },
-    }
-}
-
-/// Like [`check`], but an error when it does not fit.
-pub fn require(top: &Top, board: &Board) -> Result<FitReport, BoardError> {
-    let report = check(top, board);
-    if report.fits {
-        Ok(report)
-    } else {
-        Err(BoardError::DoesNotFit(Box::new(report)))
     }
 }
 
@@ -369,37 +339,5 @@ mod tests {
             assert_eq!(check(&top, &board).block_rams, blocks, "{encoder:?}");
             assert_eq!(top.multipliers(), multipliers, "{encoder:?}");
         }
-    }
-
-    #[test]
-    fn too_big_says_by_how_much_and_what_fits() {
-        let board = Board::find("icebreaker").unwrap();
-        let config = EngineConfig {
-            centroids: 64,
-            ..EngineConfig::default()
-        };
-        let top = Top::Engine(config);
-        let err = require(&top, &board).unwrap_err();
-        let text = err.to_string();
-        assert!(matches!(err, BoardError::DoesNotFit(_)));
-        assert!(text.contains("over"), "{text}");
-        assert!(
-            text.contains("largest configuration that fits: --input-dim 64 --outputs 16"),
-            "{text}"
-        );
-        let BoardError::DoesNotFit(report) = err else {
-            unreachable!()
-        };
-        let flags = report.largest_fitting.unwrap();
-        let k: usize = flags
-            .split("--centroids ")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(k < 64);
     }
 }

@@ -134,7 +134,7 @@ pub fn build(
     let fit = if options.force {
         fit::check(top, board)
     } else {
-        fit::require(top, board)?
+        require_fit(top, board)?
     };
     let dir = &options.out_dir;
     std::fs::create_dir_all(dir).map_err(|source| BoardError::Write {
@@ -477,6 +477,16 @@ pub fn markdown(r: &BuildReport) -> String {
     s
 }
 
+/// Like [`fit::check`], but an error when it does not fit.
+fn require_fit(top: &Top, board: &Board) -> Result<FitReport, BoardError> {
+    let report = fit::check(top, board);
+    if report.fits {
+        Ok(report)
+    } else {
+        Err(BoardError::DoesNotFit(Box::new(report)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +509,37 @@ mod tests {
             "seed 1: 128.9 MHz (`--seeds N` for the spread)"
         );
         assert_eq!(fmax_by_seed(&[]), "n/a (not placed)");
+    }
+
+    #[test]
+    fn too_big_says_by_how_much_and_what_fits() {
+        let board = Board::find("icebreaker").unwrap();
+        let config = lutgen_core::EngineConfig {
+            centroids: 64,
+            ..lutgen_core::EngineConfig::default()
+        };
+        let top = Top::Engine(config);
+        let err = require_fit(&top, &board).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BoardError::DoesNotFit(_)));
+        assert!(text.contains("over"), "{text}");
+        assert!(
+            text.contains("largest configuration that fits: --input-dim 64 --outputs 16"),
+            "{text}"
+        );
+        let BoardError::DoesNotFit(report) = err else {
+            unreachable!()
+        };
+        let flags = report.largest_fitting.unwrap();
+        let k: usize = flags
+            .split("--centroids ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(k < 64);
     }
 }

@@ -11,7 +11,6 @@
 //!   There is no dense device (the device wraps the LUT engine), so the
 //!   like-for-like comparison is engine against engine, out of context.
 
-use super::fit::Memory;
 use super::BoardError;
 use lutgen_core::protocol;
 use lutgen_core::{EncoderKind, EngineConfig};
@@ -226,5 +225,25 @@ fn engine_multipliers(c: &EngineConfig) -> usize {
         0
     } else {
         c.distance_units()
+    }
+}
+
+/// `count` memories of `words` x `bits`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    pub what: &'static str,
+    pub words: usize,
+    pub bits: usize,
+    pub count: usize,
+}
+
+impl Memory {
+    pub fn new(what: &'static str, words: usize, bits: usize, count: usize) -> Self {
+        Memory {
+            what,
+            words,
+            bits,
+            count,
+        }
     }
 }

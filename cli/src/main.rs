@@ -47,7 +47,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Generate(args) => commands::generate::run(args).map(|()| true),
         Command::Image(args) => commands::image::run(args).map(|()| true),
-        Command::Sim(args) => commands::sim::run(args),
+        Command::Sim(args) => match &args.network {
+            Some(path) => commands::sim_network::run(args, path),
+            None => commands::sim::run(args),
+        },
         Command::Build(args) => board_result(commands::build::run(args)),
         Command::Boards(args) => board_result(commands::boards::run(args)),
         Command::Report(args) => board_result(commands::report::run(args)),

@@ -4,8 +4,8 @@
 //! full run is `lutgen compile --finetune EPOCHS` / `lutgen eval`).
 
 use indicatif::ProgressBar;
-use lutgen_compile::{learn, LearnOptions};
 use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
+use lutgen_compile::{learn, LearnOptions};
 use lutgen_sim::whole_network::run_network;
 use lutgen_sim::SimOptions;
 use std::path::{Path, PathBuf};

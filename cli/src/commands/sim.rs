@@ -94,10 +94,8 @@ fn image_for(args: &SimArgs) -> Result<Image, Error> {
     }
 }
 
+/// Runs an engine (`lutgen sim` without `--network`; see [`super::sim_network`]).
 pub fn run(args: &SimArgs) -> Result<bool, Error> {
-    if let Some(path) = &args.network {
-        return crate::commands::sim_network::run(args, path);
-    }
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }

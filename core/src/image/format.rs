@@ -10,24 +10,18 @@
 //! Reading never panics and never allocates more than the input's own size:
 //! every length is checked against the configuration and the buffer first.
 
-use super::{EncoderParams, Image, ImageError, TREE_NODES};
-use crate::config::{ConfigError, EncoderKind, EngineConfig, MAX_MEMORY_WORDS, TREE_DEPTH};
+use super::{param_bytes, section_bytes, EncoderParams, Image, ImageError};
+use crate::config::{ConfigError, EncoderKind, EngineConfig, MAX_MEMORY_WORDS};
 use bytemuck::{Pod, Zeroable};
 use std::path::Path;
 
-/// The first eight bytes of every image: `\x89LUTGEN\n`.
-///
-/// The high first byte marks the file as binary (and catches 7-bit transfers);
-/// the final newline catches newline translation.
-pub const MAGIC: [u8; 8] = *b"\x89LUTGEN\n";
+pub use super::{MAGIC, MAX_SECTION_BYTES};
 /// The format version this build writes, and the only one it reads.
 ///
 /// Version 2 added encoder ids 1 to 4 and the encoder-parameter section.
 pub const FORMAT_VERSION: u16 = 2;
 /// Size in bytes of the header (the same in versions 1 and 2).
 pub const HEADER_LEN: usize = 64;
-/// Largest byte length of one payload section (section lengths are `u32`).
-pub const MAX_SECTION_BYTES: u32 = u32::MAX;
 /// Offset of the header CRC: the header CRC covers every header byte before it.
 const HEADER_CRC_OFFSET: usize = HEADER_LEN - 4;
 
@@ -92,95 +86,6 @@ const _: () = assert!(std::mem::align_of::<Header>() == 1);
 const _: () = assert!(std::mem::offset_of!(Header, header_crc) == HEADER_CRC_OFFSET);
 // Counts are stored as u32 and read back as usize.
 const _: () = assert!(usize::BITS >= 32);
-
-/// Bytes as lowercase hex pairs plus an escaped ASCII rendering, for messages.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("[{}] (\"{}\")", pairs.join(" "), bytes.escape_ascii())
-}
-
-/// The encoder ids this build reads, for messages: `0 (l2)`.
-pub(crate) fn known_encoders() -> String {
-    let known: Vec<String> = EncoderKind::ALL
-        .iter()
-        .map(|e| format!("{} ({})", e.id(), e.name()))
-        .collect();
-    known.join(", ")
-}
-
-/// Byte length of the centroid, table and bias sections for `config`, exactly.
-///
-/// Computed in `u128` so no configuration can overflow it.
-fn section_bytes(config: &EngineConfig) -> [u128; 3] {
-    let (c, k, n) = (
-        config.codebooks as u128,
-        config.centroids as u128,
-        config.outputs as u128,
-    );
-    let v = config.input_dim.checked_div(config.codebooks).unwrap_or(0) as u128;
-    let centroids = if config.encoder.has_centroids() {
-        c * k * v
-    } else {
-        0
-    };
-    [centroids, c * k * n, 4 * n]
-}
-
-/// Byte length of the weights, cluster centres, split dimensions and
-/// thresholds parts of the encoder-parameter section for `config`.
-///
-/// Only called on validated configurations (G needs a valid K).
-fn param_bytes(config: &EngineConfig) -> [u128; 4] {
-    let (c, d) = (config.codebooks as u128, config.input_dim as u128);
-    let weights = if config.encoder.has_weights() { d } else { 0 };
-    let (centres, splits, thresholds) = match config.encoder {
-        EncoderKind::TwoLevel => (config.clusters() as u128 * d, 0, 0),
-        EncoderKind::Tree => (0, 2 * c * TREE_DEPTH as u128, c * TREE_NODES as u128),
-        _ => (0, 0, 0),
-    };
-    [weights, centres, splits, thresholds]
-}
-
-/// Number of values in each part of the encoder-parameter section for a
-/// validated `config`, if the section fits the format.
-pub(crate) fn param_counts(config: &EngineConfig) -> Result<[usize; 4], ImageError> {
-    let bytes = param_bytes(config);
-    let total: u128 = bytes.iter().sum();
-    if total > u128::from(MAX_SECTION_BYTES) {
-        return Err(ImageError::TooLarge {
-            what: "encoder parameters",
-            bytes: total,
-            max: MAX_SECTION_BYTES,
-        });
-    }
-    Ok([
-        bytes[0] as usize,
-        bytes[1] as usize,
-        bytes[2] as usize / 2,
-        bytes[3] as usize,
-    ])
-}
-
-/// Number of values in each section for `config`, if every section fits the format.
-pub(crate) fn section_counts(config: &EngineConfig) -> Result<[usize; 3], ImageError> {
-    let bytes = section_bytes(config);
-    let mut counts = [0usize; 3];
-    for (i, (what, size)) in [("centroids", 1), ("tables", 1), ("bias", 4)]
-        .into_iter()
-        .enumerate()
-    {
-        if bytes[i] > u128::from(MAX_SECTION_BYTES) {
-            return Err(ImageError::TooLarge {
-                what,
-                bytes: bytes[i],
-                max: MAX_SECTION_BYTES,
-            });
-        }
-        // At most u32::MAX bytes, and usize is at least 32 bits on every supported target.
-        counts[i] = (bytes[i] / size) as usize;
-    }
-    Ok(counts)
-}
 
 /// [`EngineConfig::validate`] for values read from a file.
 ///
@@ -436,6 +341,7 @@ impl Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::section_counts;
     use rand::{Rng, SeedableRng};
     use std::mem::offset_of;
 

@@ -73,11 +73,11 @@ pub enum ImageError {
          the file was cut short (interrupted copy or write), copy or export it again"
     )]
     Truncated { got: usize, needed: usize },
-    /// The buffer does not start with [`format::MAGIC`].
+    /// The buffer does not start with [`MAGIC`].
     #[error(
         "not a lutgen table image: it starts with {}, but images start with {}; \
          check that the path names an image written by lutgen (not a config, bitstream or trace)",
-        format::hex(found), format::hex(&format::MAGIC)
+        hex(found), hex(&MAGIC)
     )]
     BadMagic { found: Vec<u8> },
     /// The header's format version is one this build cannot read.
@@ -121,7 +121,7 @@ pub enum ImageError {
     #[error(
         "image uses encoder id {id}, which this build does not know (it knows {}); \
          upgrade lutgen or export the image for a known encoder",
-        format::known_encoders()
+        known_encoders()
     )]
     UnknownEncoder { id: u8 },
     /// A section length in the header disagrees with the configuration in the same header.
@@ -277,9 +277,8 @@ impl Image {
         params: EncoderParams,
     ) -> Result<Self, ImageError> {
         config.validate()?;
-        let [centroid_count, table_count, bias_count] = format::section_counts(&config)?;
-        let [weight_count, centre_count, split_count, threshold_count] =
-            format::param_counts(&config)?;
+        let [centroid_count, table_count, bias_count] = section_counts(&config)?;
+        let [weight_count, centre_count, split_count, threshold_count] = param_counts(&config)?;
         check_len("centroids", centroid_count, centroids.len())?;
         check_len("tables", table_count, tables.len())?;
         check_len("bias", bias_count, bias.len())?;
@@ -320,9 +319,8 @@ impl Image {
     /// The same configuration and seed give the same image on every platform.
     pub fn random(config: EngineConfig, seed: u64) -> Result<Self, ImageError> {
         config.validate()?;
-        let [centroid_count, table_count, bias_count] = format::section_counts(&config)?;
-        let [weight_count, centre_count, split_count, threshold_count] =
-            format::param_counts(&config)?;
+        let [centroid_count, table_count, bias_count] = section_counts(&config)?;
+        let [weight_count, centre_count, split_count, threshold_count] = param_counts(&config)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut draw = |bits: u32, count: usize| -> Vec<i64> {
             let (lo, hi) = EngineConfig::signed_range(bits);
@@ -419,6 +417,105 @@ impl Image {
     pub fn encoder(&self) -> EncoderKind {
         self.config.encoder
     }
+}
+
+// What the header's sizes and the messages about it are computed from; the
+// byte layout that uses them is in `format`.
+
+/// The first eight bytes of every image: `\x89LUTGEN\n`.
+///
+/// The high first byte marks the file as binary (and catches 7-bit transfers);
+/// the final newline catches newline translation.
+pub const MAGIC: [u8; 8] = *b"\x89LUTGEN\n";
+/// Largest byte length of one payload section (section lengths are `u32`).
+pub const MAX_SECTION_BYTES: u32 = u32::MAX;
+/// Bytes as lowercase hex pairs plus an escaped ASCII rendering, for messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("[{}] (\"{}\")", pairs.join(" "), bytes.escape_ascii())
+}
+
+/// The encoder ids this build reads, for messages: `0 (l2)`.
+pub(crate) fn known_encoders() -> String {
+    let known: Vec<String> = EncoderKind::ALL
+        .iter()
+        .map(|e| format!("{} ({})", e.id(), e.name()))
+        .collect();
+    known.join(", ")
+}
+
+/// Byte length of the centroid, table and bias sections for `config`, exactly.
+///
+/// Computed in `u128` so no configuration can overflow it.
+pub(crate) fn section_bytes(config: &EngineConfig) -> [u128; 3] {
+    let (c, k, n) = (
+        config.codebooks as u128,
+        config.centroids as u128,
+        config.outputs as u128,
+    );
+    let v = config.input_dim.checked_div(config.codebooks).unwrap_or(0) as u128;
+    let centroids = if config.encoder.has_centroids() {
+        c * k * v
+    } else {
+        0
+    };
+    [centroids, c * k * n, 4 * n]
+}
+
+/// Byte length of the weights, cluster centres, split dimensions and
+/// thresholds parts of the encoder-parameter section for `config`.
+///
+/// Only called on validated configurations (G needs a valid K).
+pub(crate) fn param_bytes(config: &EngineConfig) -> [u128; 4] {
+    let (c, d) = (config.codebooks as u128, config.input_dim as u128);
+    let weights = if config.encoder.has_weights() { d } else { 0 };
+    let (centres, splits, thresholds) = match config.encoder {
+        EncoderKind::TwoLevel => (config.clusters() as u128 * d, 0, 0),
+        EncoderKind::Tree => (0, 2 * c * TREE_DEPTH as u128, c * TREE_NODES as u128),
+        _ => (0, 0, 0),
+    };
+    [weights, centres, splits, thresholds]
+}
+
+/// Number of values in each part of the encoder-parameter section for a
+/// validated `config`, if the section fits the format.
+pub(crate) fn param_counts(config: &EngineConfig) -> Result<[usize; 4], ImageError> {
+    let bytes = param_bytes(config);
+    let total: u128 = bytes.iter().sum();
+    if total > u128::from(MAX_SECTION_BYTES) {
+        return Err(ImageError::TooLarge {
+            what: "encoder parameters",
+            bytes: total,
+            max: MAX_SECTION_BYTES,
+        });
+    }
+    Ok([
+        bytes[0] as usize,
+        bytes[1] as usize,
+        bytes[2] as usize / 2,
+        bytes[3] as usize,
+    ])
+}
+
+/// Number of values in each section for `config`, if every section fits the format.
+pub(crate) fn section_counts(config: &EngineConfig) -> Result<[usize; 3], ImageError> {
+    let bytes = section_bytes(config);
+    let mut counts = [0usize; 3];
+    for (i, (what, size)) in [("centroids", 1), ("tables", 1), ("bias", 4)]
+        .into_iter()
+        .enumerate()
+    {
+        if bytes[i] > u128::from(MAX_SECTION_BYTES) {
+            return Err(ImageError::TooLarge {
+                what,
+                bytes: bytes[i],
+                max: MAX_SECTION_BYTES,
+            });
+        }
+        // At most u32::MAX bytes, and usize is at least 32 bits on every supported target.
+        counts[i] = (bytes[i] / size) as usize;
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]
