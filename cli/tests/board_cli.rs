@@ -7,6 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+// The driver crate's example, compiled into this test so its code runs against the simulated board.
+#[path = "../../driver/examples/drive.rs"]
+mod drive_example;
+
 fn lutgen() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lutgen"))
 }
@@ -148,6 +152,15 @@ fn board_prints_its_path_first_and_a_missing_port_is_one_clear_line() {
         err.contains("/dev/lutgen-missing") && err.contains("does not exist"),
         "{err}"
     );
+}
+
+#[test]
+fn the_driver_example_drives_the_simulated_board() {
+    let (_board, port) = start_board(false);
+    let summary = drive_example::drive(&port, None, 50).expect("the example runs");
+    assert_eq!(summary.vectors, 50);
+    assert_eq!(summary.mismatches, 0);
+    assert_eq!(summary.vectors_processed, 50);
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

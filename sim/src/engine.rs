@@ -2,14 +2,13 @@
 //! image through its load port, stream vectors and collect every output and
 //! every encoder decision, cycle by cycle.
 
-use crate::stream::{self, StreamPorts, VectorCollector, Watchdog};
+use crate::stream::{self, StreamPorts};
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
+use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::{EngineConfig, Image};
 use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_hdl::engine::RESET_CYCLES;
 use lutgen_hdl::verilog::{engine_verilog, Port, ENGINE_PORTS, TOP_MODULE};
-use lutgen_hdl::MemoryMap;
-use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 
 /// How to build the simulated engine.
@@ -27,40 +26,7 @@ pub struct SimOptions {
     pub ecp5_primitives: bool,
 }
 
-/// When the testbench holds back: output stalls and input gaps, at random.
-#[derive(Clone, Debug)]
-pub struct Backpressure {
-    /// Probability that `out_ready` is low in a cycle.
-    pub output_stall: f64,
-    /// Probability that `in_valid` is low in a cycle while input is pending.
-    pub input_gap: f64,
-    rng: rand_chacha::ChaCha8Rng,
-}
-
-impl Backpressure {
-    /// Always ready, never a gap: the setting that measures throughput.
-    pub fn none() -> Self {
-        Self::new(0.0, 0.0, 0)
-    }
-
-    /// Output stalls with probability `output_stall`, no input gaps.
-    pub fn random(output_stall: f64, seed: u64) -> Self {
-        Self::new(output_stall, 0.0, seed)
-    }
-
-    /// Output stalls and input gaps with the given probabilities.
-    pub fn new(output_stall: f64, input_gap: f64, seed: u64) -> Self {
-        Backpressure {
-            output_stall,
-            input_gap,
-            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
-        }
-    }
-
-    pub(crate) fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.rng.gen_bool(p)
-    }
-}
+pub use crate::stream::Backpressure;
 
 /// One encoder decision seen on the engine's `encode_*` trace ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,13 +52,9 @@ pub struct Run {
 struct Ports {
     stream: StreamPorts,
     reset: PortId,
-    out_data: PortId,
-    out_valid: PortId,
-    out_last: PortId,
     encode_valid: PortId,
     encode_index: PortId,
     encode_distance: PortId,
-    fault: PortId,
 }
 
 /// A Verilated engine for one configuration.
@@ -149,13 +111,9 @@ impl EngineSim {
         let ports = Ports {
             stream: StreamPorts::of(&model)?,
             reset: model.port("reset")?,
-            out_data: model.port("out_data")?,
-            out_valid: model.port("out_valid")?,
-            out_last: model.port("out_last")?,
             encode_valid: model.port("encode_valid")?,
             encode_index: model.port("encode_index")?,
             encode_distance: model.port("encode_distance")?,
-            fault: model.port("fault")?,
         };
         let mut engine = EngineSim {
             config: config.clone(),
@@ -235,81 +193,46 @@ impl EngineSim {
             self.config.outputs,
             self.config.codebooks,
         );
-        if let Some(i) = vectors.iter().position(|v| v.len() != d) {
-            return Err(SimError::InputLength {
-                index: i,
-                expected: d,
-                got: vectors[i].len(),
-            });
-        }
-        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
         // Generous: a stalled output can hold the engine, but only while we stall it.
         let patience = 64 * (self.config.bound_cycles_per_inference() + d + n) as u64 + 1024;
-        let mut run = Run::default();
-        let mut collected = VectorCollector::new(n, vectors.len());
-        let mut codes = Vec::with_capacity(c);
-        let mut watchdog = Watchdog::new(patience);
-        let (mut next, mut cycle) = (0usize, 0u64);
         let p = &self.ports;
-        while collected.outputs.len() < vectors.len() {
-            let offer = next < elements.len() && !bp.chance(bp.input_gap);
-            let ready = !bp.chance(bp.output_stall);
-            self.model.set(p.stream.in_valid, offer as u64);
-            self.model.set(
-                p.stream.in_data,
-                elements.get(next).copied().unwrap_or(0) as u64,
-            );
-            self.model.set(p.stream.out_ready, ready as u64);
-            self.model.eval();
-            let mut progress = false;
-            if offer && self.model.get(p.stream.in_ready) == 1 {
-                next += 1;
-                progress = true;
-            }
-            if self.model.get(p.encode_valid) == 1 {
+        let mut encodings = Vec::with_capacity(vectors.len());
+        let mut codes = Vec::with_capacity(c);
+        let streamed = stream::stream(
+            &mut self.model,
+            p.stream,
+            vectors,
+            d,
+            n,
+            patience,
+            &mut bp,
+            |model| {
+                if model.get(p.encode_valid) != 1 {
+                    return false;
+                }
                 codes.push(Encoded {
-                    index: self.model.get(p.encode_index) as usize,
-                    distance: self.model.get(p.encode_distance),
+                    index: model.get(p.encode_index) as usize,
+                    distance: model.get(p.encode_distance),
                 });
                 if codes.len() == c {
-                    run.encodings.push(std::mem::take(&mut codes));
+                    encodings.push(std::mem::take(&mut codes));
                 }
-                progress = true;
-            }
-            if ready && self.model.get(p.out_valid) == 1 {
-                collected.push(
-                    self.model.get(p.out_data) as u32 as i32,
-                    self.model.get(p.out_last) == 1,
-                    cycle,
-                )?;
-                progress = true;
-            }
-            if self.model.get(p.fault) == 1 {
-                return Err(SimError::Fault { cycle });
-            }
-            self.model.tick(p.stream.clock);
-            cycle += 1;
-            if watchdog.hung(progress, ready) {
-                return Err(SimError::Hung {
-                    cycle,
-                    accepted: next / d.max(1),
-                    completed: collected.outputs.len(),
-                    expected: vectors.len(),
-                });
-            }
-        }
-        self.model.set(p.stream.in_valid, 0);
+                true
+            },
+        )?;
         self.model.flush_trace();
-        if run.encodings.len() != vectors.len() {
+        if encodings.len() != vectors.len() {
             return Err(SimError::Protocol(format!(
                 "{} vectors finished but the encoder reported {} complete vectors",
                 vectors.len(),
-                run.encodings.len()
+                encodings.len()
             )));
         }
-        run.cycles = cycle;
-        run.cycles_per_inference = collected.cycles_per_inference();
-        run.outputs = collected.outputs;
-        Ok(run)
+        Ok(Run {
+            outputs: streamed.outputs,
+            encodings,
+            cycles: streamed.cycles,
+            cycles_per_inference: streamed.cycles_per_inference,
+        })
     }
 }

@@ -3,12 +3,12 @@
 //! requantization registers) through its load port, stream int8 vectors in
 //! and collect the last layer's outputs, cycle by cycle.
 
-use crate::engine::{build_top, Backpressure, SimOptions};
-use crate::stream::{self, StreamPorts, VectorCollector, Watchdog};
+use crate::engine::{build_top, SimOptions};
+use crate::stream::{self, Backpressure, StreamPorts};
 use crate::{Model, PortId, SimError};
+use lutgen_core::memory_map::network_load_words;
 use lutgen_core::{EngineConfig, Network};
 use lutgen_hdl::engine::RESET_CYCLES;
-use lutgen_hdl::memory_map::network_load_words;
 use lutgen_hdl::verilog::{network_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE};
 
 /// Everything a network run produced.
@@ -26,10 +26,6 @@ pub struct NetworkRun {
 struct Ports {
     stream: StreamPorts,
     reset: PortId,
-    out_data: PortId,
-    out_valid: PortId,
-    out_last: PortId,
-    fault: PortId,
 }
 
 /// A Verilated network top for one list of layer configurations.
@@ -48,10 +44,6 @@ impl NetworkSim {
         let ports = Ports {
             stream: StreamPorts::of(&model)?,
             reset: model.port("reset")?,
-            out_data: model.port("out_data")?,
-            out_valid: model.port("out_valid")?,
-            out_last: model.port("out_last")?,
-            fault: model.port("fault")?,
         };
         let mut sim = NetworkSim {
             layers: layers.to_vec(),
@@ -153,14 +145,6 @@ impl NetworkSim {
         }
         let d = self.layers[0].input_dim;
         let n = self.layers[self.layers.len() - 1].outputs;
-        if let Some(i) = vectors.iter().position(|v| v.len() != d) {
-            return Err(SimError::InputLength {
-                index: i,
-                expected: d,
-                got: vectors[i].len(),
-            });
-        }
-        let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
         // Generous: the whole pipeline's latency many times over.
         let work: usize = self
             .layers
@@ -168,54 +152,22 @@ impl NetworkSim {
             .map(|c| c.bound_cycles_per_inference() + c.input_dim + c.outputs + 16)
             .sum();
         let patience = 64 * work as u64 + 1024;
-        let mut run = NetworkRun::default();
-        let mut collected = VectorCollector::new(n, vectors.len());
-        let mut watchdog = Watchdog::new(patience);
-        let (mut next, mut cycle) = (0usize, 0u64);
+        let streamed = stream::stream(
+            &mut self.model,
+            self.ports.stream,
+            vectors,
+            d,
+            n,
+            patience,
+            &mut bp,
+            |_| false,
+        )?;
         let p = &self.ports;
-        while collected.outputs.len() < vectors.len() {
-            let offer = next < elements.len() && !bp.chance(bp.input_gap);
-            let ready = !bp.chance(bp.output_stall);
-            self.model.set(p.stream.in_valid, offer as u64);
-            self.model.set(
-                p.stream.in_data,
-                elements.get(next).copied().unwrap_or(0) as u64,
-            );
-            self.model.set(p.stream.out_ready, ready as u64);
-            self.model.eval();
-            let mut progress = false;
-            if offer && self.model.get(p.stream.in_ready) == 1 {
-                next += 1;
-                progress = true;
-            }
-            if ready && self.model.get(p.out_valid) == 1 {
-                collected.push(
-                    self.model.get(p.out_data) as u32 as i32,
-                    self.model.get(p.out_last) == 1,
-                    cycle,
-                )?;
-                progress = true;
-            }
-            if self.model.get(p.fault) == 1 {
-                return Err(SimError::Fault { cycle });
-            }
-            self.model.tick(p.stream.clock);
-            cycle += 1;
-            if watchdog.hung(progress, ready) {
-                return Err(SimError::Hung {
-                    cycle,
-                    accepted: next / d.max(1),
-                    completed: collected.outputs.len(),
-                    expected: vectors.len(),
-                });
-            }
-        }
-        self.model.set(p.stream.in_valid, 0);
         // Nothing may come out after the last expected vector.
         for _ in 0..(work as u64) {
             self.model.set(p.stream.out_ready, 1);
             self.model.eval();
-            if self.model.get(p.out_valid) == 1 {
+            if self.model.get(p.stream.out_valid) == 1 {
                 return Err(SimError::Protocol(format!(
                     "an output appeared after all {} vectors had finished",
                     vectors.len()
@@ -224,9 +176,10 @@ impl NetworkSim {
             self.model.tick(p.stream.clock);
         }
         self.model.flush_trace();
-        run.cycles = cycle;
-        run.cycles_per_inference = collected.cycles_per_inference();
-        run.outputs = collected.outputs;
-        Ok(run)
+        Ok(NetworkRun {
+            outputs: streamed.outputs,
+            cycles: streamed.cycles,
+            cycles_per_inference: streamed.cycles_per_inference,
+        })
     }
 }

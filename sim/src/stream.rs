@@ -1,10 +1,126 @@
 //! What the engine and network drivers share: loading memories through the
-//! load port, offering a partial stream, collecting N-word vectors (checking
-//! `out_last`), hang detection, and the steady-state rate.
+//! load port, streaming vectors in under back-pressure and collecting N-word
+//! vectors (checking `out_last`), hang detection, and the steady-state rate.
 
 use crate::error::SimError;
 use crate::{Model, PortId};
-use lutgen_hdl::memory_map::LoadWord;
+use lutgen_core::memory_map::LoadWord;
+use rand::{Rng, SeedableRng};
+
+/// When the testbench holds back: output stalls and input gaps, at random.
+#[derive(Clone, Debug)]
+pub struct Backpressure {
+    /// Probability that `out_ready` is low in a cycle.
+    pub output_stall: f64,
+    /// Probability that `in_valid` is low in a cycle while input is pending.
+    pub input_gap: f64,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Backpressure {
+    /// Always ready, never a gap: the setting that measures throughput.
+    pub fn none() -> Self {
+        Self::new(0.0, 0.0, 0)
+    }
+
+    /// Output stalls with probability `output_stall`, no input gaps.
+    pub fn random(output_stall: f64, seed: u64) -> Self {
+        Self::new(output_stall, 0.0, seed)
+    }
+
+    /// Output stalls and input gaps with the given probabilities.
+    pub fn new(output_stall: f64, input_gap: f64, seed: u64) -> Self {
+        Backpressure {
+            output_stall,
+            input_gap,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.rng.gen_bool(p)
+    }
+}
+
+/// What [`stream`] collected.
+pub(crate) struct Streamed {
+    /// N outputs per vector, in order.
+    pub outputs: Vec<Vec<i32>>,
+    /// Cycles from the first input offered to the last output taken.
+    pub cycles: u64,
+    /// Steady-state cycles between consecutive vectors' last outputs.
+    pub cycles_per_inference: f64,
+}
+
+/// Streams `vectors` (`d` elements each) into a top and collects `n` outputs
+/// per vector, under `bp`. `watch` sees the model after each cycle's inputs
+/// are settled (before the clock edge) and says whether it saw progress.
+///
+/// Fails, rather than hangs, after `patience` cycles without progress, and
+/// fails on a wrong-length vector, a misplaced `out_last` or a raised `fault`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stream(
+    model: &mut Model,
+    p: StreamPorts,
+    vectors: &[Vec<i8>],
+    d: usize,
+    n: usize,
+    patience: u64,
+    bp: &mut Backpressure,
+    mut watch: impl FnMut(&Model) -> bool,
+) -> Result<Streamed, SimError> {
+    if let Some(i) = vectors.iter().position(|v| v.len() != d) {
+        return Err(SimError::InputLength {
+            index: i,
+            expected: d,
+            got: vectors[i].len(),
+        });
+    }
+    let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
+    let mut collected = VectorCollector::new(n, vectors.len());
+    let mut watchdog = Watchdog::new(patience);
+    let (mut next, mut cycle) = (0usize, 0u64);
+    while collected.outputs.len() < vectors.len() {
+        let offer = next < elements.len() && !bp.chance(bp.input_gap);
+        let ready = !bp.chance(bp.output_stall);
+        model.set(p.in_valid, offer as u64);
+        model.set(p.in_data, elements.get(next).copied().unwrap_or(0) as u64);
+        model.set(p.out_ready, ready as u64);
+        model.eval();
+        let mut progress = watch(model);
+        if offer && model.get(p.in_ready) == 1 {
+            next += 1;
+            progress = true;
+        }
+        if ready && model.get(p.out_valid) == 1 {
+            collected.push(
+                model.get(p.out_data) as u32 as i32,
+                model.get(p.out_last) == 1,
+                cycle,
+            )?;
+            progress = true;
+        }
+        if model.get(p.fault) == 1 {
+            return Err(SimError::Fault { cycle });
+        }
+        model.tick(p.clock);
+        cycle += 1;
+        if watchdog.hung(progress, ready) {
+            return Err(SimError::Hung {
+                cycle,
+                accepted: next / d.max(1),
+                completed: collected.outputs.len(),
+                expected: vectors.len(),
+            });
+        }
+    }
+    model.set(p.in_valid, 0);
+    Ok(Streamed {
+        cycles: cycle,
+        cycles_per_inference: collected.cycles_per_inference(),
+        outputs: collected.outputs,
+    })
+}
 
 /// The clock, load-port and stream ports every top has.
 #[derive(Clone, Copy)]
@@ -17,6 +133,10 @@ pub(crate) struct StreamPorts {
     pub load_enable: PortId,
     pub load_address: PortId,
     pub load_data: PortId,
+    pub out_data: PortId,
+    pub out_valid: PortId,
+    pub out_last: PortId,
+    pub fault: PortId,
 }
 
 impl StreamPorts {
@@ -31,6 +151,10 @@ impl StreamPorts {
             load_enable: model.port("load_enable")?,
             load_address: model.port("load_address")?,
             load_data: model.port("load_data")?,
+            out_data: model.port("out_data")?,
+            out_valid: model.port("out_valid")?,
+            out_last: model.port("out_last")?,
+            fault: model.port("fault")?,
         })
     }
 }
