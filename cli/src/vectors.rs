@@ -2,20 +2,11 @@
 
 use crate::error::Error;
 use lutgen_core::EngineConfig;
-use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 /// `count` vectors of uniformly random activations over the configured width.
 pub fn random(config: &EngineConfig, count: usize, seed: u64) -> Vec<Vec<i8>> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
-    (0..count)
-        .map(|_| {
-            (0..config.input_dim)
-                .map(|_| rng.gen_range(lo..=hi) as i8)
-                .collect()
-        })
-        .collect()
+    config.random_inputs(count, seed)
 }
 
 fn npy_error(path: &Path, message: impl Into<String>) -> Error {

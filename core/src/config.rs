@@ -466,6 +466,21 @@ impl EngineConfig {
         let m = 1i64 << (bits - 1);
         (-m, m - 1)
     }
+
+    /// `count` input vectors of uniformly random activations over the
+    /// configured width; the same on every platform for a given seed (ChaCha8).
+    pub fn random_inputs(&self, count: usize, seed: u64) -> Vec<Vec<i8>> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (lo, hi) = Self::signed_range(self.activation_bits);
+        (0..count)
+            .map(|_| {
+                (0..self.input_dim)
+                    .map(|_| rng.gen_range(lo..=hi) as i8)
+                    .collect()
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::{EngineConfig, Image};
 use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
-use lutgen_hdl::engine::RESET_CYCLES;
 use lutgen_hdl::verilog::{engine_verilog, Port, ENGINE_PORTS, TOP_MODULE};
 use std::path::PathBuf;
 
@@ -135,19 +134,9 @@ impl EngineSim {
         &self.config
     }
 
-    /// Holds `reset` for [`RESET_CYCLES`] cycles: empties every stage.
+    /// Holds `reset` for `RESET_CYCLES` cycles: empties every stage.
     pub fn reset(&mut self) {
-        let p = &self.ports;
-        let (reset, clock) = (p.reset, p.stream.clock);
-        for port in [p.stream.in_valid, p.stream.out_ready, p.stream.load_enable] {
-            self.model.set(port, 0);
-        }
-        self.model.set(reset, 1);
-        for _ in 0..RESET_CYCLES {
-            self.model.tick(clock);
-        }
-        self.model.set(reset, 0);
-        self.model.tick(clock);
+        stream::reset(&mut self.model, self.ports.stream, self.ports.reset);
     }
 
     /// Writes `image` through the load port; refuses an image for another

@@ -8,7 +8,6 @@ use crate::stream::{self, Backpressure, StreamPorts};
 use crate::{Model, PortId, SimError};
 use lutgen_core::memory_map::network_load_words;
 use lutgen_core::{EngineConfig, Network};
-use lutgen_hdl::engine::RESET_CYCLES;
 use lutgen_hdl::verilog::{network_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE};
 
 /// Everything a network run produced.
@@ -75,19 +74,9 @@ impl NetworkSim {
         &self.layers
     }
 
-    /// Holds `reset` for [`RESET_CYCLES`] cycles: empties every engine and stage.
+    /// Holds `reset` for `RESET_CYCLES` cycles: empties every engine and stage.
     pub fn reset(&mut self) {
-        let p = &self.ports;
-        let (reset, clock) = (p.reset, p.stream.clock);
-        for port in [p.stream.in_valid, p.stream.out_ready, p.stream.load_enable] {
-            self.model.set(port, 0);
-        }
-        self.model.set(reset, 1);
-        for _ in 0..RESET_CYCLES {
-            self.model.tick(clock);
-        }
-        self.model.set(reset, 0);
-        self.model.tick(clock);
+        stream::reset(&mut self.model, self.ports.stream, self.ports.reset);
     }
 
     /// Writes every layer and requantization of `network` through the load

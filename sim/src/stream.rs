@@ -5,6 +5,7 @@
 use crate::error::SimError;
 use crate::{Model, PortId};
 use lutgen_core::memory_map::LoadWord;
+use lutgen_hdl::engine::RESET_CYCLES;
 use rand::{Rng, SeedableRng};
 
 /// When the testbench holds back: output stalls and input gaps, at random.
@@ -157,6 +158,20 @@ impl StreamPorts {
             fault: model.port("fault")?,
         })
     }
+}
+
+/// Idles the stream and load ports and holds `reset` high for
+/// [`RESET_CYCLES`] cycles, then one cycle low: every stage is empty.
+pub(crate) fn reset(model: &mut Model, p: StreamPorts, reset: PortId) {
+    for port in [p.in_valid, p.out_ready, p.load_enable] {
+        model.set(port, 0);
+    }
+    model.set(reset, 1);
+    for _ in 0..RESET_CYCLES {
+        model.tick(p.clock);
+    }
+    model.set(reset, 0);
+    model.tick(p.clock);
 }
 
 /// Writes `words` through the load port, one per clock.

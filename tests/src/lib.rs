@@ -6,7 +6,6 @@
 use lutgen_core::network::{Layer, Network};
 use lutgen_core::{EngineConfig, Image, Reference, Requantize};
 use lutgen_sim::{Backpressure, EngineSim, NetworkRun, NetworkSim, SimOptions};
-use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 
 /// Where the tests cache their Verilated models: `target/lutgen-models`,
@@ -37,10 +36,6 @@ fn build_engine(config: &EngineConfig, ecp5_primitives: bool) -> EngineSim {
         ..SimOptions::default()
     };
     EngineSim::new(config, &options).unwrap_or_else(|e| panic!("building {config:?}: {e}"))
-}
-
-fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed)
 }
 
 /// An image built to produce ties and accumulator extremes:
@@ -80,15 +75,7 @@ pub enum Extreme {
 
 /// Random vectors over the full activation range.
 pub fn random_vectors(config: &EngineConfig, count: usize, seed: u64) -> Vec<Vec<i8>> {
-    let mut rng = rng(seed);
-    let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
-    (0..count)
-        .map(|_| {
-            (0..config.input_dim)
-                .map(|_| rng.gen_range(lo..=hi) as i8)
-                .collect()
-        })
-        .collect()
+    config.random_inputs(count, seed)
 }
 
 /// Vectors at and around the edges: all minimum, all maximum, alternating,

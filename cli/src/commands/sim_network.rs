@@ -8,7 +8,6 @@ use crate::vectors;
 use lutgen_core::Network;
 use lutgen_sim::whole_network::{run_network, run_network_top};
 use lutgen_sim::{Backpressure, SimOptions};
-use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::path::Path;
 
@@ -31,20 +30,6 @@ pub struct NetworkSimReport {
     pub model_cached: bool,
 }
 
-/// Random int8 vectors over the first layer's activation range.
-fn random_inputs(network: &Network, count: usize, seed: u64) -> Vec<Vec<i8>> {
-    let config = network.layers()[0].image.config();
-    let (lo, hi) = lutgen_core::EngineConfig::signed_range(config.activation_bits);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            (0..config.input_dim)
-                .map(|_| rng.gen_range(lo..=hi) as i8)
-                .collect()
-        })
-        .collect()
-}
-
 pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     if args.image.is_some() || !args.engine.is_empty() {
         return Err(Error::Usage(
@@ -58,8 +43,14 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
     let inputs = match (&args.input, args.random) {
         (Some(path), _) => vectors::read_npy(path, network.input_dim())?,
-        (None, Some(count)) => random_inputs(&network, count, args.seed.wrapping_add(1)),
-        (None, None) => random_inputs(&network, 1000, args.seed.wrapping_add(1)),
+        (None, Some(count)) => network.layers()[0]
+            .image
+            .config()
+            .random_inputs(count, args.seed.wrapping_add(1)),
+        (None, None) => network.layers()[0]
+            .image
+            .config()
+            .random_inputs(1000, args.seed.wrapping_add(1)),
     };
     let expected = inputs
         .iter()
