@@ -19,7 +19,7 @@ use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
 use crate::memory::Address;
-use crate::memory_map::MemoryMap;
+use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
 

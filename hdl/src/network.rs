@@ -17,8 +17,8 @@
 //! word. See `docs/architecture.md` for the full map.
 
 use crate::engine::Engine;
-use crate::memory_map::{MemoryMap, LAYER_SHIFT, MAX_LAYERS, REQUANTIZE_MEMORY};
 use crate::requantize::RequantStage;
+use lutgen_core::memory_map::{MemoryMap, LAYER_SHIFT, MAX_LAYERS, REQUANTIZE_MEMORY};
 use lutgen_core::{ConfigError, EngineConfig};
 use rust_hdl::prelude::*;
 use thiserror::Error;
