@@ -23,3 +23,17 @@ pub fn progress_bar(total: usize, what: &str, hidden: bool) -> indicatif::Progre
     );
     bar
 }
+
+/// A bar for a long task with a message (compile, eval, encoders): elapsed time, steps, what is running.
+pub fn task_bar(hidden: bool) -> indicatif::ProgressBar {
+    if hidden {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

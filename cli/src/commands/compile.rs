@@ -2,8 +2,8 @@
 
 use crate::engine_args::parse_encoder;
 use crate::error::Error;
+use crate::output::task_bar;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use lutgen_compile::LearnOptions;
 use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
 use lutgen_core::EncoderKind;
@@ -100,19 +100,6 @@ struct CompileSummary {
     weight_bytes_int8: usize,
 }
 
-pub fn progress_bar(hidden: bool) -> ProgressBar {
-    if hidden {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
 pub fn run(args: &CompileArgs) -> Result<(), Error> {
     let model = Mlp::read(&args.weights, &args.layers)?;
     let calibration = mlp::read_matrix(&args.calibration, model.input_dim(), "calibration")?;
@@ -145,7 +132,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         encoders: args.encoder.clone(),
         ..CompileOptions::default()
     };
-    let bar = progress_bar(args.json);
+    let bar = task_bar(args.json);
     let network = compile::compile(&model, &calibration, &options, &bar)?;
     bar.finish_and_clear();
     network

@@ -7,10 +7,10 @@
 //! with `--board`, logic cells and Fmax of the last layer's engine (64 inputs, 10 outputs on the digits model, small enough for an iCE40) from the
 //! open synthesis and place-and-route flow.
 
-use super::compile::progress_bar;
 use super::dataset::{score, score_latency, Dataset, DatasetArgs};
 use crate::engine_args::parse_encoder;
 use crate::error::Error;
+use crate::output::task_bar;
 use clap::Args;
 use lutgen_board::report::{build, BuildOptions};
 use lutgen_board::top::{EngineKind, Top};
@@ -148,7 +148,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
 
-    let overall = progress_bar(args.json);
+    let overall = task_bar(args.json);
     overall.set_length(args.encoders.len() as u64);
     let mut rows = Vec::new();
     let mut all_match = true;

@@ -7,9 +7,9 @@
 //! ReLU in hardware). The device's outputs must equal the reference's bit for
 //! bit; any difference fails the command.
 
-use super::compile::progress_bar;
 use super::dataset::{score, Dataset, DatasetArgs, DeviceScore};
 use crate::error::Error;
+use crate::output::task_bar;
 use clap::Args;
 use lutgen_compile::dense::DenseInt8;
 use lutgen_compile::eval::{markdown, plot, table, Report, Row, NOTE};
@@ -106,7 +106,7 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
         })
         .filter(|&(k, v, m)| m != Method::Learned || learned_pair(k, v))
         .collect();
-    let overall = progress_bar(false);
+    let overall = task_bar(false);
     overall.set_length(configs.len() as u64);
     let mut rows = Vec::new();
     let mut all_match = true;
