@@ -18,7 +18,7 @@ use crate::argmin::Key;
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
-use crate::memory::Address;
+use crate::memory::{address, Address};
 use crate::memory_map::MemoryMap;
 use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
@@ -191,10 +191,6 @@ pub struct Engine {
     _lanes: usize,
 }
 
-fn constant(value: usize) -> Constant<Address> {
-    Constant::new((value as u64).into())
-}
-
 /// All ones in the bits a counter up to `largest` needs (0 for a counter that stays 0).
 fn counter_mask(largest: usize) -> u64 {
     (largest as u64 + 1).next_power_of_two() - 1
@@ -311,32 +307,32 @@ impl Engine {
             lane_select: Default::default(),
             fire: Default::default(),
             select: Default::default(),
-            last_element: constant(d - 1),
-            last_sub_position: constant(v - 1),
-            last_pass: constant(config.centroids_per_unit() - 1),
-            element_mask: constant(counter_mask(d - 1) as usize),
-            sub_mask: constant(counter_mask(v - 1) as usize),
-            pass_mask: constant(counter_mask(config.centroids_per_unit() - 1) as usize),
-            row_mask: constant(counter_mask(m - 1) as usize),
-            codebook_mask: constant(counter_mask(c - 1) as usize),
-            table_mask: constant(counter_mask(config.table_words_per_lane() - 1) as usize),
-            lane_mask: constant(counter_mask(l - 1) as usize),
+            last_element: address(d - 1),
+            last_sub_position: address(v - 1),
+            last_pass: address(config.centroids_per_unit() - 1),
+            element_mask: address(counter_mask(d - 1) as usize),
+            sub_mask: address(counter_mask(v - 1) as usize),
+            pass_mask: address(counter_mask(config.centroids_per_unit() - 1) as usize),
+            row_mask: address(counter_mask(m - 1) as usize),
+            codebook_mask: address(counter_mask(c - 1) as usize),
+            table_mask: address(counter_mask(config.table_words_per_lane() - 1) as usize),
+            lane_mask: address(counter_mask(l - 1) as usize),
             remaining_mask: Constant::new(counter_mask(config.outputs).into()),
-            penultimate_row: constant(m.saturating_sub(2)),
+            penultimate_row: address(m.saturating_sub(2)),
             single_row: Constant::new(m == 1),
             single_output: Constant::new(config.outputs == 1),
-            penultimate_codebook: constant(c.saturating_sub(2)),
+            penultimate_codebook: address(c.saturating_sub(2)),
             single_codebook: Constant::new(c == 1),
-            first_next_base: constant(if c == 1 { 0 } else { k * m }),
+            first_next_base: address(if c == 1 { 0 } else { k * m }),
             last_reserved: Constant::new((INDEX_FIFO_DEPTH - 1).into()),
-            base_step: constant(k * m),
+            base_step: address(k * m),
             disjoint_offsets: Constant::new((k * m).is_power_of_two()),
             start_address: Default::default(),
-            last_lane: constant(l - 1),
+            last_lane: address(l - 1),
             outputs: Constant::new((config.outputs as u64).into()),
-            table_ids: (0..l).map(|i| constant(map.table_memory(i))).collect(),
-            bias_ids: (0..l).map(|i| constant(map.bias_memory(i))).collect(),
-            lane_ids: (0..l).map(constant).collect(),
+            table_ids: (0..l).map(|i| address(map.table_memory(i))).collect(),
+            bias_ids: (0..l).map(|i| address(map.bias_memory(i))).collect(),
+            lane_ids: (0..l).map(address).collect(),
             _search: search,
             _two_level: two_level,
             _trees: trees,
