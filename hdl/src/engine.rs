@@ -15,6 +15,7 @@
 //! `load_address[15:0]` is the word in it.
 
 use crate::argmin::Key;
+use crate::delay::Delay;
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
@@ -74,15 +75,14 @@ pub struct Engine {
     /// does not wait on a compare.
     full: DFF<Bit>,
     element: DFF<Bits<8>>,
-    valid_1: DFF<Bit>,
     first_1: DFF<Bit>,
-    last_1: DFF<Bit>,
-    valid_2: DFF<Bit>,
-    last_2: DFF<Bit>,
-    valid_3: DFF<Bit>,
-    last_3: DFF<Bit>,
-    valid_4: DFF<Bit>,
-    last_4: DFF<Bit>,
+    /// An element (or one pass of it) was issued 1 to 4 cycles ago: tap i is
+    /// `valid_{i+1}` (cleared by reset).
+    valid_line: Delay<Bit>,
+    /// The element issued 1 to 4 cycles ago is its sub-vector's last (`last_{i+1}`).
+    last_line: Delay<Bit>,
+    /// This cycle's `last_1` to be.
+    next_last: Signal<Local, Bit>,
     leaf_valid: DFF<Bit>,
     /// Folded search (F > 1): the accepted element is issued to the distance
     /// units F times, pass p reading word `address * F + p`; `pass` is the
@@ -91,10 +91,8 @@ pub struct Engine {
     held_address: DFF<Address>,
     held_first: DFF<Bit>,
     held_last: DFF<Bit>,
-    pass_first_1: DFF<Bit>,
-    pass_first_2: DFF<Bit>,
-    pass_first_3: DFF<Bit>,
-    pass_first_4: DFF<Bit>,
+    /// The element issued 4 cycles ago was its pass 0 (`pass_first_4`).
+    pass_first_line: Delay<Bit>,
     busy: DFF<Bit>,
     search_address: Signal<Local, Address>,
     search_pass: Signal<Local, Address>,
@@ -251,24 +249,16 @@ impl Engine {
             reserved: Default::default(),
             full: Default::default(),
             element: Default::default(),
-            valid_1: Default::default(),
             first_1: Default::default(),
-            last_1: Default::default(),
-            valid_2: Default::default(),
-            last_2: Default::default(),
-            valid_3: Default::default(),
-            last_3: Default::default(),
-            valid_4: Default::default(),
-            last_4: Default::default(),
+            valid_line: Delay::new(4),
+            last_line: Delay::new(4),
+            next_last: Default::default(),
+            pass_first_line: Delay::new(4),
             leaf_valid: Default::default(),
             pass: Default::default(),
             held_address: Default::default(),
             held_first: Default::default(),
             held_last: Default::default(),
-            pass_first_1: Default::default(),
-            pass_first_2: Default::default(),
-            pass_first_3: Default::default(),
-            pass_first_4: Default::default(),
             busy: Default::default(),
             search_address: Default::default(),
             search_pass: Default::default(),
@@ -353,25 +343,13 @@ impl Logic for Engine {
             reserved,
             full,
             element,
-            valid_1,
             first_1,
-            last_1,
-            valid_2,
-            last_2,
-            valid_3,
-            last_3,
-            valid_4,
-            last_4,
             leaf_valid,
             pass,
             busy,
             held_address,
             held_first,
             held_last,
-            pass_first_1,
-            pass_first_2,
-            pass_first_3,
-            pass_first_4,
             reading,
             row,
             table_address,
@@ -442,25 +420,26 @@ impl Logic for Engine {
             self.search_address.next = self.held_address.q.val();
             self.search_pass.next = self.pass.q.val();
             self.first_1.d.next = self.held_first.q.val();
-            self.last_1.d.next = self.held_last.q.val();
+            self.next_last.next = self.held_last.q.val();
         } else {
             self.search_address.next = self.element_address.q.val();
             self.search_pass.next = 0.into();
             self.first_1.d.next = self.sub_position.q.val() == 0;
-            self.last_1.d.next = self.sub_position.q.val() == self.last_sub_position.val();
+            self.next_last.next = self.sub_position.q.val() == self.last_sub_position.val();
         }
-        self.valid_1.d.next = self.accept.val() | self.busy.q.val();
-        self.pass_first_1.d.next = !self.busy.q.val();
-        self.pass_first_2.d.next = self.pass_first_1.q.val();
-        self.pass_first_3.d.next = self.pass_first_2.q.val();
-        self.pass_first_4.d.next = self.pass_first_3.q.val();
-        self.valid_2.d.next = self.valid_1.q.val();
-        self.last_2.d.next = self.last_1.q.val();
-        self.valid_3.d.next = self.valid_2.q.val();
-        self.last_3.d.next = self.last_2.q.val();
-        self.valid_4.d.next = self.valid_3.q.val();
-        self.last_4.d.next = self.last_3.q.val();
-        self.leaf_valid.d.next = self.valid_4.q.val() & self.last_4.q.val();
+        self.valid_line.clock.next = self.clock.val();
+        self.valid_line.enable.next = true;
+        self.valid_line.clear.next = self.reset.val();
+        self.valid_line.data_in.next = self.accept.val() | self.busy.q.val();
+        self.last_line.clock.next = self.clock.val();
+        self.last_line.enable.next = true;
+        self.last_line.clear.next = false;
+        self.last_line.data_in.next = self.next_last.val();
+        self.pass_first_line.clock.next = self.clock.val();
+        self.pass_first_line.enable.next = true;
+        self.pass_first_line.clear.next = false;
+        self.pass_first_line.data_in.next = !self.busy.q.val();
+        self.leaf_valid.d.next = self.valid_line.data_out.val() & self.last_line.data_out.val();
         // ---- Encoder stage: one key per codebook.
         self.stage_key.next = 0.into();
         self.stage_valid.next = false;
@@ -471,9 +450,9 @@ impl Logic for Engine {
             self.search[i].read_address.next = self.search_address.val();
             self.search[i].pass.next = self.search_pass.val();
             self.search[i].element.next = self.element.q.val();
-            self.search[i].accumulate.next = self.valid_4.q.val();
-            self.search[i].last.next = self.last_4.q.val();
-            self.search[i].pass_first.next = self.pass_first_4.q.val();
+            self.search[i].accumulate.next = self.valid_line.data_out.val();
+            self.search[i].last.next = self.last_line.data_out.val();
+            self.search[i].pass_first.next = self.pass_first_line.data_out.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
             self.search[i].load_enable.next = self.load_enable.val();
             self.search[i].load_select.next = self.load_select.val();
@@ -487,9 +466,9 @@ impl Logic for Engine {
             self.two_level[i].reset.next = self.reset.val();
             self.two_level[i].read_address.next = self.element_address.q.val();
             self.two_level[i].element.next = self.element.q.val();
-            self.two_level[i].element_valid.next = self.valid_1.q.val();
-            self.two_level[i].accumulate.next = self.valid_4.q.val();
-            self.two_level[i].last.next = self.last_4.q.val();
+            self.two_level[i].element_valid.next = self.valid_line.taps[0].val();
+            self.two_level[i].accumulate.next = self.valid_line.data_out.val();
+            self.two_level[i].last.next = self.last_line.data_out.val();
             self.two_level[i].leaf_valid.next = self.leaf_valid.q.val();
             self.two_level[i].load_enable.next = self.load_enable.val();
             self.two_level[i].load_select.next = self.load_select.val();
@@ -504,8 +483,8 @@ impl Logic for Engine {
             self.trees[i].reset.next = self.reset.val();
             self.trees[i].read_address.next = self.element_address.q.val();
             self.trees[i].element.next = self.element.q.val();
-            self.trees[i].element_valid.next = self.valid_1.q.val();
-            self.trees[i].leaf.next = self.valid_2.q.val() & self.last_2.q.val();
+            self.trees[i].element_valid.next = self.valid_line.taps[0].val();
+            self.trees[i].leaf.next = self.valid_line.taps[1].val() & self.last_line.taps[1].val();
             self.trees[i].load_enable.next = self.load_enable.val();
             self.trees[i].load_select.next = self.load_select.val();
             self.trees[i].load_word.next = self.load_word.val();
@@ -517,9 +496,9 @@ impl Logic for Engine {
             self.signs[i].clock.next = self.clock.val();
             self.signs[i].reset.next = self.reset.val();
             self.signs[i].sign.next = self.element.q.val().get_bit(7);
-            self.signs[i].element_valid.next = self.valid_1.q.val();
+            self.signs[i].element_valid.next = self.valid_line.taps[0].val();
             self.signs[i].first.next = self.first_1.q.val();
-            self.signs[i].last.next = self.last_1.q.val();
+            self.signs[i].last.next = self.last_line.taps[0].val();
             self.stage_key.next = self.signs[i].key.val();
             self.stage_valid.next = self.signs[i].valid.val();
         }
@@ -691,10 +670,6 @@ impl Logic for Engine {
             self.busy.d.next = false;
             self.reserved.d.next = 0.into();
             self.full.d.next = false;
-            self.valid_1.d.next = false;
-            self.valid_2.d.next = false;
-            self.valid_3.d.next = false;
-            self.valid_4.d.next = false;
             self.leaf_valid.d.next = false;
             self.reading.d.next = false;
             self.row.d.next = 0.into();

@@ -7,6 +7,7 @@
 //! the device) and [`verilog`] (lint-clean Verilog out).
 
 pub mod argmin;
+pub mod delay;
 pub mod dense;
 pub mod device;
 pub mod distance;

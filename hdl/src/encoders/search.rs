@@ -1,6 +1,7 @@
 //! [`SearchStage`]: the `l2` and `l1` encoders' distance search.
 
 use crate::argmin::{ArgminStream, ArgminTree, Key};
+use crate::delay::Delay;
 use crate::distance::{DistanceUnit, UnitOptions};
 use crate::memory::{address, shift_by, Address, BlockRam};
 use crate::memory_map::MemoryMap;
@@ -53,17 +54,15 @@ pub struct SearchStage {
     /// A pass finished last cycle: every unit holds a distance (folded).
     pass_done: DFF<Bit>,
     /// The control inputs two cycles later, aligned with the units' extra
-    /// read register and their `delta` stage (`_e` the first cycle).
-    accumulate_e: DFF<Bit>,
-    last_e: DFF<Bit>,
-    pass_first_e: DFF<Bit>,
-    leaf_valid_e: DFF<Bit>,
-    accumulate_d: DFF<Bit>,
-    last_d: DFF<Bit>,
-    /// The units' `restart`: `accumulate_d & last_d`, or reset, as one register.
+    /// read register and their `delta` stage (tap 0: one cycle later, `_e`;
+    /// the output: `_d`).
+    accumulate_line: Delay<Bit>,
+    last_line: Delay<Bit>,
+    pass_first_line: Delay<Bit>,
+    leaf_valid_line: Delay<Bit>,
+    /// The units' `restart`: `accumulate_d & last_d` (formed from the taps a
+    /// cycle earlier), or reset, as one register.
     restart_d: DFF<Bit>,
-    pass_first_d: DFF<Bit>,
-    leaf_valid_d: DFF<Bit>,
     /// Folded: the nearest of the F tree winners of a codebook, in time.
     passes: Vec<ArgminStream>,
     _passes: usize,
@@ -104,15 +103,11 @@ impl SearchStage {
             rows: Constant::new((m as u64).into()),
             distance_and_index: Constant::new(0xFFFF_FFFF_FFFF_0000u64.into()),
             pass_done: Default::default(),
-            accumulate_e: Default::default(),
-            last_e: Default::default(),
-            pass_first_e: Default::default(),
-            leaf_valid_e: Default::default(),
-            accumulate_d: Default::default(),
-            last_d: Default::default(),
+            accumulate_line: Delay::new(2),
+            last_line: Delay::new(2),
+            pass_first_line: Delay::new(2),
+            leaf_valid_line: Delay::new(2),
             restart_d: Default::default(),
-            pass_first_d: Default::default(),
-            leaf_valid_d: Default::default(),
             passes: (0..usize::from(f > 1))
                 .map(|_| ArgminStream::new(f, distance_bits))
                 .collect(),
@@ -165,44 +160,36 @@ impl SearchStage {
 impl Logic for SearchStage {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(
-            self,
-            clock,
-            pass_tag,
-            pass_done,
-            key_q,
-            valid_q,
-            accumulate_e,
-            last_e,
-            pass_first_e,
-            leaf_valid_e,
-            accumulate_d,
-            last_d,
-            restart_d,
-            pass_first_d,
-            leaf_valid_d
-        );
-        self.accumulate_e.d.next = self.accumulate.val();
-        self.last_e.d.next = self.last.val();
-        self.pass_first_e.d.next = self.pass_first.val();
-        self.leaf_valid_e.d.next = self.leaf_valid.val();
-        self.accumulate_d.d.next = self.accumulate_e.q.val();
-        self.last_d.d.next = self.last_e.q.val();
+        dff_setup!(self, clock, pass_tag, pass_done, key_q, valid_q, restart_d);
+        self.accumulate_line.clock.next = self.clock.val();
+        self.accumulate_line.enable.next = true;
+        self.accumulate_line.clear.next = false;
+        self.accumulate_line.data_in.next = self.accumulate.val();
+        self.last_line.clock.next = self.clock.val();
+        self.last_line.enable.next = true;
+        self.last_line.clear.next = false;
+        self.last_line.data_in.next = self.last.val();
+        self.pass_first_line.clock.next = self.clock.val();
+        self.pass_first_line.enable.next = true;
+        self.pass_first_line.clear.next = false;
+        self.pass_first_line.data_in.next = self.pass_first.val();
+        self.leaf_valid_line.clock.next = self.clock.val();
+        self.leaf_valid_line.enable.next = true;
+        self.leaf_valid_line.clear.next = false;
+        self.leaf_valid_line.data_in.next = self.leaf_valid.val();
         self.restart_d.d.next =
-            (self.accumulate_e.q.val() & self.last_e.q.val()) | self.reset.val();
-        self.pass_first_d.d.next = self.pass_first_e.q.val();
-        self.leaf_valid_d.d.next = self.leaf_valid_e.q.val();
+            (self.accumulate_line.taps[0].val() & self.last_line.taps[0].val()) | self.reset.val();
         self.tree.clock.next = self.clock.val();
-        if self.pass_first_d.q.val() {
+        if self.pass_first_line.data_out.val() {
             self.next_pass_tag.next = 0.into();
         } else {
             self.next_pass_tag.next =
                 (self.pass_tag.q.val() + self.pass_step.val()) & self.index_mask.val();
         }
-        if self.accumulate_d.q.val() & self.last_d.q.val() {
+        if self.accumulate_line.data_out.val() & self.last_line.data_out.val() {
             self.pass_tag.d.next = self.next_pass_tag.val();
         }
-        self.pass_done.d.next = self.accumulate_d.q.val() & self.last_d.q.val();
+        self.pass_done.d.next = self.accumulate_line.data_out.val() & self.last_line.data_out.val();
         if self.reset.val() {
             self.pass_tag.d.next = 0.into();
             self.pass_done.d.next = false;
@@ -225,7 +212,7 @@ impl Logic for SearchStage {
             self.units[k].read_address.next = self.unit_address.val();
             self.units[k].element.next = self.element.val();
             self.units[k].weight.next = self.weight.val();
-            self.units[k].accumulate.next = self.accumulate_d.q.val();
+            self.units[k].accumulate.next = self.accumulate_line.data_out.val();
             self.units[k].reset.next = self.reset.val();
             self.units[k].restart.next = self.restart_d.q.val();
             self.units[k].pass_tag.next = self.pass_tag.q.val();
@@ -238,7 +225,7 @@ impl Logic for SearchStage {
         if self.folded.val() {
             self.tree.valid_in.next = self.pass_done.q.val();
         } else {
-            self.tree.valid_in.next = self.leaf_valid_d.q.val();
+            self.tree.valid_in.next = self.leaf_valid_line.data_out.val();
         }
         self.winner.next = self.tree.key.val();
         self.winner_valid.next = self.tree.valid.val();

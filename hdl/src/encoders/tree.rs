@@ -2,6 +2,7 @@
 
 use super::threshold_pair::ThresholdPair;
 use crate::argmin::Key;
+use crate::delay::Delay;
 use crate::memory::{address, Address, BlockRam};
 use crate::memory_map::MemoryMap;
 use lutgen_core::EngineConfig;
@@ -49,29 +50,11 @@ pub struct TreeStage {
     codebook: DFF<Address>,
     /// Stage registers: `valid{s}`, `xs{s}` (the split elements, offset
     /// binary), `codebook{s}` and `node{s}` (the path bits so far) hold a
-    /// codebook's walk at cycle L + s.
-    valid1: DFF<Bit>,
-    valid2: DFF<Bit>,
-    valid3: DFF<Bit>,
-    valid4: DFF<Bit>,
-    valid5: DFF<Bit>,
-    valid6: DFF<Bit>,
-    valid7: DFF<Bit>,
-    valid8: DFF<Bit>,
-    valid9: DFF<Bit>,
-    xs1: DFF<Bits<32>>,
-    xs2: DFF<Bits<32>>,
-    xs3: DFF<Bits<32>>,
-    xs4: DFF<Bits<32>>,
-    xs5: DFF<Bits<32>>,
-    xs6: DFF<Bits<32>>,
-    xs7: DFF<Bits<32>>,
-    xs8: DFF<Bits<32>>,
-    codebook1: DFF<Address>,
-    codebook2: DFF<Address>,
-    codebook3: DFF<Address>,
-    codebook4: DFF<Address>,
-    codebook5: DFF<Address>,
+    /// codebook's walk at cycle L + s. `valid{s}` is tap s - 1 of `valid_line`
+    /// (cleared by reset), `xs{s}` of `xs_line` and `codebook{s}` of `codebook_line`.
+    valid_line: Delay<Bit>,
+    xs_line: Delay<Bits<32>>,
+    codebook_line: Delay<Address>,
     node3: DFF<Address>,
     node4: DFF<Address>,
     node5: DFF<Address>,
@@ -118,28 +101,9 @@ impl TreeStage {
             x2: Default::default(),
             x3: Default::default(),
             codebook: Default::default(),
-            valid1: Default::default(),
-            valid2: Default::default(),
-            valid3: Default::default(),
-            valid4: Default::default(),
-            valid5: Default::default(),
-            valid6: Default::default(),
-            valid7: Default::default(),
-            valid8: Default::default(),
-            valid9: Default::default(),
-            xs1: Default::default(),
-            xs2: Default::default(),
-            xs3: Default::default(),
-            xs4: Default::default(),
-            xs5: Default::default(),
-            xs6: Default::default(),
-            xs7: Default::default(),
-            xs8: Default::default(),
-            codebook1: Default::default(),
-            codebook2: Default::default(),
-            codebook3: Default::default(),
-            codebook4: Default::default(),
-            codebook5: Default::default(),
+            valid_line: Delay::new(9),
+            xs_line: Delay::new(8),
+            codebook_line: Delay::new(5),
             node3: Default::default(),
             node4: Default::default(),
             node5: Default::default(),
@@ -165,9 +129,7 @@ impl Logic for TreeStage {
     #[hdl_gen]
     fn update(&mut self) {
         dff_setup!(
-            self, clock, x0, x1, x2, x3, codebook, valid1, valid2, valid3, valid4, valid5, valid6,
-            valid7, valid8, valid9, xs1, xs2, xs3, xs4, xs5, xs6, xs7, xs8, codebook1, codebook2,
-            codebook3, codebook4, codebook5, node3, node4, node5, node6, node7, node8, index9
+            self, clock, x0, x1, x2, x3, codebook, node3, node4, node5, node6, node7, node8, index9
         );
         // Load port: which memory the word is for.
         self.level_select.next = 0.into();
@@ -227,13 +189,22 @@ impl Logic for TreeStage {
         // ---- L: the codebook's four elements are captured; read the root.
         self.root.read_enable.next = true;
         self.root.read_address.next = self.codebook.q.val() << 3;
-        self.valid1.d.next = self.leaf.val();
+        self.valid_line.clock.next = self.clock.val();
+        self.valid_line.enable.next = true;
+        self.valid_line.clear.next = self.reset.val();
+        self.valid_line.data_in.next = self.leaf.val();
+        self.xs_line.clock.next = self.clock.val();
+        self.xs_line.enable.next = true;
+        self.xs_line.clear.next = false;
+        self.codebook_line.clock.next = self.clock.val();
+        self.codebook_line.enable.next = true;
+        self.codebook_line.clear.next = false;
+        self.codebook_line.data_in.next = self.codebook.q.val();
         // Offset-binary forms (sign bit flipped): a signed compare as unsigned.
-        self.xs1.d.next = bit_cast::<32, 8>(self.x0.q.val() ^ self.sign_flip.val())
+        self.xs_line.data_in.next = bit_cast::<32, 8>(self.x0.q.val() ^ self.sign_flip.val())
             | (bit_cast::<32, 8>(self.x1.q.val() ^ self.sign_flip.val()) << 8)
             | (bit_cast::<32, 8>(self.x2.q.val() ^ self.sign_flip.val()) << 16)
             | (bit_cast::<32, 8>(self.x3.q.val() ^ self.sign_flip.val()) << 24);
-        self.codebook1.d.next = self.codebook.q.val();
         if self.leaf.val() {
             if self.codebook.q.val() == self.last_codebook.val() {
                 self.codebook.d.next = 0.into();
@@ -243,73 +214,49 @@ impl Logic for TreeStage {
         }
 
         // ---- L + 1: read level 1's pair (the root's children).
-        self.level1.read_address.next = self.codebook1.q.val() << 2;
-        self.valid2.d.next = self.valid1.q.val();
-        self.xs2.d.next = self.xs1.q.val();
-        self.codebook2.d.next = self.codebook1.q.val();
+        self.level1.read_address.next = self.codebook_line.taps[0].val() << 2;
 
         // ---- L + 2: compare at the root.
-        self.bit0.next = self.xs2.q.val().get_bits::<8>(0) >= self.root.read_data.val();
-        self.valid3.d.next = self.valid2.q.val();
-        self.xs3.d.next = self.xs2.q.val();
-        self.codebook3.d.next = self.codebook2.q.val();
+        self.bit0.next = self.xs_line.taps[1].val().get_bits::<8>(0) >= self.root.read_data.val();
         self.node3.d.next = bit_cast::<16, 1>(self.bit0.val().into());
 
         // ---- L + 3: pick level 1's threshold; read level 2's pair.
         self.level1.select.next = self.node3.q.val().get_bit(0);
-        self.level2.read_address.next = (self.codebook3.q.val() << 2) | self.node3.q.val();
-        self.valid4.d.next = self.valid3.q.val();
-        self.xs4.d.next = self.xs3.q.val();
-        self.codebook4.d.next = self.codebook3.q.val();
+        self.level2.read_address.next =
+            (self.codebook_line.taps[2].val() << 2) | self.node3.q.val();
         self.node4.d.next = self.node3.q.val();
 
         // ---- L + 4: compare at level 1.
-        self.bit1.next = self.xs4.q.val().get_bits::<8>(8) >= self.level1.threshold.val();
-        self.valid5.d.next = self.valid4.q.val();
-        self.xs5.d.next = self.xs4.q.val();
-        self.codebook5.d.next = self.codebook4.q.val();
+        self.bit1.next = self.xs_line.taps[3].val().get_bits::<8>(8) >= self.level1.threshold.val();
         self.node5.d.next = (self.node4.q.val() << 1) | bit_cast::<16, 1>(self.bit1.val().into());
 
         // ---- L + 5: pick level 2's threshold; read level 3's pair.
         self.level2.select.next = self.node5.q.val().get_bit(0);
-        self.level3.read_address.next = (self.codebook5.q.val() << 2) | self.node5.q.val();
-        self.valid6.d.next = self.valid5.q.val();
-        self.xs6.d.next = self.xs5.q.val();
+        self.level3.read_address.next =
+            (self.codebook_line.data_out.val() << 2) | self.node5.q.val();
         self.node6.d.next = self.node5.q.val();
 
         // ---- L + 6: compare at level 2.
-        self.bit2.next = self.xs6.q.val().get_bits::<8>(16) >= self.level2.threshold.val();
-        self.valid7.d.next = self.valid6.q.val();
-        self.xs7.d.next = self.xs6.q.val();
+        self.bit2.next =
+            self.xs_line.taps[5].val().get_bits::<8>(16) >= self.level2.threshold.val();
         self.node7.d.next = (self.node6.q.val() << 1) | bit_cast::<16, 1>(self.bit2.val().into());
 
         // ---- L + 7: pick level 3's threshold.
         self.level3.select.next = self.node7.q.val().get_bit(0);
-        self.valid8.d.next = self.valid7.q.val();
-        self.xs8.d.next = self.xs7.q.val();
         self.node8.d.next = self.node7.q.val();
 
         // ---- L + 8: compare at level 3: the leaf's index.
-        self.bit3.next = self.xs8.q.val().get_bits::<8>(24) >= self.level3.threshold.val();
-        self.valid9.d.next = self.valid8.q.val();
+        self.bit3.next =
+            self.xs_line.data_out.val().get_bits::<8>(24) >= self.level3.threshold.val();
         self.index9.d.next = (self.node8.q.val() << 1) | bit_cast::<16, 1>(self.bit3.val().into());
 
         // ---- L + 9: the key, its row offset `index * M` (M is a constant).
         self.key.next = (bit_cast::<64, 16>(self.index9.q.val()) << 16)
             | bit_cast::<64, 16>(bit_cast::<16, 32>(self.index9.q.val() * self.rows.val()));
-        self.valid.next = self.valid9.q.val();
+        self.valid.next = self.valid_line.data_out.val();
 
         if self.reset.val() {
             self.codebook.d.next = 0.into();
-            self.valid1.d.next = false;
-            self.valid2.d.next = false;
-            self.valid3.d.next = false;
-            self.valid4.d.next = false;
-            self.valid5.d.next = false;
-            self.valid6.d.next = false;
-            self.valid7.d.next = false;
-            self.valid8.d.next = false;
-            self.valid9.d.next = false;
         }
     }
 }

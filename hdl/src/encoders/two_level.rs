@@ -1,6 +1,7 @@
 //! [`TwoLevelStage`]: the `two-level` encoder (centres, then the keys of one cluster).
 
 use crate::argmin::{ArgminTree, Key};
+use crate::delay::Delay;
 use crate::distance::{DistanceUnit, UnitOptions};
 use crate::memory::{address, shift_by, Address, BlockRam};
 use crate::memory_map::MemoryMap;
@@ -56,29 +57,19 @@ pub struct TwoLevelStage {
     replay_position: DFF<Address>,
     replaying: DFF<Bit>,
     cluster: DFF<Address>,
-    valid_1: DFF<Bit>,
-    last_1: DFF<Bit>,
-    valid_2: DFF<Bit>,
-    last_2: DFF<Bit>,
-    valid_3: DFF<Bit>,
-    last_3: DFF<Bit>,
-    valid_4: DFF<Bit>,
-    last_4: DFF<Bit>,
-    valid_5: DFF<Bit>,
-    last_5: DFF<Bit>,
-    valid_6: DFF<Bit>,
-    last_6: DFF<Bit>,
+    /// A replayed element was issued 1 to 6 cycles ago (tap i: `valid_{i+1}`;
+    /// cleared by reset), and it was the sub-vector's last (`last_{i+1}`).
+    replay_valid_line: Delay<Bit>,
+    replay_last_line: Delay<Bit>,
     /// The key units' `restart`, registered (`valid_5 & last_5`, or reset).
     key_restart: DFF<Bit>,
     leaf: DFF<Bit>,
     /// The centre units' control two cycles later than the engine gives it
     /// (their reads are registered twice): `_e` one cycle, `_d` two.
-    accumulate_e: DFF<Bit>,
+    accumulate_line: Delay<Bit>,
     last_e: DFF<Bit>,
-    leaf_valid_e: DFF<Bit>,
-    accumulate_d: DFF<Bit>,
+    leaf_valid_line: Delay<Bit>,
     centre_restart: DFF<Bit>,
-    leaf_valid_d: DFF<Bit>,
     start: Signal<Local, Bit>,
     key_address: Signal<Local, Address>,
     index: Signal<Local, Address>,
@@ -149,26 +140,14 @@ impl TwoLevelStage {
             replay_position: Default::default(),
             replaying: Default::default(),
             cluster: Default::default(),
-            valid_1: Default::default(),
-            last_1: Default::default(),
-            valid_2: Default::default(),
-            last_2: Default::default(),
-            valid_3: Default::default(),
-            last_3: Default::default(),
-            valid_4: Default::default(),
-            last_4: Default::default(),
-            valid_5: Default::default(),
-            last_5: Default::default(),
-            valid_6: Default::default(),
-            last_6: Default::default(),
+            replay_valid_line: Delay::new(6),
+            replay_last_line: Delay::new(6),
             key_restart: Default::default(),
             leaf: Default::default(),
-            accumulate_e: Default::default(),
+            accumulate_line: Delay::new(2),
             last_e: Default::default(),
-            leaf_valid_e: Default::default(),
-            accumulate_d: Default::default(),
+            leaf_valid_line: Delay::new(2),
             centre_restart: Default::default(),
-            leaf_valid_d: Default::default(),
             start: Default::default(),
             key_address: Default::default(),
             index: Default::default(),
@@ -198,26 +177,10 @@ impl Logic for TwoLevelStage {
             replay_position,
             replaying,
             cluster,
-            valid_1,
-            last_1,
-            valid_2,
-            last_2,
-            valid_3,
-            last_3,
-            valid_4,
-            last_4,
-            valid_5,
-            last_5,
-            valid_6,
-            last_6,
             key_restart,
             leaf,
-            accumulate_e,
             last_e,
-            leaf_valid_e,
-            accumulate_d,
-            centre_restart,
-            leaf_valid_d
+            centre_restart
         );
         self.centre_tree.clock.next = self.clock.val();
         self.key_tree.clock.next = self.clock.val();
@@ -240,19 +203,23 @@ impl Logic for TwoLevelStage {
         self.key_weights.write_data.next = self.load_data.val().get_bits::<4>(0);
 
         // ---- Level 1: the centres, on the input stream.
-        self.accumulate_e.d.next = self.accumulate.val();
+        self.accumulate_line.clock.next = self.clock.val();
+        self.accumulate_line.enable.next = true;
+        self.accumulate_line.clear.next = false;
+        self.accumulate_line.data_in.next = self.accumulate.val();
         self.last_e.d.next = self.last.val();
-        self.leaf_valid_e.d.next = self.leaf_valid.val();
-        self.accumulate_d.d.next = self.accumulate_e.q.val();
+        self.leaf_valid_line.clock.next = self.clock.val();
+        self.leaf_valid_line.enable.next = true;
+        self.leaf_valid_line.clear.next = false;
+        self.leaf_valid_line.data_in.next = self.leaf_valid.val();
         self.centre_restart.d.next =
-            (self.accumulate_e.q.val() & self.last_e.q.val()) | self.reset.val();
-        self.leaf_valid_d.d.next = self.leaf_valid_e.q.val();
+            (self.accumulate_line.taps[0].val() & self.last_e.q.val()) | self.reset.val();
         for g in 0..self._centres {
             self.centres[g].clock.next = self.clock.val();
             self.centres[g].read_address.next = self.read_address.val();
             self.centres[g].element.next = self.element.val();
             self.centres[g].weight.next = self.centre_weights.read_data.val();
-            self.centres[g].accumulate.next = self.accumulate_d.q.val();
+            self.centres[g].accumulate.next = self.accumulate_line.data_out.val();
             self.centres[g].reset.next = self.reset.val();
             self.centres[g].restart.next = self.centre_restart.q.val();
             self.centres[g].pass_tag.next = 0.into();
@@ -262,7 +229,7 @@ impl Logic for TwoLevelStage {
             self.centres[g].load_data.next = self.load_data.val();
             self.centre_tree.leaves[g].next = self.centres[g].key.val();
         }
-        self.centre_tree.valid_in.next = self.leaf_valid_d.q.val();
+        self.centre_tree.valid_in.next = self.leaf_valid_line.data_out.val();
 
         // ---- The replay buffer: every accepted element, in order.
         self.buffer.clock.next = self.clock.val();
@@ -298,20 +265,20 @@ impl Logic for TwoLevelStage {
             self.replay_position.d.next = 0.into();
             self.cluster.d.next = self.centre_tree.key.val().get_bits::<16>(16);
         }
-        self.valid_1.d.next = self.replaying.q.val();
-        self.last_1.d.next = self.replay_position.q.val() == self.last_sub_position.val();
-        self.valid_2.d.next = self.valid_1.q.val();
-        self.last_2.d.next = self.last_1.q.val();
-        self.valid_3.d.next = self.valid_2.q.val();
-        self.last_3.d.next = self.last_2.q.val();
-        self.valid_4.d.next = self.valid_3.q.val();
-        self.last_4.d.next = self.last_3.q.val();
-        self.valid_5.d.next = self.valid_4.q.val();
-        self.last_5.d.next = self.last_4.q.val();
-        self.valid_6.d.next = self.valid_5.q.val();
-        self.last_6.d.next = self.last_5.q.val();
-        self.key_restart.d.next = (self.valid_5.q.val() & self.last_5.q.val()) | self.reset.val();
-        self.leaf.d.next = self.valid_6.q.val() & self.last_6.q.val();
+        self.replay_valid_line.clock.next = self.clock.val();
+        self.replay_valid_line.enable.next = true;
+        self.replay_valid_line.clear.next = self.reset.val();
+        self.replay_valid_line.data_in.next = self.replaying.q.val();
+        self.replay_last_line.clock.next = self.clock.val();
+        self.replay_last_line.enable.next = true;
+        self.replay_last_line.clear.next = false;
+        self.replay_last_line.data_in.next =
+            self.replay_position.q.val() == self.last_sub_position.val();
+        self.key_restart.d.next = (self.replay_valid_line.taps[4].val()
+            & self.replay_last_line.taps[4].val())
+            | self.reset.val();
+        self.leaf.d.next =
+            self.replay_valid_line.data_out.val() & self.replay_last_line.data_out.val();
 
         // ---- Level 2: the keys of the chosen cluster.
         for s in 0..self._keys {
@@ -319,7 +286,7 @@ impl Logic for TwoLevelStage {
             self.keys[s].read_address.next = self.key_address.val();
             self.keys[s].element.next = self.buffer.read_data.val();
             self.keys[s].weight.next = self.key_weights.read_data.val();
-            self.keys[s].accumulate.next = self.valid_6.q.val();
+            self.keys[s].accumulate.next = self.replay_valid_line.data_out.val();
             self.keys[s].reset.next = self.reset.val();
             self.keys[s].restart.next = self.key_restart.q.val();
             self.keys[s].pass_tag.next = 0.into();
@@ -346,12 +313,6 @@ impl Logic for TwoLevelStage {
             self.read_pointer.d.next = 0.into();
             self.replay_address.d.next = 0.into();
             self.replaying.d.next = false;
-            self.valid_1.d.next = false;
-            self.valid_2.d.next = false;
-            self.valid_3.d.next = false;
-            self.valid_4.d.next = false;
-            self.valid_5.d.next = false;
-            self.valid_6.d.next = false;
             self.leaf.d.next = false;
         }
     }
