@@ -138,4 +138,9 @@ mod tests {
         assert!(verilog.contains("stages$1$d = stages$0$q;"), "{verilog}");
         assert!(verilog.contains("data_out = stages$3$q;"), "{verilog}");
     }
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        crate::lint::assert_block_is_clean("delay", &mut Delay::<Bits<8>>::new(3));
+    }
 }

@@ -23,5 +23,8 @@ pub mod requantize;
 pub mod uart;
 pub mod verilog;
 
+#[cfg(test)]
+mod lint;
+
 pub use engine::Engine;
 pub use memory_map::{LoadWord, MemoryMap};

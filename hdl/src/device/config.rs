@@ -106,3 +106,20 @@ impl DeviceConfig {
         Ok(())
     }
 }
+
+/// A small device for the parts' tests.
+#[cfg(test)]
+pub(crate) fn example() -> DeviceConfig {
+    DeviceConfig {
+        engine: EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 4,
+            outputs: 8,
+            lanes: 2,
+            ..EngineConfig::default()
+        },
+        clock_hz: 12_000_000,
+        baud: 115_200,
+    }
+}

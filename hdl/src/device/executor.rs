@@ -293,3 +293,13 @@ impl Logic for Executor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        crate::lint::assert_block_is_clean("executor", &mut Executor::default());
+    }
+}

@@ -185,3 +185,14 @@ impl Logic for DeviceCore {
         self.idle.next = self.calm.val() & (self.settled.q.val() == 15);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let device = crate::device::config::example();
+        crate::lint::assert_block_is_clean("device_core", &mut DeviceCore::new(&device));
+    }
+}

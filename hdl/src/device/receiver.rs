@@ -344,3 +344,14 @@ impl Logic for FrameReceiver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let device = crate::device::config::example();
+        crate::lint::assert_block_is_clean("frame_receiver", &mut FrameReceiver::new(&device));
+    }
+}

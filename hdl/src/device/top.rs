@@ -49,3 +49,14 @@ impl Logic for Device {
         self.idle.next = self.core.idle.val() & !self.uart_tx.busy.val();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let device = crate::device::config::example();
+        crate::lint::assert_block_is_clean("device", &mut Device::new(&device));
+    }
+}

@@ -244,3 +244,14 @@ impl Logic for Transmitter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let device = crate::device::config::example();
+        crate::lint::assert_block_is_clean("transmitter", &mut Transmitter::new(&device));
+    }
+}

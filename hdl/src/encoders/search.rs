@@ -250,3 +250,38 @@ impl Logic for SearchStage {
         self.valid.next = self.valid_q.q.val();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::EncoderKind;
+
+    #[test]
+    fn verilog_is_lint_clean_unfolded_folded_and_weighted() {
+        let base = EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 4,
+            outputs: 8,
+            ..EngineConfig::default()
+        };
+        let folded = EngineConfig {
+            centroids: 16,
+            outputs: 64,
+            ..base.clone()
+        };
+        assert!(folded.centroids_per_unit() > 1);
+        let l1 = EngineConfig {
+            encoder: EncoderKind::L1,
+            ..folded.clone()
+        };
+        for (name, config) in [
+            ("search", base),
+            ("search_folded", folded),
+            ("search_l1", l1),
+        ] {
+            let mut stage = SearchStage::new(&config, &MemoryMap::new(&config));
+            crate::lint::assert_block_is_clean(name, &mut stage);
+        }
+    }
+}

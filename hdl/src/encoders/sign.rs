@@ -73,3 +73,22 @@ impl Logic for SignStage {
         self.valid.next = self.done.q.val();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::EncoderKind;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let config = EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 16,
+            outputs: 8,
+            encoder: EncoderKind::Sign,
+            ..EngineConfig::default()
+        };
+        crate::lint::assert_block_is_clean("sign", &mut SignStage::new(&config));
+    }
+}

@@ -70,3 +70,13 @@ impl Logic for ThresholdPair {
         self.threshold.next = self.picked.q.val();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        crate::lint::assert_block_is_clean("threshold_pair", &mut ThresholdPair::new(32));
+    }
+}

@@ -260,3 +260,22 @@ impl Logic for TreeStage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::EncoderKind;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let config = EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            outputs: 8,
+            encoder: EncoderKind::Tree,
+            ..EngineConfig::default()
+        };
+        let mut stage = TreeStage::new(&config, &MemoryMap::new(&config));
+        crate::lint::assert_block_is_clean("tree", &mut stage);
+    }
+}

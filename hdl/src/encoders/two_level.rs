@@ -317,3 +317,23 @@ impl Logic for TwoLevelStage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::EncoderKind;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let config = EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 16,
+            outputs: 8,
+            encoder: EncoderKind::TwoLevel,
+            ..EngineConfig::default()
+        };
+        let mut stage = TwoLevelStage::new(&config, &MemoryMap::new(&config));
+        crate::lint::assert_block_is_clean("two_level", &mut stage);
+    }
+}
