@@ -2,7 +2,21 @@
 //! elaborates, infers no latch and passes `check`) and Verilator's
 //! `--lint-only -Wall`, with the waivers below.
 
+use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
+
+/// A small engine (D = 16, C = 4, N = 8) with `encoder` and K = `centroids`,
+/// for the stages' tests.
+pub fn small_engine(encoder: EncoderKind, centroids: usize) -> EngineConfig {
+    EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        centroids,
+        outputs: 8,
+        encoder,
+        ..EngineConfig::default()
+    }
+}
 
 /// Waivers for a block linted alone. WIDTH, UNOPTFLAT, DECLFILENAME: as in
 /// the engine's file (`verilog.rs`: rust-hdl's 32-bit literals and masks,

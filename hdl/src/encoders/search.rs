@@ -258,13 +258,7 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean_unfolded_folded_and_weighted() {
-        let base = EngineConfig {
-            input_dim: 16,
-            codebooks: 4,
-            centroids: 4,
-            outputs: 8,
-            ..EngineConfig::default()
-        };
+        let base = crate::lint::small_engine(EncoderKind::L2, 4);
         let folded = EngineConfig {
             centroids: 16,
             outputs: 64,

@@ -81,14 +81,7 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        let config = EngineConfig {
-            input_dim: 16,
-            codebooks: 4,
-            centroids: 16,
-            outputs: 8,
-            encoder: EncoderKind::Sign,
-            ..EngineConfig::default()
-        };
+        let config = crate::lint::small_engine(EncoderKind::Sign, 16);
         crate::lint::assert_block_is_clean("sign", &mut SignStage::new(&config));
     }
 }

@@ -268,13 +268,7 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        let config = EngineConfig {
-            input_dim: 16,
-            codebooks: 4,
-            outputs: 8,
-            encoder: EncoderKind::Tree,
-            ..EngineConfig::default()
-        };
+        let config = crate::lint::small_engine(EncoderKind::Tree, 16);
         let mut stage = TreeStage::new(&config, &MemoryMap::new(&config));
         crate::lint::assert_block_is_clean("tree", &mut stage);
     }

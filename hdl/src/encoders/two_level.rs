@@ -325,14 +325,7 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        let config = EngineConfig {
-            input_dim: 16,
-            codebooks: 4,
-            centroids: 16,
-            outputs: 8,
-            encoder: EncoderKind::TwoLevel,
-            ..EngineConfig::default()
-        };
+        let config = crate::lint::small_engine(EncoderKind::TwoLevel, 16);
         let mut stage = TwoLevelStage::new(&config, &MemoryMap::new(&config));
         crate::lint::assert_block_is_clean("two_level", &mut stage);
     }
