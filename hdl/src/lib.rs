@@ -4,7 +4,9 @@
 //! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read and
 //! accumulation), [`engine`] (the pipeline), [`memory_map`] (where an image's
 //! words go), [`requantize`] and [`network`] (every layer of a network on
-//! the device) and [`verilog`] (lint-clean Verilog out).
+//! the device) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
+//! [`device`] keep one block per file; [`delay`] is the register chain that
+//! keeps a pipeline's control in step with its data.
 
 pub mod argmin;
 pub mod delay;

@@ -17,7 +17,8 @@
 //! their index bit by bit, most significant first, so the offset follows as
 //! `offset = 2 * offset + bit * M`.
 //!
-//! Timing, with an element accepted at cycle t: its address is on
+//! Timing (`valid_i` and `last_i` are tap i - 1 of the engine's
+//! `valid_line` and `last_line`, [`crate::delay::Delay`]s), with an element accepted at cycle t: its address is on
 //! `read_address` at t, the element (and every memory read at t) at t + 1
 //! (`valid_1`, `first_1`, `last_1`); in the distance units `|x - p|` is
 //! registered at t + 2, the nibble products at t + 3 and the product at
