@@ -4,10 +4,12 @@
 //!
 //! Stage 0 takes `data_in` and stage i takes stage i - 1 on every cycle with
 //! `enable` high; `taps[i]` is stage i (the input i + 1 enabled cycles ago)
-//! and `data_out` the last stage (`input` and `output` are Verilog keywords). `clear` zeroes every stage on the next edge,
+//! and `data_out` the last stage (the ports are not `input` and `output`:
+//! those are Verilog keywords). `clear` zeroes every stage on the next edge,
 //! whatever `enable` is (a pipeline's synchronous reset). Each stage is a
-//! plain [`DFF`], so the Verilog (and what synthesis makes of it) is the
-//! hand-written chain's.
+//! plain [`DFF`], so the registers (and what synthesis makes of them) are
+//! the hand-written chain's. The length is set at construction
+//! ([`Delay::new`]): rust-hdl unrolls the loops over the stages.
 //!
 //! Name a line's field `..._line` (`valid_line`): a module reads only the
 //! taps it needs, and the Verilog output waives Verilator's UNUSEDSIGNAL on
