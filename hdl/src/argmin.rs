@@ -101,7 +101,7 @@ end
 `endif
 ",
             top = 31 + self._distance_bits,
-            ecp5 = crate::memory::ECP5_PRIMITIVES,
+            ecp5 = crate::dp16kd::ECP5_PRIMITIVES,
         ))
     }
 }

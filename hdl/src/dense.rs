@@ -323,7 +323,7 @@ fn sign_extend_from(x: &str, from: usize, to: usize) -> String {
 /// Lane `l`'s weight memory of `words` words: read at `waddr` into a read
 /// register and an output register (`weight_l`), both advancing with
 /// `advance`; written through the load port. Portable: a memory and two
-/// registers; under [`crate::memory::ECP5_PRIMITIVES`]: DP16KD blocks with
+/// registers; under [`crate::dp16kd::ECP5_PRIMITIVES`]: DP16KD blocks with
 /// their output register, as the LUT engine's pipelined memories.
 fn weight_memory(l: usize, words: usize) -> String {
     let portable = format!(
@@ -365,7 +365,7 @@ end
              /* verilator lint_off UNUSEDSIGNAL */\n\
              {blocks}/* verilator lint_on UNUSEDSIGNAL */\n\
              `else\n{portable}`endif\n",
-            crate::memory::ECP5_PRIMITIVES
+            crate::dp16kd::ECP5_PRIMITIVES
         ),
     }
 }
@@ -375,7 +375,7 @@ end
 /// registered, then two partial products (`a * b[3:0]`, unsigned nibble,
 /// and `a * b[7:4]`, signed), then their sum `16 * high + low`, so no
 /// cycle holds a whole 8 x 8 multiply in LUTs (the HX8K has no DSP). Under
-/// [`crate::memory::ECP5_PRIMITIVES`]: a `MULT18X18D` with its input,
+/// [`crate::dp16kd::ECP5_PRIMITIVES`]: a `MULT18X18D` with its input,
 /// pipeline and output registers, which yosys does not use when it infers
 /// one (the multiply is then a combinational path between fabric registers).
 fn multiplier(l: usize) -> String {
@@ -438,7 +438,7 @@ always @(posedge clock) begin
 end
 `endif
 ",
-        ecp5 = crate::memory::ECP5_PRIMITIVES,
+        ecp5 = crate::dp16kd::ECP5_PRIMITIVES,
         a = pins("A", &format!("weight_{l}")),
         b = pins("B", "x1"),
     )

@@ -3,7 +3,7 @@
 //! yosys maps a memory onto DP16KD blocks with their output register off
 //! (`REGMODE = "NOREG"`), so the block's slow clock-to-output (5.8 ns in
 //! nextpnr's model of the -6 speed grade) starts every path from it. A
-//! pipelined [`crate::memory::BlockRam`] or [`crate::memory::BlockRom`]
+//! pipelined `BlockRam` or `BlockRom` (in `memory`)
 //! already has a second read register; on ECP5 lutgen instantiates the
 //! blocks itself with that register inside them (`REGMODE_A = "OUTREG"`),
 //! so the path out of the memory starts from a register.
@@ -17,6 +17,16 @@
 //! words) and it is not tiny; otherwise the portable template stays, for
 //! yosys to map. [`MODEL`] is a behavioural model of the subset used here,
 //! for simulating the ECP5 Verilog.
+
+/// The Verilog macro that selects the engine as built for ECP5
+/// (`read_verilog -DLUTGEN_ECP5_PRIMITIVES`): pipelined memories as DP16KD
+/// blocks with output registers, the index FIFO in LUT RAM read
+/// asynchronously (`fifo`), argmin nodes that register their
+/// compare (`argmin`), and in the dense baseline a weight memory with
+/// its output register and an instantiated, registered `MULT18X18D`
+/// (`dense`). Without it the Verilog is the portable one that
+/// Verilator, Icarus and `synth_ice40` read.
+pub const ECP5_PRIMITIVES: &str = "LUTGEN_ECP5_PRIMITIVES";
 
 /// DP16KD port shapes: data width, words, unused low address bits.
 const SHAPES: [(usize, usize, usize); 5] = [
@@ -32,12 +42,12 @@ const SHAPES: [(usize, usize, usize); 5] = [
 pub const MIN_WORDS: usize = 64;
 
 /// The Verilog of a behavioural DP16KD model covering what lutgen
-/// instantiates; define [`crate::memory::ECP5_PRIMITIVES`] and add this to
+/// instantiates; define [`ECP5_PRIMITIVES`] and add this to
 /// simulate an engine's ECP5 memories (see [`ecp5_simulation_verilog`]).
 pub const MODEL: &str = include_str!("../verilog/dp16kd_model.v");
 
 /// `verilog` as it is synthesized for ECP5 (the
-/// [`crate::memory::ECP5_PRIMITIVES`] branches selected), with [`MODEL`]
+/// [`ECP5_PRIMITIVES`] branches selected), with [`MODEL`]
 /// appended, ready for Verilator or Icarus.
 pub fn ecp5_simulation_verilog(verilog: &str) -> String {
     let multiplier = if verilog.contains("MULT18X18D #(") {
@@ -47,7 +57,7 @@ pub fn ecp5_simulation_verilog(verilog: &str) -> String {
     };
     format!(
         "`define {}\n{verilog}\n{MODEL}{multiplier}",
-        crate::memory::ECP5_PRIMITIVES
+        ECP5_PRIMITIVES
     )
 }
 
@@ -57,7 +67,7 @@ pub fn ecp5_simulation_verilog(verilog: &str) -> String {
 pub const MULTIPLIER_MODEL: &str = include_str!("../verilog/mult18x18d_model.v");
 
 /// The signals a memory's blocks connect to; the defaults are
-/// [`crate::memory::BlockRam`]'s port names. Addresses and write data must
+/// `BlockRam`'s port names. Addresses and write data must
 /// be plain signal names (the blocks select their bits); enables may be
 /// expressions.
 #[derive(Clone, Debug)]
@@ -274,7 +284,7 @@ DP16KD #(
         v
     }
 
-    /// The blocks of a pipelined [`crate::memory::BlockRam`] (its port names,
+    /// The blocks of a pipelined `BlockRam` (its port names,
     /// one enable for both read registers).
     pub fn ram_verilog(&self) -> String {
         self.verilog(&Ports {

@@ -15,10 +15,11 @@
 //! `load_address[15:0]` is the word in it.
 
 use crate::argmin::Key;
+use crate::delay::Delay;
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
-use crate::memory::Address;
+use crate::memory::{address, Address};
 use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
@@ -74,15 +75,14 @@ pub struct Engine {
     /// does not wait on a compare.
     full: DFF<Bit>,
     element: DFF<Bits<8>>,
-    valid_1: DFF<Bit>,
     first_1: DFF<Bit>,
-    last_1: DFF<Bit>,
-    valid_2: DFF<Bit>,
-    last_2: DFF<Bit>,
-    valid_3: DFF<Bit>,
-    last_3: DFF<Bit>,
-    valid_4: DFF<Bit>,
-    last_4: DFF<Bit>,
+    /// An element (or one pass of it) was issued 1 to 4 cycles ago: tap i is
+    /// `valid_{i+1}` (cleared by reset).
+    valid_line: Delay<Bit>,
+    /// The element issued 1 to 4 cycles ago is its sub-vector's last (`last_{i+1}`).
+    last_line: Delay<Bit>,
+    /// This cycle's `last_1` to be.
+    next_last: Signal<Local, Bit>,
     leaf_valid: DFF<Bit>,
     /// Folded search (F > 1): the accepted element is issued to the distance
     /// units F times, pass p reading word `address * F + p`; `pass` is the
@@ -91,10 +91,8 @@ pub struct Engine {
     held_address: DFF<Address>,
     held_first: DFF<Bit>,
     held_last: DFF<Bit>,
-    pass_first_1: DFF<Bit>,
-    pass_first_2: DFF<Bit>,
-    pass_first_3: DFF<Bit>,
-    pass_first_4: DFF<Bit>,
+    /// The element issued 4 cycles ago was its pass 0 (`pass_first_4`).
+    pass_first_line: Delay<Bit>,
     busy: DFF<Bit>,
     search_address: Signal<Local, Address>,
     search_pass: Signal<Local, Address>,
@@ -191,10 +189,6 @@ pub struct Engine {
     _lanes: usize,
 }
 
-fn constant(value: usize) -> Constant<Address> {
-    Constant::new((value as u64).into())
-}
-
 /// All ones in the bits a counter up to `largest` needs (0 for a counter that stays 0).
 fn counter_mask(largest: usize) -> u64 {
     (largest as u64 + 1).next_power_of_two() - 1
@@ -255,24 +249,16 @@ impl Engine {
             reserved: Default::default(),
             full: Default::default(),
             element: Default::default(),
-            valid_1: Default::default(),
             first_1: Default::default(),
-            last_1: Default::default(),
-            valid_2: Default::default(),
-            last_2: Default::default(),
-            valid_3: Default::default(),
-            last_3: Default::default(),
-            valid_4: Default::default(),
-            last_4: Default::default(),
+            valid_line: Delay::new(4),
+            last_line: Delay::new(4),
+            next_last: Default::default(),
+            pass_first_line: Delay::new(4),
             leaf_valid: Default::default(),
             pass: Default::default(),
             held_address: Default::default(),
             held_first: Default::default(),
             held_last: Default::default(),
-            pass_first_1: Default::default(),
-            pass_first_2: Default::default(),
-            pass_first_3: Default::default(),
-            pass_first_4: Default::default(),
             busy: Default::default(),
             search_address: Default::default(),
             search_pass: Default::default(),
@@ -311,32 +297,32 @@ impl Engine {
             lane_select: Default::default(),
             fire: Default::default(),
             select: Default::default(),
-            last_element: constant(d - 1),
-            last_sub_position: constant(v - 1),
-            last_pass: constant(config.centroids_per_unit() - 1),
-            element_mask: constant(counter_mask(d - 1) as usize),
-            sub_mask: constant(counter_mask(v - 1) as usize),
-            pass_mask: constant(counter_mask(config.centroids_per_unit() - 1) as usize),
-            row_mask: constant(counter_mask(m - 1) as usize),
-            codebook_mask: constant(counter_mask(c - 1) as usize),
-            table_mask: constant(counter_mask(config.table_words_per_lane() - 1) as usize),
-            lane_mask: constant(counter_mask(l - 1) as usize),
+            last_element: address(d - 1),
+            last_sub_position: address(v - 1),
+            last_pass: address(config.centroids_per_unit() - 1),
+            element_mask: address(counter_mask(d - 1) as usize),
+            sub_mask: address(counter_mask(v - 1) as usize),
+            pass_mask: address(counter_mask(config.centroids_per_unit() - 1) as usize),
+            row_mask: address(counter_mask(m - 1) as usize),
+            codebook_mask: address(counter_mask(c - 1) as usize),
+            table_mask: address(counter_mask(config.table_words_per_lane() - 1) as usize),
+            lane_mask: address(counter_mask(l - 1) as usize),
             remaining_mask: Constant::new(counter_mask(config.outputs).into()),
-            penultimate_row: constant(m.saturating_sub(2)),
+            penultimate_row: address(m.saturating_sub(2)),
             single_row: Constant::new(m == 1),
             single_output: Constant::new(config.outputs == 1),
-            penultimate_codebook: constant(c.saturating_sub(2)),
+            penultimate_codebook: address(c.saturating_sub(2)),
             single_codebook: Constant::new(c == 1),
-            first_next_base: constant(if c == 1 { 0 } else { k * m }),
+            first_next_base: address(if c == 1 { 0 } else { k * m }),
             last_reserved: Constant::new((INDEX_FIFO_DEPTH - 1).into()),
-            base_step: constant(k * m),
+            base_step: address(k * m),
             disjoint_offsets: Constant::new((k * m).is_power_of_two()),
             start_address: Default::default(),
-            last_lane: constant(l - 1),
+            last_lane: address(l - 1),
             outputs: Constant::new((config.outputs as u64).into()),
-            table_ids: (0..l).map(|i| constant(map.table_memory(i))).collect(),
-            bias_ids: (0..l).map(|i| constant(map.bias_memory(i))).collect(),
-            lane_ids: (0..l).map(constant).collect(),
+            table_ids: (0..l).map(|i| address(map.table_memory(i))).collect(),
+            bias_ids: (0..l).map(|i| address(map.bias_memory(i))).collect(),
+            lane_ids: (0..l).map(address).collect(),
             _search: search,
             _two_level: two_level,
             _trees: trees,
@@ -357,25 +343,13 @@ impl Logic for Engine {
             reserved,
             full,
             element,
-            valid_1,
             first_1,
-            last_1,
-            valid_2,
-            last_2,
-            valid_3,
-            last_3,
-            valid_4,
-            last_4,
             leaf_valid,
             pass,
             busy,
             held_address,
             held_first,
             held_last,
-            pass_first_1,
-            pass_first_2,
-            pass_first_3,
-            pass_first_4,
             reading,
             row,
             table_address,
@@ -446,25 +420,26 @@ impl Logic for Engine {
             self.search_address.next = self.held_address.q.val();
             self.search_pass.next = self.pass.q.val();
             self.first_1.d.next = self.held_first.q.val();
-            self.last_1.d.next = self.held_last.q.val();
+            self.next_last.next = self.held_last.q.val();
         } else {
             self.search_address.next = self.element_address.q.val();
             self.search_pass.next = 0.into();
             self.first_1.d.next = self.sub_position.q.val() == 0;
-            self.last_1.d.next = self.sub_position.q.val() == self.last_sub_position.val();
+            self.next_last.next = self.sub_position.q.val() == self.last_sub_position.val();
         }
-        self.valid_1.d.next = self.accept.val() | self.busy.q.val();
-        self.pass_first_1.d.next = !self.busy.q.val();
-        self.pass_first_2.d.next = self.pass_first_1.q.val();
-        self.pass_first_3.d.next = self.pass_first_2.q.val();
-        self.pass_first_4.d.next = self.pass_first_3.q.val();
-        self.valid_2.d.next = self.valid_1.q.val();
-        self.last_2.d.next = self.last_1.q.val();
-        self.valid_3.d.next = self.valid_2.q.val();
-        self.last_3.d.next = self.last_2.q.val();
-        self.valid_4.d.next = self.valid_3.q.val();
-        self.last_4.d.next = self.last_3.q.val();
-        self.leaf_valid.d.next = self.valid_4.q.val() & self.last_4.q.val();
+        self.valid_line.clock.next = self.clock.val();
+        self.valid_line.enable.next = true;
+        self.valid_line.clear.next = self.reset.val();
+        self.valid_line.data_in.next = self.accept.val() | self.busy.q.val();
+        self.last_line.clock.next = self.clock.val();
+        self.last_line.enable.next = true;
+        self.last_line.clear.next = false;
+        self.last_line.data_in.next = self.next_last.val();
+        self.pass_first_line.clock.next = self.clock.val();
+        self.pass_first_line.enable.next = true;
+        self.pass_first_line.clear.next = false;
+        self.pass_first_line.data_in.next = !self.busy.q.val();
+        self.leaf_valid.d.next = self.valid_line.data_out.val() & self.last_line.data_out.val();
         // ---- Encoder stage: one key per codebook.
         self.stage_key.next = 0.into();
         self.stage_valid.next = false;
@@ -475,9 +450,9 @@ impl Logic for Engine {
             self.search[i].read_address.next = self.search_address.val();
             self.search[i].pass.next = self.search_pass.val();
             self.search[i].element.next = self.element.q.val();
-            self.search[i].accumulate.next = self.valid_4.q.val();
-            self.search[i].last.next = self.last_4.q.val();
-            self.search[i].pass_first.next = self.pass_first_4.q.val();
+            self.search[i].accumulate.next = self.valid_line.data_out.val();
+            self.search[i].last.next = self.last_line.data_out.val();
+            self.search[i].pass_first.next = self.pass_first_line.data_out.val();
             self.search[i].leaf_valid.next = self.leaf_valid.q.val();
             self.search[i].load_enable.next = self.load_enable.val();
             self.search[i].load_select.next = self.load_select.val();
@@ -491,9 +466,9 @@ impl Logic for Engine {
             self.two_level[i].reset.next = self.reset.val();
             self.two_level[i].read_address.next = self.element_address.q.val();
             self.two_level[i].element.next = self.element.q.val();
-            self.two_level[i].element_valid.next = self.valid_1.q.val();
-            self.two_level[i].accumulate.next = self.valid_4.q.val();
-            self.two_level[i].last.next = self.last_4.q.val();
+            self.two_level[i].element_valid.next = self.valid_line.taps[0].val();
+            self.two_level[i].accumulate.next = self.valid_line.data_out.val();
+            self.two_level[i].last.next = self.last_line.data_out.val();
             self.two_level[i].leaf_valid.next = self.leaf_valid.q.val();
             self.two_level[i].load_enable.next = self.load_enable.val();
             self.two_level[i].load_select.next = self.load_select.val();
@@ -508,8 +483,8 @@ impl Logic for Engine {
             self.trees[i].reset.next = self.reset.val();
             self.trees[i].read_address.next = self.element_address.q.val();
             self.trees[i].element.next = self.element.q.val();
-            self.trees[i].element_valid.next = self.valid_1.q.val();
-            self.trees[i].leaf.next = self.valid_2.q.val() & self.last_2.q.val();
+            self.trees[i].element_valid.next = self.valid_line.taps[0].val();
+            self.trees[i].leaf.next = self.valid_line.taps[1].val() & self.last_line.taps[1].val();
             self.trees[i].load_enable.next = self.load_enable.val();
             self.trees[i].load_select.next = self.load_select.val();
             self.trees[i].load_word.next = self.load_word.val();
@@ -521,9 +496,9 @@ impl Logic for Engine {
             self.signs[i].clock.next = self.clock.val();
             self.signs[i].reset.next = self.reset.val();
             self.signs[i].sign.next = self.element.q.val().get_bit(7);
-            self.signs[i].element_valid.next = self.valid_1.q.val();
+            self.signs[i].element_valid.next = self.valid_line.taps[0].val();
             self.signs[i].first.next = self.first_1.q.val();
-            self.signs[i].last.next = self.last_1.q.val();
+            self.signs[i].last.next = self.last_line.taps[0].val();
             self.stage_key.next = self.signs[i].key.val();
             self.stage_valid.next = self.signs[i].valid.val();
         }
@@ -695,10 +670,6 @@ impl Logic for Engine {
             self.busy.d.next = false;
             self.reserved.d.next = 0.into();
             self.full.d.next = false;
-            self.valid_1.d.next = false;
-            self.valid_2.d.next = false;
-            self.valid_3.d.next = false;
-            self.valid_4.d.next = false;
             self.leaf_valid.d.next = false;
             self.reading.d.next = false;
             self.row.d.next = 0.into();

@@ -11,7 +11,7 @@
 //! head whenever `empty` is low. The portable Verilog reads the memory
 //! through a register (iCE40 block RAM), addressed by the read pointer or,
 //! on a read, its successor (kept in a register too); under
-//! [`crate::memory::ECP5_PRIMITIVES`] the memory is LUT RAM read
+//! [`crate::dp16kd::ECP5_PRIMITIVES`] the memory is LUT RAM read
 //! asynchronously at the read pointer, which spares that multiplexer (about
 //! 50 LUTs in yosys's mapping) and a cycle of latency.
 
@@ -164,7 +164,7 @@ end
 ",
             last = DEPTH - 1,
             penultimate = DEPTH - 1,
-            ecp5 = crate::memory::ECP5_PRIMITIVES,
+            ecp5 = crate::dp16kd::ECP5_PRIMITIVES,
             p = POINTER_BITS,
             p1 = POINTER_BITS - 1,
             c = POINTER_BITS + 1,

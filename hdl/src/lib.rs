@@ -4,9 +4,12 @@
 //! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read and
 //! accumulation), [`engine`] (the pipeline), [`memory_map`] (where an image's
 //! words go), [`requantize`] and [`network`] (every layer of a network on
-//! the device) and [`verilog`] (lint-clean Verilog out).
+//! the device) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
+//! [`device`] keep one block per file; [`delay`] is the register chain that
+//! keeps a pipeline's control in step with its data.
 
 pub mod argmin;
+pub mod delay;
 pub mod dense;
 pub mod device;
 pub mod distance;
@@ -20,6 +23,9 @@ pub mod network;
 pub mod requantize;
 pub mod uart;
 pub mod verilog;
+
+#[cfg(test)]
+mod lint;
 
 pub use engine::Engine;
 /// Where an image's words go; defined in `lutgen-core` so a host driver needs no hardware generator.

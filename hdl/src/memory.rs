@@ -19,18 +19,23 @@ use crate::dp16kd;
 use lutgen_core::config::ADDRESS_BITS;
 use rust_hdl::prelude::*;
 
-/// The Verilog macro that selects the engine as built for ECP5
-/// (`read_verilog -DLUTGEN_ECP5_PRIMITIVES`): pipelined memories as DP16KD
-/// blocks with output registers, the index FIFO in LUT RAM read
-/// asynchronously ([`crate::fifo`]), argmin nodes that register their
-/// compare ([`crate::argmin`]), and in the dense baseline a weight memory with
-/// its output register and an instantiated, registered `MULT18X18D`
-/// ([`crate::dense`]). Without it the Verilog is the portable one that
-/// Verilator, Icarus and `synth_ice40` read.
-pub const ECP5_PRIMITIVES: &str = "LUTGEN_ECP5_PRIMITIVES";
+/// The Verilog macro that selects the ECP5 build (defined in [`crate::dp16kd`],
+/// with the primitives it selects; kept here for `lutgen_hdl::memory::ECP5_PRIMITIVES`).
+pub use crate::dp16kd::ECP5_PRIMITIVES;
 
 /// Address of a word in any engine memory.
 pub type Address = Bits<{ ADDRESS_BITS as usize }>;
+
+/// `value` as an [`Address`] constant (a memory number, a word count or a
+/// limit compared with an address).
+pub fn address(value: usize) -> Constant<Address> {
+    Constant::new((value as u64).into())
+}
+
+/// The shift that multiplies an address by `power_of_two` (its log2).
+pub fn shift_by(power_of_two: usize) -> Constant<Bits<4>> {
+    Constant::new(u64::from(power_of_two.trailing_zeros()).into())
+}
 
 /// A `words` x `D` memory with a registered, enabled read port and a write port.
 #[derive(LogicBlock)]

@@ -33,6 +33,7 @@
 //! Only the clamp range is fixed at generation: it is the next engine's
 //! `activation_bits`.
 
+use crate::delay::Delay;
 use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
@@ -79,8 +80,8 @@ pub struct RequantStage {
     head: Signal<Local, Bits<32>>,
     shift_less_one: Signal<Local, Bits<6>>,
     zero_extended: Signal<Local, Bits<16>>,
-    valid: Vec<DFF<Bit>>,
-    negative: Vec<DFF<Bit>>,
+    valid_line: Delay<Bit>,
+    negative_line: Delay<Bit>,
     magnitude: DFF<Bits<32>>,
     ll: DFF<Bits<32>>,
     lh: DFF<Bits<32>>,
@@ -104,8 +105,6 @@ pub struct RequantStage {
     sign_extension: Constant<Bits<16>>,
     multiplier_mask: Constant<Bits<32>>,
     words: Vec<Constant<Bits<16>>>,
-    _steps: usize,
-    _signs: usize,
 }
 
 impl RequantStage {
@@ -139,10 +138,8 @@ impl RequantStage {
             head: Default::default(),
             shift_less_one: Default::default(),
             zero_extended: Default::default(),
-            valid: (0..REQUANTIZE_LATENCY)
-                .map(|_| Default::default())
-                .collect(),
-            negative: (0..SIGN_STEPS).map(|_| Default::default()).collect(),
+            valid_line: Delay::new(REQUANTIZE_LATENCY),
+            negative_line: Delay::new(SIGN_STEPS),
             magnitude: Default::default(),
             ll: Default::default(),
             lh: Default::default(),
@@ -167,8 +164,6 @@ impl RequantStage {
             words: (0..REQUANTIZE_WORDS.len())
                 .map(|i| Constant::new((i as u64).into()))
                 .collect(),
-            _steps: REQUANTIZE_LATENCY,
-            _signs: SIGN_STEPS,
         }
     }
 }
@@ -200,14 +195,6 @@ impl Logic for RequantStage {
             shifted_value,
             result
         );
-        for i in 0..self._steps {
-            self.valid[i].clock.next = self.clock.val();
-            self.valid[i].d.next = self.valid[i].q.val();
-        }
-        for i in 0..self._signs {
-            self.negative[i].clock.next = self.clock.val();
-            self.negative[i].d.next = self.negative[i].q.val();
-        }
 
         // ---- Parameters, written through the load port.
         self.shift_less_one.next = self.load_data.val().get_bits::<6>(0) - 1;
@@ -235,7 +222,7 @@ impl Logic for RequantStage {
         }
 
         // ---- One enable for every step.
-        self.advance.next = !self.valid[7].q.val() | self.out_ready.val();
+        self.advance.next = !self.valid_line.data_out.val() | self.out_ready.val();
         self.in_ready.next = !self.skid_valid.q.val() & !self.reset.val();
         self.accept.next = self.in_valid.val() & self.in_ready.val();
         // The next accumulator: the one held in the skid register, else the input.
@@ -244,7 +231,16 @@ impl Logic for RequantStage {
         } else {
             self.head.next = self.in_data.val();
         }
-        self.out_valid.next = self.valid[7].q.val();
+        // Every step's valid flag and the input's sign, through the steps.
+        self.valid_line.clock.next = self.clock.val();
+        self.valid_line.enable.next = self.advance.val();
+        self.valid_line.clear.next = self.reset.val();
+        self.valid_line.data_in.next = self.skid_valid.q.val() | self.accept.val();
+        self.negative_line.clock.next = self.clock.val();
+        self.negative_line.enable.next = self.advance.val();
+        self.negative_line.clear.next = false;
+        self.negative_line.data_in.next = self.head.val().get_bit(31);
+        self.out_valid.next = self.valid_line.data_out.val();
         self.out_data.next = self.result.q.val();
         self.fine.next = self.coarse.q.val() >> self.fine_shift.q.val();
         self.rounded.next = (self.halved.q.val() + 1) >> 1;
@@ -261,18 +257,10 @@ impl Logic for RequantStage {
         }
         if self.advance.val() {
             self.skid_valid.d.next = false;
-            self.valid[0].d.next = self.skid_valid.q.val() | self.accept.val();
-            self.negative[0].d.next = self.head.val().get_bit(31);
             if self.head.val().get_bit(31) {
                 self.magnitude.d.next = !self.head.val() + 1;
             } else {
                 self.magnitude.d.next = self.head.val();
-            }
-            for i in 1..self._steps {
-                self.valid[i].d.next = self.valid[i - 1].q.val();
-            }
-            for i in 1..self._signs {
-                self.negative[i].d.next = self.negative[i - 1].q.val();
             }
             // Step 2: partial products.
             self.ll.d.next = self.magnitude.q.val().get_bits::<16>(0)
@@ -298,7 +286,7 @@ impl Logic for RequantStage {
                 self.halved.d.next = self.fine.val().get_bits::<16>(0);
             }
             // Step 7: round (ties away from zero), sign, zero point, in offset binary.
-            if self.negative[5].q.val() {
+            if self.negative_line.data_out.val() {
                 self.shifted_value.d.next =
                     self.offset.val() - self.rounded.val() + self.zero_point.q.val();
             } else {
@@ -314,9 +302,6 @@ impl Logic for RequantStage {
         }
         if self.reset.val() {
             self.skid_valid.d.next = false;
-            for i in 0..self._steps {
-                self.valid[i].d.next = false;
-            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! least significant first, framed by one start bit (low) and one stop bit
 //! (high); the idle line is high.
 
+use crate::delay::Delay;
 use rust_hdl::prelude::*;
 
 /// Fewest clock cycles per bit the receiver supports (it samples mid-bit),
@@ -31,9 +32,9 @@ pub struct UartRx {
     /// One-cycle pulse with each received byte.
     pub valid: Signal<Out, Bit>,
     pub data: Signal<Out, Bits<8>>,
-    // Stored inverted so the power-up value (0) reads as an idle (high) line.
-    sync_1_n: DFF<Bit>,
-    sync_2_n: DFF<Bit>,
+    /// The two-register synchronizer, stored inverted so the power-up value
+    /// (0) reads as an idle (high) line.
+    sync_line: Delay<Bit>,
     state: DFF<RxState>,
     counter: DFF<BitCounter>,
     index: DFF<Bits<4>>,
@@ -55,8 +56,7 @@ impl UartRx {
             rx: Default::default(),
             valid: Default::default(),
             data: Default::default(),
-            sync_1_n: Default::default(),
-            sync_2_n: Default::default(),
+            sync_line: Delay::new(2),
             state: Default::default(),
             counter: Default::default(),
             index: Default::default(),
@@ -72,10 +72,12 @@ impl UartRx {
 impl Logic for UartRx {
     #[hdl_gen]
     fn update(&mut self) {
-        dff_setup!(self, clock, sync_1_n, sync_2_n, state, counter, index, shift, valid_r);
-        self.sync_1_n.d.next = !self.rx.val();
-        self.sync_2_n.d.next = self.sync_1_n.q.val();
-        self.line.next = !self.sync_2_n.q.val();
+        dff_setup!(self, clock, state, counter, index, shift, valid_r);
+        self.sync_line.clock.next = self.clock.val();
+        self.sync_line.enable.next = true;
+        self.sync_line.clear.next = false;
+        self.sync_line.data_in.next = !self.rx.val();
+        self.line.next = !self.sync_line.data_out.val();
         self.valid_r.d.next = false;
         self.valid.next = self.valid_r.q.val();
         self.data.next = self.shift.q.val();

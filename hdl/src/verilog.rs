@@ -142,13 +142,18 @@ fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
                 .iter()
                 .any(|s| line.trim_end().ends_with(&format!(" {s};")));
         let engine_unused = is_wire_of(&UNUSED_FIFO_STATUS);
-        let unused_wire = engine_unused || is_wire_of(unused);
+        let line_unused = is_delay_line_wire(&line);
+        let unused_wire = engine_unused || line_unused || is_wire_of(unused);
         if fifo_module {
             out.push_str(FIFO_WAIVER);
         }
         if search_unused {
             out.push_str(
                 "/* verilator lint_off UNUSEDSIGNAL */ // read only by a distance search\n",
+            );
+        } else if line_unused {
+            out.push_str(
+                "/* verilator lint_off UNUSEDSIGNAL */ // a delay line's tap or output, maybe unread\n",
             );
         } else if engine_unused {
             out.push_str(
@@ -167,6 +172,26 @@ fn finish(raw: &str, header: &str, top: &str, unused: &[&str]) -> String {
         }
     }
     out
+}
+
+/// A wire of a [`crate::delay::Delay`]'s output or tap (its field named
+/// `..._line`, the wire `..._line$data_out` or `..._line$taps$N`): a module
+/// reads the taps and bits its pipeline needs (an engine without a distance
+/// search none of `pass_first_line`), and an unread tap's register still
+/// feeds the next stage, so nothing is lost but the wire.
+fn is_delay_line_wire(line: &str) -> bool {
+    let line = line.trim();
+    let Some(name) = line
+        .strip_prefix("wire")
+        .and_then(|rest| rest.strip_suffix(';'))
+        .and_then(|rest| rest.rsplit(' ').next())
+    else {
+        return false;
+    };
+    name.ends_with("_line$data_out")
+        || name
+            .rsplit_once("_line$taps$")
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A port of the engine's top module, for simulators and board wrappers.
@@ -221,6 +246,15 @@ pub const NETWORK_PORTS: [Port; 13] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_delay_line_outputs_and_taps_are_waived_as_delay_wires() {
+        assert!(is_delay_line_wire("    wire  valid_line$taps$0;"));
+        assert!(is_delay_line_wire("    wire  [31:0] xs_line$data_out;"));
+        assert!(!is_delay_line_wire("    wire  fifo$data_out;"));
+        assert!(!is_delay_line_wire("    wire  valid_line$taps$;"));
+        assert!(!is_delay_line_wire("    reg  valid_line$data_in;"));
+    }
 
     #[test]
     fn port_list_matches_the_generated_module() {

@@ -1,0 +1,125 @@
+//! How a device is built ([`DeviceConfig`]) and the rules it must meet
+//! ([`DeviceConfigError`]).
+
+use lutgen_core::protocol::{self, Command, DeviceError, Ident};
+use lutgen_core::EngineConfig;
+
+// The receiver, executor and transmitter write these codes as literals (rust-hdl's generator
+// takes literals, not paths); the compiler checks they agree with the protocol.
+const _: () = {
+    assert!(Command::Identify as u8 == 1);
+    assert!(Command::Status as u8 == 2);
+    assert!(Command::Reset as u8 == 3);
+    assert!(Command::Load as u8 == 4);
+    assert!(Command::Data as u8 == 5);
+    assert!(protocol::REPLY == 0x80 && protocol::ERROR_REPLY == 0xFF);
+    assert!(protocol::SYNC0 == 0xA5 && protocol::SYNC1 == 0x5A);
+    assert!(DeviceError::BadCrc as u8 == 1);
+    assert!(DeviceError::UnknownCommand as u8 == 2);
+    assert!(DeviceError::BadLength as u8 == 3);
+    assert!(DeviceError::TooLong as u8 == 4);
+    assert!(DeviceError::Overflow as u8 == 5);
+    assert!(DeviceError::Timeout as u8 == 6);
+    assert!(protocol::BUFFER_BYTES == 2048 && protocol::JOB_QUEUE_DEPTH == 16);
+    assert!(protocol::IDENT_LEN == 48 && protocol::STATUS_LEN == 16);
+    assert!(protocol::LOAD_HEADER_LEN == 5);
+};
+
+/// How the device is built: the engine and the link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub engine: EngineConfig,
+    /// Board clock in Hz.
+    pub clock_hz: u32,
+    /// Serial baud rate; the bit time is `round(clock_hz / baud)` cycles.
+    pub baud: u32,
+}
+
+impl DeviceConfig {
+    /// Clock cycles per serial bit.
+    pub fn clocks_per_bit(&self) -> u32 {
+        (self.clock_hz + self.baud / 2) / self.baud.max(1)
+    }
+
+    /// Cycles without a byte after which a partial frame is dropped: 50 ms,
+    /// and at least 64 byte times.
+    pub fn frame_timeout_cycles(&self) -> u32 {
+        (self.clock_hz / 20).max(640 * self.clocks_per_bit())
+    }
+
+    /// What the device says in its identify reply.
+    pub fn ident(&self) -> Ident {
+        Ident::new(&self.engine, self.clock_hz, self.baud)
+    }
+}
+
+/// A device that cannot be built, naming the problem and the fix.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum DeviceConfigError {
+    #[error("invalid engine configuration: {0}")]
+    Engine(#[from] lutgen_core::ConfigError),
+    #[error(
+        "a {clock_hz} Hz clock gives {clocks_per_bit} clock cycles per bit at {baud} baud; \
+         the UART needs {min} to 65535: lower the baud rate or raise the clock"
+    )]
+    Baud {
+        clock_hz: u32,
+        baud: u32,
+        clocks_per_bit: u32,
+        min: u32,
+    },
+    #[error(
+        "one vector ({input_dim} activations) does not fit a frame's {max}-byte payload; \
+         the device protocol needs input_dim <= {max}"
+    )]
+    VectorTooLong { input_dim: usize, max: usize },
+    #[error(
+        "one vector's results ({bytes} bytes) do not fit a reply (at most 65535 bytes); use fewer outputs"
+    )]
+    ResultTooLong { bytes: usize },
+}
+
+impl DeviceConfig {
+    /// Checks the engine and the link.
+    pub fn validate(&self) -> Result<(), DeviceConfigError> {
+        self.engine.validate()?;
+        let cpb = self.clocks_per_bit();
+        if self.baud == 0 || !(crate::uart::MIN_CLOCKS_PER_BIT..=65535).contains(&cpb) {
+            return Err(DeviceConfigError::Baud {
+                clock_hz: self.clock_hz,
+                baud: self.baud,
+                clocks_per_bit: cpb,
+                min: crate::uart::MIN_CLOCKS_PER_BIT,
+            });
+        }
+        if self.engine.input_dim > protocol::MAX_PAYLOAD {
+            return Err(DeviceConfigError::VectorTooLong {
+                input_dim: self.engine.input_dim,
+                max: protocol::MAX_PAYLOAD,
+            });
+        }
+        if 4 * self.engine.outputs > 0xFFFF {
+            return Err(DeviceConfigError::ResultTooLong {
+                bytes: 4 * self.engine.outputs,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A small device for the parts' tests.
+#[cfg(test)]
+pub(crate) fn example() -> DeviceConfig {
+    DeviceConfig {
+        engine: EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 4,
+            outputs: 8,
+            lanes: 2,
+            ..EngineConfig::default()
+        },
+        clock_hz: 12_000_000,
+        baud: 115_200,
+    }
+}

@@ -1,0 +1,198 @@
+//! [`DeviceCore`]: the frame layer on a byte stream, with the engine. Its
+//! parts, each a block of its own: the [`FrameReceiver`] (frames in, jobs
+//! and payloads out), the [`Executor`] (jobs to the engine and replies) and
+//! the [`Transmitter`] (replies out), joined by the receive buffer and the
+//! job and reply queues. The core also holds the engine's power-on reset,
+//! the status counters and the `idle` output.
+
+use super::config::DeviceConfig;
+use super::executor::Executor;
+use super::queues::{JobFifo, ReplyFifo};
+use super::receiver::FrameReceiver;
+use super::transmitter::Transmitter;
+use crate::engine::Engine;
+use crate::memory::BlockRam;
+use lutgen_core::protocol;
+use rust_hdl::prelude::*;
+
+/// The frame layer on a byte stream, with the engine.
+#[derive(LogicBlock)]
+pub struct DeviceCore {
+    pub clock: Signal<In, Clock>,
+    /// One pulse per received byte (at most one byte per 8 clocks).
+    pub rx_valid: Signal<In, Bit>,
+    pub rx_data: Signal<In, Bits<8>>,
+    /// Bytes to send: taken when `tx_valid & tx_ready`.
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_data: Signal<Out, Bits<8>>,
+    pub tx_ready: Signal<In, Bit>,
+    /// High when there is nothing to do: no partial frame, no job, no reply
+    /// pending. Time can pass without changing any state until the next byte.
+    pub idle: Signal<Out, Bit>,
+
+    engine: Engine,
+    buffer: BlockRam<Bits<8>>,
+    jobs: JobFifo,
+    replies: ReplyFifo,
+    receiver: FrameReceiver,
+    executor: Executor,
+    transmitter: Transmitter,
+    // Power-on reset of the engine.
+    power_on: DFF<Bits<8>>,
+    // Status counters.
+    frames_received: DFF<Bits<32>>,
+    frames_rejected: DFF<Bits<32>>,
+    vectors: DFF<Bits<32>>,
+    // Cycles the device has had nothing to do (saturating).
+    settled: DFF<Bits<4>>,
+    calm: Signal<Local, Bit>,
+}
+
+impl DeviceCore {
+    /// The frame layer around an engine for `device.engine` (validated first by the caller).
+    pub fn new(device: &DeviceConfig) -> Self {
+        DeviceCore {
+            clock: Default::default(),
+            rx_valid: Default::default(),
+            rx_data: Default::default(),
+            tx_valid: Default::default(),
+            tx_data: Default::default(),
+            tx_ready: Default::default(),
+            idle: Default::default(),
+            engine: Engine::new(&device.engine),
+            buffer: BlockRam::new(protocol::BUFFER_BYTES),
+            jobs: Default::default(),
+            replies: Default::default(),
+            receiver: FrameReceiver::new(device),
+            executor: Default::default(),
+            transmitter: Transmitter::new(device),
+            power_on: Default::default(),
+            frames_received: Default::default(),
+            frames_rejected: Default::default(),
+            vectors: Default::default(),
+            settled: Default::default(),
+            calm: Default::default(),
+        }
+    }
+}
+
+impl Logic for DeviceCore {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            power_on,
+            frames_received,
+            frames_rejected,
+            vectors,
+            settled
+        );
+        clock!(
+            self,
+            clock,
+            engine,
+            buffer,
+            jobs,
+            replies,
+            receiver,
+            executor,
+            transmitter
+        );
+
+        // ---- Power-on: hold the engine in reset for its first 255 cycles.
+        if self.power_on.q.val() != 255 {
+            self.power_on.d.next = self.power_on.q.val() + 1;
+        }
+        self.engine.reset.next = (self.power_on.q.val() != 255) | self.executor.engine_reset.val();
+
+        // ---- Receiver: bytes into the buffer, frames into the job queue.
+        self.receiver.rx_valid.next = self.rx_valid.val();
+        self.receiver.rx_data.next = self.rx_data.val();
+        self.receiver.read_pointer.next = self.executor.read_address.val();
+        self.receiver.jobs_full.next = self.jobs.full.val();
+        self.buffer.write_enable.next = self.receiver.buffer_write.val();
+        self.buffer.write_address.next = self.receiver.write_address.val();
+        self.buffer.write_data.next = self.rx_data.val();
+        self.jobs.write.next = self.receiver.job_write.val();
+        self.jobs.data_in.next = self.receiver.job_data.val();
+
+        // ---- Executor: jobs to the engine, replies into the reply queue.
+        self.executor.job.next = self.jobs.data_out.val();
+        self.executor.jobs_empty.next = self.jobs.empty.val();
+        self.jobs.read.next = self.executor.jobs_read.val();
+        self.executor.replies_full.next = self.replies.full.val();
+        self.executor.replies_empty.next = self.replies.empty.val();
+        self.executor.sender_idle.next = self.transmitter.idle.val();
+        self.replies.write.next = self.executor.reply_write.val();
+        self.replies.data_in.next = self.executor.reply_data.val();
+        self.buffer.read_enable.next = self.executor.buffer_read.val();
+        self.buffer.read_address.next = self.executor.read_address.val();
+        self.executor.buffer_data.next = self.buffer.read_data.val();
+        self.engine.in_valid.next = self.executor.engine_in_valid.val();
+        self.engine.in_data.next = self.buffer.read_data.val();
+        self.executor.engine_in_ready.next = self.engine.in_ready.val();
+        self.engine.load_enable.next = self.executor.load_enable.val();
+        self.engine.load_address.next = self.executor.load_address.val();
+        self.engine.load_data.next = self.executor.load_data.val();
+
+        // ---- Transmitter: replies (and the engine's results) out.
+        self.transmitter.reply.next = self.replies.data_out.val();
+        self.transmitter.replies_empty.next = self.replies.empty.val();
+        self.replies.read.next = self.transmitter.replies_read.val();
+        self.transmitter.tx_ready.next = self.tx_ready.val();
+        self.tx_valid.next = self.transmitter.tx_valid.val();
+        self.tx_data.next = self.transmitter.tx_data.val();
+        self.transmitter.engine_out_valid.next = self.engine.out_valid.val();
+        self.transmitter.engine_out_data.next = self.engine.out_data.val();
+        self.engine.out_ready.next = self.transmitter.engine_out_ready.val();
+        self.transmitter.frames_received.next = self.frames_received.q.val();
+        self.transmitter.frames_rejected.next = self.frames_rejected.q.val();
+        self.transmitter.vectors.next = self.vectors.q.val();
+        self.transmitter.engine_fault.next = self.engine.fault.val();
+        self.transmitter.loaded.next = self.executor.loaded.val();
+
+        // ---- Counters.
+        if self.receiver.frame_received.val() {
+            self.frames_received.d.next = self.frames_received.q.val() + 1;
+        }
+        if self.receiver.frame_rejected.val() {
+            self.frames_rejected.d.next = self.frames_rejected.q.val() + 1;
+        }
+        if self.engine.out_valid.val() & self.engine.out_ready.val() & self.engine.out_last.val() {
+            self.vectors.d.next = self.vectors.q.val() + 1;
+        }
+        if self.executor.clear_counters.val() {
+            self.frames_received.d.next = 0.into();
+            self.frames_rejected.d.next = 0.into();
+            self.vectors.d.next = 0.into();
+        }
+        // Idle only after 15 calm cycles in a row: a FIFO's `empty` flag lags
+        // its write by a cycle or two, so one calm cycle proves nothing.
+        self.calm.next = self.receiver.hunting.val()
+            & !self.rx_valid.val()
+            & self.jobs.empty.val()
+            & self.executor.idle.val()
+            & self.replies.empty.val()
+            & self.transmitter.idle.val()
+            & self.transmitter.flushed.val()
+            & (self.power_on.q.val() == 255);
+        if !self.calm.val() {
+            self.settled.d.next = 0.into();
+        } else if self.settled.q.val() != 15 {
+            self.settled.d.next = self.settled.q.val() + 1;
+        }
+        self.idle.next = self.calm.val() & (self.settled.q.val() == 15);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let device = crate::device::config::example();
+        crate::lint::assert_block_is_clean("device_core", &mut DeviceCore::new(&device));
+    }
+}

@@ -1,0 +1,257 @@
+//! [`Transmitter`]: sends the replies in order: header, a body (engine
+//! results for data, a constant for identify, the counters for status, the
+//! code for errors) and the CRC, computed one bit per clock on the way out.
+
+use super::config::DeviceConfig;
+use super::queues::Reply;
+use crate::lane::Word;
+use crate::uart::Crc32Serial;
+use rust_hdl::prelude::*;
+
+/// The identify payload, shifted out a byte at a time.
+pub type Body = Bits<384>;
+
+#[derive(Copy, Clone, PartialEq, Debug, LogicState)]
+pub enum SendState {
+    Idle,
+    Header,
+    Body,
+    CrcLatch,
+    Crc,
+    Done,
+}
+
+/// The reply path: from the reply queue (and the engine's output stream)
+/// to the byte stream.
+#[derive(LogicBlock)]
+pub struct Transmitter {
+    pub clock: Signal<In, Clock>,
+    /// The reply at the head of the reply queue, and whether there is one.
+    pub reply: Signal<In, Reply>,
+    pub replies_empty: Signal<In, Bit>,
+    /// Take the head reply (a read of the reply queue).
+    pub replies_read: Signal<Out, Bit>,
+    /// Bytes to send: taken when `tx_valid & tx_ready`.
+    pub tx_valid: Signal<Out, Bit>,
+    pub tx_data: Signal<Out, Bits<8>>,
+    pub tx_ready: Signal<In, Bit>,
+    /// The engine's output stream, the body of a data reply.
+    pub engine_out_valid: Signal<In, Bit>,
+    pub engine_out_data: Signal<In, Word>,
+    pub engine_out_ready: Signal<Out, Bit>,
+    /// What a status reply reports.
+    pub frames_received: Signal<In, Bits<32>>,
+    pub frames_rejected: Signal<In, Bits<32>>,
+    pub vectors: Signal<In, Bits<32>>,
+    pub engine_fault: Signal<In, Bit>,
+    pub loaded: Signal<In, Bit>,
+    /// Between replies (the state machine waits for the next).
+    pub idle: Signal<Out, Bit>,
+    /// No byte waiting for the UART and no CRC in progress.
+    pub flushed: Signal<Out, Bit>,
+    tx_crc: Crc32Serial,
+    send: DFF<SendState>,
+    header: DFF<Bits<48>>,
+    header_count: DFF<Bits<4>>,
+    send_code: DFF<Bits<8>>,
+    body_left: DFF<Bits<16>>,
+    body: DFF<Body>,
+    word: DFF<Bits<32>>,
+    word_left: DFF<Bits<4>>,
+    crc_out: DFF<Bits<32>>,
+    crc_left: DFF<Bits<4>>,
+    pending: DFF<Bit>,
+    out_byte: DFF<Bits<8>>,
+    can_load: Signal<Local, Bit>,
+    ident: Constant<Body>,
+}
+
+impl Transmitter {
+    /// The reply path of `device` (its identify reply is a constant).
+    pub fn new(device: &DeviceConfig) -> Self {
+        let mut ident = Body::default();
+        for (i, &b) in device.ident().to_bytes().iter().enumerate() {
+            ident.set_bits::<8>(8 * i, u64::from(b).into());
+        }
+        Transmitter {
+            clock: Default::default(),
+            reply: Default::default(),
+            replies_empty: Default::default(),
+            replies_read: Default::default(),
+            tx_valid: Default::default(),
+            tx_data: Default::default(),
+            tx_ready: Default::default(),
+            engine_out_valid: Default::default(),
+            engine_out_data: Default::default(),
+            engine_out_ready: Default::default(),
+            frames_received: Default::default(),
+            frames_rejected: Default::default(),
+            vectors: Default::default(),
+            engine_fault: Default::default(),
+            loaded: Default::default(),
+            idle: Default::default(),
+            flushed: Default::default(),
+            tx_crc: Default::default(),
+            send: Default::default(),
+            header: Default::default(),
+            header_count: Default::default(),
+            send_code: Default::default(),
+            body_left: Default::default(),
+            body: Default::default(),
+            word: Default::default(),
+            word_left: Default::default(),
+            crc_out: Default::default(),
+            crc_left: Default::default(),
+            pending: Default::default(),
+            out_byte: Default::default(),
+            can_load: Default::default(),
+            ident: Constant::new(ident),
+        }
+    }
+}
+
+impl Logic for Transmitter {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self,
+            clock,
+            send,
+            header,
+            header_count,
+            send_code,
+            body_left,
+            body,
+            word,
+            word_left,
+            crc_out,
+            crc_left,
+            pending,
+            out_byte
+        );
+        self.tx_crc.clock.next = self.clock.val();
+        self.replies_read.next = false;
+        self.engine_out_ready.next = false;
+        self.tx_crc.clear.next = false;
+        self.tx_crc.start.next = false;
+        self.tx_crc.data.next = self.out_byte.q.val();
+        self.idle.next = self.send.q.val() == SendState::Idle;
+        self.flushed.next = !self.pending.q.val() & !self.tx_crc.busy.val();
+        self.tx_valid.next = self.pending.q.val();
+        self.tx_data.next = self.out_byte.q.val();
+        if self.pending.q.val() & self.tx_ready.val() {
+            self.pending.d.next = false;
+        }
+        self.can_load.next = !self.pending.q.val() & !self.tx_crc.busy.val();
+        match self.send.q.val() {
+            SendState::Idle => {
+                if !self.replies_empty.val() {
+                    self.replies_read.next = true;
+                    self.tx_crc.clear.next = true;
+                    self.send_code.d.next = self.reply.val().get_bits::<8>(0);
+                    self.body_left.d.next = self.reply.val().get_bits::<16>(16);
+                    self.header.d.next =
+                        (bit_cast::<48, 32>(self.reply.val().get_bits::<32>(0)) << 16) | 0x5AA5;
+                    self.header_count.d.next = 6.into();
+                    self.word_left.d.next = 0.into();
+                    self.body.d.next = bit_cast::<384, 16>(self.reply.val().get_bits::<16>(32));
+                    if self.reply.val().get_bits::<8>(0) == 0x81 {
+                        self.body.d.next = self.ident.val();
+                    }
+                    if self.reply.val().get_bits::<8>(0) == 0x82 {
+                        self.body.d.next = bit_cast::<384, 32>(self.frames_received.val())
+                            | (bit_cast::<384, 32>(self.frames_rejected.val()) << 32)
+                            | (bit_cast::<384, 32>(self.vectors.val()) << 64)
+                            | (bit_cast::<384, 1>(self.engine_fault.val().into()) << 96)
+                            | (bit_cast::<384, 1>(self.loaded.val().into()) << 97);
+                    }
+                    self.send.d.next = SendState::Header;
+                }
+            }
+            SendState::Header => {
+                if self.can_load.val() {
+                    self.pending.d.next = true;
+                    self.out_byte.d.next = self.header.q.val().get_bits::<8>(0);
+                    self.header.d.next = self.header.q.val() >> 8;
+                    self.header_count.d.next = self.header_count.q.val() - 1;
+                    // Command, sequence and length count in the CRC; sync does not.
+                    self.tx_crc.start.next = self.header_count.q.val() <= 4;
+                    self.tx_crc.data.next = self.header.q.val().get_bits::<8>(0);
+                    if self.header_count.q.val() == 1 {
+                        if self.body_left.q.val() == 0 {
+                            self.send.d.next = SendState::CrcLatch;
+                        } else {
+                            self.send.d.next = SendState::Body;
+                        }
+                    }
+                }
+            }
+            SendState::Body => {
+                if self.send_code.q.val() == 0x85 {
+                    if self.word_left.q.val() == 0 {
+                        if self.engine_out_valid.val() {
+                            self.engine_out_ready.next = true;
+                            self.word.d.next = self.engine_out_data.val();
+                            self.word_left.d.next = 4.into();
+                        }
+                    } else if self.can_load.val() {
+                        self.pending.d.next = true;
+                        self.out_byte.d.next = self.word.q.val().get_bits::<8>(0);
+                        self.tx_crc.start.next = true;
+                        self.tx_crc.data.next = self.word.q.val().get_bits::<8>(0);
+                        self.word.d.next = self.word.q.val() >> 8;
+                        self.word_left.d.next = self.word_left.q.val() - 1;
+                        self.body_left.d.next = self.body_left.q.val() - 1;
+                        if self.body_left.q.val() == 1 {
+                            self.send.d.next = SendState::CrcLatch;
+                        }
+                    }
+                } else if self.can_load.val() {
+                    self.pending.d.next = true;
+                    self.out_byte.d.next = self.body.q.val().get_bits::<8>(0);
+                    self.tx_crc.start.next = true;
+                    self.tx_crc.data.next = self.body.q.val().get_bits::<8>(0);
+                    self.body.d.next = self.body.q.val() >> 8;
+                    self.body_left.d.next = self.body_left.q.val() - 1;
+                    if self.body_left.q.val() == 1 {
+                        self.send.d.next = SendState::CrcLatch;
+                    }
+                }
+            }
+            SendState::CrcLatch => {
+                if !self.tx_crc.busy.val() {
+                    self.crc_out.d.next = !self.tx_crc.crc.val();
+                    self.crc_left.d.next = 4.into();
+                    self.send.d.next = SendState::Crc;
+                }
+            }
+            SendState::Crc => {
+                if self.can_load.val() {
+                    self.pending.d.next = true;
+                    self.out_byte.d.next = self.crc_out.q.val().get_bits::<8>(0);
+                    self.crc_out.d.next = self.crc_out.q.val() >> 8;
+                    self.crc_left.d.next = self.crc_left.q.val() - 1;
+                    if self.crc_left.q.val() == 1 {
+                        self.send.d.next = SendState::Done;
+                    }
+                }
+            }
+            SendState::Done => {
+                if !self.pending.q.val() {
+                    self.send.d.next = SendState::Idle;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verilog_is_lint_clean() {
+        let device = crate::device::config::example();
+        crate::lint::assert_block_is_clean("transmitter", &mut Transmitter::new(&device));
+    }
+}
