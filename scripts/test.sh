@@ -8,8 +8,8 @@
 #                                 (`lutgen report`, into build/slow-report/)
 #
 # Tests run under cargo-nextest when it is installed (one process per test, spread over
-# every core across all test binaries), else under `cargo test`; doc tests and
-# `cargo fmt --check` follow. Built Verilator models are cached in $LUTGEN_CACHE_DIR
+# every core across all test binaries), else under `cargo test`; `cargo fmt --check`
+# and the doc tests come first. Built Verilator models are cached in $LUTGEN_CACHE_DIR
 # (default target/lutgen-models), shared by every suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,11 +26,12 @@ elif [ -n "${1:-}" ]; then
   exit 2
 fi
 
+cargo fmt --all -- --check
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --release --no-fail-fast
+  # Doc tests first: nextest does not run them, and its summary should close the output.
   cargo test --workspace --release --doc
+  cargo nextest run --workspace --release --no-fail-fast
 else
   echo "cargo-nextest not found: running cargo test (slower: one test binary at a time)" >&2
   cargo test --workspace --release
 fi
-cargo fmt --all -- --check
