@@ -209,8 +209,9 @@ pub enum ConfigError {
         value: u32,
     },
     #[error(
-        "{memory} needs {words} words but an engine memory holds at most {max}; \
-         use fewer codebooks, centroids or outputs, or more lanes"
+        "{memory} needs {} words but an engine memory holds at most {max}; \
+         use fewer codebooks, centroids or outputs, or more lanes",
+        count_text(*words)
     )]
     MemoryTooLarge {
         memory: &'static str,
@@ -227,6 +228,15 @@ pub enum ConfigError {
          use narrower table entries or bias, or fewer codebooks"
     )]
     AccumulatorOverflow { bits: u32, max: u32 },
+}
+
+/// A word count for messages; u128::MAX stands for a count past u128.
+fn count_text(words: u128) -> String {
+    if words == u128::MAX {
+        "more than 2^128".into()
+    } else {
+        words.to_string()
+    }
 }
 
 /// `value` as a usize, or usize::MAX if it does not fit.
@@ -268,9 +278,10 @@ impl EngineConfig {
         saturate(self.table_words_exact())
     }
 
-    /// C * K * ceil(N / L), exactly.
+    /// C * K * ceil(N / L), exactly (saturated at u128::MAX past 2^128).
     fn table_words_exact(&self) -> u128 {
-        self.codebooks as u128 * self.centroids as u128 * self.rows_per_lane() as u128
+        (self.codebooks as u128 * self.centroids as u128)
+            .saturating_mul(self.rows_per_lane() as u128)
     }
 
     /// Bits of a centroid index: log2(K).
@@ -298,7 +309,7 @@ impl EngineConfig {
     pub fn distances_per_codebook(&self) -> usize {
         match self.encoder {
             EncoderKind::L2 | EncoderKind::L1 => self.centroids,
-            EncoderKind::TwoLevel => self.clusters() + self.keys_per_cluster(),
+            EncoderKind::TwoLevel => self.clusters().saturating_add(self.keys_per_cluster()),
             EncoderKind::Tree | EncoderKind::Sign => 0,
         }
     }
@@ -325,7 +336,7 @@ impl EngineConfig {
     pub fn distance_units(&self) -> usize {
         match self.encoder {
             EncoderKind::L2 | EncoderKind::L1 => self.centroids / self.centroids_per_unit(),
-            EncoderKind::TwoLevel => self.clusters() + self.keys_per_cluster(),
+            EncoderKind::TwoLevel => self.clusters().saturating_add(self.keys_per_cluster()),
             EncoderKind::Tree | EncoderKind::Sign => 0,
         }
     }
