@@ -2,11 +2,12 @@
 
 use crate::error::CommandError;
 use crate::output::{print_json, progress_bar};
+use crate::port::{driver_options, parse_timeout};
 use crate::vectors;
 use clap::Args;
 use lutgen_core::{Image, Reference};
+use lutgen_driver::Driver;
 use lutgen_driver::{transport::serial::SerialTransport, Transport};
-use lutgen_driver::{Driver, DriverOptions};
 use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::{DeviceSimOptions, Link};
 use lutgen_sim::transport::SimTransport;
@@ -33,9 +34,15 @@ pub struct RunArgs {
     /// Simulate the UART bit by bit (slower) instead of the byte-level shortcut.
     #[arg(long, requires = "sim")]
     pub bit_level: bool,
-    /// Seconds to wait for a reply before resending.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub timeout: f64,
+    /// Seconds to wait for a reply before resending (0.001 to 3600).
+    #[arg(
+        long,
+        default_value = "2",
+        value_name = "SECONDS",
+        value_parser = parse_timeout,
+        allow_negative_numbers = true
+    )]
+    pub timeout: Duration,
     /// Attempts per frame (and timeouts in a row) before giving up.
     #[arg(long, default_value_t = 8)]
     pub retries: u32,
@@ -91,14 +98,6 @@ struct Report {
     timeouts: u64,
 }
 
-fn options(args: &RunArgs) -> DriverOptions {
-    DriverOptions {
-        timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
-        retries: args.retries.max(1),
-        window_bytes: None,
-    }
-}
-
 pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
     let image = Image::read_from(&args.image)?;
     let config = image.config().clone();
@@ -134,7 +133,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
                 cache_dir: None,
             },
         )?;
-        let driver = Driver::new(transport, options(args));
+        let driver = Driver::new(transport, driver_options(args.timeout, args.retries));
         finish(args, driver, &image, &inputs, true, |t: &SimTransport| {
             let s = t.sim().stats();
             Some((
@@ -148,7 +147,10 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             .port
             .as_deref()
             .expect("clap requires --port without --sim");
-        let driver = Driver::new(SerialTransport::open(port, args.baud)?, options(args));
+        let driver = Driver::new(
+            SerialTransport::open(port, args.baud)?,
+            driver_options(args.timeout, args.retries),
+        );
         finish(
             args,
             driver,
