@@ -25,24 +25,9 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// The driver options of a device command's `--timeout` and `--retries`.
-pub fn driver_options(timeout: Duration, retries: u32) -> DriverOptions {
-    DriverOptions {
-        timeout,
-        retries: retries.max(1),
-        window_bytes: None,
-    }
-}
-
-/// `--port`, `--baud`, `--timeout`, `--retries`: how a command reaches the device.
+/// `--timeout` and `--retries`: how hard a command tries to get each reply.
 #[derive(clap::Args, Debug, Clone)]
-pub struct PortArgs {
-    /// Serial port of the board (e.g. /dev/ttyUSB0), or the path `lutgen board --sim` printed.
-    #[arg(long, value_name = "PATH")]
-    pub port: String,
-    /// Baud rate; must match the bitstream (ignored by pseudo-terminals).
-    #[arg(long, default_value_t = 115_200)]
-    pub baud: u32,
+pub struct LinkArgs {
     /// Seconds to wait for a reply before resending (0.001 to 3600).
     #[arg(
         long,
@@ -57,9 +42,33 @@ pub struct PortArgs {
     pub retries: u32,
 }
 
+impl LinkArgs {
+    /// The driver options these flags ask for.
+    pub fn options(&self) -> DriverOptions {
+        DriverOptions {
+            timeout: self.timeout,
+            retries: self.retries.max(1),
+            window_bytes: None,
+        }
+    }
+}
+
+/// `--port`, `--baud`, `--timeout`, `--retries`: how a command reaches the device.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PortArgs {
+    /// Serial port of the board (e.g. /dev/ttyUSB0), or the path `lutgen board --sim` printed.
+    #[arg(long, value_name = "PATH")]
+    pub port: String,
+    /// Baud rate; must match the bitstream (ignored by pseudo-terminals).
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    #[command(flatten)]
+    pub link: LinkArgs,
+}
+
 impl PortArgs {
     pub fn options(&self) -> DriverOptions {
-        driver_options(self.timeout, self.retries)
+        self.link.options()
     }
 
     /// Opens the port and wraps it in a driver.

@@ -415,14 +415,8 @@ fn sim_network_runs_a_whole_network_on_the_network_top() {
 /// code 2, not a panic in `Duration::from_secs_f64` (exit code 101).
 #[test]
 fn timeouts_out_of_range_are_usage_errors() {
-    let image = temp("timeout.lutimg");
-    let ok = lutgen(&["image", "--random", "-o", image.to_str().unwrap()]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let image = image.to_str().unwrap();
+    let image = random_image("timeout.lutimg");
+    let image = image.as_str();
     let port = "/nonexistent/lutgen-port";
     for timeout in ["inf", "1e300", "NaN", "-1", "0", "3601", "soon"] {
         for args in [
@@ -453,14 +447,8 @@ fn timeouts_out_of_range_are_usage_errors() {
 /// with no rows is an error, not a run of zero vectors that exits 0.
 #[test]
 fn npy_inputs_without_rows_are_errors() {
-    let image = temp("npy-rows.lutimg");
-    let ok = lutgen(&["image", "--random", "-o", image.to_str().unwrap()]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let image = image.to_str().unwrap();
+    let image = random_image("npy-rows.lutimg");
+    let image = image.as_str();
     // A header claiming 2^62 rows of 64 int8 elements, and no data.
     let huge = temp("huge.npy");
     std::fs::write(&huge, npy_header("(4611686018427387904, 64)")).unwrap();
@@ -495,15 +483,20 @@ fn npy_inputs_without_rows_are_errors() {
     assert!(err.contains("data"), "{err}");
 }
 
+/// A random image of the default engine, written to `name` in the temporary folder.
+fn random_image(name: &str) -> String {
+    let path = temp(name);
+    let path = path.to_str().unwrap();
+    let out = lutgen(&["image", "--random", "-o", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path.to_string()
+}
+
 /// A version-1 `.npy` header for int8 data of the given shape, and no data.
 fn npy_header(shape: &str) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '|i1', 'fortran_order': False, 'shape': {shape}, }}");
-    while !(10 + dict.len() + 1).is_multiple_of(64) {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(dict.as_bytes());
-    bytes
+    lutgen_compile::npy::file(1, "|i1", false, shape, &[])
 }

@@ -10,35 +10,12 @@
 #[path = "../../core/tests/support/mod.rs"]
 mod support;
 
-use lutgen_compile::npy::{read, Array, Values};
+use lutgen_compile::npy::{file, read, Array, Values};
 use proptest::prelude::*;
 use support::{apply, fuzz_byte, mutations, peak_allocation, CountingAlloc};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-
-/// A `.npy` file as NumPy writes it: magic, version, header length, the
-/// dict literal padded with spaces to a multiple of 64 and a newline, data.
-fn npy_file(version: u8, descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-    let fortran = if fortran { "True" } else { "False" };
-    let mut text =
-        format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
-    let preamble = if version == 1 { 10 } else { 12 };
-    while !(preamble + text.len() + 1).is_multiple_of(64) {
-        text.push(' ');
-    }
-    text.push('\n');
-    let mut bytes = b"\x93NUMPY".to_vec();
-    bytes.extend_from_slice(&[version, 0]);
-    if version == 1 {
-        bytes.extend_from_slice(&(text.len() as u16).to_le_bytes());
-    } else {
-        bytes.extend_from_slice(&(text.len() as u32).to_le_bytes());
-    }
-    bytes.extend_from_slice(text.as_bytes());
-    bytes.extend_from_slice(data);
-    bytes
-}
 
 /// A shape as Python writes it: `(3,)`, `(2, 3)`.
 fn shape_text(dims: &[String]) -> String {
@@ -126,7 +103,7 @@ fn canonical(array: &Array) -> Vec<u8> {
         Values::Int(v) => ("<i8", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         Values::Float(v) => ("<f8", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
     };
-    npy_file(1, descr, false, &shape_text(&dims), &data)
+    file(1, descr, false, &shape_text(&dims), &data)
 }
 
 #[test]
@@ -154,7 +131,7 @@ fn fuzz_npy_reader() {
                     .collect(),
                 _ => noise.clone(),
             };
-            let mut bytes = npy_file(version, descr, fortran, &shape_text(&dims), &data);
+            let mut bytes = file(version, descr, fortran, &shape_text(&dims), &data);
             let length_field = if version == 1 { (8, 2) } else { (8, 4) };
             for m in &edits {
                 apply(&mut bytes, m, &[length_field]);

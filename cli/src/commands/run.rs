@@ -2,7 +2,7 @@
 
 use crate::error::CommandError;
 use crate::output::{print_json, progress_bar};
-use crate::port::{driver_options, parse_timeout};
+use crate::port::LinkArgs;
 use crate::vectors;
 use clap::Args;
 use lutgen_core::{Image, Reference};
@@ -12,7 +12,7 @@ use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::{DeviceSimOptions, Link};
 use lutgen_sim::transport::SimTransport;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Run vectors through the device (pipelined), optionally checking every result.
 #[derive(Args, Debug)]
@@ -34,18 +34,8 @@ pub struct RunArgs {
     /// Simulate the UART bit by bit (slower) instead of the byte-level shortcut.
     #[arg(long, requires = "sim")]
     pub bit_level: bool,
-    /// Seconds to wait for a reply before resending (0.001 to 3600).
-    #[arg(
-        long,
-        default_value = "2",
-        value_name = "SECONDS",
-        value_parser = parse_timeout,
-        allow_negative_numbers = true
-    )]
-    pub timeout: Duration,
-    /// Attempts per frame (and timeouts in a row) before giving up.
-    #[arg(long, default_value_t = 8)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub link: LinkArgs,
     /// The image on the device: its configuration must match the device's, and
     /// `--verify` checks results against it.
     #[arg(long, value_name = "IMAGE")]
@@ -133,7 +123,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
                 cache_dir: None,
             },
         )?;
-        let driver = Driver::new(transport, driver_options(args.timeout, args.retries));
+        let driver = Driver::new(transport, args.link.options());
         finish(args, driver, &image, &inputs, true, |t: &SimTransport| {
             let s = t.sim().stats();
             Some((
@@ -147,10 +137,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             .port
             .as_deref()
             .expect("clap requires --port without --sim");
-        let driver = Driver::new(
-            SerialTransport::open(port, args.baud)?,
-            driver_options(args.timeout, args.retries),
-        );
+        let driver = Driver::new(SerialTransport::open(port, args.baud)?, args.link.options());
         finish(
             args,
             driver,
