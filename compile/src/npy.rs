@@ -276,6 +276,15 @@ mod tests {
         assert_eq!(read(&f).unwrap().values, Values::Float(vec![1.0, -2.0]));
     }
 
+    /// A 0-D array (a scalar, shape `()`) holds one value; callers that
+    /// want rows refuse its shape. (The fuzz target once assumed a first
+    /// dimension.)
+    #[test]
+    fn a_scalar_has_an_empty_shape_and_one_value() {
+        let a = read(&int8("()", &[7])).unwrap();
+        assert_eq!((a.shape, a.values), (vec![], Values::Int(vec![7])));
+    }
+
     /// The shape is checked against the bytes present, with checked
     /// arithmetic: a header claiming 2^62 rows and no data is refused (it
     /// was read as zero rows), and so is any shape whose product overflows.
