@@ -261,7 +261,7 @@ impl EngineConfig {
     // The sizes below are defined for any configuration, valid or not (the
     // counts may come from a file or a device): they never divide by zero,
     // overflow or panic, and saturate at usize::MAX where they would not fit.
-    // validate() itself computes them exactly (in u128).
+    // validate() itself computes them exactly (in u128, saturating only past 2^128).
 
     /// Sub-vector length V = D / C (0 when C is 0).
     pub fn sub_vector_len(&self) -> usize {
