@@ -1,6 +1,7 @@
 //! Activation vectors in and results out: random ones, and `.npy` files.
 
 use crate::error::Error;
+use lutgen_compile::npy::Values;
 use lutgen_core::EngineConfig;
 use std::path::Path;
 
@@ -16,7 +17,9 @@ fn npy_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// A 2-D integer `.npy` array as `(rows, columns, values)`, values widened to i64.
+/// A 2-D integer `.npy` array as `(rows, columns, values)`, values widened
+/// to i64, read by [`lutgen_compile::npy::read`] (which checks the shape
+/// against the data and refuses an array with no rows).
 ///
 /// Any integer dtype is accepted; floats are refused (quantize them first),
 /// so nothing is silently rounded.
@@ -25,56 +28,24 @@ fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<i64>), Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .map_err(|e| npy_error(path, format!("not a .npy file: {e}")))?;
-    let shape = npy.shape().to_vec();
-    let (rows, cols) = match shape[..] {
-        [rows, cols] => (rows as usize, cols as usize),
-        [cols] => (1, cols as usize),
-        _ => {
+    let array = lutgen_compile::npy::read(&bytes).map_err(|e| npy_error(path, e))?;
+    let (rows, cols) = match array.shape[..] {
+        [rows, cols] => (rows, cols),
+        [cols] => (1, cols),
+        ref shape => {
             return Err(npy_error(
                 path,
                 format!("expected a 2-D array (vectors, elements), got shape {shape:?}"),
             ))
         }
     };
-    if npy.order() == npyz::Order::Fortran && rows > 1 {
-        return Err(npy_error(
+    match array.values {
+        Values::Int(values) => Ok((rows, cols, values)),
+        Values::Float(_) => Err(npy_error(
             path,
-            "Fortran-order arrays are not supported; save with np.ascontiguousarray",
-        ));
+            "the array holds floats, not integers; quantize to int8 first",
+        )),
     }
-    let type_str = match npy.dtype() {
-        npyz::DType::Plain(t) => t,
-        other => {
-            return Err(npy_error(
-                path,
-                format!("unsupported dtype {}", other.descr()),
-            ))
-        }
-    };
-    let read = |e: std::io::Error| npy_error(path, format!("cannot read data: {e}"));
-    fn widen<T: Into<i64>>(v: Vec<T>) -> Vec<i64> {
-        v.into_iter().map(Into::into).collect()
-    }
-    let values: Vec<i64> = match (type_str.type_char(), type_str.size_field()) {
-        (npyz::TypeChar::Int, 1) => widen(npy.into_vec::<i8>().map_err(read)?),
-        (npyz::TypeChar::Int, 2) => widen(npy.into_vec::<i16>().map_err(read)?),
-        (npyz::TypeChar::Int, 4) => widen(npy.into_vec::<i32>().map_err(read)?),
-        (npyz::TypeChar::Int, 8) => npy.into_vec::<i64>().map_err(read)?,
-        (npyz::TypeChar::Uint, 1) => widen(npy.into_vec::<u8>().map_err(read)?),
-        (npyz::TypeChar::Uint, 2) => widen(npy.into_vec::<u16>().map_err(read)?),
-        _ => {
-            return Err(npy_error(
-                path,
-                format!("dtype {type_str} is not an integer type; quantize to int8 first"),
-            ))
-        }
-    };
-    if values.len() != rows * cols {
-        return Err(npy_error(path, "data is shorter than the shape says"));
-    }
-    Ok((rows, cols, values))
 }
 
 /// Converts every value of a matrix, naming the first that does not fit.
@@ -167,5 +138,8 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a .npy"));
+        write_npy(&path, &[], 3).unwrap();
+        let e = read_npy(&path, 3).unwrap_err().to_string();
+        assert!(e.contains("x.npy: the array has no rows"), "{e}");
     }
 }

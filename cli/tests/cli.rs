@@ -409,3 +409,94 @@ fn sim_network_runs_a_whole_network_on_the_network_top() {
         "network file",
     );
 }
+
+/// `--timeout` takes 0.001 to 3600 seconds; anything else (infinite, huge,
+/// NaN, negative, zero) is a usage error from the argument parser, exit
+/// code 2, not a panic in `Duration::from_secs_f64` (exit code 101).
+#[test]
+fn timeouts_out_of_range_are_usage_errors() {
+    let image = random_image("timeout.lutimg");
+    let image = image.as_str();
+    let port = "/nonexistent/lutgen-port";
+    for timeout in ["inf", "1e300", "NaN", "-1", "0", "3601", "soon"] {
+        for args in [
+            vec!["ident", "--port", port],
+            vec!["load", "--port", port, image],
+            vec!["status", "--port", port],
+            vec!["run", "--port", port, "--image", image, "--random", "1"],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--timeout", timeout]);
+            let out = lutgen(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "lutgen {args:?}: {err}");
+            assert!(
+                err.contains("--timeout") && err.contains("0.001 to 3600 seconds"),
+                "lutgen {args:?}: {err}"
+            );
+        }
+    }
+    // In range, the argument parses and the command goes on to the port.
+    fails_with(
+        &["ident", "--port", port, "--timeout", "0.5"],
+        "lutgen-port",
+    );
+}
+
+/// `.npy` row counts are checked against the bytes present, and an input
+/// with no rows is an error, not a run of zero vectors that exits 0.
+#[test]
+fn npy_inputs_without_rows_are_errors() {
+    let image = random_image("npy-rows.lutimg");
+    let image = image.as_str();
+    // A header claiming 2^62 rows of 64 int8 elements, and no data.
+    let huge = temp("huge.npy");
+    std::fs::write(&huge, npy_header("(4611686018427387904, 64)")).unwrap();
+    // A real, empty input: 0 rows of 64.
+    let empty = temp("empty.npy");
+    std::fs::write(&empty, npy_header("(0, 64)")).unwrap();
+    for (path, needle) in [
+        (huge.to_str().unwrap(), "huge.npy"),
+        (empty.to_str().unwrap(), "empty.npy: the array has no rows"),
+    ] {
+        for args in [
+            vec!["sim", "--input", path],
+            vec![
+                "run",
+                "--port",
+                "/nonexistent",
+                "--image",
+                image,
+                "--input",
+                path,
+            ],
+        ] {
+            let out = lutgen(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "lutgen {args:?}: {err}");
+            assert!(err.contains(needle), "lutgen {args:?}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    let err = String::from_utf8_lossy(&lutgen(&["sim", "--input", huge.to_str().unwrap()]).stderr)
+        .into_owned();
+    assert!(err.contains("data"), "{err}");
+}
+
+/// A random image of the default engine, written to `name` in the temporary folder.
+fn random_image(name: &str) -> String {
+    let path = temp(name);
+    let path = path.to_str().unwrap();
+    let out = lutgen(&["image", "--random", "-o", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path.to_string()
+}
+
+/// A version-1 `.npy` header for int8 data of the given shape, and no data.
+fn npy_header(shape: &str) -> Vec<u8> {
+    lutgen_compile::npy::file(1, "|i1", false, shape, &[])
+}

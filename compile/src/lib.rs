@@ -26,6 +26,7 @@ pub mod kmeans;
 pub mod layers;
 pub mod learn;
 pub mod mlp;
+pub mod npy;
 pub mod options;
 pub mod quantize;
 pub mod refit;

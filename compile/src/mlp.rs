@@ -262,67 +262,11 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>, CompileErro
     Ok(out)
 }
 
-/// A `.npy` buffer as (shape, f32 values); any float or integer dtype, C order.
+/// A `.npy` buffer as (shape, f32 values); any float or integer dtype
+/// [`crate::npy::read`] reads, C order.
 pub fn read_npy_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
-    let npy = npyz::NpyFile::new(bytes).map_err(|e| format!("not a .npy array: {e}"))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    if npy.order() == npyz::Order::Fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
-        return Err(
-            "Fortran-order arrays are not supported; save with np.ascontiguousarray".into(),
-        );
-    }
-    let npyz::DType::Plain(t) = npy.dtype() else {
-        return Err(format!("unsupported dtype {}", npy.dtype().descr()));
-    };
-    let e = |e: std::io::Error| format!("cannot read data: {e}");
-    use npyz::TypeChar::{Float, Int, Uint};
-    let values: Vec<f32> = match (t.type_char(), t.size_field()) {
-        (Float, 4) => npy.into_vec::<f32>().map_err(e)?,
-        (Float, 8) => npy
-            .into_vec::<f64>()
-            .map_err(e)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        (Uint, 1) => npy
-            .into_vec::<u8>()
-            .map_err(e)?
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        (Int, 1) => npy
-            .into_vec::<i8>()
-            .map_err(e)?
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        (Uint, 2) => npy
-            .into_vec::<u16>()
-            .map_err(e)?
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        (Int, 2) => npy
-            .into_vec::<i16>()
-            .map_err(e)?
-            .into_iter()
-            .map(f32::from)
-            .collect(),
-        (Int, 4) => npy
-            .into_vec::<i32>()
-            .map_err(e)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        (Int, 8) => npy
-            .into_vec::<i64>()
-            .map_err(e)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        _ => return Err(format!("unsupported dtype {}", t)),
-    };
-    Ok((shape, values))
+    let array = crate::npy::read(bytes)?;
+    Ok((array.shape, array.values.into_f32()))
 }
 
 /// Reads a 2-D `.npy` of shape `(rows, width)` as f32 rows.

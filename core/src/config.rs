@@ -12,6 +12,9 @@ use thiserror::Error;
 pub const ADDRESS_BITS: u32 = 16;
 /// Largest number of words any single engine memory can hold.
 pub const MAX_MEMORY_WORDS: usize = 1 << ADDRESS_BITS;
+/// Most memories behind the load port: its address is `memory << 16 | word`
+/// in 32 bits, so a memory number has 16 bits.
+pub const MAX_MEMORIES: usize = 1 << 16;
 /// Width of the hardware accumulators and of every output word.
 pub const ACCUMULATOR_BITS: u32 = 32;
 /// Width of the hardware distance accumulators (unsigned).
@@ -206,14 +209,20 @@ pub enum ConfigError {
         value: u32,
     },
     #[error(
-        "{memory} needs {words} words but an engine memory holds at most {max}; \
-         use fewer codebooks, centroids or outputs, or more lanes"
+        "{memory} needs {} words but an engine memory holds at most {max}; \
+         use fewer codebooks, centroids or outputs, or more lanes",
+        count_text(*words)
     )]
     MemoryTooLarge {
         memory: &'static str,
-        words: usize,
+        words: u128,
         max: usize,
     },
+    #[error(
+        "the engine has {memories} memories but the load port addresses at most {max} \
+         memories; use fewer lanes"
+    )]
+    TooManyMemories { memories: u128, max: usize },
     #[error(
         "the worst-case sum needs a {bits}-bit accumulator but the engine has {max} bits; \
          use narrower table entries or bias, or fewer codebooks"
@@ -221,30 +230,58 @@ pub enum ConfigError {
     AccumulatorOverflow { bits: u32, max: u32 },
 }
 
+/// A word count for messages; u128::MAX stands for a count past u128.
+fn count_text(words: u128) -> String {
+    if words == u128::MAX {
+        "more than 2^128".into()
+    } else {
+        words.to_string()
+    }
+}
+
+/// `value` as a usize, or usize::MAX if it does not fit.
+fn saturate(value: u128) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
 /// Bits needed to hold `value` as an unsigned number (at least 1).
 fn unsigned_bits(value: u128) -> u32 {
     (128 - value.leading_zeros()).max(1)
 }
 
-/// Largest magnitude of a signed `bits`-bit number: 2^(bits-1).
+/// Largest magnitude of a signed `bits`-bit number: 2^(bits-1) (for any
+/// `bits`: 0 counts as 1, and widths past 128 saturate).
 fn signed_magnitude(bits: u32) -> u128 {
-    1u128 << (bits - 1)
+    1u128
+        .checked_shl(bits.saturating_sub(1))
+        .unwrap_or(u128::MAX)
 }
 
 impl EngineConfig {
-    /// Sub-vector length V = D / C.
+    // The sizes below are defined for any configuration, valid or not (the
+    // counts may come from a file or a device): they never divide by zero,
+    // overflow or panic, and saturate at usize::MAX where they would not fit.
+    // validate() itself computes them exactly (in u128, saturating only past 2^128).
+
+    /// Sub-vector length V = D / C (0 when C is 0).
     pub fn sub_vector_len(&self) -> usize {
-        self.input_dim / self.codebooks
+        self.input_dim.checked_div(self.codebooks).unwrap_or(0)
     }
 
-    /// Table rows read per lane per codebook: ceil(N / L).
+    /// Table rows read per lane per codebook: ceil(N / L) (N when L is 0).
     pub fn rows_per_lane(&self) -> usize {
-        self.outputs.div_ceil(self.lanes)
+        self.outputs.div_ceil(self.lanes.max(1))
     }
 
     /// Words in each lane's table memory: C * K * ceil(N / L).
     pub fn table_words_per_lane(&self) -> usize {
-        self.codebooks * self.centroids * self.rows_per_lane()
+        saturate(self.table_words_exact())
+    }
+
+    /// C * K * ceil(N / L), exactly (saturated at u128::MAX past 2^128).
+    fn table_words_exact(&self) -> u128 {
+        (self.codebooks as u128 * self.centroids as u128)
+            .saturating_mul(self.rows_per_lane() as u128)
     }
 
     /// Bits of a centroid index: log2(K).
@@ -272,7 +309,7 @@ impl EngineConfig {
     pub fn distances_per_codebook(&self) -> usize {
         match self.encoder {
             EncoderKind::L2 | EncoderKind::L1 => self.centroids,
-            EncoderKind::TwoLevel => self.clusters() + self.keys_per_cluster(),
+            EncoderKind::TwoLevel => self.clusters().saturating_add(self.keys_per_cluster()),
             EncoderKind::Tree | EncoderKind::Sign => 0,
         }
     }
@@ -299,7 +336,7 @@ impl EngineConfig {
     pub fn distance_units(&self) -> usize {
         match self.encoder {
             EncoderKind::L2 | EncoderKind::L1 => self.centroids / self.centroids_per_unit(),
-            EncoderKind::TwoLevel => self.clusters() + self.keys_per_cluster(),
+            EncoderKind::TwoLevel => self.clusters().saturating_add(self.keys_per_cluster()),
             EncoderKind::Tree | EncoderKind::Sign => 0,
         }
     }
@@ -324,11 +361,15 @@ impl EngineConfig {
     /// between the centre search and the key search: the power of two at
     /// least `2V + log2(G) + 10` (0 for the other encoders).
     pub fn replay_buffer_words(&self) -> usize {
+        saturate(self.replay_buffer_words_exact())
+    }
+
+    fn replay_buffer_words_exact(&self) -> u128 {
         match self.encoder {
-            EncoderKind::TwoLevel => {
-                (2 * self.sub_vector_len() + self.clusters().trailing_zeros() as usize + 10)
-                    .next_power_of_two()
-            }
+            EncoderKind::TwoLevel => (2 * self.sub_vector_len() as u128
+                + u128::from(self.clusters().trailing_zeros())
+                + 10)
+                .next_power_of_two(),
             _ => 0,
         }
     }
@@ -344,8 +385,8 @@ impl EngineConfig {
 
     /// Signed width that holds `bias + sum of C table entries` in the worst case.
     pub fn accumulator_bits(&self) -> u32 {
-        let table = signed_magnitude(self.table_bits) * self.codebooks as u128;
-        let worst = table + signed_magnitude(self.bias_bits);
+        let table = signed_magnitude(self.table_bits).saturating_mul(self.codebooks as u128);
+        let worst = table.saturating_add(signed_magnitude(self.bias_bits));
         // A signed n-bit number holds -2^(n-1); worst is a magnitude, so one bit more.
         unsigned_bits(worst - 1) + 1
     }
@@ -354,14 +395,15 @@ impl EngineConfig {
     /// (squared for `l2`, weighted for `l1` and `two-level`; 1 for `tree`
     /// and `sign`, whose score is always 0).
     pub fn distance_bits(&self) -> u32 {
-        let span =
-            signed_magnitude(self.activation_bits) + signed_magnitude(self.centroid_bits) - 1;
+        let span = signed_magnitude(self.activation_bits)
+            .saturating_add(signed_magnitude(self.centroid_bits))
+            - 1;
         let per_element = match self.encoder {
-            EncoderKind::L2 => span * span,
-            EncoderKind::L1 | EncoderKind::TwoLevel => span * u128::from(MAX_WEIGHT),
+            EncoderKind::L2 => span.saturating_mul(span),
+            EncoderKind::L1 | EncoderKind::TwoLevel => span.saturating_mul(MAX_WEIGHT.into()),
             EncoderKind::Tree | EncoderKind::Sign => 0,
         };
-        unsigned_bits(per_element * self.sub_vector_len() as u128)
+        unsigned_bits(per_element.saturating_mul(self.sub_vector_len() as u128))
     }
 
     /// The table-read bound on cycles per inference: ceil(C * N / L).
@@ -371,7 +413,9 @@ impl EngineConfig {
     /// output stream sets the pace instead: N words, one per cycle, and one
     /// cycle to take the next vector.
     pub fn bound_cycles_per_inference(&self) -> usize {
-        (self.codebooks * self.outputs).div_ceil(self.lanes)
+        saturate(
+            (self.codebooks as u128 * self.outputs as u128).div_ceil(self.lanes.max(1) as u128),
+        )
     }
 
     /// Checks every rule the generated hardware relies on.
@@ -433,21 +477,51 @@ impl EngineConfig {
                 });
             }
         }
+        // Exact word counts: no count from outside can overflow them.
+        let (d, c, g) = (
+            self.input_dim as u128,
+            self.codebooks as u128,
+            self.clusters() as u128,
+        );
         for (memory, words) in [
-            ("each lane's table memory", self.table_words_per_lane()),
-            ("each centroid memory", self.input_dim),
-            ("each lane's bias memory", self.rows_per_lane()),
-            ("each two-level key memory", self.key_memory_words()),
-            ("the two-level replay buffer", self.replay_buffer_words()),
-            ("each tree threshold memory", self.tree_threshold_words()),
+            ("each lane's table memory", self.table_words_exact()),
+            ("each centroid memory", d),
+            ("each lane's bias memory", self.rows_per_lane() as u128),
+            (
+                "each two-level key memory",
+                if self.encoder == EncoderKind::TwoLevel {
+                    d * g
+                } else {
+                    0
+                },
+            ),
+            (
+                "the two-level replay buffer",
+                self.replay_buffer_words_exact(),
+            ),
+            (
+                "each tree threshold memory",
+                if self.encoder == EncoderKind::Tree {
+                    c * 8
+                } else {
+                    0
+                },
+            ),
         ] {
-            if words > MAX_MEMORY_WORDS {
+            if words > MAX_MEMORY_WORDS as u128 {
                 return Err(ConfigError::MemoryTooLarge {
                     memory,
                     words,
                     max: MAX_MEMORY_WORDS,
                 });
             }
+        }
+        let memories = crate::memory_map::memory_count(self);
+        if memories > MAX_MEMORIES as u128 {
+            return Err(ConfigError::TooManyMemories {
+                memories,
+                max: MAX_MEMORIES,
+            });
         }
         let bits = self.accumulator_bits();
         if bits > ACCUMULATOR_BITS {
@@ -713,6 +787,85 @@ mod tests {
         let two = with(EncoderKind::TwoLevel, 16, 1, 2);
         assert_eq!((two.clusters(), two.keys_per_cluster()), (1, 2));
         assert_eq!(with(EncoderKind::L1, 64, 16, 16).distance_bits(), 14);
+    }
+
+    /// Counts come from outside (config files, image headers, a device's
+    /// identify reply): no shape overflows the arithmetic that checks it,
+    /// and a memory too large is reported with its exact word count.
+    #[test]
+    fn huge_shapes_are_refused_without_overflow() {
+        if usize::BITS < 64 {
+            return;
+        }
+        // C * K * ceil(N / L) = 2^32 * 2^8 * (2^32 + 1) = 2^72 + 2^40: past u64.
+        let c = EngineConfig {
+            input_dim: 1 << 32,
+            codebooks: 1 << 32,
+            centroids: 256,
+            outputs: (1 << 32) + 1,
+            lanes: 1,
+            ..cfg()
+        };
+        let exact = (1u128 << 72) + (1 << 40);
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::MemoryTooLarge { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("table memory needs {exact} words")),
+            "{e}"
+        );
+        // The two-level replay buffer of a sub-vector of 2^63 elements (2V overflows u64).
+        let c = EngineConfig {
+            input_dim: 1 << 63,
+            codebooks: 1,
+            centroids: 4096,
+            outputs: 1,
+            encoder: EncoderKind::TwoLevel,
+            ..cfg()
+        };
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::MemoryTooLarge { .. }), "{e}");
+        // Every count at its largest, every encoder, every width: an error, never a panic.
+        for encoder in EncoderKind::ALL {
+            for bits in [0, 1, 8, 33, 255, u32::MAX] {
+                let c = EngineConfig {
+                    input_dim: usize::MAX,
+                    codebooks: 1,
+                    centroids: usize::MAX,
+                    outputs: usize::MAX,
+                    lanes: usize::MAX,
+                    encoder,
+                    activation_bits: bits,
+                    centroid_bits: bits,
+                    table_bits: bits,
+                    bias_bits: bits,
+                };
+                assert!(c.validate().is_err());
+                // The derived sizes saturate rather than wrap or panic.
+                let _ = (
+                    c.table_words_per_lane(),
+                    c.replay_buffer_words(),
+                    c.bound_cycles_per_inference(),
+                    c.accumulator_bits(),
+                    c.distance_bits(),
+                    c.distance_units(),
+                );
+            }
+        }
+        // A lane count the load port cannot address (memory numbers are 16 bits).
+        let c = EngineConfig {
+            input_dim: 4,
+            codebooks: 1,
+            centroids: 2,
+            outputs: 1 << 20,
+            lanes: 1 << 20,
+            ..cfg()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("the load port addresses at most 65536 memories"),
+            "{e}"
+        );
     }
 
     #[test]

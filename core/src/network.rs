@@ -215,6 +215,17 @@ pub enum NetworkError {
     },
     #[error("input scale {0} must be finite and positive")]
     InputScale(f32),
+    #[error("layer {layer}: accumulator scale {scale} must be finite and positive")]
+    AccumulatorScale { layer: usize, scale: f32 },
+    #[error(
+        "layer {layer} has no requantization (has_requant is 0), so its {field} must be 0, \
+         got {value}"
+    )]
+    UnusedRequantizeField {
+        layer: usize,
+        field: &'static str,
+        value: i64,
+    },
     #[error("layer {layer} image: {source}")]
     Image { layer: usize, source: ImageError },
     #[error(
@@ -265,6 +276,10 @@ impl Network {
         }
         let last = layers.len() - 1;
         for (i, layer) in layers.iter().enumerate() {
+            let scale = layer.accumulator_scale;
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(NetworkError::AccumulatorScale { layer: i, scale });
+            }
             match (&layer.requantize, i == last) {
                 (None, false) => return Err(NetworkError::MissingRequantize { layer: i }),
                 (Some(_), true) => return Err(NetworkError::TrailingRequantize { layer: i }),
@@ -356,7 +371,9 @@ impl Network {
         best
     }
 
-    /// Serializes the network (`LUTNET` v1, little-endian):
+    /// Serializes the network (`LUTNET` v1, little-endian). The format is
+    /// canonical: [`Network::from_bytes`] accepts only what this writes, so
+    /// reading a file and writing it back gives the same bytes.
     ///
     /// ```text
     /// magic      8 bytes  "\x89LUTNET\n"
@@ -368,7 +385,7 @@ impl Network {
     /// L times:
     ///   acc_scale  f32    real value of one accumulator unit
     ///   has_requant u8    1 except on the last layer
-    ///   relu       u8     0 or 1
+    ///   relu       u8     0 or 1         (these five are 0 on the last layer)
     ///   zero_point i8
     ///   shift      u8
     ///   multiplier i32
@@ -440,7 +457,9 @@ impl Network {
             zero_point: r.take::<1>("header")?[0] as i8,
         };
         r.reserved::<3>()?;
-        let mut layers = Vec::with_capacity(usize::from(count));
+        // No capacity from the untrusted count: the vector grows with the
+        // layers actually present, each at least a layer header long.
+        let mut layers = Vec::new();
         for layer in 0..usize::from(count) {
             let accumulator_scale = f32::from_le_bytes(r.take::<4>("layer header")?);
             let [has, relu, zero_point, shift] = r.take::<4>("layer header")?;
@@ -459,6 +478,24 @@ impl Network {
             let image_bytes = r.slice(len, "layer image")?;
             let image = Image::from_bytes(image_bytes)
                 .map_err(|source| NetworkError::Image { layer, source })?;
+            if has == 0 {
+                // The writer writes zeros here: anything else is not canonical.
+                for (field, value) in [
+                    ("relu", i64::from(relu)),
+                    ("zero_point", i64::from(zero_point as i8)),
+                    ("shift", i64::from(shift)),
+                    ("multiplier", i64::from(multiplier)),
+                    ("bits", i64::from(bits)),
+                ] {
+                    if value != 0 {
+                        return Err(NetworkError::UnusedRequantizeField {
+                            layer,
+                            field,
+                            value,
+                        });
+                    }
+                }
+            }
             let requantize = (has == 1).then_some(Requantize {
                 multiplier,
                 shift,
@@ -687,6 +724,101 @@ mod tests {
             Network::from_bytes(b"\x89LUTGEN\nxxxxxxxxxxxxxxxxxxxxx"),
             Err(NetworkError::BadMagic)
         ));
+    }
+
+    /// Offset of layer `i`'s header in `bytes` (the layers before it are skipped).
+    fn layer_header(bytes: &[u8], i: usize) -> usize {
+        let mut at = 20;
+        for _ in 0..i {
+            let len = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap());
+            at += 20 + len as usize;
+        }
+        at
+    }
+
+    /// Recomputes the trailing CRC after an edit.
+    fn fix_crc(bytes: &mut Vec<u8>) {
+        bytes.truncate(bytes.len() - 4);
+        let crc = crc32fast::hash(bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+    }
+
+    /// The file format is canonical: the writer writes zeros in the last
+    /// layer's requantization fields, so a file with anything else there is
+    /// refused rather than read and written back differently.
+    #[test]
+    fn the_last_layers_requantization_fields_must_be_zero() {
+        let net = random_network(&small(), 3).unwrap();
+        let good = net.to_bytes();
+        let last = layer_header(&good, 1);
+        assert_eq!(&good[last + 5..last + 16], &[0; 11]);
+        // relu, zero point, shift, multiplier (4 bytes), bits.
+        for (at, field) in [
+            (5, "relu"),
+            (6, "zero_point"),
+            (7, "shift"),
+            (8, "multiplier"),
+            (11, "multiplier"),
+            (12, "bits"),
+        ] {
+            let mut bytes = good.clone();
+            bytes[last + at] = 1;
+            fix_crc(&mut bytes);
+            let e = Network::from_bytes(&bytes).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "layer 1 has no requantization (has_requant is 0), so its {field} must be 0"
+                )),
+                "byte {at}: {e}"
+            );
+        }
+    }
+
+    /// Whatever is accepted writes back to exactly the bytes it was read
+    /// from: every byte of a valid file, changed to every value, with the
+    /// CRC fixed.
+    #[test]
+    fn accepted_files_are_canonical() {
+        let net = random_network(&small(), 4).unwrap();
+        let good = net.to_bytes();
+        assert_eq!(Network::from_bytes(&good).unwrap().to_bytes(), good);
+        let image0 = layer_header(&good, 0) + 20;
+        let mut accepted = 0;
+        for at in (8..image0).chain(layer_header(&good, 1)..layer_header(&good, 1) + 20) {
+            for value in 0..=255u8 {
+                let mut bytes = good.clone();
+                bytes[at] = value;
+                fix_crc(&mut bytes);
+                if let Ok(read) = Network::from_bytes(&bytes) {
+                    assert_eq!(read.to_bytes(), bytes, "byte {at} = {value}");
+                    accepted += 1;
+                }
+            }
+        }
+        assert!(accepted > 0);
+    }
+
+    /// The accumulator scale is a real scale: finite and positive.
+    #[test]
+    fn accumulator_scales_must_be_finite_and_positive() {
+        let net = random_network(&small(), 3).unwrap();
+        let good = net.to_bytes();
+        for layer in 0..2 {
+            let at = layer_header(&good, layer);
+            for scale in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, -1.0] {
+                let mut bytes = good.clone();
+                bytes[at..at + 4].copy_from_slice(&scale.to_le_bytes());
+                fix_crc(&mut bytes);
+                let e = Network::from_bytes(&bytes).unwrap_err().to_string();
+                let needle =
+                    format!("layer {layer}: accumulator scale {scale} must be finite and positive");
+                assert!(e.contains(&needle), "layer {layer}, scale {scale}: {e}");
+            }
+        }
+        let mut layers = net.layers().to_vec();
+        layers[0].accumulator_scale = f32::NAN;
+        let e = Network::new(net.input_quantization(), layers).unwrap_err();
+        assert!(e.to_string().contains("accumulator scale NaN"), "{e}");
     }
 
     #[test]

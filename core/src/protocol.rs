@@ -202,19 +202,31 @@ pub enum Decoded {
 /// A length above `max_payload` means the sync was false: the decoder drops
 /// the first sync byte and hunts again from the next byte, so a real frame
 /// hiding in the garbage is still found.
+///
+/// The cost is linear in the bytes pushed, however they are split and
+/// whatever they hold: the decoder keeps a read offset into its buffer
+/// rather than removing consumed bytes from the front, scans each byte for a
+/// sync pair once, and moves the unread bytes to the front only when the
+/// consumed part is at least as long as they are. [`Decoder::work`] counts
+/// that work.
 #[derive(Clone, Debug)]
 pub struct Decoder {
     buffer: Vec<u8>,
+    /// Bytes of `buffer` before this offset are consumed.
+    start: usize,
     max_payload: usize,
     skipped: u64,
+    work: u64,
 }
 
 impl Decoder {
     pub fn new(max_payload: usize) -> Self {
         Decoder {
             buffer: Vec::new(),
+            start: 0,
             max_payload,
             skipped: 0,
+            work: 0,
         }
     }
 
@@ -225,57 +237,98 @@ impl Decoder {
 
     /// Bytes held, waiting for the rest of a frame.
     pub fn pending(&self) -> usize {
-        self.buffer.len()
+        self.buffer.len() - self.start
+    }
+
+    /// Bytes examined (searched for a sync pair, checked by CRC, copied into
+    /// a frame) or moved within the buffer since the decoder was made: at
+    /// most a small multiple of the bytes pushed, which is what makes the
+    /// decoder linear.
+    pub fn work(&self) -> u64 {
+        self.work
     }
 
     /// Forgets any partial frame.
     pub fn clear(&mut self) {
-        self.skipped += self.buffer.len() as u64;
+        self.skipped += self.pending() as u64;
         self.buffer.clear();
+        self.start = 0;
     }
 
     /// Appends bytes received from the link.
     pub fn push(&mut self, bytes: &[u8]) {
+        // Move the unread bytes to the front only when the consumed bytes
+        // are at least as many: each byte is moved O(1) times on average.
+        if self.start > 0 && self.start >= self.pending() {
+            self.work += self.pending() as u64;
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
         self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Consumes `count` unread bytes.
+    fn consume(&mut self, count: usize) {
+        self.start += count;
+        if self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Offset (from `start`) of the first sync pair in the unread bytes or,
+    /// if there is none, of a final SYNC0 (which may begin one), or the
+    /// number of unread bytes. The bytes before that offset are skipped, so
+    /// each byte is examined a bounded number of times.
+    fn find_sync(&mut self) -> usize {
+        let unread = &self.buffer[self.start..];
+        let mut at = 0;
+        let found = loop {
+            match unread[at..].iter().position(|&b| b == SYNC0) {
+                None => break unread.len(),
+                Some(i) => match unread.get(at + i + 1) {
+                    Some(&SYNC1) | None => break at + i,
+                    Some(_) => at += i + 1,
+                },
+            }
+        };
+        self.work += (found + 2).min(unread.len()) as u64;
+        found
     }
 
     /// The next complete frame (good or corrupt), if the buffer holds one.
     pub fn next_frame(&mut self) -> Option<Decoded> {
         loop {
-            let start = self
-                .buffer
-                .windows(2)
-                .position(|w| w == [SYNC0, SYNC1])
-                .unwrap_or(
-                    self.buffer
-                        .len()
-                        .saturating_sub(usize::from(self.buffer.last() == Some(&SYNC0))),
-                );
-            if start > 0 {
-                self.skipped += start as u64;
-                self.buffer.drain(..start);
+            let skip = self.find_sync();
+            if skip > 0 {
+                self.skipped += skip as u64;
+                self.consume(skip);
             }
-            if self.buffer.len() < HEADER_LEN {
+            let unread = &self.buffer[self.start..];
+            if unread.len() < HEADER_LEN {
                 return None;
             }
-            let len = usize::from(u16::from_le_bytes([self.buffer[4], self.buffer[5]]));
+            let len = usize::from(u16::from_le_bytes([unread[4], unread[5]]));
             if len > self.max_payload {
                 self.skipped += 1;
-                self.buffer.drain(..1);
+                self.consume(1);
                 continue;
             }
             let total = HEADER_LEN + len + TRAILER_LEN;
-            if self.buffer.len() < total {
+            if unread.len() < total {
                 return None;
             }
-            let frame: Vec<u8> = self.buffer.drain(..total).collect();
+            let frame = &unread[..total];
+            self.work += total as u64;
             let stored = u32::from_le_bytes(frame[total - 4..].try_into().expect("4 bytes"));
             let (code, seq) = (frame[2], frame[3]);
-            return Some(if crc32(&frame[2..total - 4]) == stored {
+            let decoded = if crc32(&frame[2..total - 4]) == stored {
                 Decoded::Frame(Frame::new(code, seq, frame[HEADER_LEN..total - 4].to_vec()))
             } else {
                 Decoded::Corrupt { code, seq, len }
-            });
+            };
+            self.consume(total);
+            return Some(decoded);
         }
     }
 }
@@ -348,6 +401,8 @@ pub enum IdentError {
     Version { device: u8 },
     #[error("device reports an engine configuration lutgen cannot use: {0}")]
     Config(String),
+    #[error("identify reply has {value:#04x} in its reserved byte 47, which must be 0")]
+    Reserved { value: u8 },
     #[error(
         "device reports configuration hash {reported:#010x} but its configuration hashes to \
          {computed:#010x}: the reply is damaged or the bitstream is broken"
@@ -372,7 +427,8 @@ impl Ident {
 
     /// The 48 payload bytes:
     /// magic "LTGN", version u8, config bytes (25), hash u32, clock u32, baud u32,
-    /// buffer bytes u16, max payload u16, job queue depth u8, one zero byte.
+    /// buffer bytes u16, max payload u16, job queue depth u8, one reserved
+    /// zero byte ([`Ident::from_bytes`] refuses anything else there).
     pub fn to_bytes(&self) -> [u8; IDENT_LEN] {
         let mut out = [0u8; IDENT_LEN];
         out[..4].copy_from_slice(&IDENT_MAGIC);
@@ -397,6 +453,11 @@ impl Ident {
         }
         if bytes[4] != PROTOCOL_VERSION {
             return Err(IdentError::Version { device: bytes[4] });
+        }
+        if bytes[IDENT_LEN - 1] != 0 {
+            return Err(IdentError::Reserved {
+                value: bytes[IDENT_LEN - 1],
+            });
         }
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
         let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
@@ -566,6 +627,73 @@ mod tests {
             Ident::from_bytes(&bytes[..10]),
             Err(IdentError::Length { got: 10 })
         ));
+    }
+
+    /// Byte 47 is reserved and always 0: a reply with anything else there is
+    /// not one this protocol version sends.
+    #[test]
+    fn ident_refuses_a_nonzero_reserved_byte() {
+        let bytes = Ident::new(&EngineConfig::default(), 12_000_000, 115_200).to_bytes();
+        assert_eq!(bytes[IDENT_LEN - 1], 0);
+        for value in [1u8, 0x80, 0xFF] {
+            let mut b = bytes;
+            b[IDENT_LEN - 1] = value;
+            let e = Ident::from_bytes(&b).unwrap_err();
+            assert_eq!(e, IdentError::Reserved { value }, "{e}");
+            assert!(e.to_string().contains("reserved byte 47"), "{e}");
+        }
+    }
+
+    /// Four patterns of false frames, 4 MiB each, pushed at once and in
+    /// chunks: every byte is looked at a bounded number of times (the work
+    /// counter is at most a small multiple of the bytes pushed), so the
+    /// decoder is linear in its input. Before the read offset, the first
+    /// pattern took minutes (a 4 MiB memmove per false sync); now each case
+    /// takes a few milliseconds. No timing is asserted: work is counted.
+    #[test]
+    fn decoding_false_syncs_is_linear() {
+        const BYTES: usize = 4 << 20;
+        let corrupt = [SYNC0, SYNC1, 0x85, 0, 0, 0, 0, 0, 0, 0];
+        let patterns: [(&str, Vec<u8>); 4] = [
+            // A sync pair whose length is above max_payload, over and over.
+            (
+                "false headers",
+                [SYNC0, SYNC1, 0x85, 0, 0xFF, 0xFF].repeat(BYTES / 6),
+            ),
+            // Empty frames with a wrong CRC: each decodes as Corrupt.
+            ("corrupt frames", corrupt.repeat(BYTES / corrupt.len())),
+            ("first sync bytes", vec![SYNC0; BYTES]),
+            ("half pairs", [SYNC0, 0x00].repeat(BYTES / 2)),
+        ];
+        for (name, stream) in patterns {
+            for chunk in [stream.len(), 4096, 7] {
+                let mut d = Decoder::new(MAX_PAYLOAD);
+                let mut corrupt_frames = 0;
+                for piece in stream.chunks(chunk) {
+                    d.push(piece);
+                    while let Some(x) = d.next_frame() {
+                        assert!(
+                            matches!(x, Decoded::Corrupt { len: 0, .. }),
+                            "{name}: {x:?}"
+                        );
+                        corrupt_frames += 1;
+                    }
+                }
+                let n = stream.len() as u64;
+                assert!(
+                    d.work() <= 4 * n,
+                    "{name}, chunks of {chunk}: {} units of work for {n} bytes",
+                    d.work()
+                );
+                let expected = if name == "corrupt frames" {
+                    stream.len() / 10
+                } else {
+                    0
+                };
+                assert_eq!(corrupt_frames, expected, "{name}");
+                assert_eq!(d.skipped() + d.pending() as u64 + 10 * expected as u64, n);
+            }
+        }
     }
 
     fn hex(bytes: &[u8]) -> String {

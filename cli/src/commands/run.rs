@@ -2,16 +2,17 @@
 
 use crate::error::CommandError;
 use crate::output::{print_json, progress_bar};
+use crate::port::LinkArgs;
 use crate::vectors;
 use clap::Args;
 use lutgen_core::{Image, Reference};
+use lutgen_driver::Driver;
 use lutgen_driver::{transport::serial::SerialTransport, Transport};
-use lutgen_driver::{Driver, DriverOptions};
 use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::{DeviceSimOptions, Link};
 use lutgen_sim::transport::SimTransport;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Run vectors through the device (pipelined), optionally checking every result.
 #[derive(Args, Debug)]
@@ -33,12 +34,8 @@ pub struct RunArgs {
     /// Simulate the UART bit by bit (slower) instead of the byte-level shortcut.
     #[arg(long, requires = "sim")]
     pub bit_level: bool,
-    /// Seconds to wait for a reply before resending.
-    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
-    pub timeout: f64,
-    /// Attempts per frame (and timeouts in a row) before giving up.
-    #[arg(long, default_value_t = 8)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub link: LinkArgs,
     /// The image on the device: its configuration must match the device's, and
     /// `--verify` checks results against it.
     #[arg(long, value_name = "IMAGE")]
@@ -91,14 +88,6 @@ struct Report {
     timeouts: u64,
 }
 
-fn options(args: &RunArgs) -> DriverOptions {
-    DriverOptions {
-        timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
-        retries: args.retries.max(1),
-        window_bytes: None,
-    }
-}
-
 pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
     let image = Image::read_from(&args.image)?;
     let config = image.config().clone();
@@ -134,7 +123,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
                 cache_dir: None,
             },
         )?;
-        let driver = Driver::new(transport, options(args));
+        let driver = Driver::new(transport, args.link.options());
         finish(args, driver, &image, &inputs, true, |t: &SimTransport| {
             let s = t.sim().stats();
             Some((
@@ -148,7 +137,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             .port
             .as_deref()
             .expect("clap requires --port without --sim");
-        let driver = Driver::new(SerialTransport::open(port, args.baud)?, options(args));
+        let driver = Driver::new(SerialTransport::open(port, args.baud)?, args.link.options());
         finish(
             args,
             driver,

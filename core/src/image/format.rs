@@ -11,7 +11,7 @@
 //! every length is checked against the configuration and the buffer first.
 
 use super::{param_bytes, section_bytes, EncoderParams, Image, ImageError};
-use crate::config::{ConfigError, EncoderKind, EngineConfig, MAX_MEMORY_WORDS};
+use crate::config::{EncoderKind, EngineConfig};
 use bytemuck::{Pod, Zeroable};
 use std::path::Path;
 
@@ -86,28 +86,6 @@ const _: () = assert!(std::mem::align_of::<Header>() == 1);
 const _: () = assert!(std::mem::offset_of!(Header, header_crc) == HEADER_CRC_OFFSET);
 // Counts are stored as u32 and read back as usize.
 const _: () = assert!(usize::BITS >= 32);
-
-/// [`EngineConfig::validate`] for values read from a file.
-///
-/// `validate` multiplies C * K * ceil(N / L) in `usize` before it compares
-/// that with the memory limit; header values can make that product overflow.
-/// Such a table memory is too large anyway, so report that (saturated)
-/// instead of overflowing.
-fn validate_untrusted(config: &EngineConfig) -> Result<(), ConfigError> {
-    if config.lanes >= 1 {
-        let words = config.codebooks as u128
-            * config.centroids as u128
-            * (config.outputs as u128).div_ceil(config.lanes as u128);
-        if words > usize::MAX as u128 {
-            return Err(ConfigError::MemoryTooLarge {
-                memory: "each lane's table memory",
-                words: usize::MAX,
-                max: MAX_MEMORY_WORDS,
-            });
-        }
-    }
-    config.validate()
-}
 
 /// Narrows a validated count or width to a header field.
 ///
@@ -250,7 +228,7 @@ impl Image {
             table_bits: header.table_bits.into(),
             bias_bits: header.bias_bits.into(),
         };
-        validate_untrusted(&config)?;
+        config.validate()?;
         // 9. Section lengths against the configuration.
         let declared = [
             ("centroids", header.centroids_bytes.get()),
@@ -341,6 +319,7 @@ impl Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ConfigError;
     use crate::image::section_counts;
     use rand::{Rng, SeedableRng};
     use std::mem::offset_of;
@@ -911,9 +890,12 @@ mod tests {
         ));
     }
 
+    /// 2^32 lanes would give 2 * 2^32 bytes of tables, but the load port
+    /// cannot address that many memories: validate refuses it. The most
+    /// lanes and rows there is room for give the largest sections, still
+    /// under 4 GiB each, so every valid configuration fits the format.
     #[test]
-    fn new_rejects_images_too_large_for_the_format() {
-        // Valid hardware (ceil(N / L) = 1) but 2 * 2^32 bytes of tables.
+    fn every_valid_configuration_fits_the_format() {
         let config = EngineConfig {
             input_dim: 1,
             codebooks: 1,
@@ -923,16 +905,27 @@ mod tests {
             bias_bits: 8,
             ..EngineConfig::default()
         };
-        config.validate().unwrap();
-        let e = Image::new(config.clone(), vec![], vec![], vec![]).unwrap_err();
-        assert!(
-            matches!(e, ImageError::TooLarge { what: "tables", .. }),
-            "{e}"
-        );
         assert!(matches!(
-            Image::random(config, 0),
-            Err(ImageError::TooLarge { .. })
+            config.validate(),
+            Err(ConfigError::TooManyMemories { .. })
         ));
+        let e = Image::new(config, vec![], vec![], vec![]).unwrap_err();
+        assert!(matches!(e, ImageError::Config(_)), "{e}");
+        let config = EngineConfig {
+            outputs: 32_767 * 32_768,
+            lanes: 32_767,
+            ..EngineConfig {
+                input_dim: 1,
+                codebooks: 1,
+                centroids: 2,
+                bias_bits: 8,
+                ..EngineConfig::default()
+            }
+        };
+        config.validate().unwrap();
+        let [_, tables, bias] = section_bytes(&config);
+        assert!(tables < 1 << 32 && bias < 1 << 32, "{tables} {bias}");
+        assert!(bias > 4 * ((1 << 30) - (1 << 16)), "{bias}");
     }
 
     #[test]
