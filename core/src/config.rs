@@ -516,7 +516,7 @@ impl EngineConfig {
                 });
             }
         }
-        let memories = crate::memory_map::memory_count(self);
+        let memories = self.memory_count();
         if memories > MAX_MEMORIES as u128 {
             return Err(ConfigError::TooManyMemories {
                 memories,
@@ -533,6 +533,21 @@ impl EngineConfig {
         // V <= D <= 2^16 words, and 2^16 * 255^2 < 2^32: distances always fit.
         debug_assert!(self.distance_bits() <= DISTANCE_BITS);
         Ok(())
+    }
+
+    /// Memories behind the load port of the engine built for this
+    /// configuration, exactly, for any configuration: the distance units'
+    /// (`l2`, `l1`, `two-level`), a table and a bias memory per lane, then the
+    /// encoder's own (the weight memory of `l1` and `two-level`; the split
+    /// mask and one threshold memory per level of `tree`).
+    pub fn memory_count(&self) -> u128 {
+        let (units, own) = match self.encoder {
+            EncoderKind::L2 => (self.distance_units(), 0),
+            EncoderKind::L1 | EncoderKind::TwoLevel => (self.distance_units(), 1),
+            EncoderKind::Tree => (0, 1 + TREE_DEPTH),
+            EncoderKind::Sign => (0, 0),
+        };
+        units as u128 + 2 * self.lanes as u128 + own as u128
     }
 
     /// Smallest and largest value of a signed `bits`-bit number.

@@ -33,30 +33,14 @@ pub const MAX_LAYERS: usize = 16;
 /// Memory number, within a layer, of the requantization after that layer.
 pub const REQUANTIZE_MEMORY: usize = 0xFFF;
 
-/// Memories of the encoder's own after the lanes': the weight memory (`l1`,
-/// `two-level`), or the split mask and threshold memories (`tree`).
-fn own_memories(encoder: EncoderKind) -> usize {
-    match encoder {
-        EncoderKind::L2 | EncoderKind::Sign => 0,
-        EncoderKind::L1 | EncoderKind::TwoLevel => 1,
-        EncoderKind::Tree => 1 + TREE_DEPTH,
-    }
-}
-
-/// Memories behind the load port of an engine built for `config`, exactly,
-/// for any configuration (what [`EngineConfig::validate`] checks against
-/// [`crate::config::MAX_MEMORIES`]).
-pub(crate) fn memory_count(config: &EngineConfig) -> u128 {
-    MemoryMap::new(config).count()
-}
-
 /// The engine's memory numbering for one configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct MemoryMap {
     units: usize,
     clusters: usize,
     lanes: usize,
-    encoder: EncoderKind,
+    /// Memories behind the load port ([`EngineConfig::memory_count`]).
+    count: u128,
 }
 
 /// One write through the load port.
@@ -79,7 +63,7 @@ impl MemoryMap {
             units,
             clusters: config.clusters(),
             lanes: config.lanes,
-            encoder: config.encoder,
+            count: config.memory_count(),
         }
     }
 
@@ -131,7 +115,7 @@ impl MemoryMap {
 
     /// Number of memories, exactly, whatever the configuration.
     fn count(&self) -> u128 {
-        self.units as u128 + 2 * self.lanes as u128 + own_memories(self.encoder) as u128
+        self.count
     }
 
     /// Every load-port write that puts `image` into an engine built for its configuration.
