@@ -716,6 +716,14 @@ mod tests {
             ..EngineConfig::default()
         };
         let ident = Ident::new(&config, 12_000_000, 115_200);
+        // The load map the page spells out for this engine, and for the default one.
+        let map = crate::memory_map::MemoryMap::new(&config);
+        assert_eq!(config.centroids_per_unit(), 2);
+        assert_eq!((map.table_memory(0), map.bias_memory(0)), (2, 3));
+        assert!(doc.contains("M = 4, F = 2 and U =\n2: memories 0 and 1 hold the centroids, 2 the table and 3 the bias"));
+        let default = crate::memory_map::MemoryMap::new(&EngineConfig::default());
+        assert_eq!(EngineConfig::default().centroids_per_unit(), 4);
+        assert_eq!((default.table_memory(0), default.bias_memory(0)), (4, 5));
         let status = Status {
             frames_received: 2,
             flags: Status::FLAG_LOADED,
@@ -724,7 +732,11 @@ mod tests {
         for frame in [
             Frame::new(0x01, 0, vec![]),
             Frame::new(0x81, 0, ident.to_bytes().to_vec()),
-            Frame::new(0x04, 2, load_payload(5 << 16, 4, &[-5i32 as u32])),
+            Frame::new(
+                0x04,
+                2,
+                load_payload((map.bias_memory(0) as u32) << 16, 4, &[-5i32 as u32]),
+            ),
             Frame::new(0x84, 2, vec![]),
             Frame::new(0x05, 3, (0..8).collect()),
             Frame::new(0xFF, 7, vec![1, 5]),
