@@ -15,6 +15,7 @@ use thiserror::Error;
 
 /// How simulated time relates to wall-clock time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Pace {
     /// Simulated time never runs ahead of the wall clock: bytes come and go
     /// at the modeled baud rate in real time (as fast as the simulator can,

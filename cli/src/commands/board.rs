@@ -9,33 +9,13 @@
 use crate::engine_args::EngineArgs;
 use crate::error::CommandError;
 use crate::output::print_json;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use lutgen_core::Image;
 use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::{DeviceSim, DeviceSimOptions, Link};
-use lutgen_sim::pty::PtyBoard;
+use lutgen_sim::pty::{Pace, PtyBoard};
 use std::io::Write;
 use std::path::PathBuf;
-
-/// How simulated time relates to wall-clock time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Pace {
-    /// Simulated time never runs ahead of the wall clock: bytes come and go
-    /// at the modeled baud rate in real time (as fast as the simulator can,
-    /// when it cannot keep up).
-    Wall,
-    /// As fast as the simulator runs; the wire is modeled in clock cycles only.
-    Cycles,
-}
-
-impl From<Pace> for lutgen_sim::pty::Pace {
-    fn from(pace: Pace) -> Self {
-        match pace {
-            Pace::Wall => lutgen_sim::pty::Pace::Wall,
-            Pace::Cycles => lutgen_sim::pty::Pace::Cycles,
-        }
-    }
-}
 
 /// Serve a simulated board on a pseudo-terminal until killed.
 #[derive(Args, Debug)]
@@ -104,7 +84,7 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
     }
     std::io::stdout().flush().ok();
     board
-        .serve(args.pace.into())
+        .serve(args.pace)
         .map_err(|e| CommandError::Board(e.to_string()))?;
     Ok(true)
 }
