@@ -54,3 +54,32 @@ impl Dataset {
         accuracy(&outputs, &self.labels)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_count_that_differs_from_the_inputs_is_refused() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+        // The training split's labels beside the test inputs: more labels than inputs.
+        let err = Dataset::read(
+            &data.join("digits_mlp.safetensors"),
+            &data.join("digits_train_x.npy"),
+            &data.join("digits_test_x.npy"),
+            &data.join("digits_train_y.npy"),
+        )
+        .err()
+        .expect("refused");
+        assert!(matches!(err, CompileError::LabelCount { .. }), "{err}");
+        assert!(err.to_string().contains("one label per input"), "{err}");
+        let ok = Dataset::read(
+            &data.join("digits_mlp.safetensors"),
+            &data.join("digits_train_x.npy"),
+            &data.join("digits_test_x.npy"),
+            &data.join("digits_test_y.npy"),
+        )
+        .expect("the committed split reads");
+        assert_eq!(ok.test.len(), ok.labels.len());
+    }
+}
