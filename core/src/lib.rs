@@ -11,6 +11,7 @@ pub mod config;
 pub mod encoder;
 pub mod image;
 pub mod learn;
+pub mod loader;
 pub mod memory_map;
 pub mod network;
 pub mod protocol;

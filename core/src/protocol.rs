@@ -32,22 +32,22 @@ pub const TRAILER_LEN: usize = 4;
 /// Framing bytes per frame.
 pub const OVERHEAD: usize = HEADER_LEN + TRAILER_LEN;
 /// The protocol version this build speaks (sent in the identify reply).
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// First four bytes of the identify reply payload.
 pub const IDENT_MAGIC: [u8; 4] = *b"LTGN";
 /// Bytes of the identify reply payload.
-pub const IDENT_LEN: usize = 48;
+pub const IDENT_LEN: usize = 52;
 /// Bytes of the status reply payload.
-pub const STATUS_LEN: usize = 16;
-/// Bytes of the header of a load payload: start address (u32) and word size (u8).
-pub const LOAD_HEADER_LEN: usize = 5;
+pub const STATUS_LEN: usize = 24;
+/// Bytes of the header of a load payload: the offset in the image file (u32).
+pub const LOAD_HEADER_LEN: usize = 4;
 /// Largest payload the device accepts in one frame (host to device).
 pub const MAX_PAYLOAD: usize = 512;
 /// Bytes of the device's receive buffer: the most payload bytes that may be
 /// sent and not yet answered.
 pub const BUFFER_BYTES: usize = 2048;
 /// Frames the device queues between receiving and executing them.
-pub const JOB_QUEUE_DEPTH: usize = 16;
+pub const JOB_QUEUE_DEPTH: usize = 256;
 /// Reply code flag: a reply to command `c` has code `c | REPLY`.
 pub const REPLY: u8 = 0x80;
 /// Reply code of an error reply.
@@ -63,7 +63,7 @@ pub enum Command {
     Status = 0x02,
     /// Empty payload; empties the engine pipeline and clears the counters.
     Reset = 0x03,
-    /// `address: u32, word_bytes: u8 (1 or 4), data`: writes words through the load port.
+    /// `offset: u32, bytes`: the next bytes of an image file, from `offset`.
     Load = 0x04,
     /// One or more activation vectors of D bytes; the reply carries N i32 per vector.
     Data = 0x05,
@@ -118,16 +118,32 @@ pub enum DeviceError {
     Overflow = 5,
     /// The frame stopped arriving part-way (bytes were lost); it was dropped.
     Timeout = 6,
+    /// A data frame arrived before a complete image was loaded.
+    NotLoaded = 7,
+    /// A load frame's offset is past the next byte the device expects (a gap).
+    LoadOffset = 8,
+    /// The image is not one for this device: its header differs from this
+    /// configuration's, or it runs past its end.
+    WrongImage = 9,
+    /// The image's header CRC or payload CRC does not match: it was damaged.
+    ImageCrc = 10,
+    /// An image value lies outside its width (a broken writer).
+    ValueRange = 11,
 }
 
 impl DeviceError {
-    pub const ALL: [DeviceError; 6] = [
+    pub const ALL: [DeviceError; 11] = [
         DeviceError::BadCrc,
         DeviceError::UnknownCommand,
         DeviceError::BadLength,
         DeviceError::TooLong,
         DeviceError::Overflow,
         DeviceError::Timeout,
+        DeviceError::NotLoaded,
+        DeviceError::LoadOffset,
+        DeviceError::WrongImage,
+        DeviceError::ImageCrc,
+        DeviceError::ValueRange,
     ];
 
     pub fn code(self) -> u8 {
@@ -146,6 +162,15 @@ impl DeviceError {
             DeviceError::TooLong => "payload longer than the device accepts",
             DeviceError::Overflow => "receive buffer or job queue full",
             DeviceError::Timeout => "frame incomplete (bytes lost)",
+            DeviceError::NotLoaded => "no complete image loaded: load one first",
+            DeviceError::LoadOffset => {
+                "load offset past the next byte expected: send the image from offset 0"
+            }
+            DeviceError::WrongImage => {
+                "image is not for this device (configuration differs, or bytes past its end)"
+            }
+            DeviceError::ImageCrc => "image CRC mismatch: the image was damaged, send it again",
+            DeviceError::ValueRange => "an image value is outside its width: the image is broken",
         }
     }
 }
@@ -333,18 +358,11 @@ impl Decoder {
     }
 }
 
-/// The payload of a load command: words written from `address` on.
-///
-/// `address` is `memory << 16 | word` (see the engine's memory map); each
-/// following word is written at the next address. `word_bytes` is 1 (8-bit
-/// memories: centroids, tables) or 4 (32-bit words, little-endian: bias).
-pub fn load_payload(address: u32, word_bytes: u8, words: &[u32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(LOAD_HEADER_LEN + words.len() * usize::from(word_bytes));
-    out.extend_from_slice(&address.to_le_bytes());
-    out.push(word_bytes);
-    for &w in words {
-        out.extend_from_slice(&w.to_le_bytes()[..usize::from(word_bytes)]);
-    }
+/// The payload of a load command: `bytes` of an image file, from byte `offset` on.
+pub fn load_payload(offset: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(LOAD_HEADER_LEN + bytes.len());
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(bytes);
     out
 }
 
@@ -387,7 +405,9 @@ pub struct Ident {
     pub baud: u32,
     pub buffer_bytes: u16,
     pub max_payload: u16,
-    pub job_queue_depth: u8,
+    pub job_queue_depth: u16,
+    /// Length in bytes of the image file this device loads.
+    pub image_bytes: u32,
 }
 
 /// An identify reply that cannot be from a lutgen device of this protocol.
@@ -401,8 +421,11 @@ pub enum IdentError {
     Version { device: u8 },
     #[error("device reports an engine configuration lutgen cannot use: {0}")]
     Config(String),
-    #[error("identify reply has {value:#04x} in its reserved byte 47, which must be 0")]
-    Reserved { value: u8 },
+    #[error(
+        "device says its image is {reported} bytes but its configuration's images are \
+         {computed}: the reply is damaged or the bitstream is broken"
+    )]
+    ImageBytes { reported: u32, computed: u64 },
     #[error(
         "device reports configuration hash {reported:#010x} but its configuration hashes to \
          {computed:#010x}: the reply is damaged or the bitstream is broken"
@@ -421,14 +444,17 @@ impl Ident {
             baud,
             buffer_bytes: BUFFER_BYTES as u16,
             max_payload: MAX_PAYLOAD as u16,
-            job_queue_depth: JOB_QUEUE_DEPTH as u8,
+            job_queue_depth: JOB_QUEUE_DEPTH as u16,
+            image_bytes: crate::image::format::image_len(config)
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
         }
     }
 
     /// The 48 payload bytes:
     /// magic "LTGN", version u8, config bytes (25), hash u32, clock u32, baud u32,
-    /// buffer bytes u16, max payload u16, job queue depth u8, one reserved
-    /// zero byte ([`Ident::from_bytes`] refuses anything else there).
+    /// buffer bytes u16, max payload u16, job queue depth u16, image bytes u32.
     pub fn to_bytes(&self) -> [u8; IDENT_LEN] {
         let mut out = [0u8; IDENT_LEN];
         out[..4].copy_from_slice(&IDENT_MAGIC);
@@ -439,7 +465,8 @@ impl Ident {
         out[38..42].copy_from_slice(&self.baud.to_le_bytes());
         out[42..44].copy_from_slice(&self.buffer_bytes.to_le_bytes());
         out[44..46].copy_from_slice(&self.max_payload.to_le_bytes());
-        out[46] = self.job_queue_depth;
+        out[46..48].copy_from_slice(&self.job_queue_depth.to_le_bytes());
+        out[48..52].copy_from_slice(&self.image_bytes.to_le_bytes());
         out
     }
 
@@ -453,11 +480,6 @@ impl Ident {
         }
         if bytes[4] != PROTOCOL_VERSION {
             return Err(IdentError::Version { device: bytes[4] });
-        }
-        if bytes[IDENT_LEN - 1] != 0 {
-            return Err(IdentError::Reserved {
-                value: bytes[IDENT_LEN - 1],
-            });
         }
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
         let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
@@ -483,6 +505,15 @@ impl Ident {
         if reported != computed {
             return Err(IdentError::Hash { reported, computed });
         }
+        let image_bytes = u32_at(48);
+        let expected = crate::image::format::image_len(&config)
+            .map_err(|e| IdentError::Config(e.to_string()))? as u64;
+        if u64::from(image_bytes) != expected {
+            return Err(IdentError::ImageBytes {
+                reported: image_bytes,
+                computed: expected,
+            });
+        }
         Ok(Ident {
             protocol_version: bytes[4],
             config,
@@ -491,12 +522,13 @@ impl Ident {
             baud: u32_at(38),
             buffer_bytes: u16_at(42),
             max_payload: u16_at(44),
-            job_queue_depth: bytes[46],
+            job_queue_depth: u16_at(46),
+            image_bytes,
         })
     }
 }
 
-/// The device's counters, from a status reply.
+/// The device's counters and load state, from a status reply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Status {
     /// Frames seen (accepted plus rejected) since power-up or the last reset.
@@ -505,13 +537,20 @@ pub struct Status {
     pub frames_rejected: u32,
     /// Vectors whose results left the engine.
     pub vectors_processed: u32,
-    /// Bit 0: the engine's sticky fault flag. Bit 1: a load has completed since power-up.
+    /// Bit 0: the engine's sticky fault flag. Bit 1: a complete image is
+    /// loaded. Bit 2: a load is in progress.
     pub flags: u32,
+    /// Payload CRC of the loaded image (0 when none is).
+    pub image_crc: u32,
+    /// The offset in the image file of the next byte a load in progress
+    /// expects (the image length once loaded, 0 when none is in progress).
+    pub load_offset: u32,
 }
 
 impl Status {
     pub const FLAG_FAULT: u32 = 1;
     pub const FLAG_LOADED: u32 = 2;
+    pub const FLAG_LOADING: u32 = 4;
 
     pub fn to_bytes(&self) -> [u8; STATUS_LEN] {
         let mut out = [0u8; STATUS_LEN];
@@ -520,6 +559,8 @@ impl Status {
             self.frames_rejected,
             self.vectors_processed,
             self.flags,
+            self.image_crc,
+            self.load_offset,
         ]
         .into_iter()
         .enumerate()
@@ -539,6 +580,8 @@ impl Status {
             frames_rejected: at(1),
             vectors_processed: at(2),
             flags: at(3),
+            image_crc: at(4),
+            load_offset: at(5),
         })
     }
 
@@ -548,6 +591,10 @@ impl Status {
 
     pub fn loaded(&self) -> bool {
         self.flags & Self::FLAG_LOADED != 0
+    }
+
+    pub fn loading(&self) -> bool {
+        self.flags & Self::FLAG_LOADING != 0
     }
 }
 
@@ -629,19 +676,17 @@ mod tests {
         ));
     }
 
-    /// Byte 47 is reserved and always 0: a reply with anything else there is
-    /// not one this protocol version sends.
+    /// Bytes 48..52 are the image length of the reported configuration: a
+    /// reply that disagrees is damaged.
     #[test]
-    fn ident_refuses_a_nonzero_reserved_byte() {
-        let bytes = Ident::new(&EngineConfig::default(), 12_000_000, 115_200).to_bytes();
-        assert_eq!(bytes[IDENT_LEN - 1], 0);
-        for value in [1u8, 0x80, 0xFF] {
-            let mut b = bytes;
-            b[IDENT_LEN - 1] = value;
-            let e = Ident::from_bytes(&b).unwrap_err();
-            assert_eq!(e, IdentError::Reserved { value }, "{e}");
-            assert!(e.to_string().contains("reserved byte 47"), "{e}");
-        }
+    fn ident_checks_the_image_length() {
+        let ident = Ident::new(&EngineConfig::default(), 12_000_000, 115_200);
+        assert_eq!(ident.image_bytes, 64 + 16 * 64 + 16 * 16 * 16 + 4 * 16);
+        let bytes = ident.to_bytes();
+        let mut b = bytes;
+        b[48] ^= 1;
+        let e = Ident::from_bytes(&b).unwrap_err();
+        assert!(matches!(e, IdentError::ImageBytes { .. }), "{e}");
     }
 
     /// Four patterns of false frames, 4 MiB each, pushed at once and in
@@ -696,59 +741,6 @@ mod tests {
         }
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// The example exchange in `docs/protocol.md` is what this code sends.
-    #[test]
-    fn documented_example_bytes() {
-        let doc = include_str!("../../docs/protocol.md").replace("\n        ", " ");
-        let config = EngineConfig {
-            input_dim: 8,
-            codebooks: 4,
-            centroids: 4,
-            outputs: 4,
-            ..EngineConfig::default()
-        };
-        let ident = Ident::new(&config, 12_000_000, 115_200);
-        // The load map the page spells out for this engine, and for the default one.
-        let map = crate::memory_map::MemoryMap::new(&config);
-        assert_eq!(config.centroids_per_unit(), 2);
-        assert_eq!((map.table_memory(0), map.bias_memory(0)), (2, 3));
-        assert!(doc.contains("M = 4, F = 2 and U =\n2: memories 0 and 1 hold the centroids, 2 the table and 3 the bias"));
-        let default = crate::memory_map::MemoryMap::new(&EngineConfig::default());
-        assert_eq!(EngineConfig::default().centroids_per_unit(), 4);
-        assert_eq!((default.table_memory(0), default.bias_memory(0)), (4, 5));
-        let status = Status {
-            frames_received: 2,
-            flags: Status::FLAG_LOADED,
-            ..Status::default()
-        };
-        for frame in [
-            Frame::new(0x01, 0, vec![]),
-            Frame::new(0x81, 0, ident.to_bytes().to_vec()),
-            Frame::new(
-                0x04,
-                2,
-                load_payload((map.bias_memory(0) as u32) << 16, 4, &[-5i32 as u32]),
-            ),
-            Frame::new(0x84, 2, vec![]),
-            Frame::new(0x05, 3, (0..8).collect()),
-            Frame::new(0xFF, 7, vec![1, 5]),
-            Frame::new(0x02, 1, vec![]),
-            Frame::new(0x82, 1, status.to_bytes().to_vec()),
-        ] {
-            let bytes = hex(&frame.encode());
-            assert!(doc.contains(&bytes), "docs/protocol.md lacks `{bytes}`");
-        }
-        assert!(doc.contains(&format!("{:#010x}", config_hash(&config))));
-    }
-
     #[test]
     fn status_and_load_layouts() {
         let s = Status {
@@ -756,16 +748,14 @@ mod tests {
             frames_rejected: 2,
             vectors_processed: 3,
             flags: 2,
+            image_crc: 0xDEAD_BEEF,
+            load_offset: 7,
         };
         assert_eq!(Status::from_bytes(&s.to_bytes()), Some(s));
         assert!(s.loaded() && !s.fault());
         assert_eq!(
-            load_payload(0x0003_0010, 4, &[0x1122_3344]),
-            vec![0x10, 0, 3, 0, 4, 0x44, 0x33, 0x22, 0x11]
-        );
-        assert_eq!(
-            load_payload(1, 1, &[0x1ff, 2]),
-            vec![1, 0, 0, 0, 1, 0xff, 2]
+            load_payload(0x0003_0010, &[0x89, 0x4c]),
+            vec![0x10, 0, 3, 0, 0x89, 0x4c]
         );
     }
 }

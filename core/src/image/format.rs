@@ -87,6 +87,67 @@ const _: () = assert!(std::mem::offset_of!(Header, header_crc) == HEADER_CRC_OFF
 // Counts are stored as u32 and read back as usize.
 const _: () = assert!(usize::BITS >= 32);
 
+/// Offset of `payload_crc`: the header bytes before it depend on the configuration alone.
+pub const PAYLOAD_CRC_OFFSET: usize = 56;
+const _: () = assert!(std::mem::offset_of!(Header, payload_crc) == PAYLOAD_CRC_OFFSET);
+
+impl Header {
+    /// The header of an image for `config` with sections of these byte lengths
+    /// (centroids, tables, bias), both CRCs zero.
+    fn for_config(config: &EngineConfig, sections: [usize; 3]) -> Self {
+        let width = |bits: u32| field::<u8>(bits as usize);
+        Header {
+            magic: MAGIC,
+            version: U16Le::new(FORMAT_VERSION),
+            header_len: U16Le::new(HEADER_LEN as u16),
+            flags: U32Le::new(0),
+            input_dim: U32Le::new(field(config.input_dim)),
+            codebooks: U32Le::new(field(config.codebooks)),
+            centroids: U32Le::new(field(config.centroids)),
+            outputs: U32Le::new(field(config.outputs)),
+            lanes: U32Le::new(field(config.lanes)),
+            encoder: config.encoder.id(),
+            activation_bits: width(config.activation_bits),
+            centroid_bits: width(config.centroid_bits),
+            table_bits: width(config.table_bits),
+            bias_bits: width(config.bias_bits),
+            reserved: [0; 3],
+            centroids_bytes: U32Le::new(field(sections[0])),
+            tables_bytes: U32Le::new(field(sections[1])),
+            bias_bytes: U32Le::new(field(sections[2])),
+            payload_crc: U32Le::new(0),
+            header_crc: U32Le::new(0),
+        }
+    }
+}
+
+/// The first [`PAYLOAD_CRC_OFFSET`] bytes of every image for `config` (magic,
+/// version, header length, flags, configuration, section lengths): what a
+/// device built for `config` compares an incoming image's header with.
+pub fn header_prefix(config: &EngineConfig) -> Result<[u8; PAYLOAD_CRC_OFFSET], ImageError> {
+    config.validate()?;
+    let sections = super::section_counts(config)?;
+    let header = Header::for_config(config, [sections[0], sections[1], 4 * sections[2]]);
+    let mut out = [0u8; PAYLOAD_CRC_OFFSET];
+    out.copy_from_slice(&bytemuck::bytes_of(&header)[..PAYLOAD_CRC_OFFSET]);
+    Ok(out)
+}
+
+/// The byte length of every image file for `config`: the header and the payload.
+pub fn image_len(config: &EngineConfig) -> Result<usize, ImageError> {
+    config.validate()?;
+    let sections = super::section_counts(config)?;
+    let params = super::param_counts(config)?;
+    Ok(HEADER_LEN
+        + sections[0]
+        + sections[1]
+        + 4 * sections[2]
+        + params[0]
+        + params[1]
+        + 2 * params[2]
+        + params[3])
+}
+
 /// Narrows a validated count or width to a header field.
 ///
 /// [`Image::new`] checked every section fits in `u32` bytes, which bounds
@@ -115,29 +176,11 @@ impl Image {
         payload.extend(params.centres.iter().map(|&v| v as u8));
         payload.extend(params.split_dims.iter().flat_map(|d| d.to_le_bytes()));
         payload.extend(params.thresholds.iter().map(|&v| v as u8));
-        let width = |bits: u32| field::<u8>(bits as usize);
-        let mut header = Header {
-            magic: MAGIC,
-            version: U16Le::new(FORMAT_VERSION),
-            header_len: U16Le::new(HEADER_LEN as u16),
-            flags: U32Le::new(0),
-            input_dim: U32Le::new(field(config.input_dim)),
-            codebooks: U32Le::new(field(config.codebooks)),
-            centroids: U32Le::new(field(config.centroids)),
-            outputs: U32Le::new(field(config.outputs)),
-            lanes: U32Le::new(field(config.lanes)),
-            encoder: config.encoder.id(),
-            activation_bits: width(config.activation_bits),
-            centroid_bits: width(config.centroid_bits),
-            table_bits: width(config.table_bits),
-            bias_bits: width(config.bias_bits),
-            reserved: [0; 3],
-            centroids_bytes: U32Le::new(field(self.centroids.len())),
-            tables_bytes: U32Le::new(field(self.tables.len())),
-            bias_bytes: U32Le::new(field(bias.len())),
-            payload_crc: U32Le::new(crc32fast::hash(&payload)),
-            header_crc: U32Le::new(0),
-        };
+        let mut header = Header::for_config(
+            config,
+            [self.centroids.len(), self.tables.len(), bias.len()],
+        );
+        header.payload_crc = U32Le::new(crc32fast::hash(&payload));
         header.header_crc = U32Le::new(crc32fast::hash(
             &bytemuck::bytes_of(&header)[..HEADER_CRC_OFFSET],
         ));
