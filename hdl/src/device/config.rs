@@ -20,9 +20,11 @@ const _: () = {
     assert!(DeviceError::TooLong as u8 == 4);
     assert!(DeviceError::Overflow as u8 == 5);
     assert!(DeviceError::Timeout as u8 == 6);
-    assert!(protocol::BUFFER_BYTES == 2048 && protocol::JOB_QUEUE_DEPTH == 16);
-    assert!(protocol::IDENT_LEN == 48 && protocol::STATUS_LEN == 16);
-    assert!(protocol::LOAD_HEADER_LEN == 5);
+    assert!(DeviceError::NotLoaded as u8 == 7);
+    assert!(DeviceError::LoadOffset as u8 == 8);
+    assert!(protocol::BUFFER_BYTES == 2048 && protocol::JOB_QUEUE_DEPTH == 256);
+    assert!(protocol::IDENT_LEN == 52 && protocol::STATUS_LEN == 24);
+    assert!(protocol::LOAD_HEADER_LEN == 4);
 };
 
 /// How the device is built: the engine and the link.
@@ -73,6 +75,8 @@ pub enum DeviceConfigError {
          the device protocol needs input_dim <= {max}"
     )]
     VectorTooLong { input_dim: usize, max: usize },
+    #[error("the device cannot load this configuration's images: {0}")]
+    Image(String),
     #[error(
         "one vector's results ({bytes} bytes) do not fit a reply (at most 65535 bytes); use fewer outputs"
     )]
@@ -98,6 +102,8 @@ impl DeviceConfig {
                 max: protocol::MAX_PAYLOAD,
             });
         }
+        lutgen_core::loader::Loader::new(&self.engine)
+            .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
         if 4 * self.engine.outputs > 0xFFFF {
             return Err(DeviceConfigError::ResultTooLong {
                 bytes: 4 * self.engine.outputs,

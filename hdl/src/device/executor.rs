@@ -1,5 +1,6 @@
 //! [`Executor`]: takes jobs in order. It streams data payloads into the
-//! engine, writes load payloads through the load port (after every earlier
+//! engine (or refuses them while no image is loaded), hands load payloads
+//! to the [`ImageLoader`](super::loader::ImageLoader) (after every earlier
 //! reply has gone out, so no vector in flight sees a half-loaded image),
 //! holds the engine in reset for a reset command, and queues one reply per
 //! job.
@@ -14,9 +15,13 @@ pub enum ExecState {
     Feed,
     FeedWait,
     Drain,
+    LoadHead,
+    LoadHeadWait,
+    LoadDecide,
     LoadRead,
     LoadWait,
-    LoadDone,
+    LoadFinish,
+    LoadFail,
     ResetHold,
 }
 
@@ -46,16 +51,18 @@ pub struct Executor {
     /// The engine's input handshake (its data is `buffer_data`).
     pub engine_in_valid: Signal<Out, Bit>,
     pub engine_in_ready: Signal<In, Bit>,
-    /// The engine's load port, registered.
-    pub load_enable: Signal<Out, Bit>,
-    pub load_address: Signal<Out, Bits<32>>,
-    pub load_data: Signal<Out, Bits<32>>,
+    /// The image loader: restart it, forget its fault, hand it a byte (`buffer_data`).
+    pub loader_restart: Signal<Out, Bit>,
+    pub loader_abandon: Signal<Out, Bit>,
+    pub loader_byte_valid: Signal<Out, Bit>,
+    pub loader_ready: Signal<In, Bit>,
+    pub loader_offset: Signal<In, Bits<32>>,
+    pub loader_loaded: Signal<In, Bit>,
+    pub loader_fault: Signal<In, Bits<8>>,
     /// Hold the engine in reset (a reset command), registered.
     pub engine_reset: Signal<Out, Bit>,
     /// A reset command finished this cycle: zero the status counters.
     pub clear_counters: Signal<Out, Bit>,
-    /// An image has been loaded (sticky), for the status reply.
-    pub loaded: Signal<Out, Bit>,
     /// No job in progress.
     pub idle: Signal<Out, Bit>,
     exec: DFF<ExecState>,
@@ -64,18 +71,11 @@ pub struct Executor {
     job_seq: DFF<Bits<8>>,
     job_code: DFF<Bits<8>>,
     header_left: DFF<Bits<4>>,
-    load_unit: DFF<Bits<8>>,
-    load_count: DFF<Bits<8>>,
     load_word: DFF<Bits<32>>,
-    load_next: DFF<Bits<32>>,
-    load_strobe: DFF<Bit>,
-    load_target: DFF<Bits<32>>,
-    load_value: DFF<Bits<32>>,
     hold: DFF<Bits<8>>,
     holding_reset: DFF<Bit>,
-    image_loaded: DFF<Bit>,
     job_kind: Signal<Local, Bits<8>>,
-    assembled: Signal<Local, Bits<32>>,
+    skip: Signal<Local, Bits<32>>,
     reset_cycles: Constant<Bits<8>>,
 }
 
@@ -96,12 +96,15 @@ impl Default for Executor {
             buffer_data: Default::default(),
             engine_in_valid: Default::default(),
             engine_in_ready: Default::default(),
-            load_enable: Default::default(),
-            load_address: Default::default(),
-            load_data: Default::default(),
+            loader_restart: Default::default(),
+            loader_abandon: Default::default(),
+            loader_byte_valid: Default::default(),
+            loader_ready: Default::default(),
+            loader_offset: Default::default(),
+            loader_loaded: Default::default(),
+            loader_fault: Default::default(),
             engine_reset: Default::default(),
             clear_counters: Default::default(),
-            loaded: Default::default(),
             idle: Default::default(),
             exec: Default::default(),
             read_pointer: Default::default(),
@@ -109,18 +112,11 @@ impl Default for Executor {
             job_seq: Default::default(),
             job_code: Default::default(),
             header_left: Default::default(),
-            load_unit: Default::default(),
-            load_count: Default::default(),
             load_word: Default::default(),
-            load_next: Default::default(),
-            load_strobe: Default::default(),
-            load_target: Default::default(),
-            load_value: Default::default(),
             hold: Default::default(),
             holding_reset: Default::default(),
-            image_loaded: Default::default(),
             job_kind: Default::default(),
-            assembled: Default::default(),
+            skip: Default::default(),
             reset_cycles: Constant::new(RESET_CYCLES.into()),
         }
     }
@@ -138,16 +134,9 @@ impl Logic for Executor {
             job_seq,
             job_code,
             header_left,
-            load_unit,
-            load_count,
             load_word,
-            load_next,
-            load_strobe,
-            load_target,
-            load_value,
             hold,
-            holding_reset,
-            image_loaded
+            holding_reset
         );
         self.jobs_read.next = false;
         self.reply_write.next = false;
@@ -155,25 +144,34 @@ impl Logic for Executor {
         self.buffer_read.next = false;
         self.read_address.next = self.read_pointer.q.val();
         self.engine_in_valid.next = false;
-        self.load_enable.next = self.load_strobe.q.val();
-        self.load_address.next = self.load_target.q.val();
-        self.load_data.next = self.load_value.q.val();
-        self.load_strobe.d.next = false;
+        self.loader_restart.next = false;
+        self.loader_abandon.next = false;
+        self.loader_byte_valid.next = false;
         self.engine_reset.next = self.holding_reset.q.val();
         self.clear_counters.next = false;
-        self.loaded.next = self.image_loaded.q.val();
         self.idle.next = self.exec.q.val() == ExecState::Idle;
 
         self.job_kind.next = self.job.val().get_bits::<8>(0);
-        self.assembled.next =
-            (self.load_word.q.val() >> 8) | (bit_cast::<32, 8>(self.buffer_data.val()) << 24);
+        self.skip.next = self.loader_offset.val() - self.load_word.q.val();
         match self.exec.q.val() {
             ExecState::Idle => {
                 if !self.jobs_empty.val() & !self.replies_full.val() {
                     self.job_seq.d.next = self.job.val().get_bits::<8>(8);
                     self.job_code.d.next = self.job_kind.val();
                     self.remaining.d.next = self.job.val().get_bits::<16>(16);
-                    if self.job_kind.val() == 5 {
+                    if (self.job_kind.val() == 5) & !self.loader_loaded.val() {
+                        // No image: refuse the vectors (not loaded, 7) and skip them.
+                        self.jobs_read.next = true;
+                        self.reply_write.next = true;
+                        self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
+                            << 8)
+                            | (bit_cast::<48, 8>(2.into()) << 16)
+                            | (bit_cast::<48, 8>(7.into()) << 32)
+                            | (bit_cast::<48, 8>(5.into()) << 40)
+                            | 0xFF;
+                        self.read_pointer.d.next =
+                            self.read_pointer.q.val() + self.job.val().get_bits::<16>(16);
+                    } else if self.job_kind.val() == 5 {
                         self.jobs_read.next = true;
                         self.reply_write.next = true;
                         self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
@@ -190,7 +188,7 @@ impl Logic for Executor {
                         self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
                             << 8)
                             | (bit_cast::<48, 8>(2.into()) << 16)
-                            | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(48)) << 32)
+                            | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(16)) << 32)
                             | 0xFF;
                     } else {
                         // Identify (48-byte reply) or status (16 bytes).
@@ -198,11 +196,11 @@ impl Logic for Executor {
                         self.reply_write.next = true;
                         self.reply_data.next = bit_cast::<48, 8>(self.job_kind.val() | 0x80)
                             | (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                            | (bit_cast::<48, 8>(16.into()) << 16);
+                            | (bit_cast::<48, 8>(24.into()) << 16);
                         if self.job_kind.val() == 1 {
                             self.reply_data.next =
                                 (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                                    | (bit_cast::<48, 8>(48.into()) << 16)
+                                    | (bit_cast::<48, 8>(52.into()) << 16)
                                     | 0x81;
                         }
                     }
@@ -228,56 +226,104 @@ impl Logic for Executor {
                 // Every earlier reply has gone out, so the engine is empty.
                 if self.replies_empty.val() & self.sender_idle.val() {
                     if self.job_code.q.val() == 3 {
+                        // A reset abandons a load in progress too.
+                        self.loader_abandon.next = true;
                         self.hold.d.next = self.reset_cycles.val();
                         self.holding_reset.d.next = true;
                         self.exec.d.next = ExecState::ResetHold;
                     } else {
-                        self.header_left.d.next = 5.into();
-                        self.load_count.d.next = 0.into();
-                        self.exec.d.next = ExecState::LoadRead;
+                        self.header_left.d.next = 4.into();
+                        self.exec.d.next = ExecState::LoadHead;
                     }
                 }
             }
-            ExecState::LoadRead => {
+            ExecState::LoadHead => {
+                // The payload's first four bytes: the offset in the image file.
                 self.buffer_read.next = true;
-                self.exec.d.next = ExecState::LoadWait;
+                self.exec.d.next = ExecState::LoadHeadWait;
+            }
+            ExecState::LoadHeadWait => {
+                self.read_pointer.d.next = self.read_pointer.q.val() + 1;
+                self.remaining.d.next = self.remaining.q.val() - 1;
+                self.load_word.d.next = (self.load_word.q.val() >> 8)
+                    | (bit_cast::<32, 8>(self.buffer_data.val()) << 24);
+                self.header_left.d.next = self.header_left.q.val() - 1;
+                self.exec.d.next = ExecState::LoadHead;
+                if self.header_left.q.val() == 1 {
+                    self.exec.d.next = ExecState::LoadDecide;
+                }
+            }
+            ExecState::LoadDecide => {
+                // Offset 0 starts a new image unless a load is in progress
+                // (then it is a repeat); bytes the loader already has are
+                // skipped; a gap is refused (load offset, 8).
+                self.exec.d.next = ExecState::LoadRead;
+                if (self.load_word.q.val() == 0)
+                    & ((self.loader_offset.val() == 0) | self.loader_loaded.val())
+                {
+                    self.loader_restart.next = true;
+                } else if self.load_word.q.val() > self.loader_offset.val() {
+                    self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
+                    self.remaining.d.next = 0.into();
+                    self.reply_write.next = true;
+                    self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8)
+                        | (bit_cast::<48, 8>(2.into()) << 16)
+                        | (bit_cast::<48, 8>(8.into()) << 32)
+                        | (bit_cast::<48, 8>(4.into()) << 40)
+                        | 0xFF;
+                    self.exec.d.next = ExecState::Idle;
+                } else if self.skip.val() >= bit_cast::<32, 16>(self.remaining.q.val()) {
+                    self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
+                    self.remaining.d.next = 0.into();
+                    self.exec.d.next = ExecState::LoadFinish;
+                } else {
+                    self.read_pointer.d.next =
+                        self.read_pointer.q.val() + self.skip.val().get_bits::<16>(0);
+                    self.remaining.d.next =
+                        self.remaining.q.val() - self.skip.val().get_bits::<16>(0);
+                }
+            }
+            ExecState::LoadRead => {
+                if self.loader_fault.val() != 0 {
+                    self.exec.d.next = ExecState::LoadFail;
+                } else if self.loader_ready.val() {
+                    self.buffer_read.next = true;
+                    self.exec.d.next = ExecState::LoadWait;
+                }
             }
             ExecState::LoadWait => {
+                self.loader_byte_valid.next = true;
                 self.read_pointer.d.next = self.read_pointer.q.val() + 1;
                 self.remaining.d.next = self.remaining.q.val() - 1;
                 self.exec.d.next = ExecState::LoadRead;
                 if self.remaining.q.val() == 1 {
-                    self.exec.d.next = ExecState::LoadDone;
+                    self.exec.d.next = ExecState::LoadFinish;
                 }
-                if self.header_left.q.val() == 1 {
-                    self.load_unit.d.next = self.buffer_data.val();
-                    self.load_next.d.next = self.load_word.q.val();
-                    self.header_left.d.next = 0.into();
-                } else if self.header_left.q.val() != 0 {
-                    self.load_word.d.next = self.assembled.val();
-                    self.header_left.d.next = self.header_left.q.val() - 1;
-                } else {
-                    self.load_word.d.next = self.assembled.val();
-                    self.load_count.d.next = self.load_count.q.val() + 1;
-                    if self.load_unit.q.val() == 1 {
-                        self.load_strobe.d.next = true;
-                        self.load_target.d.next = self.load_next.q.val();
-                        self.load_value.d.next = bit_cast::<32, 8>(self.buffer_data.val());
-                        self.load_next.d.next = self.load_next.q.val() + 1;
-                        self.load_count.d.next = 0.into();
-                    } else if self.load_count.q.val() == 3 {
-                        self.load_strobe.d.next = true;
-                        self.load_target.d.next = self.load_next.q.val();
-                        self.load_value.d.next = self.assembled.val();
-                        self.load_next.d.next = self.load_next.q.val() + 1;
-                        self.load_count.d.next = 0.into();
+            }
+            ExecState::LoadFinish => {
+                // The loader has finished with the last byte (and, after the
+                // image's last, with its payload CRC).
+                if self.loader_ready.val() {
+                    self.exec.d.next = ExecState::Idle;
+                    self.reply_write.next = true;
+                    self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8) | 0x84;
+                    if self.loader_fault.val() != 0 {
+                        self.exec.d.next = ExecState::LoadFail;
+                        self.reply_write.next = false;
                     }
                 }
             }
-            ExecState::LoadDone => {
-                self.image_loaded.d.next = true;
+            ExecState::LoadFail => {
+                // Skip the rest of the frame, report the fault and forget the load.
+                self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
+                self.remaining.d.next = 0.into();
+                self.loader_abandon.next = true;
                 self.reply_write.next = true;
-                self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8) | 0x84;
+                self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8)
+                    | (bit_cast::<48, 8>(2.into()) << 16)
+                    | (bit_cast::<48, 8>(self.loader_fault.val()) << 32)
+                    | (bit_cast::<48, 8>(4.into()) << 40)
+                    | 0xFF;
                 self.exec.d.next = ExecState::Idle;
             }
             ExecState::ResetHold => {

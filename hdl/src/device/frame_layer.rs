@@ -7,6 +7,7 @@
 
 use super::config::DeviceConfig;
 use super::executor::Executor;
+use super::loader::ImageLoader;
 use super::queues::{JobFifo, ReplyFifo};
 use super::receiver::FrameReceiver;
 use super::transmitter::Transmitter;
@@ -36,6 +37,7 @@ pub struct DeviceCore {
     replies: ReplyFifo,
     receiver: FrameReceiver,
     executor: Executor,
+    loader: ImageLoader,
     transmitter: Transmitter,
     // Power-on reset of the engine.
     power_on: DFF<Bits<8>>,
@@ -65,6 +67,10 @@ impl DeviceCore {
             replies: Default::default(),
             receiver: FrameReceiver::new(device),
             executor: Default::default(),
+            loader: ImageLoader::new(
+                &lutgen_core::loader::Loader::new(&device.engine)
+                    .expect("DeviceConfig::validate checks the image layout"),
+            ),
             transmitter: Transmitter::new(device),
             power_on: Default::default(),
             frames_received: Default::default(),
@@ -97,6 +103,7 @@ impl Logic for DeviceCore {
             replies,
             receiver,
             executor,
+            loader,
             transmitter
         );
 
@@ -132,9 +139,19 @@ impl Logic for DeviceCore {
         self.engine.in_valid.next = self.executor.engine_in_valid.val();
         self.engine.in_data.next = self.buffer.read_data.val();
         self.executor.engine_in_ready.next = self.engine.in_ready.val();
-        self.engine.load_enable.next = self.executor.load_enable.val();
-        self.engine.load_address.next = self.executor.load_address.val();
-        self.engine.load_data.next = self.executor.load_data.val();
+
+        // ---- Loader: image bytes from the executor, writes to the engine.
+        self.loader.restart.next = self.executor.loader_restart.val();
+        self.loader.abandon.next = self.executor.loader_abandon.val();
+        self.loader.byte_valid.next = self.executor.loader_byte_valid.val();
+        self.loader.in_byte.next = self.buffer.read_data.val();
+        self.executor.loader_ready.next = self.loader.ready.val();
+        self.executor.loader_offset.next = self.loader.offset.val();
+        self.executor.loader_loaded.next = self.loader.loaded.val();
+        self.executor.loader_fault.next = self.loader.fault.val();
+        self.engine.load_enable.next = self.loader.load_enable.val();
+        self.engine.load_address.next = self.loader.load_address.val();
+        self.engine.load_data.next = self.loader.load_data.val();
 
         // ---- Transmitter: replies (and the engine's results) out.
         self.transmitter.reply.next = self.replies.data_out.val();
@@ -150,7 +167,11 @@ impl Logic for DeviceCore {
         self.transmitter.frames_rejected.next = self.frames_rejected.q.val();
         self.transmitter.vectors.next = self.vectors.q.val();
         self.transmitter.engine_fault.next = self.engine.fault.val();
-        self.transmitter.loaded.next = self.executor.loaded.val();
+        self.transmitter.loaded.next = self.loader.loaded.val();
+        self.transmitter.loading.next =
+            (self.loader.offset.val() != 0) & !self.loader.loaded.val();
+        self.transmitter.image_crc.next = self.loader.image_crc.val();
+        self.transmitter.load_offset.next = self.loader.offset.val();
 
         // ---- Counters.
         if self.receiver.frame_received.val() {

@@ -17,6 +17,10 @@
 //!   reply has gone out, so no vector in flight sees a half-loaded image),
 //!   holds the engine in reset for a reset command, and queues one reply per
 //!   job.
+//! - the **loader** ([`ImageLoader`], `loader.rs`) takes an image file's
+//!   bytes in file order, checks its header against the device's own
+//!   configuration, both CRCs and every value's width, and writes the
+//!   engine's memories itself (the walk of [`lutgen_core::loader`]).
 //! - the **transmitter** ([`Transmitter`], `transmitter.rs`) sends the
 //!   replies in order: header, a body (engine results for data, a constant for identify, the counters for status, the
 //!   code for errors) and the CRC, computed one bit per clock on the way out.
@@ -28,6 +32,7 @@
 mod config;
 mod executor;
 mod frame_layer;
+mod loader;
 mod queues;
 mod receiver;
 mod top;
@@ -37,6 +42,7 @@ mod verilog;
 pub use config::{DeviceConfig, DeviceConfigError};
 pub use executor::{ExecState, Executor};
 pub use frame_layer::DeviceCore;
+pub use loader::{descriptor, Descriptor, ImageLoader, LoaderState};
 pub use queues::{Job, JobFifo, Reply, ReplyFifo};
 pub use receiver::{FrameReceiver, ParseState};
 pub use top::Device;

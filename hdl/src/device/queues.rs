@@ -3,10 +3,14 @@
 
 use rust_hdl::prelude::*;
 
-/// Queued frames: `[7:0]` command (0xFF: error), `[15:8]` sequence, `[31:16]`
-/// payload length, `[47:32]` reply length, `[55:48]` error code, `[63:56]` rejected command.
-pub type Job = Bits<64>;
-declare_sync_fifo!(JobFifo, Job, 16, 1);
+/// Queued frames: `[7:0]` command, `[15:8]` sequence, `[31:16]` payload
+/// length, `[47:32]` reply length; for a rejected frame, `[7:0]` is 0xFF,
+/// `[23:16]` the error code and `[31:24]` the rejected command. The queue
+/// is deep ([`lutgen_core::protocol::JOB_QUEUE_DEPTH`], in block RAM) so that a burst of
+/// frames far past the 16 a host should keep in flight is still answered
+/// frame by frame.
+pub type Job = Bits<48>;
+declare_sync_fifo!(JobFifo, Job, 256, 1);
 /// Queued replies: `[7:0]` reply code, `[15:8]` sequence, `[31:16]` payload
 /// length, `[39:32]` error code, `[47:40]` rejected command.
 pub type Reply = Bits<48>;

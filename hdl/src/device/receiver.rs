@@ -55,8 +55,6 @@ pub struct FrameReceiver {
     seq: DFF<Bits<8>>,
     length: DFF<Bits<16>>,
     left: DFF<Bits<16>>,
-    position: DFF<Bits<16>>,
-    word_bytes: DFF<Bits<8>>,
     element: DFF<Address>,
     reply_length: DFF<Bits<32>>,
     received_crc: DFF<Bits<32>>,
@@ -98,8 +96,6 @@ impl FrameReceiver {
             seq: Default::default(),
             length: Default::default(),
             left: Default::default(),
-            position: Default::default(),
-            word_bytes: Default::default(),
             element: Default::default(),
             reply_length: Default::default(),
             received_crc: Default::default(),
@@ -131,8 +127,6 @@ impl Logic for FrameReceiver {
             seq,
             length,
             left,
-            position,
-            word_bytes,
             element,
             reply_length,
             received_crc,
@@ -160,11 +154,8 @@ impl Logic for FrameReceiver {
         // Data: whole vectors, and a reply that fits the length field.
         self.length_ok.next = self.length.q.val() == 0;
         if self.code.q.val() == 4 {
-            self.length_ok.next = (self.length.q.val() >= 5)
-                & (((self.word_bytes.q.val() == 1) & (self.length.q.val() >= 6))
-                    | ((self.word_bytes.q.val() == 4)
-                        & (self.length.q.val() >= 9)
-                        & (((self.length.q.val() - 5) & 3) == 0)));
+            // The file offset (4 bytes), then at least one byte of the image.
+            self.length_ok.next = self.length.q.val() >= 5;
         }
         if self.code.q.val() == 5 {
             self.length_ok.next = (self.length.q.val() != 0)
@@ -231,10 +222,8 @@ impl Logic for FrameReceiver {
                     self.length.d.next =
                         self.length.q.val() | (bit_cast::<16, 8>(self.rx_data.val()) << 8);
                     self.rx_crc.start.next = true;
-                    self.position.d.next = 0.into();
                     self.element.d.next = 0.into();
                     self.reply_length.d.next = 0.into();
-                    self.word_bytes.d.next = 0.into();
                     self.overflow.d.next = false;
                     self.left.d.next = 4.into();
                     self.parse.d.next = ParseState::Crc;
@@ -253,9 +242,9 @@ impl Logic for FrameReceiver {
                         self.frame_rejected.next = true;
                         self.job_write.next = !self.jobs_full.val();
                         self.job_data.next = 0xFF
-                            | (bit_cast::<64, 8>(self.seq.q.val()) << 8)
-                            | (bit_cast::<64, 8>(4.into()) << 48)
-                            | (bit_cast::<64, 8>(self.code.q.val()) << 56);
+                            | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                            | (bit_cast::<48, 8>(4.into()) << 16)
+                            | (bit_cast::<48, 8>(self.code.q.val()) << 24);
                     }
                 }
             }
@@ -268,10 +257,6 @@ impl Logic for FrameReceiver {
                     } else {
                         self.overflow.d.next = true;
                     }
-                    if self.position.q.val() == 4 {
-                        self.word_bytes.d.next = self.rx_data.val();
-                    }
-                    self.position.d.next = self.position.q.val() + 1;
                     if self.element.q.val() == self.last_element.val() {
                         self.element.d.next = 0.into();
                         self.reply_length.d.next =
@@ -303,25 +288,25 @@ impl Logic for FrameReceiver {
                     if (self.error.val() == 0) & !self.jobs_full.val() {
                         self.commit_pointer.d.next = self.write_pointer.q.val();
                         self.job_write.next = true;
-                        self.job_data.next = bit_cast::<64, 8>(self.code.q.val())
-                            | (bit_cast::<64, 8>(self.seq.q.val()) << 8)
-                            | (bit_cast::<64, 16>(self.length.q.val()) << 16)
-                            | (bit_cast::<64, 16>(self.reply_length.q.val().get_bits::<16>(0))
+                        self.job_data.next = bit_cast::<48, 8>(self.code.q.val())
+                            | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                            | (bit_cast::<48, 16>(self.length.q.val()) << 16)
+                            | (bit_cast::<48, 16>(self.reply_length.q.val().get_bits::<16>(0))
                                 << 32);
                     } else {
                         self.write_pointer.d.next = self.commit_pointer.q.val();
                         self.frame_rejected.next = true;
                         self.job_write.next = !self.jobs_full.val();
                         self.job_data.next = 0xFF
-                            | (bit_cast::<64, 8>(self.seq.q.val()) << 8)
-                            | (bit_cast::<64, 8>(self.error.val()) << 48)
-                            | (bit_cast::<64, 8>(self.code.q.val()) << 56);
+                            | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                            | (bit_cast::<48, 8>(self.error.val()) << 16)
+                            | (bit_cast::<48, 8>(self.code.q.val()) << 24);
                         if self.error.val() == 0 {
                             // The job queue was full.
                             self.job_data.next = 0xFF
-                                | (bit_cast::<64, 8>(self.seq.q.val()) << 8)
-                                | (bit_cast::<64, 8>(5.into()) << 48)
-                                | (bit_cast::<64, 8>(self.code.q.val()) << 56);
+                                | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                                | (bit_cast::<48, 8>(5.into()) << 16)
+                                | (bit_cast::<48, 8>(self.code.q.val()) << 24);
                         }
                     }
                 }
@@ -338,9 +323,9 @@ impl Logic for FrameReceiver {
             self.frame_rejected.next = true;
             self.job_write.next = !self.jobs_full.val();
             self.job_data.next = 0xFF
-                | (bit_cast::<64, 8>(self.seq.q.val()) << 8)
-                | (bit_cast::<64, 8>(6.into()) << 48)
-                | (bit_cast::<64, 8>(self.code.q.val()) << 56);
+                | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                | (bit_cast::<48, 8>(6.into()) << 16)
+                | (bit_cast::<48, 8>(self.code.q.val()) << 24);
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::uart::Crc32Serial;
 use rust_hdl::prelude::*;
 
 /// The identify payload, shifted out a byte at a time.
-pub type Body = Bits<384>;
+pub type Body = Bits<416>;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum SendState {
@@ -45,6 +45,9 @@ pub struct Transmitter {
     pub vectors: Signal<In, Bits<32>>,
     pub engine_fault: Signal<In, Bit>,
     pub loaded: Signal<In, Bit>,
+    pub loading: Signal<In, Bit>,
+    pub image_crc: Signal<In, Bits<32>>,
+    pub load_offset: Signal<In, Bits<32>>,
     /// Between replies (the state machine waits for the next).
     pub idle: Signal<Out, Bit>,
     /// No byte waiting for the UART and no CRC in progress.
@@ -89,6 +92,9 @@ impl Transmitter {
             vectors: Default::default(),
             engine_fault: Default::default(),
             loaded: Default::default(),
+            loading: Default::default(),
+            image_crc: Default::default(),
+            load_offset: Default::default(),
             idle: Default::default(),
             flushed: Default::default(),
             tx_crc: Default::default(),
@@ -154,16 +160,19 @@ impl Logic for Transmitter {
                         (bit_cast::<48, 32>(self.reply.val().get_bits::<32>(0)) << 16) | 0x5AA5;
                     self.header_count.d.next = 6.into();
                     self.word_left.d.next = 0.into();
-                    self.body.d.next = bit_cast::<384, 16>(self.reply.val().get_bits::<16>(32));
+                    self.body.d.next = bit_cast::<416, 16>(self.reply.val().get_bits::<16>(32));
                     if self.reply.val().get_bits::<8>(0) == 0x81 {
                         self.body.d.next = self.ident.val();
                     }
                     if self.reply.val().get_bits::<8>(0) == 0x82 {
-                        self.body.d.next = bit_cast::<384, 32>(self.frames_received.val())
-                            | (bit_cast::<384, 32>(self.frames_rejected.val()) << 32)
-                            | (bit_cast::<384, 32>(self.vectors.val()) << 64)
-                            | (bit_cast::<384, 1>(self.engine_fault.val().into()) << 96)
-                            | (bit_cast::<384, 1>(self.loaded.val().into()) << 97);
+                        self.body.d.next = bit_cast::<416, 32>(self.frames_received.val())
+                            | (bit_cast::<416, 32>(self.frames_rejected.val()) << 32)
+                            | (bit_cast::<416, 32>(self.vectors.val()) << 64)
+                            | (bit_cast::<416, 1>(self.engine_fault.val().into()) << 96)
+                            | (bit_cast::<416, 1>(self.loaded.val().into()) << 97)
+                            | (bit_cast::<416, 1>(self.loading.val().into()) << 98)
+                            | (bit_cast::<416, 32>(self.image_crc.val()) << 128)
+                            | (bit_cast::<416, 32>(self.load_offset.val()) << 160);
                     }
                     self.send.d.next = SendState::Header;
                 }
