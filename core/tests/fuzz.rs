@@ -465,9 +465,9 @@ fn ident_config() -> impl Strategy<Value = EngineConfig> {
     ]
 }
 
-/// The counts of an identify reply (u32 at 10..30), the version and the
-/// buffer sizes.
-const IDENT_FIELDS: [(usize, usize); 9] = [
+/// The counts of an identify reply (u32 at 10..30), the version, the
+/// buffer sizes, the queue depth and the image length.
+const IDENT_FIELDS: [(usize, usize); 10] = [
     (10, 4),
     (14, 4),
     (18, 4),
@@ -476,7 +476,8 @@ const IDENT_FIELDS: [(usize, usize); 9] = [
     (4, 1),
     (42, 2),
     (44, 2),
-    (47, 1),
+    (46, 2),
+    (48, 4),
 ];
 
 #[test]
@@ -511,16 +512,18 @@ fn fuzz_identify_reply() {
 
 #[test]
 fn fuzz_status_reply() {
-    let status = (any::<[u32; 4]>()).prop_map(|[a, b, c, d]| Status {
+    let status = (any::<[u32; 6]>()).prop_map(|[a, b, c, d, e, f]| Status {
         frames_received: a,
         frames_rejected: b,
         vectors_processed: c,
         flags: d,
+        image_crc: e,
+        load_offset: f,
     });
     support::run("status", (status, mutations()), |(status, edits)| {
         let mut bytes = status.to_bytes().to_vec();
         for m in &edits {
-            apply(&mut bytes, m, &[(0, 4), (4, 4), (8, 4), (12, 4)]);
+            apply(&mut bytes, m, &[(0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]);
         }
         let (result, peak) = peak_allocation(|| Status::from_bytes(&bytes));
         prop_assert_eq!(peak, 0);

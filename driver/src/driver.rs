@@ -16,10 +16,10 @@
 //! and load frames do the same thing however often they run.
 
 use crate::transport::{Transport, TransportError};
-use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::protocol::{
     self, Command, Decoded, Decoder, DeviceError, Frame, Ident, IdentError, Status, ERROR_REPLY,
 };
+use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::{EngineConfig, Image};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -69,6 +69,24 @@ pub enum DriverError {
         port: String,
         device: String,
         image: String,
+    },
+    #[error("{port} refused {what}: {}{hint}", error.describe())]
+    Refused {
+        port: String,
+        what: String,
+        error: DeviceError,
+        hint: &'static str,
+    },
+    #[error(
+        "{port} acknowledged every byte of the image but does not report it loaded \
+         (status: loaded {loaded}, image CRC {device_crc:#010x}, expected {image_crc:#010x}); \
+         load it again, and if this repeats the bitstream is broken"
+    )]
+    NotLoaded {
+        port: String,
+        loaded: bool,
+        device_crc: u32,
+        image_crc: u32,
     },
     #[error("input vector {index} has {got} elements but the device's engine takes {expected}")]
     InputLength {
@@ -144,55 +162,27 @@ pub struct Driver<T: Transport> {
     ident: Option<Ident>,
 }
 
-/// The frames of a load: spans of words that are contiguous in one memory
-/// and of one size, each with its start address and word size.
-struct LoadPlan {
-    words: Vec<u32>,
-    address: Vec<u32>,
-    unit: Vec<u8>,
-    spans: Vec<(usize, usize)>,
+/// The frames of a load: the image file in chunks of at most `room` bytes.
+fn load_spans(len: usize, room: usize) -> Vec<(usize, usize)> {
+    (0..len)
+        .step_by(room.max(1))
+        .map(|a| (a, (a + room).min(len)))
+        .collect()
 }
 
-fn load_plan(image: &Image, max_payload: usize) -> LoadPlan {
-    let config = image.config();
-    let map = MemoryMap::new(config);
-    let is_bias = |memory: u32| (0..config.lanes).any(|l| map.bias_memory(l) as u32 == memory);
-    let all = MemoryMap::load_words(image);
-    let unit: Vec<u8> = all
-        .iter()
-        .map(|w| if is_bias(w.address >> 16) { 4 } else { 1 })
-        .collect();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < all.len() {
-        let room = (max_payload - protocol::LOAD_HEADER_LEN) / usize::from(unit[i]);
-        let mut j = i + 1;
-        while j < all.len()
-            && j - i < room
-            && all[j].address == all[j - 1].address + 1
-            && unit[j] == unit[i]
-        {
-            j += 1;
+/// Device errors that sending the frame again cannot cure, with a hint.
+fn fatal(error: DeviceError) -> Option<(DeviceError, &'static str)> {
+    let hint = match error {
+        DeviceError::NotLoaded => "; run `lutgen load` with an image first",
+        DeviceError::WrongImage => {
+            "; the device's configuration differs from the image's (lutgen ident shows it)"
         }
-        spans.push((i, j));
-        i = j;
-    }
-    LoadPlan {
-        words: all.iter().map(|w| w.data).collect(),
-        address: all.iter().map(|w| w.address).collect(),
-        unit,
-        spans,
-    }
-}
-
-impl LoadPlan {
-    fn payload(&self, start: usize, end: usize) -> Vec<u8> {
-        protocol::load_payload(
-            self.address[start],
-            self.unit[start],
-            &self.words[start..end],
-        )
-    }
+        DeviceError::ImageCrc | DeviceError::ValueRange => {
+            "; the image file is damaged: compile or export it again"
+        }
+        _ => return None,
+    };
+    Some((error, hint))
 }
 
 /// Units `start..end` in one frame; split in two when it fails, so a noisy
@@ -279,23 +269,31 @@ impl<T: Transport> Driver<T> {
         let mut done = vec![false; units];
         let mut remaining = units;
         let mut sent: VecDeque<Sent> = VecDeque::new();
-        // A failed span goes back to the front of the queue, halved.
+        // A failed span goes back into the queue, halved, in order of its
+        // start (a load's chunks must reach the device in file order).
         let requeue = |queue: &mut VecDeque<Span>, span: Span| {
+            let at = queue.partition_point(|s| s.start < span.start);
             if span.end - span.start > 1 {
                 let mid = span.start + (span.end - span.start) / 2;
                 // Halves are new frames: their tries start over.
-                queue.push_front(Span {
-                    start: mid,
-                    tries: 0,
-                    ..span
-                });
-                queue.push_front(Span {
-                    end: mid,
-                    tries: 0,
-                    ..span
-                });
+                queue.insert(
+                    at,
+                    Span {
+                        start: mid,
+                        tries: 0,
+                        ..span
+                    },
+                );
+                queue.insert(
+                    at,
+                    Span {
+                        end: mid,
+                        tries: 0,
+                        ..span
+                    },
+                );
             } else {
-                queue.push_front(span);
+                queue.insert(at, span);
             }
         };
         let mut in_flight = 0usize;
@@ -427,6 +425,19 @@ impl<T: Transport> Driver<T> {
                 if frame.code == ERROR_REPLY {
                     self.stats.device_errors += 1;
                     let code = frame.payload.first().copied().unwrap_or(0);
+                    if let Some((error, hint)) = DeviceError::from_code(code).and_then(fatal) {
+                        return Err(DriverError::Refused {
+                            port: self.port(),
+                            what: format!(
+                                "{} of items {}..{}",
+                                command.name(),
+                                this.span.start,
+                                this.span.end
+                            ),
+                            error,
+                            hint,
+                        });
+                    }
                     last_problem = format!(
                         "device error: {}",
                         DeviceError::from_code(code).map_or("unknown error code", |e| e.describe())
@@ -516,27 +527,46 @@ impl<T: Transport> Driver<T> {
         Ok(ident)
     }
 
-    /// Writes `image` into the device; `progress(done, total)` after each chunk.
+    /// Writes `image` into the device, its file bytes in order, pipelined;
+    /// `progress(done, total)` in bytes. A load left half-done on the device
+    /// (by another host, say) is abandoned first with a reset. Checks at the
+    /// end that the device reports the image loaded, with its payload CRC.
     pub fn load(
         &mut self,
         image: &Image,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), DriverError> {
         let ident = self.check_image(image.config())?;
-        let plan = load_plan(image, usize::from(ident.max_payload));
-        let total = plan.words.len();
+        if self.status()?.loading() {
+            self.reset()?;
+        }
+        let file = image.to_bytes();
+        let room = usize::from(ident.max_payload).saturating_sub(protocol::LOAD_HEADER_LEN);
+        let spans = load_spans(file.len(), room);
+        let total = file.len();
         let mut count = 0;
         self.pipeline(
             Command::Load,
             total,
-            &plan.spans,
-            &|a, b| plan.payload(a, b),
+            &spans,
+            &|a, b| protocol::load_payload(a as u32, &file[a..b]),
             &|_, _| 0,
             &mut |a, b, _| {
                 count += b - a;
                 progress(count.min(total), total);
             },
-        )
+        )?;
+        let status = self.status()?;
+        let image_crc = u32::from_le_bytes(file[PAYLOAD_CRC_OFFSET..PAYLOAD_CRC_OFFSET + 4].try_into().expect("4 bytes"));
+        if !status.loaded() || status.image_crc != image_crc {
+            return Err(DriverError::NotLoaded {
+                port: self.port(),
+                loaded: status.loaded(),
+                device_crc: status.image_crc,
+                image_crc,
+            });
+        }
+        Ok(())
     }
 
     /// Runs `vectors` through the device's engine; `progress(done, total)` in vectors.
@@ -611,21 +641,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn load_plan_covers_every_word_once() {
-        let config = EngineConfig {
-            outputs: 10,
-            lanes: 3,
-            ..EngineConfig::default()
-        };
-        let image = Image::random(config, 2).unwrap();
-        let plan = load_plan(&image, protocol::MAX_PAYLOAD);
-        let mut words = 0;
-        for c in plan.spans.iter().map(|&(a, b)| plan.payload(a, b)) {
-            assert!(c.len() <= protocol::MAX_PAYLOAD);
-            let unit = usize::from(c[4]);
-            assert!(unit == 1 || unit == 4);
-            words += (c.len() - protocol::LOAD_HEADER_LEN) / unit;
-        }
-        assert_eq!(words, MemoryMap::load_words(&image).len());
+    fn load_spans_cover_the_file_in_order() {
+        let image = Image::random(EngineConfig::default(), 2).unwrap();
+        let len = image.to_bytes().len();
+        let room = protocol::MAX_PAYLOAD - protocol::LOAD_HEADER_LEN;
+        let spans = load_spans(len, room);
+        // The default image (5,248 bytes) goes in 11 frames.
+        assert_eq!(spans.len(), len.div_ceil(room));
+        assert!(spans.len() <= 20, "{}", spans.len());
+        assert_eq!(spans[0].0, 0);
+        assert_eq!(spans.last().unwrap().1, len);
+        assert!(spans.windows(2).all(|w| w[0].1 == w[1].0));
     }
 }
