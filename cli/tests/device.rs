@@ -114,7 +114,8 @@ fn damaged_link_still_gives_bit_exact_results() {
 fn silent_device_ends_in_a_timeout_naming_the_port() {
     let image = Image::random(small_engine(), 7).unwrap();
     let faults = Faults {
-        mute_after: Some(protocol::OVERHEAD + protocol::IDENT_LEN),
+        // Identify and the status a load starts with get through; the load does not.
+        mute_after: Some(2 * protocol::OVERHEAD + protocol::IDENT_LEN + protocol::STATUS_LEN),
         ..Faults::default()
     };
     let mut driver = Driver::new(FaultyTransport::new(transport(), faults, 1), options());
@@ -227,4 +228,191 @@ fn bit_level_uart_runs_bit_exact() {
         driver.run(&inputs, &mut |_, _| {}).unwrap(),
         expected(&image, &inputs)
     );
+}
+
+/// Sends `frames` back to back and reads one reply per frame, in order.
+fn exchange(t: &mut SimTransport, frames: &[Frame]) -> Vec<Frame> {
+    let stream: Vec<u8> = frames.iter().flat_map(|f| f.encode()).collect();
+    t.write(&stream).unwrap();
+    let mut decoder = Decoder::new(65535);
+    let mut replies = Vec::new();
+    for _ in 0..20_000 {
+        decoder.push(&t.read(Duration::from_millis(10)).unwrap());
+        while let Some(d) = decoder.next_frame() {
+            match d {
+                Decoded::Frame(f) => replies.push(f),
+                Decoded::Corrupt { .. } => panic!("device sent a corrupt frame"),
+            }
+        }
+        if replies.len() >= frames.len() {
+            break;
+        }
+    }
+    assert_eq!(replies.len(), frames.len(), "one reply per frame");
+    for (f, r) in frames.iter().zip(&replies) {
+        assert_eq!(f.seq, r.seq, "replies in order");
+    }
+    replies
+}
+
+/// The error code of an error reply, None for a success.
+fn error_of(reply: &Frame) -> Option<DeviceError> {
+    (reply.code == protocol::ERROR_REPLY).then(|| DeviceError::from_code(reply.payload[0]).unwrap())
+}
+
+/// `file` in load frames of 40 bytes (the small engine's image is 244).
+fn load_frames(file: &[u8], seq: u8) -> Vec<Frame> {
+    let room = 40;
+    file.chunks(room)
+        .enumerate()
+        .map(|(i, chunk)| {
+            Frame::new(
+                Command::Load.code(),
+                seq.wrapping_add(i as u8),
+                protocol::load_payload((i * room) as u32, chunk),
+            )
+        })
+        .collect()
+}
+
+fn status_of(t: &mut SimTransport) -> protocol::Status {
+    let reply = exchange(t, &[Frame::new(Command::Status.code(), 200, vec![])]);
+    protocol::Status::from_bytes(&reply[0].payload).unwrap()
+}
+
+/// Replaces both CRCs of an image file, as a writer would.
+fn recrc(file: &mut [u8]) {
+    let payload = protocol::crc32(&file[64..]);
+    file[56..60].copy_from_slice(&payload.to_le_bytes());
+    let header = protocol::crc32(&file[..60]);
+    file[60..64].copy_from_slice(&header.to_le_bytes());
+}
+
+/// Every wrong load is refused with an error reply naming the fault, the
+/// device is then not loaded, and a good load afterwards works; repeats
+/// and retransmissions of chunks are harmless.
+#[test]
+fn wrong_loads_are_refused_and_repeats_are_harmless() {
+    let mut t = transport();
+    let image = Image::random(small_engine(), 12).unwrap();
+    let file = image.to_bytes();
+    let data = Frame::new(Command::Data.code(), 1, (0..8).collect());
+    // No image yet: data is refused.
+    assert_eq!(
+        error_of(&exchange(&mut t, &[data.clone()])[0]),
+        Some(DeviceError::NotLoaded)
+    );
+
+    // A chunk past the next byte expected (a gap).
+    let frames = load_frames(&file, 10);
+    let gap = exchange(&mut t, &frames[1..2]);
+    assert_eq!(error_of(&gap[0]), Some(DeviceError::LoadOffset));
+
+    // Another configuration's image, sent raw (the driver would refuse it first).
+    let other = Image::random(
+        EngineConfig {
+            outputs: 5,
+            ..small_engine()
+        },
+        1,
+    )
+    .unwrap();
+    let replies = exchange(&mut t, &load_frames(&other.to_bytes(), 20)[..1]);
+    assert_eq!(error_of(&replies[0]), Some(DeviceError::WrongImage));
+
+    // A damaged payload byte: the image CRC.
+    let mut damaged = file.clone();
+    damaged[100] ^= 1;
+    let replies = exchange(&mut t, &load_frames(&damaged, 30));
+    assert_eq!(
+        error_of(replies.last().unwrap()),
+        Some(DeviceError::ImageCrc)
+    );
+    assert!(replies[..replies.len() - 1]
+        .iter()
+        .all(|r| error_of(r).is_none()));
+    // A damaged header byte: refused at once (it is the configuration).
+    let mut damaged = file.clone();
+    damaged[17] ^= 1;
+    let replies = exchange(&mut t, &load_frames(&damaged, 40)[..1]);
+    assert_eq!(error_of(&replies[0]), Some(DeviceError::WrongImage));
+    // The header CRC.
+    let mut damaged = file.clone();
+    damaged[61] ^= 1;
+    let replies = exchange(&mut t, &load_frames(&damaged, 45)[..2]);
+    assert_eq!(error_of(&replies[0]), None);
+    assert_eq!(error_of(&replies[1]), Some(DeviceError::ImageCrc));
+
+    // A bias past its 16 bits, with both CRCs right: the value range.
+    let bias_at = file.len() - 4 * small_engine().outputs;
+    let mut wide = file.clone();
+    wide[bias_at..bias_at + 4].copy_from_slice(&40_000i32.to_le_bytes());
+    recrc(&mut wide);
+    let replies = exchange(&mut t, &load_frames(&wide, 50));
+    assert_eq!(
+        error_of(replies.last().unwrap()),
+        Some(DeviceError::ValueRange)
+    );
+    let status = status_of(&mut t);
+    assert!(!status.loaded() && !status.loading(), "{status:?}");
+    assert_eq!(
+        error_of(&exchange(&mut t, &[data.clone()])[0]),
+        Some(DeviceError::NotLoaded)
+    );
+
+    // The good image, with its first chunk sent twice and a chunk repeated:
+    // every frame is acknowledged and the image loads.
+    let mut good = load_frames(&file, 60);
+    good.insert(1, good[0].clone());
+    good.insert(
+        3,
+        Frame::new(Command::Load.code(), 99, good[2].payload.clone()),
+    );
+    let replies = exchange(&mut t, &good);
+    assert!(replies.iter().all(|r| r.code == 0x84), "{replies:?}");
+    let status = status_of(&mut t);
+    assert!(status.loaded() && !status.loading(), "{status:?}");
+    assert_eq!(
+        status.image_crc,
+        u32::from_le_bytes(file[56..60].try_into().unwrap())
+    );
+    assert_eq!(status.load_offset as usize, file.len());
+    // One byte past the end of the image.
+    let past = Frame::new(
+        Command::Load.code(),
+        70,
+        protocol::load_payload(file.len() as u32, &[0]),
+    );
+    assert_eq!(
+        error_of(&exchange(&mut t, &[past])[0]),
+        Some(DeviceError::WrongImage)
+    );
+    // The image stays loaded and runs bit-exact.
+    let reply = exchange(&mut t, &[data])[0].clone();
+    let outputs: Vec<i32> = reply
+        .payload
+        .chunks(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let input: Vec<i8> = (0..8).collect();
+    assert_eq!(outputs, Reference::new(&image).outputs(&input).unwrap());
+    // Status counted every refusal.
+    assert_eq!(status_of(&mut t).frames_rejected, 9);
+}
+
+/// One reply per frame, whatever the burst: 64 and 300 identify frames
+/// sent at once (replies are 6 times longer than the frames, so the queue
+/// fills far past the 16 frames a host keeps in flight).
+#[test]
+fn a_burst_of_frames_gets_one_reply_each() {
+    let mut t = transport();
+    for count in [64usize, 300] {
+        let frames: Vec<Frame> = (0..count)
+            .map(|i| Frame::new(Command::Identify.code(), i as u8, vec![]))
+            .collect();
+        let replies = exchange(&mut t, &frames);
+        assert!(replies.iter().all(|r| r.code == 0x81), "{count}");
+    }
+    let status = status_of(&mut t);
+    assert_eq!(status.frames_rejected, 0, "{status:?}");
 }

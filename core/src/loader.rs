@@ -164,7 +164,12 @@ impl Loader {
         let mut at = HEADER_LEN;
         for section in &self.sections {
             let end = at + section.bytes as usize;
-            walk(section, &file[at..end], self.config.sub_vector_len(), &mut words)?;
+            walk(
+                section,
+                &file[at..end],
+                self.config.sub_vector_len(),
+                &mut words,
+            )?;
             at = end;
         }
         if crc32(&file[HEADER_LEN..]) != word(PAYLOAD_CRC_OFFSET) {
@@ -290,10 +295,7 @@ fn sections(config: &EngineConfig) -> Vec<Section> {
         }
         EncoderKind::TwoLevel => {
             // Key g S + s: [c][g][s][v] to word (c V + v) G + g of memory G + s.
-            let (g, s) = (
-                config.clusters() as u64,
-                config.keys_per_cluster() as u64,
-            );
+            let (g, s) = (config.clusters() as u64, config.keys_per_cluster() as u64);
             out.push(Section {
                 inner: v as u32,
                 inner_step: g as u32,
@@ -479,7 +481,9 @@ mod tests {
         let image = Image::random(config.clone(), 1).unwrap();
         let good = image.to_bytes();
         // Another configuration's image.
-        let other = Image::random(EngineConfig::default(), 1).unwrap().to_bytes();
+        let other = Image::random(EngineConfig::default(), 1)
+            .unwrap()
+            .to_bytes();
         assert_eq!(loader.load(&other), Err(DeviceError::WrongImage));
         // Bytes past the end.
         let mut long = good.clone();

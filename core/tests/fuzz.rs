@@ -523,7 +523,11 @@ fn fuzz_status_reply() {
     support::run("status", (status, mutations()), |(status, edits)| {
         let mut bytes = status.to_bytes().to_vec();
         for m in &edits {
-            apply(&mut bytes, m, &[(0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]);
+            apply(
+                &mut bytes,
+                m,
+                &[(0, 4), (4, 4), (8, 4), (12, 4), (16, 4), (20, 4)],
+            );
         }
         let (result, peak) = peak_allocation(|| Status::from_bytes(&bytes));
         prop_assert_eq!(peak, 0);

@@ -16,10 +16,10 @@
 //! and load frames do the same thing however often they run.
 
 use crate::transport::{Transport, TransportError};
+use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::protocol::{
     self, Command, Decoded, Decoder, DeviceError, Frame, Ident, IdentError, Status, ERROR_REPLY,
 };
-use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::{EngineConfig, Image};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -557,7 +557,11 @@ impl<T: Transport> Driver<T> {
             },
         )?;
         let status = self.status()?;
-        let image_crc = u32::from_le_bytes(file[PAYLOAD_CRC_OFFSET..PAYLOAD_CRC_OFFSET + 4].try_into().expect("4 bytes"));
+        let image_crc = u32::from_le_bytes(
+            file[PAYLOAD_CRC_OFFSET..PAYLOAD_CRC_OFFSET + 4]
+                .try_into()
+                .expect("4 bytes"),
+        );
         if !status.loaded() || status.image_crc != image_crc {
             return Err(DriverError::NotLoaded {
                 port: self.port(),

@@ -65,6 +65,9 @@ pub struct Executor {
     pub clear_counters: Signal<Out, Bit>,
     /// No job in progress.
     pub idle: Signal<Out, Bit>,
+    /// This cycle's reply refuses a frame the receiver had accepted (not
+    /// loaded, or a load error), for the rejected-frames counter.
+    pub refused: Signal<Out, Bit>,
     exec: DFF<ExecState>,
     read_pointer: DFF<Bits<16>>,
     remaining: DFF<Bits<16>>,
@@ -106,6 +109,7 @@ impl Default for Executor {
             engine_reset: Default::default(),
             clear_counters: Default::default(),
             idle: Default::default(),
+            refused: Default::default(),
             exec: Default::default(),
             read_pointer: Default::default(),
             remaining: Default::default(),
@@ -147,6 +151,7 @@ impl Logic for Executor {
         self.loader_restart.next = false;
         self.loader_abandon.next = false;
         self.loader_byte_valid.next = false;
+        self.refused.next = false;
         self.engine_reset.next = self.holding_reset.q.val();
         self.clear_counters.next = false;
         self.idle.next = self.exec.q.val() == ExecState::Idle;
@@ -162,6 +167,7 @@ impl Logic for Executor {
                     if (self.job_kind.val() == 5) & !self.loader_loaded.val() {
                         // No image: refuse the vectors (not loaded, 7) and skip them.
                         self.jobs_read.next = true;
+                        self.refused.next = true;
                         self.reply_write.next = true;
                         self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
                             << 8)
@@ -263,6 +269,7 @@ impl Logic for Executor {
                 {
                     self.loader_restart.next = true;
                 } else if self.load_word.q.val() > self.loader_offset.val() {
+                    self.refused.next = true;
                     self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
                     self.remaining.d.next = 0.into();
                     self.reply_write.next = true;
@@ -318,6 +325,7 @@ impl Logic for Executor {
                 self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
                 self.remaining.d.next = 0.into();
                 self.loader_abandon.next = true;
+                self.refused.next = true;
                 self.reply_write.next = true;
                 self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8)
                     | (bit_cast::<48, 8>(2.into()) << 16)

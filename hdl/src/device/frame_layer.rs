@@ -168,8 +168,7 @@ impl Logic for DeviceCore {
         self.transmitter.vectors.next = self.vectors.q.val();
         self.transmitter.engine_fault.next = self.engine.fault.val();
         self.transmitter.loaded.next = self.loader.loaded.val();
-        self.transmitter.loading.next =
-            (self.loader.offset.val() != 0) & !self.loader.loaded.val();
+        self.transmitter.loading.next = (self.loader.offset.val() != 0) & !self.loader.loaded.val();
         self.transmitter.image_crc.next = self.loader.image_crc.val();
         self.transmitter.load_offset.next = self.loader.offset.val();
 
@@ -177,8 +176,11 @@ impl Logic for DeviceCore {
         if self.receiver.frame_received.val() {
             self.frames_received.d.next = self.frames_received.q.val() + 1;
         }
-        if self.receiver.frame_rejected.val() {
+        if self.receiver.frame_rejected.val() | self.executor.refused.val() {
             self.frames_rejected.d.next = self.frames_rejected.q.val() + 1;
+        }
+        if self.receiver.frame_rejected.val() & self.executor.refused.val() {
+            self.frames_rejected.d.next = self.frames_rejected.q.val() + 2;
         }
         if self.engine.out_valid.val() & self.engine.out_ready.val() & self.engine.out_last.val() {
             self.vectors.d.next = self.vectors.q.val() + 1;

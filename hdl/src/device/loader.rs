@@ -138,7 +138,10 @@ impl ImageLoader {
             .map(|&b| Bits::<8>::from(u64::from(b)));
         let sections = loader.sections().iter().map(descriptor);
         assert!(loader.sections().len() <= 8, "the section ROM holds 8");
-        let v = loader.sections().iter().find(|s| s.kind == SectionKind::TreeSplits);
+        let v = loader
+            .sections()
+            .iter()
+            .find(|s| s.kind == SectionKind::TreeSplits);
         ImageLoader {
             clock: Default::default(),
             restart: Default::default(),
@@ -248,7 +251,8 @@ impl Logic for ImageLoader {
 
         // The element this byte completes, as stored (little-endian, the
         // byte arriving last is the top one), sign-extended and as a key.
-        self.assembled.next = (self.element.q.val() >> 8) | (bit_cast::<32, 8>(self.in_byte.val()) << 24);
+        self.assembled.next =
+            (self.element.q.val() >> 8) | (bit_cast::<32, 8>(self.in_byte.val()) << 24);
         self.raw.next = self.assembled.val();
         if self.sections.data.val().get_bits::<8>(352) == 1 {
             self.raw.next = self.assembled.val() >> 24;
@@ -298,7 +302,10 @@ impl Logic for ImageLoader {
 
         match self.state.q.val() {
             LoaderState::Accept => {
-                if self.byte_valid.val() & (self.fault_code.q.val() == 0) & !self.crc_unit.busy.val() {
+                if self.byte_valid.val()
+                    & (self.fault_code.q.val() == 0)
+                    & !self.crc_unit.busy.val()
+                {
                     self.at.d.next = self.at.q.val() + 1;
                     if self.at.q.val() == self.image_len.val() {
                         // Past the end of this configuration's image.
