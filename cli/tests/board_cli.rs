@@ -105,7 +105,10 @@ fn load_and_run_verify_through_a_pseudo_terminal() {
             .output()
             .unwrap(),
     );
-    assert!(load["frames"].as_u64().unwrap() > 0);
+    // Identify, the status a load starts with, the 176-byte image in one
+    // frame, and the status that proves it loaded.
+    assert_eq!(load["frames"], 4, "{load}");
+    assert_eq!(load["retransmissions"], 0, "{load}");
 
     let output = dir.join("y.npy");
     let run = json_of(
@@ -135,6 +138,10 @@ fn load_and_run_verify_through_a_pseudo_terminal() {
     );
     assert_eq!(status["vectors_processed"], 300);
     assert_eq!(status["loaded"], true);
+    let file = std::fs::read(&image).unwrap();
+    let crc = u32::from_le_bytes(file[56..60].try_into().unwrap());
+    assert_eq!(status["image_crc"], crc);
+    assert_eq!(status["load_offset"], file.len());
 }
 
 #[test]

@@ -416,3 +416,62 @@ fn a_burst_of_frames_gets_one_reply_each() {
     let status = status_of(&mut t);
     assert_eq!(status.frames_rejected, 0, "{status:?}");
 }
+
+/// The example exchange of `docs/protocol.md`, byte for byte: every `host:`
+/// line goes to the simulated device (at the page's 115200 baud), and what
+/// comes back must be exactly the `device:` lines that follow it.
+#[test]
+fn the_documented_exchange_is_what_the_device_does() {
+    let page = include_str!("../../docs/protocol.md");
+    let section = &page[page.find("## Example exchange").unwrap()..];
+    let section = &section[..section.find("A minimal client in Python").unwrap()];
+    // (host bytes, device bytes) in page order.
+    let mut steps: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut current: Option<bool> = None;
+    for line in section.lines() {
+        let (who, hex) = if let Some(rest) = line.strip_prefix("host:") {
+            (Some(true), rest)
+        } else if let Some(rest) = line.strip_prefix("device:") {
+            (Some(false), rest)
+        } else if line.starts_with("        ") && current.is_some() {
+            (None, line)
+        } else {
+            current = None;
+            continue;
+        };
+        let bytes: Vec<u8> = hex
+            .split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect();
+        match who {
+            Some(true) => {
+                steps.push((bytes, Vec::new()));
+                current = Some(true);
+            }
+            Some(false) => {
+                steps.last_mut().unwrap().1.extend(bytes);
+                current = Some(false);
+            }
+            None if current == Some(true) => steps.last_mut().unwrap().0.extend(bytes),
+            None => steps.last_mut().unwrap().1.extend(bytes),
+        }
+    }
+    assert_eq!(steps.len(), 5, "identify, refused data, load, data, status");
+    let device = DeviceConfig {
+        engine: small_engine(),
+        clock_hz: 12_000_000,
+        baud: 115_200,
+    };
+    let mut t = SimTransport::new(&device, &DeviceSimOptions::default()).unwrap();
+    for (host, expected) in steps {
+        t.write(&host).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            got.extend(t.read(Duration::from_millis(20)).unwrap());
+            if got.len() >= expected.len() {
+                break;
+            }
+        }
+        assert_eq!(got, expected, "reply to {host:02x?}");
+    }
+}

@@ -35,6 +35,7 @@ pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
             ident.max_payload,
             ident.job_queue_depth
         );
+        println!("image: {} bytes", ident.image_bytes);
     }
     Ok(true)
 }

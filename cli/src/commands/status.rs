@@ -25,6 +25,11 @@ struct Report {
     vectors_processed: u32,
     fault: bool,
     loaded: bool,
+    loading: bool,
+    /// Payload CRC of the loaded image (its file's bytes 56..60), 0 when none.
+    image_crc: u32,
+    /// The image byte a load in progress expects next (the image length once loaded).
+    load_offset: u32,
 }
 
 pub fn run(args: &StatusArgs) -> Result<bool, CommandError> {
@@ -39,16 +44,25 @@ pub fn run(args: &StatusArgs) -> Result<bool, CommandError> {
         vectors_processed: s.vectors_processed,
         fault: s.fault(),
         loaded: s.loaded(),
+        loading: s.loading(),
+        image_crc: s.image_crc,
+        load_offset: s.load_offset,
     };
     if args.json {
         print_json(&report);
     } else {
+        let image = if report.loaded {
+            format!("yes (payload CRC {:#010x})", report.image_crc)
+        } else if report.loading {
+            format!("no (a load is at byte {})", report.load_offset)
+        } else {
+            "no".to_string()
+        };
         println!(
-            "frames received {}, rejected {}; vectors processed {}; image loaded: {}; engine fault: {}",
+            "frames received {}, rejected {}; vectors processed {}; image loaded: {image}; engine fault: {}",
             report.frames_received,
             report.frames_rejected,
             report.vectors_processed,
-            if report.loaded { "yes" } else { "no" },
             if report.fault { "YES" } else { "no" }
         );
     }
