@@ -19,6 +19,8 @@
 mod support;
 
 use lutgen_core::image::format::HEADER_LEN;
+use lutgen_core::loader::Loader;
+use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::network::{random_network, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use lutgen_core::protocol::{
     config_hash, crc32, Decoded, Decoder, Frame, Ident, Status, HEADER_LEN as FRAME_HEADER,
@@ -154,6 +156,40 @@ fn fuzz_image_reader() {
         }
         fix_image(&mut bytes, fix);
         check_reader(&bytes, 2, Image::from_bytes, Image::to_bytes)
+    });
+}
+
+/// The device's loader (`lutgen_core::loader`, the walk the hardware runs)
+/// on mutated image files: it accepts exactly the files the host reader
+/// accepts for the device's configuration, and then writes exactly the
+/// memory map's words (the map's zero padding rows aside).
+#[test]
+fn fuzz_device_loader() {
+    let strategy = (config(), any::<u64>(), mutations(), fix());
+    support::run("loader", strategy, |(config, seed, edits, fix)| {
+        let image = Image::random(config.clone(), seed).unwrap();
+        let loader = Loader::new(&config).unwrap();
+        let mut bytes = image.to_bytes();
+        for m in &edits {
+            apply(&mut bytes, m, &IMAGE_FIELDS);
+        }
+        fix_image(&mut bytes, fix);
+        let device = loader.load(&bytes);
+        let host = Image::from_bytes(&bytes).ok().filter(|i| i.config() == &config);
+        prop_assert_eq!(device.is_ok(), host.is_some(), "{:?}", device.as_ref().err());
+        let label = match &device {
+            Ok(_) => "loaded".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        if let (Ok(mut words), Some(host)) = (device, host) {
+            let mut map = MemoryMap::load_words(&host);
+            let written: std::collections::HashSet<u32> = words.iter().map(|w| w.address).collect();
+            map.retain(|w| written.contains(&w.address) || w.data != 0);
+            words.sort_by_key(|w| w.address);
+            map.sort_by_key(|w| w.address);
+            prop_assert_eq!(words, map);
+        }
+        Ok(label)
     });
 }
 
