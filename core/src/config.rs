@@ -591,6 +591,14 @@ mod tests {
             ..EngineConfig::default()
         };
         assert_eq!((c.centroids_per_unit(), c.distance_units()), (1, 16));
+        // D > C * M (16 lanes: C * M = 16 < D = 64, the search is the
+        // bound): the budget C * M / D is 0, and F is still 1.
+        let c = EngineConfig {
+            lanes: 16,
+            ..EngineConfig::default()
+        };
+        assert!(c.input_dim > c.codebooks * c.rows_per_lane());
+        assert_eq!((c.centroids_per_unit(), c.distance_units()), (1, 16));
         // The budget is rounded down to a power of two and capped at K.
         let c = EngineConfig {
             input_dim: 16,

@@ -4,7 +4,7 @@
 
 use crate::stream::{self, StreamPorts};
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
-use lutgen_core::memory_map::MemoryMap;
+use lutgen_core::memory_map::{LoadWord, MemoryMap};
 use lutgen_core::{EngineConfig, Image};
 use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_hdl::verilog::{engine_verilog, Port, ENGINE_PORTS, TOP_MODULE};
@@ -161,6 +161,24 @@ impl EngineSim {
         );
         self.loaded = true;
         Ok(())
+    }
+
+    /// Writes `words` through the load port as they are, one per clock, with
+    /// no check against the configuration: for tests of the load port's
+    /// rules ([`EngineSim::load`] is how an image goes in). Counts as a load.
+    pub fn write(&mut self, words: impl IntoIterator<Item = LoadWord>) {
+        stream::load(&mut self.model, self.ports.stream, words);
+        self.loaded = true;
+    }
+
+    /// Holds `reset` high while writing `words` through the load port, one
+    /// per clock, then resets as [`EngineSim::reset`] does: for testing that
+    /// a write during reset takes effect. Counts as a load.
+    pub fn write_during_reset(&mut self, words: impl IntoIterator<Item = LoadWord>) {
+        self.model.set(self.ports.stream.in_valid, 0);
+        self.model.set(self.ports.reset, 1);
+        self.write(words);
+        self.reset();
     }
 
     /// Offers `vectors` for `cycles` cycles, taking any output, then stops
