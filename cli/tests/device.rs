@@ -475,3 +475,23 @@ fn the_documented_exchange_is_what_the_device_does() {
         assert_eq!(got, expected, "reply to {host:02x?}");
     }
 }
+
+/// Running vectors on a device with no image is refused at once, with the fix.
+#[test]
+fn running_before_a_load_says_to_load_first() {
+    let mut driver = Driver::new(transport(), options());
+    let inputs = vectors(&small_engine(), 3, 1);
+    let err = driver.run(&inputs, &mut |_, _| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DriverError::Refused {
+                error: DeviceError::NotLoaded,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lutgen load"), "{err}");
+    assert_eq!(driver.stats().retransmissions, 0, "not retried");
+}
