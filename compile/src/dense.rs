@@ -9,7 +9,7 @@
 use crate::error::CompileError;
 use crate::layers::check_calibration;
 use crate::mlp::Mlp;
-use crate::quantize::{input_quantization, relu_requantize};
+use crate::quantize::{input_quantization, requantize_for};
 use lutgen_core::network::{InputQuantization, Requantize};
 
 /// One int8 dense layer.
@@ -81,11 +81,11 @@ impl DenseInt8 {
             };
             if l + 1 < mlp.layers.len() {
                 let accs: Vec<Vec<i32>> = q.iter().map(|x| layer.accumulate(x)).collect();
-                let max = accs
-                    .iter()
-                    .flatten()
-                    .fold(0f64, |m, &a| m.max(f64::from(a) * acc_scale));
-                let (r, out_scale) = relu_requantize(acc_scale, max, l)?;
+                let (min, max) = accs.iter().flatten().fold((0f64, 0f64), |(lo, hi), &a| {
+                    let v = f64::from(a) * acc_scale;
+                    (lo.min(v), hi.max(v))
+                });
+                let (r, out_scale) = requantize_for(&mlp.activations[l], acc_scale, min, max, l)?;
                 q = accs
                     .iter()
                     .map(|a| a.iter().map(|&v| r.apply(v)).collect())

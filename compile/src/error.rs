@@ -15,6 +15,24 @@ pub enum CompileError {
     },
     #[error("{}: {message}", path.display())]
     Format { path: PathBuf, message: String },
+    #[error("{}: cannot read the ONNX model: {message}", path.display())]
+    OnnxRead { path: PathBuf, message: String },
+    #[error("{}: {node}: {reason}", path.display())]
+    Onnx {
+        path: PathBuf,
+        node: String,
+        reason: String,
+    },
+    #[error(
+        "layer {layer} is followed by the activation {activation}, which lutgen cannot yet run \
+         between layers (activation tables, issue 18); use a model with ReLU or no activation"
+    )]
+    Activation { layer: usize, activation: String },
+    #[error(
+        "the learned method trains with ReLU between layers, but this model has {activation} \
+         after layer {layer}; use --method kmeans or refit"
+    )]
+    LearnedActivation { layer: usize, activation: String },
     #[error("tensor {name} has dtype {dtype}; only F32 and F64 weights are supported")]
     Dtype { name: String, dtype: String },
     #[error("tensor {name} is missing; the weights file has {}", list(available))]

@@ -5,7 +5,7 @@ use crate::encoders;
 use crate::error::CompileError;
 use crate::mlp::Mlp;
 use crate::options::{CompileOptions, Method};
-use crate::quantize::{input_quantization, relu_requantize};
+use crate::quantize::{input_quantization, requantize_for};
 use crate::refit::refit;
 use indicatif::ProgressBar;
 use lutgen_core::encoder::nearest_l2;
@@ -252,11 +252,11 @@ pub fn compile_with(
                         .expect("calibration rows are int8 of width D")
                 })
                 .collect();
-            let max = accs
-                .iter()
-                .flatten()
-                .fold(0f64, |m, &a| m.max(f64::from(a) * acc_scale));
-            let (r, out_scale) = relu_requantize(acc_scale, max, l)?;
+            let (min, max) = accs.iter().flatten().fold((0f64, 0f64), |(lo, hi), &a| {
+                let v = f64::from(a) * acc_scale;
+                (lo.min(v), hi.max(v))
+            });
+            let (r, out_scale) = requantize_for(&mlp.activations[l], acc_scale, min, max, l)?;
             q = accs
                 .iter()
                 .map(|acc| acc.iter().map(|&a| r.apply(a)).collect())

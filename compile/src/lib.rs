@@ -27,6 +27,7 @@ pub mod layers;
 pub mod learn;
 pub mod mlp;
 pub mod npy;
+pub mod onnx;
 pub mod options;
 pub mod quantize;
 pub mod refit;
@@ -36,9 +37,9 @@ pub use error::CompileError;
 pub use eval::accuracy;
 pub use layers::{check_calibration, compile_with, LayerParams};
 pub use learn::learn;
-pub use mlp::Mlp;
+pub use mlp::{Activation, Head, Mlp};
 pub use options::{CompileOptions, LearnOptions, Method};
-pub use quantize::{input_quantization, relu_requantize};
+pub use quantize::{identity_requantize, input_quantization, relu_requantize, requantize_for};
 pub use refit::{refit, refit_weighted};
 
 use indicatif::ProgressBar;
@@ -52,6 +53,12 @@ pub fn compile(
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
     if options.method == Method::Learned {
+        if let Some(layer) = mlp.activations.iter().position(|a| *a != mlp::Activation::Relu) {
+            return Err(CompileError::LearnedActivation {
+                layer,
+                activation: mlp.activations[layer].name().to_string(),
+            });
+        }
         let encoders = options.layer_encoders(mlp.layers.len())?;
         if let Some(layer) = encoders.iter().position(|&e| e != EncoderKind::L2) {
             return Err(CompileError::LearnedEncoder {

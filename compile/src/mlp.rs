@@ -1,12 +1,16 @@
-//! A trained multi-layer perceptron, read from safetensors or .npz, and its float forward pass.
+//! The compiler's model: a chain of dense layers with an activation between
+//! each two ([`Mlp`]), its float forward pass, and the safetensors / .npz
+//! frontend (the ONNX one is `crate::onnx`).
 //!
 //! Layers follow PyTorch's `nn.Linear` convention: `<prefix>.weight` has shape
-//! `(outputs, inputs)` and `<prefix>.bias` shape `(outputs)`. Every layer but
-//! the last is followed by a ReLU.
+//! `(outputs, inputs)` and `<prefix>.bias` shape `(outputs)`. A weights file
+//! carries no graph, so the activation between layers is the caller's
+//! choice ([`Mlp::with_activation`]; ReLU unless told otherwise).
 
 use crate::error::CompileError;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One fully connected layer: `y = W x + b`.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,10 +46,90 @@ impl Dense {
     }
 }
 
-/// A chain of dense layers with ReLU between them.
+/// A float function applied to every element alike (an activation that is
+/// not ReLU): a name, and the function on a batch of values.
+#[derive(Clone)]
+pub struct Elementwise {
+    pub name: String,
+    f: Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>,
+}
+
+impl Elementwise {
+    pub fn new(name: impl Into<String>, f: Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>) -> Self {
+        Elementwise {
+            name: name.into(),
+            f,
+        }
+    }
+
+    /// The function on every value of `x`.
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        (self.f)(x)
+    }
+}
+
+impl std::fmt::Debug for Elementwise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Elementwise({})", self.name)
+    }
+}
+
+/// Two functions are the same when their names are (the function is not compared).
+impl PartialEq for Elementwise {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+/// What runs between two layers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activation {
+    /// Nothing: the next layer takes the previous one's outputs.
+    Identity,
+    Relu,
+    /// Any other elementwise function.
+    Function(Elementwise),
+}
+
+impl Activation {
+    pub fn name(&self) -> &str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Function(f) => &f.name,
+        }
+    }
+
+    /// The activation on one layer's outputs.
+    pub fn apply(&self, y: &[f64]) -> Vec<f64> {
+        match self {
+            Activation::Identity => y.to_vec(),
+            Activation::Relu => y.iter().map(|&v| v.max(0.0)).collect(),
+            Activation::Function(f) => {
+                let x: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+                f.apply(&x).into_iter().map(f64::from).collect()
+            }
+        }
+    }
+}
+
+/// What the model does after its last layer. The device returns the last
+/// layer's outputs: a softmax does not change which output is largest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Head {
+    #[default]
+    Logits,
+    Softmax,
+    LogSoftmax,
+}
+
+/// A chain of dense layers with an activation between each two.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
     pub layers: Vec<Dense>,
+    /// `activations[i]` runs between layer i and layer i + 1.
+    pub activations: Vec<Activation>,
+    pub head: Head,
 }
 
 /// A tensor as read: shape and values widened to f32.
@@ -134,7 +218,37 @@ impl Mlp {
                 bias: b.values.clone(),
             });
         }
-        Ok(Mlp { layers: out })
+        let activations = vec![Activation::Relu; out.len() - 1];
+        Ok(Mlp {
+            layers: out,
+            activations,
+            head: Head::Logits,
+        })
+    }
+
+    /// The same layers with `activation` between every two.
+    pub fn with_activation(self, activation: Activation) -> Self {
+        let activations = vec![activation; self.layers.len() - 1];
+        Mlp {
+            activations,
+            ..self
+        }
+    }
+
+    /// Refuses non-finite weights or biases, naming the tensor.
+    pub fn check_finite(&self) -> Result<(), CompileError> {
+        for layer in &self.layers {
+            for (what, values) in [("weight", &layer.weight), ("bias", &layer.bias)] {
+                if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(CompileError::NonFinite {
+                        name: format!("{} {what}", layer.name),
+                        index,
+                        value: values[index],
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads an MLP from a `.safetensors` or `.npz` file.
@@ -148,18 +262,23 @@ impl Mlp {
         self.layers[0].inputs
     }
 
-    /// Every layer's pre-activation output for one input (ReLU between layers).
+    /// Every layer's pre-activation output for one input.
     pub fn pre_activations(&self, x: &[f64]) -> Vec<Vec<f64>> {
         let mut out: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
         let mut h = x.to_vec();
         for (i, layer) in self.layers.iter().enumerate() {
             let y = layer.forward(&h);
-            if i + 1 < self.layers.len() {
-                h = y.iter().map(|&v| v.max(0.0)).collect();
+            if let Some(activation) = self.activations.get(i) {
+                h = activation.apply(&y);
             }
             out.push(y);
         }
         out
+    }
+
+    /// Whether every activation is ReLU.
+    pub fn all_relu(&self) -> bool {
+        self.activations.iter().all(|a| *a == Activation::Relu)
     }
 
     /// The float network's outputs (logits).

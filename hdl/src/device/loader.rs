@@ -73,7 +73,8 @@ pub struct ImageLoader {
     pub clock: Signal<In, Clock>,
     /// Start a new load: offset 0, no image loaded, no fault.
     pub restart: Signal<In, Bit>,
-    /// Forget a fault, and a load in progress (a loaded image stays loaded).
+    /// Forget a load in progress; after a fault, also any loaded image (without
+    /// one, a loaded image stays loaded: a reset).
     pub abandon: Signal<In, Bit>,
     /// The next byte of the image, taken when `byte_valid & ready`.
     pub byte_valid: Signal<In, Bit>,
@@ -459,9 +460,13 @@ impl Logic for ImageLoader {
             }
         }
         if self.abandon.val() {
+            // After a fault the device holds no image (even one the faulting
+            // frame had completed); a reset keeps a loaded image.
             self.fault_code.d.next = 0.into();
-            if !self.done.q.val() {
+            if !self.done.q.val() | (self.fault_code.q.val() != 0) {
                 self.at.d.next = 0.into();
+                self.done.d.next = false;
+                self.loaded_crc.d.next = 0.into();
             }
             self.state.d.next = LoaderState::Accept;
         }

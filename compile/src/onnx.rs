@@ -1,0 +1,735 @@
+//! The ONNX frontend: an MLP graph as PyTorch (`torch.onnx.export`) or Keras
+//! (tf2onnx) writes it, read with `tract-onnx` into an [`Mlp`], and the
+//! graph itself run by tract as the float reference.
+//!
+//! The graph must be one chain from one input to one output:
+//!
+//! - `Flatten` (axis 1) or a `Reshape` to `(batch, D)` before the first layer;
+//! - a dense layer is `Gemm`, or `MatMul` by a constant optionally followed by
+//!   `Add` of a constant bias;
+//! - `BatchNormalization` (inference mode) right after a layer is folded into
+//!   it; anywhere else before a layer, into that layer's inputs;
+//! - between two layers, any chain of elementwise ops on the one varying
+//!   value with scalar constants (`Relu`, `Tanh`, `Sigmoid`, `Erf`, `Div`,
+//!   `Mul`, `Add`, ...) is the activation: `Relu` alone stays ReLU, nothing is
+//!   the identity, anything else becomes one function, evaluated by tract on
+//!   the sub-graph itself (so GELU written as Div, Erf, Add, Mul, Mul is one
+//!   activation, with no list of activations to keep);
+//! - `Dropout` and `Identity` are removed; a trailing `Softmax` or
+//!   `LogSoftmax` (axis 1) is recorded and not run (the device returns the
+//!   last layer's outputs, whose argmax is the same).
+//!
+//! Every other node, attribute value or extra input or output is refused
+//! with [`CompileError::Onnx`] naming the node and its op, and the ops this
+//! frontend runs.
+
+use crate::error::CompileError;
+use crate::mlp::{Activation, Dense, Elementwise, Head, Mlp};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tract_onnx::pb;
+use tract_onnx::prelude::{
+    tvec, DatumType, Framework, InferenceFact, InferenceModelExt, Tensor, TypedRunnableModel,
+    TypedModel,
+};
+
+/// Elementwise ops an activation may be made of (one varying input, the rest
+/// scalar constants). The list is of ONNX's elementwise ops, not of
+/// activations: any composition of them is one activation function.
+pub const ELEMENTWISE_OPS: &[&str] = &[
+    "Abs", "Add", "Celu", "Clip", "Cos", "Div", "Elu", "Erf", "Exp", "Gelu", "HardSigmoid",
+    "HardSwish", "LeakyRelu", "Log", "Max", "Min", "Mish", "Mul", "Neg", "Pow", "Reciprocal",
+    "Relu", "Selu", "Sigmoid", "Sign", "Sin", "Softplus", "Softsign", "Sqrt", "Sub", "Tanh",
+    "ThresholdedRelu",
+];
+
+/// The other ops the frontend reads.
+pub const STRUCTURE_OPS: &[&str] = &[
+    "Gemm",
+    "MatMul",
+    "BatchNormalization",
+    "Flatten",
+    "Reshape",
+    "Dropout",
+    "Identity",
+    "Constant",
+    "Softmax",
+    "LogSoftmax",
+];
+
+/// An ONNX model read as an [`Mlp`], with tract's plan of the whole graph.
+pub struct OnnxModel {
+    pub mlp: Mlp,
+    /// The graph's input shape without the batch dimension.
+    pub input_shape: Vec<usize>,
+    path: PathBuf,
+    plan: TypedRunnableModel<TypedModel>,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("path", &self.path)
+            .field("input_shape", &self.input_shape)
+            .field("mlp", &self.mlp)
+            .finish()
+    }
+}
+
+fn refuse(path: &Path, node: &pb::NodeProto, reason: impl Into<String>) -> CompileError {
+    CompileError::Onnx {
+        path: path.to_path_buf(),
+        node: format!("{} ({})", node_name(node), node.op_type),
+        reason: reason.into(),
+    }
+}
+
+fn graph_error(path: &Path, reason: impl Into<String>) -> CompileError {
+    CompileError::Onnx {
+        path: path.to_path_buf(),
+        node: "the graph".into(),
+        reason: reason.into(),
+    }
+}
+
+fn node_name(node: &pb::NodeProto) -> String {
+    if node.name.is_empty() {
+        format!("node writing {:?}", node.output.first().cloned().unwrap_or_default())
+    } else {
+        node.name.clone()
+    }
+}
+
+fn supported() -> String {
+    format!(
+        "lutgen runs {} and, between layers, chains of {}",
+        STRUCTURE_OPS.join(", "),
+        ELEMENTWISE_OPS.join(", ")
+    )
+}
+
+fn attr<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+fn attr_i(node: &pb::NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).map_or(default, |a| a.i)
+}
+
+fn attr_f(node: &pb::NodeProto, name: &str, default: f32) -> f32 {
+    attr(node, name).map_or(default, |a| a.f)
+}
+
+/// A constant: shape and values as f32 (integers converted).
+#[derive(Clone, Debug)]
+struct Constant {
+    shape: Vec<usize>,
+    values: Vec<f32>,
+    /// The values as integers, for shapes (Reshape).
+    ints: Vec<i64>,
+}
+
+fn constant(tensor: &Tensor) -> Option<Constant> {
+    let shape = tensor.shape().to_vec();
+    let values = tensor.cast_to::<f32>().ok()?.as_slice::<f32>().ok()?.to_vec();
+    let ints = tensor
+        .cast_to::<i64>()
+        .ok()
+        .and_then(|t| t.as_slice::<i64>().ok().map(|s| s.to_vec()))
+        .unwrap_or_default();
+    Some(Constant {
+        shape,
+        values,
+        ints,
+    })
+}
+
+fn is_scalar(c: &Constant) -> bool {
+    c.values.len() == 1
+}
+
+/// Where the chain stands while the nodes are read.
+#[derive(Default)]
+struct Chain {
+    layers: Vec<Dense>,
+    activations: Vec<Activation>,
+    /// Elementwise nodes since the last layer, and the values they produce.
+    pending: Vec<pb::NodeProto>,
+    pending_values: HashSet<String>,
+    /// The output of the last layer's MatMul, awaiting its bias Add.
+    matmul_output: Option<String>,
+    /// A per-input affine (BatchNorm not right after a layer) for the next layer.
+    input_affine: Option<(Vec<f32>, Vec<f32>)>,
+    head: Head,
+    /// The varying value: the chain's current end.
+    current: String,
+    /// The input width once flat.
+    width: Option<usize>,
+}
+
+/// Reads `path` (weights stored inline or as external data beside it).
+pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
+    let framework = tract_onnx::onnx();
+    let tract_error = |e: tract_onnx::prelude::TractError| CompileError::OnnxRead {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    let proto = framework.proto_model_for_path(path).map_err(tract_error)?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| graph_error(path, "the file holds no graph"))?;
+    let dir = path
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| ".".into());
+    let load = |t: &pb::TensorProto| -> Result<Constant, CompileError> {
+        let tensor = tract_onnx::tensor::load_tensor(&*framework.provider, t, Some(&dir))
+            .map_err(tract_error)?;
+        constant(&tensor).ok_or_else(|| {
+            graph_error(
+                path,
+                format!("tensor {:?} is not numeric (type {})", t.name, t.data_type),
+            )
+        })
+    };
+    let mut constants: HashMap<String, Constant> = HashMap::new();
+    for t in &graph.initializer {
+        constants.insert(t.name.clone(), load(t)?);
+    }
+    let inputs: Vec<&pb::ValueInfoProto> = graph
+        .input
+        .iter()
+        .filter(|i| !constants.contains_key(&i.name))
+        .collect();
+    let [input] = inputs[..] else {
+        return Err(graph_error(
+            path,
+            format!(
+                "the graph has {} inputs ({}); lutgen compiles graphs with one input, the activations",
+                inputs.len(),
+                inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    };
+    if graph.output.len() != 1 {
+        return Err(graph_error(
+            path,
+            format!(
+                "the graph has {} outputs; lutgen compiles graphs with one output",
+                graph.output.len()
+            ),
+        ));
+    }
+    let input_shape = value_shape(input)
+        .ok_or_else(|| graph_error(path, format!("input {:?} has no tensor shape", input.name)))?;
+    let (batch, input_shape) = input_shape
+        .split_first()
+        .ok_or_else(|| graph_error(path, "the input is a scalar; expected (batch, features)"))?;
+    let _ = batch;
+    let input_shape: Vec<usize> = input_shape
+        .iter()
+        .map(|d| d.ok_or_else(|| graph_error(path, "only the batch dimension may be symbolic")))
+        .collect::<Result<_, _>>()?;
+    let mut chain = Chain {
+        current: input.name.clone(),
+        width: (input_shape.len() == 1).then(|| input_shape[0]),
+        ..Chain::default()
+    };
+    let nodes = &graph.node;
+    for (i, node) in nodes.iter().enumerate() {
+        let op = node.op_type.as_str();
+        if op == "Constant" {
+            let value = attr(node, "value")
+                .and_then(|a| a.t.as_ref())
+                .ok_or_else(|| refuse(path, node, "a Constant without a tensor `value`"))?;
+            let out = node.output.first().cloned().unwrap_or_default();
+            constants.insert(out, load(value)?);
+            continue;
+        }
+        let varying: Vec<&String> = node
+            .input
+            .iter()
+            .filter(|v| !v.is_empty() && !constants.contains_key(*v))
+            .collect();
+        let on_chain = |v: &String| *v == chain.current || chain.pending_values.contains(v);
+        if varying.is_empty() || !varying.iter().all(|v| on_chain(v)) {
+            return Err(refuse(
+                path,
+                node,
+                format!(
+                    "it reads {} besides the one value flowing through the network; {}",
+                    varying
+                        .iter()
+                        .filter(|v| !on_chain(v))
+                        .map(|v| format!("{v:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    supported()
+                ),
+            ));
+        }
+        let output = node.output.first().cloned().unwrap_or_default();
+        let input_const = |k: usize| node.input.get(k).and_then(|n| constants.get(n));
+        match op {
+            "Flatten" | "Reshape" => {
+                let target: Vec<i64> = if op == "Flatten" {
+                    if attr_i(node, "axis", 1) != 1 {
+                        return Err(refuse(path, node, "only Flatten with axis 1 (to (batch, features))"));
+                    }
+                    vec![0, -1]
+                } else {
+                    input_const(1).map(|c| c.ints.clone()).unwrap_or_default()
+                };
+                let flat: usize = input_shape.iter().product();
+                let ok = !chain.layers.is_empty() || chain.width.is_none() || target.len() == 2;
+                let two_d = target.len() == 2
+                    && matches!(target[0], -1 | 0)
+                    && (target[1] == -1 || target[1] as usize == chain.width.unwrap_or(flat));
+                if !(ok && two_d && chain.pending.is_empty() && varying.len() == 1) {
+                    return Err(refuse(
+                        path,
+                        node,
+                        format!(
+                            "only a flatten to (batch, features) is supported (this one targets {target:?}); \
+                             a reshape or transpose inside the network is not"
+                        ),
+                    ));
+                }
+                if chain.layers.is_empty() {
+                    chain.width = Some(flat);
+                }
+                chain.current = output;
+            }
+            "Dropout" | "Identity" => {
+                if node.output.len() > 1 && !node.output[1].is_empty() {
+                    return Err(refuse(path, node, "a Dropout whose mask is used"));
+                }
+                if chain.pending_values.contains(varying[0]) {
+                    chain.pending.push(node.clone());
+                    chain.pending_values.insert(output.clone());
+                }
+                chain.current = output;
+            }
+            "Gemm" | "MatMul" => {
+                if *varying[0] != node.input[0] || varying.len() != 1 {
+                    return Err(refuse(path, node, "the weights must be a constant second input"));
+                }
+                let w = input_const(1).ok_or_else(|| refuse(path, node, "no constant weights"))?;
+                let [rows, cols] = w.shape[..] else {
+                    return Err(refuse(path, node, format!("weights of shape {:?}; expected 2-D", w.shape)));
+                };
+                let (alpha, beta, trans_b) = if op == "Gemm" {
+                    if attr_i(node, "transA", 0) != 0 {
+                        return Err(refuse(path, node, "transA = 1 (a transposed input) is not supported"));
+                    }
+                    (attr_f(node, "alpha", 1.0), attr_f(node, "beta", 1.0), attr_i(node, "transB", 0) != 0)
+                } else {
+                    (1.0, 1.0, false)
+                };
+                let (outputs, inputs) = if trans_b { (rows, cols) } else { (cols, rows) };
+                let mut weight = vec![0f32; outputs * inputs];
+                for o in 0..outputs {
+                    for k in 0..inputs {
+                        let v = if trans_b { w.values[o * cols + k] } else { w.values[k * cols + o] };
+                        weight[o * inputs + k] = alpha * v;
+                    }
+                }
+                let mut bias = vec![0f32; outputs];
+                if op == "Gemm" {
+                    if let Some(c) = input_const(2) {
+                        if c.values.len() != outputs && c.values.len() != 1 {
+                            return Err(refuse(path, node, format!("bias of shape {:?}", c.shape)));
+                        }
+                        for (o, b) in bias.iter_mut().enumerate() {
+                            *b = beta * c.values[if c.values.len() == 1 { 0 } else { o }];
+                        }
+                    }
+                }
+                let name = node_name(node);
+                let mut dense = Dense {
+                    name,
+                    inputs,
+                    outputs,
+                    weight,
+                    bias,
+                };
+                if let Some((scale, shift)) = chain.input_affine.take() {
+                    fold_input_affine(&mut dense, &scale, &shift);
+                }
+                let expected = chain.layers.last().map(|l| l.outputs).or(chain.width);
+                if let Some(expected) = expected {
+                    if expected != inputs {
+                        return Err(refuse(
+                            path,
+                            node,
+                            format!("takes {inputs} inputs but the value reaching it has {expected}"),
+                        ));
+                    }
+                }
+                if chain.layers.is_empty() {
+                    if !chain.pending.is_empty() {
+                        return Err(refuse(
+                            path,
+                            node,
+                            "elementwise ops before the first layer are not supported: apply them to the input data",
+                        ));
+                    }
+                } else {
+                    chain.activations.push(activation(path, &chain.pending, &chain.current, &constants, nodes)?);
+                }
+                chain.pending.clear();
+                chain.pending_values.clear();
+                chain.layers.push(dense);
+                chain.matmul_output = (op == "MatMul").then(|| output.clone());
+                chain.current = output;
+            }
+            "Add" if chain.matmul_output.as_deref() == Some(varying[0].as_str()) => {
+                let outputs = chain.layers.last().map_or(0, |l| l.outputs);
+                let bias = node
+                    .input
+                    .iter()
+                    .filter_map(|n| constants.get(n))
+                    .next()
+                    .filter(|c| c.values.len() == outputs && varying.len() == 1)
+                    .ok_or_else(|| refuse(path, node, "an Add after a MatMul must add a constant bias of the layer's width"))?;
+                let layer = chain.layers.last_mut().expect("a MatMul came first");
+                for (b, &v) in layer.bias.iter_mut().zip(&bias.values) {
+                    *b += v;
+                }
+                chain.matmul_output = None;
+                chain.current = output;
+            }
+            "BatchNormalization" => {
+                if attr_i(node, "training_mode", 0) != 0 {
+                    return Err(refuse(path, node, "training_mode = 1: export the model in eval mode"));
+                }
+                let params: Vec<&Constant> = (1..5)
+                    .map(|k| input_const(k))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| refuse(path, node, "scale, bias, mean and variance must be constants"))?;
+                let eps = attr_f(node, "epsilon", 1e-5);
+                let n = params[0].values.len();
+                if params.iter().any(|p| p.values.len() != n) {
+                    return Err(refuse(path, node, "parameters of different lengths"));
+                }
+                let scale: Vec<f32> = (0..n)
+                    .map(|c| params[0].values[c] / (params[3].values[c] + eps).sqrt())
+                    .collect();
+                let shift: Vec<f32> = (0..n)
+                    .map(|c| params[1].values[c] - params[2].values[c] * scale[c])
+                    .collect();
+                let right_after = chain.pending.is_empty()
+                    && chain.layers.last().is_some_and(|l| l.outputs == n)
+                    && chain.input_affine.is_none();
+                if right_after {
+                    let layer = chain.layers.last_mut().expect("checked");
+                    for o in 0..n {
+                        for w in &mut layer.weight[o * layer.inputs..(o + 1) * layer.inputs] {
+                            *w *= scale[o];
+                        }
+                        layer.bias[o] = layer.bias[o] * scale[o] + shift[o];
+                    }
+                    chain.current = output;
+                } else if chain.input_affine.is_none() {
+                    // Before the next layer (after an activation, or on the input).
+                    chain.input_affine = Some((scale, shift));
+                    if !chain.pending.is_empty() {
+                        // The activation ends here: what follows is the affine.
+                        chain.pending_values.clear();
+                        chain.pending_values.insert(output.clone());
+                        chain.pending.push(pb::NodeProto {
+                            op_type: "Identity".into(),
+                            input: vec![varying[0].clone()],
+                            output: vec![output.clone()],
+                            ..Default::default()
+                        });
+                    }
+                    chain.current = output;
+                } else {
+                    return Err(refuse(path, node, "two BatchNormalizations in a row"));
+                }
+            }
+            "Softmax" | "LogSoftmax" => {
+                let last = i + 1 == nodes.len();
+                let axis = attr_i(node, "axis", -1);
+                if !(last && chain.pending.is_empty() && !chain.layers.is_empty() && matches!(axis, 1 | -1)) {
+                    return Err(refuse(
+                        path,
+                        node,
+                        "a Softmax or LogSoftmax is supported only as the graph's last node, over axis 1, right after a layer",
+                    ));
+                }
+                chain.head = if op == "Softmax" { Head::Softmax } else { Head::LogSoftmax };
+                chain.current = output;
+            }
+            op if ELEMENTWISE_OPS.contains(&op) => {
+                if chain.layers.is_empty() {
+                    return Err(refuse(
+                        path,
+                        node,
+                        "elementwise ops before the first layer are not supported: apply them to the input data",
+                    ));
+                }
+                if let Some(c) = node
+                    .input
+                    .iter()
+                    .filter_map(|n| constants.get(n))
+                    .find(|c| !is_scalar(c))
+                {
+                    return Err(refuse(
+                        path,
+                        node,
+                        format!(
+                            "a constant of shape {:?}: an activation must be the same function on every \
+                             element (scalar constants only)",
+                            c.shape
+                        ),
+                    ));
+                }
+                chain.pending.push(node.clone());
+                chain.pending_values.insert(output.clone());
+                chain.current = output;
+            }
+            _ => {
+                return Err(refuse(path, node, format!("unsupported op; {}", supported())));
+            }
+        }
+    }
+    if chain.layers.is_empty() {
+        return Err(graph_error(path, "no Gemm or MatMul layer found"));
+    }
+    if !chain.pending.is_empty() {
+        let ops: Vec<&str> = chain.pending.iter().map(|n| n.op_type.as_str()).collect();
+        return Err(graph_error(
+            path,
+            format!(
+                "elementwise ops after the last layer ({}) are not supported: the device returns \
+                 the last layer's outputs; remove them or end with Softmax",
+                ops.join(", ")
+            ),
+        ));
+    }
+    if chain.input_affine.is_some() {
+        return Err(graph_error(path, "a BatchNormalization after the last layer's activation"));
+    }
+    if graph.output[0].name != chain.current {
+        return Err(graph_error(
+            path,
+            format!(
+                "the graph's output {:?} is not the end of the layer chain {:?}",
+                graph.output[0].name, chain.current
+            ),
+        ));
+    }
+    let mlp = Mlp {
+        layers: chain.layers,
+        activations: chain.activations,
+        head: chain.head,
+    };
+    mlp.check_finite()?;
+    // The whole graph, for the float reference.
+    let mut shape = vec![1usize];
+    shape.extend(&input_shape);
+    let plan = framework
+        .model_for_path(path)
+        .and_then(|m| m.with_input_fact(0, InferenceFact::dt_shape(DatumType::F32, shape)))
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(tract_error)?;
+    Ok(OnnxModel {
+        mlp,
+        input_shape,
+        path: path.to_path_buf(),
+        plan,
+    })
+}
+
+/// `W' x + b'` = `W (s * x + t) + b`: a per-input affine folded into the layer.
+fn fold_input_affine(dense: &mut Dense, scale: &[f32], shift: &[f32]) {
+    for o in 0..dense.outputs {
+        let row = &mut dense.weight[o * dense.inputs..(o + 1) * dense.inputs];
+        let mut extra = 0f32;
+        for (k, w) in row.iter_mut().enumerate() {
+            extra += *w * shift[k];
+            *w *= scale[k];
+        }
+        dense.bias[o] += extra;
+    }
+}
+
+/// Dimensions of a graph value: None for a symbolic one.
+fn value_shape(value: &pb::ValueInfoProto) -> Option<Vec<Option<usize>>> {
+    let Some(pb::type_proto::Value::TensorType(t)) = value.r#type.as_ref()?.value.as_ref() else {
+        return None;
+    };
+    Some(
+        t.shape
+            .as_ref()?
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The activation the elementwise nodes `pending` make, ending in `output`.
+fn activation(
+    path: &Path,
+    pending: &[pb::NodeProto],
+    output: &str,
+    constants: &HashMap<String, Constant>,
+    all: &[pb::NodeProto],
+) -> Result<Activation, CompileError> {
+    let ops: Vec<&str> = pending
+        .iter()
+        .map(|n| n.op_type.as_str())
+        .filter(|&o| o != "Identity" && o != "Dropout")
+        .collect();
+    match ops[..] {
+        [] => return Ok(Activation::Identity),
+        ["Relu"] => return Ok(Activation::Relu),
+        _ => {}
+    }
+    // The sub-graph on its own: input = the value the first node reads off the chain.
+    let produced: HashSet<&String> = pending.iter().flat_map(|n| &n.output).collect();
+    let input = pending
+        .iter()
+        .flat_map(|n| &n.input)
+        .find(|v| !v.is_empty() && !produced.contains(v) && !constants.contains_key(*v))
+        .cloned()
+        .unwrap_or_default();
+    let used: HashSet<&String> = pending.iter().flat_map(|n| &n.input).collect();
+    let mut nodes: Vec<pb::NodeProto> = all
+        .iter()
+        .filter(|n| n.op_type == "Constant" && n.output.iter().any(|o| used.contains(o)))
+        .cloned()
+        .collect();
+    nodes.extend(pending.iter().cloned());
+    let value = |name: &str| pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![pb::tensor_shape_proto::Dimension {
+                        value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(
+                            SAMPLES as i64,
+                        )),
+                        ..Default::default()
+                    }],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let initializer: Vec<pb::TensorProto> = used
+        .iter()
+        .filter(|v| constants.contains_key(**v) && !nodes.iter().any(|n| n.output.contains(v)))
+        .map(|v| {
+            let c = &constants[*v];
+            pb::TensorProto {
+                name: (*v).clone(),
+                dims: c.shape.iter().map(|&d| d as i64).collect(),
+                data_type: 1,
+                float_data: c.values.clone(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    let proto = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "activation".into(),
+            node: nodes,
+            input: vec![value(&input)],
+            output: vec![value(output)],
+            initializer,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let name = ops.join(", ");
+    let plan = tract_onnx::onnx()
+        .model_for_proto_model(&proto)
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| {
+            graph_error(
+                path,
+                format!("the activation {name} (before {output:?}) cannot be evaluated: {e:#}"),
+            )
+        })?;
+    let plan = Arc::new(plan);
+    Ok(Activation::Function(Elementwise::new(
+        name,
+        Arc::new(move |x: &[f32]| evaluate(&plan, x)),
+    )))
+}
+
+/// Values an activation's sub-graph is evaluated on at a time.
+const SAMPLES: usize = 256;
+
+fn evaluate(plan: &TypedRunnableModel<TypedModel>, x: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for chunk in x.chunks(SAMPLES) {
+        let mut padded = chunk.to_vec();
+        padded.resize(SAMPLES, 0.0);
+        let input = Tensor::from_shape(&[SAMPLES], &padded).expect("shape matches");
+        let result = plan
+            .run(tvec!(input.into()))
+            .expect("an elementwise sub-graph runs on any f32 vector");
+        let values = result[0]
+            .cast_to::<f32>()
+            .expect("numeric")
+            .as_slice::<f32>()
+            .expect("f32")
+            .to_vec();
+        out.extend_from_slice(&values[..chunk.len()]);
+    }
+    out
+}
+
+impl OnnxModel {
+    /// The graph's own outputs for `rows` (float), run by tract.
+    pub fn float_outputs(&self, rows: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, CompileError> {
+        let mut out = Vec::with_capacity(rows.len());
+        let mut shape = vec![1usize];
+        shape.extend(&self.input_shape);
+        for row in rows {
+            let input = Tensor::from_shape(&shape, row).map_err(|e| CompileError::OnnxRead {
+                path: self.path.clone(),
+                message: format!("input row of {} values: {e:#}", row.len()),
+            })?;
+            let result = self
+                .plan
+                .run(tvec!(input.into()))
+                .map_err(|e| CompileError::OnnxRead {
+                    path: self.path.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            out.push(
+                result[0]
+                    .cast_to::<f32>()
+                    .map_err(|e| CompileError::OnnxRead {
+                        path: self.path.clone(),
+                        message: format!("{e:#}"),
+                    })?
+                    .as_slice::<f32>()
+                    .map(|s| s.to_vec())
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(out)
+    }
+}
