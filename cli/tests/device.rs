@@ -377,7 +377,8 @@ fn wrong_loads_are_refused_and_repeats_are_harmless() {
         u32::from_le_bytes(file[56..60].try_into().unwrap())
     );
     assert_eq!(status.load_offset as usize, file.len());
-    // One byte past the end of the image.
+    // One byte past the end of the image: refused, and the image is gone
+    // (a load error leaves none loaded).
     let past = Frame::new(
         Command::Load.code(),
         70,
@@ -387,7 +388,23 @@ fn wrong_loads_are_refused_and_repeats_are_harmless() {
         error_of(&exchange(&mut t, &[past])[0]),
         Some(DeviceError::WrongImage)
     );
-    // The image stays loaded and runs bit-exact.
+    assert!(!status_of(&mut t).loaded());
+    assert_eq!(
+        error_of(&exchange(&mut t, &[data.clone()])[0]),
+        Some(DeviceError::NotLoaded)
+    );
+    // The whole image and one byte more in one frame: refused, not loaded.
+    let mut long = file.clone();
+    long.push(0);
+    let frame = Frame::new(Command::Load.code(), 71, protocol::load_payload(0, &long));
+    assert_eq!(
+        error_of(&exchange(&mut t, &[frame])[0]),
+        Some(DeviceError::WrongImage)
+    );
+    assert!(!status_of(&mut t).loaded());
+    // Loaded again, it runs bit-exact.
+    let replies = exchange(&mut t, &load_frames(&file, 80));
+    assert!(replies.iter().all(|r| r.code == 0x84), "{replies:?}");
     let reply = exchange(&mut t, &[data])[0].clone();
     let outputs: Vec<i32> = reply
         .payload
@@ -397,7 +414,7 @@ fn wrong_loads_are_refused_and_repeats_are_harmless() {
     let input: Vec<i8> = (0..8).collect();
     assert_eq!(outputs, Reference::new(&image).outputs(&input).unwrap());
     // Status counted every refusal.
-    assert_eq!(status_of(&mut t).frames_rejected, 9);
+    assert_eq!(status_of(&mut t).frames_rejected, 11);
 }
 
 /// One reply per frame, whatever the burst: 64 and 300 identify frames

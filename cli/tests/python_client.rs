@@ -227,3 +227,41 @@ fn sign() {
     let config = small(EncoderKind::Sign, 4);
     client_checks("sign", config, Some(small(EncoderKind::L2, 4)), 508);
 }
+
+/// The minimal client printed in docs/protocol.md, run as it stands (port
+/// and image path substituted) against the simulated board: it identifies,
+/// loads an image and reads the loaded flag.
+#[test]
+fn the_minimal_client_on_the_page_works() {
+    let python = python();
+    let page = include_str!("../../docs/protocol.md");
+    let start = page.find("```python\n").expect("a Python block") + "```python\n".len();
+    let code = &page[start..];
+    let code = &code[..code.find("```").unwrap()];
+    let config = small(EncoderKind::L2, 4);
+    let dir = std::env::temp_dir().join(format!("lutgen-py-minimal-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image_path = dir.join("model.lutimg");
+    Image::random(config, 21)
+        .unwrap()
+        .write_to(&image_path)
+        .unwrap();
+    let (_board, port) = start_board(&image_path);
+    assert!(code.contains("\"/dev/ttyUSB0\"") && code.contains("\"model.lutimg\""));
+    let code = code
+        .replace("\"/dev/ttyUSB0\"", &format!("{port:?}"))
+        .replace(
+            "\"model.lutimg\"",
+            &format!("{:?}", image_path.display().to_string()),
+        );
+    let out = Command::new(python).arg("-c").arg(&code).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the page's client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("(129, 0, b'LTGN"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("\nloaded"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -53,7 +53,11 @@ pub fn compile(
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
     if options.method == Method::Learned {
-        if let Some(layer) = mlp.activations.iter().position(|a| *a != mlp::Activation::Relu) {
+        if let Some(layer) = mlp
+            .activations
+            .iter()
+            .position(|a| *a != mlp::Activation::Relu)
+        {
             return Err(CompileError::LearnedActivation {
                 layer,
                 activation: mlp.activations[layer].name().to_string(),

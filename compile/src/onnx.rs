@@ -30,17 +30,45 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tract_onnx::pb;
 use tract_onnx::prelude::{
-    tvec, DatumType, Framework, InferenceFact, InferenceModelExt, Tensor, TypedRunnableModel,
-    TypedModel,
+    tvec, DatumType, Framework, InferenceFact, InferenceModelExt, Tensor, TypedModel,
+    TypedRunnableModel,
 };
 
 /// Elementwise ops an activation may be made of (one varying input, the rest
 /// scalar constants). The list is of ONNX's elementwise ops, not of
 /// activations: any composition of them is one activation function.
 pub const ELEMENTWISE_OPS: &[&str] = &[
-    "Abs", "Add", "Celu", "Clip", "Cos", "Div", "Elu", "Erf", "Exp", "Gelu", "HardSigmoid",
-    "HardSwish", "LeakyRelu", "Log", "Max", "Min", "Mish", "Mul", "Neg", "Pow", "Reciprocal",
-    "Relu", "Selu", "Sigmoid", "Sign", "Sin", "Softplus", "Softsign", "Sqrt", "Sub", "Tanh",
+    "Abs",
+    "Add",
+    "Celu",
+    "Clip",
+    "Cos",
+    "Div",
+    "Elu",
+    "Erf",
+    "Exp",
+    "Gelu",
+    "HardSigmoid",
+    "HardSwish",
+    "LeakyRelu",
+    "Log",
+    "Max",
+    "Min",
+    "Mish",
+    "Mul",
+    "Neg",
+    "Pow",
+    "Reciprocal",
+    "Relu",
+    "Selu",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Softplus",
+    "Softsign",
+    "Sqrt",
+    "Sub",
+    "Tanh",
     "ThresholdedRelu",
 ];
 
@@ -95,7 +123,10 @@ fn graph_error(path: &Path, reason: impl Into<String>) -> CompileError {
 
 fn node_name(node: &pb::NodeProto) -> String {
     if node.name.is_empty() {
-        format!("node writing {:?}", node.output.first().cloned().unwrap_or_default())
+        format!(
+            "node writing {:?}",
+            node.output.first().cloned().unwrap_or_default()
+        )
     } else {
         node.name.clone()
     }
@@ -132,7 +163,12 @@ struct Constant {
 
 fn constant(tensor: &Tensor) -> Option<Constant> {
     let shape = tensor.shape().to_vec();
-    let values = tensor.cast_to::<f32>().ok()?.as_slice::<f32>().ok()?.to_vec();
+    let values = tensor
+        .cast_to::<f32>()
+        .ok()?
+        .as_slice::<f32>()
+        .ok()?
+        .to_vec();
     let ints = tensor
         .cast_to::<i64>()
         .ok()
@@ -277,7 +313,11 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
             "Flatten" | "Reshape" => {
                 let target: Vec<i64> = if op == "Flatten" {
                     if attr_i(node, "axis", 1) != 1 {
-                        return Err(refuse(path, node, "only Flatten with axis 1 (to (batch, features))"));
+                        return Err(refuse(
+                            path,
+                            node,
+                            "only Flatten with axis 1 (to (batch, features))",
+                        ));
                     }
                     vec![0, -1]
                 } else {
@@ -315,17 +355,33 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
             }
             "Gemm" | "MatMul" => {
                 if *varying[0] != node.input[0] || varying.len() != 1 {
-                    return Err(refuse(path, node, "the weights must be a constant second input"));
+                    return Err(refuse(
+                        path,
+                        node,
+                        "the weights must be a constant second input",
+                    ));
                 }
                 let w = input_const(1).ok_or_else(|| refuse(path, node, "no constant weights"))?;
                 let [rows, cols] = w.shape[..] else {
-                    return Err(refuse(path, node, format!("weights of shape {:?}; expected 2-D", w.shape)));
+                    return Err(refuse(
+                        path,
+                        node,
+                        format!("weights of shape {:?}; expected 2-D", w.shape),
+                    ));
                 };
                 let (alpha, beta, trans_b) = if op == "Gemm" {
                     if attr_i(node, "transA", 0) != 0 {
-                        return Err(refuse(path, node, "transA = 1 (a transposed input) is not supported"));
+                        return Err(refuse(
+                            path,
+                            node,
+                            "transA = 1 (a transposed input) is not supported",
+                        ));
                     }
-                    (attr_f(node, "alpha", 1.0), attr_f(node, "beta", 1.0), attr_i(node, "transB", 0) != 0)
+                    (
+                        attr_f(node, "alpha", 1.0),
+                        attr_f(node, "beta", 1.0),
+                        attr_i(node, "transB", 0) != 0,
+                    )
                 } else {
                     (1.0, 1.0, false)
                 };
@@ -333,7 +389,11 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                 let mut weight = vec![0f32; outputs * inputs];
                 for o in 0..outputs {
                     for k in 0..inputs {
-                        let v = if trans_b { w.values[o * cols + k] } else { w.values[k * cols + o] };
+                        let v = if trans_b {
+                            w.values[o * cols + k]
+                        } else {
+                            w.values[k * cols + o]
+                        };
                         weight[o * inputs + k] = alpha * v;
                     }
                 }
@@ -365,7 +425,9 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                         return Err(refuse(
                             path,
                             node,
-                            format!("takes {inputs} inputs but the value reaching it has {expected}"),
+                            format!(
+                                "takes {inputs} inputs but the value reaching it has {expected}"
+                            ),
                         ));
                     }
                 }
@@ -378,7 +440,13 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                         ));
                     }
                 } else {
-                    chain.activations.push(activation(path, &chain.pending, &chain.current, &constants, nodes)?);
+                    chain.activations.push(activation(
+                        path,
+                        &chain.pending,
+                        &chain.current,
+                        &constants,
+                        nodes,
+                    )?);
                 }
                 chain.pending.clear();
                 chain.pending_values.clear();
@@ -394,7 +462,13 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                     .filter_map(|n| constants.get(n))
                     .next()
                     .filter(|c| c.values.len() == outputs && varying.len() == 1)
-                    .ok_or_else(|| refuse(path, node, "an Add after a MatMul must add a constant bias of the layer's width"))?;
+                    .ok_or_else(|| {
+                        refuse(
+                            path,
+                            node,
+                            "an Add after a MatMul must add a constant bias of the layer's width",
+                        )
+                    })?;
                 let layer = chain.layers.last_mut().expect("a MatMul came first");
                 for (b, &v) in layer.bias.iter_mut().zip(&bias.values) {
                     *b += v;
@@ -404,12 +478,22 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
             }
             "BatchNormalization" => {
                 if attr_i(node, "training_mode", 0) != 0 {
-                    return Err(refuse(path, node, "training_mode = 1: export the model in eval mode"));
+                    return Err(refuse(
+                        path,
+                        node,
+                        "training_mode = 1: export the model in eval mode",
+                    ));
                 }
                 let params: Vec<&Constant> = (1..5)
                     .map(|k| input_const(k))
                     .collect::<Option<_>>()
-                    .ok_or_else(|| refuse(path, node, "scale, bias, mean and variance must be constants"))?;
+                    .ok_or_else(|| {
+                        refuse(
+                            path,
+                            node,
+                            "scale, bias, mean and variance must be constants",
+                        )
+                    })?;
                 let eps = attr_f(node, "epsilon", 1e-5);
                 let n = params[0].values.len();
                 if params.iter().any(|p| p.values.len() != n) {
@@ -455,14 +539,22 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
             "Softmax" | "LogSoftmax" => {
                 let last = i + 1 == nodes.len();
                 let axis = attr_i(node, "axis", -1);
-                if !(last && chain.pending.is_empty() && !chain.layers.is_empty() && matches!(axis, 1 | -1)) {
+                if !(last
+                    && chain.pending.is_empty()
+                    && !chain.layers.is_empty()
+                    && matches!(axis, 1 | -1))
+                {
                     return Err(refuse(
                         path,
                         node,
                         "a Softmax or LogSoftmax is supported only as the graph's last node, over axis 1, right after a layer",
                     ));
                 }
-                chain.head = if op == "Softmax" { Head::Softmax } else { Head::LogSoftmax };
+                chain.head = if op == "Softmax" {
+                    Head::Softmax
+                } else {
+                    Head::LogSoftmax
+                };
                 chain.current = output;
             }
             op if ELEMENTWISE_OPS.contains(&op) => {
@@ -494,7 +586,11 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                 chain.current = output;
             }
             _ => {
-                return Err(refuse(path, node, format!("unsupported op; {}", supported())));
+                return Err(refuse(
+                    path,
+                    node,
+                    format!("unsupported op; {}", supported()),
+                ));
             }
         }
     }
@@ -513,7 +609,10 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
         ));
     }
     if chain.input_affine.is_some() {
-        return Err(graph_error(path, "a BatchNormalization after the last layer's activation"));
+        return Err(graph_error(
+            path,
+            "a BatchNormalization after the last layer's activation",
+        ));
     }
     if graph.output[0].name != chain.current {
         return Err(graph_error(
@@ -571,7 +670,9 @@ fn value_shape(value: &pb::ValueInfoProto) -> Option<Vec<Option<usize>>> {
             .dim
             .iter()
             .map(|d| match d.value {
-                Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => Some(v as usize),
+                Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => {
+                    Some(v as usize)
+                }
                 _ => None,
             })
             .collect(),
@@ -711,13 +812,13 @@ impl OnnxModel {
                 path: self.path.clone(),
                 message: format!("input row of {} values: {e:#}", row.len()),
             })?;
-            let result = self
-                .plan
-                .run(tvec!(input.into()))
-                .map_err(|e| CompileError::OnnxRead {
-                    path: self.path.clone(),
-                    message: format!("{e:#}"),
-                })?;
+            let result =
+                self.plan
+                    .run(tvec!(input.into()))
+                    .map_err(|e| CompileError::OnnxRead {
+                        path: self.path.clone(),
+                        message: format!("{e:#}"),
+                    })?;
             out.push(
                 result[0]
                     .cast_to::<f32>()

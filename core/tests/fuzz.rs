@@ -175,8 +175,15 @@ fn fuzz_device_loader() {
         }
         fix_image(&mut bytes, fix);
         let device = loader.load(&bytes);
-        let host = Image::from_bytes(&bytes).ok().filter(|i| i.config() == &config);
-        prop_assert_eq!(device.is_ok(), host.is_some(), "{:?}", device.as_ref().err());
+        let host = Image::from_bytes(&bytes)
+            .ok()
+            .filter(|i| i.config() == &config);
+        prop_assert_eq!(
+            device.is_ok(),
+            host.is_some(),
+            "{:?}",
+            device.as_ref().err()
+        );
         let label = match &device {
             Ok(_) => "loaded".to_string(),
             Err(e) => format!("{e:?}"),
