@@ -2,12 +2,15 @@
 
 use crate::error::CompileError;
 use crate::eval::accuracy;
+use crate::frontend::{self, Model, WeightsOptions};
 use crate::mlp::{self, Mlp};
 use std::path::Path;
 
 /// A model, its calibration inputs and a labelled test split, as read by [`Dataset::read`].
 pub struct Dataset {
     pub model: Mlp,
+    /// The model as read (its float reference: an ONNX graph runs in tract).
+    pub source: Model,
     pub calibration: Vec<Vec<f32>>,
     pub test: Vec<Vec<f32>>,
     pub labels: Vec<usize>,
@@ -22,7 +25,8 @@ impl Dataset {
         test_x: &Path,
         test_y: &Path,
     ) -> Result<Dataset, CompileError> {
-        let model = Mlp::read(weights, &[])?;
+        let source = frontend::read(weights, &WeightsOptions::default())?;
+        let model = source.mlp.clone();
         let d = model.input_dim();
         let calibration = mlp::read_matrix(calibration, d, "calibration")?;
         let test = mlp::read_matrix(test_x, d, "test inputs")?;
@@ -35,23 +39,17 @@ impl Dataset {
         }
         Ok(Dataset {
             model,
+            source,
             calibration,
             test,
             labels,
         })
     }
 
-    /// The float model's test accuracy.
-    pub fn float_accuracy(&self) -> f64 {
-        let outputs: Vec<Vec<f64>> = self
-            .test
-            .iter()
-            .map(|x| {
-                self.model
-                    .forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>())
-            })
-            .collect();
-        accuracy(&outputs, &self.labels)
+    /// The float model's test accuracy (an ONNX model's: the graph's own).
+    pub fn float_accuracy(&self) -> Result<f64, CompileError> {
+        let outputs = self.source.float_outputs(&self.test)?;
+        Ok(accuracy(&outputs, &self.labels))
     }
 }
 

@@ -17,6 +17,12 @@ pub enum CompileError {
     Format { path: PathBuf, message: String },
     #[error("{}: cannot read the ONNX model: {message}", path.display())]
     OnnxRead { path: PathBuf, message: String },
+    #[error(
+        "{}: an ONNX graph names its own layers and activations; --layers and --activation \
+         apply to .safetensors and .npz weights only",
+        path.display()
+    )]
+    OnnxOptions { path: PathBuf },
     #[error("{}: {node}: {reason}", path.display())]
     Onnx {
         path: PathBuf,

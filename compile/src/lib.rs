@@ -22,6 +22,7 @@ pub mod dense;
 pub mod encoders;
 pub mod error;
 pub mod eval;
+pub mod frontend;
 pub mod kmeans;
 pub mod layers;
 pub mod learn;

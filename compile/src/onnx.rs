@@ -29,10 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tract_onnx::pb;
-use tract_onnx::prelude::{
-    tvec, DatumType, Framework, InferenceFact, InferenceModelExt, Tensor, TypedModel,
-    TypedRunnableModel,
-};
+use tract_onnx::prelude::*;
 
 /// Elementwise ops an activation may be made of (one varying input, the rest
 /// scalar constants). The list is of ONNX's elementwise ops, not of
@@ -92,7 +89,7 @@ pub struct OnnxModel {
     /// The graph's input shape without the batch dimension.
     pub input_shape: Vec<usize>,
     path: PathBuf,
-    plan: TypedRunnableModel<TypedModel>,
+    plan: Arc<TypedRunnableModel>,
 }
 
 impl std::fmt::Debug for OnnxModel {
@@ -116,7 +113,7 @@ fn refuse(path: &Path, node: &pb::NodeProto, reason: impl Into<String>) -> Compi
 fn graph_error(path: &Path, reason: impl Into<String>) -> CompileError {
     CompileError::Onnx {
         path: path.to_path_buf(),
-        node: "the graph".into(),
+        node: "graph".into(),
         reason: reason.into(),
     }
 }
@@ -163,16 +160,22 @@ struct Constant {
 
 fn constant(tensor: &Tensor) -> Option<Constant> {
     let shape = tensor.shape().to_vec();
-    let values = tensor
+    let values: Vec<f32> = tensor
         .cast_to::<f32>()
         .ok()?
-        .as_slice::<f32>()
+        .to_plain_array_view::<f32>()
         .ok()?
-        .to_vec();
+        .iter()
+        .copied()
+        .collect();
     let ints = tensor
         .cast_to::<i64>()
         .ok()
-        .and_then(|t| t.as_slice::<i64>().ok().map(|s| s.to_vec()))
+        .and_then(|t| {
+            t.to_plain_array_view::<i64>()
+                .ok()
+                .map(|a| a.iter().copied().collect())
+        })
         .unwrap_or_default();
     Some(Constant {
         shape,
@@ -200,6 +203,8 @@ struct Chain {
     head: Head,
     /// The varying value: the chain's current end.
     current: String,
+    /// The last layer's output: what the activation after it reads.
+    layer_output: String,
     /// The input width once flat.
     width: Option<usize>,
 }
@@ -275,6 +280,29 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
         ..Chain::default()
     };
     let nodes = &graph.node;
+    let unsupported: Vec<&pb::NodeProto> = nodes
+        .iter()
+        .filter(|n| {
+            !STRUCTURE_OPS.contains(&n.op_type.as_str())
+                && !ELEMENTWISE_OPS.contains(&n.op_type.as_str())
+        })
+        .collect();
+    if let Some(first) = unsupported.first() {
+        let mut ops: Vec<&str> = unsupported.iter().map(|n| n.op_type.as_str()).collect();
+        ops.dedup();
+        let mut seen = HashSet::new();
+        ops.retain(|o| seen.insert(*o));
+        return Err(refuse(
+            path,
+            first,
+            format!(
+                "unsupported op{} in this graph: {}; {}",
+                if ops.len() > 1 { "s" } else { "" },
+                ops.join(", "),
+                supported()
+            ),
+        ));
+    }
     for (i, node) in nodes.iter().enumerate() {
         let op = node.op_type.as_str();
         if op == "Constant" {
@@ -290,7 +318,11 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
             .iter()
             .filter(|v| !v.is_empty() && !constants.contains_key(*v))
             .collect();
-        let on_chain = |v: &String| *v == chain.current || chain.pending_values.contains(v);
+        let on_chain = |v: &String| {
+            *v == chain.current
+                || chain.pending_values.contains(v)
+                || (*v == chain.layer_output && !chain.pending.is_empty())
+        };
         if varying.is_empty() || !varying.iter().all(|v| on_chain(v)) {
             return Err(refuse(
                 path,
@@ -452,6 +484,7 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                 chain.pending_values.clear();
                 chain.layers.push(dense);
                 chain.matmul_output = (op == "MatMul").then(|| output.clone());
+                chain.layer_output = output.clone();
                 chain.current = output;
             }
             "Add" if chain.matmul_output.as_deref() == Some(varying[0].as_str()) => {
@@ -474,6 +507,7 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                     *b += v;
                 }
                 chain.matmul_output = None;
+                chain.layer_output = output.clone();
                 chain.current = output;
             }
             "BatchNormalization" => {
@@ -516,6 +550,7 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                         }
                         layer.bias[o] = layer.bias[o] * scale[o] + shift[o];
                     }
+                    chain.layer_output = output.clone();
                     chain.current = output;
                 } else if chain.input_affine.is_none() {
                     // Before the next layer (after an activation, or on the input).
@@ -771,7 +806,15 @@ fn activation(
                 format!("the activation {name} (before {output:?}) cannot be evaluated: {e:#}"),
             )
         })?;
-    let plan = Arc::new(plan);
+    // Run once here, so a sub-graph tract cannot evaluate is an error now
+    // and not a failure later.
+    let probe = Tensor::from_shape(&[SAMPLES], &[0f32; SAMPLES]).expect("shape matches");
+    plan.run(tvec!(probe.into())).map_err(|e| {
+        graph_error(
+            path,
+            format!("the activation {name} (before {output:?}) cannot be evaluated: {e:#}"),
+        )
+    })?;
     Ok(Activation::Function(Elementwise::new(
         name,
         Arc::new(move |x: &[f32]| evaluate(&plan, x)),
@@ -781,7 +824,7 @@ fn activation(
 /// Values an activation's sub-graph is evaluated on at a time.
 const SAMPLES: usize = 256;
 
-fn evaluate(plan: &TypedRunnableModel<TypedModel>, x: &[f32]) -> Vec<f32> {
+fn evaluate(plan: &Arc<TypedRunnableModel>, x: &[f32]) -> Vec<f32> {
     let mut out = Vec::with_capacity(x.len());
     for chunk in x.chunks(SAMPLES) {
         let mut padded = chunk.to_vec();
@@ -790,12 +833,14 @@ fn evaluate(plan: &TypedRunnableModel<TypedModel>, x: &[f32]) -> Vec<f32> {
         let result = plan
             .run(tvec!(input.into()))
             .expect("an elementwise sub-graph runs on any f32 vector");
-        let values = result[0]
+        let values: Vec<f32> = result[0]
             .cast_to::<f32>()
             .expect("numeric")
-            .as_slice::<f32>()
+            .to_plain_array_view::<f32>()
             .expect("f32")
-            .to_vec();
+            .iter()
+            .copied()
+            .collect();
         out.extend_from_slice(&values[..chunk.len()]);
     }
     out
@@ -826,8 +871,8 @@ impl OnnxModel {
                         path: self.path.clone(),
                         message: format!("{e:#}"),
                     })?
-                    .as_slice::<f32>()
-                    .map(|s| s.to_vec())
+                    .to_plain_array_view::<f32>()
+                    .map(|a| a.iter().copied().collect())
                     .unwrap_or_default(),
             );
         }

@@ -4,8 +4,9 @@ use crate::engine_args::parse_encoder;
 use crate::error::Error;
 use crate::output::task_bar;
 use clap::Args;
+use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::LearnOptions;
-use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
+use lutgen_compile::{self as compile, mlp, Activation, CompileOptions, Head, Method};
 use lutgen_core::EncoderKind;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -13,9 +14,21 @@ use std::path::PathBuf;
 /// Compile a trained MLP into a network of lookup-table layers (see docs/compiler.md).
 #[derive(Args, Debug)]
 pub struct CompileArgs {
-    /// Weights and biases: .safetensors or .npz with `<layer>.weight` (outputs, inputs) and `<layer>.bias`.
+    /// The model: an ONNX graph (.onnx, weights inline or in external data), or weights
+    /// and biases (.safetensors or .npz with `<layer>.weight` (outputs, inputs) and `<layer>.bias`).
+    #[arg(
+        value_name = "MODEL",
+        required_unless_present = "weights",
+        conflicts_with = "weights"
+    )]
+    pub model: Option<PathBuf>,
+    /// The same as MODEL (kept for scripts).
     #[arg(long, value_name = "FILE")]
-    pub weights: PathBuf,
+    pub weights: Option<PathBuf>,
+    /// Activation between layers of a weights file, which has no graph to say (relu or
+    /// identity; default relu). An ONNX graph has its own.
+    #[arg(long, value_parser = parse_activation)]
+    pub activation: Option<Activation>,
     /// Calibration inputs: a 2-D .npy (rows, input width), any float or integer dtype.
     #[arg(long, value_name = "X.npy")]
     pub calibration: PathBuf,
@@ -94,14 +107,43 @@ struct LayerSummary {
 struct CompileSummary {
     output: PathBuf,
     method: Method,
+    /// The activation after each layer but the last.
+    activations: Vec<String>,
+    /// What the model does after its last layer (the device returns the last layer's outputs).
+    head: String,
+    /// Where the float reference comes from.
+    float_reference: &'static str,
     layers: Vec<LayerSummary>,
     table_bytes: usize,
     centroid_bytes: usize,
     weight_bytes_int8: usize,
 }
 
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    match s {
+        "relu" => Ok(Activation::Relu),
+        "identity" | "none" => Ok(Activation::Identity),
+        _ => Err(format!(
+            "unknown activation {s:?}: a weights file takes relu or identity; other activations \
+             need an ONNX graph (lutgen reads the function from it)"
+        )),
+    }
+}
+
 pub fn run(args: &CompileArgs) -> Result<(), Error> {
-    let model = Mlp::read(&args.weights, &args.layers)?;
+    let path = args
+        .model
+        .as_ref()
+        .or(args.weights.as_ref())
+        .expect("clap requires MODEL or --weights");
+    let source = frontend::read(
+        path,
+        &WeightsOptions {
+            layers: args.layers.clone(),
+            activation: args.activation.clone(),
+        },
+    )?;
+    let model = source.mlp.clone();
     let calibration = mlp::read_matrix(&args.calibration, model.input_dim(), "calibration")?;
     let method = if args.finetune.is_some() {
         Method::Learned
@@ -141,6 +183,19 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
     let summary = CompileSummary {
         output: args.output.clone(),
         method,
+        activations: model
+            .activations
+            .iter()
+            .map(|a| a.name().to_string())
+            .collect(),
+        head: match model.head {
+            Head::Logits => "logits".into(),
+            Head::Softmax => "softmax (not run: the device returns the logits, same argmax)".into(),
+            Head::LogSoftmax => {
+                "log-softmax (not run: the device returns the logits, same argmax)".into()
+            }
+        },
+        float_reference: source.source(),
         layers: network
             .layers()
             .iter()
@@ -171,11 +226,16 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         );
     } else {
         for (i, l) in summary.layers.iter().enumerate() {
+            let after = summary
+                .activations
+                .get(i)
+                .map_or(String::new(), |a| format!(", then {a}"));
             println!(
-                "layer {i}: {} -> {} outputs, {} encoder, C = {} codebooks of K = {}, {} table bytes",
+                "layer {i}: {} -> {} outputs, {} encoder, C = {} codebooks of K = {}, {} table bytes{after}",
                 l.input_dim, l.outputs, l.encoder, l.codebooks, l.centroids, l.table_bytes
             );
         }
+        println!("output: {}", summary.head);
         println!(
             "wrote {}: {} table bytes ({:.2}x the {} int8 weight bytes), {} centroid bytes",
             args.output.display(),

@@ -133,12 +133,13 @@ fn search_work(config: &EngineConfig) -> (usize, usize, usize) {
 
 pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
     let data = args.data.load()?;
-    let accuracy_float = data.float_accuracy();
+    let accuracy_float = data.float_accuracy()?;
     let Dataset {
         model,
         calibration,
         test,
         labels,
+        ..
     } = &data;
     let board = args
         .board

@@ -72,12 +72,13 @@ pub struct EvalArgs {
 
 pub fn run(args: &EvalArgs) -> Result<bool, Error> {
     let data = args.data.load()?;
-    let accuracy_float = data.float_accuracy();
+    let accuracy_float = data.float_accuracy()?;
     let Dataset {
         model,
         calibration,
         test,
         labels,
+        ..
     } = &data;
     let dense = DenseInt8::quantize(model, calibration)?;
     let accuracy_int8 = accuracy(

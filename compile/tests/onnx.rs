@@ -1,0 +1,170 @@
+//! The ONNX frontend on models exported by `torch.onnx.export`
+//! (tests/data/onnx, made by scripts/models/export_onnx_fixtures.py): what
+//! it reads equals the graph tract runs, the float accuracy is PyTorch's,
+//! and everything it does not run is refused naming the node.
+
+use lutgen_compile::frontend::{self, WeightsOptions};
+use lutgen_compile::mlp::{read_labels, read_matrix};
+use lutgen_compile::{accuracy, Activation, CompileError, CompileOptions, Head, Method};
+use std::path::{Path, PathBuf};
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
+}
+
+fn onnx(name: &str) -> PathBuf {
+    data().join("onnx").join(format!("{name}.onnx"))
+}
+
+fn expected() -> serde_json::Value {
+    let text = std::fs::read_to_string(data().join("onnx/expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn test_split(width: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
+    let x = read_matrix(&data().join("digits_test_x.npy"), width, "test").unwrap();
+    let y = read_labels(&data().join("digits_test_y.npy")).unwrap();
+    (x, y)
+}
+
+/// Every trained fixture: lutgen's reading of the graph (layers, folded
+/// BatchNorm, transposed MatMul weights, activations evaluated by tract)
+/// gives the graph's own outputs, and the float accuracy is PyTorch's.
+#[test]
+fn the_read_model_is_the_graph_and_scores_what_pytorch_scored() {
+    let expected = expected();
+    for (name, activation, head, layers) in [
+        ("mlp_relu", "relu", Head::Logits, 2),
+        ("mlp_relu_external", "relu", Head::Logits, 2),
+        ("mlp_bn", "relu", Head::Softmax, 2),
+        ("mlp_matmul", "relu", Head::Logits, 3),
+        ("mlp_tanh", "Tanh", Head::LogSoftmax, 2),
+        ("mlp_gelu", "Div, Erf, Add, Mul, Mul", Head::Logits, 2),
+    ] {
+        let model = frontend::read(&onnx(name), &WeightsOptions::default()).unwrap();
+        let mlp = &model.mlp;
+        assert_eq!(mlp.layers.len(), layers, "{name}");
+        assert_eq!(mlp.head, head, "{name}");
+        assert!(
+            mlp.activations.iter().all(|a| a.name() == activation),
+            "{name}: {:?}",
+            mlp.activations
+        );
+        let (x, y) = test_split(mlp.input_dim());
+        let graph = model.float_outputs(&x).unwrap();
+        // The Mlp's own forward pass against the graph's, before the head.
+        for (row, out) in x.iter().zip(&graph).take(50) {
+            let ours = mlp.forward(&row.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+            let ours: Vec<f64> = match head {
+                Head::Logits => ours,
+                Head::Softmax | Head::LogSoftmax => {
+                    let max = ours.iter().cloned().fold(f64::MIN, f64::max);
+                    let sum: f64 = ours.iter().map(|v| (v - max).exp()).sum();
+                    ours.iter()
+                        .map(|v| {
+                            let log = v - max - sum.ln();
+                            if head == Head::Softmax {
+                                log.exp()
+                            } else {
+                                log
+                            }
+                        })
+                        .collect()
+                }
+            };
+            for (a, b) in ours.iter().zip(out) {
+                assert!((a - b).abs() < 1e-3, "{name}: {a} vs {b}");
+            }
+        }
+        let e = &expected["models"][format!("{name}.onnx")];
+        let correct = (accuracy(&graph, &y) * y.len() as f64).round() as u64;
+        assert_eq!(correct, e["test_correct"].as_u64().unwrap(), "{name}");
+    }
+}
+
+/// The ReLU, BatchNorm and MatMul graphs compile; Tanh and GELU are refused
+/// (until activation tables land) naming the layer and the activation.
+#[test]
+fn relu_graphs_compile_and_other_activations_are_refused_by_name() {
+    let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
+    let options = CompileOptions {
+        method: Method::Kmeans,
+        iterations: 5,
+        ..CompileOptions::default()
+    };
+    let bar = indicatif::ProgressBar::hidden();
+    let (x, y) = test_split(64);
+    for name in ["mlp_relu", "mlp_bn", "mlp_matmul"] {
+        let model = frontend::read(&onnx(name), &WeightsOptions::default()).unwrap();
+        let network = lutgen_compile::compile(&model.mlp, &calibration[..400], &options, &bar)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let q = network.input_quantization();
+        let outputs: Vec<Vec<f64>> = x
+            .iter()
+            .map(|row| {
+                network
+                    .infer(&q.quantize(row))
+                    .unwrap()
+                    .outputs
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
+            })
+            .collect();
+        let acc = accuracy(&outputs, &y);
+        assert!(acc > 0.85, "{name}: {acc}");
+    }
+    for (name, activation) in [
+        ("mlp_tanh", "Tanh"),
+        ("mlp_gelu", "Div, Erf, Add, Mul, Mul"),
+    ] {
+        let model = frontend::read(&onnx(name), &WeightsOptions::default()).unwrap();
+        let err =
+            lutgen_compile::compile(&model.mlp, &calibration[..50], &options, &bar).unwrap_err();
+        assert!(
+            matches!(&err, CompileError::Activation { layer: 0, activation: a } if a == activation),
+            "{name}: {err}"
+        );
+    }
+}
+
+fn refusal(path: &Path) -> String {
+    let err = frontend::read(path, &WeightsOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, CompileError::Onnx { .. }),
+        "{}: {err}",
+        path.display()
+    );
+    err.to_string()
+}
+
+/// What the frontend does not run is an error naming the node and its op.
+#[test]
+fn unsupported_graphs_are_refused_naming_the_node() {
+    let conv = refusal(&onnx("conv"));
+    assert!(
+        conv.contains("/conv/Conv (Conv)") && conv.contains("Gemm"),
+        "{conv}"
+    );
+    let lstm = refusal(&onnx("lstm"));
+    assert!(lstm.contains("LSTM"), "{lstm}");
+    let transpose = refusal(&onnx("transpose_middle"));
+    assert!(
+        transpose.contains("Reshape") && transpose.contains("[-1, 4, 8]"),
+        "{transpose}"
+    );
+    let two = refusal(&onnx("two_inputs"));
+    assert!(two.contains("2 inputs (a, b)"), "{two}");
+    // The same message every time.
+    assert_eq!(refusal(&onnx("lstm")), lstm);
+    // Options that only a weights file takes.
+    let err = frontend::read(
+        &onnx("mlp_relu"),
+        &WeightsOptions {
+            activation: Some(Activation::Identity),
+            ..WeightsOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, CompileError::OnnxOptions { .. }), "{err}");
+}
