@@ -429,3 +429,60 @@ fn encoder_choices_the_compiler_cannot_honour_are_refused() {
         "{err}"
     );
 }
+
+/// `lutgen compile model.onnx`: the summary names the activations, the head
+/// and where the float reference comes from; a Tanh graph stops with the
+/// activation named; `--activation` with a graph is a usage error.
+#[test]
+fn onnx_models_compile_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("lutgen-onnx-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("bn.lutnet");
+    let run = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .arg("compile")
+        .arg(data("onnx/mlp_bn.onnx"))
+        .arg("--calibration")
+        .arg(data("digits_train_x.npy"))
+        .args(["--method", "kmeans", "--json", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["activations"], serde_json::json!(["relu"]));
+    assert!(summary["head"].as_str().unwrap().starts_with("softmax"));
+    assert!(summary["float_reference"].as_str().unwrap().contains("ONNX"));
+    assert!(Network::read_from(&out).is_ok());
+
+    let tanh = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .arg("compile")
+        .arg(data("onnx/mlp_tanh.onnx"))
+        .arg("--calibration")
+        .arg(data("digits_train_x.npy"))
+        .arg("-o")
+        .arg(dir.join("tanh.lutnet"))
+        .output()
+        .unwrap();
+    assert!(!tanh.status.success());
+    let err = String::from_utf8_lossy(&tanh.stderr);
+    assert!(err.contains("activation Tanh"), "{err}");
+    assert!(!dir.join("tanh.lutnet").exists(), "nothing written");
+
+    let both = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .arg("compile")
+        .arg(data("onnx/mlp_relu.onnx"))
+        .args(["--activation", "identity", "--calibration"])
+        .arg(data("digits_train_x.npy"))
+        .arg("-o")
+        .arg(dir.join("x.lutnet"))
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    let err = String::from_utf8_lossy(&both.stderr);
+    assert!(err.contains("--activation apply to .safetensors"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
