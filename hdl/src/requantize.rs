@@ -62,6 +62,9 @@ pub const REQUANTIZE_LATENCY: usize = 10;
 /// Register steps of the activation table read (steps 9 and 10).
 const TABLE_STEPS: usize = 2;
 
+// The table's words are decoded by `load_word[15:8]` alone.
+const _: () = assert!(ACTIVATION_TABLE_WORD & 0xFF == 0 && ACTIVATION_TABLE_LEN == 256);
+
 /// Steps that carry the sign: it is consumed at step 7.
 const SIGN_STEPS: usize = 6;
 

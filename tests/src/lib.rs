@@ -272,8 +272,19 @@ pub fn assert_meets_bound(config: &EngineConfig) {
 
 /// Builds (or loads from the cache) the network top for `layers`.
 pub fn network_top(layers: &[EngineConfig]) -> NetworkSim {
+    build_network_top(layers, false)
+}
+
+/// The network top for `layers` as synthesized for ECP5 (DP16KD instances,
+/// among them the activation tables', with their behavioural model).
+pub fn ecp5_network_top(layers: &[EngineConfig]) -> NetworkSim {
+    build_network_top(layers, true)
+}
+
+fn build_network_top(layers: &[EngineConfig], ecp5_primitives: bool) -> NetworkSim {
     let options = SimOptions {
         cache_dir: Some(cache_dir()),
+        ecp5_primitives,
         ..SimOptions::default()
     };
     NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))

@@ -13,9 +13,9 @@ use lutgen_hdl::network::NetworkShapeError;
 use lutgen_hdl::verilog::{network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
-    adversarial_encoder_image, adversarial_image, assert_network_bit_exact, edge_vectors,
-    identity_image, network_top, random_vectors, run_tool, with_activation, with_image,
-    with_requantize, write_verilog, Extreme,
+    adversarial_encoder_image, adversarial_image, assert_network_bit_exact, ecp5_network_top,
+    edge_vectors, identity_image, network_top, random_vectors, run_tool, with_activation,
+    with_image, with_requantize, write_verilog, Extreme,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -476,6 +476,36 @@ fn activation_tables_on_several_layers_are_bit_exact() {
     let table = ActivationTable::from_fn(8, |_| rng.gen::<i8>()).unwrap();
     let network = with_activation(&base, 1, Some(table));
     assert_network_bit_exact(&mut top, &network, &many, Backpressure::random(0.2, 54));
+}
+
+/// The network top as built for ECP5, where every table (the activation
+/// tables too) is DP16KD blocks whose output register holds the second read
+/// register: random networks with and without tables, and a permutation
+/// table whose every entry is read, stay bit-exact.
+#[test]
+fn activation_tables_on_the_ecp5_primitives_are_bit_exact() {
+    let layers = two_layers();
+    let mut top = ecp5_network_top(&layers);
+    for seed in 0..3 {
+        let network = random_network(&layers, seed).unwrap();
+        let vectors = random_vectors(&layers[0], 100, seed + 60);
+        assert_network_bit_exact(
+            &mut top,
+            &network,
+            &vectors,
+            Backpressure::new(0.3, 0.2, seed),
+        );
+    }
+    let random = random_network(&layers, 2).unwrap();
+    let base = with_image(&random, 1, identity_image(&layers[1]));
+    let base = with_image(&base, 0, zero_bias(&random.layers()[0].image));
+    let network = with_activation(
+        &with_requantize(&base, 0, requantize(1 << 30, 35, 0, false)),
+        0,
+        Some(permutation_table(4, 61)),
+    );
+    let vectors = random_vectors(&layers[0], 60, 62);
+    assert_network_bit_exact(&mut top, &network, &vectors, Backpressure::random(0.3, 63));
 }
 
 #[test]
