@@ -271,6 +271,7 @@ pub fn compile_with(
             image,
             accumulator_scale: acc_scale as f32,
             requantize,
+            activation: None,
         });
     }
     Ok(Network::new(input, layers)?)

@@ -16,15 +16,24 @@
 //!
 //! A network top (`lutgen_hdl::network`) puts a layer field above that:
 //! `layer << 28 | memory << 16 | word`, memory [`REQUANTIZE_MEMORY`] being
-//! the requantization registers after the layer ([`network_load_words`]).
+//! the requantization after the layer: its registers ([`REQUANTIZE_WORDS`])
+//! and its activation table (entry i at word [`ACTIVATION_TABLE_WORD`] + i)
+//! ([`network_load_words`]).
 
 use crate::config::TREE_DEPTH;
 use crate::{EncoderKind, EngineConfig, Image, Network};
 
-/// Load-port words of a network top's requantization stage: multiplier (1 to 2^31 - 1),
-/// shift (1 to 62), zero point (int8, two's complement in the low byte),
-/// ReLU (bit 0).
-pub const REQUANTIZE_WORDS: [&str; 4] = ["multiplier", "shift", "zero_point", "relu"];
+/// Load-port registers of a network top's requantization stage, words 0 to 4 of
+/// [`REQUANTIZE_MEMORY`]: multiplier (1 to 2^31 - 1), shift (1 to 62), zero
+/// point (int8, two's complement in the low byte), ReLU (bit 0), activation
+/// table enable (bit 0: the stage's output is the table's entry at the
+/// requantized value).
+pub const REQUANTIZE_WORDS: [&str; 5] = ["multiplier", "shift", "zero_point", "relu", "table"];
+
+/// Word of [`REQUANTIZE_MEMORY`] holding activation table entry 0: entry i
+/// (the next layer's input for requantized value `i as i8`, int8 in the low
+/// byte) is word `ACTIVATION_TABLE_WORD + i`, i = 0 to 255.
+pub const ACTIVATION_TABLE_WORD: usize = 256;
 
 /// Position of the layer field in a network top's load address.
 pub const LAYER_SHIFT: u32 = 28;
@@ -211,8 +220,10 @@ impl MemoryMap {
 
 /// Every load-port write that puts `network` into a network top built for
 /// its layers: each layer's [`MemoryMap::load_words`] under its layer field,
-/// then the requantization registers ([`REQUANTIZE_WORDS`] order) of every
-/// layer but the last.
+/// then, for every layer but the last, the requantization registers
+/// ([`REQUANTIZE_WORDS`] order; the table enable is written either way, so a
+/// table left by an earlier load is switched off) and, if the layer has an
+/// activation table, its 256 entries from [`ACTIVATION_TABLE_WORD`].
 pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
     let mut words = Vec::new();
     for (layer, l) in network.layers().iter().enumerate() {
@@ -231,13 +242,23 @@ pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
                 u32::from(r.shift),
                 r.zero_point as u8 as u32,
                 u32::from(r.relu),
+                u32::from(l.activation.is_some()),
             ];
             debug_assert_eq!(values.len(), REQUANTIZE_WORDS.len());
+            let memory = base | (REQUANTIZE_MEMORY as u32) << 16;
             for (word, data) in values.into_iter().enumerate() {
                 words.push(LoadWord {
-                    address: base | (REQUANTIZE_MEMORY as u32) << 16 | word as u32,
+                    address: memory | word as u32,
                     data,
                 });
+            }
+            if let Some(table) = &l.activation {
+                for (i, &entry) in table.entries().iter().enumerate() {
+                    words.push(LoadWord {
+                        address: memory | (ACTIVATION_TABLE_WORD + i) as u32,
+                        data: u32::from(entry as u8),
+                    });
+                }
             }
         }
     }
@@ -303,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn network_words_carry_the_layer_and_the_requantization() {
+    fn network_words_carry_the_layer_the_requantization_and_the_table() {
         let configs = [
             EngineConfig {
                 input_dim: 16,
@@ -320,46 +341,52 @@ mod tests {
                 ..EngineConfig::default()
             },
         ];
-        let network = crate::network::random_network(&configs, 1).unwrap();
-        let words = network_load_words(&network);
-        let per_layer: Vec<usize> = network
-            .layers()
-            .iter()
-            .map(|l| MemoryMap::load_words(&l.image).len())
-            .collect();
-        assert_eq!(
-            words.len(),
-            per_layer[0] + per_layer[1] + REQUANTIZE_WORDS.len()
-        );
-        assert!(words[..per_layer[0]]
-            .iter()
-            .all(|w| w.address >> LAYER_SHIFT == 0));
-        assert!(words[per_layer[0] + 4..]
-            .iter()
-            .all(|w| w.address >> LAYER_SHIFT == 1));
-        let r = network.layers()[0].requantize.unwrap();
-        let requantize: Vec<LoadWord> = words[per_layer[0]..per_layer[0] + 4].to_vec();
-        let base = (REQUANTIZE_MEMORY as u32) << 16;
-        assert_eq!(
-            requantize,
-            vec![
-                LoadWord {
-                    address: base,
-                    data: r.multiplier as u32
-                },
-                LoadWord {
-                    address: base | 1,
-                    data: u32::from(r.shift)
-                },
-                LoadWord {
-                    address: base | 2,
-                    data: r.zero_point as u8 as u32
-                },
-                LoadWord {
-                    address: base | 3,
-                    data: u32::from(r.relu)
-                },
+        // Seed 2: no table on layer 0; seed 1: a table.
+        for (seed, table) in [(2, false), (1, true)] {
+            let network = crate::network::random_network(&configs, seed).unwrap();
+            assert_eq!(network.layers()[0].activation.is_some(), table);
+            let words = network_load_words(&network);
+            let per_layer: Vec<usize> = network
+                .layers()
+                .iter()
+                .map(|l| MemoryMap::load_words(&l.image).len())
+                .collect();
+            let stage = REQUANTIZE_WORDS.len() + if table { 256 } else { 0 };
+            assert_eq!(words.len(), per_layer[0] + per_layer[1] + stage);
+            assert!(words[..per_layer[0]]
+                .iter()
+                .all(|w| w.address >> LAYER_SHIFT == 0));
+            assert!(words[per_layer[0] + stage..]
+                .iter()
+                .all(|w| w.address >> LAYER_SHIFT == 1));
+            let r = network.layers()[0].requantize.unwrap();
+            let requantize: Vec<LoadWord> = words[per_layer[0]..per_layer[0] + 5].to_vec();
+            let base = (REQUANTIZE_MEMORY as u32) << 16;
+            let expected: Vec<LoadWord> = [
+                r.multiplier as u32,
+                u32::from(r.shift),
+                r.zero_point as u8 as u32,
+                u32::from(r.relu),
+                u32::from(table),
             ]
-        );
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| LoadWord {
+                address: base | i as u32,
+                data,
+            })
+            .collect();
+            assert_eq!(requantize, expected);
+            assert_eq!(requantize[2].data, r.zero_point as u8 as u32);
+            if let Some(t) = network.layers()[0].activation {
+                let entries = &words[per_layer[0] + 5..per_layer[0] + stage];
+                for (i, w) in entries.iter().enumerate() {
+                    assert_eq!(w.address, base | (256 + i) as u32);
+                    assert_eq!(w.data, u32::from(t.entries()[i] as u8));
+                }
+                // Entry 255 is requantized value -1.
+                assert_eq!(entries[255].data, u32::from(t.apply(-1) as u8));
+            }
+        }
     }
 }

@@ -4,15 +4,18 @@
 //! [`Image`] for its own [`crate::EngineConfig`]. Between two layers the
 //! 32-bit accumulator is turned into the next layer's int8 input by
 //! [`Requantize`]: an integer multiply, a rounding right shift, a zero point,
-//! saturation and an optional ReLU. The last layer has no requantization: its
-//! 32-bit outputs are the network's outputs (logits).
+//! saturation and an optional ReLU, then, if the layer has one, an
+//! [`ActivationTable`]: any elementwise activation (Tanh, Sigmoid, GELU, ...)
+//! as 256 int8 entries indexed by the requantized value. The last layer has
+//! no requantization and no table: its 32-bit outputs are the network's
+//! outputs (logits).
 //!
 //! On the device, the network top (`lutgen_hdl::network`) runs every layer
 //! on its own engine with the requantization in hardware; the host can also
 //! run one engine pass per layer and requantize with [`Requantize::apply`].
 //! Either way this module is the definition the results are checked against.
 //!
-//! The network file format (`LUTNET` v1) is a small container of per-layer
+//! The network file format (`LUTNET` v2) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
 
 use crate::config::EngineConfig;
@@ -24,7 +27,9 @@ use thiserror::Error;
 /// First bytes of every network file.
 pub const NETWORK_MAGIC: [u8; 8] = *b"\x89LUTNET\n";
 /// The network format version this build reads and writes.
-pub const NETWORK_FORMAT_VERSION: u16 = 1;
+pub const NETWORK_FORMAT_VERSION: u16 = 2;
+/// Entries of an [`ActivationTable`]: one per int8 value.
+pub const ACTIVATION_TABLE_LEN: usize = 256;
 
 /// Integer requantization of an accumulator to the next layer's input.
 ///
@@ -151,6 +156,128 @@ impl Requantize {
     }
 }
 
+/// An elementwise activation after requantization, as a table: the
+/// requantized value `q` (the next layer's activation range, `bits` signed
+/// bits) indexes 256 int8 entries, and the entry is the next layer's input.
+///
+/// ```text
+/// q  = Requantize::apply(acc)               (clamp to [lo, hi], ReLU if relu)
+/// q' = table[q as u8]                       (index q + 256 mod 256: 0..=127 for
+///                                            q >= 0, 128..=255 for q < 0)
+/// ```
+///
+/// Every entry a `bits`-wide requantization can index (`q` in `lo..=hi`,
+/// `lo = -2^(bits-1)`, `hi = 2^(bits-1) - 1`) must fit the same `bits`
+/// (it is the next layer's activation); every other entry is 0, so a table
+/// has one representation (the network file is canonical). With ReLU,
+/// entries below the zero point are never read but may hold any value in
+/// range. Built by [`ActivationTable::new`] or [`ActivationTable::from_fn`];
+/// [`Network::new`] checks it again against its layer's width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ActivationTable([i8; ACTIVATION_TABLE_LEN]);
+
+/// An activation table that does not fit its layer.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ActivationError {
+    #[error("activation width {0} must be from 2 to 8 bits")]
+    Bits(u32),
+    #[error(
+        "activation table entry {index} (requantized value {q}) is {value}, which does not \
+         fit the next layer's {bits}-bit activations"
+    )]
+    Entry {
+        index: usize,
+        q: i8,
+        value: i8,
+        bits: u32,
+    },
+    #[error(
+        "activation table entry {index} (requantized value {q}) is {value}, but a {bits}-bit \
+         requantization never produces {q}: entries outside its range must be 0"
+    )]
+    Unreachable {
+        index: usize,
+        q: i8,
+        value: i8,
+        bits: u32,
+    },
+}
+
+impl ActivationTable {
+    /// A table of `entries` (entry `i` for the requantized value `i as i8`)
+    /// for a `bits`-wide requantization, checked (see the type).
+    pub fn new(entries: [i8; ACTIVATION_TABLE_LEN], bits: u32) -> Result<Self, ActivationError> {
+        let table = ActivationTable(entries);
+        table.validate(bits)?;
+        Ok(table)
+    }
+
+    /// The table of `f` over every value a `bits`-wide requantization
+    /// produces (`f(q)` at index `q as u8`), 0 elsewhere; `f(q)` must fit `bits`.
+    pub fn from_fn(bits: u32, mut f: impl FnMut(i8) -> i8) -> Result<Self, ActivationError> {
+        if !(2..=8).contains(&bits) {
+            return Err(ActivationError::Bits(bits));
+        }
+        let (lo, hi) = EngineConfig::signed_range(bits);
+        let mut entries = [0i8; ACTIVATION_TABLE_LEN];
+        for q in lo..=hi {
+            let q = q as i8;
+            entries[Self::index(q)] = f(q);
+        }
+        Self::new(entries, bits)
+    }
+
+    /// The identity on a `bits`-wide range (the same results as no table).
+    pub fn identity(bits: u32) -> Result<Self, ActivationError> {
+        Self::from_fn(bits, |q| q)
+    }
+
+    /// The index of requantized value `q`: `q as u8` (`q + 256 mod 256`).
+    pub fn index(q: i8) -> usize {
+        usize::from(q as u8)
+    }
+
+    /// The entry for requantized value `q`: the next layer's input.
+    pub fn apply(&self, q: i8) -> i8 {
+        self.0[Self::index(q)]
+    }
+
+    /// All 256 entries, by index.
+    pub fn entries(&self) -> &[i8; ACTIVATION_TABLE_LEN] {
+        &self.0
+    }
+
+    /// Checks the table against a `bits`-wide requantization (see the type).
+    pub fn validate(&self, bits: u32) -> Result<(), ActivationError> {
+        if !(2..=8).contains(&bits) {
+            return Err(ActivationError::Bits(bits));
+        }
+        let (lo, hi) = EngineConfig::signed_range(bits);
+        for (index, &value) in self.0.iter().enumerate() {
+            let q = index as u8 as i8;
+            let v = i64::from(value);
+            if (lo..=hi).contains(&i64::from(q)) {
+                if !(lo..=hi).contains(&v) {
+                    return Err(ActivationError::Entry {
+                        index,
+                        q,
+                        value,
+                        bits,
+                    });
+                }
+            } else if value != 0 {
+                return Err(ActivationError::Unreachable {
+                    index,
+                    q,
+                    value,
+                    bits,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How real-valued network inputs become the first layer's int8 activations.
 ///
 /// `q = clamp(round(x / scale) + zero_point, -128, 127)`, rounding ties away
@@ -175,7 +302,8 @@ impl InputQuantization {
 }
 
 /// One layer: an engine image, the real value of one accumulator unit, and
-/// (except on the last layer) the requantization to the next layer's input.
+/// (except on the last layer) the requantization to the next layer's input,
+/// optionally followed by an activation table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
     pub image: Image,
@@ -183,6 +311,23 @@ pub struct Layer {
     pub accumulator_scale: f32,
     /// `None` on the last layer only.
     pub requantize: Option<Requantize>,
+    /// The activation after the requantization, as a table (`None`: the
+    /// requantized value, after its clamp and optional ReLU, is the next
+    /// layer's input). Always `None` on the last layer.
+    pub activation: Option<ActivationTable>,
+}
+
+impl Layer {
+    /// The next layer's input for one of this layer's accumulators:
+    /// [`Requantize::apply`], then the activation table if there is one.
+    /// `None` on the last layer (no requantization).
+    pub fn next_activation(&self, acc: i32) -> Option<i8> {
+        let q = self.requantize.as_ref()?.apply(acc);
+        Some(match &self.activation {
+            Some(table) => table.apply(q),
+            None => q,
+        })
+    }
 }
 
 /// A network that cannot be built or read, naming the problem.
@@ -213,6 +358,16 @@ pub enum NetworkError {
         layer: usize,
         source: RequantizeError,
     },
+    #[error(
+        "layer {layer} is the last layer but has an activation table: its outputs are the \
+         network's 32-bit outputs, not the next layer's activations"
+    )]
+    TrailingActivation { layer: usize },
+    #[error("layer {layer}: {source}")]
+    Activation {
+        layer: usize,
+        source: ActivationError,
+    },
     #[error("input scale {0} must be finite and positive")]
     InputScale(f32),
     #[error("layer {layer}: accumulator scale {scale} must be finite and positive")]
@@ -233,7 +388,15 @@ pub enum NetworkError {
          check that the path names a file written by `lutgen compile`"
     )]
     BadMagic,
-    #[error("network format version {0} is not supported: this build reads version {NETWORK_FORMAT_VERSION}")]
+    #[error(
+        "network format version {0} is not supported: this build reads version \
+         {NETWORK_FORMAT_VERSION} only{hint}",
+        hint = if *.0 < NETWORK_FORMAT_VERSION {
+            "; recompile the network with this build's `lutgen compile`"
+        } else {
+            "; read it with the newer lutgen that wrote it"
+        }
+    )]
     UnsupportedVersion(u16),
     #[error("network file is truncated or has trailing bytes (the {0} does not fit); copy or compile it again")]
     Length(&'static str),
@@ -286,6 +449,11 @@ impl Network {
                 (Some(r), false) => {
                     r.validate()
                         .map_err(|source| NetworkError::Requantize { layer: i, source })?;
+                    if let Some(table) = &layer.activation {
+                        table
+                            .validate(r.bits)
+                            .map_err(|source| NetworkError::Activation { layer: i, source })?;
+                    }
                     let next = layers[i + 1].image.config();
                     let here = layer.image.config();
                     if here.outputs != next.input_dim {
@@ -305,7 +473,11 @@ impl Network {
                         });
                     }
                 }
-                (None, true) => {}
+                (None, true) => {
+                    if layer.activation.is_some() {
+                        return Err(NetworkError::TrailingActivation { layer: i });
+                    }
+                }
             }
         }
         Ok(Network { input, layers })
@@ -347,15 +519,14 @@ impl Network {
         for layer in &self.layers {
             let x = activations.last().expect("at least the input");
             let acc = Reference::new(&layer.image).outputs(x)?;
-            match &layer.requantize {
-                Some(r) => activations.push(acc.iter().map(|&a| r.apply(a)).collect()),
-                None => {
-                    return Ok(NetworkInference {
-                        activations,
-                        outputs: acc,
-                    })
-                }
+            if layer.requantize.is_none() {
+                return Ok(NetworkInference {
+                    activations,
+                    outputs: acc,
+                });
             }
+            let next = acc.iter().map(|&a| layer.next_activation(a));
+            activations.push(next.collect::<Option<_>>().expect("a requantization"));
         }
         unreachable!("the last layer has no requantization")
     }
@@ -371,13 +542,13 @@ impl Network {
         best
     }
 
-    /// Serializes the network (`LUTNET` v1, little-endian). The format is
+    /// Serializes the network (`LUTNET` v2, little-endian). The format is
     /// canonical: [`Network::from_bytes`] accepts only what this writes, so
     /// reading a file and writing it back gives the same bytes.
     ///
     /// ```text
     /// magic      8 bytes  "\x89LUTNET\n"
-    /// version    u16      1
+    /// version    u16      2
     /// layers     u16      L >= 1
     /// in_scale   f32      input quantization scale
     /// in_zero    i8       input zero point
@@ -390,11 +561,16 @@ impl Network {
     ///   shift      u8
     ///   multiplier i32
     ///   bits       u8     requantized width
-    ///   reserved   3 bytes 0
+    ///   has_table  u8     0 or 1: an activation table follows the image (0 on the last layer)
+    ///   reserved   2 bytes 0
     ///   image_len  u32
     ///   image      image_len bytes: a table image (docs/image-format.md)
+    ///   table      256 bytes if has_table: entry i (i8) for the requantized value i as i8
     /// crc32      u32      CRC-32 (IEEE) of every byte before it
     /// ```
+    ///
+    /// Version 1 (no activation tables; `has_table` was a reserved zero) is
+    /// refused: a reader accepts only the version it knows.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&NETWORK_MAGIC);
@@ -419,10 +595,14 @@ impl Network {
             out.push(r.shift);
             out.extend_from_slice(&r.multiplier.to_le_bytes());
             out.push(r.bits as u8);
-            out.extend_from_slice(&[0; 3]);
+            out.push(layer.activation.is_some() as u8);
+            out.extend_from_slice(&[0; 2]);
             let image = layer.image.to_bytes();
             out.extend_from_slice(&(image.len() as u32).to_le_bytes());
             out.extend_from_slice(&image);
+            if let Some(table) = &layer.activation {
+                out.extend(table.entries().iter().map(|&e| e as u8));
+            }
         }
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -464,9 +644,14 @@ impl Network {
             let accumulator_scale = f32::from_le_bytes(r.take::<4>("layer header")?);
             let [has, relu, zero_point, shift] = r.take::<4>("layer header")?;
             let multiplier = i32::from_le_bytes(r.take::<4>("layer header")?);
-            let bits = u32::from(r.take::<1>("layer header")?[0]);
-            r.reserved::<3>()?;
-            for (field, value) in [("has_requant", has), ("relu", relu)] {
+            let [bits, has_table] = r.take::<2>("layer header")?;
+            let bits = u32::from(bits);
+            r.reserved::<2>()?;
+            for (field, value) in [
+                ("has_requant", has),
+                ("relu", relu),
+                ("has_table", has_table),
+            ] {
                 if value > 1 {
                     return Err(NetworkError::Field {
                         field,
@@ -478,6 +663,13 @@ impl Network {
             let image_bytes = r.slice(len, "layer image")?;
             let image = Image::from_bytes(image_bytes)
                 .map_err(|source| NetworkError::Image { layer, source })?;
+            // Checked with the layers' widths by `Network::new` below.
+            let activation = if has_table == 1 {
+                let bytes = r.take::<ACTIVATION_TABLE_LEN>("activation table")?;
+                Some(ActivationTable(bytes.map(|b| b as i8)))
+            } else {
+                None
+            };
             if has == 0 {
                 // The writer writes zeros here: anything else is not canonical.
                 for (field, value) in [
@@ -507,6 +699,7 @@ impl Network {
                 image,
                 accumulator_scale,
                 requantize,
+                activation,
             });
         }
         if r.at != body.len() {
@@ -580,7 +773,13 @@ impl<'a> ByteReader<'a> {
 /// A random network of the given layer configurations, for co-simulation tests.
 ///
 /// Requantization scales are chosen so activations use the int8 range.
+/// Activation tables vary with `seed + i` for layer `i` (not the last): a
+/// random permutation of the layer's activation range (every entry
+/// distinct, so a wrong index always shows), random entries in that range,
+/// or no table.
 pub fn random_network(configs: &[EngineConfig], seed: u64) -> Result<Network, NetworkError> {
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
     let mut layers = Vec::new();
     for (i, config) in configs.iter().enumerate() {
         let image = Image::random(config.clone(), seed.wrapping_add(i as u64))
@@ -603,10 +802,35 @@ pub fn random_network(configs: &[EngineConfig], seed: u64) -> Result<Network, Ne
             }
             None => None,
         };
+        let activation = match requantize {
+            Some(r) => {
+                let kind = seed.wrapping_add(i as u64) % 3;
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64 + 1),
+                );
+                let (lo, hi) = EngineConfig::signed_range(r.bits);
+                let mut values: Vec<i8> = (lo..=hi).map(|v| v as i8).collect();
+                values.shuffle(&mut rng);
+                let table = match kind {
+                    0 => Some(ActivationTable::from_fn(r.bits, |q| {
+                        values[(i64::from(q) - lo) as usize]
+                    })),
+                    1 => Some(ActivationTable::from_fn(r.bits, |_| {
+                        rng.gen_range(lo..=hi) as i8
+                    })),
+                    _ => None,
+                };
+                table
+                    .transpose()
+                    .map_err(|source| NetworkError::Activation { layer: i, source })?
+            }
+            None => None,
+        };
         layers.push(Layer {
             image,
             accumulator_scale: 1.0,
             requantize,
+            activation,
         });
     }
     Network::new(
@@ -726,12 +950,13 @@ mod tests {
         ));
     }
 
-    /// Offset of layer `i`'s header in `bytes` (the layers before it are skipped).
+    /// Offset of layer `i`'s header in `bytes` (the layers before it, with
+    /// their images and tables, are skipped).
     fn layer_header(bytes: &[u8], i: usize) -> usize {
         let mut at = 20;
         for _ in 0..i {
             let len = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap());
-            at += 20 + len as usize;
+            at += 20 + len as usize + usize::from(bytes[at + 13]) * ACTIVATION_TABLE_LEN;
         }
         at
     }
@@ -842,7 +1067,9 @@ mod tests {
 
     #[test]
     fn infer_chains_reference_and_requantize() {
+        // Seed 5: no activation table on layer 0 (seed + 0 = 2 mod 3).
         let net = random_network(&small(), 5).unwrap();
+        assert_eq!(net.layers()[0].activation, None);
         let x: Vec<i8> = (0..16).map(|i| (i * 13 - 100) as i8).collect();
         let inf = net.infer(&x).unwrap();
         assert_eq!(inf.activations.len(), 2);
@@ -855,5 +1082,236 @@ mod tests {
             Reference::new(&net.layers()[1].image).outputs(&h).unwrap()
         );
         assert_eq!(Network::argmax(&[3, 7, 7, 1]), 1);
+    }
+
+    /// With a table, the next layer's input is the table's entry at the
+    /// requantized value: `table[q as u8]`, after the clamp and the ReLU.
+    #[test]
+    fn infer_applies_the_activation_table_after_requantization() {
+        let net = random_network(&small(), 5).unwrap();
+        let x: Vec<i8> = (0..16).map(|i| (i * 13 - 100) as i8).collect();
+        let r = net.layers()[0].requantize.unwrap();
+        // A table that is not monotonic: q -> 3 - q, wrapped into the range.
+        let table = ActivationTable::from_fn(8, |q| 3i8.wrapping_sub(q)).unwrap();
+        assert_eq!(table.apply(0), 3);
+        assert_eq!(table.apply(-1), 4);
+        assert_eq!(table.entries()[255], 4);
+        assert_eq!(table.apply(-128), -125);
+        let mut layers = net.layers().to_vec();
+        layers[0].activation = Some(table);
+        let with = Network::new(net.input_quantization(), layers).unwrap();
+        let inf = with.infer(&x).unwrap();
+        let acc0 = Reference::new(&net.layers()[0].image).outputs(&x).unwrap();
+        let h: Vec<i8> = acc0.iter().map(|&a| table.apply(r.apply(a))).collect();
+        assert_eq!(inf.activations[1], h);
+        assert_eq!(
+            inf.outputs,
+            Reference::new(&net.layers()[1].image).outputs(&h).unwrap()
+        );
+        // The ReLU happens before the table: a ReLU'd value indexes the zero point's entry.
+        let relu = Requantize {
+            relu: true,
+            zero_point: -20,
+            ..r
+        };
+        let layer = Layer {
+            requantize: Some(relu),
+            activation: Some(table),
+            ..net.layers()[0].clone()
+        };
+        assert_eq!(layer.next_activation(i32::MIN), Some(table.apply(-20)));
+        assert_eq!(layer.next_activation(i32::MAX), Some(table.apply(127)));
+        // The identity table changes nothing.
+        let mut layers = net.layers().to_vec();
+        layers[0].activation = Some(ActivationTable::identity(8).unwrap());
+        let identity = Network::new(net.input_quantization(), layers).unwrap();
+        assert_eq!(identity.infer(&x).unwrap(), net.infer(&x).unwrap());
+        assert_eq!(net.layers()[1].next_activation(5), None);
+    }
+
+    #[test]
+    fn activation_tables_are_checked_against_their_width() {
+        // Entries in range: fine; one that does not fit names its index and value.
+        let mut entries = [0i8; 256];
+        entries[3] = 7;
+        entries[(-8i8) as u8 as usize] = -8;
+        ActivationTable::new(entries, 4).unwrap();
+        entries[(-2i8) as u8 as usize] = 8;
+        let e = ActivationTable::new(entries, 4).unwrap_err();
+        assert_eq!(
+            e,
+            ActivationError::Entry {
+                index: 254,
+                q: -2,
+                value: 8,
+                bits: 4
+            }
+        );
+        assert!(
+            e.to_string()
+                .contains("entry 254 (requantized value -2) is 8, which does not fit"),
+            "{e}"
+        );
+        // An entry no 4-bit requantization reads must be 0 (one representation per table).
+        entries[(-2i8) as u8 as usize] = 0;
+        entries[8] = 1;
+        let e = ActivationTable::new(entries, 4).unwrap_err();
+        assert_eq!(
+            e,
+            ActivationError::Unreachable {
+                index: 8,
+                q: 8,
+                value: 1,
+                bits: 4
+            }
+        );
+        assert!(e.to_string().contains("must be 0"), "{e}");
+        // from_fn fills only the range; the bits must be a width.
+        let t = ActivationTable::from_fn(2, |q| -q.max(-1)).unwrap();
+        assert_eq!(
+            [t.apply(-2), t.apply(-1), t.apply(0), t.apply(1)],
+            [1, 1, 0, -1]
+        );
+        let used = [0, 1, 254, 255];
+        assert!((0..256).all(|i| used.contains(&i) || t.entries()[i] == 0));
+        assert_eq!(
+            ActivationTable::from_fn(4, |q| q * 2).unwrap_err(),
+            ActivationError::Entry {
+                index: 4,
+                q: 4,
+                value: 8,
+                bits: 4
+            }
+        );
+        assert_eq!(
+            ActivationTable::from_fn(9, |q| q).unwrap_err(),
+            ActivationError::Bits(9)
+        );
+        // Network::new checks a table against its layer's width: an 8-bit
+        // table on a 4-bit requantization, and a table on the last layer.
+        let mut configs = small();
+        configs[1].activation_bits = 4;
+        let net = random_network(&configs, 2).unwrap();
+        let mut layers = net.layers().to_vec();
+        layers[0].activation = Some(ActivationTable::from_fn(8, |q| q / 2).unwrap());
+        let e = Network::new(net.input_quantization(), layers).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                NetworkError::Activation {
+                    layer: 0,
+                    source: ActivationError::Unreachable { index: 8, .. }
+                }
+            ),
+            "{e}"
+        );
+        let mut layers = net.layers().to_vec();
+        layers[1].activation = Some(ActivationTable::identity(4).unwrap());
+        let e = Network::new(net.input_quantization(), layers).unwrap_err();
+        assert!(
+            matches!(e, NetworkError::TrailingActivation { layer: 1 }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("layer 1 is the last layer"), "{e}");
+    }
+
+    /// A table is stored after its layer's image, flagged in the layer
+    /// header; the reader checks the flag and every entry.
+    #[test]
+    fn activation_tables_are_stored_and_checked_in_the_file() {
+        // Seed 3: layer 0 has a permutation table (3 mod 3 = 0).
+        let net = random_network(&small(), 3).unwrap();
+        let table = net.layers()[0].activation.expect("a table");
+        let bytes = net.to_bytes();
+        let header = layer_header(&bytes, 0);
+        assert_eq!(bytes[header + 13], 1);
+        let len = u32::from_le_bytes(bytes[header + 16..header + 20].try_into().unwrap());
+        let at = header + 20 + len as usize;
+        let stored: Vec<i8> = bytes[at..at + 256].iter().map(|&b| b as i8).collect();
+        assert_eq!(stored, table.entries().to_vec());
+        assert_eq!(layer_header(&bytes, 1), at + 256);
+        assert_eq!(Network::from_bytes(&bytes).unwrap(), net);
+        // Without the table: 256 bytes shorter, flag 0.
+        let mut layers = net.layers().to_vec();
+        layers[0].activation = None;
+        let plain = Network::new(net.input_quantization(), layers)
+            .unwrap()
+            .to_bytes();
+        assert_eq!(plain.len() + 256, bytes.len());
+        assert_eq!(plain[header + 13], 0);
+        // An entry out of range (a 4-bit layer): the error names the layer,
+        // the index and the value.
+        let mut configs = small();
+        configs[1].activation_bits = 4;
+        let narrow = random_network(&configs, 3).unwrap();
+        let mut bytes = narrow.to_bytes();
+        let header = layer_header(&bytes, 0);
+        let len = u32::from_le_bytes(bytes[header + 16..header + 20].try_into().unwrap());
+        let at = header + 20 + len as usize;
+        bytes[at + 5] = 9;
+        fix_crc(&mut bytes);
+        let e = Network::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(
+            e.contains("layer 0: activation table entry 5 (requantized value 5) is 9"),
+            "{e}"
+        );
+        // A flag other than 0 and 1, and a table on the last layer.
+        let mut bytes = net.to_bytes();
+        bytes[header + 13] = 2;
+        fix_crc(&mut bytes);
+        let e = Network::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(e.contains("has_table has invalid value 2"), "{e}");
+        let mut bytes = net.to_bytes();
+        let last = layer_header(&bytes, 1);
+        bytes[last + 13] = 1;
+        let end = bytes.len() - 4;
+        bytes.splice(end..end, [0u8; 256]);
+        fix_crc(&mut bytes);
+        let e = Network::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(
+            e.contains("layer 1 is the last layer but has an activation table"),
+            "{e}"
+        );
+    }
+
+    /// Version 1 files (before activation tables) are refused, saying to recompile.
+    #[test]
+    fn version_1_files_are_refused_with_a_hint() {
+        let mut bytes = random_network(&small(), 5).unwrap().to_bytes();
+        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
+        fix_crc(&mut bytes);
+        let e = Network::from_bytes(&bytes).unwrap_err();
+        assert!(matches!(e, NetworkError::UnsupportedVersion(1)), "{e}");
+        let e = e.to_string();
+        assert!(e.contains("version 1 is not supported"), "{e}");
+        assert!(e.contains("reads version 2 only"), "{e}");
+        assert!(e.contains("recompile the network"), "{e}");
+        bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
+        fix_crc(&mut bytes);
+        let e = Network::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(e.contains("newer lutgen"), "{e}");
+    }
+
+    /// `random_network` gives some layers a table and some none, over seeds.
+    #[test]
+    fn random_networks_mix_tables() {
+        let configs = small();
+        let kinds: Vec<bool> = (0..6)
+            .map(|seed| {
+                random_network(&configs, seed).unwrap().layers()[0]
+                    .activation
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(kinds, [true, true, false, true, true, false]);
+        // Seed 0: a permutation of the range (every entry distinct).
+        let table = random_network(&configs, 0).unwrap().layers()[0]
+            .activation
+            .unwrap();
+        let mut entries = table.entries().to_vec();
+        entries.sort_unstable();
+        entries.dedup();
+        assert_eq!(entries.len(), 256);
+        assert_ne!(table, ActivationTable::identity(8).unwrap());
     }
 }

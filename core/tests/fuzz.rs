@@ -226,30 +226,42 @@ fn network_configs() -> impl Strategy<Value = Vec<EngineConfig>> {
 }
 
 /// Offsets of the network format's fields: the layer count, each layer's
-/// requantization fields and image length, and each image's own counts.
+/// requantization fields, activation table flag and image length, each
+/// image's own counts, and the first, a middle and the last entry of each
+/// activation table.
 fn network_fields(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut fields = vec![(8, 2), (10, 2)];
     for (at, len) in layer_spans(bytes) {
         fields.extend([(at + 4, 1), (at + 5, 1), (at + 7, 1), (at + 8, 4)]);
-        fields.extend([(at + 12, 1), (at + 16, 4)]);
+        fields.extend([(at + 12, 1), (at + 13, 1), (at + 16, 4)]);
         fields.extend(IMAGE_FIELDS.iter().map(|&(o, w)| (at + 20 + o, w)));
-        let _ = len;
+        if bytes[at + 13] == 1 {
+            let table = at + 20 + len;
+            fields.extend([
+                (table, 1),
+                (table + 127, 1),
+                (table + 128, 1),
+                (table + 255, 1),
+            ]);
+        }
     }
     fields
 }
 
 /// (offset of the layer header, image length) of each layer, as far as the
-/// bytes describe them consistently.
+/// bytes describe them consistently. A layer is its 20-byte header, its
+/// image and, when its `has_table` byte (offset 13) is 1, a 256-byte table.
 fn layer_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let mut at = 20;
     while at + 20 <= bytes.len().saturating_sub(4) {
         let len = u32::from_le_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
-        if at + 20 + len > bytes.len() - 4 {
+        let table = if bytes[at + 13] == 1 { 256 } else { 0 };
+        if at + 20 + len + table > bytes.len() - 4 {
             break;
         }
         spans.push((at, len));
-        at += 20 + len;
+        at += 20 + len + table;
     }
     spans
 }

@@ -13,8 +13,9 @@
 //!
 //! Load port: `load_address[31:28]` is the layer, `[27:16]` the memory in
 //! that layer (the engine's own numbering, [`crate::memory_map`]; memory
-//! [`REQUANTIZE_MEMORY`] is the requantization after the layer), `[15:0]` the
-//! word. See `docs/architecture.md` for the full map.
+//! [`REQUANTIZE_MEMORY`] is the requantization after the layer, with its
+//! activation table), `[15:0]` the word. See `docs/architecture.md` for the
+//! full map.
 
 use crate::engine::Engine;
 use crate::requantize::RequantStage;

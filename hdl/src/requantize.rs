@@ -1,8 +1,10 @@
 //! Requantization between two layers: one engine's 32-bit accumulators
 //! become the next engine's activations, bit for bit
-//! [`lutgen_core::Requantize::apply`].
+//! [`lutgen_core::network::Layer::next_activation`]:
+//! [`lutgen_core::Requantize::apply`], then, when enabled, the layer's
+//! activation table ([`lutgen_core::network::ActivationTable`]).
 //!
-//! A stream stage (ready/valid on both sides, one value per cycle) of eight
+//! A stream stage (ready/valid on both sides, one value per cycle) of ten
 //! registered steps, so no step is wider than a 16x16 multiply or one 64-bit
 //! add and the stage never limits the throughput of the engines around it:
 //!
@@ -14,7 +16,17 @@
 //! 6. the rest of the shift, saturated to 511 (`q`);
 //! 7. `r = sign * ((q + 1) >> 1)`, plus the zero point, in 16-bit offset
 //!    binary (value + 2^15, so signed compares are unsigned ones);
-//! 8. clamp to the next layer's range, then ReLU (`max(q, zero_point)`).
+//! 8. clamp to the next layer's range, then ReLU (`max(q, zero_point)`);
+//! 9. and 10. the activation table: a 256 x 8 block RAM read at `q as u8`,
+//!    its read registered twice like the lanes' tables (on ECP5 the second
+//!    register is the DP16KD's own output register), while `q` waits in a
+//!    two-register line beside it. `out_data` is the entry when the table
+//!    is enabled, else `q`: a multiplexer between two registers, and the
+//!    next engine registers its input at once.
+//!
+//! The table costs two cycles of latency whether or not it is enabled (the
+//! same bitstream runs a layer with or without one) and one block RAM per
+//! stage; the throughput stays one value per cycle.
 //!
 //! Steps 5 to 7 are the rounding right shift with ties away from zero:
 //! `(|p| + 2^(s-1)) >> s == ((|p| >> (s-1)) + 1) >> 1` for every `|p|` and
@@ -29,18 +41,29 @@
 //! input handshake to the previous engine's output logic.
 //!
 //! Parameters are registers written through the load port (see
-//! [`REQUANTIZE_WORDS`]), so one bitstream runs any network of its shape.
-//! Only the clamp range is fixed at generation: it is the next engine's
-//! `activation_bits`.
+//! [`REQUANTIZE_WORDS`]), and the table's entries are words
+//! [`ACTIVATION_TABLE_WORD`] to `ACTIVATION_TABLE_WORD + 255` of the same
+//! memory, so one bitstream runs any network of its shape, with or without
+//! tables. Only the clamp range is fixed at generation: it is the next
+//! engine's `activation_bits`.
 
 use crate::delay::Delay;
+use crate::memory::BlockRam;
+use lutgen_core::network::ACTIVATION_TABLE_LEN;
 use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
-pub use lutgen_core::memory_map::REQUANTIZE_WORDS;
+pub use lutgen_core::memory_map::{ACTIVATION_TABLE_WORD, REQUANTIZE_WORDS};
 
-/// Register steps from an accepted accumulator to its activation.
-pub const REQUANTIZE_LATENCY: usize = 8;
+/// Register steps from an accepted accumulator to its activation: 8 for
+/// the requantization, 2 for the activation table (enabled or not).
+pub const REQUANTIZE_LATENCY: usize = 10;
+
+/// Register steps of the activation table read (steps 9 and 10).
+const TABLE_STEPS: usize = 2;
+
+// The table's words are decoded by `load_word[15:8]` alone.
+const _: () = assert!(ACTIVATION_TABLE_WORD & 0xFF == 0 && ACTIVATION_TABLE_LEN == 256);
 
 /// Steps that carry the sign: it is consumed at step 7.
 const SIGN_STEPS: usize = 6;
@@ -72,6 +95,9 @@ pub struct RequantStage {
     zero_point: DFF<Bits<16>>,
     zero_offset: DFF<Bits<16>>,
     relu: DFF<Bit>,
+    activation_enable: DFF<Bit>,
+    /// The activation table: entry i at word i, read at the requantized value as u8.
+    activation_memory: BlockRam<Bits<8>>,
 
     advance: Signal<Local, Bit>,
     skid: DFF<Bits<32>>,
@@ -97,6 +123,8 @@ pub struct RequantStage {
     shifted_value: DFF<Bits<16>>,
     clamped: Signal<Local, Bits<16>>,
     result: DFF<Bits<8>>,
+    /// The requantized value beside the table read (steps 9 and 10).
+    plain_line: Delay<Bits<8>>,
 
     low: Constant<Bits<16>>,
     high: Constant<Bits<16>>,
@@ -105,6 +133,8 @@ pub struct RequantStage {
     sign_extension: Constant<Bits<16>>,
     multiplier_mask: Constant<Bits<32>>,
     words: Vec<Constant<Bits<16>>>,
+    /// `load_word[15:8]` of the table's words ([`ACTIVATION_TABLE_WORD`] / 256).
+    activation_page: Constant<Bits<8>>,
 }
 
 impl RequantStage {
@@ -131,6 +161,8 @@ impl RequantStage {
             zero_point: Default::default(),
             zero_offset: Default::default(),
             relu: Default::default(),
+            activation_enable: Default::default(),
+            activation_memory: BlockRam::pipelined(ACTIVATION_TABLE_LEN),
             advance: Default::default(),
             skid: Default::default(),
             skid_valid: Default::default(),
@@ -155,6 +187,7 @@ impl RequantStage {
             shifted_value: Default::default(),
             clamped: Default::default(),
             result: Default::default(),
+            plain_line: Delay::new(TABLE_STEPS),
             low: offset(lo),
             high: offset(hi),
             offset: offset(0),
@@ -164,6 +197,7 @@ impl RequantStage {
             words: (0..REQUANTIZE_WORDS.len())
                 .map(|i| Constant::new((i as u64).into()))
                 .collect(),
+            activation_page: Constant::new(((ACTIVATION_TABLE_WORD >> 8) as u64).into()),
         }
     }
 }
@@ -180,6 +214,7 @@ impl Logic for RequantStage {
             zero_point,
             zero_offset,
             relu,
+            activation_enable,
             skid,
             skid_valid,
             magnitude,
@@ -219,7 +254,15 @@ impl Logic for RequantStage {
             if self.load_word.val() == self.words[3].val() {
                 self.relu.d.next = self.load_data.val().get_bit(0);
             }
+            if self.load_word.val() == self.words[4].val() {
+                self.activation_enable.d.next = self.load_data.val().get_bit(0);
+            }
         }
+        self.activation_memory.clock.next = self.clock.val();
+        self.activation_memory.write_enable.next = self.load_enable.val()
+            & (self.load_word.val().get_bits::<8>(8) == self.activation_page.val());
+        self.activation_memory.write_address.next = self.load_word.val() & 0xFF;
+        self.activation_memory.write_data.next = self.load_data.val().get_bits::<8>(0);
 
         // ---- One enable for every step.
         self.advance.next = !self.valid_line.data_out.val() | self.out_ready.val();
@@ -241,7 +284,18 @@ impl Logic for RequantStage {
         self.negative_line.clear.next = false;
         self.negative_line.data_in.next = self.head.val().get_bit(31);
         self.out_valid.next = self.valid_line.data_out.val();
-        self.out_data.next = self.result.q.val();
+        // Steps 9 and 10: the table read at the requantized value, and the value beside it.
+        self.activation_memory.read_enable.next = self.advance.val();
+        self.activation_memory.read_address.next = bit_cast::<16, 8>(self.result.q.val());
+        self.plain_line.clock.next = self.clock.val();
+        self.plain_line.enable.next = self.advance.val();
+        self.plain_line.clear.next = false;
+        self.plain_line.data_in.next = self.result.q.val();
+        if self.activation_enable.q.val() {
+            self.out_data.next = self.activation_memory.read_data.val();
+        } else {
+            self.out_data.next = self.plain_line.data_out.val();
+        }
         self.fine.next = self.coarse.q.val() >> self.fine_shift.q.val();
         self.rounded.next = (self.halved.q.val() + 1) >> 1;
         if self.shifted_value.q.val() < self.low.val() {
@@ -303,5 +357,147 @@ impl Logic for RequantStage {
         if self.reset.val() {
             self.skid_valid.d.next = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::network::{ActivationTable, Layer};
+    use lutgen_core::{Image, Requantize};
+
+    /// The load-port writes of `r` and, if any, `table` (data only: the
+    /// network top decodes the layer and memory).
+    fn load_words(r: &Requantize, table: Option<&ActivationTable>) -> Vec<(u64, u64)> {
+        let mut words = vec![
+            (0, r.multiplier as u64),
+            (1, u64::from(r.shift)),
+            (2, u64::from(r.zero_point as u8)),
+            (3, u64::from(r.relu)),
+            (4, u64::from(table.is_some())),
+        ];
+        if let Some(t) = table {
+            words.extend(
+                t.entries()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &e)| ((ACTIVATION_TABLE_WORD + i) as u64, u64::from(e as u8))),
+            );
+        }
+        words
+    }
+
+    /// Loads the stage, then streams `accs` through it with the output
+    /// stalled on the cycles `stall` marks, and checks every output against
+    /// `Layer::next_activation` and, without stalls, the latency.
+    fn check_stage(bits: u32, r: Requantize, table: Option<ActivationTable>, accs: Vec<i32>) {
+        let config = EngineConfig {
+            input_dim: 4,
+            codebooks: 1,
+            centroids: 2,
+            outputs: 1,
+            ..EngineConfig::default()
+        };
+        let layer = Layer {
+            image: Image::random(config, 1).unwrap(),
+            accumulator_scale: 1.0,
+            requantize: Some(r),
+            activation: table,
+        };
+        let expected: Vec<u64> = accs
+            .iter()
+            .map(|&a| u64::from(layer.next_activation(a).unwrap() as u8))
+            .collect();
+        let words = load_words(&r, table.as_ref());
+        let mut sim = simple_sim!(RequantStage, clock, 100_000_000, ep, {
+            let mut x = ep.init()?;
+            x.reset.next = true;
+            wait_clock_cycles!(ep, clock, x, 2);
+            x.reset.next = false;
+            for &(word, data) in &words {
+                x.load_enable.next = true;
+                x.load_word.next = word.into();
+                x.load_data.next = data.into();
+                wait_clock_cycle!(ep, clock, x);
+            }
+            x.load_enable.next = false;
+            // The first accumulator alone: its activation comes out
+            // REQUANTIZE_LATENCY cycles after it is taken.
+            x.out_ready.next = true;
+            x.in_valid.next = true;
+            x.in_data.next = (accs[0] as u32 as u64).into();
+            wait_clock_cycle!(ep, clock, x);
+            x.in_valid.next = false;
+            let mut cycles = 1;
+            while !x.out_valid.val() {
+                wait_clock_cycle!(ep, clock, x);
+                cycles += 1;
+            }
+            sim_assert_eq!(ep, cycles, REQUANTIZE_LATENCY, x);
+            sim_assert_eq!(ep, x.out_data.val().index() as u64, expected[0], x);
+            wait_clock_cycle!(ep, clock, x);
+            // The rest, one per cycle offered, the output stalled 3 cycles in 7.
+            let mut sent = 1;
+            let mut got = vec![expected[0]];
+            let mut cycle = 0u64;
+            while got.len() < accs.len() {
+                x.in_valid.next = sent < accs.len();
+                x.in_data.next = (accs[sent.min(accs.len() - 1)] as u32 as u64).into();
+                x.out_ready.next = cycle % 7 >= 3;
+                let taken = x.in_valid.val() && x.in_ready.val();
+                if x.out_valid.val() && x.out_ready.val() {
+                    got.push(x.out_data.val().index() as u64);
+                }
+                wait_clock_cycle!(ep, clock, x);
+                if taken {
+                    sent += 1;
+                }
+                cycle += 1;
+                sim_assert!(ep, cycle < 100_000, x);
+            }
+            sim_assert_eq!(ep, got, expected, x);
+            ep.done(x)
+        });
+        let mut stage = RequantStage::new(bits);
+        stage.connect_all();
+        sim.run(Box::new(stage), 1_000_000_000).unwrap();
+    }
+
+    /// Accumulators over the whole requantized range of a scale-1 stage.
+    fn sweep() -> Vec<i32> {
+        (-140..140).chain([i32::MIN, i32::MAX, 0, -1]).collect()
+    }
+
+    #[test]
+    fn requantize_stage_applies_a_loaded_table_after_the_relu() {
+        let r = Requantize {
+            multiplier: 1 << 30,
+            shift: 30,
+            zero_point: -5,
+            relu: true,
+            bits: 8,
+        };
+        // Not monotonic: an index off by one changes every output.
+        let table = ActivationTable::from_fn(8, |q| q.wrapping_mul(37) ^ 0x55).unwrap();
+        check_stage(8, r, Some(table), sweep());
+    }
+
+    #[test]
+    fn requantize_stage_without_a_table_is_the_requantization() {
+        let r = Requantize {
+            multiplier: 3 << 28,
+            shift: 30,
+            zero_point: 2,
+            relu: false,
+            bits: 4,
+        };
+        check_stage(4, r, None, sweep());
+        let table = ActivationTable::from_fn(4, |q| 3 - q.clamp(-4, 7)).unwrap();
+        check_stage(4, r, Some(table), sweep());
+    }
+
+    #[test]
+    fn requantize_stage_verilog_is_lint_clean() {
+        crate::lint::assert_block_is_clean("requantize", &mut RequantStage::new(8));
     }
 }

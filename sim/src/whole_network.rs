@@ -4,9 +4,9 @@
 //! per layer, requantization and ReLU between them in hardware), one input
 //! vector in and the last layer's outputs out, no host round trip.
 //! [`run_network`] is the earlier way, kept as a baseline for measurements:
-//! one engine pass per layer, with the host requantizing between passes with
-//! [`lutgen_core::Requantize::apply`], the same integer function the
-//! reference uses.
+//! one engine pass per layer, with the host requantizing (and applying any
+//! activation table) between passes with [`lutgen_core::network::Layer::next_activation`],
+//! the same integer function the reference uses.
 
 use crate::{Backpressure, EngineSim, NetworkSim, SimError, SimOptions};
 use lutgen_core::network::Network;
@@ -43,7 +43,8 @@ pub fn run_network_top(
 }
 
 /// Runs `inputs` through every layer on the Verilated engine, one pass per
-/// layer, requantizing on the host between passes.
+/// layer, requantizing (and applying any activation table) on the host
+/// between passes.
 pub fn run_network(
     network: &Network,
     inputs: &[Vec<i8>],
@@ -58,15 +59,18 @@ pub fn run_network(
         run.cycles.push(result.cycles);
         run.cycles_per_inference.push(result.cycles_per_inference);
         run.cached.push(engine.was_cached());
-        match &layer.requantize {
-            Some(r) => {
-                x = result
-                    .outputs
-                    .iter()
-                    .map(|acc| acc.iter().map(|&a| r.apply(a)).collect())
-                    .collect();
-            }
-            None => run.outputs = result.outputs,
+        if layer.requantize.is_some() {
+            x = result
+                .outputs
+                .iter()
+                .map(|acc| {
+                    acc.iter()
+                        .map(|&a| layer.next_activation(a).expect("a requantization"))
+                        .collect()
+                })
+                .collect();
+        } else {
+            run.outputs = result.outputs;
         }
     }
     Ok(run)

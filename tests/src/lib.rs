@@ -3,7 +3,7 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
-use lutgen_core::network::{Layer, Network};
+use lutgen_core::network::{ActivationTable, Layer, Network};
 use lutgen_core::{EngineConfig, Image, Reference, Requantize};
 use lutgen_sim::{Backpressure, EngineSim, NetworkRun, NetworkSim, SimOptions};
 use std::path::PathBuf;
@@ -272,8 +272,19 @@ pub fn assert_meets_bound(config: &EngineConfig) {
 
 /// Builds (or loads from the cache) the network top for `layers`.
 pub fn network_top(layers: &[EngineConfig]) -> NetworkSim {
+    build_network_top(layers, false)
+}
+
+/// The network top for `layers` as synthesized for ECP5 (DP16KD instances,
+/// among them the activation tables', with their behavioural model).
+pub fn ecp5_network_top(layers: &[EngineConfig]) -> NetworkSim {
+    build_network_top(layers, true)
+}
+
+fn build_network_top(layers: &[EngineConfig], ecp5_primitives: bool) -> NetworkSim {
     let options = SimOptions {
         cache_dir: Some(cache_dir()),
+        ecp5_primitives,
         ..SimOptions::default()
     };
     NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
@@ -304,6 +315,14 @@ pub fn with_requantize(network: &Network, layer: usize, r: Requantize) -> Networ
     let bits = layers[layer].requantize.expect("not the last layer").bits;
     layers[layer].requantize = Some(Requantize { bits, ..r });
     Network::new(network.input_quantization(), layers).expect("valid requantization")
+}
+
+/// `network` with the activation table after layer `layer` replaced by
+/// `table` (`None`: no table).
+pub fn with_activation(network: &Network, layer: usize, table: Option<ActivationTable>) -> Network {
+    let mut layers: Vec<Layer> = network.layers().to_vec();
+    layers[layer].activation = table;
+    Network::new(network.input_quantization(), layers).expect("valid activation table")
 }
 
 /// `network` with layer `layer`'s image replaced (same configuration).

@@ -1,20 +1,24 @@
 //! The whole network on the device: the Verilated network top (one engine
-//! per layer, requantization between them) against `Network::infer`, bit
-//! for bit, on random networks of two and three layers, requantization
-//! edges, the compiled digits network, and bad input.
+//! per layer, requantization and activation tables between them) against
+//! `Network::infer`, bit for bit, on random networks of two and three
+//! layers (with and without activation tables), requantization edges,
+//! activation tables of every kind, the compiled digits network, and bad
+//! input.
 
 use indicatif::ProgressBar;
 use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
-use lutgen_core::network::{random_network, Network};
+use lutgen_core::network::{random_network, ActivationTable, Network};
 use lutgen_core::{EncoderKind, EngineConfig, Image, Reference, Requantize};
 use lutgen_hdl::network::NetworkShapeError;
 use lutgen_hdl::verilog::{network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
-    adversarial_encoder_image, adversarial_image, assert_network_bit_exact, edge_vectors,
-    identity_image, network_top, random_vectors, run_tool, with_image, with_requantize,
-    write_verilog, Extreme,
+    adversarial_encoder_image, adversarial_image, assert_network_bit_exact, ecp5_network_top,
+    edge_vectors, identity_image, network_top, random_vectors, run_tool, with_activation,
+    with_image, with_requantize, write_verilog, Extreme,
 };
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 fn config(d: usize, c: usize, k: usize, n: usize, lanes: usize) -> EngineConfig {
@@ -120,9 +124,21 @@ fn zero_bias(image: &Image) -> Image {
     .unwrap()
 }
 
+/// A random permutation of the `bits`-wide range as an activation table:
+/// not monotonic, and every entry distinct, so the next layer's input still
+/// tells every requantized value apart and a wrong index always shows.
+fn permutation_table(bits: u32, seed: u64) -> ActivationTable {
+    let (lo, hi) = EngineConfig::signed_range(bits);
+    let mut values: Vec<i8> = (lo..=hi).map(|v| v as i8).collect();
+    values.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    ActivationTable::from_fn(bits, |q| values[(i64::from(q) - lo) as usize]).unwrap()
+}
+
 /// Runs every requantization edge after layer `layer` of `base` (whose
 /// next layer is the last one and holds an identity image), with each of
-/// `images` as layer `layer`'s image, on `vectors`.
+/// `images` as layer `layer`'s image, on `vectors`: every other edge
+/// without an activation table, the others with a permutation table (which
+/// hides no requantization error: its entries are distinct).
 fn check_requantize_edges(
     top: &mut lutgen_sim::NetworkSim,
     base: &Network,
@@ -132,22 +148,35 @@ fn check_requantize_edges(
 ) {
     let bits = base.layers()[layer].requantize.unwrap().bits;
     for (i, r) in requantize_edges(bits).into_iter().enumerate() {
+        let table = (i % 2 == 1).then(|| permutation_table(bits, i as u64));
+        let edge = with_activation(&with_requantize(base, layer, r), layer, table);
         for image in images {
-            let network = with_image(&with_requantize(base, layer, r), layer, image.clone());
+            let network = with_image(&edge, layer, image.clone());
             assert_network_bit_exact(top, &network, vectors, Backpressure::random(0.2, i as u64));
         }
     }
 }
 
 /// A network reference with another requantization rule, for checking that
-/// the comparison would notice a wrong one.
+/// the comparison would notice a wrong one (tables as the reference applies them).
 fn infer_with(network: &Network, x: &[i8], rule: impl Fn(&Requantize, i32) -> i8) -> Vec<i32> {
+    infer_with_table(network, x, rule, |t, q| t.apply(q))
+}
+
+/// A network reference with other requantization and table rules.
+fn infer_with_table(
+    network: &Network,
+    x: &[i8],
+    rule: impl Fn(&Requantize, i32) -> i8,
+    lookup: impl Fn(&ActivationTable, i8) -> i8,
+) -> Vec<i32> {
     let mut x = x.to_vec();
     for layer in network.layers() {
         let acc = Reference::new(&layer.image).outputs(&x).unwrap();
-        match &layer.requantize {
-            Some(r) => x = acc.iter().map(|&a| rule(r, a)).collect(),
-            None => return acc,
+        match (&layer.requantize, &layer.activation) {
+            (Some(r), None) => x = acc.iter().map(|&a| rule(r, a)).collect(),
+            (Some(r), Some(t)) => x = acc.iter().map(|&a| lookup(t, rule(r, a))).collect(),
+            (None, _) => return acc,
         }
     }
     unreachable!()
@@ -294,6 +323,189 @@ fn three_layer_networks_with_other_encoders_are_bit_exact() {
         Backpressure::none(),
     );
     assert_near_slowest_layer(&layers, run.cycles_per_inference);
+}
+
+/// Activation tables run exactly: the same bitstream with and without a
+/// table (the enable is loaded, so a table left by an earlier load is
+/// switched off), tables of every kind on 4- and 8-bit activations, behind
+/// an identity last layer so every table output reaches the outputs, and a
+/// lookup one index off is caught.
+#[test]
+fn activation_tables_are_bit_exact_and_loaded_not_built() {
+    let layers = two_layers();
+    let mut top = network_top(&layers);
+    let random = random_network(&layers, 2).unwrap();
+    assert!(random.layers()[0].activation.is_none());
+    // A zero bias on layer 0, so its accumulators (sums of 4 table entries)
+    // spread over the 4-bit range at the scales below; identity last layer.
+    let base = with_image(&random, 1, identity_image(&layers[1]));
+    let base = with_image(&base, 0, zero_bias(&random.layers()[0].image));
+    let vectors = random_vectors(&layers[0], 60, 40);
+    let bits = layers[1].activation_bits;
+    let (lo, hi) = EngineConfig::signed_range(bits);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+    let random_entries = ActivationTable::from_fn(bits, |_| rng.gen_range(lo..=hi) as i8).unwrap();
+    // Real activations in 4 bits, scale 1/2 on both sides: tanh and a sigmoid-like step.
+    let tanh = ActivationTable::from_fn(bits, |q| {
+        ((f64::from(q) / 2.0).tanh() * 2.0 * 3.5)
+            .round()
+            .clamp(lo as f64, hi as f64) as i8
+    })
+    .unwrap();
+    let sigmoid = ActivationTable::from_fn(bits, |q| {
+        (1.0 / (1.0 + (-f64::from(q)).exp()) * 15.0 - 8.0).round() as i8
+    })
+    .unwrap();
+    let tables = [
+        Some(permutation_table(bits, 1)),
+        None,
+        Some(random_entries),
+        Some(ActivationTable::identity(bits).unwrap()),
+        Some(tanh),
+        Some(sigmoid),
+        Some(ActivationTable::from_fn(bits, |_| lo as i8).unwrap()),
+        None,
+        Some(permutation_table(bits, 2)),
+    ];
+    // Requantizations that reach both ends of the range (so the table's
+    // first and last entries, indices 248 and 7, are read) and the ReLU.
+    let requantizations = [
+        requantize(1 << 30, 35, 0, false),
+        requantize(1 << 30, 34, -8, true),
+        requantize(3 << 29, 36, 2, false),
+    ];
+    for (i, table) in tables.iter().enumerate() {
+        for (j, r) in requantizations.iter().enumerate() {
+            let network = with_activation(&with_requantize(&base, 0, *r), 0, *table);
+            assert_network_bit_exact(
+                &mut top,
+                &network,
+                &vectors,
+                Backpressure::random(0.3, (i * 3 + j) as u64),
+            );
+        }
+    }
+    // Every requantized value is reached, so every entry of the table is read.
+    let r = requantizations[0];
+    let network = with_activation(
+        &with_requantize(&base, 0, r),
+        0,
+        Some(permutation_table(bits, 3)),
+    );
+    let seen: std::collections::BTreeSet<i8> = vectors
+        .iter()
+        .flat_map(|x| network.infer(x).unwrap().activations[1].clone())
+        .collect();
+    assert_eq!(seen.len(), 16, "{seen:?}");
+    // A lookup one index off (q + 1, wrapping within the range) disagrees with the hardware.
+    let run = assert_network_bit_exact(&mut top, &network, &vectors, Backpressure::none());
+    let wrong = vectors
+        .iter()
+        .zip(&run.outputs)
+        .filter(|(x, got)| {
+            let off = infer_with_table(
+                &network,
+                x,
+                |r, a| r.apply(a),
+                |t, q| t.apply(if i64::from(q) == hi { lo as i8 } else { q + 1 }),
+            );
+            &&off != got
+        })
+        .count();
+    assert_eq!(wrong, vectors.len(), "an off-by-one lookup went unnoticed");
+    // Throughput is unchanged with a table.
+    let run = assert_network_bit_exact(
+        &mut top,
+        &with_activation(&random, 0, Some(permutation_table(bits, 4))),
+        &random_vectors(&layers[0], 200, 42),
+        Backpressure::none(),
+    );
+    assert_near_slowest_layer(&layers, run.cycles_per_inference);
+}
+
+/// Tables on both boundaries of the three-layer network (4 bits after the
+/// first layer, 8 bits after the second), with and without, and an 8-bit
+/// table whose every entry is read, behind the identity last layer.
+#[test]
+fn activation_tables_on_several_layers_are_bit_exact() {
+    let layers = three_layers();
+    let mut top = network_top(&layers);
+    let random = random_network(&layers, 9).unwrap();
+    let vectors = random_vectors(&layers[0], 80, 50);
+    for (k, (first, second)) in [(true, true), (false, true), (true, false), (false, false)]
+        .into_iter()
+        .enumerate()
+    {
+        let network = with_activation(
+            &random,
+            0,
+            first.then(|| permutation_table(4, 10 + k as u64)),
+        );
+        let network = with_activation(
+            &network,
+            1,
+            second.then(|| permutation_table(8, 20 + k as u64)),
+        );
+        assert_network_bit_exact(
+            &mut top,
+            &network,
+            &vectors,
+            Backpressure::new(0.3, 0.2, k as u64),
+        );
+    }
+    // 8 bits, identity last layer, the `sign` layer with a zero bias and
+    // scale 1/2 (its accumulators spread over the range): a permutation
+    // table, whose distinct outputs count the entries read, then a table of
+    // random entries.
+    // (Layer 0 with a zero bias and no ReLU too, so the `sign` layer's
+    // inputs vary in sign from vector to vector.)
+    let base = with_requantize(&random, 0, requantize(1 << 30, 35, 0, false));
+    let base = with_image(&base, 0, zero_bias(&random.layers()[0].image));
+    let base = with_image(&base, 2, identity_image(&layers[2]));
+    let base = with_image(&base, 1, zero_bias(&random.layers()[1].image));
+    let base = with_requantize(&base, 1, requantize(1 << 30, 31, 0, false));
+    let many = random_vectors(&layers[0], 400, 52);
+    let network = with_activation(&base, 1, Some(permutation_table(8, 30)));
+    let read: std::collections::BTreeSet<i8> = many
+        .iter()
+        .flat_map(|x| network.infer(x).unwrap().activations[2].clone())
+        .collect();
+    assert!(read.len() >= 100, "only {} table entries read", read.len());
+    assert_network_bit_exact(&mut top, &network, &many, Backpressure::random(0.2, 53));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(51);
+    let table = ActivationTable::from_fn(8, |_| rng.gen::<i8>()).unwrap();
+    let network = with_activation(&base, 1, Some(table));
+    assert_network_bit_exact(&mut top, &network, &many, Backpressure::random(0.2, 54));
+}
+
+/// The network top as built for ECP5, where every table (the activation
+/// tables too) is DP16KD blocks whose output register holds the second read
+/// register: random networks with and without tables, and a permutation
+/// table whose every entry is read, stay bit-exact.
+#[test]
+fn activation_tables_on_the_ecp5_primitives_are_bit_exact() {
+    let layers = two_layers();
+    let mut top = ecp5_network_top(&layers);
+    for seed in 0..3 {
+        let network = random_network(&layers, seed).unwrap();
+        let vectors = random_vectors(&layers[0], 100, seed + 60);
+        assert_network_bit_exact(
+            &mut top,
+            &network,
+            &vectors,
+            Backpressure::new(0.3, 0.2, seed),
+        );
+    }
+    let random = random_network(&layers, 2).unwrap();
+    let base = with_image(&random, 1, identity_image(&layers[1]));
+    let base = with_image(&base, 0, zero_bias(&random.layers()[0].image));
+    let network = with_activation(
+        &with_requantize(&base, 0, requantize(1 << 30, 35, 0, false)),
+        0,
+        Some(permutation_table(4, 61)),
+    );
+    let vectors = random_vectors(&layers[0], 60, 62);
+    assert_network_bit_exact(&mut top, &network, &vectors, Backpressure::random(0.3, 63));
 }
 
 #[test]
