@@ -1,7 +1,7 @@
 //! The int8 dense baseline: the same MLP with int8 weights and multiply-accumulate.
 //!
-//! Same input quantization and the same [`Requantize`] between layers as the
-//! lookup-table network, so the two differ only in how a layer is computed:
+//! Same input quantization and the same requantization and activation
+//! tables between layers as the lookup-table network, so the two differ only in how a layer is computed:
 //! `acc_n = bias_n + sum_d W_q[n][d] * (x_d - zero_point)` with per-layer
 //! symmetric weight scales (largest magnitude to 127) and the bias at the
 //! accumulator scale `input_scale * weight_scale`.
@@ -9,8 +9,8 @@
 use crate::error::CompileError;
 use crate::layers::check_calibration;
 use crate::mlp::Mlp;
-use crate::quantize::{input_quantization, requantize_for};
-use lutgen_core::network::{InputQuantization, Requantize};
+use crate::quantize::{between, input_quantization, Between};
+use lutgen_core::network::InputQuantization;
 
 /// One int8 dense layer.
 #[derive(Clone, Debug)]
@@ -20,7 +20,9 @@ pub struct DenseLayer {
     pub weight: Vec<i8>,
     pub bias: Vec<i32>,
     pub input_zero_point: i8,
-    pub requantize: Option<Requantize>,
+    /// Requantization and activation table to the next layer (the same as
+    /// the lookup network's); None on the last layer.
+    pub next: Option<Between>,
 }
 
 impl DenseLayer {
@@ -77,7 +79,7 @@ impl DenseInt8 {
                     .map(|&b| (f64::from(b) / acc_scale).round().clamp(-2e9, 2e9) as i32)
                     .collect(),
                 input_zero_point: in_zero,
-                requantize: None,
+                next: None,
             };
             if l + 1 < mlp.layers.len() {
                 let accs: Vec<Vec<i32>> = q.iter().map(|x| layer.accumulate(x)).collect();
@@ -85,14 +87,14 @@ impl DenseInt8 {
                     let v = f64::from(a) * acc_scale;
                     (lo.min(v), hi.max(v))
                 });
-                let (r, out_scale) = requantize_for(&mlp.activations[l], acc_scale, min, max, l)?;
+                let step = between(&mlp.activations[l], acc_scale, min, max, l)?;
                 q = accs
                     .iter()
-                    .map(|a| a.iter().map(|&v| r.apply(v)).collect())
+                    .map(|a| a.iter().map(|&v| step.apply(v)).collect())
                     .collect();
-                in_scale = out_scale;
-                in_zero = r.zero_point;
-                layer.requantize = Some(r);
+                in_scale = step.scale;
+                in_zero = step.zero_point;
+                layer.next = Some(step);
             }
             layers.push(layer);
         }
@@ -104,8 +106,8 @@ impl DenseInt8 {
         let mut h = self.input.quantize(x);
         for layer in &self.layers {
             let acc = layer.accumulate(&h);
-            match &layer.requantize {
-                Some(r) => h = acc.iter().map(|&a| r.apply(a)).collect(),
+            match &layer.next {
+                Some(step) => h = acc.iter().map(|&a| step.apply(a)).collect(),
                 None => return acc,
             }
         }

@@ -30,10 +30,20 @@ pub enum CompileError {
         reason: String,
     },
     #[error(
-        "layer {layer} is followed by the activation {activation}, which lutgen cannot yet run \
-         between layers (activation tables, issue 18); use a model with ReLU or no activation"
+        "layer {layer}: the activation {activation} is {y} at {x}, which no table can hold; \
+         check the model's activation"
     )]
-    Activation { layer: usize, activation: String },
+    ActivationValue {
+        layer: usize,
+        activation: String,
+        x: f64,
+        y: f64,
+    },
+    #[error("layer {layer}: {source}")]
+    Table {
+        layer: usize,
+        source: lutgen_core::network::ActivationError,
+    },
     #[error(
         "the learned method trains with ReLU between layers, but this model has {activation} \
          after layer {layer}; use --method kmeans or refit"

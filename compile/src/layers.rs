@@ -5,7 +5,7 @@ use crate::encoders;
 use crate::error::CompileError;
 use crate::mlp::Mlp;
 use crate::options::{CompileOptions, Method};
-use crate::quantize::{input_quantization, requantize_for};
+use crate::quantize::{between, input_quantization};
 use crate::refit::refit;
 use indicatif::ProgressBar;
 use lutgen_core::encoder::nearest_l2;
@@ -242,7 +242,7 @@ pub fn compile_with(
         )
         .map_err(|source| CompileError::Image { layer: l, source })?;
 
-        let requantize = if l + 1 < mlp.layers.len() {
+        let (requantize, activation) = if l + 1 < mlp.layers.len() {
             let reference = Reference::new(&image);
             let accs: Vec<Vec<i32>> = q
                 .iter()
@@ -256,22 +256,22 @@ pub fn compile_with(
                 let v = f64::from(a) * acc_scale;
                 (lo.min(v), hi.max(v))
             });
-            let (r, out_scale) = requantize_for(&mlp.activations[l], acc_scale, min, max, l)?;
+            let step = between(&mlp.activations[l], acc_scale, min, max, l)?;
             q = accs
                 .iter()
-                .map(|acc| acc.iter().map(|&a| r.apply(a)).collect())
+                .map(|acc| acc.iter().map(|&a| step.apply(a)).collect())
                 .collect();
-            in_scale = out_scale;
-            in_zero = r.zero_point;
-            Some(r)
+            in_scale = step.scale;
+            in_zero = step.zero_point;
+            (Some(step.requantize), step.table)
         } else {
-            None
+            (None, None)
         };
         layers.push(Layer {
             image,
             accumulator_scale: acc_scale as f32,
             requantize,
-            activation: None,
+            activation,
         });
     }
     Ok(Network::new(input, layers)?)

@@ -40,7 +40,7 @@ pub use layers::{check_calibration, compile_with, LayerParams};
 pub use learn::learn;
 pub use mlp::{Activation, Head, Mlp};
 pub use options::{CompileOptions, LearnOptions, Method};
-pub use quantize::{identity_requantize, input_quantization, relu_requantize, requantize_for};
+pub use quantize::{between, identity_requantize, input_quantization, relu_requantize, Between};
 pub use refit::{refit, refit_weighted};
 
 use indicatif::ProgressBar;

@@ -3,7 +3,7 @@
 
 use crate::error::CompileError;
 use crate::mlp::Activation;
-use lutgen_core::network::{InputQuantization, Requantize};
+use lutgen_core::network::{ActivationTable, InputQuantization, Requantize};
 
 /// Input quantization from the calibration range: asymmetric, 0 always representable.
 pub fn input_quantization(calibration: &[Vec<f32>]) -> InputQuantization {
@@ -50,23 +50,84 @@ pub fn identity_requantize(
     Ok((r, out_scale))
 }
 
-/// The requantization after layer `layer` for the `activation` that follows
-/// it, calibrated on the layer's real outputs (`min`, `max`), and the next
-/// layer's input scale.
-pub fn requantize_for(
+/// What runs between two layers in integers: the requantization, the
+/// activation table if the activation is neither ReLU nor the identity, and
+/// the next layer's input scale and zero point.
+#[derive(Clone, Debug)]
+pub struct Between {
+    pub requantize: Requantize,
+    pub table: Option<ActivationTable>,
+    /// Real value of one unit of the next layer's input.
+    pub scale: f64,
+    pub zero_point: i8,
+}
+
+impl Between {
+    /// The next layer's input for one accumulator (as `Layer::next_activation`).
+    pub fn apply(&self, acc: i32) -> i8 {
+        let q = self.requantize.apply(acc);
+        self.table.as_ref().map_or(q, |t| t.apply(q))
+    }
+}
+
+/// The integer step after layer `layer` for the `activation` that follows
+/// it, calibrated on the layer's real outputs (`min`, `max`).
+///
+/// ReLU and the identity are requantizations alone. Any other function `f`
+/// is a requantization of the pre-activation to its range (`s_r`, `z_r`),
+/// then a table: entry `q` is `f((q - z_r) * s_r)` quantized with the scale
+/// and zero point that cover `f`'s values on all 256 levels (0 included).
+pub fn between(
     activation: &Activation,
     accumulator_scale: f64,
     min: f64,
     max: f64,
     layer: usize,
-) -> Result<(Requantize, f64), CompileError> {
+) -> Result<Between, CompileError> {
+    let plain = |(r, scale): (Requantize, f64)| Between {
+        requantize: r,
+        table: None,
+        scale,
+        zero_point: r.zero_point,
+    };
     match activation {
-        Activation::Relu => relu_requantize(accumulator_scale, max, layer),
-        Activation::Identity => identity_requantize(accumulator_scale, min, max, layer),
-        Activation::Function(f) => Err(CompileError::Activation {
+        Activation::Relu => Ok(plain(relu_requantize(accumulator_scale, max, layer)?)),
+        Activation::Identity => Ok(plain(identity_requantize(
+            accumulator_scale,
+            min,
+            max,
             layer,
-            activation: f.name.clone(),
-        }),
+        )?)),
+        Activation::Function(f) => {
+            let (r, s_r) = identity_requantize(accumulator_scale, min, max, layer)?;
+            let levels: Vec<f32> = (-128i32..=127)
+                .map(|q| ((q - i32::from(r.zero_point)) as f64 * s_r) as f32)
+                .collect();
+            let y: Vec<f64> = f.apply(&levels).into_iter().map(f64::from).collect();
+            if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+                return Err(CompileError::ActivationValue {
+                    layer,
+                    activation: f.name.clone(),
+                    x: f64::from(levels[i]),
+                    y: y[i],
+                });
+            }
+            let lo = y.iter().cloned().fold(0f64, f64::min);
+            let hi = y.iter().cloned().fold(0f64, f64::max);
+            let scale = ((hi - lo) / 255.0).max(1e-9);
+            let zero_point = (-128.0 - lo / scale).round().clamp(-128.0, 127.0) as i8;
+            let table = ActivationTable::from_fn(r.bits, |q| {
+                let v = y[(i32::from(q) + 128) as usize];
+                ((v / scale).round() + f64::from(zero_point)).clamp(-128.0, 127.0) as i8
+            })
+            .map_err(|source| CompileError::Table { layer, source })?;
+            Ok(Between {
+                requantize: r,
+                table: Some(table),
+                scale,
+                zero_point,
+            })
+        }
     }
 }
 
