@@ -477,6 +477,21 @@ fn onnx_models_compile_from_the_command_line() {
     );
     let network = Network::read_from(dir.join("tanh.lutnet")).unwrap();
     assert!(network.layers()[0].activation.is_some(), "a Tanh table");
+    // Bit-exact on the simulated network top (the table loaded in hardware).
+    let sim = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .args(["sim", "--network"])
+        .arg(dir.join("tanh.lutnet"))
+        .args(["--random", "100", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    assert_eq!(report["vectors"], 100, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
 
     let both = Command::new(env!("CARGO_BIN_EXE_lutgen"))
         .arg("compile")
