@@ -299,7 +299,7 @@ fn wrong_loads_are_refused_and_repeats_are_harmless() {
     let data = Frame::new(Command::Data.code(), 1, (0..8).collect());
     // No image yet: data is refused.
     assert_eq!(
-        error_of(&exchange(&mut t, &[data.clone()])[0]),
+        error_of(&exchange(&mut t, std::slice::from_ref(&data))[0]),
         Some(DeviceError::NotLoaded)
     );
 
@@ -356,7 +356,7 @@ fn wrong_loads_are_refused_and_repeats_are_harmless() {
     let status = status_of(&mut t);
     assert!(!status.loaded() && !status.loading(), "{status:?}");
     assert_eq!(
-        error_of(&exchange(&mut t, &[data.clone()])[0]),
+        error_of(&exchange(&mut t, std::slice::from_ref(&data))[0]),
         Some(DeviceError::NotLoaded)
     );
 
@@ -390,7 +390,7 @@ fn wrong_loads_are_refused_and_repeats_are_harmless() {
     );
     assert!(!status_of(&mut t).loaded());
     assert_eq!(
-        error_of(&exchange(&mut t, &[data.clone()])[0]),
+        error_of(&exchange(&mut t, std::slice::from_ref(&data))[0]),
         Some(DeviceError::NotLoaded)
     );
     // The whole image and one byte more in one frame: refused, not loaded.

@@ -46,16 +46,19 @@ impl Dense {
     }
 }
 
+/// A float function on a batch of values, one result per value.
+pub type BatchFn = Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>;
+
 /// A float function applied to every element alike (an activation that is
 /// not ReLU): a name, and the function on a batch of values.
 #[derive(Clone)]
 pub struct Elementwise {
     pub name: String,
-    f: Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>,
+    f: BatchFn,
 }
 
 impl Elementwise {
-    pub fn new(name: impl Into<String>, f: Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>) -> Self {
+    pub fn new(name: impl Into<String>, f: BatchFn) -> Self {
         Elementwise {
             name: name.into(),
             f,

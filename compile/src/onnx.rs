@@ -519,7 +519,7 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                     ));
                 }
                 let params: Vec<&Constant> = (1..5)
-                    .map(|k| input_const(k))
+                    .map(input_const)
                     .collect::<Option<_>>()
                     .ok_or_else(|| {
                         refuse(
