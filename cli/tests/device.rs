@@ -172,21 +172,7 @@ fn device_rejects_and_resynchronizes() {
     stream.extend(Frame::new(Command::Identify.code(), 4, vec![]).encode());
     stream.extend(Frame::new(Command::Status.code(), 5, vec![]).encode());
     t.write(&stream).unwrap();
-    let mut decoder = Decoder::new(65535);
-    let mut frames = Vec::new();
-    // Reads return as soon as a byte arrives; 10 ms each is plenty in simulated time.
-    for _ in 0..2000 {
-        decoder.push(&t.read(Duration::from_millis(10)).unwrap());
-        while let Some(d) = decoder.next_frame() {
-            match d {
-                Decoded::Frame(f) => frames.push(f),
-                Decoded::Corrupt { .. } => panic!("device sent a corrupt frame"),
-            }
-        }
-        if frames.len() >= 5 {
-            break;
-        }
-    }
+    let frames = read_replies(&mut t, 5);
     let summary: Vec<(u8, u8, Option<u8>)> = frames
         .iter()
         .map(|f| {
@@ -230,12 +216,11 @@ fn bit_level_uart_runs_bit_exact() {
     );
 }
 
-/// Sends `frames` back to back and reads one reply per frame, in order.
-fn exchange(t: &mut SimTransport, frames: &[Frame]) -> Vec<Frame> {
-    let stream: Vec<u8> = frames.iter().flat_map(|f| f.encode()).collect();
-    t.write(&stream).unwrap();
+/// Reads replies until `count` have come (or simulated time runs out).
+fn read_replies(t: &mut SimTransport, count: usize) -> Vec<Frame> {
     let mut decoder = Decoder::new(65535);
     let mut replies = Vec::new();
+    // Reads return as soon as a byte arrives; 10 ms each is plenty in simulated time.
     for _ in 0..20_000 {
         decoder.push(&t.read(Duration::from_millis(10)).unwrap());
         while let Some(d) = decoder.next_frame() {
@@ -244,10 +229,18 @@ fn exchange(t: &mut SimTransport, frames: &[Frame]) -> Vec<Frame> {
                 Decoded::Corrupt { .. } => panic!("device sent a corrupt frame"),
             }
         }
-        if replies.len() >= frames.len() {
+        if replies.len() >= count {
             break;
         }
     }
+    replies
+}
+
+/// Sends `frames` back to back and reads one reply per frame, in order.
+fn exchange(t: &mut SimTransport, frames: &[Frame]) -> Vec<Frame> {
+    let stream: Vec<u8> = frames.iter().flat_map(|f| f.encode()).collect();
+    t.write(&stream).unwrap();
+    let replies = read_replies(t, frames.len());
     assert_eq!(replies.len(), frames.len(), "one reply per frame");
     for (f, r) in frames.iter().zip(&replies) {
         assert_eq!(f.seq, r.seq, "replies in order");

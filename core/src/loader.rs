@@ -275,43 +275,32 @@ fn sections(config: &EngineConfig) -> Vec<Section> {
     let address = |memory: usize| (memory as u64 * MEMORY) as u32;
     let centroid = EngineConfig::signed_range(config.centroid_bits);
     let mut out = Vec::new();
+    // A folded search's centroids: key `p * fast + f` of codebook c, [c][p][f][v],
+    // goes to word (c V + v) slow + p of memory `first + f` (`slow` passes of
+    // `fast` units).
+    let folded = |slow: u64, fast: u64, first: usize| Section {
+        inner: v as u32,
+        inner_step: slow as u32,
+        inner_carry: delta(MEMORY, v - 1, slow),
+        row_len: (v * fast) as u32,
+        row_step: 1,
+        group: slow as u32,
+        group_step: delta(v * slow, slow - 1, 1),
+        ..Section::single_row("centroids", (c * k * v) as u32, address(first), centroid)
+    };
     match config.encoder {
-        EncoderKind::L2 | EncoderKind::L1 => {
-            // [c][k / U][k % U][v] to word (c V + v) F + k / U of memory k % U.
-            let (f, u) = (
-                config.centroids_per_unit() as u64,
-                config.distance_units() as u64,
-            );
-            out.push(Section {
-                inner: v as u32,
-                inner_step: f as u32,
-                inner_carry: delta(MEMORY, v - 1, f),
-                row_len: (v * u) as u32,
-                row_step: 1,
-                group: f as u32,
-                group_step: delta(v * f, f - 1, 1),
-                ..Section::single_row("centroids", (c * k * v) as u32, 0, centroid)
-            });
-        }
-        EncoderKind::TwoLevel => {
-            // Key g S + s: [c][g][s][v] to word (c V + v) G + g of memory G + s.
-            let (g, s) = (config.clusters() as u64, config.keys_per_cluster() as u64);
-            out.push(Section {
-                inner: v as u32,
-                inner_step: g as u32,
-                inner_carry: delta(MEMORY, v - 1, g),
-                row_len: (v * s) as u32,
-                row_step: 1,
-                group: g as u32,
-                group_step: delta(v * g, g - 1, 1),
-                ..Section::single_row(
-                    "centroids",
-                    (c * k * v) as u32,
-                    address(map.key_memory(0)),
-                    centroid,
-                )
-            });
-        }
+        // F passes of U units: centroid k is unit k % U, pass k / U.
+        EncoderKind::L2 | EncoderKind::L1 => out.push(folded(
+            config.centroids_per_unit() as u64,
+            config.distance_units() as u64,
+            map.centroid_memory(0),
+        )),
+        // Key g S + s is key slot s's memory, word (c V + v) G + g.
+        EncoderKind::TwoLevel => out.push(folded(
+            config.clusters() as u64,
+            config.keys_per_cluster() as u64,
+            map.key_memory(0),
+        )),
         EncoderKind::Tree | EncoderKind::Sign => {}
     }
     // [c][k][n], n = j L + l, to word (c K + k) M + j of memory U + 2 l.
