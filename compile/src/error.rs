@@ -63,20 +63,27 @@ pub enum CompileError {
     NoLayers { available: Vec<String> },
     #[error("weight {name} must be 2-D (outputs, inputs), got shape {shape:?}")]
     WeightShape { name: String, shape: Vec<usize> },
-    #[error("bias {name} must have shape [{expected}] to match its weight, got {shape:?}")]
+    #[error("bias {name} must have shape [{expected}] to match its weight, got {shape:?}{hint}")]
     BiasShape {
         name: String,
         expected: usize,
         shape: Vec<usize>,
+        hint: &'static str,
     },
     #[error(
-        "layer {layer} takes {inputs} inputs but the layer before it ({previous}) has {outputs} outputs"
+        "layer {layer} takes {inputs} inputs but the layer before it ({previous}) has {outputs} outputs{hint}"
     )]
     LayerShape {
         previous: String,
         outputs: usize,
         layer: String,
         inputs: usize,
+        hint: &'static str,
+    },
+    #[error("the weights file has tensors no layer uses: {}; {hint}", list(names))]
+    UnusedTensors {
+        names: Vec<String>,
+        hint: &'static str,
     },
     #[error("{name} has a non-finite value {value} at flat index {index}")]
     NonFinite {

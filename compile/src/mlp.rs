@@ -152,6 +152,15 @@ impl Mlp {
         tensors: &BTreeMap<String, Tensor>,
         layers: &[String],
     ) -> Result<Self, CompileError> {
+        if let Some((name, t)) = tensors
+            .iter()
+            .find(|(name, t)| name.ends_with(".weight") && t.shape.len() > 2)
+        {
+            return Err(CompileError::WeightShape {
+                name: name.clone(),
+                shape: t.shape.clone(),
+            });
+        }
         let prefixes: Vec<String> = if layers.is_empty() {
             let mut found: Vec<String> = tensors
                 .iter()
@@ -192,6 +201,7 @@ impl Mlp {
                     name: bname,
                     expected: outputs,
                     shape: b.shape.clone(),
+                    hint: if b.shape == [inputs] { KERAS_HINT } else { "" },
                 });
             }
             for (name, values) in [(&wname, &w.values), (&bname, &b.values)] {
@@ -210,6 +220,11 @@ impl Mlp {
                         outputs: prev.outputs,
                         layer: prefix,
                         inputs,
+                        hint: if prev.outputs == outputs {
+                            KERAS_HINT
+                        } else {
+                            ""
+                        },
                     });
                 }
             }
@@ -219,6 +234,33 @@ impl Mlp {
                 outputs,
                 weight: w.values.clone(),
                 bias: b.values.clone(),
+            });
+        }
+        let used: std::collections::BTreeSet<String> = out
+            .iter()
+            .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
+            .collect();
+        let unused: Vec<String> = tensors
+            .keys()
+            .filter(|name| !used.contains(*name))
+            .cloned()
+            .collect();
+        if !unused.is_empty() {
+            let batch_norm = unused.iter().any(|n| {
+                n.ends_with(".running_mean")
+                    || n.ends_with(".running_var")
+                    || n.ends_with(".num_batches_tracked")
+            });
+            return Err(CompileError::UnusedTensors {
+                names: unused,
+                hint: if batch_norm {
+                    "these are BatchNorm parameters, and a weights file does not say where a \
+                     BatchNorm sits: export the model to ONNX (torch.onnx.export), whose graph \
+                     does, and lutgen folds it into its layer"
+                } else {
+                    "lutgen does not ignore weights: name the layers with --layers, or remove \
+                     the tensors the model does not use"
+                },
             });
         }
         let activations = vec![Activation::Relu; out.len() - 1];
@@ -295,6 +337,10 @@ impl Mlp {
     }
 }
 
+/// Said when a shape would fit transposed.
+const KERAS_HINT: &str = "; the weights may be stored (inputs, outputs), Keras' layout: \
+                          lutgen reads (outputs, inputs), nn.Linear's; transpose them";
+
 /// `layers.10` sorts after `layers.2`: digit runs compare as numbers.
 fn natural_key(s: &str) -> Vec<(String, u64)> {
     let mut key = Vec::new();
@@ -365,6 +411,18 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, Tensor>, CompileErro
                     .chunks_exact(8)
                     .map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32)
                     .collect(),
+                // Integer tensors (a BatchNorm's num_batches_tracked, say) are
+                // read so that from_tensors can say what they are.
+                Dtype::I64 => data
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+                Dtype::I32 => data
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+                Dtype::I8 => data.iter().map(|&b| f32::from(b as i8)).collect(),
+                Dtype::U8 => data.iter().map(|&b| f32::from(b)).collect(),
                 other => {
                     return Err(CompileError::Dtype {
                         name,
@@ -521,5 +579,49 @@ mod tests {
         ));
         let err = Mlp::from_tensors(&two_layers(), &["fc2".into()]).unwrap_err();
         assert!(err.to_string().contains("fc2.weight"), "{err}");
+    }
+
+    /// Nothing in a weights file is ignored: tensors no layer uses, weights
+    /// that are not matrices and a transposed layout are errors that say so.
+    #[test]
+    fn unused_tensors_and_odd_layouts_are_refused() {
+        let mut m = two_layers();
+        for (name, shape) in [
+            ("bn1.weight", &[8][..]),
+            ("bn1.bias", &[8]),
+            ("bn1.running_mean", &[8]),
+            ("bn1.running_var", &[8]),
+            ("bn1.num_batches_tracked", &[]),
+        ] {
+            m.insert(name.into(), t(shape, 1.0));
+        }
+        let err = Mlp::from_tensors(&m, &[]).unwrap_err();
+        assert!(
+            matches!(&err, CompileError::UnusedTensors { names, .. } if names.len() == 5),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("BatchNorm") && err.to_string().contains("ONNX"),
+            "{err}"
+        );
+        let mut m = two_layers();
+        m.insert("scale".into(), t(&[4], 1.0));
+        let err = Mlp::from_tensors(&m, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("scale") && err.to_string().contains("--layers"),
+            "{err}"
+        );
+        let err = Mlp::from_tensors(&two_layers(), &["fc1".into()]).unwrap_err();
+        assert!(err.to_string().contains("fc10.bias, fc10.weight"), "{err}");
+        let mut m = two_layers();
+        m.insert("conv.weight".into(), t(&[2, 1, 3], 1.0));
+        assert!(matches!(
+            Mlp::from_tensors(&m, &[]),
+            Err(CompileError::WeightShape { name, .. }) if name == "conv.weight"
+        ));
+        let mut m = two_layers();
+        m.insert("fc10.weight".into(), t(&[8, 3], 0.25));
+        let err = Mlp::from_tensors(&m, &[]).unwrap_err();
+        assert!(err.to_string().contains("Keras"), "{err}");
     }
 }
