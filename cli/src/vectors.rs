@@ -17,13 +17,10 @@ fn npy_error(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
-/// A 2-D integer `.npy` array as `(rows, columns, values)`, values widened
-/// to i64, read by [`lutgen_compile::npy::read`] (which checks the shape
-/// against the data and refuses an array with no rows).
-///
-/// Any integer dtype is accepted; floats are refused (quantize them first),
-/// so nothing is silently rounded.
-fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<i64>), Error> {
+/// A 2-D `.npy` array as `(rows, columns, values)`, read by
+/// [`lutgen_compile::npy::read`] (which checks the shape against the data
+/// and refuses an array with no rows).
+fn read_values(path: &Path) -> Result<(usize, usize, Values, bool), Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -39,12 +36,85 @@ fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<i64>), Error> {
             ))
         }
     };
-    match array.values {
-        Values::Int(values) => Ok((rows, cols, values)),
-        Values::Float(_) => Err(npy_error(
+    Ok((rows, cols, array.values, array.int8))
+}
+
+/// A 2-D integer `.npy` array, values widened to i64. Any integer dtype is
+/// accepted; floats are refused (quantize them first), so nothing is
+/// silently rounded.
+fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<i64>), Error> {
+    match read_values(path)? {
+        (rows, cols, Values::Int(values), _) => Ok((rows, cols, values)),
+        (_, _, Values::Float(_), _) => Err(npy_error(
             path,
             "the array holds floats, not integers; quantize to int8 first",
         )),
+    }
+}
+
+/// How a network's inputs were read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    /// Real values (any dtype but int8), quantized with the network file's
+    /// input scale and zero point.
+    Quantized,
+    /// An int8 array, taken as the first layer's activations.
+    Int8,
+}
+
+/// Reads a network's input vectors, shape `(count, input_dim)`. An int8
+/// array is taken as already quantized, each value checked against the
+/// first layer's `activation_bits`; any other dtype (float, or integers such
+/// as raw uint8 pixels) holds real values, quantized as the compiler
+/// quantized its calibration data (`input`, from the network file).
+pub fn read_network_npy(
+    path: &Path,
+    input_dim: usize,
+    activation_bits: u32,
+    input: &lutgen_core::network::InputQuantization,
+) -> Result<(Vec<Vec<i8>>, InputKind), Error> {
+    let (_, cols, values, int8) = read_values(path)?;
+    if cols != input_dim {
+        return Err(npy_error(
+            path,
+            format!("rows have {cols} elements but the network takes {input_dim}"),
+        ));
+    }
+    let values = match values {
+        Values::Int(v) if !int8 => Values::Float(v.into_iter().map(|x| x as f64).collect()),
+        v => v,
+    };
+    match values {
+        Values::Float(values) => {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(npy_error(
+                    path,
+                    format!("value {} at flat index {i} is not finite", values[i]),
+                ));
+            }
+            let rows = values
+                .chunks(cols.max(1))
+                .map(|row| input.quantize(&row.iter().map(|&v| v as f32).collect::<Vec<_>>()))
+                .collect();
+            Ok((rows, InputKind::Quantized))
+        }
+        Values::Int(values) => {
+            let (lo, hi) = EngineConfig::signed_range(activation_bits);
+            if let Some(i) = values.iter().position(|v| !(lo..=hi).contains(v)) {
+                return Err(npy_error(
+                    path,
+                    format!(
+                        "int8 value {} at flat index {i} is outside the first layer's \
+                         {activation_bits}-bit activations ({lo} to {hi}); an int8 array is \
+                         taken as already quantized: give real values in any other dtype and \
+                         lutgen quantizes them (scale {}, zero point {})",
+                        values[i], input.scale, input.zero_point
+                    ),
+                ));
+            }
+            Ok((narrow(path, cols, values, "int8")?, InputKind::Int8))
+        }
     }
 }
 
@@ -141,5 +211,49 @@ mod tests {
         write_npy(&path, &[], 3).unwrap();
         let e = read_npy(&path, 3).unwrap_err().to_string();
         assert!(e.contains("x.npy: the array has no rows"), "{e}");
+    }
+
+    #[test]
+    fn network_inputs_float_quantized_and_integers_range_checked() {
+        use lutgen_core::network::InputQuantization;
+        use npyz::WriterBuilder;
+        let dir = std::env::temp_dir().join(format!("lutgen-npy-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let q = InputQuantization {
+            scale: 0.5,
+            zero_point: -10,
+        };
+        let path = dir.join("f.npy");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[1, 3])
+            .writer(std::io::BufWriter::new(file))
+            .begin_nd()
+            .unwrap();
+        w.extend([0.0f32, 1.0, -2.0]).unwrap();
+        w.finish().unwrap();
+        let (rows, kind) = read_network_npy(&path, 3, 8, &q).unwrap();
+        assert_eq!(kind, InputKind::Quantized);
+        assert_eq!(rows, vec![q.quantize(&[0.0, 1.0, -2.0])]);
+        // int32 (raw pixel counts, say) are real values too.
+        let ints = dir.join("i.npy");
+        write_npy(&ints, &[vec![0, 1, -2]], 3).unwrap();
+        let (rows, kind) = read_network_npy(&ints, 3, 8, &q).unwrap();
+        assert_eq!(kind, InputKind::Quantized);
+        assert_eq!(rows, vec![q.quantize(&[0.0, 1.0, -2.0])]);
+        // int8 is taken as activations, range-checked.
+        let int8 = dir.join("q.npy");
+        let file = |data: &[u8]| lutgen_compile::npy::file(1, "|i1", false, "(1, 3)", data);
+        std::fs::write(&int8, file(&[1, 7, 0xF8])).unwrap();
+        let (rows, kind) = read_network_npy(&int8, 3, 4, &q).unwrap();
+        assert_eq!((rows, kind), (vec![vec![1, 7, -8]], InputKind::Int8));
+        std::fs::write(&int8, file(&[1, 8, 3])).unwrap();
+        let err = read_network_npy(&int8, 3, 4, &q).unwrap_err().to_string();
+        assert!(
+            err.contains("outside the first layer's 4-bit") && err.contains("any other dtype"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

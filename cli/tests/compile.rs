@@ -481,7 +481,9 @@ fn onnx_models_compile_from_the_command_line() {
     let sim = Command::new(env!("CARGO_BIN_EXE_lutgen"))
         .args(["sim", "--network"])
         .arg(dir.join("tanh.lutnet"))
-        .args(["--random", "100", "--json"])
+        .arg("--input")
+        .arg(data("digits_test_x.npy"))
+        .arg("--json")
         .output()
         .unwrap();
     assert!(
@@ -490,7 +492,12 @@ fn onnx_models_compile_from_the_command_line() {
         String::from_utf8_lossy(&sim.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
-    assert_eq!(report["vectors"], 100, "{report}");
+    // Raw pixels (uint8) are real values, quantized with the file's input scale.
+    assert_eq!(report["vectors"], 360, "{report}");
+    assert!(
+        report["input"].as_str().unwrap().starts_with("real values"),
+        "{report}"
+    );
     assert_eq!(report["mismatches"], 0, "{report}");
 
     let both = Command::new(env!("CARGO_BIN_EXE_lutgen"))

@@ -44,6 +44,8 @@ impl Values {
 pub struct Array {
     pub shape: Vec<usize>,
     pub values: Values,
+    /// The dtype was int8: values that are already int8 activations.
+    pub int8: bool,
 }
 
 /// Longest header accepted, in bytes: NumPy's own limit when it reads
@@ -113,7 +115,12 @@ pub fn read(bytes: &[u8]) -> Result<Array, String> {
         (TypeChar::Float, 8) => Values::Float(npy.into_vec::<f64>().map_err(e)?),
         _ => return Err(format!("unsupported dtype {t}")),
     };
-    Ok(Array { shape, values })
+    let int8 = matches!((t.type_char(), t.size_field()), (TypeChar::Int, 1));
+    Ok(Array {
+        shape,
+        values,
+        int8,
+    })
 }
 
 /// A `.npy` file as NumPy writes it: magic, `version` (1, 2 or 3), header

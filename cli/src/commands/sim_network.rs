@@ -16,6 +16,11 @@ use std::path::Path;
 pub struct NetworkSimReport {
     pub layers: usize,
     pub vectors: usize,
+    /// How the inputs were read: random int8, int8 from an integer array, or
+    /// a float array quantized with the file's input scale and zero point.
+    pub input: &'static str,
+    pub input_scale: f32,
+    pub input_zero_point: i8,
     /// Vectors whose outputs differ from the reference in any element.
     pub mismatches: usize,
     pub first_mismatch: Option<String>,
@@ -41,8 +46,21 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }
     let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    let first = network.layers()[0].image.config().activation_bits;
+    let quantization = network.input_quantization();
+    let mut input_kind = "random int8";
     let inputs = match (&args.input, args.random) {
-        (Some(path), _) => vectors::read_npy(path, network.input_dim())?,
+        (Some(path), _) => {
+            let (rows, kind) =
+                vectors::read_network_npy(path, network.input_dim(), first, &quantization)?;
+            input_kind = match kind {
+                vectors::InputKind::Quantized => {
+                    "real values, quantized with the file's input scale"
+                }
+                vectors::InputKind::Int8 => "int8 (an int8 array is taken as quantized)",
+            };
+            rows
+        }
         (None, Some(count)) => network.layers()[0]
             .image
             .config()
@@ -110,6 +128,9 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     let report = NetworkSimReport {
         layers: network.layers().len(),
         vectors: inputs.len(),
+        input: input_kind,
+        input_scale: quantization.scale,
+        input_zero_point: quantization.zero_point,
         mismatches,
         first_mismatch,
         cycles: run.cycles[0],
@@ -127,6 +148,10 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         println!(
             "{} layers on the network top: {} vectors, {} mismatching vectors",
             report.layers, report.vectors, report.mismatches
+        );
+        println!(
+            "input: {} (scale {}, zero point {})",
+            report.input, report.input_scale, report.input_zero_point
         );
         if let Some(m) = &report.first_mismatch {
             println!("first mismatch: {m}");
