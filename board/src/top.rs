@@ -145,8 +145,18 @@ impl Top {
             Top::Device(d) => {
                 let mut m = Top::Engine(d.engine.clone()).memories();
                 m.push(Memory::new("receive buffer", protocol::BUFFER_BYTES, 8, 1));
-                m.push(Memory::new("job FIFO", protocol::JOB_QUEUE_DEPTH, 64, 1));
-                m.push(Memory::new("reply FIFO", protocol::JOB_QUEUE_DEPTH, 48, 1));
+                m.push(Memory::new(
+                    "job FIFO",
+                    protocol::JOB_QUEUE_DEPTH,
+                    lutgen_hdl::device::JOB_BITS,
+                    1,
+                ));
+                m.push(Memory::new(
+                    "reply FIFO",
+                    lutgen_hdl::device::REPLY_QUEUE_DEPTH,
+                    lutgen_hdl::device::REPLY_BITS,
+                    1,
+                ));
                 m
             }
             Top::Engine(c) => {

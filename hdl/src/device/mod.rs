@@ -43,7 +43,7 @@ pub use config::{DeviceConfig, DeviceConfigError};
 pub use executor::{ExecState, Executor};
 pub use frame_layer::DeviceCore;
 pub use loader::{descriptor, Descriptor, ImageLoader, LoaderState};
-pub use queues::{Job, JobFifo, Reply, ReplyFifo};
+pub use queues::{Job, JobFifo, Reply, ReplyFifo, JOB_BITS, REPLY_BITS, REPLY_QUEUE_DEPTH};
 pub use receiver::{FrameReceiver, ParseState};
 pub use top::Device;
 pub use transmitter::{Body, SendState, Transmitter};

@@ -10,8 +10,13 @@ use rust_hdl::prelude::*;
 /// frames far past the 16 a host should keep in flight is still answered
 /// frame by frame.
 pub type Job = Bits<48>;
+/// Bits of a [`Job`] (for the board's memory estimate).
+pub const JOB_BITS: usize = 48;
 declare_sync_fifo!(JobFifo, Job, 256, 1);
 /// Queued replies: `[7:0]` reply code, `[15:8]` sequence, `[31:16]` payload
 /// length, `[39:32]` error code, `[47:40]` rejected command.
 pub type Reply = Bits<48>;
+/// Bits of a [`Reply`], and replies the reply queue holds.
+pub const REPLY_BITS: usize = 48;
+pub const REPLY_QUEUE_DEPTH: usize = 16;
 declare_sync_fifo!(ReplyFifo, Reply, 16, 1);
