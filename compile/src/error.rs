@@ -100,6 +100,12 @@ pub enum CompileError {
     #[error("the calibration set is empty")]
     CalibrationEmpty,
     #[error(
+        "{rows} calibration rows for {centroids} centroids per codebook: k-means needs at least \
+         as many rows as centroids (more, to learn them well); give more calibration data or a \
+         smaller -k"
+    )]
+    CalibrationRows { rows: usize, centroids: usize },
+    #[error(
         "layer {layer} has {inputs} inputs, which sub-vectors of length {sub_vector_len} do not divide; \
          choose a V that divides every layer's input width"
     )]

@@ -104,6 +104,12 @@ pub fn compile_with(
         let c = d / v;
         let encoder = layer_encoders[l];
         let k = encoders::centroids_for(encoder, options.centroids, v);
+        if encoder.has_centroids() && n < k {
+            return Err(CompileError::CalibrationRows {
+                rows: n,
+                centroids: k,
+            });
+        }
         let config = EngineConfig {
             input_dim: d,
             codebooks: c,

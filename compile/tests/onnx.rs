@@ -166,3 +166,27 @@ fn unsupported_graphs_are_refused_naming_the_node() {
     .unwrap_err();
     assert!(matches!(err, CompileError::OnnxOptions { .. }), "{err}");
 }
+
+/// Fewer calibration rows than centroids is an error, not a quiet 46%.
+#[test]
+fn too_few_calibration_rows_are_refused() {
+    let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
+    let model = frontend::read(&onnx("mlp_relu"), &WeightsOptions::default()).unwrap();
+    let err = lutgen_compile::compile(
+        &model.mlp,
+        &calibration[..5],
+        &CompileOptions::default(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CompileError::CalibrationRows {
+                rows: 5,
+                centroids: 16
+            }
+        ),
+        "{err}"
+    );
+}
