@@ -3,13 +3,13 @@
 use crate::error::CompileError;
 use crate::eval::accuracy;
 use crate::frontend::{self, Model, WeightsOptions};
-use crate::mlp::{self, Mlp};
+use crate::mlp;
 use std::path::Path;
 
 /// A model, its calibration inputs and a labelled test split, as read by [`Dataset::read`].
 pub struct Dataset {
-    pub model: Mlp,
-    /// The model as read (its float reference: an ONNX graph runs in tract).
+    /// The model as read: `source.mlp`, and its float reference (an ONNX
+    /// graph runs in tract).
     pub source: Model,
     pub calibration: Vec<Vec<f32>>,
     pub test: Vec<Vec<f32>>,
@@ -26,8 +26,7 @@ impl Dataset {
         test_y: &Path,
     ) -> Result<Dataset, CompileError> {
         let source = frontend::read(weights, &WeightsOptions::default())?;
-        let model = source.mlp.clone();
-        let d = model.input_dim();
+        let d = source.mlp.input_dim();
         let calibration = mlp::read_matrix(calibration, d, "calibration")?;
         let test = mlp::read_matrix(test_x, d, "test inputs")?;
         let labels = mlp::read_labels(test_y)?;
@@ -38,7 +37,6 @@ impl Dataset {
             });
         }
         Ok(Dataset {
-            model,
             source,
             calibration,
             test,

@@ -42,10 +42,10 @@ pub fn read(path: &Path, options: &WeightsOptions) -> Result<Model, CompileError
                 path: path.to_path_buf(),
             });
         }
-        let model = onnx::read(path)?;
+        let (mlp, graph) = onnx::read(path)?;
         return Ok(Model {
-            mlp: model.mlp.clone(),
-            onnx: Some(model),
+            mlp,
+            onnx: Some(graph),
         });
     }
     let mut mlp = Mlp::read(path, &options.layers)?;

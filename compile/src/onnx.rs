@@ -83,9 +83,9 @@ pub const STRUCTURE_OPS: &[&str] = &[
     "LogSoftmax",
 ];
 
-/// An ONNX model read as an [`Mlp`], with tract's plan of the whole graph.
+/// The whole ONNX graph as tract runs it: the float reference of the
+/// [`Mlp`] [`read`] returns beside it.
 pub struct OnnxModel {
-    pub mlp: Mlp,
     /// The graph's input shape without the batch dimension.
     pub input_shape: Vec<usize>,
     path: PathBuf,
@@ -97,7 +97,6 @@ impl std::fmt::Debug for OnnxModel {
         f.debug_struct("OnnxModel")
             .field("path", &self.path)
             .field("input_shape", &self.input_shape)
-            .field("mlp", &self.mlp)
             .finish()
     }
 }
@@ -209,8 +208,9 @@ struct Chain {
     width: Option<usize>,
 }
 
-/// Reads `path` (weights stored inline or as external data beside it).
-pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
+/// Reads `path` (weights stored inline or as external data beside it): the
+/// model lutgen compiles, and the graph that is its float reference.
+pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
     let framework = tract_onnx::onnx();
     let tract_error = |e: tract_onnx::prelude::TractError| CompileError::OnnxRead {
         path: path.to_path_buf(),
@@ -266,10 +266,9 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
     }
     let input_shape = value_shape(input)
         .ok_or_else(|| graph_error(path, format!("input {:?} has no tensor shape", input.name)))?;
-    let (batch, input_shape) = input_shape
+    let (_batch, input_shape) = input_shape
         .split_first()
         .ok_or_else(|| graph_error(path, "the input is a scalar; expected (batch, features)"))?;
-    let _ = batch;
     let input_shape: Vec<usize> = input_shape
         .iter()
         .map(|d| d.ok_or_else(|| graph_error(path, "only the batch dimension may be symbolic")))
@@ -289,7 +288,6 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
         .collect();
     if let Some(first) = unsupported.first() {
         let mut ops: Vec<&str> = unsupported.iter().map(|n| n.op_type.as_str()).collect();
-        ops.dedup();
         let mut seen = HashSet::new();
         ops.retain(|o| seen.insert(*o));
         return Err(refuse(
@@ -356,11 +354,10 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                     input_const(1).map(|c| c.ints.clone()).unwrap_or_default()
                 };
                 let flat: usize = input_shape.iter().product();
-                let ok = !chain.layers.is_empty() || chain.width.is_none() || target.len() == 2;
                 let two_d = target.len() == 2
                     && matches!(target[0], -1 | 0)
                     && (target[1] == -1 || target[1] as usize == chain.width.unwrap_or(flat));
-                if !(ok && two_d && chain.pending.is_empty() && varying.len() == 1) {
+                if !(two_d && chain.pending.is_empty() && varying.len() == 1) {
                     return Err(refuse(
                         path,
                         node,
@@ -448,9 +445,6 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                     weight,
                     bias,
                 };
-                if let Some((scale, shift)) = chain.input_affine.take() {
-                    fold_input_affine(&mut dense, &scale, &shift);
-                }
                 let expected = chain.layers.last().map(|l| l.outputs).or(chain.width);
                 if let Some(expected) = expected {
                     if expected != inputs {
@@ -462,6 +456,19 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
                             ),
                         ));
                     }
+                }
+                if let Some((scale, shift)) = chain.input_affine.take() {
+                    if scale.len() != inputs {
+                        return Err(refuse(
+                            path,
+                            node,
+                            format!(
+                                "takes {inputs} inputs but the BatchNormalization before it has {} channels",
+                                scale.len()
+                            ),
+                        ));
+                    }
+                    fold_input_affine(&mut dense, &scale, &shift);
                 }
                 if chain.layers.is_empty() {
                     if !chain.pending.is_empty() {
@@ -664,21 +671,24 @@ pub fn read(path: &Path) -> Result<OnnxModel, CompileError> {
         head: chain.head,
     };
     mlp.check_finite()?;
-    // The whole graph, for the float reference.
+    // The whole graph, for the float reference, from the proto already read.
     let mut shape = vec![1usize];
     shape.extend(&input_shape);
     let plan = framework
-        .model_for_path(path)
+        .parse(&proto, Some(&dir))
+        .map(|parsed| parsed.model)
         .and_then(|m| m.with_input_fact(0, InferenceFact::dt_shape(DatumType::F32, shape)))
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
         .map_err(tract_error)?;
-    Ok(OnnxModel {
+    Ok((
         mlp,
-        input_shape,
-        path: path.to_path_buf(),
-        plan,
-    })
+        OnnxModel {
+            input_shape,
+            path: path.to_path_buf(),
+            plan,
+        },
+    ))
 }
 
 /// `W' x + b'` = `W (s * x + t) + b`: a per-input affine folded into the layer.

@@ -190,3 +190,39 @@ fn too_few_calibration_rows_are_refused() {
         "{err}"
     );
 }
+
+/// A BatchNormalization whose channel count differs from the layer after it
+/// is refused naming that layer (it used to index past the channels).
+#[test]
+fn a_batch_norm_of_the_wrong_width_is_refused() {
+    use prost::Message;
+    use tract_onnx::prelude::Framework;
+    let mut proto = tract_onnx::onnx()
+        .proto_model_for_path(onnx("mlp_bn"))
+        .unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    // Cut the BatchNorm's four parameters to 32 channels (the layer has 64).
+    let bn = graph
+        .node
+        .iter()
+        .find(|n| n.op_type == "BatchNormalization")
+        .unwrap()
+        .clone();
+    for t in graph.initializer.iter_mut() {
+        if bn.input[1..].contains(&t.name) {
+            t.dims = vec![32];
+            t.raw_data.truncate(32 * 4);
+            t.float_data.truncate(32);
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("lutgen-onnx-bn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bn32.onnx");
+    std::fs::write(&path, proto.encode_to_vec()).unwrap();
+    let text = refusal(&path);
+    assert!(
+        text.contains("Gemm") && text.contains("BatchNormalization before it has 32 channels"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

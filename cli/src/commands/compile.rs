@@ -143,7 +143,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             activation: args.activation.clone(),
         },
     )?;
-    let model = source.mlp.clone();
+    let model = &source.mlp;
     let calibration = mlp::read_matrix(&args.calibration, model.input_dim(), "calibration")?;
     let method = if args.finetune.is_some() {
         Method::Learned
@@ -175,7 +175,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         ..CompileOptions::default()
     };
     let bar = task_bar(args.json);
-    let network = compile::compile(&model, &calibration, &options, &bar)?;
+    let network = compile::compile(model, &calibration, &options, &bar)?;
     bar.finish_and_clear();
     network
         .write_to(&args.output)

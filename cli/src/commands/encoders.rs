@@ -135,12 +135,12 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
     let data = args.data.load()?;
     let accuracy_float = data.float_accuracy()?;
     let Dataset {
-        model,
+        source,
         calibration,
         test,
         labels,
-        ..
     } = &data;
+    let model = &source.mlp;
     let board = args
         .board
         .as_deref()

@@ -74,12 +74,12 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
     let data = args.data.load()?;
     let accuracy_float = data.float_accuracy()?;
     let Dataset {
-        model,
+        source,
         calibration,
         test,
         labels,
-        ..
     } = &data;
+    let model = &source.mlp;
     let dense = DenseInt8::quantize(model, calibration)?;
     let accuracy_int8 = accuracy(
         &test.iter().map(|x| dense.infer(x)).collect::<Vec<_>>(),
