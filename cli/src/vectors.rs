@@ -63,17 +63,66 @@ pub enum InputKind {
     Int8,
 }
 
+impl InputKind {
+    /// What the reports print.
+    pub fn describe(self) -> &'static str {
+        match self {
+            InputKind::Quantized => "real values, quantized with the file's input scale",
+            InputKind::Int8 => "int8 (an int8 array is taken as quantized)",
+        }
+    }
+}
+
+/// A network's input vectors as read by [`read_network_npy`].
+#[derive(Debug)]
+pub struct NetworkInputs {
+    /// The first layer's int8 activations, one row per vector.
+    pub rows: Vec<Vec<i8>>,
+    pub kind: InputKind,
+    /// Real values outside the range the file's input quantization covers,
+    /// clipped to -128 or 127 (0 for int8 input).
+    pub clipped: usize,
+    /// Values in all.
+    pub values: usize,
+}
+
+impl NetworkInputs {
+    /// Above this fraction of clipped values, [`NetworkInputs::warning`] speaks.
+    pub const CLIPPED_WARNING: f64 = 0.01;
+
+    /// A warning when more than 1% of the real inputs lie outside the range
+    /// the compiler quantized for: the inputs are not like the calibration
+    /// data (raw pixels where the model saw scaled ones, say), and the
+    /// results mean little.
+    pub fn warning(&self, input: &lutgen_core::network::InputQuantization) -> Option<String> {
+        let fraction = self.clipped as f64 / self.values.max(1) as f64;
+        (fraction > Self::CLIPPED_WARNING).then(|| {
+            let lo = f64::from(-128 - i32::from(input.zero_point)) * f64::from(input.scale);
+            let hi = f64::from(127 - i32::from(input.zero_point)) * f64::from(input.scale);
+            format!(
+                "warning: {} of {} input values ({:.1}%) lie outside the range the network \
+                 was calibrated for ({lo:.4} to {hi:.4}) and were clipped: scale the inputs as \
+                 the calibration data was scaled, or recompile with calibration data like them",
+                self.clipped,
+                self.values,
+                100.0 * fraction
+            )
+        })
+    }
+}
+
 /// Reads a network's input vectors, shape `(count, input_dim)`. An int8
 /// array is taken as already quantized, each value checked against the
 /// first layer's `activation_bits`; any other dtype (float, or integers such
 /// as raw uint8 pixels) holds real values, quantized as the compiler
-/// quantized its calibration data (`input`, from the network file).
+/// quantized its calibration data (`input`, from the network file), and the
+/// values that quantization clips are counted.
 pub fn read_network_npy(
     path: &Path,
     input_dim: usize,
     activation_bits: u32,
     input: &lutgen_core::network::InputQuantization,
-) -> Result<(Vec<Vec<i8>>, InputKind), Error> {
+) -> Result<NetworkInputs, Error> {
     let (_, cols, values, int8) = read_values(path)?;
     if cols != input_dim {
         return Err(npy_error(
@@ -93,11 +142,16 @@ pub fn read_network_npy(
                     format!("value {} at flat index {i} is not finite", values[i]),
                 ));
             }
-            let rows = values
-                .chunks(cols.max(1))
-                .map(|row| input.quantize(&row.iter().map(|&v| v as f32).collect::<Vec<_>>()))
-                .collect();
-            Ok((rows, InputKind::Quantized))
+            let real: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            Ok(NetworkInputs {
+                rows: real
+                    .chunks(cols.max(1))
+                    .map(|row| input.quantize(row))
+                    .collect(),
+                kind: InputKind::Quantized,
+                clipped: input.clipped(&real),
+                values: real.len(),
+            })
         }
         Values::Int(values) => {
             let (lo, hi) = EngineConfig::signed_range(activation_bits);
@@ -113,7 +167,13 @@ pub fn read_network_npy(
                     ),
                 ));
             }
-            Ok((narrow(path, cols, values, "int8")?, InputKind::Int8))
+            let count = values.len();
+            Ok(NetworkInputs {
+                rows: narrow(path, cols, values, "int8")?,
+                kind: InputKind::Int8,
+                clipped: 0,
+                values: count,
+            })
         }
     }
 }
@@ -164,6 +224,19 @@ pub fn read_npy_i32(path: &Path) -> Result<Vec<Vec<i32>>, Error> {
 
 /// Writes results as a 2-D int32 `.npy` array of shape `(vectors, outputs)`.
 pub fn write_npy(path: &Path, rows: &[Vec<i32>], outputs: usize) -> Result<(), Error> {
+    write_npy_of(path, rows, outputs)
+}
+
+/// Writes real-valued results as a 2-D float32 `.npy` array of shape `(vectors, outputs)`.
+pub fn write_npy_f32(path: &Path, rows: &[Vec<f32>], outputs: usize) -> Result<(), Error> {
+    write_npy_of(path, rows, outputs)
+}
+
+fn write_npy_of<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+    path: &Path,
+    rows: &[Vec<T>],
+    outputs: usize,
+) -> Result<(), Error> {
     use npyz::WriterBuilder;
     let write_err = |source: std::io::Error| Error::Write {
         path: path.to_path_buf(),
@@ -233,21 +306,35 @@ mod tests {
             .unwrap();
         w.extend([0.0f32, 1.0, -2.0]).unwrap();
         w.finish().unwrap();
-        let (rows, kind) = read_network_npy(&path, 3, 8, &q).unwrap();
-        assert_eq!(kind, InputKind::Quantized);
-        assert_eq!(rows, vec![q.quantize(&[0.0, 1.0, -2.0])]);
+        let read = read_network_npy(&path, 3, 8, &q).unwrap();
+        assert_eq!(read.kind, InputKind::Quantized);
+        assert_eq!(read.rows, vec![q.quantize(&[0.0, 1.0, -2.0])]);
+        // Codes -128..=127 cover -59 to 68.5: nothing clipped.
+        assert_eq!((read.clipped, read.values), (0, 3));
+        assert!(read.warning(&q).is_none());
         // int32 (raw pixel counts, say) are real values too.
         let ints = dir.join("i.npy");
-        write_npy(&ints, &[vec![0, 1, -2]], 3).unwrap();
-        let (rows, kind) = read_network_npy(&ints, 3, 8, &q).unwrap();
-        assert_eq!(kind, InputKind::Quantized);
-        assert_eq!(rows, vec![q.quantize(&[0.0, 1.0, -2.0])]);
+        write_npy(&ints, &[vec![0, 100, -2]], 3).unwrap();
+        let read = read_network_npy(&ints, 3, 8, &q).unwrap();
+        assert_eq!(read.kind, InputKind::Quantized);
+        assert_eq!(read.rows, vec![q.quantize(&[0.0, 100.0, -2.0])]);
+        // 100 lies past 68.5: clipped to 127, and one value in three draws a warning.
+        assert_eq!(read.rows[0][1], 127);
+        assert_eq!((read.clipped, read.values), (1, 3));
+        let warning = read.warning(&q).unwrap();
+        assert!(
+            warning.contains("1 of 3 input values") && warning.contains("-59.0000 to 68.5000"),
+            "{warning}"
+        );
         // int8 is taken as activations, range-checked.
         let int8 = dir.join("q.npy");
         let file = |data: &[u8]| lutgen_compile::npy::file(1, "|i1", false, "(1, 3)", data);
         std::fs::write(&int8, file(&[1, 7, 0xF8])).unwrap();
-        let (rows, kind) = read_network_npy(&int8, 3, 4, &q).unwrap();
-        assert_eq!((rows, kind), (vec![vec![1, 7, -8]], InputKind::Int8));
+        let read = read_network_npy(&int8, 3, 4, &q).unwrap();
+        assert_eq!(
+            (read.rows, read.kind),
+            (vec![vec![1, 7, -8]], InputKind::Int8)
+        );
         std::fs::write(&int8, file(&[1, 8, 3])).unwrap();
         let err = read_network_npy(&int8, 3, 4, &q).unwrap_err().to_string();
         assert!(

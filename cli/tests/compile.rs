@@ -96,6 +96,12 @@ fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
 
 /// A 2-D float32 .npy written by hand (the format is a short header and raw data).
 fn write_npy(path: &Path, rows: usize, cols: usize, value: f32) {
+    write_npy_rows(path, &vec![vec![value; cols]; rows]);
+}
+
+/// A 2-D float32 .npy of these rows.
+fn write_npy_rows(path: &Path, values: &[Vec<f32>]) {
+    let (rows, cols) = (values.len(), values[0].len());
     let mut header =
         format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
@@ -105,7 +111,7 @@ fn write_npy(path: &Path, rows: usize, cols: usize, value: f32) {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for _ in 0..rows * cols {
+    for value in values.iter().flatten() {
         out.extend_from_slice(&value.to_le_bytes());
     }
     std::fs::write(path, out).unwrap();
@@ -512,5 +518,238 @@ fn onnx_models_compile_from_the_command_line() {
     assert!(!both.status.success());
     let err = String::from_utf8_lossy(&both.stderr);
     assert!(err.contains("--activation apply to .safetensors"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn lutgen(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A compiled file is scored as it is (`eval --network`, beside the float
+/// ONNX graph), described (`image --show`), its outputs dequantized, and
+/// inputs unlike the calibration data draw a warning.
+#[test]
+fn a_compiled_network_is_evaluated_described_and_dequantized() {
+    let dir = std::env::temp_dir().join(format!("lutgen-eval-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let net = dir.join("tanh.lutnet");
+    let onnx = data("onnx/mlp_tanh.onnx");
+    let (test_x, test_y) = (data("digits_test_x.npy"), data("digits_test_y.npy"));
+    let compile = lutgen(&[
+        "compile".as_ref(),
+        onnx.as_ref(),
+        "--calibration".as_ref(),
+        data("digits_train_x.npy").as_ref(),
+        "-o".as_ref(),
+        net.as_ref(),
+    ]);
+    assert!(
+        compile.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compile.stderr)
+    );
+
+    let md = dir.join("eval.md");
+    let eval = lutgen(&[
+        "eval".as_ref(),
+        "--network".as_ref(),
+        net.as_ref(),
+        "--test-x".as_ref(),
+        test_x.as_ref(),
+        "--test-y".as_ref(),
+        test_y.as_ref(),
+        "--weights".as_ref(),
+        onnx.as_ref(),
+        "--markdown".as_ref(),
+        md.as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("onnx/expected.json")).unwrap())
+            .unwrap();
+    let torch = expected["models"]["mlp_tanh.onnx"]["torch_float_accuracy"]
+        .as_f64()
+        .unwrap();
+    let float = report["accuracy_float"].as_f64().unwrap();
+    assert!(
+        (float - torch).abs() < 1e-9,
+        "float {float}, PyTorch {torch}"
+    );
+    assert_eq!(report["test_vectors"], 360, "{report}");
+    assert_eq!(report["device_vectors"], 360, "{report}");
+    assert_eq!(report["device_mismatches"], 0, "{report}");
+    assert_eq!(
+        report["accuracy_device"], report["accuracy_reference"],
+        "{report}"
+    );
+    assert_eq!(report["clipped_inputs"], 0, "{report}");
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("# Accuracy of") && text.contains("tanh.lutnet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("then requantize") && text.contains("and table"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("64-64-10 MLP") && !text.contains(".svg"),
+        "{text}"
+    );
+
+    let show = lutgen(&[
+        "image".as_ref(),
+        "--show".as_ref(),
+        net.as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let network = Network::read_from(&net).unwrap();
+    assert_eq!(shown["layers"][0]["then"], "table", "{shown}");
+    assert_eq!(shown["layers"][1]["then"], "output", "{shown}");
+    assert_eq!(shown["layers"][0]["outputs"], 64, "{shown}");
+    assert_eq!(
+        shown["input_zero_point"],
+        network.input_quantization().zero_point,
+        "{shown}"
+    );
+
+    // Dequantized outputs: the float model's logits, up to the lookups' error.
+    let y = dir.join("y.npy");
+    let sim = lutgen(&[
+        "sim".as_ref(),
+        "--network".as_ref(),
+        net.as_ref(),
+        "--input".as_ref(),
+        test_x.as_ref(),
+        "--output".as_ref(),
+        y.as_ref(),
+        "--dequantize".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let bytes = std::fs::read(&y).unwrap();
+    let array = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(array.shape(), &[360, 10]);
+    let real: Vec<f32> = array.into_vec().unwrap();
+    let model = lutgen_compile::frontend::read(&onnx, &Default::default()).unwrap();
+    let test = mlp::read_matrix(&test_x, 64, "test").unwrap();
+    let logits = model.float_outputs(&test).unwrap();
+    // The graph ends in LogSoftmax (logits minus a per-row constant): compare centred rows.
+    let centred = |row: Vec<f64>| {
+        let mean = row.iter().sum::<f64>() / row.len() as f64;
+        row.into_iter().map(move |v| v - mean)
+    };
+    // The lookups' error on the logits is about a fifth of their size (K = 16,
+    // V = 4); a wrong output scale would be off by far more, and the
+    // least-squares slope would leave 1.
+    let (mut err, mut spread, mut gw, mut ww) = (0.0, 0.0, 0.0, 0.0);
+    for (got, want) in real.chunks(10).zip(&logits) {
+        let got = centred(got.iter().map(|&g| f64::from(g)).collect());
+        for (g, w) in got.zip(centred(want.clone())) {
+            err += (g - w).abs();
+            spread += w.abs();
+            gw += g * w;
+            ww += w * w;
+        }
+    }
+    assert!((0.85..1.15).contains(&(gw / ww)), "slope {}", gw / ww);
+    assert!(
+        err < 0.3 * spread,
+        "dequantized outputs off by {err} against {spread}"
+    );
+
+    // Raw pixels times 16: far outside the calibration range, so a warning.
+    let scaled: Vec<Vec<f32>> = test
+        .iter()
+        .map(|r| r.iter().map(|v| v * 16.0).collect())
+        .collect();
+    let loud = dir.join("x16.npy");
+    write_npy_rows(&loud, &scaled);
+    let warned = lutgen(&[
+        "eval".as_ref(),
+        "--network".as_ref(),
+        net.as_ref(),
+        "--test-x".as_ref(),
+        loud.as_ref(),
+        "--test-y".as_ref(),
+        test_y.as_ref(),
+        "--device-limit".as_ref(),
+        "0".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        warned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&warned.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        stderr.contains("warning:") && stderr.contains("clipped"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&warned.stdout).unwrap();
+    assert!(
+        report["clipped_inputs"].as_u64().unwrap() > 1000,
+        "{report}"
+    );
+    assert!(report["accuracy_device"].is_null(), "{report}");
+
+    // int8 inputs are already quantized: the float model cannot take them.
+    let int8 = dir.join("x8.npy");
+    {
+        use npyz::WriterBuilder;
+        let file = std::fs::File::create(&int8).unwrap();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[360, 64])
+            .writer(file)
+            .begin_nd()
+            .unwrap();
+        w.extend(std::iter::repeat_n(0i8, 360 * 64)).unwrap();
+        w.finish().unwrap();
+    }
+    let refused = lutgen(&[
+        "eval".as_ref(),
+        "--network".as_ref(),
+        net.as_ref(),
+        "--test-x".as_ref(),
+        int8.as_ref(),
+        "--test-y".as_ref(),
+        test_y.as_ref(),
+        "--weights".as_ref(),
+        onnx.as_ref(),
+    ]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("takes real inputs"), "{err}");
+    // A sweep option beside --network is refused by the parser.
+    let both = lutgen(&[
+        "eval".as_ref(),
+        "--network".as_ref(),
+        net.as_ref(),
+        "--plot".as_ref(),
+        "p.svg".as_ref(),
+    ]);
+    assert!(!both.status.success());
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -332,6 +332,20 @@ impl Mlp {
     }
 
     /// Bytes of the weights stored as int8 (biases not counted).
+    /// Outputs of the last layer.
+    pub fn output_dim(&self) -> usize {
+        self.layers[self.layers.len() - 1].outputs
+    }
+
+    /// The widths from input to output, as `64-64-10 MLP`.
+    pub fn shape_name(&self) -> String {
+        let widths: Vec<String> = std::iter::once(self.input_dim())
+            .chain(self.layers.iter().map(|l| l.outputs))
+            .map(|w| w.to_string())
+            .collect();
+        format!("{} MLP", widths.join("-"))
+    }
+
     pub fn weight_bytes_int8(&self) -> usize {
         self.layers.iter().map(|l| l.weight.len()).sum()
     }

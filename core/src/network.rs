@@ -299,6 +299,21 @@ impl InputQuantization {
             })
             .collect()
     }
+
+    /// How many of `x`'s values lie outside the range the quantization
+    /// covers (more than half a step beyond code -128 or 127), and so are
+    /// clipped by [`InputQuantization::quantize`]. The compiler derives the
+    /// range from its calibration set, which it covers exactly: clipped values
+    /// at inference mean inputs unlike the calibration data (raw pixels where
+    /// the model was trained on scaled ones, say).
+    pub fn clipped(&self, x: &[f32]) -> usize {
+        x.iter()
+            .filter(|&&v| {
+                let q = f64::from(v) / f64::from(self.scale) + f64::from(self.zero_point);
+                !(-128.5..=127.5).contains(&q)
+            })
+            .count()
+    }
 }
 
 /// One layer: an engine image, the real value of one accumulator unit, and
@@ -501,6 +516,22 @@ impl Network {
     /// Outputs of the last layer.
     pub fn outputs(&self) -> usize {
         self.layers[self.layers.len() - 1].image.config().outputs
+    }
+
+    /// Real value of one unit of the last layer's outputs (its accumulator
+    /// scale): `output * output_scale()` is the float model's output (its
+    /// logits, before any softmax head), up to the quantization error.
+    pub fn output_scale(&self) -> f32 {
+        self.layers[self.layers.len() - 1].accumulator_scale
+    }
+
+    /// The last layer's outputs as real values: each times [`Network::output_scale`], in f64.
+    pub fn dequantize(&self, outputs: &[i32]) -> Vec<f32> {
+        let scale = f64::from(self.output_scale());
+        outputs
+            .iter()
+            .map(|&o| (f64::from(o) * scale) as f32)
+            .collect()
     }
 
     /// Bytes of all table entries (one byte each, as stored).
@@ -889,6 +920,18 @@ mod tests {
         };
         assert_eq!(four.apply(100), 7);
         assert_eq!(four.apply(-100), -8);
+    }
+
+    #[test]
+    fn clipped_counts_the_values_quantize_clamps() {
+        // Scale 1/255 over [0, 1]: codes -128..=127 cover 0.0..=1.0.
+        let q = InputQuantization {
+            scale: 1.0 / 255.0,
+            zero_point: -128,
+        };
+        let x = [0.0, 1.0, 1.0 + 0.4 / 255.0, -0.4 / 255.0, 1.01, -0.01, 16.0];
+        assert_eq!(q.clipped(&x), 3);
+        assert_eq!(q.quantize(&x), [-128, 127, 127, -128, 127, -128, 127]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `lutgen compile`: a trained MLP and calibration data in, a network image out.
 
+use crate::describe::{LayerSummary, NetworkSummary};
 use crate::engine_args::parse_encoder;
 use crate::error::Error;
 use crate::output::task_bar;
@@ -87,20 +88,6 @@ pub struct CompileArgs {
     /// Print one JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct LayerSummary {
-    encoder: EncoderKind,
-    input_dim: usize,
-    codebooks: usize,
-    centroids: usize,
-    outputs: usize,
-    bias_bits: u32,
-    table_bytes: usize,
-    accumulator_scale: f32,
-    requantize_multiplier: Option<i32>,
-    requantize_shift: Option<u8>,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,25 +183,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             }
         },
         float_reference: source.source(),
-        layers: network
-            .layers()
-            .iter()
-            .map(|l| {
-                let c = l.image.config();
-                LayerSummary {
-                    encoder: c.encoder,
-                    input_dim: c.input_dim,
-                    codebooks: c.codebooks,
-                    centroids: c.centroids,
-                    outputs: c.outputs,
-                    bias_bits: c.bias_bits,
-                    table_bytes: l.image.tables().len(),
-                    accumulator_scale: l.accumulator_scale,
-                    requantize_multiplier: l.requantize.map(|r| r.multiplier),
-                    requantize_shift: l.requantize.map(|r| r.shift),
-                }
-            })
-            .collect(),
+        layers: NetworkSummary::of(&network).layers,
         table_bytes: network.table_bytes(),
         centroid_bytes: network.centroid_bytes(),
         weight_bytes_int8: model.weight_bytes_int8(),
@@ -226,14 +195,8 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         );
     } else {
         for (i, l) in summary.layers.iter().enumerate() {
-            let after = summary
-                .activations
-                .get(i)
-                .map_or(String::new(), |a| format!(", then {a}"));
-            println!(
-                "layer {i}: {} -> {} outputs, {} encoder, C = {} codebooks of K = {}, {} table bytes{after}",
-                l.input_dim, l.outputs, l.encoder, l.codebooks, l.centroids, l.table_bytes
-            );
+            let after = summary.activations.get(i).map_or("int32 outputs", |a| a);
+            println!("{}", l.line(i, after));
         }
         println!("output: {}", summary.head);
         println!(

@@ -12,9 +12,10 @@ use std::time::Instant;
 /// A trained MLP, its calibration inputs and a labelled test split (default: the committed digits set).
 #[derive(Args, Debug)]
 pub struct DatasetArgs {
-    /// Trained MLP (.safetensors or .npz).
-    #[arg(long, default_value = "tests/data/digits_mlp.safetensors")]
-    pub weights: PathBuf,
+    /// Trained model (.onnx, .safetensors or .npz) [default: tests/data/digits_mlp.safetensors;
+    /// with `eval --network`, the float model to compare with, if given].
+    #[arg(long, value_name = "MODEL")]
+    pub weights: Option<PathBuf>,
     /// Calibration inputs (the training split).
     #[arg(long, default_value = "tests/data/digits_train_x.npy")]
     pub calibration: PathBuf,
@@ -26,11 +27,16 @@ pub struct DatasetArgs {
     pub test_y: PathBuf,
 }
 
+/// The model `eval` and `encoders` score when given none: the project's digits MLP.
+pub const DEFAULT_MODEL: &str = "tests/data/digits_mlp.safetensors";
+
 impl DatasetArgs {
     /// Reads the model and the data, checking widths and that every test input has a label.
     pub fn load(&self) -> Result<Dataset, Error> {
         Ok(Dataset::read(
-            &self.weights,
+            self.weights
+                .as_deref()
+                .unwrap_or(std::path::Path::new(DEFAULT_MODEL)),
             &self.calibration,
             &self.test_x,
             &self.test_y,
@@ -52,6 +58,8 @@ pub struct DeviceScore {
     pub vectors: usize,
     /// Vectors whose outputs differ from the reference's (must be 0).
     pub mismatched: usize,
+    /// The first differing vector and output, when one differs.
+    pub first_mismatch: Option<String>,
     /// Cycles of the whole run on the network top.
     pub cycles: u64,
     /// Steady-state cycles per inference on the network top.
@@ -86,7 +94,17 @@ pub fn score_latency(data: &Dataset, network: &Network) -> Result<u64, Error> {
 pub fn score(data: &Dataset, network: &Network, device_vectors: usize) -> Result<Score, Error> {
     let input = network.input_quantization();
     let test_q: Vec<Vec<i8>> = data.test.iter().map(|x| input.quantize(x)).collect();
-    let reference: Vec<Vec<i32>> = test_q
+    score_quantized(network, &test_q, &data.labels, device_vectors)
+}
+
+/// [`score`] for inputs already quantized to the first layer's int8.
+pub fn score_quantized(
+    network: &Network,
+    inputs: &[Vec<i8>],
+    labels: &[usize],
+    device_vectors: usize,
+) -> Result<Score, Error> {
+    let reference: Vec<Vec<i32>> = inputs
         .iter()
         .enumerate()
         .map(|(index, x)| {
@@ -96,8 +114,8 @@ pub fn score(data: &Dataset, network: &Network, device_vectors: usize) -> Result
                 .map_err(|source| Error::Input { index, source })
         })
         .collect::<Result<_, _>>()?;
-    let accuracy_reference = lutgen_compile::accuracy(&reference, &data.labels);
-    let vectors = device_vectors.min(test_q.len());
+    let accuracy_reference = lutgen_compile::accuracy(&reference, labels);
+    let vectors = device_vectors.min(inputs.len());
     if vectors == 0 {
         return Ok(Score {
             accuracy_reference,
@@ -107,7 +125,7 @@ pub fn score(data: &Dataset, network: &Network, device_vectors: usize) -> Result
     let started = Instant::now();
     let run = run_network_top(
         network,
-        &test_q[..vectors],
+        &inputs[..vectors],
         &SimOptions::default(),
         Backpressure::none(),
     )?;
@@ -115,12 +133,29 @@ pub fn score(data: &Dataset, network: &Network, device_vectors: usize) -> Result
     let mismatched = (0..vectors)
         .filter(|&i| run.outputs.get(i) != Some(&reference[i]))
         .count();
+    let first_mismatch = (0..vectors)
+        .find(|&i| run.outputs.get(i) != Some(&reference[i]))
+        .map(|i| match run.outputs.get(i) {
+            Some(got) => {
+                let n = reference[i]
+                    .iter()
+                    .zip(got)
+                    .position(|(w, g)| w != g)
+                    .unwrap_or(0);
+                format!(
+                    "vector {i}, output {n}: reference {}, device {}",
+                    reference[i][n], got[n]
+                )
+            }
+            None => format!("vector {i}: the device returned no outputs"),
+        });
     Ok(Score {
         accuracy_reference,
         device: Some(DeviceScore {
-            accuracy: lutgen_compile::accuracy(&run.outputs, &data.labels[..vectors]),
+            accuracy: lutgen_compile::accuracy(&run.outputs, &labels[..vectors]),
             vectors,
             mismatched,
+            first_mismatch,
             cycles: run.cycles.iter().sum(),
             cycles_per_inference: run.cycles_per_inference.iter().sum(),
             seconds,

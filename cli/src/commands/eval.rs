@@ -68,9 +68,41 @@ pub struct EvalArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Score a compiled network file (`lutgen compile`'s output) on
+    /// `--test-x`/`--test-y`, in the reference and on the simulated device,
+    /// without recompiling; `--weights` adds the float model's accuracy.
+    #[arg(long, value_name = "FILE.lutnet", conflicts_with_all = [
+        "centroids", "sub_vector_lens", "methods", "learned", "epochs", "learning_rate",
+        "distill", "free_tables", "seed", "ridge", "plot", "calibration_labels"
+    ])]
+    pub network: Option<PathBuf>,
+}
+
+/// The command line as typed, for the reports to say how they were made.
+pub fn command_line() -> String {
+    let mut words = vec!["lutgen".to_string()];
+    words.extend(std::env::args().skip(1));
+    words.join(" ")
+}
+
+/// `plot` as the Markdown file at `markdown` links it: relative to the
+/// Markdown file's directory.
+pub fn plot_link(markdown: &Path, plot: &Path) -> String {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let dir = absolute(markdown)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    pathdiff::diff_paths(absolute(plot), dir)
+        .unwrap_or_else(|| plot.to_path_buf())
+        .display()
+        .to_string()
 }
 
 pub fn run(args: &EvalArgs) -> Result<bool, Error> {
+    if let Some(path) = &args.network {
+        return super::eval_network::run(args, path);
+    }
     let data = args.data.load()?;
     let accuracy_float = data.float_accuracy()?;
     let Dataset {
@@ -173,6 +205,20 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
     }
     overall.finish_and_clear();
     let report = Report {
+        model: format!(
+            "{} ({})",
+            model.shape_name(),
+            args.data
+                .weights
+                .as_deref()
+                .unwrap_or(Path::new(super::dataset::DEFAULT_MODEL))
+                .display()
+        ),
+        command: command_line(),
+        plot_link: match (&args.markdown, &args.plot) {
+            (Some(md), Some(plot)) => Some(plot_link(md, plot)),
+            _ => None,
+        },
         test_vectors: test.len(),
         calibration_vectors: calibration.len(),
         note: NOTE,
@@ -195,7 +241,7 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
     Ok(all_match)
 }
 
-fn write(path: &Path, text: String) -> Result<(), Error> {
+pub fn write(path: &Path, text: String) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,

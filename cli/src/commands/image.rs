@@ -1,11 +1,13 @@
 //! `lutgen image`: write a table image, or describe one.
 
+use crate::describe::NetworkSummary;
 use crate::engine_args::EngineArgs;
 use crate::error::Error;
 use clap::Args;
-use lutgen_core::Image;
+use lutgen_core::network::NETWORK_MAGIC;
+use lutgen_core::{Image, Network};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Write a table image of random centroids, tables and bias, or describe an image.
 #[derive(Args, Debug)]
@@ -21,7 +23,9 @@ pub struct ImageArgs {
     /// Where to write the image.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Describe an existing image instead of writing one.
+    /// Describe an existing image, or a network file (`lutgen compile`'s
+    /// output: layers, shapes, encoders, activations, scales, zero points),
+    /// instead of writing one.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["random", "output"])]
     pub show: Option<PathBuf>,
     /// Print one JSON object on stdout.
@@ -59,8 +63,46 @@ fn describe(image: &Image, path: &std::path::Path, json: bool) {
     }
 }
 
+/// Describes a network file (`lutgen compile`'s output): input quantization,
+/// each layer's shape, encoder, requantization and activation, output scale.
+fn describe_network(path: &Path, json: bool) -> Result<(), Error> {
+    let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    let summary = NetworkSummary::of(&network);
+    if json {
+        let mut value = serde_json::to_value(&summary).expect("summary serializes");
+        value["network"] = json!(path);
+        println!("{value}");
+    } else {
+        print!(
+            "{}: a network of {} layers\n{}",
+            path.display(),
+            summary.layers.len(),
+            summary.text()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the file starts as a network file does.
+fn is_network(path: &Path) -> Result<bool, Error> {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    let mut file = std::fs::File::open(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let n = file.read(&mut magic).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(n == magic.len() && magic == NETWORK_MAGIC)
+}
+
 pub fn run(args: &ImageArgs) -> Result<(), Error> {
     if let Some(path) = &args.show {
+        if is_network(path)? {
+            return describe_network(path, args.json);
+        }
         let image = Image::read_from(path)?;
         describe(&image, path, args.json);
         return Ok(());

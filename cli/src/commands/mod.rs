@@ -7,6 +7,7 @@ pub mod compile;
 pub mod dataset;
 pub mod encoders;
 pub mod eval;
+pub mod eval_network;
 pub mod generate;
 pub mod ident;
 pub mod image;

@@ -52,6 +52,11 @@ pub struct SimArgs {
     /// requantization) and report that cycle count for comparison.
     #[arg(long, requires = "network")]
     pub compare_passes: bool,
+    /// With --network and --output: write the last layer's outputs as real
+    /// values (float32: each output times the file's output scale; the
+    /// logits, before any softmax head) instead of int32.
+    #[arg(long, requires_all = ["network", "output"])]
+    pub dequantize: bool,
 }
 
 /// What `lutgen sim` reports.

@@ -21,6 +21,11 @@ pub struct NetworkSimReport {
     pub input: &'static str,
     pub input_scale: f32,
     pub input_zero_point: i8,
+    /// Real input values outside the range the file's input quantization
+    /// covers, clipped (a warning is printed above 1%).
+    pub clipped_inputs: usize,
+    /// Real value of one unit of the outputs (`--dequantize` multiplies by it).
+    pub output_scale: f32,
     /// Vectors whose outputs differ from the reference in any element.
     pub mismatches: usize,
     pub first_mismatch: Option<String>,
@@ -49,17 +54,16 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     let first = network.layers()[0].image.config().activation_bits;
     let quantization = network.input_quantization();
     let mut input_kind = "random int8";
+    let mut clipped_inputs = 0;
     let inputs = match (&args.input, args.random) {
         (Some(path), _) => {
-            let (rows, kind) =
-                vectors::read_network_npy(path, network.input_dim(), first, &quantization)?;
-            input_kind = match kind {
-                vectors::InputKind::Quantized => {
-                    "real values, quantized with the file's input scale"
-                }
-                vectors::InputKind::Int8 => "int8 (an int8 array is taken as quantized)",
-            };
-            rows
+            let read = vectors::read_network_npy(path, network.input_dim(), first, &quantization)?;
+            input_kind = read.kind.describe();
+            clipped_inputs = read.clipped;
+            if let Some(warning) = read.warning(&quantization) {
+                eprintln!("{warning}");
+            }
+            read.rows
         }
         (None, Some(count)) => network.layers()[0]
             .image
@@ -113,8 +117,13 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
             });
         }
     }
-    if let Some(path) = &args.output {
-        vectors::write_npy(path, &run.outputs, network.outputs())?;
+    match &args.output {
+        Some(path) if args.dequantize => {
+            let real: Vec<Vec<f32>> = run.outputs.iter().map(|o| network.dequantize(o)).collect();
+            vectors::write_npy_f32(path, &real, network.outputs())?;
+        }
+        Some(path) => vectors::write_npy(path, &run.outputs, network.outputs())?,
+        None => {}
     }
     let bound = network
         .layers()
@@ -131,6 +140,8 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         input: input_kind,
         input_scale: quantization.scale,
         input_zero_point: quantization.zero_point,
+        clipped_inputs,
+        output_scale: network.output_scale(),
         mismatches,
         first_mismatch,
         cycles: run.cycles[0],
