@@ -226,3 +226,52 @@ fn a_batch_norm_of_the_wrong_width_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A Reshape to three dimensions inside the network is refused naming the
+/// node (only a flatten to (batch, features) runs).
+#[test]
+fn a_reshape_to_three_dimensions_is_refused() {
+    use prost::Message;
+    use tract_onnx::pb::{NodeProto, TensorProto};
+    use tract_onnx::prelude::Framework;
+    let mut proto = tract_onnx::onnx()
+        .proto_model_for_path(onnx("mlp_relu"))
+        .unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let input = graph.input[0].name.clone();
+    // Every consumer of the input now reads `to3d`, a (batch, 8, 8) reshape of it.
+    for node in graph.node.iter_mut() {
+        for name in node.input.iter_mut() {
+            if *name == input {
+                *name = "to3d".into();
+            }
+        }
+    }
+    graph.initializer.push(TensorProto {
+        name: "shape3".into(),
+        dims: vec![3],
+        data_type: 7, // INT64
+        int64_data: vec![-1, 8, 8],
+        ..TensorProto::default()
+    });
+    graph.node.insert(
+        0,
+        NodeProto {
+            name: "/to3d/Reshape".into(),
+            op_type: "Reshape".into(),
+            input: vec![input, "shape3".into()],
+            output: vec!["to3d".into()],
+            ..NodeProto::default()
+        },
+    );
+    let dir = std::env::temp_dir().join(format!("lutgen-onnx-reshape-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("reshape3.onnx");
+    std::fs::write(&path, proto.encode_to_vec()).unwrap();
+    let text = refusal(&path);
+    assert!(
+        text.contains("/to3d/Reshape (Reshape)") && text.contains("[-1, 8, 8]"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

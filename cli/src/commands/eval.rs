@@ -10,6 +10,7 @@
 use super::dataset::{score, Dataset, DatasetArgs, DeviceScore};
 use crate::error::Error;
 use crate::output::task_bar;
+use crate::vectors::NetworkInputs;
 use clap::Args;
 use lutgen_compile::dense::DenseInt8;
 use lutgen_compile::eval::{markdown, plot, table, Report, Row, NOTE};
@@ -112,6 +113,17 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
         labels,
     } = &data;
     let model = &source.mlp;
+    // The test split is quantized with the calibration set's range: say so
+    // when much of it falls outside (the two splits are scaled differently).
+    let input = compile::input_quantization(calibration);
+    let clipped: usize = test.iter().map(|x| input.clipped(x)).sum();
+    let values = test.iter().map(Vec::len).sum::<usize>();
+    if clipped as f64 > NetworkInputs::CLIPPED_WARNING * values as f64 {
+        eprintln!(
+            "warning: {clipped} of {values} test input values lie outside the calibration \
+             set's range and are clipped: scale the test inputs as the calibration inputs"
+        );
+    }
     let dense = DenseInt8::quantize(model, calibration)?;
     let accuracy_int8 = accuracy(
         &test.iter().map(|x| dense.infer(x)).collect::<Vec<_>>(),
