@@ -7,6 +7,7 @@
 //! carries no graph, so the activation between layers is the caller's
 //! choice ([`Mlp::with_activation`]; ReLU unless told otherwise).
 
+use crate::batch_norm::FoldedBatchNorm;
 use crate::error::CompileError;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -133,6 +134,8 @@ pub struct Mlp {
     /// `activations[i]` runs between layer i and layer i + 1.
     pub activations: Vec<Activation>,
     pub head: Head,
+    /// The BatchNorms folded into the layers, in order.
+    pub batch_norms: Vec<FoldedBatchNorm>,
 }
 
 /// A tensor as read: shape and values widened to f32.
@@ -268,6 +271,7 @@ impl Mlp {
             layers: out,
             activations,
             head: Head::Logits,
+            batch_norms: Vec::new(),
         })
     }
 
