@@ -460,6 +460,15 @@ fn onnx_models_compile_from_the_command_line() {
     );
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(summary["activations"], serde_json::json!(["relu"]));
+    assert_eq!(
+        summary["batch_norm"],
+        serde_json::json!([{
+            "name": "/bn1/BatchNormalization",
+            "layer": 0,
+            "layer_name": "/fc1/Gemm",
+            "into": "outputs"
+        }])
+    );
     assert!(summary["head"].as_str().unwrap().starts_with("softmax"));
     assert!(summary["float_reference"]
         .as_str()
@@ -517,7 +526,10 @@ fn onnx_models_compile_from_the_command_line() {
         .unwrap();
     assert!(!both.status.success());
     let err = String::from_utf8_lossy(&both.stderr);
-    assert!(err.contains("--activation apply to .safetensors"), "{err}");
+    assert!(
+        err.contains("--activation and --batch-norm apply to .safetensors"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -752,4 +764,98 @@ fn a_compiled_network_is_evaluated_described_and_dequantized() {
     assert!(!both.status.success());
     assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `nn.Sequential(Linear(16, 8), BatchNorm1d(8), ReLU(), Linear(8, 4))`'s
+/// state_dict as PyTorch saves it (`num_batches_tracked` an I64 scalar):
+/// `lutgen compile --batch-norm after-linear` folds the BatchNorm and the
+/// summary says where; without the flag the compile fails saying to pass it.
+#[test]
+fn batch_norm_weights_compile_with_an_explicit_fold() {
+    let dir = std::env::temp_dir().join(format!("lutgen-bn-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f32s = |v: Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let bn =
+        |n: usize, offset: f32| -> Vec<f32> { (0..n).map(|i| offset + 0.1 * i as f32).collect() };
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = [
+        layer("0", 8, 16),
+        vec![
+            ("1.weight".into(), vec![8], bn(8, 0.5)),
+            ("1.bias".into(), vec![8], bn(8, -0.2)),
+            ("1.running_mean".into(), vec![8], bn(8, -0.3)),
+            ("1.running_var".into(), vec![8], bn(8, 0.2)),
+        ],
+        layer("3", 4, 8),
+    ]
+    .concat()
+    .into_iter()
+    .map(|(name, shape, values)| (name, Dtype::F32, shape, f32s(values)))
+    .collect();
+    tensors.push((
+        "1.num_batches_tracked".into(),
+        Dtype::I64,
+        vec![],
+        42i64.to_le_bytes().to_vec(),
+    ));
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    let weights = dir.join("bn.safetensors");
+    std::fs::write(&weights, safetensors::serialize(views, None).unwrap()).unwrap();
+    let calibration = dir.join("calib.npy");
+    write_npy(&calibration, 6, 16, 2.0);
+    let compile = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lutgen"))
+            .arg("compile")
+            .arg(&weights)
+            .arg("--calibration")
+            .arg(&calibration)
+            .args(["-k", "4", "-v", "2", "-o"])
+            .arg(dir.join("bn.lutnet"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let json = compile(&["--batch-norm", "after-linear", "--json"]);
+    assert!(
+        json.status.success(),
+        "{}",
+        String::from_utf8_lossy(&json.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        summary["batch_norm"],
+        serde_json::json!([{"name": "1", "layer": 0, "layer_name": "0", "into": "outputs"}])
+    );
+    assert_eq!(summary["activations"], serde_json::json!(["relu"]));
+    assert!(Network::read_from(dir.join("bn.lutnet")).is_ok());
+    let text = compile(&["--batch-norm", "after-linear", "--batch-norm-eps", "1e-3"]);
+    assert!(text.status.success());
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("batch norm 1 folded into layer 0 (0)'s weight rows and bias"),
+        "{stdout}"
+    );
+
+    let refused = compile(&[]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("1.running_var")
+            && stderr.contains("pass --batch-norm after-linear")
+            && stderr.contains("export the model to ONNX"),
+        "{stderr}"
+    );
+    // An eps that is not positive.
+    let bad_eps = compile(&["--batch-norm", "after-linear", "--batch-norm-eps", "0"]);
+    assert!(!bad_eps.status.success());
+    assert!(String::from_utf8_lossy(&bad_eps.stderr)
+        .contains("--batch-norm-eps must be finite and positive"));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -18,8 +18,8 @@ pub enum CompileError {
     #[error("{}: cannot read the ONNX model: {message}", path.display())]
     OnnxRead { path: PathBuf, message: String },
     #[error(
-        "{}: an ONNX graph names its own layers and activations; --layers and --activation \
-         apply to .safetensors and .npz weights only",
+        "{}: an ONNX graph names its own layers, activations and BatchNorms; --layers, \
+         --activation and --batch-norm apply to .safetensors and .npz weights only",
         path.display()
     )]
     OnnxOptions { path: PathBuf },
@@ -85,6 +85,78 @@ pub enum CompileError {
         names: Vec<String>,
         hint: &'static str,
     },
+    #[error(
+        "the weights file has BatchNorm tensors ({}), and a weights file does not say whether a \
+         BatchNorm sits before or after the activation: if the model is Linear -> BatchNorm -> \
+         activation, pass --batch-norm after-linear and lutgen folds each BatchNorm into the \
+         linear layer before it; otherwise export the model to ONNX (torch.onnx.export), whose \
+         graph says where it sits",
+        list(names)
+    )]
+    BatchNormNotChosen { names: Vec<String> },
+    #[error(
+        "the names of the modules {} do not say where the BatchNorm {batch_norm} sits: names that \
+         differ by more than their numbers (fc1, bn1) sort by name, not in the model's order; \
+         give the order with --layers, naming every linear layer and BatchNorm where it sits \
+         (for Linear fc1, BatchNorm bn1, Linear fc2: --layers fc1,bn1,fc2)",
+        list(modules)
+    )]
+    BatchNormOrder {
+        batch_norm: String,
+        modules: Vec<String>,
+    },
+    #[error(
+        "the BatchNorm {batch_norm} is not in --layers ({}): with --layers the modules are in \
+         the order given, so name the BatchNorm where it sits (e.g. --layers fc1,bn1,fc2)",
+        list(layers)
+    )]
+    BatchNormUnplaced {
+        batch_norm: String,
+        layers: Vec<String>,
+    },
+    #[error(
+        "the BatchNorm {batch_norm} has {channels} channels but the layer it folds into, {layer}, \
+         has {width} {side}; check the order of the modules (--layers)"
+    )]
+    BatchNormWidth {
+        batch_norm: String,
+        channels: usize,
+        layer: String,
+        width: usize,
+        /// `outputs` (it follows the layer) or `inputs` (it precedes the first layer).
+        side: &'static str,
+    },
+    #[error(
+        "the BatchNorm {batch_norm} does not follow the linear layer {layer} directly: the \
+         modules numbered between them have no tensors (an activation, say), so the model is \
+         not Linear -> BatchNorm -> activation as --batch-norm after-linear says; export the \
+         model to ONNX (torch.onnx.export), whose graph says where the BatchNorm sits"
+    )]
+    BatchNormNotAfterLinear { batch_norm: String, layer: String },
+    #[error(
+        "two BatchNorms in a row, {first} then {second}, with no linear layer between them: \
+         lutgen folds a BatchNorm into the linear layer before it (or, before the first layer, \
+         into that layer's inputs); check the order of the modules (--layers) or fold one \
+         BatchNorm into the other before saving"
+    )]
+    BatchNormSequence { first: String, second: String },
+    #[error("BatchNorm tensor {name} must have shape {expected}, got {shape:?}")]
+    BatchNormShape {
+        name: String,
+        expected: String,
+        shape: Vec<usize>,
+    },
+    #[error(
+        "{name} has {value} at index {index}: a BatchNorm's running variance must be finite and \
+         non-negative (with eps > 0); the file is damaged, or the tensor is not a running variance"
+    )]
+    BatchNormVariance {
+        name: String,
+        index: usize,
+        value: f32,
+    },
+    #[error("--batch-norm-eps must be finite and positive, got {eps}")]
+    BatchNormEps { eps: f64 },
     #[error("{name} has a non-finite value {value} at flat index {index}")]
     NonFinite {
         name: String,

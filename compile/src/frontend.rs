@@ -5,9 +5,11 @@
 //!   and the head; tract runs the graph itself as the float reference.
 //! - `.safetensors`, `.npz` ([`crate::mlp`]): tensors by name; a weights file
 //!   carries no graph, so the activation between layers is the caller's
-//!   explicit choice (ReLU when none is given), and the float reference is
-//!   the [`Mlp`]'s own forward pass.
+//!   explicit choice (ReLU when none is given), so is folding its BatchNorms
+//!   (`--batch-norm after-linear`), and the float reference is the
+//!   [`Mlp`]'s own forward pass.
 
+use crate::batch_norm::Fold;
 use crate::error::CompileError;
 use crate::mlp::{Activation, Mlp};
 use crate::onnx::{self, OnnxModel};
@@ -23,10 +25,14 @@ pub struct Model {
 /// How a weights file is read (an ONNX graph needs neither).
 #[derive(Clone, Debug, Default)]
 pub struct WeightsOptions {
-    /// Layer name prefixes in order (default: every 2-D `*.weight`).
+    /// Module prefixes in order, linear layers and BatchNorms (default: every
+    /// 2-D `*.weight` and every BatchNorm, in natural order).
     pub layers: Vec<String>,
     /// The activation between layers (default ReLU).
     pub activation: Option<Activation>,
+    /// Where the file's BatchNorms sit, so they are folded (default: none
+    /// chosen, and BatchNorm tensors are an error).
+    pub batch_norm: Option<Fold>,
 }
 
 fn is_onnx(path: &Path) -> bool {
@@ -37,7 +43,10 @@ fn is_onnx(path: &Path) -> bool {
 /// Reads the model at `path` with the frontend its extension names.
 pub fn read(path: &Path, options: &WeightsOptions) -> Result<Model, CompileError> {
     if is_onnx(path) {
-        if !options.layers.is_empty() || options.activation.is_some() {
+        if !options.layers.is_empty()
+            || options.activation.is_some()
+            || options.batch_norm.is_some()
+        {
             return Err(CompileError::OnnxOptions {
                 path: path.to_path_buf(),
             });
@@ -48,7 +57,7 @@ pub fn read(path: &Path, options: &WeightsOptions) -> Result<Model, CompileError
             onnx: Some(graph),
         });
     }
-    let mut mlp = Mlp::read(path, &options.layers)?;
+    let mut mlp = Mlp::read_with(path, &options.layers, options.batch_norm)?;
     if let Some(a) = &options.activation {
         mlp = mlp.with_activation(a.clone());
     }

@@ -17,6 +17,7 @@
 //! 4. Between layers: integer requantization to the next layer's int8 input
 //!    with ReLU, its scale calibrated on the layer's real outputs.
 
+pub mod batch_norm;
 pub mod dataset;
 pub mod dense;
 pub mod encoders;
@@ -34,6 +35,7 @@ pub mod quantize;
 pub mod refit;
 pub mod soft;
 
+pub use batch_norm::{FoldedBatchNorm, FoldedInto};
 pub use error::CompileError;
 pub use eval::accuracy;
 pub use layers::{check_calibration, compile_with, LayerParams};

@@ -23,6 +23,9 @@
 //! with [`CompileError::Onnx`] naming the node and its op, and the ops this
 //! frontend runs.
 
+use crate::batch_norm::{
+    fold_into_inputs, fold_into_outputs, ChannelAffine, FoldedBatchNorm, FoldedInto,
+};
 use crate::error::CompileError;
 use crate::mlp::{Activation, Dense, Elementwise, Head, Mlp};
 use std::collections::{HashMap, HashSet};
@@ -197,8 +200,11 @@ struct Chain {
     pending_values: HashSet<String>,
     /// The output of the last layer's MatMul, awaiting its bias Add.
     matmul_output: Option<String>,
-    /// A per-input affine (BatchNorm not right after a layer) for the next layer.
-    input_affine: Option<(Vec<f32>, Vec<f32>)>,
+    /// A per-input affine (BatchNorm not right after a layer) for the next
+    /// layer, and the BatchNorm's name.
+    input_affine: Option<(String, ChannelAffine)>,
+    /// The BatchNorms folded so far.
+    batch_norms: Vec<FoldedBatchNorm>,
     head: Head,
     /// The varying value: the chain's current end.
     current: String,
@@ -457,18 +463,24 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
                         ));
                     }
                 }
-                if let Some((scale, shift)) = chain.input_affine.take() {
-                    if scale.len() != inputs {
+                if let Some((batch_norm, affine)) = chain.input_affine.take() {
+                    if affine.channels() != inputs {
                         return Err(refuse(
                             path,
                             node,
                             format!(
                                 "takes {inputs} inputs but the BatchNormalization before it has {} channels",
-                                scale.len()
+                                affine.channels()
                             ),
                         ));
                     }
-                    fold_input_affine(&mut dense, &scale, &shift);
+                    fold_into_inputs(&mut dense, &affine);
+                    chain.batch_norms.push(FoldedBatchNorm {
+                        name: batch_norm,
+                        layer: chain.layers.len(),
+                        layer_name: dense.name.clone(),
+                        into: FoldedInto::Inputs,
+                    });
                 }
                 if chain.layers.is_empty() {
                     if !chain.pending.is_empty() {
@@ -540,28 +552,42 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
                 if params.iter().any(|p| p.values.len() != n) {
                     return Err(refuse(path, node, "parameters of different lengths"));
                 }
-                let scale: Vec<f32> = (0..n)
-                    .map(|c| params[0].values[c] / (params[3].values[c] + eps).sqrt())
-                    .collect();
-                let shift: Vec<f32> = (0..n)
-                    .map(|c| params[1].values[c] - params[2].values[c] * scale[c])
-                    .collect();
+                let affine = ChannelAffine::batch_norm(
+                    &params[0].values,
+                    &params[1].values,
+                    &params[2].values,
+                    &params[3].values,
+                    f64::from(eps),
+                )
+                .map_err(|bad| {
+                    refuse(
+                        path,
+                        node,
+                        format!(
+                            "variance {} at channel {}: a variance must be finite and non-negative \
+                             (with epsilon > 0)",
+                            bad.value, bad.index
+                        ),
+                    )
+                })?;
                 let right_after = chain.pending.is_empty()
                     && chain.layers.last().is_some_and(|l| l.outputs == n)
                     && chain.input_affine.is_none();
                 if right_after {
-                    let layer = chain.layers.last_mut().expect("checked");
-                    for o in 0..n {
-                        for w in &mut layer.weight[o * layer.inputs..(o + 1) * layer.inputs] {
-                            *w *= scale[o];
-                        }
-                        layer.bias[o] = layer.bias[o] * scale[o] + shift[o];
-                    }
+                    let index = chain.layers.len() - 1;
+                    let layer = &mut chain.layers[index];
+                    fold_into_outputs(layer, &affine);
+                    chain.batch_norms.push(FoldedBatchNorm {
+                        name: node_name(node),
+                        layer: index,
+                        layer_name: layer.name.clone(),
+                        into: FoldedInto::Outputs,
+                    });
                     chain.layer_output = output.clone();
                     chain.current = output;
                 } else if chain.input_affine.is_none() {
                     // Before the next layer (after an activation, or on the input).
-                    chain.input_affine = Some((scale, shift));
+                    chain.input_affine = Some((node_name(node), affine));
                     if !chain.pending.is_empty() {
                         // The activation ends here: what follows is the affine.
                         chain.pending_values.clear();
@@ -669,6 +695,7 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
         layers: chain.layers,
         activations: chain.activations,
         head: chain.head,
+        batch_norms: chain.batch_norms,
     };
     mlp.check_finite()?;
     // The whole graph, for the float reference, from the proto already read.
@@ -689,19 +716,6 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
             plan,
         },
     ))
-}
-
-/// `W' x + b'` = `W (s * x + t) + b`: a per-input affine folded into the layer.
-fn fold_input_affine(dense: &mut Dense, scale: &[f32], shift: &[f32]) {
-    for o in 0..dense.outputs {
-        let row = &mut dense.weight[o * dense.inputs..(o + 1) * dense.inputs];
-        let mut extra = 0f32;
-        for (k, w) in row.iter_mut().enumerate() {
-            extra += *w * shift[k];
-            *w *= scale[k];
-        }
-        dense.bias[o] += extra;
-    }
 }
 
 /// Dimensions of a graph value: None for a symbolic one.

@@ -275,3 +275,168 @@ fn a_reshape_to_three_dimensions_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The state_dict of the BatchNorm fixture (the graph's initializers, as
+/// PyTorch named them, plus `bn1.num_batches_tracked`) saved as safetensors:
+/// read with `--layers fc1,bn1,fc2 --batch-norm after-linear`, it folds to
+/// the model the graph computes, and both frontends report the same fold.
+#[test]
+fn the_batch_norm_fixture_as_a_state_dict_folds_to_the_graph() {
+    use lutgen_compile::batch_norm::Fold;
+    use lutgen_compile::{FoldedBatchNorm, FoldedInto};
+    use safetensors::tensor::TensorView;
+    use safetensors::Dtype;
+    use tract_onnx::prelude::Framework;
+    let proto = tract_onnx::onnx()
+        .proto_model_for_path(onnx("mlp_bn"))
+        .unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = proto
+        .graph
+        .as_ref()
+        .unwrap()
+        .initializer
+        .iter()
+        .map(|t| {
+            assert_eq!(t.data_type, 1, "{}: float32", t.name);
+            let data = if t.raw_data.is_empty() {
+                t.float_data.iter().flat_map(|v| v.to_le_bytes()).collect()
+            } else {
+                t.raw_data.clone()
+            };
+            let shape = t.dims.iter().map(|&d| d as usize).collect();
+            (t.name.clone(), Dtype::F32, shape, data)
+        })
+        .collect();
+    tensors.push((
+        "bn1.num_batches_tracked".into(),
+        Dtype::I64,
+        vec![],
+        1800i64.to_le_bytes().to_vec(),
+    ));
+    let mut names: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bn1.bias",
+            "bn1.num_batches_tracked",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn1.weight",
+            "fc1.bias",
+            "fc1.weight",
+            "fc2.bias",
+            "fc2.weight"
+        ]
+    );
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("lutgen-onnx-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mlp_bn.safetensors");
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+
+    let options = WeightsOptions {
+        layers: ["fc1", "bn1", "fc2"].map(String::from).to_vec(),
+        batch_norm: Some(Fold::default()),
+        ..WeightsOptions::default()
+    };
+    let weights = frontend::read(&path, &options).unwrap();
+    let graph = frontend::read(&onnx("mlp_bn"), &WeightsOptions::default()).unwrap();
+    assert_eq!(
+        weights.mlp.batch_norms,
+        [FoldedBatchNorm {
+            name: "bn1".into(),
+            layer: 0,
+            layer_name: "fc1".into(),
+            into: FoldedInto::Outputs,
+        }]
+    );
+    assert_eq!(graph.mlp.batch_norms.len(), 1);
+    assert_eq!(
+        (
+            graph.mlp.batch_norms[0].layer,
+            graph.mlp.batch_norms[0].into
+        ),
+        (0, FoldedInto::Outputs)
+    );
+    assert!(graph.mlp.batch_norms[0].name.contains("bn1"));
+    // The same folded layers (eps is 1e-5 in f64 here, the f32 attribute in the graph).
+    for (a, b) in weights.mlp.layers.iter().zip(&graph.mlp.layers) {
+        for (x, y) in a
+            .weight
+            .iter()
+            .chain(&a.bias)
+            .zip(b.weight.iter().chain(&b.bias))
+        {
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+    // The folded weights' logits, softmaxed, are the graph's probabilities.
+    let (x, y) = test_split(64);
+    let probabilities = graph.float_outputs(&x).unwrap();
+    for (row, out) in x.iter().zip(&probabilities) {
+        let logits = weights
+            .mlp
+            .forward(&row.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+        let max = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let sum: f64 = logits.iter().map(|v| (v - max).exp()).sum();
+        for (l, p) in logits.iter().zip(out) {
+            let ours = (l - max).exp() / sum;
+            assert!((ours - p).abs() < 1e-5, "{ours} vs {p}");
+        }
+    }
+    let correct =
+        (accuracy(&weights.float_outputs(&x).unwrap(), &y) * y.len() as f64).round() as u64;
+    assert_eq!(
+        correct,
+        expected()["models"]["mlp_bn.onnx"]["test_correct"]
+            .as_u64()
+            .unwrap()
+    );
+
+    // fc1, bn1, fc2 sort as bn1, fc1, fc2: without --layers the order is refused.
+    let err = frontend::read(
+        &path,
+        &WeightsOptions {
+            layers: vec![],
+            ..options.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, CompileError::BatchNormOrder { batch_norm, .. } if batch_norm == "bn1"),
+        "{err}"
+    );
+    // Without --batch-norm, an error that says to pass it.
+    let err = frontend::read(
+        &path,
+        &WeightsOptions {
+            batch_norm: None,
+            ..options.clone()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("--batch-norm after-linear"),
+        "{err}"
+    );
+    // And --batch-norm with a graph, which says where its BatchNorms sit.
+    let err = frontend::read(
+        &onnx("mlp_bn"),
+        &WeightsOptions {
+            batch_norm: Some(Fold::default()),
+            ..WeightsOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, CompileError::OnnxOptions { .. }), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,7 +7,9 @@ use crate::output::task_bar;
 use clap::Args;
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::LearnOptions;
-use lutgen_compile::{self as compile, mlp, Activation, CompileOptions, Head, Method};
+use lutgen_compile::{
+    self as compile, batch_norm, mlp, Activation, CompileOptions, FoldedBatchNorm, Head, Method,
+};
 use lutgen_core::EncoderKind;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -30,10 +32,20 @@ pub struct CompileArgs {
     /// identity; default relu). An ONNX graph has its own.
     #[arg(long, value_parser = parse_activation)]
     pub activation: Option<Activation>,
+    /// Fold the BatchNorms of a weights file (PyTorch's `<bn>.running_mean`, `.running_var`,
+    /// `.weight`, `.bias`), which has no graph to say where they sit: `after-linear` is
+    /// Linear -> BatchNorm -> activation (each folded into the linear layer before it; one
+    /// before the first layer, into its inputs). An ONNX graph says where its own sit.
+    #[arg(long, value_enum, value_name = "PLACEMENT")]
+    pub batch_norm: Option<batch_norm::Placement>,
+    /// The eps a folded BatchNorm adds to its running variance (PyTorch's default 1e-5).
+    #[arg(long, default_value_t = batch_norm::DEFAULT_EPS, requires = "batch_norm", value_name = "EPS")]
+    pub batch_norm_eps: f64,
     /// Calibration inputs: a 2-D .npy (rows, input width), any float or integer dtype.
     #[arg(long, value_name = "X.npy")]
     pub calibration: PathBuf,
-    /// Layer name prefixes in order (default: every 2-D `*.weight`, in natural order).
+    /// Module prefixes in order, linear layers and BatchNorms (default: every 2-D `*.weight`
+    /// and every BatchNorm, in natural order).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub layers: Vec<String>,
     /// Centroids per codebook K (a power of two, 2 to 256).
@@ -98,6 +110,8 @@ struct CompileSummary {
     activations: Vec<String>,
     /// What the model does after its last layer (the device returns the last layer's outputs).
     head: String,
+    /// The BatchNorms folded into the layers.
+    batch_norm: Vec<FoldedBatchNorm>,
     /// Where the float reference comes from.
     float_reference: &'static str,
     layers: Vec<LayerSummary>,
@@ -128,6 +142,10 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         &WeightsOptions {
             layers: args.layers.clone(),
             activation: args.activation.clone(),
+            batch_norm: args.batch_norm.map(|placement| batch_norm::Fold {
+                placement,
+                eps: args.batch_norm_eps,
+            }),
         },
     )?;
     let model = &source.mlp;
@@ -182,6 +200,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
                 "log-softmax (not run: the device returns the logits, same argmax)".into()
             }
         },
+        batch_norm: model.batch_norms.clone(),
         float_reference: source.source(),
         layers: NetworkSummary::of(&network).layers,
         table_bytes: network.table_bytes(),
@@ -197,6 +216,9 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         for (i, l) in summary.layers.iter().enumerate() {
             let after = summary.activations.get(i).map_or("int32 outputs", |a| a);
             println!("{}", l.line(i, after));
+        }
+        for folded in &summary.batch_norm {
+            println!("{}", folded.describe());
         }
         println!("output: {}", summary.head);
         println!(
