@@ -14,6 +14,7 @@ pub mod learn;
 pub mod loader;
 pub mod memory_map;
 pub mod network;
+pub mod network_loader;
 pub mod protocol;
 pub mod reference;
 

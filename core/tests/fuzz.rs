@@ -20,8 +20,9 @@ mod support;
 
 use lutgen_core::image::format::HEADER_LEN;
 use lutgen_core::loader::Loader;
-use lutgen_core::memory_map::MemoryMap;
+use lutgen_core::memory_map::{network_load_words, MemoryMap};
 use lutgen_core::network::{random_network, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
+use lutgen_core::network_loader::NetworkLoader;
 use lutgen_core::protocol::{
     config_hash, crc32, Decoded, Decoder, Frame, Ident, Status, HEADER_LEN as FRAME_HEADER,
     MAX_PAYLOAD, OVERHEAD, STATUS_LEN, SYNC0, SYNC1, TRAILER_LEN,
@@ -293,6 +294,51 @@ fn fuzz_network_reader() {
         }
         fix_network(&mut bytes, fix);
         check_reader(&bytes, 2, Network::from_bytes, Network::to_bytes)
+    });
+}
+
+/// The network device's loader (`lutgen_core::network_loader`, the walk
+/// the hardware will run) on mutated network files: it accepts exactly the
+/// files the host reader accepts whose layers are the device's, and then
+/// writes exactly the network top's load words (zero padding aside).
+#[test]
+fn fuzz_network_loader() {
+    let strategy = (network_configs(), any::<u64>(), mutations(), fix());
+    support::run("network loader", strategy, |(configs, seed, edits, fix)| {
+        let loader = NetworkLoader::new(&configs).unwrap();
+        let mut bytes = random_network(&configs, seed).unwrap().to_bytes();
+        let fields = network_fields(&bytes);
+        for m in &edits {
+            apply(&mut bytes, m, &fields);
+        }
+        fix_network(&mut bytes, fix);
+        let device = loader.load(&bytes);
+        let host = Network::from_bytes(&bytes).ok().filter(|n| {
+            n.layers().len() == configs.len()
+                && n.layers()
+                    .iter()
+                    .zip(&configs)
+                    .all(|(l, c)| l.image.config() == c)
+        });
+        prop_assert_eq!(
+            device.is_ok(),
+            host.is_some(),
+            "{:?}",
+            device.as_ref().err()
+        );
+        let label = match &device {
+            Ok(_) => "loaded".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        if let (Ok(mut words), Some(host)) = (device, host) {
+            let mut map = network_load_words(&host);
+            let written: std::collections::HashSet<u32> = words.iter().map(|w| w.address).collect();
+            map.retain(|w| written.contains(&w.address) || w.data != 0);
+            words.sort_by_key(|w| w.address);
+            map.sort_by_key(|w| w.address);
+            prop_assert_eq!(words, map);
+        }
+        Ok(label)
     });
 }
 

@@ -1,0 +1,421 @@
+//! The network device's loader: how the bytes of a network file (`LUTNET`
+//! v2, [`Network::to_bytes`](crate::Network::to_bytes)), as they arrive in
+//! file order, become writes to the network top's memories.
+//!
+//! This is to a network what [`crate::loader`] is to one image, and it is
+//! made of it: a device built for a chain of layer configurations takes the
+//! network file as it is, checks every field a device can check with
+//! comparators (no floating point, no multiplier), walks each layer's image
+//! with that layer's [`Loader`], and checks the file's CRC at the end. This
+//! module describes the walk as a list of [`Field`]s ([`NetworkLoader::fields`])
+//! and runs it in software ([`NetworkLoader::load`]); tests check that the
+//! walk writes exactly [`network_load_words`](crate::memory_map::network_load_words)
+//! and accepts exactly the files [`Network::from_bytes`](crate::Network::from_bytes)
+//! accepts for these layers.
+//!
+//! What a device cannot compare with a constant it range-checks: the scales
+//! (f32, finite and positive: sign bit clear, exponent not all ones, not
+//! zero), the requantization (multiplier from 1 to 2^31 - 1, shift from 1 to
+//! 62, zero point within the next layer's activation width, `relu` and
+//! `has_table` 0 or 1) and every activation table entry (within the width,
+//! zero at the indices a requantized value never takes).
+
+use crate::loader::Loader;
+use crate::memory_map::{
+    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, REQUANTIZE_MEMORY,
+};
+use crate::network::{ACTIVATION_TABLE_LEN, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
+use crate::protocol::{crc32, DeviceError};
+use crate::{EngineConfig, ImageError};
+
+/// What the loader does with one field of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// Bytes every file for this device has (magic, version, layer count,
+    /// reserved zeros, the last layer's empty requantization, widths, image
+    /// lengths).
+    Fixed(Vec<u8>),
+    /// A little-endian f32 that must be finite and positive.
+    PositiveF32,
+    /// Any byte (the input zero point).
+    Any,
+    /// A little-endian integer of `bytes` bytes within `min..=max`, written
+    /// to the load-port word `address` when `address` is `Some`.
+    Value {
+        bytes: u32,
+        signed: bool,
+        min: i64,
+        max: i64,
+        address: Option<u32>,
+    },
+    /// A byte 0 or 1 (`has_table`), written to `address`; when 1, the next
+    /// field is read as this layer's activation table, otherwise skipped.
+    TableFlag { address: u32 },
+    /// A layer's image, walked by that layer's [`Loader`] with its writes under `base`.
+    Image { layer: usize, base: u32 },
+    /// An activation table: 256 bytes, entry `i` (int8) written to
+    /// `address + i`, within `bits` signed bits where `i as i8` is a
+    /// `bits`-bit value and zero elsewhere. Present only after a
+    /// [`Field::TableFlag`] of 1.
+    Table { address: u32, bits: u32 },
+}
+
+impl Field {
+    /// Bytes the field takes in the file (a table's counted when present).
+    pub fn bytes(&self, loaders: &[Loader]) -> usize {
+        match self {
+            Field::Fixed(b) => b.len(),
+            Field::PositiveF32 => 4,
+            Field::Any | Field::TableFlag { .. } => 1,
+            Field::Value { bytes, .. } => *bytes as usize,
+            Field::Image { layer, .. } => loaders[*layer].image_len(),
+            Field::Table { .. } => ACTIVATION_TABLE_LEN,
+        }
+    }
+}
+
+/// Whether a little-endian f32's bits are a finite, positive number.
+pub fn positive_f32(bits: u32) -> bool {
+    bits >> 31 == 0 && (bits >> 23) & 0xFF != 0xFF && bits != 0
+}
+
+/// The loader of a network device built for a chain of layer configurations.
+#[derive(Clone, Debug)]
+pub struct NetworkLoader {
+    loaders: Vec<Loader>,
+    fields: Vec<Field>,
+}
+
+/// The load-port address of word `word` of memory `memory` in layer `layer`.
+fn layer_address(layer: usize, memory: usize, word: usize) -> u32 {
+    ((layer as u32) << LAYER_SHIFT) | (memory as u32) << 16 | word as u32
+}
+
+impl NetworkLoader {
+    /// The loader for a network device whose layers are `layers` (each a
+    /// valid image configuration, chained: outputs equal the next layer's
+    /// inputs; at most [`MAX_LAYERS`]).
+    pub fn new(layers: &[EngineConfig]) -> Result<Self, ImageError> {
+        assert!(
+            (1..=MAX_LAYERS).contains(&layers.len()),
+            "a network device has 1 to {MAX_LAYERS} layers"
+        );
+        let loaders = layers
+            .iter()
+            .map(Loader::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut fields = Vec::new();
+        let mut header = NETWORK_MAGIC.to_vec();
+        header.extend_from_slice(&NETWORK_FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&(layers.len() as u16).to_le_bytes());
+        fields.push(Field::Fixed(header));
+        fields.push(Field::PositiveF32);
+        fields.push(Field::Any);
+        fields.push(Field::Fixed(vec![0; 3]));
+        let last = layers.len() - 1;
+        for layer in 0..layers.len() {
+            fields.push(Field::PositiveF32);
+            let image_len = (loaders[layer].image_len() as u32).to_le_bytes();
+            if layer == last {
+                // has_requant, relu, zero_point, shift, multiplier, bits, has_table, reserved.
+                fields.push(Field::Fixed(vec![0; 12]));
+                fields.push(Field::Fixed(image_len.to_vec()));
+                fields.push(Field::Image {
+                    layer,
+                    base: layer_address(layer, 0, 0),
+                });
+                continue;
+            }
+            let bits = layers[layer + 1].activation_bits;
+            let (lo, hi) = EngineConfig::signed_range(bits);
+            let register = |word: usize| Some(layer_address(layer, REQUANTIZE_MEMORY, word));
+            let byte = |min, max, signed, address| Field::Value {
+                bytes: 1,
+                signed,
+                min,
+                max,
+                address,
+            };
+            fields.push(Field::Fixed(vec![1]));
+            fields.push(byte(0, 1, false, register(3)));
+            fields.push(byte(lo, hi, true, register(2)));
+            fields.push(byte(1, 62, false, register(1)));
+            fields.push(Field::Value {
+                bytes: 4,
+                signed: true,
+                min: 1,
+                max: i64::from(i32::MAX),
+                address: register(0),
+            });
+            fields.push(Field::Fixed(vec![bits as u8]));
+            fields.push(Field::TableFlag {
+                address: layer_address(layer, REQUANTIZE_MEMORY, 4),
+            });
+            let mut rest = vec![0, 0];
+            rest.extend_from_slice(&image_len);
+            fields.push(Field::Fixed(rest));
+            fields.push(Field::Image {
+                layer,
+                base: layer_address(layer, 0, 0),
+            });
+            fields.push(Field::Table {
+                address: layer_address(layer, REQUANTIZE_MEMORY, ACTIVATION_TABLE_WORD),
+                bits,
+            });
+        }
+        Ok(NetworkLoader { loaders, fields })
+    }
+
+    /// The fields, in file order (before the final CRC-32).
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The image loader of each layer.
+    pub fn loaders(&self) -> &[Loader] {
+        &self.loaders
+    }
+
+    /// The longest file this device takes (every layer with a table), CRC included.
+    pub fn max_len(&self) -> usize {
+        self.fields
+            .iter()
+            .map(|f| f.bytes(&self.loaders))
+            .sum::<usize>()
+            + 4
+    }
+
+    /// What the device does with a whole network file: the writes, in
+    /// order, or the error it replies with (a field that differs from this
+    /// device's, or a file of the wrong length: [`DeviceError::WrongImage`];
+    /// a CRC, the file's or an image's: [`DeviceError::ImageCrc`]; a value
+    /// outside its range: [`DeviceError::ValueRange`]). Fields are checked
+    /// in file order, as the bytes arrive; the file's CRC last.
+    pub fn load(&self, file: &[u8]) -> Result<Vec<LoadWord>, DeviceError> {
+        let mut words = Vec::new();
+        let mut at = 0;
+        let mut table_follows = false;
+        let take = |at: usize, n: usize| file.get(at..at + n).ok_or(DeviceError::WrongImage);
+        for field in &self.fields {
+            if let Field::Table { .. } = field {
+                if !std::mem::take(&mut table_follows) {
+                    continue;
+                }
+            }
+            let n = field.bytes(&self.loaders);
+            let bytes = take(at, n)?;
+            at += n;
+            match field {
+                Field::Fixed(expected) => {
+                    if bytes != expected.as_slice() {
+                        return Err(DeviceError::WrongImage);
+                    }
+                }
+                Field::PositiveF32 => {
+                    let bits = u32::from_le_bytes(bytes.try_into().expect("4 bytes"));
+                    if !positive_f32(bits) {
+                        return Err(DeviceError::ValueRange);
+                    }
+                }
+                Field::Any => {}
+                Field::Value {
+                    bytes: width,
+                    signed,
+                    min,
+                    max,
+                    address,
+                } => {
+                    let mut raw = [0u8; 4];
+                    raw[..bytes.len()].copy_from_slice(bytes);
+                    let unsigned = u32::from_le_bytes(raw);
+                    let shift = 32 - 8 * width;
+                    let value = if *signed {
+                        i64::from(((unsigned << shift) as i32) >> shift)
+                    } else {
+                        i64::from(unsigned)
+                    };
+                    if value < *min || value > *max {
+                        return Err(DeviceError::ValueRange);
+                    }
+                    if let Some(address) = address {
+                        words.push(LoadWord {
+                            address: *address,
+                            data: unsigned,
+                        });
+                    }
+                }
+                Field::TableFlag { address } => {
+                    if bytes[0] > 1 {
+                        return Err(DeviceError::ValueRange);
+                    }
+                    table_follows = bytes[0] == 1;
+                    words.push(LoadWord {
+                        address: *address,
+                        data: u32::from(bytes[0]),
+                    });
+                }
+                Field::Image { layer, base } => {
+                    let image = self.loaders[*layer].load(bytes)?;
+                    words.extend(image.into_iter().map(|w| LoadWord {
+                        address: base | w.address,
+                        data: w.data,
+                    }));
+                }
+                Field::Table { address, bits } => {
+                    let (lo, hi) = EngineConfig::signed_range(*bits);
+                    for (i, &b) in bytes.iter().enumerate() {
+                        let reachable = (lo..=hi).contains(&i64::from(i as u8 as i8));
+                        let value = i64::from(b as i8);
+                        let ok = if reachable {
+                            (lo..=hi).contains(&value)
+                        } else {
+                            value == 0
+                        };
+                        if !ok {
+                            return Err(DeviceError::ValueRange);
+                        }
+                        words.push(LoadWord {
+                            address: address + i as u32,
+                            data: u32::from(b),
+                        });
+                    }
+                }
+            }
+        }
+        let crc = take(at, 4)?;
+        if file.len() != at + 4 {
+            return Err(DeviceError::WrongImage);
+        }
+        if crc32(&file[..at]) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
+            return Err(DeviceError::ImageCrc);
+        }
+        Ok(words)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_map::network_load_words;
+    use crate::network::{random_network, ActivationTable, Network};
+    use crate::EncoderKind;
+
+    fn configs() -> Vec<EngineConfig> {
+        let first = EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 8,
+            outputs: 12,
+            lanes: 2,
+            ..EngineConfig::default()
+        };
+        let second = EngineConfig {
+            input_dim: 12,
+            codebooks: 3,
+            centroids: 16,
+            outputs: 8,
+            encoder: EncoderKind::Tree,
+            activation_bits: 6,
+            ..EngineConfig::default()
+        };
+        let third = EngineConfig {
+            input_dim: 8,
+            codebooks: 2,
+            centroids: 4,
+            outputs: 5,
+            ..EngineConfig::default()
+        };
+        vec![first, second, third]
+    }
+
+    fn sorted(mut words: Vec<LoadWord>) -> Vec<(u32, u32)> {
+        words.sort_by_key(|w| w.address);
+        words.into_iter().map(|w| (w.address, w.data)).collect()
+    }
+
+    /// A network of `configs` with an activation table after every layer
+    /// but the last (`tables`), or none.
+    fn network(seed: u64, tables: bool) -> Network {
+        let net = random_network(&configs(), seed).unwrap();
+        let mut layers = net.layers().to_vec();
+        let last = layers.len() - 1;
+        for layer in &mut layers[..last] {
+            let bits = layer.requantize.unwrap().bits;
+            let (lo, hi) = EngineConfig::signed_range(bits);
+            layer.activation = tables.then(|| {
+                ActivationTable::from_fn(bits, |q| (i64::from(q) / 2).clamp(lo, hi) as i8).unwrap()
+            });
+        }
+        Network::new(net.input_quantization(), layers).unwrap()
+    }
+
+    #[test]
+    fn the_walk_writes_what_the_network_top_is_loaded_with() {
+        let loader = NetworkLoader::new(&configs()).unwrap();
+        for seed in 0..8 {
+            for net in [network(seed, false), network(seed, true)] {
+                let bytes = net.to_bytes();
+                assert!(bytes.len() <= loader.max_len());
+                let words = loader.load(&bytes).expect("the device takes the file");
+                assert_eq!(sorted(words), sorted(network_load_words(&net)));
+            }
+        }
+        // Every field of the longest file is counted.
+        assert_eq!(network(0, true).to_bytes().len(), loader.max_len());
+    }
+
+    #[test]
+    fn files_for_other_devices_or_damaged_are_refused() {
+        let loader = NetworkLoader::new(&configs()).unwrap();
+        let good = network(3, true).to_bytes();
+        // Another chain of layers (the last layer one output wider).
+        let mut other = configs();
+        other[2].outputs = 6;
+        let foreign = random_network(&other, 1).unwrap().to_bytes();
+        assert_eq!(loader.load(&foreign), Err(DeviceError::WrongImage));
+        // Fewer layers.
+        let short = random_network(&configs()[..2], 1).unwrap().to_bytes();
+        assert_eq!(loader.load(&short), Err(DeviceError::WrongImage));
+        // Truncated, or a byte past the end.
+        assert_eq!(
+            loader.load(&good[..good.len() - 1]),
+            Err(DeviceError::WrongImage)
+        );
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(loader.load(&long), Err(DeviceError::WrongImage));
+        // A flipped bit in the last layer's table-free body: the file CRC.
+        let mut damaged = good.clone();
+        let n = damaged.len();
+        damaged[n - 5] ^= 1;
+        assert!(matches!(
+            loader.load(&damaged),
+            Err(DeviceError::ImageCrc | DeviceError::ValueRange)
+        ));
+        // A requantization shift of 63: out of range.
+        let mut bad = good.clone();
+        let shift_at = 20 + 4 + 3; // header, acc_scale, has/relu/zero_point
+        assert_eq!(bad[shift_at - 3], 1, "has_requant of layer 0");
+        bad[shift_at] = 63;
+        assert_eq!(loader.load(&bad), Err(DeviceError::ValueRange));
+        assert!(Network::from_bytes(&bad).is_err());
+    }
+
+    #[test]
+    fn positive_f32_is_finite_and_above_zero() {
+        for (v, ok) in [
+            (1.0f32, true),
+            (f32::MIN_POSITIVE, true),
+            (1e-45, true),
+            (f32::MAX, true),
+            (0.0, false),
+            (-0.0, false),
+            (-1.0, false),
+            (f32::INFINITY, false),
+            (f32::NAN, false),
+        ] {
+            assert_eq!(positive_f32(v.to_bits()), ok, "{v}");
+            assert_eq!(v.is_finite() && v > 0.0, ok, "{v}");
+        }
+    }
+}
