@@ -96,6 +96,15 @@ pub struct NetworkTop {
     pub load_data: Signal<In, Bits<32>>,
     /// Sticky: some engine raised its fault.
     pub fault: Signal<Out, Bit>,
+    /// Trace port, to find the first layer where a device and the reference
+    /// disagree: selects the activations layer `trace_select` hands to layer
+    /// `trace_select + 1` (its requantized, activated outputs, output 0
+    /// first). A value of L - 1 or more (the last layer's outputs are
+    /// `out_data`) selects nothing.
+    pub trace_select: Signal<In, Bits<4>>,
+    /// The selected activation, valid in each cycle the next layer takes one.
+    pub trace_data: Signal<Out, Bits<8>>,
+    pub trace_valid: Signal<Out, Bit>,
 
     engines: Vec<Engine>,
     stages: Vec<RequantStage>,
@@ -128,6 +137,9 @@ impl NetworkTop {
             load_address: Default::default(),
             load_data: Default::default(),
             fault: Default::default(),
+            trace_select: Default::default(),
+            trace_data: Default::default(),
+            trace_valid: Default::default(),
             engines: layers.iter().map(Engine::new).collect(),
             stages: layers[1..]
                 .iter()
@@ -164,6 +176,8 @@ impl Logic for NetworkTop {
             self.engines[i].load_data.next = self.load_data.val();
             self.fault.next = self.fault.val() | self.engines[i].fault.val();
         }
+        self.trace_data.next = 0.into();
+        self.trace_valid.next = false;
         self.engines[0].in_data.next = self.in_data.val();
         self.engines[0].in_valid.next = self.in_valid.val();
         self.in_ready.next = self.engines[0].in_ready.val();
@@ -181,6 +195,11 @@ impl Logic for NetworkTop {
                 & (self.load_memory.val() == self.requantize_id.val());
             self.stages[i].load_word.next = self.load_address.val().get_bits::<16>(0);
             self.stages[i].load_data.next = self.load_data.val();
+            if self.trace_select.val() == self.layer_ids[i].val() {
+                self.trace_data.next = self.stages[i].out_data.val();
+                self.trace_valid.next =
+                    self.stages[i].out_valid.val() & self.engines[i + 1].in_ready.val();
+            }
         }
         // A one-iteration loop names the last engine (index L - 1).
         for i in self._last..self._layers {

@@ -227,7 +227,7 @@ pub const ENGINE_PORTS: [Port; 16] = [
 ];
 
 /// Every port of [`NETWORK_TOP_MODULE`], in declaration order.
-pub const NETWORK_PORTS: [Port; 13] = [
+pub const NETWORK_PORTS: [Port; 16] = [
     port("clock", 1, true),
     port("reset", 1, true),
     port("in_data", 8, true),
@@ -241,6 +241,9 @@ pub const NETWORK_PORTS: [Port; 13] = [
     port("load_address", 32, true),
     port("load_data", 32, true),
     port("fault", 1, false),
+    port("trace_select", 4, true),
+    port("trace_data", 8, false),
+    port("trace_valid", 1, false),
 ];
 
 #[cfg(test)]

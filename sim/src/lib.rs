@@ -44,7 +44,7 @@ pub use cache::{default_cache_dir, CACHE_DIR_ENV};
 pub use engine::{Backpressure, Encoded, EngineSim, Run, SimOptions};
 pub use error::SimError;
 pub use model::Model;
-pub use network::{NetworkRun, NetworkSim};
+pub use network::{Divergence, NetworkRun, NetworkSim};
 pub use port::{Direction, PortId, PortSpec};
 
 #[cfg(test)]

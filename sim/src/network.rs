@@ -6,7 +6,7 @@
 use crate::engine::{build_top, SimOptions};
 use crate::stream::{self, Backpressure, StreamPorts};
 use crate::{Model, PortId, SimError};
-use lutgen_core::memory_map::network_load_words;
+use lutgen_core::memory_map::{network_load_words, LoadWord};
 use lutgen_core::{EngineConfig, Network};
 use lutgen_hdl::verilog::{network_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE};
 
@@ -25,6 +25,52 @@ pub struct NetworkRun {
 struct Ports {
     stream: StreamPorts,
     reset: PortId,
+    trace_select: PortId,
+    trace_data: PortId,
+    trace_valid: PortId,
+}
+
+/// Where a device first disagrees with the reference, for one input vector
+/// ([`NetworkSim::first_divergence`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The first layer whose outputs differ.
+    pub layer: usize,
+    /// Whether `layer` is the last (its int32 outputs) or hands int8
+    /// activations to the next layer (after requantization and any table).
+    pub last: bool,
+    /// The first differing element of that layer's outputs.
+    pub element: usize,
+    pub expected: i64,
+    /// `None`: the device gave fewer elements than the layer has.
+    pub got: Option<i64>,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.last {
+            "output"
+        } else {
+            "activation (requantized, to the next layer)"
+        };
+        write!(
+            f,
+            "layer {} {what} {}: reference {}, device ",
+            self.layer, self.element, self.expected
+        )?;
+        match self.got {
+            Some(g) => write!(f, "{g}"),
+            None => write!(f, "none"),
+        }
+    }
+}
+
+/// The first element where `got` differs from `want`.
+fn first_difference(want: &[i64], got: &[i64]) -> Option<(usize, i64, Option<i64>)> {
+    (0..want.len().max(got.len())).find_map(|i| {
+        let (w, g) = (want.get(i).copied(), got.get(i).copied());
+        (w != g).then(|| (i, w.unwrap_or(0), g))
+    })
 }
 
 /// A Verilated network top for one list of layer configurations.
@@ -43,6 +89,9 @@ impl NetworkSim {
         let ports = Ports {
             stream: StreamPorts::of(&model)?,
             reset: model.port("reset")?,
+            trace_select: model.port("trace_select")?,
+            trace_data: model.port("trace_data")?,
+            trace_valid: model.port("trace_valid")?,
         };
         let mut sim = NetworkSim {
             layers: layers.to_vec(),
@@ -124,10 +173,93 @@ impl NetworkSim {
     ///
     /// Fails, rather than hangs, if the network makes no progress for many
     /// cycles, and fails if it ever breaks its stream protocol or raises `fault`.
-    pub fn run(
+    pub fn run(&mut self, vectors: &[Vec<i8>], bp: Backpressure) -> Result<NetworkRun, SimError> {
+        self.run_watching(vectors, bp, |_| {})
+    }
+
+    /// Writes raw load-port words after a load: for fault injection and
+    /// debugging (a wrong word makes the device disagree with the network it
+    /// was loaded with).
+    pub fn write_words(&mut self, words: impl IntoIterator<Item = LoadWord>) {
+        stream::load(&mut self.model, self.ports.stream, words);
+    }
+
+    /// Streams `vectors` with the trace port on `layer` (not the last) and
+    /// returns, per vector, the int8 activations that layer handed to the next.
+    pub fn trace(&mut self, vectors: &[Vec<i8>], layer: usize) -> Result<Vec<Vec<i8>>, SimError> {
+        assert!(layer + 1 < self.layers.len(), "the last layer has no trace");
+        let (select, data, valid) = (
+            self.ports.trace_select,
+            self.ports.trace_data,
+            self.ports.trace_valid,
+        );
+        self.model.set(select, layer as u64);
+        let mut seen = Vec::new();
+        let run = self.run_watching(vectors, Backpressure::none(), |m| {
+            if m.get(valid) == 1 {
+                seen.push(m.get(data) as u8 as i8);
+            }
+        });
+        self.model.set(select, 0xF);
+        run?;
+        let width = self.layers[layer].outputs;
+        Ok(seen.chunks(width).map(<[i8]>::to_vec).collect())
+    }
+
+    /// Where the device first disagrees with `network`'s integer reference
+    /// for `input`: layer by layer through the trace port, then the last
+    /// layer's outputs. `None` when the device agrees everywhere.
+    pub fn first_divergence(
+        &mut self,
+        network: &Network,
+        input: &[i8],
+    ) -> Result<Option<Divergence>, SimError> {
+        let reference = network
+            .infer(input)
+            .map_err(|e| SimError::NetworkMismatch(format!("the input: {e}")))?;
+        let vectors = [input.to_vec()];
+        let last = self.layers.len() - 1;
+        for layer in 0..last {
+            let traced = self.trace(&vectors, layer)?;
+            let want: Vec<i64> = reference.activations[layer + 1]
+                .iter()
+                .map(|&a| i64::from(a))
+                .collect();
+            let got: Vec<i64> = traced
+                .first()
+                .map_or(Vec::new(), |t| t.iter().map(|&a| i64::from(a)).collect());
+            if let Some((element, expected, got)) = first_difference(&want, &got) {
+                return Ok(Some(Divergence {
+                    layer,
+                    last: false,
+                    element,
+                    expected,
+                    got,
+                }));
+            }
+        }
+        let run = self.run(&vectors, Backpressure::none())?;
+        let want: Vec<i64> = reference.outputs.iter().map(|&o| i64::from(o)).collect();
+        let got: Vec<i64> = run
+            .outputs
+            .first()
+            .map_or(Vec::new(), |o| o.iter().map(|&o| i64::from(o)).collect());
+        Ok(
+            first_difference(&want, &got).map(|(element, expected, got)| Divergence {
+                layer: last,
+                last: true,
+                element,
+                expected,
+                got,
+            }),
+        )
+    }
+
+    fn run_watching(
         &mut self,
         vectors: &[Vec<i8>],
         mut bp: Backpressure,
+        mut watch: impl FnMut(&Model),
     ) -> Result<NetworkRun, SimError> {
         if !self.loaded {
             return Err(SimError::NotLoaded);
@@ -149,7 +281,10 @@ impl NetworkSim {
             n,
             patience,
             &mut bp,
-            |_| false,
+            |m| {
+                watch(m);
+                false
+            },
         )?;
         let p = &self.ports;
         // Nothing may come out after the last expected vector.

@@ -640,3 +640,70 @@ fn digits_network_on_the_network_top_equals_the_reference() {
     );
     assert_near_slowest_layer(&layers, run.cycles_per_inference);
 }
+
+/// The trace port names where a device first disagrees with the reference:
+/// a fault injected through the load port after a good load (a wrong
+/// requantization multiplier after layer 1, a wrong bias in the last layer)
+/// is found in the layer it was put in, at an element that differs; a good
+/// load has no divergence, and the trace of every layer equals the
+/// reference's activations.
+#[test]
+fn the_trace_names_the_layer_where_a_fault_was_injected() {
+    use lutgen_core::memory_map::{LoadWord, MemoryMap, LAYER_SHIFT, REQUANTIZE_MEMORY};
+    let layers = three_layers();
+    let mut top = network_top(&layers);
+    let network = random_network(&layers, 41).unwrap();
+    let vectors = random_vectors(&layers[0], 12, 42);
+    top.load(&network).unwrap();
+    for layer in 0..2 {
+        let traced = top.trace(&vectors, layer).unwrap();
+        let want: Vec<Vec<i8>> = vectors
+            .iter()
+            .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
+            .collect();
+        assert_eq!(traced, want, "layer {layer}'s trace");
+    }
+    assert_eq!(top.first_divergence(&network, &vectors[0]).unwrap(), None);
+
+    // Layer 1's requantization multiplier halved on the device only.
+    let r = network.layers()[1].requantize.unwrap();
+    top.write_words([LoadWord {
+        address: 1 << LAYER_SHIFT | (REQUANTIZE_MEMORY as u32) << 16,
+        data: (r.multiplier / 2) as u32,
+    }]);
+    let found = (0..vectors.len())
+        .find_map(|i| top.first_divergence(&network, &vectors[i]).unwrap())
+        .expect("a halved multiplier shows on some vector");
+    assert_eq!((found.layer, found.last), (1, false), "{found}");
+    assert_ne!(Some(found.expected), found.got, "{found}");
+    assert!(
+        found.to_string().starts_with("layer 1 activation"),
+        "{found}"
+    );
+
+    // Reloaded, then the last layer's bias for output 3 moved by 1000.
+    top.load(&network).unwrap();
+    let last = &network.layers()[2].image;
+    let map = MemoryMap::new(last.config());
+    let lanes = last.config().lanes;
+    // Toward zero, so the bias stays within its width.
+    let delta = if last.bias()[3] > 0 { -1000 } else { 1000 };
+    top.write_words([LoadWord {
+        address: 2 << LAYER_SHIFT | (map.bias_memory(3 % lanes) as u32) << 16 | (3 / lanes) as u32,
+        data: (last.bias()[3] + delta) as u32,
+    }]);
+    let found = top
+        .first_divergence(&network, &vectors[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.layer, found.last, found.element),
+        (2, true, 3),
+        "{found}"
+    );
+    assert_eq!(
+        found.got,
+        Some(found.expected + i64::from(delta)),
+        "{found}"
+    );
+}

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::vectors;
 use lutgen_core::Network;
 use lutgen_sim::whole_network::{run_network, run_network_top};
-use lutgen_sim::{Backpressure, SimOptions};
+use lutgen_sim::{Backpressure, NetworkSim, SimOptions};
 use serde::Serialize;
 use std::path::Path;
 
@@ -29,6 +29,10 @@ pub struct NetworkSimReport {
     /// Vectors whose outputs differ from the reference in any element.
     pub mismatches: usize,
     pub first_mismatch: Option<String>,
+    /// For the first mismatching vector: the first layer and element where
+    /// the device disagrees with the reference, found through the network
+    /// top's trace port (run on that vector alone).
+    pub first_divergence: Option<String>,
     pub cycles: u64,
     /// Steady state of the network top, between consecutive vectors' last outputs.
     pub cycles_per_inference: f64,
@@ -105,9 +109,11 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     };
     let mut mismatches = 0;
     let mut first_mismatch = None;
+    let mut first_vector = None;
     for (i, (want, got)) in expected.iter().zip(&run.outputs).enumerate() {
         if want != got {
             mismatches += 1;
+            first_vector.get_or_insert(i);
             let n = want.iter().zip(got).position(|(w, g)| w != g).unwrap_or(0);
             first_mismatch.get_or_insert_with(|| {
                 format!(
@@ -117,6 +123,20 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
             });
         }
     }
+    let first_divergence = match first_vector {
+        Some(i) => {
+            let mut top = NetworkSim::for_network(&network, &SimOptions::default())?;
+            top.load(&network)?;
+            Some(match top.first_divergence(&network, &inputs[i])? {
+                Some(d) => format!("vector {i}: {d}"),
+                None => format!(
+                    "vector {i} alone matches the reference: the mismatch needs the \
+                     vectors around it (back-pressure or a state left by an earlier vector)"
+                ),
+            })
+        }
+        None => None,
+    };
     match &args.output {
         Some(path) if args.dequantize => {
             let real: Vec<Vec<f32>> = run.outputs.iter().map(|o| network.dequantize(o)).collect();
@@ -144,6 +164,7 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         output_scale: network.output_scale(),
         mismatches,
         first_mismatch,
+        first_divergence,
         cycles: run.cycles[0],
         cycles_per_inference: run.cycles_per_inference[0],
         bound_cycles_per_inference: bound,
@@ -166,6 +187,9 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         );
         if let Some(m) = &report.first_mismatch {
             println!("first mismatch: {m}");
+        }
+        if let Some(d) = &report.first_divergence {
+            println!("first divergence (trace port): {d}");
         }
         println!(
             "{:.2} cycles per inference (slowest layer's bound {}), {} cycles in all",
