@@ -120,7 +120,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             &device,
             &DeviceSimOptions {
                 link,
-                cache_dir: None,
+                ..Default::default()
             },
         )?;
         let driver = Driver::new(transport, args.link.options());
