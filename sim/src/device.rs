@@ -19,9 +19,11 @@
 //! - When the device reports `idle` and nothing is on either wire, no state can
 //!   change until the next byte arrives.
 //! - Otherwise the model watches its own state ([`crate::Model::tick_watched`]):
-//!   once two cycles in a row have changed no signal of the device (its memories
-//!   aside, and the receiver's frame-timeout counter, which counts up), the next
-//!   cycle with the same inputs would replay the last one. That is the case
+//!   once a cycle has changed no signal of the device (its memories aside, and
+//!   the receiver's frame-timeout counter, which counts up), the next cycle with
+//!   the same inputs would replay it. (The device writes no memory without
+//!   changing a register in the same cycle: a buffer or FIFO write pointer, the
+//!   loader's one-cycle write strobe; so a changeless cycle wrote nothing.) That is the case
 //!   while the device waits for the next byte on the wire, or for the wire to
 //!   take the byte it holds, with the engine finished or stalled. The wait is
 //!   skipped up to the next cycle in which the wire changes an input (a byte
@@ -423,7 +425,7 @@ impl DeviceSim {
     /// Lets the changeless cycles up to the next event (or `until`) pass unsimulated.
     /// Returns false if there were none to skip.
     fn skip_wait(&mut self, until: u64) -> bool {
-        if !self.skip_waits || self.model.steady() < 2 {
+        if !self.skip_waits || self.model.steady() < 1 {
             return false;
         }
         let to = self.next_event().min(until);

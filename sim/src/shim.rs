@@ -6,9 +6,9 @@
 //!
 //! A model built with a [`StateWatch`] can also tell when a cycle changed nothing: the tick
 //! compares the model's signals (every root member but the memories) with their values one
-//! cycle earlier. Two such cycles in a row prove a fixed point (see [`crate::Model::tick_watched`]),
-//! and `lutgen_skip` then lets any number of cycles pass at once, advancing only the watched
-//! time counters, by the amount each moved in the last cycle.
+//! cycle earlier. Such cycles prove a fixed point (see [`crate::Model::tick_watched`]), and
+//! `lutgen_skip` then lets any number of cycles pass at once, advancing only the watched time
+//! counters, by the amount each moved in the last cycle.
 
 use std::fmt::Write as _;
 
@@ -151,13 +151,24 @@ size_t member(const void* root, const void* m) {{
                                static_cast<const unsigned char*>(root));
 }}
 
+// A counter's value (CData, SData, IData or QData storage).
 uint64_t load(const unsigned char* p, size_t bytes) {{
-    uint64_t v = 0;
-    std::memcpy(&v, p, bytes);  // little-endian, as Verilator's CData..QData
-    return v;
+    switch (bytes) {{
+    case 1: return *p;
+    case 2: {{ uint16_t v; std::memcpy(&v, p, 2); return v; }}
+    case 4: {{ uint32_t v; std::memcpy(&v, p, 4); return v; }}
+    default: {{ uint64_t v; std::memcpy(&v, p, 8); return v; }}
+    }}
 }}
 
-void store(unsigned char* p, size_t bytes, uint64_t v) {{ std::memcpy(p, &v, bytes); }}
+void store(unsigned char* p, size_t bytes, uint64_t v) {{
+    switch (bytes) {{
+    case 1: *p = static_cast<unsigned char>(v); break;
+    case 2: {{ uint16_t w = static_cast<uint16_t>(v); std::memcpy(p, &w, 2); break; }}
+    case 4: {{ uint32_t w = static_cast<uint32_t>(v); std::memcpy(p, &w, 4); break; }}
+    default: std::memcpy(p, &v, 8); break;
+    }}
+}}
 
 // The ranges to compare and the counters (generated from the root's header).
 void watch(LutgenSim* s) {{
@@ -279,11 +290,11 @@ LUTGEN_EXPORT uint32_t lutgen_tick(void* h, uint32_t clock, int watch) {{
 }}
 
 // Lets `cycles` cycles pass without evaluating them: each counter moves on by `cycles` times
-// its last delta, and time by two units a cycle. Only valid after two steady cycles in a row
-// (returns 1 and does nothing otherwise).
+// its last delta, and time by two units a cycle. Only valid after a steady cycle (returns 1
+// and does nothing otherwise); see Model::skip for when one is enough.
 LUTGEN_EXPORT int lutgen_skip(void* h, uint64_t cycles) {{
     LutgenSim* s = sim(h);
-    if (s->steady < 2) return 1;
+    if (s->steady < 1) return 1;
     unsigned char* root = reinterpret_cast<unsigned char*>(s->model->rootp);
     for (const Counter& c : s->counters) {{
         uint64_t v = (load(root + c.offset, c.bytes) + cycles * c.delta) & c.mask;
