@@ -29,8 +29,12 @@
 //!   skipped up to the next cycle in which the wire changes an input (a byte
 //!   arrives, the outgoing wire frees up), the frame-timeout counter is moved on
 //!   by the cycles skipped, and the skip always stops short of that counter
-//!   reaching the timeout. [`DeviceSimOptions::every_cycle`] turns skipping
-//!   off, to check that it changes nothing (a test does).
+//!   reaching the timeout. On the bit-level link the UART's bit-time counters
+//!   count down through every bit; they are moved on the same way, and a skip
+//!   also stops at each bit edge on the host's wire, each mid-bit sample of the
+//!   device's, and short of a counter reaching zero.
+//!   [`DeviceSimOptions::every_cycle`] turns skipping off, to check that it
+//!   changes nothing (a test does).
 
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_hdl::device::{
@@ -72,13 +76,26 @@ pub struct DeviceSimOptions {
     pub every_cycle: bool,
 }
 
-/// The receiver's frame-timeout counter, the one register that counts while the
-/// device waits for a byte (counter 0 of the model), and its `d` input.
-const TIME_COUNTERS: [&str; 2] = ["receiver.silence$q", "receiver.silence$d"];
+/// The registers that count while the device waits, each with its `d` input: the
+/// receiver's frame-timeout counter (up, 32 bits; counter 0 of the model), and on
+/// the bit-level link the UART's bit-time counters (down, 16 bits; counters 2, 4).
+const TIME_COUNTERS: [&str; 6] = [
+    "receiver.silence$q",
+    "receiver.silence$d",
+    "uart_rx.counter$q",
+    "uart_rx.counter$d",
+    "uart_tx.counter$q",
+    "uart_tx.counter$d",
+];
+/// Of which the byte-level core has the first two.
+const CORE_COUNTERS: usize = 2;
 
-/// A skip ends at least this many cycles before the frame-timeout counter reaches
-/// the timeout; the last cycles before it are simulated.
+/// A skip ends at least this many cycles before the frame-timeout counter
+/// reaches the timeout, and this many before a UART counter reaches zero; the
+/// last cycles before are simulated. (A skip must end at least one cycle short:
+/// what the logic derives from a counter is only recomputed at the next edge.)
 const TIMEOUT_MARGIN: u64 = 16;
+const UART_MARGIN: u64 = 2;
 
 enum Pins {
     Byte {
@@ -154,7 +171,11 @@ impl DeviceSim {
                 }
             })
             .collect();
-        let mut builder = ModelBuilder::new(&verilog, top, specs).watch_state(&TIME_COUNTERS);
+        let counters = match options.link {
+            Link::Byte => &TIME_COUNTERS[..CORE_COUNTERS],
+            Link::Bit => &TIME_COUNTERS[..],
+        };
+        let mut builder = ModelBuilder::new(&verilog, top, specs).watch_state(counters);
         if let Some(dir) = &options.cache_dir {
             builder = builder.cache_dir(dir);
         }
@@ -382,9 +403,10 @@ impl DeviceSim {
     }
 
     /// The first cycle from now whose [`DeviceSim::step`] would do more than tick
-    /// the model with the inputs it has: a byte starts or ends on a wire, or the
-    /// device offers a byte to a free wire. Also never past the cycle in which
-    /// the frame-timeout counter could reach the timeout.
+    /// the model with the inputs it has: a byte starts or ends on a wire, the
+    /// device offers a byte to a free wire, or (bit level) a bit starts on the
+    /// host's wire or the software UART samples the device's. Also never past the
+    /// cycle in which a counter could reach the value that matters to it.
     fn next_event(&self) -> u64 {
         let now = self.cycle;
         let mut next = u64::MAX;
@@ -400,25 +422,51 @@ impl DeviceSim {
                 None => {}
             },
             Pins::Bit { tx, .. } => {
-                // The UART's counters run through every bit: nothing to skip.
-                if self.rx_current.is_some() || self.tx_start.is_some() || self.model.get(tx) == 0 {
-                    return now;
+                let bit = self.clocks_per_bit;
+                if let Some((_, start)) = self.rx_current {
+                    // The next bit on the host's wire.
+                    next = next.min(start + ((now - start) / bit + 1) * bit);
+                }
+                match self.tx_start {
+                    // The software UART's next sample, mid-bit.
+                    Some(start) => {
+                        let first = start + bit / 2;
+                        next = next.min(if now <= first {
+                            first
+                        } else {
+                            first + (now - first).div_ceil(bit) * bit
+                        });
+                    }
+                    None if self.model.get(tx) == 0 => return now,
+                    None => {}
                 }
             }
         }
-        // The timeout fires in the cycle that sees the (32-bit) counter equal to
-        // it. A skip writes only the counters; what the logic derives from them
-        // is recomputed at the next clock edge, so the skip must end where that
-        // is still what it was in the cycles skipped: well short of the timeout.
+        // A skip writes only the counters; what the logic derives from them is
+        // recomputed at the next clock edge, so the skip must end where that is
+        // still what it was in the cycles skipped: well short of the value at
+        // which a counter matters. The frame timeout fires in the cycle that sees
+        // the (32-bit) counter equal to it.
         let (silence, delta) = self.model.counter(0);
         let timeout = self.frame_timeout;
-        let room = match delta {
+        let mut room = match delta {
             0 => u64::MAX,
             1 if silence < timeout => (timeout - silence).saturating_sub(TIMEOUT_MARGIN),
             // Past it (no frame in progress): the next equality is after the wrap.
             1 => ((1u64 << 32) - silence + timeout).saturating_sub(TIMEOUT_MARGIN),
             _ => 0,
         };
+        if let Pins::Bit { .. } = self.pins {
+            // The UART's bit-time counters act when they reach zero.
+            for counter in [2, 4] {
+                let (value, delta) = self.model.counter(counter);
+                room = room.min(match delta {
+                    0 => u64::MAX,
+                    0xFFFF => value.saturating_sub(UART_MARGIN),
+                    _ => 0,
+                });
+            }
+        }
         next.min(now.saturating_add(room))
     }
 
@@ -554,8 +602,8 @@ mod tests {
     /// that stops arriving (the device drops it after its timeout): with and without
     /// skipping, every byte reaches the host in the same cycle and the wires' counts
     /// agree; the skipping run skipped most of its cycles.
-    fn skipping_keeps_every_cycle(link: Link) {
-        let device = small();
+    fn skipping_keeps_every_cycle(link: Link, baud: u32) {
+        let device = DeviceConfig { baud, ..small() };
         let image = Image::random(device.engine.clone(), 5).unwrap().to_bytes();
         let mut seq = 0u8;
         let mut frame = |code: Command, payload: Vec<u8>| {
@@ -587,7 +635,7 @@ mod tests {
         traffic.push(frame(Command::Data, vectors[..16].to_vec())[..14].to_vec());
         traffic.push(frame(Command::Status, vec![]));
         // Long enough for the frame timeout (600,000 cycles) to pass after each.
-        let gap = 700_000;
+        let gap = 700_000 + 200 * device.clocks_per_bit() as u64 * 10;
 
         let run = |every_cycle: bool| {
             let options = DeviceSimOptions {
@@ -603,7 +651,10 @@ mod tests {
         let (exact, exact_stats, exact_cycles, (none, all)) = run(true);
         let (skipped, skipped_stats, skipped_cycles, (skips, simulated)) = run(false);
         assert_eq!(none, 0);
-        eprintln!("{link:?}: {exact_cycles} cycles; simulated {all} of them, or {simulated} skipping {skips}");
+        eprintln!(
+            "{link:?}, {baud} baud: {exact_cycles} cycles; simulated {all} of them, \
+             or {simulated} skipping {skips}"
+        );
         // The replies: identify, loads, data, a bad-CRC error, data, status, data,
         // the timeout error and the final status.
         let mut decoder = Decoder::new(65535);
@@ -625,21 +676,27 @@ mod tests {
         }
         assert_eq!(exact_stats, skipped_stats);
         assert_eq!(exact_cycles, skipped_cycles);
-        // The frame timeout's wait is skipped on both links; on the byte link, so
-        // are most cycles of wire time.
+        // The frame timeout's wait is skipped on both links; so are most cycles of
+        // wire time on the byte link, and of long bits on the bit-level link.
         assert!(skips > 590_000, "{link:?}: skipped {skips}");
-        if link == Link::Byte {
+        if link == Link::Byte || device.clocks_per_bit() > 50 {
             assert!(simulated * 4 < all, "simulated {simulated} of {all}");
         }
     }
 
     #[test]
     fn skipping_keeps_every_cycle_byte_link() {
-        skipping_keeps_every_cycle(Link::Byte);
+        skipping_keeps_every_cycle(Link::Byte, 1_500_000);
     }
 
     #[test]
     fn skipping_keeps_every_cycle_bit_link() {
-        skipping_keeps_every_cycle(Link::Bit);
+        skipping_keeps_every_cycle(Link::Bit, 1_500_000);
+    }
+
+    /// 104 cycles a bit: skips inside the bits.
+    #[test]
+    fn skipping_keeps_every_cycle_bit_link_115200() {
+        skipping_keeps_every_cycle(Link::Bit, 115_200);
     }
 }
