@@ -203,7 +203,7 @@ fn bit_level_uart_runs_bit_exact() {
         &device(),
         &DeviceSimOptions {
             link: Link::Bit,
-            cache_dir: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -22,7 +22,7 @@ use std::process::{Command, Output};
 
 use crate::cache;
 use crate::port::PortSpec;
-use crate::shim::{self, HeaderPort};
+use crate::shim::{self, HeaderPort, RootMember, StateWatch};
 use crate::{Model, SimError};
 
 /// Environment variable naming the Verilator binary (default: `verilator` on `PATH`).
@@ -59,6 +59,8 @@ pub struct ModelBuilder {
     trace: bool,
     cache_dir: Option<PathBuf>,
     verilator: Option<PathBuf>,
+    /// Time counters, when the model watches its state ([`ModelBuilder::watch_state`]).
+    counters: Option<Vec<String>>,
 }
 
 impl ModelBuilder {
@@ -72,7 +74,20 @@ impl ModelBuilder {
             trace: false,
             cache_dir: None,
             verilator: None,
+            counters: None,
         }
+    }
+
+    /// Let the model tell when a cycle changed nothing, so that cycles can be skipped
+    /// ([`Model::tick_watched`], [`Model::skip`]). `counters` are the registers that count
+    /// time (Verilog paths below any instance, e.g. `receiver.silence$q`): they are left out
+    /// of the comparison, and a skip advances each by its last per-cycle change. Each must
+    /// name exactly one signal of the Verilated model, or the build fails. A counter's value
+    /// must matter to the rest of the design only through comparisons the caller keeps out
+    /// of reach when skipping (see [`Model::counter`]).
+    pub fn watch_state(mut self, counters: &[&str]) -> Self {
+        self.counters = Some(counters.iter().map(|c| c.to_string()).collect());
+        self
     }
 
     /// Build with `--trace`, so [`Model::open_trace`] can write a VCD (slower simulation).
@@ -115,7 +130,13 @@ impl ModelBuilder {
         // The shim as it is before Verilator may rename a port that is a C++ keyword; the
         // one compiled is a function of the key's other parts.
         let default_members: Vec<String> = self.ports.iter().map(PortSpec::cpp_name).collect();
-        let shim_cpp = shim::shim_source(&self.ports, &default_members);
+        // (The watched members follow from the Verilog too; the counters named are what the
+        // key needs.)
+        let watch_key = self.counters.as_ref().map(|counters| StateWatch {
+            compared: Vec::new(),
+            counters: counters.iter().map(|c| (c.clone(), 0)).collect(),
+        });
+        let shim_cpp = shim::shim_source(&self.ports, &default_members, watch_key.as_ref());
         let makefile = shim::makefile();
         let exports = shim::exports_map();
         let port_list: String = self
@@ -224,10 +245,19 @@ impl ModelBuilder {
         let header_path = obj.join(format!("{}.h", shim::PREFIX));
         let header = fs::read_to_string(&header_path).map_err(|e| SimError::io(&header_path, e))?;
         let members = check_ports(&self.ports, &shim::parse_header_ports(&header), &self.top)?;
+        let watch = match &self.counters {
+            Some(counters) => {
+                let root_path = obj.join(format!("{}___024root.h", shim::PREFIX));
+                let root =
+                    fs::read_to_string(&root_path).map_err(|e| SimError::io(&root_path, e))?;
+                Some(state_watch(&shim::parse_root_members(&root), counters)?)
+            }
+            None => None,
+        };
 
         write(
             &obj.join(shim::SHIM_CPP),
-            &shim::shim_source(&self.ports, &members),
+            &shim::shim_source(&self.ports, &members, watch.as_ref()),
         )?;
         write(&obj.join(shim::MAKEFILE), sources.makefile)?;
         write(&obj.join(shim::EXPORTS_MAP), sources.exports)?;
@@ -384,6 +414,53 @@ fn check_ports(
         members.push(found.name.clone());
     }
     Ok(members)
+}
+
+/// What the shim compares from cycle to cycle: every signal of the root but its memories,
+/// and the time counters (each exactly one member).
+fn state_watch(root: &[RootMember], counters: &[String]) -> Result<StateWatch, SimError> {
+    let mut watch = StateWatch {
+        compared: root
+            .iter()
+            .filter(|m| !m.array)
+            .map(|m| m.name.clone())
+            .collect(),
+        counters: Vec::new(),
+    };
+    for path in counters {
+        let suffix = shim::member_suffix(path);
+        let found: Vec<&RootMember> = root.iter().filter(|m| m.name.ends_with(&suffix)).collect();
+        let member = match found[..] {
+            [one] => one,
+            [] => {
+                return Err(SimError::Counter {
+                    path: path.clone(),
+                    reason: format!(
+                        "no signal of the Verilated model ends with `{suffix}` \
+                         (optimised away, or named differently by this Verilator)"
+                    ),
+                })
+            }
+            _ => {
+                let names: Vec<&str> = found.iter().map(|m| m.name.as_str()).collect();
+                return Err(SimError::Counter {
+                    path: path.clone(),
+                    reason: format!("names {} signals: {}", found.len(), names.join(", ")),
+                });
+            }
+        };
+        let width = match (member.array, member.width) {
+            (false, Some(width)) if width <= 64 => width,
+            _ => {
+                return Err(SimError::Counter {
+                    path: path.clone(),
+                    reason: format!("`{}` is not a register of 64 bits or fewer", member.name),
+                })
+            }
+        };
+        watch.counters.push((member.name.clone(), width));
+    }
+    Ok(watch)
 }
 
 fn write(path: &Path, text: &str) -> Result<(), SimError> {

@@ -13,9 +13,28 @@
 //!   buffer, engine and every cycle of wire time are the same, so throughput
 //!   figures match the bit-level path (a test checks it).
 //!
-//! When the device reports `idle` and nothing is on either wire, no state can
-//! change until the next byte arrives, so [`DeviceSim::advance`] skips such
-//! stretches without simulating them.
+//! Cycles in which nothing can happen are skipped, not simulated, and the
+//! timing stays exact to the cycle:
+//!
+//! - When the device reports `idle` and nothing is on either wire, no state can
+//!   change until the next byte arrives.
+//! - Otherwise the model watches its own state ([`crate::Model::tick_watched`]):
+//!   once a cycle has changed no signal of the device (its memories aside, and
+//!   the receiver's frame-timeout counter, which counts up), the next cycle with
+//!   the same inputs would replay it. (The device writes no memory without
+//!   changing a register in the same cycle: a buffer or FIFO write pointer, the
+//!   loader's one-cycle write strobe; so a changeless cycle wrote nothing.) That is the case
+//!   while the device waits for the next byte on the wire, or for the wire to
+//!   take the byte it holds, with the engine finished or stalled. The wait is
+//!   skipped up to the next cycle in which the wire changes an input (a byte
+//!   arrives, the outgoing wire frees up), the frame-timeout counter is moved on
+//!   by the cycles skipped, and the skip always stops short of that counter
+//!   reaching the timeout. On the bit-level link the UART's bit-time counters
+//!   count down through every bit; they are moved on the same way, and a skip
+//!   also stops at each bit edge on the host's wire, each mid-bit sample of the
+//!   device's, and short of a counter reaching zero.
+//!   [`DeviceSimOptions::every_cycle`] turns skipping off, to check that it
+//!   changes nothing (a test does).
 
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_hdl::device::{
@@ -52,7 +71,31 @@ pub struct DeviceSimOptions {
     pub link: Link,
     /// Where built models are cached (default: [`crate::default_cache_dir`]).
     pub cache_dir: Option<PathBuf>,
+    /// Simulate every cycle in which the device is not idle, skipping none of the
+    /// waits the model proves changeless (slower; the timing is the same).
+    pub every_cycle: bool,
 }
+
+/// The registers that count while the device waits, each with its `d` input: the
+/// receiver's frame-timeout counter (up, 32 bits; counter 0 of the model), and on
+/// the bit-level link the UART's bit-time counters (down, 16 bits; counters 2, 4).
+const TIME_COUNTERS: [&str; 6] = [
+    "receiver.silence$q",
+    "receiver.silence$d",
+    "uart_rx.counter$q",
+    "uart_rx.counter$d",
+    "uart_tx.counter$q",
+    "uart_tx.counter$d",
+];
+/// Of which the byte-level core has the first two.
+const CORE_COUNTERS: usize = 2;
+
+/// A skip ends at least this many cycles before the frame-timeout counter
+/// reaches the timeout, and this many before a UART counter reaches zero; the
+/// last cycles before are simulated. (A skip must end at least one cycle short:
+/// what the logic derives from a counter is only recomputed at the next edge.)
+const TIMEOUT_MARGIN: u64 = 16;
+const UART_MARGIN: u64 = 2;
 
 enum Pins {
     Byte {
@@ -103,6 +146,11 @@ pub struct DeviceSim {
     tx_start: Option<u64>,
     tx_shift: u8,
     stats: WireStats,
+    /// Skip the waits the model proves changeless.
+    skip_waits: bool,
+    frame_timeout: u64,
+    skipped: u64,
+    simulated: u64,
 }
 
 impl DeviceSim {
@@ -123,7 +171,11 @@ impl DeviceSim {
                 }
             })
             .collect();
-        let mut builder = ModelBuilder::new(&verilog, top, specs);
+        let counters = match options.link {
+            Link::Byte => &TIME_COUNTERS[..CORE_COUNTERS],
+            Link::Bit => &TIME_COUNTERS[..],
+        };
+        let mut builder = ModelBuilder::new(&verilog, top, specs).watch_state(counters);
         if let Some(dir) = &options.cache_dir {
             builder = builder.cache_dir(dir);
         }
@@ -158,6 +210,10 @@ impl DeviceSim {
             tx_start: None,
             tx_shift: 0,
             stats: WireStats::default(),
+            skip_waits: !options.every_cycle,
+            frame_timeout: u64::from(device.frame_timeout_cycles()),
+            skipped: 0,
+            simulated: 0,
         };
         if let Pins::Bit { rx, .. } = sim.pins {
             sim.model.set(rx, 1);
@@ -196,6 +252,17 @@ impl DeviceSim {
 
     pub fn stats(&self) -> WireStats {
         self.stats
+    }
+
+    /// Cycles skipped as changeless waits (not counting idle stretches).
+    pub fn skipped_cycles(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Cycles simulated (the rest of [`DeviceSim::cycle`] were skipped: changeless
+    /// waits, [`DeviceSim::skipped_cycles`], and idle stretches).
+    pub fn simulated_cycles(&self) -> u64 {
+        self.simulated
     }
 
     /// Queues bytes on the host-to-device wire; they arrive one per byte time.
@@ -326,8 +393,104 @@ impl DeviceSim {
                 }
             }
         }
-        self.model.tick(self.clock);
+        if self.skip_waits {
+            self.model.tick_watched(self.clock);
+        } else {
+            self.model.tick(self.clock);
+        }
         self.cycle += 1;
+        self.simulated += 1;
+    }
+
+    /// The first cycle from now whose [`DeviceSim::step`] would do more than tick
+    /// the model with the inputs it has: a byte starts or ends on a wire, the
+    /// device offers a byte to a free wire, or (bit level) a bit starts on the
+    /// host's wire or the software UART samples the device's. Also never past the
+    /// cycle in which a counter could reach the value that matters to it.
+    fn next_event(&self) -> u64 {
+        let now = self.cycle;
+        let mut next = u64::MAX;
+        match self.rx_current {
+            Some((_, start)) => next = next.min(start + self.byte_cycles - 1),
+            None if !self.to_device.is_empty() => return now,
+            None => {}
+        }
+        match self.pins {
+            Pins::Byte { tx_valid, .. } => match self.tx_current {
+                Some((_, arrive)) => next = next.min(arrive),
+                None if self.model.get(tx_valid) == 1 => return now,
+                None => {}
+            },
+            Pins::Bit { tx, .. } => {
+                let bit = self.clocks_per_bit;
+                if let Some((_, start)) = self.rx_current {
+                    // The next bit on the host's wire.
+                    next = next.min(start + ((now - start) / bit + 1) * bit);
+                }
+                match self.tx_start {
+                    // The software UART's next sample, mid-bit.
+                    Some(start) => {
+                        let first = start + bit / 2;
+                        next = next.min(if now <= first {
+                            first
+                        } else {
+                            first + (now - first).div_ceil(bit) * bit
+                        });
+                    }
+                    None if self.model.get(tx) == 0 => return now,
+                    None => {}
+                }
+            }
+        }
+        // A skip writes only the counters; what the logic derives from them is
+        // recomputed at the next clock edge, so the skip must end where that is
+        // still what it was in the cycles skipped: well short of the value at
+        // which a counter matters. The frame timeout fires in the cycle that sees
+        // the (32-bit) counter equal to it.
+        let (silence, delta) = self.model.counter(0);
+        let timeout = self.frame_timeout;
+        let mut room = match delta {
+            0 => u64::MAX,
+            1 if silence < timeout => (timeout - silence).saturating_sub(TIMEOUT_MARGIN),
+            // Past it (no frame in progress): the next equality is after the wrap.
+            1 => ((1u64 << 32) - silence + timeout).saturating_sub(TIMEOUT_MARGIN),
+            _ => 0,
+        };
+        if let Pins::Bit { .. } = self.pins {
+            // The UART's bit-time counters act when they reach zero.
+            for counter in [2, 4] {
+                let (value, delta) = self.model.counter(counter);
+                room = room.min(match delta {
+                    0 => u64::MAX,
+                    0xFFFF => value.saturating_sub(UART_MARGIN),
+                    _ => 0,
+                });
+            }
+        }
+        next.min(now.saturating_add(room))
+    }
+
+    /// Lets the changeless cycles up to the next event (or `until`) pass unsimulated.
+    /// Returns false if there were none to skip.
+    fn skip_wait(&mut self, until: u64) -> bool {
+        if !self.skip_waits || self.model.steady() < 1 {
+            return false;
+        }
+        let to = self.next_event().min(until);
+        if to <= self.cycle {
+            return false;
+        }
+        let cycles = to - self.cycle;
+        self.model.skip(cycles);
+        if self.rx_current.is_some() {
+            self.stats.busy_cycles_to_device += cycles;
+        }
+        if self.tx_current.is_some() || self.tx_start.is_some() {
+            self.stats.busy_cycles_to_host += cycles;
+        }
+        self.cycle = to;
+        self.skipped += cycles;
+        true
     }
 
     /// Runs until `until` cycles have passed or (when `stop_on_output`) a byte
@@ -341,6 +504,9 @@ impl DeviceSim {
                 self.cycle = until;
                 break;
             }
+            if self.skip_wait(until) {
+                continue;
+            }
             self.step();
         }
         stop_on_output && !self.to_host.is_empty()
@@ -350,8 +516,8 @@ impl DeviceSim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lutgen_core::protocol::{Command, Decoded, Decoder, Frame, Ident};
-    use lutgen_core::EngineConfig;
+    use lutgen_core::protocol::{self, Command, Decoded, Decoder, Frame, Ident};
+    use lutgen_core::{EngineConfig, Image};
 
     fn small() -> DeviceConfig {
         DeviceConfig {
@@ -392,7 +558,7 @@ mod tests {
             &device,
             &DeviceSimOptions {
                 link: Link::Bit,
-                cache_dir: None,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -415,5 +581,122 @@ mod tests {
         assert_eq!((status.code, status.seq), (0x82, 4));
         // Two frames received when the status reply was built (identify, status).
         assert_eq!(status.payload[..4], 2u32.to_le_bytes());
+    }
+
+    /// Every byte that reached the host, with the cycle at which `advance` saw it.
+    fn timeline(sim: &mut DeviceSim, traffic: &[Vec<u8>], gap: u64) -> Vec<(u64, u8)> {
+        let mut seen = Vec::new();
+        for bytes in traffic {
+            sim.send(bytes);
+            let until = sim.cycle() + gap;
+            while sim.cycle() < until {
+                sim.advance(until, true);
+                let at = sim.cycle();
+                seen.extend(sim.receive().into_iter().map(|b| (at, b)));
+            }
+        }
+        seen
+    }
+
+    /// Load, a few data frames (one with a bad CRC), a burst, status, and a frame
+    /// that stops arriving (the device drops it after its timeout): with and without
+    /// skipping, every byte reaches the host in the same cycle and the wires' counts
+    /// agree; the skipping run skipped most of its cycles.
+    fn skipping_keeps_every_cycle(link: Link, baud: u32) {
+        let device = DeviceConfig { baud, ..small() };
+        let image = Image::random(device.engine.clone(), 5).unwrap().to_bytes();
+        let mut seq = 0u8;
+        let mut frame = |code: Command, payload: Vec<u8>| {
+            seq = seq.wrapping_add(1);
+            Frame::new(code.code(), seq, payload).encode()
+        };
+        let mut traffic = vec![frame(Command::Identify, vec![])];
+        for (i, chunk) in image.chunks(200).enumerate() {
+            traffic.push(frame(
+                Command::Load,
+                protocol::load_payload((i * 200) as u32, chunk),
+            ));
+        }
+        let vectors: Vec<u8> = (0..6 * 8).map(|i| (i * 37 % 251) as u8).collect();
+        traffic.push(frame(Command::Data, vectors[..16].to_vec()));
+        let mut damaged = frame(Command::Data, vectors[16..24].to_vec());
+        damaged[8] ^= 0x10;
+        traffic.push(damaged);
+        // Back to back: replies overlap the next frames on the wire.
+        traffic.push(
+            [
+                frame(Command::Data, vectors[..24].to_vec()),
+                frame(Command::Status, vec![]),
+                frame(Command::Data, vectors[24..].to_vec()),
+            ]
+            .concat(),
+        );
+        // Header and half the payload: the rest never comes.
+        traffic.push(frame(Command::Data, vectors[..16].to_vec())[..14].to_vec());
+        traffic.push(frame(Command::Status, vec![]));
+        // Long enough for the frame timeout (600,000 cycles) to pass after each.
+        let gap = 700_000 + 200 * device.clocks_per_bit() as u64 * 10;
+
+        let run = |every_cycle: bool| {
+            let options = DeviceSimOptions {
+                link,
+                every_cycle,
+                ..Default::default()
+            };
+            let mut sim = DeviceSim::new(&device, &options).unwrap();
+            let seen = timeline(&mut sim, &traffic, gap);
+            let counts = (sim.skipped_cycles(), sim.simulated_cycles());
+            (seen, sim.stats(), sim.cycle(), counts)
+        };
+        let (exact, exact_stats, exact_cycles, (none, all)) = run(true);
+        let (skipped, skipped_stats, skipped_cycles, (skips, simulated)) = run(false);
+        assert_eq!(none, 0);
+        eprintln!(
+            "{link:?}, {baud} baud: {exact_cycles} cycles; simulated {all} of them, \
+             or {simulated} skipping {skips}"
+        );
+        // The replies: identify, loads, data, a bad-CRC error, data, status, data,
+        // the timeout error and the final status.
+        let mut decoder = Decoder::new(65535);
+        decoder.push(&exact.iter().map(|&(_, b)| b).collect::<Vec<u8>>());
+        let mut codes = Vec::new();
+        while let Some(Decoded::Frame(f)) = decoder.next_frame() {
+            codes.push((f.code, f.payload.first().copied()));
+        }
+        let loads = image.len().div_ceil(200);
+        assert_eq!(codes.len(), 8 + loads, "{codes:?}");
+        assert_eq!(codes[loads + 2], (0xFF, Some(1)), "bad CRC: {codes:?}");
+        assert_eq!(codes[loads + 6], (0xFF, Some(6)), "timeout: {codes:?}");
+        assert_eq!(exact.len(), skipped.len());
+        for (i, (a, b)) in exact.iter().zip(&skipped).enumerate() {
+            assert_eq!(
+                a, b,
+                "byte {i} to the host: (cycle, value) every cycle vs skipping"
+            );
+        }
+        assert_eq!(exact_stats, skipped_stats);
+        assert_eq!(exact_cycles, skipped_cycles);
+        // The frame timeout's wait is skipped on both links; so are most cycles of
+        // wire time on the byte link, and of long bits on the bit-level link.
+        assert!(skips > 590_000, "{link:?}: skipped {skips}");
+        if link == Link::Byte || device.clocks_per_bit() > 50 {
+            assert!(simulated * 4 < all, "simulated {simulated} of {all}");
+        }
+    }
+
+    #[test]
+    fn skipping_keeps_every_cycle_byte_link() {
+        skipping_keeps_every_cycle(Link::Byte, 1_500_000);
+    }
+
+    #[test]
+    fn skipping_keeps_every_cycle_bit_link() {
+        skipping_keeps_every_cycle(Link::Bit, 1_500_000);
+    }
+
+    /// 104 cycles a bit: skips inside the bits.
+    #[test]
+    fn skipping_keeps_every_cycle_bit_link_115200() {
+        skipping_keeps_every_cycle(Link::Bit, 115_200);
     }
 }

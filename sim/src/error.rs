@@ -94,6 +94,16 @@ pub enum SimError {
         reason: String,
     },
 
+    /// A time counter given to [`crate::ModelBuilder::watch_state`] that is not exactly one
+    /// signal of the Verilated model.
+    #[error("time counter `{path}`: {reason}")]
+    Counter {
+        /// The signal path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// `open_trace` on a model that was built without `.trace(true)`.
     #[error(
         "tracing requested, but the model was built without tracing: use ModelBuilder::trace(true)"

@@ -17,6 +17,9 @@ type Handle = *mut c_void;
 struct Api {
     destroy: unsafe extern "C" fn(Handle),
     eval: unsafe extern "C" fn(Handle),
+    tick: unsafe extern "C" fn(Handle, u32, c_int) -> u32,
+    skip: unsafe extern "C" fn(Handle, u64) -> c_int,
+    counter: unsafe extern "C" fn(Handle, u32, *mut u64, *mut u64),
     time: unsafe extern "C" fn(Handle) -> u64,
     time_inc: unsafe extern "C" fn(Handle, u64),
     got_finish: unsafe extern "C" fn(Handle) -> c_int,
@@ -50,6 +53,10 @@ pub struct Model {
     traceable: bool,
     tracing: bool,
     was_cached: bool,
+    /// Time counters the shim watches (0: the model does not watch its state).
+    counters: u32,
+    /// Watched cycles in a row that changed nothing (as of the last tick).
+    steady: u32,
     library_path: PathBuf,
     // Dropped last (fields drop after `Drop::drop`), so the code stays mapped until then.
     _library: Library,
@@ -109,10 +116,15 @@ impl Model {
             unsafe { symbol(&library, path, "lutgen_create")? };
         let port_ptr: unsafe extern "C" fn(Handle, u32) -> *mut c_void =
             unsafe { symbol(&library, path, "lutgen_port_ptr")? };
+        let counter_count: unsafe extern "C" fn(Handle) -> u32 =
+            unsafe { symbol(&library, path, "lutgen_counter_count")? };
         let api = unsafe {
             Api {
                 destroy: symbol(&library, path, "lutgen_destroy")?,
                 eval: symbol(&library, path, "lutgen_eval")?,
+                tick: symbol(&library, path, "lutgen_tick")?,
+                skip: symbol(&library, path, "lutgen_skip")?,
+                counter: symbol(&library, path, "lutgen_counter")?,
                 time: symbol(&library, path, "lutgen_time")?,
                 time_inc: symbol(&library, path, "lutgen_time_inc")?,
                 got_finish: symbol(&library, path, "lutgen_got_finish")?,
@@ -137,6 +149,8 @@ impl Model {
         }
         // SAFETY: creates a fresh model; null means it failed.
         let handle = NonNull::new(unsafe { create() }).ok_or(SimError::Create)?;
+        // SAFETY: live handle; a read-only query.
+        let counters = unsafe { counter_count(handle.as_ptr()) };
 
         let mut slots = Vec::with_capacity(ports.len());
         for (i, spec) in ports.iter().enumerate() {
@@ -169,6 +183,8 @@ impl Model {
             traceable,
             tracing: false,
             was_cached,
+            counters,
+            steady: 0,
             library_path: path.to_path_buf(),
             _library: library,
         })
@@ -264,16 +280,92 @@ impl Model {
     /// One clock cycle on `clock`: low, eval, dump; high (the rising edge), eval, dump.
     /// Each half advances time by one unit, so a cycle is two time units.
     /// Set inputs before calling; read the registered results after.
+    /// The whole cycle is one call into the model's library.
+    ///
+    /// # Panics
+    /// If `clock` is not a 1-bit input of this model.
     #[inline]
     pub fn tick(&mut self, clock: PortId) {
-        self.set(clock, 0);
-        self.eval();
-        self.dump();
-        self.advance_time(1);
-        self.set(clock, 1);
-        self.eval();
-        self.dump();
-        self.advance_time(1);
+        self.tick_inner(clock, false);
+    }
+
+    /// [`Model::tick`], then (for a model built with [`crate::ModelBuilder::watch_state`])
+    /// compares every signal of the model but its memories and time counters with its value
+    /// one cycle before. Returns how many watched cycles in a row changed nothing (inputs
+    /// included), with every time counter moving by the same amount each cycle; always 0
+    /// for a model that does not watch its state, and after an unwatched tick.
+    ///
+    /// Two in a row prove a fixed point in any design: the cycle before the last one ended
+    /// where the last one did, so the memories' writes (if any) repeat themselves and the
+    /// next cycle, with the same inputs, replays the last one exactly. One is enough in a
+    /// design where every cycle that writes a memory also changes a register (a write
+    /// pointer, a one-cycle strobe), as in lutgen's device: then a changeless cycle wrote
+    /// nothing either, and the next one replays it. [`Model::skip`] then lets cycles pass.
+    #[inline]
+    pub fn tick_watched(&mut self, clock: PortId) -> u32 {
+        self.tick_inner(clock, true)
+    }
+
+    #[inline]
+    fn tick_inner(&mut self, clock: PortId, watch: bool) -> u32 {
+        let slot = self.slots[clock.0];
+        assert!(
+            slot.input && slot.mask == 1,
+            "lutgen-sim: `{}` is not a 1-bit input, so it cannot be the clock",
+            self.ports[clock.0].name
+        );
+        // SAFETY: live handle; `clock` is a 1-bit input (CData storage), as the shim expects.
+        self.steady =
+            unsafe { (self.api.tick)(self.handle.as_ptr(), clock.0 as u32, c_int::from(watch)) };
+        self.steady
+    }
+
+    /// What the last tick returned: watched cycles in a row that changed nothing.
+    pub fn steady(&self) -> u32 {
+        self.steady
+    }
+
+    /// Whether the model was built to watch its state ([`crate::ModelBuilder::watch_state`]).
+    pub fn watches_state(&self) -> bool {
+        self.counters > 0
+    }
+
+    /// Lets `cycles` clock cycles pass without evaluating them, after a fixed point shown by
+    /// [`Model::tick_watched`] (2 or more, or 1 in a design that writes no memory without
+    /// changing a register; the caller's call) and with the inputs unchanged since: every
+    /// signal keeps its value, each time counter moves on by `cycles` times its last
+    /// per-cycle change, and time by two units a cycle. The caller must stop well short of
+    /// any cycle in which a counter's value would matter (say, a timeout compare), reading it
+    /// with [`Model::counter`]: what the logic derives from a counter is only recomputed at
+    /// the next clock edge.
+    ///
+    /// # Panics
+    /// If the last tick did not show a changeless cycle.
+    pub fn skip(&mut self, cycles: u64) {
+        assert!(
+            self.steady >= 1,
+            "lutgen-sim: skip needs a changeless watched cycle first"
+        );
+        // SAFETY: live handle.
+        let refused = unsafe { (self.api.skip)(self.handle.as_ptr(), cycles) };
+        assert_eq!(refused, 0, "lutgen-sim: the shim refused to skip");
+    }
+
+    /// Time counter `index` (in the order given to [`crate::ModelBuilder::watch_state`]):
+    /// its value, and how much it moved in the last watched cycle.
+    ///
+    /// # Panics
+    /// If the model has no such counter.
+    pub fn counter(&self, index: usize) -> (u64, u64) {
+        assert!(
+            index < self.counters as usize,
+            "lutgen-sim: no time counter {index} (the model watches {})",
+            self.counters
+        );
+        let (mut value, mut delta) = (0u64, 0u64);
+        // SAFETY: live handle; the index is in range; both pointers are valid for writes.
+        unsafe { (self.api.counter)(self.handle.as_ptr(), index as u32, &mut value, &mut delta) };
+        (value, delta)
     }
 
     /// The simulation time (in the design's time precision units).
@@ -373,7 +465,145 @@ impl Drop for Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_designs::{build, counter_ports, wide_ports, COUNTER, WIDE};
+    use crate::test_designs::{
+        build, counter_ports, shared_cache, waiter_ports, wide_ports, COUNTER, WAITER, WIDE,
+    };
+    use crate::ModelBuilder;
+
+    /// Outputs of the waiter after each of `cycles` cycles from `go`, ticked one by one or
+    /// (`skip`) skipping every changeless stretch up to 20 cycles short of the alarm.
+    fn waiter_run(m: &mut Model, cycles: u64, skip: bool) -> Vec<(u64, [u64; 3])> {
+        let [clk, go, amount, alarm, work, echo] =
+            ["clk", "go", "amount", "alarm", "work", "echo"].map(|p| m.port(p).unwrap());
+        let mut seen = Vec::new();
+        let mut cycle = 0;
+        for round in 0..3u64 {
+            m.set(go, 1);
+            m.set(amount, 3 + round * 4);
+            m.tick_watched(clk);
+            m.set(go, 0);
+            let end = cycle + cycles;
+            cycle += 1;
+            while cycle < end {
+                let (since, delta) = m.counter(0);
+                if skip && m.steady() >= 2 {
+                    assert_eq!(delta, 1, "the counter counts");
+                    let room = 1000u64.saturating_sub(since + 20).min(end - cycle);
+                    if room > 0 {
+                        m.skip(room);
+                        cycle += room;
+                        continue;
+                    }
+                }
+                m.tick_watched(clk);
+                cycle += 1;
+                seen.push((cycle, [m.get(alarm), m.get(work), m.get(echo)]));
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn watched_model_skips_fixed_points_exactly() {
+        let cache = shared_cache();
+        let builder = ModelBuilder::new(WAITER, "waiter", waiter_ports())
+            .cache_dir(cache.path())
+            .watch_state(&["since"]);
+        let mut m = builder.build().unwrap();
+        assert!(m.watches_state());
+        let clk = m.port("clk").unwrap();
+        // Counting down, then the memory's echo catches up: two changeless cycles in a row
+        // only after both.
+        let go = m.port("go").unwrap();
+        m.set_by_name("amount", 2).unwrap();
+        m.set(go, 1);
+        m.tick_watched(clk);
+        m.set(go, 0);
+        let steady: Vec<u32> = (0..7).map(|_| m.tick_watched(clk)).collect();
+        assert_eq!(steady, [0, 0, 0, 0, 1, 2, 3]);
+        // An input change breaks the run; an unwatched tick forgets it.
+        m.set_by_name("amount", 5).unwrap();
+        assert_eq!(m.tick_watched(clk), 0);
+        assert_eq!(m.tick_watched(clk), 1);
+        m.tick(clk);
+        assert_eq!(m.steady(), 0);
+        assert_eq!(m.tick_watched(clk), 0);
+
+        let mut plain = builder.clone().build().unwrap();
+        let mut skipping = builder.build().unwrap();
+        let every = waiter_run(&mut plain, 1100, false);
+        let some = waiter_run(&mut skipping, 1100, true);
+        assert!(
+            some.len() < every.len() / 5,
+            "{} of {}",
+            some.len(),
+            every.len()
+        );
+        assert_eq!(every.last().map(|e| e.0), some.last().map(|s| s.0));
+        // Every cycle the skipping run simulated looks as it did in the full run,
+        // the alarm included (at cycle 1002 of each round).
+        let every: std::collections::HashMap<u64, [u64; 3]> = every.into_iter().collect();
+        for (cycle, outputs) in &some {
+            assert_eq!(every.get(cycle), Some(outputs), "cycle {cycle}");
+        }
+        let alarms: Vec<u64> = some
+            .iter()
+            .filter(|(_, o)| o[0] == 1)
+            .map(|(c, _)| *c)
+            .collect();
+        assert_eq!(alarms, [1002, 2102, 3202]);
+        assert_eq!(skipping.time(), plain.time());
+    }
+
+    #[test]
+    #[should_panic(expected = "skip needs a changeless watched cycle")]
+    fn skipping_needs_a_fixed_point() {
+        let cache = shared_cache();
+        let mut m = ModelBuilder::new(WAITER, "waiter", waiter_ports())
+            .cache_dir(cache.path())
+            .watch_state(&["since"])
+            .build()
+            .unwrap();
+        let clk = m.port("clk").unwrap();
+        m.set_by_name("go", 1).unwrap();
+        m.tick_watched(clk);
+        m.skip(10);
+    }
+
+    #[test]
+    fn time_counters_must_name_one_register() {
+        let cache = shared_cache();
+        let build = |counters: &[&str]| {
+            ModelBuilder::new(WAITER, "waiter", waiter_ports())
+                .cache_dir(cache.path())
+                .watch_state(counters)
+                .build()
+        };
+        let err = build(&["nothing"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("time counter `nothing`: no signal of the Verilated model"),
+            "{err}"
+        );
+        let err = build(&["mem"]).unwrap_err();
+        assert!(err.to_string().contains("is not a register"), "{err}");
+        // A model that does not watch: ticks say nothing.
+        let (mut m, _cache) = build_plain();
+        assert!(!m.watches_state());
+        let clk = m.port("clk").unwrap();
+        assert_eq!(
+            (
+                m.tick_watched(clk),
+                m.tick_watched(clk),
+                m.tick_watched(clk)
+            ),
+            (0, 0, 0)
+        );
+    }
+
+    fn build_plain() -> (Model, std::sync::Arc<tempfile::TempDir>) {
+        build(WAITER, "waiter", waiter_ports(), false)
+    }
 
     #[test]
     fn counter_counts_when_enabled() {

@@ -88,11 +88,31 @@ impl PtyBoard {
         let mut buf = vec![0u8; 4096];
         // Simulate at most this many cycles between looks at the terminal.
         let slice = (sim.byte_cycles() * 16).max(10_000);
+        // The cycle the wall clock has reached.
+        let wall = || start_cycle + (start.elapsed().as_secs_f64() * clock) as u64;
         loop {
-            let wait = if sim.quiet() { 50 } else { 0 };
+            // Block while there is nothing to simulate: the device is idle (until
+            // the host writes), or, with wall pacing, ahead of the wall clock (for
+            // as long as it is ahead, at most 10 ms, or until the host writes).
+            let wait_ms = if sim.quiet() {
+                50
+            } else {
+                match pace {
+                    Pace::Wall if sim.cycle() >= wall() => {
+                        let ahead = (sim.cycle() + 1 - wall()) as f64 / clock;
+                        (ahead * 1000.0).ceil().clamp(1.0, 10.0) as u16
+                    }
+                    _ => 0,
+                }
+            };
             {
                 let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::from(wait as u16));
+                let _ = poll(&mut fds, PollTimeout::from(wait_ms));
+            }
+            if pace == Pace::Wall && sim.quiet() {
+                // Bring an idle device up to the wall clock before it takes
+                // new bytes, so they arrive at the device time they were written.
+                sim.advance(wall().max(sim.cycle()), false);
             }
             match master.read(&mut buf) {
                 Ok(n) if n > 0 => sim.send(&buf[..n]),
@@ -107,18 +127,21 @@ impl PtyBoard {
             }
             match pace {
                 Pace::Cycles => {
-                    let until = sim.cycle() + slice;
                     if !sim.quiet() {
-                        sim.advance(until, false);
+                        sim.advance(sim.cycle() + slice, false);
                     }
                 }
                 Pace::Wall => {
-                    let target = start_cycle + (start.elapsed().as_secs_f64() * clock) as u64;
+                    let target = wall();
                     if sim.cycle() < target {
-                        sim.advance(target.min(sim.cycle() + slice), false);
-                    } else if !sim.quiet() {
-                        let ahead = (sim.cycle() - target) as f64 / clock;
-                        std::thread::sleep(Duration::from_secs_f64(ahead.min(0.01)));
+                        // Idle time passes at once, so the device never falls behind
+                        // the wall clock while it waits (and then races to catch up).
+                        let until = if sim.quiet() {
+                            target
+                        } else {
+                            target.min(sim.cycle() + slice)
+                        };
+                        sim.advance(until, false);
                     }
                 }
             }

@@ -72,6 +72,47 @@ pub fn wide_ports() -> Vec<PortSpec> {
     ]
 }
 
+/// Work that takes a few cycles after `go`, a memory written from a register and read back,
+/// and a 32-bit counter of the cycles since `go` whose value matters only when it reaches
+/// 1000 (`alarm`): a design that settles into a fixed point but for its counter.
+pub const WAITER: &str = "\
+module waiter(
+    input wire clk,
+    input wire go,
+    input wire [3:0] amount,
+    output reg alarm,
+    output reg [3:0] work,
+    output reg [3:0] echo
+);
+    reg [31:0] since;
+    reg [3:0] mem [0:3];
+    always @(posedge clk) begin
+        if (go) begin
+            since <= 32'd0;
+            work <= amount;
+        end else begin
+            since <= since + 32'd1;
+            if (work != 4'd0) work <= work - 4'd1;
+        end
+        alarm <= since == 32'd1000;
+        mem[2'd1] <= work;
+        echo <= mem[2'd1];
+    end
+endmodule
+";
+
+/// The waiter's port list.
+pub fn waiter_ports() -> Vec<PortSpec> {
+    vec![
+        PortSpec::input("clk", 1),
+        PortSpec::input("go", 1),
+        PortSpec::input("amount", 4),
+        PortSpec::output("alarm", 1),
+        PortSpec::output("work", 4),
+        PortSpec::output("echo", 4),
+    ]
+}
+
 /// A cache directory shared by the tests that are running right now, so concurrent tests
 /// reuse each other's builds (and race on installing them, as parallel test binaries would).
 /// It is deleted when the last test holding it finishes.

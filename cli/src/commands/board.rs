@@ -64,7 +64,7 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
         &device,
         &DeviceSimOptions {
             link,
-            cache_dir: None,
+            ..Default::default()
         },
     )
     .map_err(|e| CommandError::Board(e.to_string()))?;

@@ -79,6 +79,10 @@ struct Report {
     /// Fraction of the run the busier wire direction carried bytes (simulated device only).
     #[serde(skip_serializing_if = "Option::is_none")]
     link_busy: Option<f64>,
+    /// Fraction of the run's device cycles the simulator evaluated; the rest were skipped,
+    /// the device being idle or proven to wait without change (simulated device only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    simulated_fraction: Option<f64>,
     baud: u32,
     bytes_sent: u64,
     bytes_received: u64,
@@ -120,7 +124,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             &device,
             &DeviceSimOptions {
                 link,
-                cache_dir: None,
+                ..Default::default()
             },
         )?;
         let driver = Driver::new(transport, args.link.options());
@@ -130,6 +134,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
                 s.busy_cycles_to_device,
                 s.busy_cycles_to_host,
                 t.sim().cycle(),
+                t.sim().simulated_cycles(),
             ))
         })
     } else {
@@ -155,7 +160,7 @@ fn finish<T: Transport>(
     image: &Image,
     inputs: &[Vec<i8>],
     load: bool,
-    link_busy: impl Fn(&T) -> Option<(u64, u64, u64)>,
+    link_busy: impl Fn(&T) -> Option<(u64, u64, u64, u64)>,
 ) -> Result<bool, CommandError> {
     driver.check_image(image.config())?;
     if load {
@@ -214,9 +219,12 @@ fn finish<T: Transport>(
             0.0
         },
         payload_efficiency: stats.payload_efficiency(),
-        link_busy: busy0
+        link_busy: busy0.zip(link_busy(driver.transport())).map(
+            |((a0, b0, c0, _), (a, b, c, _))| (a - a0).max(b - b0) as f64 / (c - c0).max(1) as f64,
+        ),
+        simulated_fraction: busy0
             .zip(link_busy(driver.transport()))
-            .map(|((a0, b0, c0), (a, b, c))| (a - a0).max(b - b0) as f64 / (c - c0).max(1) as f64),
+            .map(|((_, _, c0, s0), (_, _, c, s))| (s - s0) as f64 / (c - c0).max(1) as f64),
         baud: args.baud,
         bytes_sent: stats.bytes_sent,
         bytes_received: stats.bytes_received,

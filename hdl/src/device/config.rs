@@ -27,6 +27,11 @@ const _: () = {
     assert!(protocol::LOAD_HEADER_LEN == 4);
 };
 
+/// The most the baud rate the UART's divider gives may differ from the one asked for, in
+/// parts per thousand: 2%, the usual budget for one end of an 8N1 link (the receiver samples
+/// each bit in its middle, so over a 10-bit frame both ends together may drift about 5%).
+pub const MAX_BAUD_ERROR_PERMILLE: u64 = 20;
+
 /// How the device is built: the engine and the link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceConfig {
@@ -71,6 +76,19 @@ pub enum DeviceConfigError {
         min: u32,
     },
     #[error(
+        "a {clock_hz} Hz clock gives {clocks_per_bit} clock cycles per bit for {baud} baud, \
+         which is {actual} baud, {permille_off} per mille off; a UART tolerates {max} per mille: \
+         choose a baud rate closer to {clock_hz} / n, or another clock"
+    )]
+    BaudMismatch {
+        clock_hz: u32,
+        baud: u32,
+        clocks_per_bit: u32,
+        actual: u32,
+        permille_off: u64,
+        max: u64,
+    },
+    #[error(
         "one vector ({input_dim} activations) does not fit a frame's {max}-byte payload; \
          the device protocol needs input_dim <= {max}"
     )]
@@ -94,6 +112,23 @@ impl DeviceConfig {
                 baud: self.baud,
                 clocks_per_bit: cpb,
                 min: crate::uart::MIN_CLOCKS_PER_BIT,
+            });
+        }
+        // The rate the divider gives, against the one asked for.
+        let (clock, baud, cpb) = (
+            u64::from(self.clock_hz),
+            u64::from(self.baud),
+            u64::from(cpb),
+        );
+        let off = clock.abs_diff(cpb * baud);
+        if off * 1000 > MAX_BAUD_ERROR_PERMILLE * cpb * baud {
+            return Err(DeviceConfigError::BaudMismatch {
+                clock_hz: self.clock_hz,
+                baud: self.baud,
+                clocks_per_bit: cpb as u32,
+                actual: (clock / cpb) as u32,
+                permille_off: (off * 1000).div_ceil(cpb * baud),
+                max: MAX_BAUD_ERROR_PERMILLE,
             });
         }
         if self.engine.input_dim > protocol::MAX_PAYLOAD {
@@ -127,5 +162,43 @@ pub(crate) fn example() -> DeviceConfig {
         },
         clock_hz: 12_000_000,
         baud: 115_200,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dividers that are exact or within 2% are accepted; the rest are refused, naming the
+    /// rate the device would really run at.
+    #[test]
+    fn baud_rates_the_clock_cannot_make_are_refused() {
+        let at = |clock_hz: u32, baud: u32| {
+            DeviceConfig {
+                clock_hz,
+                baud,
+                ..example()
+            }
+            .validate()
+        };
+        // 12 MHz: 3 Mbaud and 1.5 Mbaud divide exactly; 115200 is 104 cycles, 0.16% fast.
+        for baud in [3_000_000, 1_500_000, 921_600, 115_200, 9600] {
+            assert_eq!(at(12_000_000, baud), Ok(()), "{baud}");
+        }
+        let err = at(12_000_000, 2_500_000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a 12000000 Hz clock gives 5 clock cycles per bit for 2500000 baud, which is \
+             2400000 baud, 40 per mille off; a UART tolerates 20 per mille: choose a baud rate \
+             closer to 12000000 / n, or another clock"
+        );
+        assert!(matches!(
+            at(12_000_000, 4_000_000),
+            Err(DeviceConfigError::Baud {
+                clocks_per_bit: 3,
+                ..
+            })
+        ));
+        assert_eq!(at(48_000_000, 2_500_000), Ok(()));
     }
 }
