@@ -10,7 +10,9 @@
 //! block RAM on ECP5), so the block RAM read (and, for a table spanning
 //! several blocks, the multiplexer that picks the block) and the 32-bit add
 //! are in separate cycles. Every stage advances only with `read_enable`, so
-//! the pipeline stalls as one.
+//! the pipeline stalls as one. The table memory is a `BlockRam::table`: on
+//! the iCE40UP5K (`LUTGEN_ICE40_SPRAM`) it is UltraPlus SPRAM
+//! ([`crate::spram`]), which reads at the same rate.
 
 use crate::memory::{Address, BlockRam};
 use rust_hdl::prelude::*;
@@ -81,7 +83,7 @@ impl Lane {
             load_bias: Default::default(),
             load_address: Default::default(),
             load_data: Default::default(),
-            table_memory: BlockRam::pipelined(table_words),
+            table_memory: BlockRam::table(table_words),
             bias_memory: BlockRam::pipelined(rows),
             ring: (0..rows).map(|_| Default::default()).collect(),
             outputs: (0..rows).map(|_| Default::default()).collect(),

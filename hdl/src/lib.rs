@@ -21,6 +21,7 @@ pub mod lane;
 pub mod memory;
 pub mod network;
 pub mod requantize;
+pub mod spram;
 pub mod uart;
 pub mod verilog;
 

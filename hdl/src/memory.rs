@@ -14,14 +14,23 @@
 //! (`REGMODE = "OUTREG"`) holds it, which yosys cannot infer: without it an
 //! ECP5 block RAM's clock-to-output (5.8 ns in nextpnr's model) alone exceeds
 //! a 200 MHz cycle. See [`crate::dp16kd`].
+//!
+//! A memory built as a [`BlockRam::table`] (a lane's table) is pipelined
+//! and, under [`ICE40_SPRAM`] (the iCE40UP5K build), made of the UltraPlus
+//! single-port RAMs instead of block RAM. See [`crate::spram`].
 
 use crate::dp16kd;
+use crate::spram;
 use lutgen_core::config::ADDRESS_BITS;
 use rust_hdl::prelude::*;
 
 /// The Verilog macro that selects the ECP5 build (defined in [`crate::dp16kd`],
 /// with the primitives it selects; kept here for `lutgen_hdl::memory::ECP5_PRIMITIVES`).
 pub use crate::dp16kd::ECP5_PRIMITIVES;
+
+/// The Verilog macro that puts the lanes' tables in iCE40 UltraPlus SPRAM
+/// (defined in [`crate::spram`]).
+pub use crate::spram::ICE40_SPRAM;
 
 /// Address of a word in any engine memory.
 pub type Address = Bits<{ ADDRESS_BITS as usize }>;
@@ -52,6 +61,8 @@ pub struct BlockRam<D: Synth> {
     _contents: Vec<D>,
     /// The second read register of a pipelined memory (`None`: one register).
     _stage: Option<D>,
+    /// A table: under [`ICE40_SPRAM`], `SB_SPRAM256KA` blocks.
+    _spram: bool,
 }
 
 impl<D: Synth> BlockRam<D> {
@@ -65,6 +76,17 @@ impl<D: Synth> BlockRam<D> {
     /// the same enable: the word read two enabled edges ago.
     pub fn pipelined(words: usize) -> Self {
         Self::build(words, true)
+    }
+
+    /// A lane's table: as [`BlockRam::pipelined`], but under [`ICE40_SPRAM`]
+    /// built from iCE40 UltraPlus `SB_SPRAM256KA` blocks (one port: a write
+    /// takes it, so no write may coincide with a read whose word is used;
+    /// see [`crate::spram`]).
+    pub fn table(words: usize) -> Self {
+        BlockRam {
+            _spram: true,
+            ..Self::build(words, true)
+        }
     }
 
     fn build(words: usize, pipelined: bool) -> Self {
@@ -83,12 +105,13 @@ impl<D: Synth> BlockRam<D> {
             _words: words,
             _contents: vec![D::default(); words],
             _stage: pipelined.then(D::default),
+            _spram: false,
         }
     }
 }
 
 /// Address bits decoded for a memory of `words` words: at least one.
-fn used_address_bits(words: usize) -> usize {
+pub(crate) fn used_address_bits(words: usize) -> usize {
     (usize::BITS - (words - 1).leading_zeros()).max(1) as usize
 }
 
@@ -112,18 +135,42 @@ fn unused_address_waiver(words: usize, ports: &[&str]) -> String {
 }
 
 /// A memory's Verilog: `common` lines, then the DP16KD `primitives` under
-/// [`ECP5_PRIMITIVES`] when there are any, else (or always) the `portable` template.
-fn with_primitives(common: &str, portable: String, primitives: Option<String>) -> String {
-    match primitives {
-        None => format!("{common}{portable}"),
-        Some(blocks) => format!(
-            "{common}`ifdef {ECP5_PRIMITIVES}\n\
+/// [`ECP5_PRIMITIVES`] when there are any, the SB_SPRAM256KA blocks `spram`
+/// under [`ICE40_SPRAM`] when there are any, else (or always) the
+/// `portable` template.
+fn with_primitives(
+    common: &str,
+    portable: String,
+    primitives: Option<String>,
+    spram: Option<String>,
+) -> String {
+    let mut branches = String::new();
+    if let Some(blocks) = primitives {
+        branches.push_str(&format!(
+            "`ifdef {ECP5_PRIMITIVES}\n\
              // ECP5: DP16KD blocks, the second read register their own output register.\n\
              // UNUSEDSIGNAL: a block's data bits past the word and its write port's outputs.\n\
              /* verilator lint_off UNUSEDSIGNAL */\n\
-             {blocks}/* verilator lint_on UNUSEDSIGNAL */\n\
-             `else\n{portable}`endif\n"
-        ),
+             {blocks}/* verilator lint_on UNUSEDSIGNAL */\n"
+        ));
+    }
+    if let Some(blocks) = spram {
+        let directive = if branches.is_empty() {
+            "ifdef"
+        } else {
+            "elsif"
+        };
+        branches.push_str(&format!(
+            "`{directive} {ICE40_SPRAM}\n\
+             // UNUSEDSIGNAL: a block's data bits past the word.\n\
+             /* verilator lint_off UNUSEDSIGNAL */\n\
+             {blocks}/* verilator lint_on UNUSEDSIGNAL */\n"
+        ));
+    }
+    if branches.is_empty() {
+        format!("{common}{portable}")
+    } else {
+        format!("{common}{branches}`else\n{portable}`endif\n")
     }
 }
 
@@ -182,10 +229,15 @@ end
             ._stage
             .and_then(|_| dp16kd::Layout::for_ram(self._words, D::BITS))
             .map(|layout| layout.ram_verilog());
+        let spram = self
+            ._spram
+            .then(|| spram::Layout::for_table(self._words, D::BITS))
+            .flatten()
+            .map(|layout| layout.verilog());
         // Addresses above `words` never occur (the engine's counters stop
         // short of them); the upper address bits are unused by design.
         let waiver = unused_address_waiver(self._words, &["read_address", "write_address"]);
-        Verilog::Custom(with_primitives(&waiver, portable, primitives))
+        Verilog::Custom(with_primitives(&waiver, portable, primitives, spram))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {
@@ -299,7 +351,7 @@ end
             .and_then(|_| dp16kd::Layout::for_rom(words, W))
             .map(|layout| layout.rom_verilog(&self._contents));
         let waiver = unused_address_waiver(words, &["read_address"]);
-        Verilog::Custom(with_primitives(&waiver, portable, primitives))
+        Verilog::Custom(with_primitives(&waiver, portable, primitives, None))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {

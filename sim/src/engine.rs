@@ -7,6 +7,7 @@ use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_core::memory_map::{LoadWord, MemoryMap};
 use lutgen_core::{EngineConfig, Image};
 use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
+use lutgen_hdl::spram::spram_simulation_verilog;
 use lutgen_hdl::verilog::{engine_verilog, Port, ENGINE_PORTS, TOP_MODULE};
 use std::path::PathBuf;
 
@@ -23,6 +24,11 @@ pub struct SimOptions {
     /// the dense baseline: its DP16KD weights and registered MULT18X18D),
     /// instead of the portable Verilog.
     pub ecp5_primitives: bool,
+    /// Simulate the Verilog as it is synthesized for the iCE40UP5K with the
+    /// lanes' tables in UltraPlus SPRAM: `SB_SPRAM256KA` instances (with
+    /// lutgen's behavioural model of the block) instead of the portable
+    /// template. See `lutgen_hdl::spram`.
+    pub spram: bool,
 }
 
 pub use crate::stream::Backpressure;
@@ -67,7 +73,8 @@ pub struct EngineSim {
 /// Builds (or loads from the cache) the Verilated model of a generated top
 /// with its port list, tracing to `options.trace` when set; with
 /// `options.ecp5_primitives`, of the Verilog as synthesized for ECP5
-/// ([`ecp5_simulation_verilog`]).
+/// ([`ecp5_simulation_verilog`]); with `options.spram`, with the tables in
+/// SPRAM ([`spram_simulation_verilog`]).
 pub fn build_top(
     verilog: &str,
     top: &str,
@@ -88,6 +95,13 @@ pub fn build_top(
     let verilog = if options.ecp5_primitives {
         ecp5 = ecp5_simulation_verilog(verilog);
         &ecp5
+    } else {
+        verilog
+    };
+    let spram;
+    let verilog = if options.spram {
+        spram = spram_simulation_verilog(verilog);
+        &spram
     } else {
         verilog
     };

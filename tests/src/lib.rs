@@ -29,11 +29,32 @@ pub fn ecp5_engine(config: &EngineConfig) -> EngineSim {
     build_engine(config, true)
 }
 
+/// The engine for `config` as synthesized for the iCE40UP5K with its tables
+/// in SPRAM (`SB_SPRAM256KA` instances with their behavioural model).
+pub fn spram_engine(config: &EngineConfig) -> EngineSim {
+    build_with(
+        config,
+        SimOptions {
+            spram: true,
+            ..SimOptions::default()
+        },
+    )
+}
+
 fn build_engine(config: &EngineConfig, ecp5_primitives: bool) -> EngineSim {
+    build_with(
+        config,
+        SimOptions {
+            ecp5_primitives,
+            ..SimOptions::default()
+        },
+    )
+}
+
+fn build_with(config: &EngineConfig, options: SimOptions) -> EngineSim {
     let options = SimOptions {
         cache_dir: Some(cache_dir()),
-        ecp5_primitives,
-        ..SimOptions::default()
+        ..options
     };
     EngineSim::new(config, &options).unwrap_or_else(|e| panic!("building {config:?}: {e}"))
 }
@@ -279,6 +300,17 @@ pub fn network_top(layers: &[EngineConfig]) -> NetworkSim {
 /// among them the activation tables', with their behavioural model).
 pub fn ecp5_network_top(layers: &[EngineConfig]) -> NetworkSim {
     build_network_top(layers, true)
+}
+
+/// The network top for `layers` as synthesized for the iCE40UP5K, every
+/// engine's tables in SPRAM (`SB_SPRAM256KA` with its behavioural model).
+pub fn spram_network_top(layers: &[EngineConfig]) -> NetworkSim {
+    let options = SimOptions {
+        cache_dir: Some(cache_dir()),
+        spram: true,
+        ..SimOptions::default()
+    };
+    NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
 }
 
 fn build_network_top(layers: &[EngineConfig], ecp5_primitives: bool) -> NetworkSim {

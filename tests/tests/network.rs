@@ -14,8 +14,8 @@ use lutgen_hdl::verilog::{network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
     adversarial_encoder_image, adversarial_image, assert_network_bit_exact, ecp5_network_top,
-    edge_vectors, identity_image, network_top, random_vectors, run_tool, with_activation,
-    with_image, with_requantize, write_verilog, Extreme,
+    edge_vectors, identity_image, network_top, random_vectors, run_tool, spram_network_top,
+    with_activation, with_image, with_requantize, write_verilog, Extreme,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -506,6 +506,25 @@ fn activation_tables_on_the_ecp5_primitives_are_bit_exact() {
     );
     let vectors = random_vectors(&layers[0], 60, 62);
     assert_network_bit_exact(&mut top, &network, &vectors, Backpressure::random(0.3, 63));
+}
+
+/// The network top as built for the iCE40UP5K, every engine's tables in
+/// SPRAM (SB_SPRAM256KA with its behavioural model): random networks loaded
+/// in turn into one top stay bit-exact.
+#[test]
+fn tables_in_spram_are_bit_exact() {
+    let layers = two_layers();
+    let mut top = spram_network_top(&layers);
+    for seed in 0..3 {
+        let network = random_network(&layers, seed).unwrap();
+        let vectors = random_vectors(&layers[0], 100, seed + 70);
+        assert_network_bit_exact(
+            &mut top,
+            &network,
+            &vectors,
+            Backpressure::new(0.3, 0.2, seed),
+        );
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
+use lutgen_hdl::spram::{spram_simulation_verilog, with_spram_define};
 use lutgen_hdl::verilog::{engine_verilog, TOP_MODULE};
 use lutgen_tests::{run_tool, write_verilog};
 use std::path::PathBuf;
@@ -111,6 +112,70 @@ fn ecp5_variant_lint_clean_with_all_warnings() {
         assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
         assert!(verilog.contains("DP16KD #("), "{config:?} has no DP16KD");
     }
+}
+
+/// The iCE40 SPRAM branches (the lanes' tables as SB_SPRAM256KA) lint
+/// clean too, with lutgen's model of the block.
+#[test]
+fn spram_variant_lint_clean_with_all_warnings() {
+    for (i, config) in configs().iter().chain(&encoder_configs()).enumerate() {
+        let verilog = spram_simulation_verilog(&engine_verilog(config).unwrap());
+        let text = lint(&write_verilog(
+            &verilog,
+            TOP_MODULE,
+            &format!("verilog-spram-lint{i}"),
+        ));
+        assert!(!text.contains("%Warning"), "{config:?}:\n{text}");
+        let blocks = config.lanes * config.table_words_per_lane().div_ceil(16384);
+        assert_eq!(
+            verilog.matches("SB_SPRAM256KA spram_").count(),
+            blocks,
+            "{config:?}"
+        );
+    }
+}
+
+/// Cells of one kind in a yosys `stat` report (0 when absent).
+fn cells(stat: &str, cell: &str) -> usize {
+    stat.lines()
+        .find(|l| l.split_whitespace().next() == Some(cell))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// `synth_ice40 -device u` of an engine whose table (4,096 entries) takes 8
+/// block RAMs: with `LUTGEN_ICE40_SPRAM` the table is one SB_SPRAM256KA and
+/// those 8 SB_RAM40_4K are gone.
+#[test]
+fn tables_synthesize_to_spram_for_the_up5k() {
+    let config = EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        centroids: 16,
+        outputs: 64,
+        ..EngineConfig::default()
+    };
+    let verilog = engine_verilog(&config).unwrap();
+    let stat = |text: &str, tag: &str| {
+        let path = write_verilog(text, TOP_MODULE, &format!("verilog-{tag}"));
+        let stat = path.with_file_name("stat.txt");
+        let script = format!(
+            "read_verilog {}; synth_ice40 -device u -top {TOP_MODULE}; tee -q -o {} stat",
+            path.display(),
+            stat.display()
+        );
+        run_tool("yosys", &["-q", "-p", &script]);
+        std::fs::read_to_string(stat).unwrap()
+    };
+    let bram = stat(&verilog, "up5k-bram");
+    let spram = stat(&with_spram_define(&verilog), "up5k-spram");
+    assert_eq!(cells(&bram, "SB_SPRAM256KA"), 0, "{bram}");
+    assert_eq!(cells(&spram, "SB_SPRAM256KA"), 1, "{spram}");
+    assert_eq!(
+        cells(&bram, "SB_RAM40_4K") - cells(&spram, "SB_RAM40_4K"),
+        8,
+        "{bram}\n{spram}"
+    );
 }
 
 #[test]
