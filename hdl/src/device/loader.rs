@@ -9,14 +9,15 @@
 //! multiplier). The first fault stops it: [`fault`](ImageLoader::fault)
 //! holds the error code (`DeviceError`) until `abandon`.
 //!
-//! No cycle holds more than one 32-bit carry chain and a few LUTs (the
-//! device's clock is not set by the loader): where the file offset is in
+//! No cycle holds more than one 32-bit carry chain and a few LUTs, so that
+//! the loader does not set the device's clock: where the file offset is in
 //! the header is kept in registers a cycle behind it (`stale` holds off the
 //! next byte for that cycle), and an element that a byte completes is
 //! decoded in one cycle (`Decode`: value, range key, tree place, the walk's
-//! end-of-row tests) and checked, written and walked in the next
-//! (`Commit`). Bytes come at most one per 9 cycles anyway (the CRC unit
-//! takes 8), so this costs no throughput.
+//! end-of-row tests), range-checked in the next (`Check`) and written and
+//! walked in the third (`Commit`); the executor's byte is registered
+//! before any of it looks at it. Bytes come at most one per 9 cycles
+//! anyway (the CRC unit takes 8), so this costs no throughput.
 
 use crate::uart::Crc32Serial;
 use lutgen_core::image::format::{HEADER_LEN, PAYLOAD_CRC_OFFSET};
@@ -34,7 +35,9 @@ pub enum LoaderState {
     /// A payload byte completed an element: decode it (value, range key,
     /// tree place) and the walk's end-of-row tests into registers.
     Decode,
-    /// Check the element's range, write it, step the walk.
+    /// Compare the element's key with the section's range.
+    Check,
+    /// Write the element (or fault on its range), step the walk.
     Commit,
     /// Starting a section: the walk's counters from the section ROM.
     SectionStart,
@@ -115,6 +118,10 @@ pub struct ImageLoader {
     // The section's descriptor, registered when it starts (so its fields
     // are register outputs, not ROM logic, where the walk uses them).
     desc: DFF<Descriptor>,
+    // `byte_valid` and `in_byte`, registered (so `ready` stays low until
+    // the byte is taken).
+    take: DFF<Bit>,
+    byte_r: DFF<Bits<8>>,
     state: DFF<LoaderState>,
     at: DFF<Bits<32>>,
     done: DFF<Bit>,
@@ -151,6 +158,7 @@ pub struct ImageLoader {
     // The decoded element: as stored, its range key, its tree place.
     value_r: DFF<Bits<32>>,
     key_r: DFF<Bits<32>>,
+    out_of_range: DFF<Bit>,
     tree_offset: DFF<Bits<32>>,
     // The walk's end-of-row tests.
     position_end: DFF<Bit>,
@@ -205,6 +213,8 @@ impl ImageLoader {
             header: header.into(),
             sections: sections.into(),
             desc: Default::default(),
+            take: Default::default(),
+            byte_r: Default::default(),
             state: Default::default(),
             at: Default::default(),
             done: Default::default(),
@@ -236,6 +246,7 @@ impl ImageLoader {
             ending_image: Default::default(),
             value_r: Default::default(),
             key_r: Default::default(),
+            out_of_range: Default::default(),
             tree_offset: Default::default(),
             position_end: Default::default(),
             inner_end: Default::default(),
@@ -311,22 +322,29 @@ impl Logic for ImageLoader {
             ending_image,
             value_r,
             key_r,
+            out_of_range,
             tree_offset,
             position_end,
             inner_end,
             row_end,
             mask_base,
-            desc
+            desc,
+            take,
+            byte_r
         );
+        // The executor's byte, registered before anything looks at it.
+        self.take.d.next = self.byte_valid.val();
+        self.byte_r.d.next = self.in_byte.val();
         clock!(self, clock, crc_unit);
         self.crc_unit.clear.next = false;
         self.crc_unit.start.next = false;
-        self.crc_unit.data.next = self.in_byte.val();
+        self.crc_unit.data.next = self.byte_r.q.val();
         self.header.address.next = self.at.q.val().get_bits::<6>(0);
         self.sections.address.next = self.section.q.val();
         self.ready.next = (self.state.q.val() == LoaderState::Accept)
             & !self.crc_unit.busy.val()
-            & !self.stale.q.val();
+            & !self.stale.q.val()
+            & !self.take.q.val();
         self.load_enable.next = self.strobe.q.val();
         self.load_address.next = self.target.q.val();
         self.load_data.next = self.value.q.val();
@@ -350,7 +368,7 @@ impl Logic for ImageLoader {
         // byte arriving last is the top one); decoded a cycle later from
         // `element`, sign-extended and as a key.
         self.assembled.next =
-            (self.element.q.val() >> 8) | (bit_cast::<32, 8>(self.in_byte.val()) << 24);
+            (self.element.q.val() >> 8) | (bit_cast::<32, 8>(self.byte_r.q.val()) << 24);
         self.raw.next = self.element.q.val();
         if self.desc.q.val().get_bits::<8>(352) == 1 {
             self.raw.next = self.element.q.val() >> 24;
@@ -400,7 +418,7 @@ impl Logic for ImageLoader {
 
         match self.state.q.val() {
             LoaderState::Accept => {
-                if self.byte_valid.val()
+                if self.take.q.val()
                     & (self.fault_code.q.val() == 0)
                     & !self.crc_unit.busy.val()
                     & !self.stale.q.val()
@@ -413,7 +431,7 @@ impl Logic for ImageLoader {
                         self.fault_code.d.next = 9.into();
                     } else if self.in_prefix.q.val() {
                         self.crc_unit.start.next = true;
-                        if self.in_byte.val() != self.header.data.val() {
+                        if self.byte_r.q.val() != self.header.data.val() {
                             self.fault_code.d.next = 9.into();
                         }
                     } else if self.in_payload_crc.q.val() {
@@ -467,13 +485,17 @@ impl Logic for ImageLoader {
                 self.inner_end.d.next =
                     self.inner.q.val() + 1 == self.desc.q.val().get_bits::<32>(128);
                 self.row_end.d.next = self.row.q.val() + 1 == self.desc.q.val().get_bits::<32>(288);
+                self.state.d.next = LoaderState::Check;
+            }
+            LoaderState::Check => {
+                self.out_of_range.d.next = (self.key_r.q.val()
+                    < self.desc.q.val().get_bits::<32>(32))
+                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64));
                 self.state.d.next = LoaderState::Commit;
             }
             LoaderState::Commit => {
                 self.state.d.next = LoaderState::Accept;
-                if (self.key_r.q.val() < self.desc.q.val().get_bits::<32>(32))
-                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64))
-                {
+                if self.out_of_range.q.val() {
                     self.fault_code.d.next = 11.into();
                 }
                 if self.desc.q.val().get_bits::<8>(360) == 0 {
