@@ -110,6 +110,12 @@ pub struct Board {
     pub source: String,
     pub pins: Pins,
     pub resources: Resources,
+    /// The PLL primitive that can take the oscillator (`--clock-mhz`):
+    /// `SB_PLL40_PAD` when the oscillator is on the PLL's pad, else
+    /// `SB_PLL40_CORE` (iCE40); `EHXPLLL` (ECP5); none for boards lutgen
+    /// does not place and route.
+    #[serde(default)]
+    pub pll: Option<crate::pll::PllPrimitive>,
 }
 
 impl Board {

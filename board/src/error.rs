@@ -64,6 +64,8 @@ pub enum BoardError {
         vector: usize,
         detail: String,
     },
+    #[error("core clock for {board}: {message}")]
+    Clock { board: String, message: String },
     #[error("{0}")]
     Usage(String),
 }

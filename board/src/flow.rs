@@ -278,12 +278,13 @@ pub fn yosys_script(family: Family, top: &str, verilog: &str, json: &str, dsp: b
 /// fixed, so a build's Fmax is reproducible.
 pub const DEFAULT_SEED: u64 = 1;
 
-/// nextpnr's arguments: placement `seed`, the placed design into `out`, its
-/// JSON report into `report`.
+/// nextpnr's arguments: timing target `freq_mhz`, placement `seed`, the
+/// placed design into `out`, its JSON report into `report`.
 pub fn nextpnr_args(
     board: &Board,
     constraints: Option<&str>,
     out: &str,
+    freq_mhz: f64,
     seed: u64,
     report: &str,
 ) -> Vec<String> {
@@ -313,7 +314,7 @@ pub fn nextpnr_args(
     });
     push(out);
     push("--freq");
-    push(&format!("{}", board.target_mhz));
+    push(&format!("{freq_mhz}"));
     push("--timing-allow-fail");
     push("--seed");
     push(&seed.to_string());
@@ -331,14 +332,29 @@ mod tests {
         let has =
             |args: &[String], a: &str, b: &str| args.windows(2).any(|w| w[0] == a && w[1] == b);
         let board = Board::find("hx8k-breakout").unwrap();
-        let args = nextpnr_args(&board, Some("top.pcf"), "top.asc", 7, "pnr_report.json");
+        let args = nextpnr_args(
+            &board,
+            Some("top.pcf"),
+            "top.asc",
+            100.5,
+            7,
+            "pnr_report.json",
+        );
         assert!(has(&args, "--package", &board.package), "{args:?}");
         assert!(has(&args, "--pcf", "top.pcf"), "{args:?}");
         assert!(has(&args, "--asc", "top.asc"), "{args:?}");
         assert!(has(&args, "--seed", "7"), "{args:?}");
+        assert!(has(&args, "--freq", "100.5"), "{args:?}");
         assert!(has(&args, "--report", "pnr_report.json"), "{args:?}");
         let ecp5 = Board::find("ulx3s-85f").unwrap();
-        let args = nextpnr_args(&ecp5, None, "seed2.config", 2, "pnr_report_seed2.json");
+        let args = nextpnr_args(
+            &ecp5,
+            None,
+            "seed2.config",
+            200.0,
+            2,
+            "pnr_report_seed2.json",
+        );
         assert!(has(&args, "--textcfg", "seed2.config"), "{args:?}");
         assert!(has(&args, "--report", "pnr_report_seed2.json"), "{args:?}");
         assert!(

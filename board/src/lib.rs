@@ -13,6 +13,7 @@ pub mod description;
 pub mod error;
 pub mod fit;
 pub mod flow;
+pub mod pll;
 pub mod report;
 pub mod sweep;
 pub mod top;

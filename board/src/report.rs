@@ -3,6 +3,7 @@
 use super::dense_sim::{check_dense, random_vectors};
 use super::fit::{self, FitReport};
 use super::flow::{self, find_tool, run_tool, tools_for, Figures, Step};
+use super::pll::Pll;
 use super::top::{EngineKind, Top};
 use super::{Board, BoardError, Family};
 use lutgen_core::{Image, Reference};
@@ -34,8 +35,16 @@ pub struct BuildReport {
     /// build is the one kept; one entry unless more were asked for, none
     /// when only synthesis ran.
     pub fmax_by_seed: Vec<SeedFmax>,
+    /// The timing target given to nextpnr: the core clock when a PLL makes
+    /// it, else the board's target.
     pub target_mhz: f64,
     pub board_clock_mhz: f64,
+    /// The clock a device build runs at on the board: the PLL's output
+    /// (`--clock-mhz`), else the oscillator; none out of context.
+    pub core_clock_mhz: Option<f64>,
+    /// The PLL that makes the core clock, with its dividers.
+    pub pll: Option<Pll>,
+    /// Fmax against the target (for a PLL build: the core clock it will run at).
     pub timing_met: Option<bool>,
     pub logic_cells: u64,
     pub logic_cells_available: u64,
@@ -90,7 +99,7 @@ fn write(path: &Path, text: &str) -> Result<(), BoardError> {
 pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
     match top {
         Top::Engine(config)
-        | Top::Device(lutgen_hdl::device::DeviceConfig { engine: config, .. }) => {
+        | Top::Device(lutgen_hdl::device::DeviceConfig { engine: config, .. }, _) => {
             let image = Image::random(config.clone(), 1)?;
             let mut sim = EngineSim::new(config, &SimOptions::default())?;
             sim.load(&image)?;
@@ -144,18 +153,46 @@ pub fn build(
     let verilog_path = dir.join("top.v");
     write(&verilog_path, &top.verilog()?)?;
     let mut notes = Vec::new();
+    // With a PLL, the oscillator pin is constrained to its own frequency and
+    // nextpnr derives the core clock's from the PLL's dividers (and `--freq`
+    // says the same); without, the pin is constrained to the board's target
+    // to measure Fmax.
+    let target_mhz = top.pll().map_or(board.target_mhz, |p| p.output_mhz);
+    let core_clock_mhz = match top {
+        Top::Device(d, _) => Some(f64::from(d.clock_hz) / 1e6),
+        _ => None,
+    };
     let constraints = if top.pinned() {
         let path = dir.join(board.constraint_file_name());
-        write(&path, &board.constraints(board.target_mhz))?;
-        if let Top::Device(d) = top {
+        let pin_mhz = if top.pll().is_some() {
+            board.clock_mhz
+        } else {
+            board.target_mhz
+        };
+        write(&path, &board.constraints(pin_mhz))?;
+        if let Top::Device(d, pll) = top {
             let c = &d.engine;
             let link = f64::from(d.baud) / 10.0 / (c.input_dim.max(4 * c.outputs)) as f64;
+            let clock = match pll {
+                Some(p) => format!(
+                    "The device runs at {} MHz, made from the board's {} MHz oscillator by the \
+                     PLL ({p}); one clock domain: its UART divides that clock to {} baud \
+                     ({} clocks per bit).",
+                    super::pll::mhz(p.output_mhz),
+                    board.clock_mhz,
+                    d.baud,
+                    d.clocks_per_bit()
+                ),
+                None => format!(
+                    "The device runs at the {} MHz board clock (no PLL: `--clock-mhz F` runs \
+                     it from the board's PLL at F MHz).",
+                    board.clock_mhz
+                ),
+            };
             notes.push(format!(
-                "The device runs at the {} MHz board clock; the engine figures are the \
-                 engine's own rate. Over the {} baud serial link (8N1, one vector's {} bytes \
-                 in and {} bytes out per inference, frame overhead aside) it sustains at \
-                 most {link:.0} inferences/s.",
-                board.clock_mhz,
+                "{clock} The engine figures are the engine's own rate. Over the {} baud serial \
+                 link (8N1, one vector's {} bytes in and {} bytes out per inference, frame \
+                 overhead aside) it sustains at most {link:.0} inferences/s.",
                 d.baud,
                 c.input_dim,
                 4 * c.outputs
@@ -185,8 +222,10 @@ pub fn build(
         fmax_mhz: None,
         seed: options.seed,
         fmax_by_seed: Vec::new(),
-        target_mhz: board.target_mhz,
+        target_mhz,
         board_clock_mhz: board.clock_mhz,
+        core_clock_mhz,
+        pll: top.pll().cloned(),
         timing_met: None,
         logic_cells: 0,
         logic_cells_available: board.resources.logic_cells,
@@ -260,7 +299,14 @@ pub fn build(
             .and_then(|c| c.file_name())
             .map(|n| n.to_string_lossy().into_owned());
         let constraint_name = constraint_name.as_deref();
-        let args = flow::nextpnr_args(board, constraint_name, out, options.seed, PNR_REPORT);
+        let args = flow::nextpnr_args(
+            board,
+            constraint_name,
+            out,
+            target_mhz,
+            options.seed,
+            PNR_REPORT,
+        );
         report
             .steps
             .push(run_tool(&programs[1], &args, dir, "nextpnr.log")?);
@@ -279,7 +325,14 @@ pub fn build(
             };
             let placed = format!("seed{seed}.{extension}");
             let pnr_report = format!("pnr_report_seed{seed}.json");
-            let args = flow::nextpnr_args(board, constraint_name, &placed, seed, &pnr_report);
+            let args = flow::nextpnr_args(
+                board,
+                constraint_name,
+                &placed,
+                target_mhz,
+                seed,
+                &pnr_report,
+            );
             let log = format!("nextpnr_seed{seed}.log");
             report.steps.push(run_tool(&programs[1], &args, dir, &log)?);
             let more = read_nextpnr_report(&dir.join(&pnr_report), board.family)?;
@@ -312,7 +365,17 @@ pub fn build(
         }
     };
     report.fmax_mhz = figures.fmax_mhz;
-    report.timing_met = figures.fmax_mhz.map(|f| f >= board.target_mhz);
+    report.timing_met = figures.fmax_mhz.map(|f| f >= target_mhz);
+    if let (Some(pll), Some(fmax)) = (top.pll(), figures.fmax_mhz) {
+        if fmax < pll.output_mhz {
+            report.notes.push(format!(
+                "TIMING NOT MET: nextpnr's Fmax, {fmax:.2} MHz, is below the {} MHz core clock \
+                 the PLL makes. The bitstream is written, but the device may fail on the board: \
+                 build with a --clock-mhz at or below the Fmax (or try other --seed values).",
+                super::pll::mhz(pll.output_mhz)
+            ));
+        }
+    }
     report.logic_cells = figures.logic_cells;
     report.block_rams = figures.block_rams;
     report.dsps = figures.dsps;
@@ -421,6 +484,14 @@ pub fn markdown(r: &BuildReport) -> String {
         ),
         ("Fmax by seed", fmax_by_seed(&r.fmax_by_seed)),
         ("board clock", format!("{} MHz", r.board_clock_mhz)),
+        (
+            "core clock",
+            match (&r.pll, r.core_clock_mhz) {
+                (Some(p), _) => format!("{} MHz from the PLL: {p}", super::pll::mhz(p.output_mhz)),
+                (None, Some(c)) => format!("{c} MHz (the oscillator, no PLL)"),
+                (None, None) => "n/a (out of context)".to_string(),
+            },
+        ),
         (
             "logic cells",
             format!("{} of {}", r.logic_cells, r.logic_cells_available),

@@ -11,6 +11,7 @@
 //!   There is no dense device (the device wraps the LUT engine), so the
 //!   like-for-like comparison is engine against engine, out of context.
 
+use super::pll::{Pll, BOARD_MODULE};
 use super::BoardError;
 use lutgen_core::protocol;
 use lutgen_core::{EncoderKind, EngineConfig};
@@ -35,7 +36,9 @@ pub enum EngineKind {
 pub enum Top {
     Engine(EngineConfig),
     Dense(DenseConfig),
-    Device(DeviceConfig),
+    /// The device, on the board's oscillator or, with a [`Pll`], on the
+    /// PLL's output (then the top is [`BOARD_MODULE`] around the device).
+    Device(DeviceConfig, Option<Pll>),
 }
 
 /// Serial rate of a device build unless `--baud` says otherwise (the
@@ -67,12 +70,38 @@ impl Top {
     ) -> Top {
         match engine {
             EngineKind::Lut if out_of_context => Top::Engine(config.clone()),
-            EngineKind::Lut => Top::Device(DeviceConfig {
-                engine: config.clone(),
-                clock_hz,
-                baud,
-            }),
+            EngineKind::Lut => Top::Device(
+                DeviceConfig {
+                    engine: config.clone(),
+                    clock_hz,
+                    baud,
+                },
+                None,
+            ),
             EngineKind::Dense => Top::Dense(dense_for(config, macs)),
+        }
+    }
+
+    /// The device top run by `pll` (its clock, the UART divider and the
+    /// timeouts, from the PLL's output); other tops are returned as they are.
+    pub fn with_pll(self, pll: Pll) -> Top {
+        match self {
+            Top::Device(d, _) => Top::Device(
+                DeviceConfig {
+                    clock_hz: pll.output_hz(),
+                    ..d
+                },
+                Some(pll),
+            ),
+            other => other,
+        }
+    }
+
+    /// The PLL of a device top, if it has one.
+    pub fn pll(&self) -> Option<&Pll> {
+        match self {
+            Top::Device(_, pll) => pll.as_ref(),
+            _ => None,
         }
     }
 
@@ -80,7 +109,7 @@ impl Top {
     pub fn engine_config(&self) -> Option<&EngineConfig> {
         match self {
             Top::Engine(c) => Some(c),
-            Top::Device(d) => Some(&d.engine),
+            Top::Device(d, _) => Some(&d.engine),
             Top::Dense(_) => None,
         }
     }
@@ -90,7 +119,8 @@ impl Top {
         match self {
             Top::Engine(_) => TOP_MODULE,
             Top::Dense(_) => DENSE_MODULE,
-            Top::Device(_) => DEVICE_MODULE,
+            Top::Device(_, None) => DEVICE_MODULE,
+            Top::Device(_, Some(_)) => BOARD_MODULE,
         }
     }
 
@@ -105,10 +135,17 @@ impl Top {
                 "dense int8 MAC engine alone (out of context), D={} N={} MACs={}",
                 c.input_dim, c.outputs, c.macs
             ),
-            Top::Device(d) => {
+            Top::Device(d, pll) => {
                 let c = &d.engine;
+                let clock = match pll {
+                    Some(p) => format!(
+                        ", core clock {} MHz from the PLL",
+                        super::pll::mhz(p.output_mhz)
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "device (UART {} baud + framed protocol + LUT engine), D={} C={} K={} N={} L={}",
+                    "device (UART {} baud + framed protocol + LUT engine{clock}), D={} C={} K={} N={} L={}",
                     d.baud, c.input_dim, c.codebooks, c.centroids, c.outputs, c.lanes
                 )
             }
@@ -117,7 +154,7 @@ impl Top {
 
     /// True when the top has board pins (a bitstream worth flashing).
     pub fn pinned(&self) -> bool {
-        matches!(self, Top::Device(_))
+        matches!(self, Top::Device(..))
     }
 
     /// I/O bits of the top module.
@@ -125,7 +162,7 @@ impl Top {
         let ports = match self {
             Top::Engine(_) => &ENGINE_PORTS,
             Top::Dense(_) => &DENSE_PORTS,
-            Top::Device(_) => return DEVICE_PORTS.iter().map(|p| u64::from(p.1)).sum(),
+            Top::Device(..) => return DEVICE_PORTS.iter().map(|p| u64::from(p.1)).sum(),
         };
         ports.iter().map(|p| u64::from(p.width)).sum()
     }
@@ -135,14 +172,20 @@ impl Top {
         Ok(match self {
             Top::Engine(c) => engine_verilog(c)?,
             Top::Dense(c) => dense_verilog(c)?,
-            Top::Device(d) => device_verilog(d)?,
+            Top::Device(d, None) => device_verilog(d)?,
+            Top::Device(d, Some(pll)) => {
+                let mut v = device_verilog(d)?;
+                v.push('\n');
+                v.push_str(&pll.top_verilog(DEVICE_MODULE));
+                v
+            }
         })
     }
 
     /// Every memory the top holds, for the fit check.
     pub fn memories(&self) -> Vec<Memory> {
         match self {
-            Top::Device(d) => {
+            Top::Device(d, _) => {
                 let mut m = Top::Engine(d.engine.clone()).memories();
                 m.push(Memory::new("receive buffer", protocol::BUFFER_BYTES, 8, 1));
                 m.push(Memory::new(
@@ -222,7 +265,7 @@ impl Top {
     pub fn multipliers(&self) -> usize {
         match self {
             Top::Engine(c) => engine_multipliers(c),
-            Top::Device(d) => engine_multipliers(&d.engine),
+            Top::Device(d, _) => engine_multipliers(&d.engine),
             Top::Dense(c) => c.macs,
         }
     }

@@ -5,6 +5,7 @@ use lutgen_board::dense_sim::check_dense;
 use lutgen_board::flow::{
     find_tool, ToolSpec, ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS_ECP5, YOSYS_ICE40,
 };
+use lutgen_board::pll::{Pll, BOARD_MODULE};
 use lutgen_board::report::{build, BuildOptions, BuildReport};
 use lutgen_board::top::{EngineKind, Top};
 use lutgen_board::Board;
@@ -126,16 +127,18 @@ fn missing(tools: &[ToolSpec], install: &str) -> bool {
 /// Builds `engine` (the device top, or the engine alone if `out_of_context`)
 /// for `board` into `dir`, placed and routed at `1 + more_seeds` seeds, and
 /// checks what every build must give: timing at the board clock at every
-/// seed, resources, cycles, reports, and a bitstream when pinned.
+/// seed, resources, cycles, reports, and a bitstream when pinned. A device
+/// with `pll_mhz` runs from the board's PLL at that clock.
 fn build_and_check(
     board: &Board,
     engine: EngineKind,
     out_of_context: bool,
     more_seeds: u64,
+    pll_mhz: Option<f64>,
     dir: std::path::PathBuf,
 ) -> BuildReport {
     let clock_hz = (board.clock_mhz * 1e6) as u32;
-    let top = Top::for_board(
+    let mut top = Top::for_board(
         engine,
         &small_config(),
         None,
@@ -143,6 +146,9 @@ fn build_and_check(
         clock_hz,
         115_200,
     );
+    if let Some(mhz) = pll_mhz {
+        top = top.with_pll(Pll::for_board(board, mhz).unwrap());
+    }
     let options = BuildOptions {
         out_dir: dir,
         force: false,
@@ -184,7 +190,7 @@ fn ecp5_flow_for_a_small_device() {
     }
     let board = Board::find("ulx3s-85f").unwrap();
     let dir = std::env::temp_dir().join(format!("lutgen-ecp5-flow-{}", std::process::id()));
-    let r = build_and_check(&board, EngineKind::Lut, false, 0, dir);
+    let r = build_and_check(&board, EngineKind::Lut, false, 0, None, dir);
     let bitstream = r.bitstream.as_ref().unwrap();
     assert!(bitstream.extension().unwrap() == "bit", "{r:?}");
     assert!(
@@ -194,41 +200,70 @@ fn ecp5_flow_for_a_small_device() {
 }
 
 /// The iCE40 flow, one test per distinct netlist so they run in parallel:
-/// the pinned device (UART + protocol + engine) to a bitstream for the
-/// HX8K breakout; the LUT engine out of context at two seeds; the dense
-/// engine out of context.
-fn ice40_flow(engine: EngineKind, out_of_context: bool, more_seeds: u64) {
+/// the pinned device (UART + protocol + engine) behind the board's PLL to a
+/// bitstream for the HX8K breakout; the LUT engine out of context at two
+/// seeds; the dense engine out of context.
+fn ice40_flow(
+    engine: EngineKind,
+    out_of_context: bool,
+    more_seeds: u64,
+    pll_mhz: Option<f64>,
+) -> Option<BuildReport> {
     if missing(
         &[YOSYS_ICE40, NEXTPNR_ICE40, ICEPACK],
         "apt-get install yosys nextpnr-ice40 fpga-icestorm",
     ) {
-        return;
+        return None;
     }
     let board = Board::find("hx8k-breakout").unwrap();
     let out = std::env::temp_dir().join(format!(
         "lutgen-board-flow-{}/{engine:?}-{out_of_context}",
         std::process::id()
     ));
-    let r = build_and_check(&board, engine, out_of_context, more_seeds, out.clone());
+    let r = build_and_check(
+        &board,
+        engine,
+        out_of_context,
+        more_seeds,
+        pll_mhz,
+        out.clone(),
+    );
     if more_seeds > 0 {
         assert!(out.join("pnr_report_seed2.json").exists(), "{r:?}");
         assert!(std::fs::read_to_string(out.join("report.md"))
             .unwrap()
             .contains("seed 2: "));
     }
+    Some(r)
 }
 
+/// The device from the HX8K's PLL at 48 MHz (4 x the oscillator): the
+/// PLL instance goes through yosys, nextpnr (which derives the core
+/// clock's constraint from its dividers) and icepack.
 #[test]
 fn ice40_flow_device_bitstream() {
-    ice40_flow(EngineKind::Lut, false, 0);
+    let Some(r) = ice40_flow(EngineKind::Lut, false, 0, Some(48.0)) else {
+        return;
+    };
+    let pll = r.pll.as_ref().expect("a PLL build");
+    assert_eq!(
+        (pll.output_mhz, r.target_mhz, r.core_clock_mhz),
+        (48.0, 48.0, Some(48.0))
+    );
+    let verilog = std::fs::read_to_string(&r.verilog).unwrap();
+    assert!(verilog.contains(&format!("module {BOARD_MODULE}(")));
+    assert!(verilog.contains("SB_PLL40_CORE #("));
+    // The Fmax is the core clock's (the PLL output's), not the oscillator's.
+    let pnr = std::fs::read_to_string(r.verilog.with_file_name("pnr_report.json")).unwrap();
+    assert!(pnr.contains("core_clock"), "{pnr}");
 }
 
 #[test]
 fn ice40_flow_lut_engine_at_two_seeds() {
-    ice40_flow(EngineKind::Lut, true, 1);
+    ice40_flow(EngineKind::Lut, true, 1, None);
 }
 
 #[test]
 fn ice40_flow_dense_engine() {
-    ice40_flow(EngineKind::Dense, true, 0);
+    ice40_flow(EngineKind::Dense, true, 0, None);
 }

@@ -3,6 +3,7 @@
 
 use crate::engine_args::EngineArgs;
 use clap::Args;
+use lutgen_board::pll::Pll;
 use lutgen_board::report::{build, markdown, to_json, BuildOptions, SIM_VECTORS};
 use lutgen_board::top::{EngineKind, Top};
 use lutgen_board::{Board, BoardError};
@@ -29,6 +30,12 @@ pub struct BuildArgs {
     /// Serial baud rate of the device top.
     #[arg(long, default_value_t = lutgen_board::top::DEFAULT_BAUD)]
     pub baud: u32,
+    /// Run the device at this core clock, made from the board's oscillator
+    /// by its PLL (one clock domain; the UART divides it to the baud rate).
+    /// Refused, naming the nearest, when the PLL cannot make it exactly.
+    /// Default: the oscillator, no PLL.
+    #[arg(long, value_name = "MHZ")]
+    pub clock_mhz: Option<f64>,
     /// Build directory (default: build/<board>-<engine>).
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -57,7 +64,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         .config
         .resolve()
         .map_err(|e| BoardError::Usage(e.to_string()))?;
-    let top = Top::for_board(
+    let mut top = Top::for_board(
         args.engine,
         &config,
         args.macs,
@@ -65,6 +72,16 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         (board.clock_mhz * 1e6).round() as u32,
         args.baud,
     );
+    if let Some(mhz) = args.clock_mhz {
+        if !top.pinned() {
+            return Err(BoardError::Usage(
+                "--clock-mhz sets the device's core clock; an out-of-context or dense build \
+                 has no clock pin (its Fmax is the figure)"
+                    .into(),
+            ));
+        }
+        top = top.with_pll(Pll::for_board(&board, mhz)?);
+    }
     if args.check {
         let fit = lutgen_board::fit::check(&top, &board);
         if args.json {
@@ -97,6 +114,14 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         more_seeds: args.seeds - 1,
     };
     let report = build(&board, args.engine, &top, &options)?;
+    if let (Some(pll), Some(fmax)) = (&report.pll, report.fmax_mhz) {
+        if fmax < pll.output_mhz {
+            eprintln!(
+                "warning: timing not met: Fmax {fmax:.2} MHz is below the {} MHz core clock",
+                lutgen_board::pll::mhz(pll.output_mhz)
+            );
+        }
+    }
     if args.json {
         println!("{}", to_json(&report));
     } else {

@@ -18,6 +18,8 @@ pub enum ExecState {
     LoadHead,
     LoadHeadWait,
     LoadDecide,
+    LoadSkip,
+    LoadApply,
     LoadRead,
     LoadWait,
     LoadFinish,
@@ -77,6 +79,12 @@ pub struct Executor {
     load_word: DFF<Bits<32>>,
     hold: DFF<Bits<8>>,
     holding_reset: DFF<Bit>,
+    // A load's decision, a register at a time: offset 0 restarts, a gap,
+    // the bytes the loader already has, and whether they cover the payload.
+    restarts: DFF<Bit>,
+    gap: DFF<Bit>,
+    skip_r: DFF<Bits<32>>,
+    skip_all: DFF<Bit>,
     job_kind: Signal<Local, Bits<8>>,
     skip: Signal<Local, Bits<32>>,
     reset_cycles: Constant<Bits<8>>,
@@ -119,6 +127,10 @@ impl Default for Executor {
             load_word: Default::default(),
             hold: Default::default(),
             holding_reset: Default::default(),
+            restarts: Default::default(),
+            gap: Default::default(),
+            skip_r: Default::default(),
+            skip_all: Default::default(),
             job_kind: Default::default(),
             skip: Default::default(),
             reset_cycles: Constant::new(RESET_CYCLES.into()),
@@ -140,7 +152,11 @@ impl Logic for Executor {
             header_left,
             load_word,
             hold,
-            holding_reset
+            holding_reset,
+            restarts,
+            gap,
+            skip_r,
+            skip_all
         );
         self.jobs_read.next = false;
         self.reply_write.next = false;
@@ -262,13 +278,24 @@ impl Logic for Executor {
             ExecState::LoadDecide => {
                 // Offset 0 starts a new image unless a load is in progress
                 // (then it is a repeat); bytes the loader already has are
-                // skipped; a gap is refused (load offset, 8).
+                // skipped; a gap is refused (load offset, 8). Decided over
+                // three cycles (the loader does not move meanwhile).
+                self.restarts.d.next = (self.load_word.q.val() == 0)
+                    & ((self.loader_offset.val() == 0) | self.loader_loaded.val());
+                self.gap.d.next = self.load_word.q.val() > self.loader_offset.val();
+                self.skip_r.d.next = self.skip.val();
+                self.exec.d.next = ExecState::LoadSkip;
+            }
+            ExecState::LoadSkip => {
+                self.skip_all.d.next =
+                    self.skip_r.q.val() >= bit_cast::<32, 16>(self.remaining.q.val());
+                self.exec.d.next = ExecState::LoadApply;
+            }
+            ExecState::LoadApply => {
                 self.exec.d.next = ExecState::LoadRead;
-                if (self.load_word.q.val() == 0)
-                    & ((self.loader_offset.val() == 0) | self.loader_loaded.val())
-                {
+                if self.restarts.q.val() {
                     self.loader_restart.next = true;
-                } else if self.load_word.q.val() > self.loader_offset.val() {
+                } else if self.gap.q.val() {
                     self.refused.next = true;
                     self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
                     self.remaining.d.next = 0.into();
@@ -279,15 +306,15 @@ impl Logic for Executor {
                         | (bit_cast::<48, 8>(4.into()) << 40)
                         | 0xFF;
                     self.exec.d.next = ExecState::Idle;
-                } else if self.skip.val() >= bit_cast::<32, 16>(self.remaining.q.val()) {
+                } else if self.skip_all.q.val() {
                     self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
                     self.remaining.d.next = 0.into();
                     self.exec.d.next = ExecState::LoadFinish;
                 } else {
                     self.read_pointer.d.next =
-                        self.read_pointer.q.val() + self.skip.val().get_bits::<16>(0);
+                        self.read_pointer.q.val() + self.skip_r.q.val().get_bits::<16>(0);
                     self.remaining.d.next =
-                        self.remaining.q.val() - self.skip.val().get_bits::<16>(0);
+                        self.remaining.q.val() - self.skip_r.q.val().get_bits::<16>(0);
                 }
             }
             ExecState::LoadRead => {

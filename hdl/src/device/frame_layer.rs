@@ -48,6 +48,14 @@ pub struct DeviceCore {
     // Cycles the device has had nothing to do (saturating).
     settled: DFF<Bits<4>>,
     calm: Signal<Local, Bit>,
+    // The counters' events, registered: each counter moves a cycle after
+    // its event, clears included, so their order is kept (a status reply
+    // reads the counters several cycles after its own frame's event).
+    received_p: DFF<Bit>,
+    rejected_p: DFF<Bit>,
+    refused_p: DFF<Bit>,
+    vector_p: DFF<Bit>,
+    clear_p: DFF<Bit>,
 }
 
 impl DeviceCore {
@@ -78,6 +86,11 @@ impl DeviceCore {
             vectors: Default::default(),
             settled: Default::default(),
             calm: Default::default(),
+            received_p: Default::default(),
+            rejected_p: Default::default(),
+            refused_p: Default::default(),
+            vector_p: Default::default(),
+            clear_p: Default::default(),
         }
     }
 }
@@ -92,7 +105,12 @@ impl Logic for DeviceCore {
             frames_received,
             frames_rejected,
             vectors,
-            settled
+            settled,
+            received_p,
+            rejected_p,
+            refused_p,
+            vector_p,
+            clear_p
         );
         clock!(
             self,
@@ -172,20 +190,26 @@ impl Logic for DeviceCore {
         self.transmitter.image_crc.next = self.loader.image_crc.val();
         self.transmitter.load_offset.next = self.loader.offset.val();
 
-        // ---- Counters.
-        if self.receiver.frame_received.val() {
+        // ---- Counters (a cycle after their events).
+        self.received_p.d.next = self.receiver.frame_received.val();
+        self.rejected_p.d.next = self.receiver.frame_rejected.val();
+        self.refused_p.d.next = self.executor.refused.val();
+        self.vector_p.d.next =
+            self.engine.out_valid.val() & self.engine.out_ready.val() & self.engine.out_last.val();
+        self.clear_p.d.next = self.executor.clear_counters.val();
+        if self.received_p.q.val() {
             self.frames_received.d.next = self.frames_received.q.val() + 1;
         }
-        if self.receiver.frame_rejected.val() | self.executor.refused.val() {
+        if self.rejected_p.q.val() | self.refused_p.q.val() {
             self.frames_rejected.d.next = self.frames_rejected.q.val() + 1;
         }
-        if self.receiver.frame_rejected.val() & self.executor.refused.val() {
+        if self.rejected_p.q.val() & self.refused_p.q.val() {
             self.frames_rejected.d.next = self.frames_rejected.q.val() + 2;
         }
-        if self.engine.out_valid.val() & self.engine.out_ready.val() & self.engine.out_last.val() {
+        if self.vector_p.q.val() {
             self.vectors.d.next = self.vectors.q.val() + 1;
         }
-        if self.executor.clear_counters.val() {
+        if self.clear_p.q.val() {
             self.frames_received.d.next = 0.into();
             self.frames_rejected.d.next = 0.into();
             self.vectors.d.next = 0.into();

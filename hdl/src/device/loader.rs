@@ -8,6 +8,16 @@
 //! width, and walks each section's addresses with counters and adders (no
 //! multiplier). The first fault stops it: [`fault`](ImageLoader::fault)
 //! holds the error code (`DeviceError`) until `abandon`.
+//!
+//! No cycle holds more than one 32-bit carry chain and a few LUTs, so that
+//! the loader does not set the device's clock: where the file offset is in
+//! the header is kept in registers a cycle behind it (`stale` holds off the
+//! next byte for that cycle), and an element that a byte completes is
+//! decoded in one cycle (`Decode`: value, range key, tree place, the walk's
+//! end-of-row tests), range-checked in the next (`Check`) and written and
+//! walked in the third (`Commit`); the executor's byte is registered
+//! before any of it looks at it. Bytes come at most one per 9 cycles
+//! anyway (the CRC unit takes 8), so this costs no throughput.
 
 use crate::uart::Crc32Serial;
 use lutgen_core::image::format::{HEADER_LEN, PAYLOAD_CRC_OFFSET};
@@ -22,8 +32,17 @@ pub type Descriptor = Bits<384>;
 pub enum LoaderState {
     /// Waiting for a byte.
     Accept,
+    /// A payload byte completed an element: decode it (value, range key,
+    /// tree place) and the walk's end-of-row tests into registers.
+    Decode,
+    /// Compare the element's key with the section's range.
+    Check,
+    /// Write the element (or fault on its range), step the walk.
+    Commit,
     /// Starting a section: the walk's counters from the section ROM.
     SectionStart,
+    /// Before the masks of a `tree` codebook: their first address.
+    MaskStart,
     /// Writing the V level masks of a `tree` codebook.
     Masks,
     /// After the last byte: waiting for the payload CRC.
@@ -96,6 +115,13 @@ pub struct ImageLoader {
     crc_unit: Crc32Serial,
     header: ROM<Bits<8>, 6>,
     sections: ROM<Descriptor, 3>,
+    // The section's descriptor, registered when it starts (so its fields
+    // are register outputs, not ROM logic, where the walk uses them).
+    desc: DFF<Descriptor>,
+    // `byte_valid` and `in_byte`, registered (so `ready` stays low until
+    // the byte is taken).
+    take: DFF<Bit>,
+    byte_r: DFF<Bits<8>>,
     state: DFF<LoaderState>,
     at: DFF<Bits<32>>,
     done: DFF<Bit>,
@@ -116,6 +142,30 @@ pub struct ImageLoader {
     strobe: DFF<Bit>,
     target: DFF<Bits<32>>,
     value: DFF<Bits<32>>,
+    // Where `at` is, one cycle behind it (no byte is taken while `stale`):
+    // the end of the image, its last byte, the header's compared bytes, the
+    // payload CRC field, the header CRC field and its last byte.
+    stale: DFF<Bit>,
+    at_end: DFF<Bit>,
+    at_last: DFF<Bit>,
+    in_prefix: DFF<Bit>,
+    in_payload_crc: DFF<Bit>,
+    in_header: DFF<Bit>,
+    at_header_end: DFF<Bit>,
+    // The element being decoded ends its section (and the image).
+    ending: DFF<Bit>,
+    ending_image: DFF<Bit>,
+    // The decoded element: as stored, its range key, its tree place.
+    value_r: DFF<Bits<32>>,
+    key_r: DFF<Bits<32>>,
+    out_of_range: DFF<Bit>,
+    tree_offset: DFF<Bits<32>>,
+    // The walk's end-of-row tests.
+    position_end: DFF<Bit>,
+    inner_end: DFF<Bit>,
+    row_end: DFF<Bit>,
+    // The masks' first address.
+    mask_base: DFF<Bits<32>>,
     // The byte's element, once complete: as stored, sign-extended, and its key.
     assembled: Signal<Local, Bits<32>>,
     raw: Signal<Local, Bits<32>>,
@@ -124,6 +174,8 @@ pub struct ImageLoader {
     node: Signal<Local, Bits<32>>,
     mask: Signal<Local, Bits<32>>,
     image_len: Constant<Bits<32>>,
+    last_offset: Constant<Bits<32>>,
+    mask_last: Constant<Bits<32>>,
     sign_bit: Constant<Bits<32>>,
     byte_extension: Constant<Bits<32>>,
     half_extension: Constant<Bits<32>>,
@@ -160,6 +212,9 @@ impl ImageLoader {
             crc_unit: Default::default(),
             header: header.into(),
             sections: sections.into(),
+            desc: Default::default(),
+            take: Default::default(),
+            byte_r: Default::default(),
             state: Default::default(),
             at: Default::default(),
             done: Default::default(),
@@ -180,6 +235,23 @@ impl ImageLoader {
             strobe: Default::default(),
             target: Default::default(),
             value: Default::default(),
+            stale: Default::default(),
+            at_end: Default::default(),
+            at_last: Default::default(),
+            in_prefix: Default::default(),
+            in_payload_crc: Default::default(),
+            in_header: Default::default(),
+            at_header_end: Default::default(),
+            ending: Default::default(),
+            ending_image: Default::default(),
+            value_r: Default::default(),
+            key_r: Default::default(),
+            out_of_range: Default::default(),
+            tree_offset: Default::default(),
+            position_end: Default::default(),
+            inner_end: Default::default(),
+            row_end: Default::default(),
+            mask_base: Default::default(),
             assembled: Default::default(),
             raw: Default::default(),
             key: Default::default(),
@@ -187,6 +259,12 @@ impl ImageLoader {
             node: Default::default(),
             mask: Default::default(),
             image_len: Constant::new((loader.image_len() as u64).into()),
+            // `at + 1 == image_len` and `mask_index + 1 == V` as compares
+            // with constants (32-bit wrap as the adds had).
+            last_offset: Constant::new(
+                u64::from((loader.image_len() as u32).wrapping_sub(1)).into(),
+            ),
+            mask_last: Constant::new(u64::from(v.map_or(0, |s| s.row_step).wrapping_sub(1)).into()),
             sign_bit: Constant::new(0x8000_0000_u64.into()),
             byte_extension: Constant::new(0xFFFF_FF00_u64.into()),
             half_extension: Constant::new(0xFFFF_0000_u64.into()),
@@ -232,15 +310,41 @@ impl Logic for ImageLoader {
             mask_index,
             strobe,
             target,
-            value
+            value,
+            stale,
+            at_end,
+            at_last,
+            in_prefix,
+            in_payload_crc,
+            in_header,
+            at_header_end,
+            ending,
+            ending_image,
+            value_r,
+            key_r,
+            out_of_range,
+            tree_offset,
+            position_end,
+            inner_end,
+            row_end,
+            mask_base,
+            desc,
+            take,
+            byte_r
         );
+        // The executor's byte, registered before anything looks at it.
+        self.take.d.next = self.byte_valid.val();
+        self.byte_r.d.next = self.in_byte.val();
         clock!(self, clock, crc_unit);
         self.crc_unit.clear.next = false;
         self.crc_unit.start.next = false;
-        self.crc_unit.data.next = self.in_byte.val();
+        self.crc_unit.data.next = self.byte_r.q.val();
         self.header.address.next = self.at.q.val().get_bits::<6>(0);
         self.sections.address.next = self.section.q.val();
-        self.ready.next = (self.state.q.val() == LoaderState::Accept) & !self.crc_unit.busy.val();
+        self.ready.next = (self.state.q.val() == LoaderState::Accept)
+            & !self.crc_unit.busy.val()
+            & !self.stale.q.val()
+            & !self.take.q.val();
         self.load_enable.next = self.strobe.q.val();
         self.load_address.next = self.target.q.val();
         self.load_data.next = self.value.q.val();
@@ -250,24 +354,35 @@ impl Logic for ImageLoader {
         self.image_crc.next = self.loaded_crc.q.val();
         self.fault.next = self.fault_code.q.val();
 
+        // Where `at` is, registered: valid the cycle after `at` changes,
+        // which is why `stale` holds off the next byte for that cycle.
+        self.stale.d.next = false;
+        self.at_end.d.next = self.at.q.val() == self.image_len.val();
+        self.at_last.d.next = self.at.q.val() == self.last_offset.val();
+        self.in_prefix.d.next = self.at.q.val() < 56;
+        self.in_payload_crc.d.next = self.at.q.val() < 60;
+        self.in_header.d.next = self.at.q.val() < 64;
+        self.at_header_end.d.next = self.at.q.val() == 63;
+
         // The element this byte completes, as stored (little-endian, the
-        // byte arriving last is the top one), sign-extended and as a key.
+        // byte arriving last is the top one); decoded a cycle later from
+        // `element`, sign-extended and as a key.
         self.assembled.next =
-            (self.element.q.val() >> 8) | (bit_cast::<32, 8>(self.in_byte.val()) << 24);
-        self.raw.next = self.assembled.val();
-        if self.sections.data.val().get_bits::<8>(352) == 1 {
-            self.raw.next = self.assembled.val() >> 24;
+            (self.element.q.val() >> 8) | (bit_cast::<32, 8>(self.byte_r.q.val()) << 24);
+        self.raw.next = self.element.q.val();
+        if self.desc.q.val().get_bits::<8>(352) == 1 {
+            self.raw.next = self.element.q.val() >> 24;
         }
-        if self.sections.data.val().get_bits::<8>(352) == 2 {
-            self.raw.next = self.assembled.val() >> 16;
+        if self.desc.q.val().get_bits::<8>(352) == 2 {
+            self.raw.next = self.element.q.val() >> 16;
         }
         self.key.next = self.raw.val();
-        if self.sections.data.val().get_bit(368) {
+        if self.desc.q.val().get_bit(368) {
             self.key.next = self.raw.val() ^ self.sign_bit.val();
-            if (self.sections.data.val().get_bits::<8>(352) == 1) & self.raw.val().get_bit(7) {
+            if (self.desc.q.val().get_bits::<8>(352) == 1) & self.raw.val().get_bit(7) {
                 self.key.next = (self.raw.val() | self.byte_extension.val()) ^ self.sign_bit.val();
             }
-            if (self.sections.data.val().get_bits::<8>(352) == 2) & self.raw.val().get_bit(15) {
+            if (self.desc.q.val().get_bits::<8>(352) == 2) & self.raw.val().get_bit(15) {
                 self.key.next = (self.raw.val() | self.half_extension.val()) ^ self.sign_bit.val();
             }
         }
@@ -303,27 +418,29 @@ impl Logic for ImageLoader {
 
         match self.state.q.val() {
             LoaderState::Accept => {
-                if self.byte_valid.val()
+                if self.take.q.val()
                     & (self.fault_code.q.val() == 0)
                     & !self.crc_unit.busy.val()
+                    & !self.stale.q.val()
                 {
                     self.at.d.next = self.at.q.val() + 1;
-                    if self.at.q.val() == self.image_len.val() {
+                    self.stale.d.next = true;
+                    if self.at_end.q.val() {
                         // Past the end of this configuration's image.
                         self.at.d.next = self.at.q.val();
                         self.fault_code.d.next = 9.into();
-                    } else if self.at.q.val() < 56 {
+                    } else if self.in_prefix.q.val() {
                         self.crc_unit.start.next = true;
-                        if self.in_byte.val() != self.header.data.val() {
+                        if self.byte_r.q.val() != self.header.data.val() {
                             self.fault_code.d.next = 9.into();
                         }
-                    } else if self.at.q.val() < 60 {
+                    } else if self.in_payload_crc.q.val() {
                         self.crc_unit.start.next = true;
                         self.payload_crc.d.next = self.assembled.val();
                         self.element.d.next = self.assembled.val();
-                    } else if self.at.q.val() < 64 {
+                    } else if self.in_header.q.val() {
                         self.element.d.next = self.assembled.val();
-                        if self.at.q.val() == 63 {
+                        if self.at_header_end.q.val() {
                             if self.assembled.val() != !self.crc_unit.crc.val() {
                                 self.fault_code.d.next = 10.into();
                             }
@@ -337,84 +454,105 @@ impl Logic for ImageLoader {
                         self.element.d.next = self.assembled.val();
                         self.element_count.d.next = self.element_count.q.val() + 1;
                         self.section_left.d.next = self.section_left.q.val() - 1;
-                        if self.element_count.q.val() + 1
-                            == self.sections.data.val().get_bits::<8>(352)
-                        {
-                            // An element is complete: check it, write it, step the walk.
+                        if self.element_count.q.val() + 1 == self.desc.q.val().get_bits::<8>(352) {
+                            // An element is complete: decode it next cycle,
+                            // then check it, write it and step the walk
+                            // (this section's descriptor until then).
                             self.element_count.d.next = 0.into();
-                            if (self.key.val() < self.sections.data.val().get_bits::<32>(32))
-                                | (self.key.val() > self.sections.data.val().get_bits::<32>(64))
-                            {
-                                self.fault_code.d.next = 11.into();
-                            }
-                            if self.sections.data.val().get_bits::<8>(360) == 0 {
-                                self.strobe.d.next = true;
-                                self.target.d.next = self.address.q.val();
-                                self.value.d.next = self.raw.val();
-                            }
-                            if self.sections.data.val().get_bits::<8>(360) == 1 {
-                                self.strobe.d.next = true;
-                                self.target.d.next = self.row_base.q.val()
-                                    + (self.level.val() << 16)
-                                    + self.node.val();
-                                self.value.d.next = self.raw.val();
-                            }
-                            if self.sections.data.val().get_bits::<8>(360) == 2 {
-                                self.splits.d.next = (self.splits.q.val() >> 16)
-                                    | (bit_cast::<64, 32>(self.raw.val()) << 48);
-                            }
-                            if self.position.q.val() + 1
-                                == self.sections.data.val().get_bits::<32>(224)
-                            {
-                                self.position.d.next = 0.into();
-                                self.inner.d.next = 0.into();
-                                if self.sections.data.val().get_bits::<8>(360) == 2 {
-                                    self.mask_index.d.next = 0.into();
-                                    self.state.d.next = LoaderState::Masks;
+                            self.ending.d.next = self.section_left.q.val() == 1;
+                            self.ending_image.d.next = self.at_last.q.val();
+                            self.state.d.next = LoaderState::Decode;
+                        } else if self.section_left.q.val() == 1 {
+                            // (Sections hold whole elements; kept as the walk of
+                            // `lutgen_core::loader` has it.)
+                            if self.desc.q.val().get_bits::<8>(360) != 2 {
+                                self.state.d.next = LoaderState::SectionStart;
+                                if self.at_last.q.val() {
+                                    self.state.d.next = LoaderState::FinalCheck;
                                 }
-                                if self.row.q.val() + 1
-                                    == self.sections.data.val().get_bits::<32>(288)
-                                {
-                                    self.row.d.next = 0.into();
-                                    self.row_base.d.next = self.row_base.q.val()
-                                        + self.sections.data.val().get_bits::<32>(320);
-                                    self.address.d.next = self.row_base.q.val()
-                                        + self.sections.data.val().get_bits::<32>(320);
-                                } else {
-                                    self.row.d.next = self.row.q.val() + 1;
-                                    self.row_base.d.next = self.row_base.q.val()
-                                        + self.sections.data.val().get_bits::<32>(256);
-                                    self.address.d.next = self.row_base.q.val()
-                                        + self.sections.data.val().get_bits::<32>(256);
-                                }
-                            } else if self.inner.q.val() + 1
-                                == self.sections.data.val().get_bits::<32>(128)
-                            {
-                                self.inner.d.next = 0.into();
-                                self.position.d.next = self.position.q.val() + 1;
-                                self.address.d.next = self.address.q.val()
-                                    + self.sections.data.val().get_bits::<32>(192);
-                            } else {
-                                self.inner.d.next = self.inner.q.val() + 1;
-                                self.position.d.next = self.position.q.val() + 1;
-                                self.address.d.next = self.address.q.val()
-                                    + self.sections.data.val().get_bits::<32>(160);
                             }
-                        }
-                        // A split-dimension section ends on a row's end, in
-                        // Masks, which moves on to the next section itself.
-                        if (self.section_left.q.val() == 1)
-                            & (self.sections.data.val().get_bits::<8>(360) != 2)
-                        {
-                            self.state.d.next = LoaderState::SectionStart;
-                            if self.at.q.val() + 1 == self.image_len.val() {
-                                self.state.d.next = LoaderState::FinalCheck;
-                            }
-                        }
-                        if self.section_left.q.val() == 1 {
                             self.section.d.next = self.section.q.val() + 1;
                         }
                     }
+                }
+            }
+            LoaderState::Decode => {
+                self.value_r.d.next = self.raw.val();
+                self.key_r.d.next = self.key.val();
+                self.tree_offset.d.next = (self.level.val() << 16) + self.node.val();
+                self.position_end.d.next =
+                    self.position.q.val() + 1 == self.desc.q.val().get_bits::<32>(224);
+                self.inner_end.d.next =
+                    self.inner.q.val() + 1 == self.desc.q.val().get_bits::<32>(128);
+                self.row_end.d.next = self.row.q.val() + 1 == self.desc.q.val().get_bits::<32>(288);
+                self.state.d.next = LoaderState::Check;
+            }
+            LoaderState::Check => {
+                self.out_of_range.d.next = (self.key_r.q.val()
+                    < self.desc.q.val().get_bits::<32>(32))
+                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64));
+                self.state.d.next = LoaderState::Commit;
+            }
+            LoaderState::Commit => {
+                self.state.d.next = LoaderState::Accept;
+                if self.out_of_range.q.val() {
+                    self.fault_code.d.next = 11.into();
+                }
+                if self.desc.q.val().get_bits::<8>(360) == 0 {
+                    self.strobe.d.next = true;
+                    self.target.d.next = self.address.q.val();
+                    self.value.d.next = self.value_r.q.val();
+                }
+                if self.desc.q.val().get_bits::<8>(360) == 1 {
+                    self.strobe.d.next = true;
+                    self.target.d.next = self.row_base.q.val() + self.tree_offset.q.val();
+                    self.value.d.next = self.value_r.q.val();
+                }
+                if self.desc.q.val().get_bits::<8>(360) == 2 {
+                    self.splits.d.next = (self.splits.q.val() >> 16)
+                        | (bit_cast::<64, 32>(self.value_r.q.val()) << 48);
+                }
+                if self.position_end.q.val() {
+                    self.position.d.next = 0.into();
+                    self.inner.d.next = 0.into();
+                    if self.desc.q.val().get_bits::<8>(360) == 2 {
+                        self.mask_index.d.next = 0.into();
+                        self.state.d.next = LoaderState::MaskStart;
+                    }
+                    if self.row_end.q.val() {
+                        self.row.d.next = 0.into();
+                        self.row_base.d.next =
+                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(320);
+                        self.address.d.next =
+                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(320);
+                    } else {
+                        self.row.d.next = self.row.q.val() + 1;
+                        self.row_base.d.next =
+                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(256);
+                        self.address.d.next =
+                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(256);
+                    }
+                } else if self.inner_end.q.val() {
+                    self.inner.d.next = 0.into();
+                    self.position.d.next = self.position.q.val() + 1;
+                    self.address.d.next =
+                        self.address.q.val() + self.desc.q.val().get_bits::<32>(192);
+                } else {
+                    self.inner.d.next = self.inner.q.val() + 1;
+                    self.position.d.next = self.position.q.val() + 1;
+                    self.address.d.next =
+                        self.address.q.val() + self.desc.q.val().get_bits::<32>(160);
+                }
+                // A split-dimension section ends on a row's end, in
+                // Masks, which moves on to the next section itself.
+                if self.ending.q.val() {
+                    if self.desc.q.val().get_bits::<8>(360) != 2 {
+                        self.state.d.next = LoaderState::SectionStart;
+                        if self.ending_image.q.val() {
+                            self.state.d.next = LoaderState::FinalCheck;
+                        }
+                    }
+                    self.section.d.next = self.section.q.val() + 1;
                 }
             }
             LoaderState::SectionStart => {
@@ -425,22 +563,26 @@ impl Logic for ImageLoader {
                 self.position.d.next = 0.into();
                 self.row.d.next = 0.into();
                 self.element_count.d.next = 0.into();
+                self.desc.d.next = self.sections.data.val();
                 self.state.d.next = LoaderState::Accept;
             }
+            LoaderState::MaskStart => {
+                // The codebook's base (the walk has already moved `row_base` on by V).
+                self.mask_base.d.next = self.row_base.q.val() - self.sub_vector_len.val();
+                self.state.d.next = LoaderState::Masks;
+            }
             LoaderState::Masks => {
-                // One mask word per cycle at the codebook's base (the walk has
-                // already moved `row_base` on by V).
+                // One mask word per cycle at the codebook's base.
                 self.strobe.d.next = true;
-                self.target.d.next =
-                    self.row_base.q.val() - self.sub_vector_len.val() + self.mask_index.q.val();
+                self.target.d.next = self.mask_base.q.val() + self.mask_index.q.val();
                 self.value.d.next = self.mask.val();
                 self.mask_index.d.next = self.mask_index.q.val() + 1;
-                if self.mask_index.q.val() + 1 == self.sub_vector_len.val() {
+                if self.mask_index.q.val() == self.mask_last.val() {
                     self.state.d.next = LoaderState::Accept;
                     if self.section_left.q.val() == 0 {
                         self.state.d.next = LoaderState::SectionStart;
                     }
-                    if self.at.q.val() == self.image_len.val() {
+                    if self.at_end.q.val() {
                         self.state.d.next = LoaderState::FinalCheck;
                     }
                 }
@@ -467,6 +609,7 @@ impl Logic for ImageLoader {
                 self.at.d.next = 0.into();
                 self.done.d.next = false;
                 self.loaded_crc.d.next = 0.into();
+                self.stale.d.next = true;
             }
             self.state.d.next = LoaderState::Accept;
         }
@@ -476,6 +619,7 @@ impl Logic for ImageLoader {
             self.loaded_crc.d.next = 0.into();
             self.fault_code.d.next = 0.into();
             self.crc_unit.clear.next = true;
+            self.stale.d.next = true;
             self.state.d.next = LoaderState::Accept;
         }
     }

@@ -24,6 +24,7 @@ pub enum ParseState {
     Payload,
     Crc,
     Check,
+    Verdict,
 }
 
 /// The frame parser on the received byte stream.
@@ -62,6 +63,10 @@ pub struct FrameReceiver {
     write_pointer: DFF<Bits<16>>,
     commit_pointer: DFF<Bits<16>>,
     silence: DFF<Bits<32>>,
+    // The frame's error code, registered a cycle before the verdict, and
+    // the silence reaching the timeout (`silence == frame_timeout`).
+    error_r: DFF<Bits<8>>,
+    timed_out: DFF<Bit>,
     space: Signal<Local, Bit>,
     known: Signal<Local, Bit>,
     length_ok: Signal<Local, Bit>,
@@ -70,7 +75,7 @@ pub struct FrameReceiver {
     result_bytes: Constant<Bits<32>>,
     max_payload: Constant<Bits<16>>,
     buffer_bytes: Constant<Bits<16>>,
-    frame_timeout: Constant<Bits<32>>,
+    timeout_less_one: Constant<Bits<32>>,
 }
 
 impl FrameReceiver {
@@ -103,6 +108,8 @@ impl FrameReceiver {
             write_pointer: Default::default(),
             commit_pointer: Default::default(),
             silence: Default::default(),
+            error_r: Default::default(),
+            timed_out: Default::default(),
             space: Default::default(),
             known: Default::default(),
             length_ok: Default::default(),
@@ -111,7 +118,9 @@ impl FrameReceiver {
             result_bytes: Constant::new((4 * config.outputs as u64).into()),
             max_payload: Constant::new((protocol::MAX_PAYLOAD as u64).into()),
             buffer_bytes: Constant::new((protocol::BUFFER_BYTES as u64).into()),
-            frame_timeout: Constant::new(u64::from(device.frame_timeout_cycles()).into()),
+            timeout_less_one: Constant::new(
+                u64::from(device.frame_timeout_cycles().saturating_sub(1)).into(),
+            ),
         }
     }
 }
@@ -133,7 +142,9 @@ impl Logic for FrameReceiver {
             overflow,
             write_pointer,
             commit_pointer,
-            silence
+            silence,
+            error_r,
+            timed_out
         );
         self.rx_crc.clock.next = self.clock.val();
         self.job_write.next = false;
@@ -180,6 +191,10 @@ impl Logic for FrameReceiver {
         } else {
             self.silence.d.next = self.silence.q.val() + 1;
         }
+        // `silence == frame_timeout` next cycle: one less now, and no reset.
+        self.timed_out.d.next = (self.silence.q.val() == self.timeout_less_one.val())
+            & !self.rx_valid.val()
+            & (self.parse.q.val() != ParseState::Sync0);
         match self.parse.q.val() {
             ParseState::Sync0 => {
                 if self.rx_valid.val() & (self.rx_data.val() == 0xA5) {
@@ -283,38 +298,41 @@ impl Logic for FrameReceiver {
             }
             ParseState::Check => {
                 if !self.rx_crc.busy.val() {
-                    self.parse.d.next = ParseState::Sync0;
-                    self.frame_received.next = true;
-                    if (self.error.val() == 0) & !self.jobs_full.val() {
-                        self.commit_pointer.d.next = self.write_pointer.q.val();
-                        self.job_write.next = true;
-                        self.job_data.next = bit_cast::<48, 8>(self.code.q.val())
-                            | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
-                            | (bit_cast::<48, 16>(self.length.q.val()) << 16)
-                            | (bit_cast::<48, 16>(self.reply_length.q.val().get_bits::<16>(0))
-                                << 32);
-                    } else {
-                        self.write_pointer.d.next = self.commit_pointer.q.val();
-                        self.frame_rejected.next = true;
-                        self.job_write.next = !self.jobs_full.val();
+                    self.error_r.d.next = self.error.val();
+                    self.parse.d.next = ParseState::Verdict;
+                }
+            }
+            ParseState::Verdict => {
+                self.parse.d.next = ParseState::Sync0;
+                self.frame_received.next = true;
+                if (self.error_r.q.val() == 0) & !self.jobs_full.val() {
+                    self.commit_pointer.d.next = self.write_pointer.q.val();
+                    self.job_write.next = true;
+                    self.job_data.next = bit_cast::<48, 8>(self.code.q.val())
+                        | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                        | (bit_cast::<48, 16>(self.length.q.val()) << 16)
+                        | (bit_cast::<48, 16>(self.reply_length.q.val().get_bits::<16>(0)) << 32);
+                } else {
+                    self.write_pointer.d.next = self.commit_pointer.q.val();
+                    self.frame_rejected.next = true;
+                    self.job_write.next = !self.jobs_full.val();
+                    self.job_data.next = 0xFF
+                        | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                        | (bit_cast::<48, 8>(self.error_r.q.val()) << 16)
+                        | (bit_cast::<48, 8>(self.code.q.val()) << 24);
+                    if self.error_r.q.val() == 0 {
+                        // The job queue was full.
                         self.job_data.next = 0xFF
                             | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
-                            | (bit_cast::<48, 8>(self.error.val()) << 16)
+                            | (bit_cast::<48, 8>(5.into()) << 16)
                             | (bit_cast::<48, 8>(self.code.q.val()) << 24);
-                        if self.error.val() == 0 {
-                            // The job queue was full.
-                            self.job_data.next = 0xFF
-                                | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
-                                | (bit_cast::<48, 8>(5.into()) << 16)
-                                | (bit_cast::<48, 8>(self.code.q.val()) << 24);
-                        }
                     }
                 }
             }
         }
         if (self.parse.q.val() != ParseState::Sync0)
             & (self.parse.q.val() != ParseState::Sync1)
-            & (self.silence.q.val() == self.frame_timeout.val())
+            & self.timed_out.q.val()
         {
             // The rest of the frame is not coming: drop it and hunt again.
             self.parse.d.next = ParseState::Sync0;
