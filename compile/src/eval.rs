@@ -66,7 +66,8 @@ pub const NOTE: &str =
     "On the device, the whole network runs on the Verilated network top: one engine \
                     per layer, requantization and ReLU between layers in hardware";
 
-fn pct(x: f64) -> String {
+/// A fraction as a percentage with two decimals.
+pub fn pct(x: f64) -> String {
     format!("{:.2}", 100.0 * x)
 }
 
@@ -131,10 +132,20 @@ pub fn markdown(report: &Report) -> String {
     )
 }
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> CompileError {
+pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> CompileError {
     CompileError::Plot {
         path: path.to_path_buf(),
         message: e.to_string(),
+    }
+}
+
+/// Each method's colour in the plots (`eval` and `suite`).
+pub(crate) fn method_color(method: Method) -> plotters::style::RGBColor {
+    use plotters::style::{RGBColor, BLUE, RED};
+    match method {
+        Method::Kmeans => BLUE,
+        Method::Refit => RED,
+        Method::Learned => RGBColor(0, 140, 60),
     }
 }
 
@@ -207,12 +218,12 @@ pub fn plot(path: &Path, report: &Report) -> Result<(), CompileError> {
         .map_err(|e| plot_error(path, e))?
         .label("4x the int8 weight bytes")
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], orange));
-    let green = RGBColor(0, 140, 60);
-    for (method, color, dx, dy) in [
-        (Method::Kmeans, BLUE, -48, -4),
-        (Method::Refit, RED, 8, -10),
-        (Method::Learned, green, 8, 4),
+    for (method, dx, dy) in [
+        (Method::Kmeans, -48, -4),
+        (Method::Refit, 8, -10),
+        (Method::Learned, 8, 4),
     ] {
+        let color = method_color(method);
         let points: Vec<(f64, f64, String)> = rows
             .iter()
             .filter(|r| r.method == method)

@@ -34,6 +34,7 @@ pub mod options;
 pub mod quantize;
 pub mod refit;
 pub mod soft;
+pub mod suite;
 
 pub use batch_norm::{FoldedBatchNorm, FoldedInto};
 pub use error::CompileError;

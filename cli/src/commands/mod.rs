@@ -17,3 +17,4 @@ pub mod run;
 pub mod sim;
 pub mod sim_network;
 pub mod status;
+pub mod suite;

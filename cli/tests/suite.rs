@@ -1,0 +1,177 @@
+//! `lutgen suite` on a reduced setting: two models of the committed suite,
+//! one seed, the JSON's shape, the refusal of `learned` on a Tanh model, and
+//! the device equal to the reference (on the 64-64-10 shape the other
+//! command-line tests already Verilate, so the cache serves it).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn suite(args: &[&str]) -> Value {
+    let cache = root().join("target/lutgen-models");
+    let out = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .arg("suite")
+        .arg(root().join("tests/data/suite/suite.json"))
+        .args(args)
+        .arg("--json")
+        .env(
+            "LUTGEN_CACHE_DIR",
+            std::env::var_os("LUTGEN_CACHE_DIR").unwrap_or(cache.into_os_string()),
+        )
+        .output()
+        .expect("lutgen runs");
+    assert!(
+        out.status.success(),
+        "lutgen suite {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
+}
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(root().join("tests/data/suite/suite.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_suite_manifest_describes_its_models_and_splits() {
+    let m = manifest();
+    let models = m["models"].as_array().unwrap();
+    assert!(models.len() >= 5);
+    let depths: Vec<u64> = models
+        .iter()
+        .map(|x| x["depth"].as_u64().unwrap())
+        .collect();
+    assert!(depths.contains(&2) && depths.contains(&4), "{depths:?}");
+    assert!(models.iter().any(|x| x["batch_norm"] == true));
+    assert!(models.iter().any(|x| x["activation"] != "relu"));
+    let validation = m["data"]["validation_rows"].as_array().unwrap();
+    assert_eq!(validation.len(), 288);
+    assert!(validation
+        .iter()
+        .all(|i| i.as_u64().unwrap() % 5 == 0 && i.as_u64().unwrap() < 1437));
+    for x in models {
+        assert!(root()
+            .join("tests/data/suite")
+            .join(x["file"].as_str().unwrap())
+            .exists());
+    }
+}
+
+#[test]
+fn suite_reports_gaps_per_method_and_refuses_learned_on_tanh() {
+    let dir = std::env::temp_dir().join(format!("lutgen-suite-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let md = dir.join("fidelity.md");
+    let svg = dir.join("fidelity.svg");
+    let report = suite(&[
+        "--models",
+        "relu2_32,tanh2_64",
+        "--methods",
+        "kmeans,learned",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--device-limit",
+        "0",
+        "--markdown",
+        md.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (report["k"].as_u64(), report["v"].as_u64()),
+        (Some(16), Some(4))
+    );
+    assert_eq!(report["budget"].as_f64(), Some(4.0));
+    assert_eq!(report["test_vectors"].as_u64(), Some(360));
+    assert_eq!(report["validation_vectors"].as_u64(), Some(288));
+    assert_eq!(report["calibration_vectors"].as_u64(), Some(1437 - 288));
+    let manifest = manifest();
+    let models = report["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    for m in models {
+        // tract runs the graph as PyTorch did: the same accuracy to the row.
+        let name = m["name"].as_str().unwrap();
+        let entry = manifest["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap();
+        assert_eq!(m["accuracy_float"], entry["float_test_accuracy"], "{name}");
+    }
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    for r in rows {
+        let refused = !r["refused"].is_null();
+        assert_eq!(
+            refused,
+            r["model"] == "tanh2_64" && r["method"] == "learned",
+            "{r}"
+        );
+        if refused {
+            assert!(r["gap_points"].is_null());
+            continue;
+        }
+        assert_eq!(r["table_ratio"].as_f64(), Some(4.0), "{r}");
+        assert!(r["accuracy_device"].is_null());
+        assert_eq!(r["gap_of"], "reference");
+        let gap = r["gap_points"].as_f64().unwrap();
+        let expected = 100.0
+            * (r["accuracy_float"].as_f64().unwrap() - r["accuracy_reference"].as_f64().unwrap());
+        assert!((gap - expected).abs() < 1e-9, "{r}");
+        assert!(r["accuracy_reference_validation"].as_f64().unwrap() > 0.5);
+    }
+    let summary = report["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), 2);
+    assert_eq!(summary[0]["method"], "kmeans");
+    assert_eq!(summary[0]["rows"].as_u64(), Some(2));
+    assert_eq!(summary[1]["method"], "learned");
+    assert_eq!(
+        (summary[1]["rows"].as_u64(), summary[1]["refused"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let gaps: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["method"] == "kmeans")
+        .map(|r| r["gap_points"].as_f64().unwrap())
+        .collect();
+    let mean = gaps.iter().sum::<f64>() / 2.0;
+    assert!((summary[0]["mean_gap_points"].as_f64().unwrap() - mean).abs() < 1e-9);
+    assert_eq!(
+        summary[0]["worst_gap_points"].as_f64().unwrap(),
+        gaps.iter().copied().fold(f64::MIN, f64::max)
+    );
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("# Fidelity over the model suite"), "{text}");
+    assert!(text.contains("fidelity.svg"), "{text}");
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn suite_device_equals_the_reference() {
+    let report = suite(&[
+        "--models",
+        "tanh2_64",
+        "--methods",
+        "kmeans",
+        "--seeds",
+        "0",
+        "--device-limit",
+        "20",
+    ]);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["device_vectors"].as_u64(), Some(20));
+    assert_eq!(r["device_matches_reference"], true);
+    assert!(r["accuracy_device"].as_f64().is_some());
+    assert_eq!(r["gap_of"], "reference");
+}
