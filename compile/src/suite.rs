@@ -230,14 +230,19 @@ pub fn rows_table(report: &SuiteReport) -> String {
             (None, Some(g)) if r.gap_of == "reference" => format!("{g:.2} (ref.)"),
             (None, g) => opt_points(g),
         };
+        let ratio = if r.refused.is_some() {
+            "-".into()
+        } else {
+            format!("{:.2}", r.table_ratio)
+        };
         s += &format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.model,
             r.method.name(),
             r.seed,
             r.k,
             r.v,
-            r.table_ratio,
+            ratio,
             pct(r.accuracy_float),
             opt_pct(r.accuracy_reference),
             device,
@@ -334,7 +339,8 @@ pub fn plot(path: &Path, report: &SuiteReport) -> Result<(), CompileError> {
     if names.is_empty() || gaps.is_empty() {
         return Ok(());
     }
-    let ymax = gaps.iter().copied().fold(1.5f64, f64::max).ceil() + 0.5;
+    // Room above the highest point for the legend.
+    let ymax = gaps.iter().copied().fold(1.5f64, f64::max).ceil() + 2.0;
     let ymin = gaps.iter().copied().fold(0.0f64, f64::min).floor() - 0.5;
     let n = names.len() as f64;
     let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
