@@ -12,6 +12,7 @@ use rust_hdl::prelude::*;
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum ExecState {
     Idle,
+    Dispatch,
     Feed,
     FeedWait,
     Drain,
@@ -71,6 +72,8 @@ pub struct Executor {
     /// loaded, or a load error), for the rejected-frames counter.
     pub refused: Signal<Out, Bit>,
     exec: DFF<ExecState>,
+    // The job taken from the queue, decoded the next cycle.
+    job_r: DFF<Job>,
     read_pointer: DFF<Bits<16>>,
     remaining: DFF<Bits<16>>,
     job_seq: DFF<Bits<8>>,
@@ -119,6 +122,7 @@ impl Default for Executor {
             idle: Default::default(),
             refused: Default::default(),
             exec: Default::default(),
+            job_r: Default::default(),
             read_pointer: Default::default(),
             remaining: Default::default(),
             job_seq: Default::default(),
@@ -145,6 +149,7 @@ impl Logic for Executor {
             self,
             clock,
             exec,
+            job_r,
             read_pointer,
             remaining,
             job_seq,
@@ -172,59 +177,61 @@ impl Logic for Executor {
         self.clear_counters.next = false;
         self.idle.next = self.exec.q.val() == ExecState::Idle;
 
-        self.job_kind.next = self.job.val().get_bits::<8>(0);
+        self.job_kind.next = self.job_r.q.val().get_bits::<8>(0);
         self.skip.next = self.loader_offset.val() - self.load_word.q.val();
         match self.exec.q.val() {
             ExecState::Idle => {
+                // Take the next job; decode it the next cycle.
                 if !self.jobs_empty.val() & !self.replies_full.val() {
-                    self.job_seq.d.next = self.job.val().get_bits::<8>(8);
-                    self.job_code.d.next = self.job_kind.val();
-                    self.remaining.d.next = self.job.val().get_bits::<16>(16);
-                    if (self.job_kind.val() == 5) & !self.loader_loaded.val() {
-                        // No image: refuse the vectors (not loaded, 7) and skip them.
-                        self.jobs_read.next = true;
-                        self.refused.next = true;
-                        self.reply_write.next = true;
-                        self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
-                            << 8)
-                            | (bit_cast::<48, 8>(2.into()) << 16)
-                            | (bit_cast::<48, 8>(7.into()) << 32)
-                            | (bit_cast::<48, 8>(5.into()) << 40)
-                            | 0xFF;
-                        self.read_pointer.d.next =
-                            self.read_pointer.q.val() + self.job.val().get_bits::<16>(16);
-                    } else if self.job_kind.val() == 5 {
-                        self.jobs_read.next = true;
-                        self.reply_write.next = true;
-                        self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
-                            << 8)
-                            | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(32)) << 16)
-                            | 0x85;
-                        self.exec.d.next = ExecState::Feed;
-                    } else if (self.job_kind.val() == 4) | (self.job_kind.val() == 3) {
-                        self.jobs_read.next = true;
-                        self.exec.d.next = ExecState::Drain;
-                    } else if self.job_kind.val() == 0xFF {
-                        self.jobs_read.next = true;
-                        self.reply_write.next = true;
-                        self.reply_data.next = (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8))
-                            << 8)
-                            | (bit_cast::<48, 8>(2.into()) << 16)
-                            | (bit_cast::<48, 16>(self.job.val().get_bits::<16>(16)) << 32)
-                            | 0xFF;
-                    } else {
-                        // Identify (48-byte reply) or status (16 bytes).
-                        self.jobs_read.next = true;
-                        self.reply_write.next = true;
-                        self.reply_data.next = bit_cast::<48, 8>(self.job_kind.val() | 0x80)
-                            | (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                            | (bit_cast::<48, 8>(24.into()) << 16);
-                        if self.job_kind.val() == 1 {
-                            self.reply_data.next =
-                                (bit_cast::<48, 8>(self.job.val().get_bits::<8>(8)) << 8)
-                                    | (bit_cast::<48, 8>(52.into()) << 16)
-                                    | 0x81;
-                        }
+                    self.job_r.d.next = self.job.val();
+                    self.jobs_read.next = true;
+                    self.exec.d.next = ExecState::Dispatch;
+                }
+            }
+            ExecState::Dispatch => {
+                self.exec.d.next = ExecState::Idle;
+                self.job_seq.d.next = self.job_r.q.val().get_bits::<8>(8);
+                self.job_code.d.next = self.job_kind.val();
+                self.remaining.d.next = self.job_r.q.val().get_bits::<16>(16);
+                if (self.job_kind.val() == 5) & !self.loader_loaded.val() {
+                    // No image: refuse the vectors (not loaded, 7) and skip them.
+                    self.refused.next = true;
+                    self.reply_write.next = true;
+                    self.reply_data.next = (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8))
+                        << 8)
+                        | (bit_cast::<48, 8>(2.into()) << 16)
+                        | (bit_cast::<48, 8>(7.into()) << 32)
+                        | (bit_cast::<48, 8>(5.into()) << 40)
+                        | 0xFF;
+                    self.read_pointer.d.next =
+                        self.read_pointer.q.val() + self.job_r.q.val().get_bits::<16>(16);
+                } else if self.job_kind.val() == 5 {
+                    self.reply_write.next = true;
+                    self.reply_data.next = (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8))
+                        << 8)
+                        | (bit_cast::<48, 16>(self.job_r.q.val().get_bits::<16>(32)) << 16)
+                        | 0x85;
+                    self.exec.d.next = ExecState::Feed;
+                } else if (self.job_kind.val() == 4) | (self.job_kind.val() == 3) {
+                    self.exec.d.next = ExecState::Drain;
+                } else if self.job_kind.val() == 0xFF {
+                    self.reply_write.next = true;
+                    self.reply_data.next = (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8))
+                        << 8)
+                        | (bit_cast::<48, 8>(2.into()) << 16)
+                        | (bit_cast::<48, 16>(self.job_r.q.val().get_bits::<16>(16)) << 32)
+                        | 0xFF;
+                } else {
+                    // Identify (48-byte reply) or status (16 bytes).
+                    self.reply_write.next = true;
+                    self.reply_data.next = bit_cast::<48, 8>(self.job_kind.val() | 0x80)
+                        | (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8)) << 8)
+                        | (bit_cast::<48, 8>(24.into()) << 16);
+                    if self.job_kind.val() == 1 {
+                        self.reply_data.next =
+                            (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8)) << 8)
+                                | (bit_cast::<48, 8>(52.into()) << 16)
+                                | 0x81;
                     }
                 }
             }
