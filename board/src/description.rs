@@ -115,7 +115,7 @@ pub struct Board {
     /// `SB_PLL40_CORE` (iCE40); `EHXPLLL` (ECP5); none for boards lutgen
     /// does not place and route.
     #[serde(default)]
-    pub pll: Option<crate::pll::PllPrimitive>,
+    pub pll: Option<PllPrimitive>,
 }
 
 impl Board {
@@ -256,6 +256,30 @@ impl Board {
     /// File name of the board's constraint file, e.g. `icebreaker.pcf`.
     pub fn constraint_file_name(&self) -> String {
         format!("{}.{}", self.name, self.family.constraint_extension())
+    }
+}
+
+/// Which PLL primitive a board's clock pin allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PllPrimitive {
+    /// iCE40 PLL fed by its own dedicated pad (the oscillator is on it).
+    #[serde(rename = "SB_PLL40_PAD")]
+    Ice40Pad,
+    /// iCE40 PLL fed from the fabric's clock network (any clock pin).
+    #[serde(rename = "SB_PLL40_CORE")]
+    Ice40Core,
+    /// ECP5 general-purpose PLL.
+    #[serde(rename = "EHXPLLL")]
+    Ecp5,
+}
+
+impl PllPrimitive {
+    pub fn name(self) -> &'static str {
+        match self {
+            PllPrimitive::Ice40Pad => "SB_PLL40_PAD",
+            PllPrimitive::Ice40Core => "SB_PLL40_CORE",
+            PllPrimitive::Ecp5 => "EHXPLLL",
+        }
     }
 }
 

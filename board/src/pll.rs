@@ -15,34 +15,10 @@
 //! - ECP5 (`EHXPLLL`): `f_out = f_in * CLKFB_DIV / CLKI_DIV` with the VCO at
 //!   `f_out * CLKOP_DIV`, chosen as prjtrellis's `ecppll` does ([`ecp5`]).
 
-use crate::description::{Board, Family};
+use crate::description::{Board, Family, PllPrimitive};
 use crate::error::BoardError;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
-
-/// Which PLL primitive a board's clock pin allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PllPrimitive {
-    /// iCE40 PLL fed by its own dedicated pad (the oscillator is on it).
-    #[serde(rename = "SB_PLL40_PAD")]
-    Ice40Pad,
-    /// iCE40 PLL fed from the fabric's clock network (any clock pin).
-    #[serde(rename = "SB_PLL40_CORE")]
-    Ice40Core,
-    /// ECP5 general-purpose PLL.
-    #[serde(rename = "EHXPLLL")]
-    Ecp5,
-}
-
-impl PllPrimitive {
-    pub fn name(self) -> &'static str {
-        match self {
-            PllPrimitive::Ice40Pad => "SB_PLL40_PAD",
-            PllPrimitive::Ice40Core => "SB_PLL40_CORE",
-            PllPrimitive::Ecp5 => "EHXPLLL",
-        }
-    }
-}
 
 /// An iCE40 PLL setting (simple feedback).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

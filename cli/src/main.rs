@@ -56,7 +56,10 @@ fn main() -> ExitCode {
         Command::Boards(args) => board_result(commands::boards::run(args)),
         Command::Report(args) => board_result(commands::report::run(args)),
         Command::Compile(args) => commands::compile::run(args).map(|()| true),
-        Command::Eval(args) => commands::eval::run(args),
+        Command::Eval(args) => match &args.network {
+            Some(path) => commands::eval_network::run(args, path),
+            None => commands::eval::run(args),
+        },
         Command::Suite(args) => commands::suite::run(args),
         Command::Encoders(args) => commands::encoders::run(args),
         Command::Board(args) => device_result(commands::board::run(args)),

@@ -10,7 +10,7 @@
 //!
 //! The arithmetic is in f64, rounded to f32 once per weight and bias.
 
-use crate::mlp::Dense;
+use crate::linear::Dense;
 
 /// PyTorch's default `eps` of `nn.BatchNorm1d` (and ONNX's of `BatchNormalization`).
 pub const DEFAULT_EPS: f64 = 1e-5;

@@ -27,6 +27,7 @@ pub mod frontend;
 pub mod kmeans;
 pub mod layers;
 pub mod learn;
+pub mod linear;
 pub mod mlp;
 pub mod npy;
 pub mod onnx;

@@ -18,39 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-/// One fully connected layer: `y = W x + b`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Dense {
-    /// The tensor-name prefix (`fc1` for `fc1.weight`).
-    pub name: String,
-    pub inputs: usize,
-    pub outputs: usize,
-    /// Row-major `(outputs, inputs)`.
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-}
-
-impl Dense {
-    /// Row `n` of the weight matrix.
-    pub fn row(&self, n: usize) -> &[f32] {
-        &self.weight[n * self.inputs..(n + 1) * self.inputs]
-    }
-
-    /// `W x + b` in f64.
-    pub fn forward(&self, x: &[f64]) -> Vec<f64> {
-        (0..self.outputs)
-            .map(|n| {
-                let dot: f64 = self
-                    .row(n)
-                    .iter()
-                    .zip(x)
-                    .map(|(&w, &v)| f64::from(w) * v)
-                    .sum();
-                dot + f64::from(self.bias[n])
-            })
-            .collect()
-    }
-}
+pub use crate::linear::Dense;
 
 /// A float function on a batch of values, one result per value.
 pub type BatchFn = Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>;

@@ -20,7 +20,7 @@
 //! single-port RAMs instead of block RAM. See [`crate::spram`].
 
 use crate::dp16kd;
-use crate::spram;
+use crate::spram::{self, used_address_bits};
 use lutgen_core::config::ADDRESS_BITS;
 use rust_hdl::prelude::*;
 
@@ -108,11 +108,6 @@ impl<D: Synth> BlockRam<D> {
             _spram: false,
         }
     }
-}
-
-/// Address bits decoded for a memory of `words` words: at least one.
-pub(crate) fn used_address_bits(words: usize) -> usize {
-    (usize::BITS - (words - 1).leading_zeros()).max(1) as usize
 }
 
 /// The waiver for the address bits above those decoded (none if all are).
@@ -361,5 +356,67 @@ end
             inputs: vec!["read_address".into()],
             outputs: vec!["read_data".into()],
         }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spram::{spram_simulation_verilog, with_spram_define};
+
+    /// A two-block table memory alone, under [`spram::ICE40_SPRAM`]: it lints clean
+    /// with the model, and `synth_ice40 -device u` maps it to two
+    /// `SB_SPRAM256KA` and no block RAM.
+    #[test]
+    fn a_table_synthesizes_to_spram_blocks() {
+        let mut memory = BlockRam::<Bits<8>>::table(24576);
+        memory.connect_all();
+        let verilog = spram_simulation_verilog(&generate_verilog(&memory));
+        let dir = std::env::temp_dir().join(format!("lutgen-hdl-spram-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("top.v"), &verilog).unwrap();
+        // The model is not given to yosys: SB_SPRAM256KA is its own cell.
+        std::fs::write(
+            dir.join("synth.v"),
+            with_spram_define(&generate_verilog(&memory)),
+        )
+        .unwrap();
+        let run = |program: &str, args: &[&str]| {
+            let out = std::process::Command::new(program)
+                .current_dir(&dir)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{program} failed:\n{text}");
+            text
+        };
+        let lint = run(
+            "verilator",
+            &["--lint-only", "-Wall", "--top-module", "top", "top.v"],
+        );
+        assert!(!lint.contains("%Warning"), "{lint}");
+        run(
+            "yosys",
+            &[
+                "-q",
+                "-p",
+                "read_verilog synth.v; synth_ice40 -device u -top top; tee -q -o stat.txt stat",
+            ],
+        );
+        let stat = std::fs::read_to_string(dir.join("stat.txt")).unwrap();
+        let count = |cell: &str| {
+            stat.lines()
+                .find(|l| l.trim_start().starts_with(cell))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .map_or(0, |n| n.parse::<usize>().unwrap())
+        };
+        assert_eq!(count("SB_SPRAM256KA"), 2, "{stat}");
+        assert_eq!(count("SB_RAM40_4K"), 0, "{stat}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

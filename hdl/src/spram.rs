@@ -34,8 +34,6 @@
 //!
 //! [`MODEL`] is a behavioural model of the block for Verilator and Icarus.
 
-use crate::memory::used_address_bits;
-
 /// The Verilog macro that selects the UP5K build (`read_verilog
 /// -DLUTGEN_ICE40_SPRAM`): the lanes' table memories as `SB_SPRAM256KA`
 /// blocks. Without it (or with [`crate::dp16kd::ECP5_PRIMITIVES`], which
@@ -70,6 +68,11 @@ pub fn with_spram_define(verilog: &str) -> String {
 }
 
 /// The `SB_SPRAM256KA` blocks a table memory of `words` words takes.
+/// Address bits decoded for a memory of `words` words: at least one.
+pub(crate) fn used_address_bits(words: usize) -> usize {
+    (usize::BITS - (words - 1).leading_zeros()).max(1) as usize
+}
+
 pub fn blocks_for(words: usize) -> usize {
     words.div_ceil(BLOCK_WORDS)
 }
@@ -197,8 +200,6 @@ end
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::BlockRam;
-    use rust_hdl::prelude::*;
 
     #[test]
     fn layouts_take_one_block_per_16384_entries() {
@@ -230,61 +231,5 @@ mod tests {
         assert!(
             v.contains("read_data <= spram_block == 1'd0 ? spram_0_out[7:0] : spram_1_out[7:0];")
         );
-    }
-
-    /// A two-block table memory alone, under [`ICE40_SPRAM`]: it lints clean
-    /// with the model, and `synth_ice40 -device u` maps it to two
-    /// `SB_SPRAM256KA` and no block RAM.
-    #[test]
-    fn a_table_synthesizes_to_spram_blocks() {
-        let mut memory = BlockRam::<Bits<8>>::table(24576);
-        memory.connect_all();
-        let verilog = spram_simulation_verilog(&generate_verilog(&memory));
-        let dir = std::env::temp_dir().join(format!("lutgen-hdl-spram-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("top.v"), &verilog).unwrap();
-        // The model is not given to yosys: SB_SPRAM256KA is its own cell.
-        std::fs::write(
-            dir.join("synth.v"),
-            with_spram_define(&generate_verilog(&memory)),
-        )
-        .unwrap();
-        let run = |program: &str, args: &[&str]| {
-            let out = std::process::Command::new(program)
-                .current_dir(&dir)
-                .args(args)
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(out.status.success(), "{program} failed:\n{text}");
-            text
-        };
-        let lint = run(
-            "verilator",
-            &["--lint-only", "-Wall", "--top-module", "top", "top.v"],
-        );
-        assert!(!lint.contains("%Warning"), "{lint}");
-        run(
-            "yosys",
-            &[
-                "-q",
-                "-p",
-                "read_verilog synth.v; synth_ice40 -device u -top top; tee -q -o stat.txt stat",
-            ],
-        );
-        let stat = std::fs::read_to_string(dir.join("stat.txt")).unwrap();
-        let count = |cell: &str| {
-            stat.lines()
-                .find(|l| l.trim_start().starts_with(cell))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .map_or(0, |n| n.parse::<usize>().unwrap())
-        };
-        assert_eq!(count("SB_SPRAM256KA"), 2, "{stat}");
-        assert_eq!(count("SB_RAM40_4K"), 0, "{stat}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

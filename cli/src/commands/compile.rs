@@ -208,10 +208,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         weight_bytes_int8: model.weight_bytes_int8(),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&summary).expect("summary serializes")
-        );
+        crate::output::print_json(&summary);
     } else {
         for (i, l) in summary.layers.iter().enumerate() {
             let after = summary.activations.get(i).map_or("int32 outputs", |a| a);

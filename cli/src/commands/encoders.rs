@@ -272,10 +272,7 @@ pub fn run(args: &EncodersArgs) -> Result<bool, Error> {
         write(path, &markdown(&report))?;
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serializes")
-        );
+        crate::output::print_json(&report);
     } else {
         print!("{}", table(&report));
         if let Some(soft) = &report.soft_sign {

@@ -100,10 +100,8 @@ pub fn plot_link(markdown: &Path, plot: &Path) -> String {
         .to_string()
 }
 
+/// The sweep (`lutgen eval` without `--network`; see `eval_network` for a compiled file).
 pub fn run(args: &EvalArgs) -> Result<bool, Error> {
-    if let Some(path) = &args.network {
-        return super::eval_network::run(args, path);
-    }
     let data = args.data.load()?;
     let accuracy_float = data.float_accuracy()?;
     let Dataset {
@@ -243,10 +241,7 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
         plot(path, &report)?;
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serializes")
-        );
+        crate::output::print_json(&report);
     } else {
         print!("{}", table(&report));
     }

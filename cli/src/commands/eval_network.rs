@@ -150,10 +150,7 @@ pub fn run(args: &EvalArgs, path: &Path) -> Result<bool, Error> {
         write(md, report.markdown())?;
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serializes")
-        );
+        crate::output::print_json(&report);
     } else {
         print!("{}", report.table());
         if let Some(m) = &report.first_mismatch {

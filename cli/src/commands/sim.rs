@@ -175,10 +175,7 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
         model_cached: engine.was_cached(),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serializes")
-        );
+        crate::output::print_json(&report);
     } else {
         println!(
             "{} vectors, {} output mismatches, {} encoder mismatches",

@@ -172,10 +172,7 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         model_cached: run.cached[0],
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serializes")
-        );
+        crate::output::print_json(&report);
     } else {
         println!(
             "{} layers on the network top: {} vectors, {} mismatching vectors",

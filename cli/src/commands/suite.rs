@@ -382,10 +382,7 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
         plot(path, &report)?;
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serializes")
-        );
+        crate::output::print_json(&report);
     } else {
         print!("{}", table(&report));
     }
