@@ -20,12 +20,12 @@ mod support;
 
 use lutgen_core::image::format::HEADER_LEN;
 use lutgen_core::loader::Loader;
-use lutgen_core::memory_map::{network_load_words, MemoryMap};
+use lutgen_core::memory_map::{network_load_words, LoadWord, MemoryMap};
 use lutgen_core::network::{random_network, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use lutgen_core::network_loader::NetworkLoader;
 use lutgen_core::protocol::{
-    config_hash, crc32, Decoded, Decoder, Frame, Ident, Status, HEADER_LEN as FRAME_HEADER,
-    MAX_PAYLOAD, OVERHEAD, STATUS_LEN, SYNC0, SYNC1, TRAILER_LEN,
+    config_hash, crc32, Decoded, Decoder, DeviceError, Frame, Ident, Status,
+    HEADER_LEN as FRAME_HEADER, MAX_PAYLOAD, OVERHEAD, STATUS_LEN, SYNC0, SYNC1, TRAILER_LEN,
 };
 use lutgen_core::{EncoderKind, EngineConfig, Image, Network, NetworkError};
 use proptest::prelude::*;
@@ -160,6 +160,34 @@ fn fuzz_image_reader() {
     });
 }
 
+/// A device loader's verdict against the host reader's: it accepts exactly
+/// what the host accepts (`host` holds the host's load words then), and
+/// writes exactly those words (zero padding it leaves unwritten aside).
+/// Returns the outcome for the target's summary.
+fn device_matches_host(
+    device: Result<Vec<LoadWord>, DeviceError>,
+    host: Option<Vec<LoadWord>>,
+) -> Result<String, TestCaseError> {
+    prop_assert_eq!(
+        device.is_ok(),
+        host.is_some(),
+        "{:?}",
+        device.as_ref().err()
+    );
+    let label = match &device {
+        Ok(_) => "loaded".to_string(),
+        Err(e) => format!("{e:?}"),
+    };
+    if let (Ok(mut words), Some(mut map)) = (device, host) {
+        let written: std::collections::HashSet<u32> = words.iter().map(|w| w.address).collect();
+        map.retain(|w| written.contains(&w.address) || w.data != 0);
+        words.sort_by_key(|w| w.address);
+        map.sort_by_key(|w| w.address);
+        prop_assert_eq!(words, map);
+    }
+    Ok(label)
+}
+
 /// The device's loader (`lutgen_core::loader`, the walk the hardware runs)
 /// on mutated image files: it accepts exactly the files the host reader
 /// accepts for the device's configuration, and then writes exactly the
@@ -179,25 +207,7 @@ fn fuzz_device_loader() {
         let host = Image::from_bytes(&bytes)
             .ok()
             .filter(|i| i.config() == &config);
-        prop_assert_eq!(
-            device.is_ok(),
-            host.is_some(),
-            "{:?}",
-            device.as_ref().err()
-        );
-        let label = match &device {
-            Ok(_) => "loaded".to_string(),
-            Err(e) => format!("{e:?}"),
-        };
-        if let (Ok(mut words), Some(host)) = (device, host) {
-            let mut map = MemoryMap::load_words(&host);
-            let written: std::collections::HashSet<u32> = words.iter().map(|w| w.address).collect();
-            map.retain(|w| written.contains(&w.address) || w.data != 0);
-            words.sort_by_key(|w| w.address);
-            map.sort_by_key(|w| w.address);
-            prop_assert_eq!(words, map);
-        }
-        Ok(label)
+        device_matches_host(device, host.map(|i| MemoryMap::load_words(&i)))
     });
 }
 
@@ -320,25 +330,7 @@ fn fuzz_network_loader() {
                     .zip(&configs)
                     .all(|(l, c)| l.image.config() == c)
         });
-        prop_assert_eq!(
-            device.is_ok(),
-            host.is_some(),
-            "{:?}",
-            device.as_ref().err()
-        );
-        let label = match &device {
-            Ok(_) => "loaded".to_string(),
-            Err(e) => format!("{e:?}"),
-        };
-        if let (Ok(mut words), Some(host)) = (device, host) {
-            let mut map = network_load_words(&host);
-            let written: std::collections::HashSet<u32> = words.iter().map(|w| w.address).collect();
-            map.retain(|w| written.contains(&w.address) || w.data != 0);
-            words.sort_by_key(|w| w.address);
-            map.sort_by_key(|w| w.address);
-            prop_assert_eq!(words, map);
-        }
-        Ok(label)
+        device_matches_host(device, host.map(|n| network_load_words(&n)))
     });
 }
 
