@@ -185,6 +185,21 @@ pub fn threshold_place(t: u32) -> (u32, u32) {
     (level, t + 1 - (1 << level))
 }
 
+/// A little-endian element of 1 to 4 bytes: its bits (zero-extended), and
+/// its value (sign-extended from its width when `signed`).
+pub(crate) fn element_value(bytes: &[u8], signed: bool) -> (u32, i64) {
+    let mut raw = [0u8; 4];
+    raw[..bytes.len()].copy_from_slice(bytes);
+    let unsigned = u32::from_le_bytes(raw);
+    let shift = 32 - 8 * bytes.len() as u32;
+    let value = if signed {
+        i64::from(((unsigned << shift) as i32) >> shift)
+    } else {
+        i64::from(unsigned)
+    };
+    (unsigned, value)
+}
+
 /// Runs one section's walk over its bytes, as the hardware does.
 fn walk(
     s: &Section,
@@ -196,15 +211,7 @@ fn walk(
     let (mut inner, mut position, mut row) = (0u32, 0u32, 0u32);
     let mut splits = [0u32; TREE_DEPTH];
     for element in bytes.chunks(s.element_bytes as usize) {
-        let mut raw = [0u8; 4];
-        raw[..element.len()].copy_from_slice(element);
-        let unsigned = u32::from_le_bytes(raw);
-        let shift = 32 - 8 * s.element_bytes;
-        let value = if s.signed {
-            i64::from(((unsigned << shift) as i32) >> shift)
-        } else {
-            i64::from(unsigned)
-        };
+        let (unsigned, value) = element_value(element, s.signed);
         if value < s.min || value > s.max {
             return Err(DeviceError::ValueRange);
         }

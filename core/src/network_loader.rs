@@ -20,7 +20,7 @@
 //! `has_table` 0 or 1) and every activation table entry (within the width,
 //! zero at the indices a requantized value never takes).
 
-use crate::loader::Loader;
+use crate::loader::{element_value, Loader};
 use crate::memory_map::{
     LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, REQUANTIZE_MEMORY,
 };
@@ -219,21 +219,13 @@ impl NetworkLoader {
                 }
                 Field::Any => {}
                 Field::Value {
-                    bytes: width,
                     signed,
                     min,
                     max,
                     address,
+                    ..
                 } => {
-                    let mut raw = [0u8; 4];
-                    raw[..bytes.len()].copy_from_slice(bytes);
-                    let unsigned = u32::from_le_bytes(raw);
-                    let shift = 32 - 8 * width;
-                    let value = if *signed {
-                        i64::from(((unsigned << shift) as i32) >> shift)
-                    } else {
-                        i64::from(unsigned)
-                    };
+                    let (unsigned, value) = element_value(bytes, *signed);
                     if value < *min || value > *max {
                         return Err(DeviceError::ValueRange);
                     }
