@@ -535,7 +535,9 @@ impl Logic for NetworkFileLoader {
                 self.entry_key.d.next = self.top_byte.val() ^ 128;
                 self.entry_zero.d.next = self.top_byte.val() == 0;
                 self.pending.d.next = 0.into();
-                if (self.op.val() == 0) & (self.top_byte.val() != self.prog.q.val().get_bits::<8>(8)) {
+                if (self.op.val() == 0)
+                    & (self.top_byte.val() != self.prog.q.val().get_bits::<8>(8))
+                {
                     self.pending.d.next = 9.into();
                 }
                 if (self.op.val() == 2)
@@ -590,12 +592,13 @@ impl Logic for NetworkFileLoader {
                     self.pc.d.next = self.pc.q.val();
                     self.state.d.next = NetworkLoaderState::Accept;
                 } else {
-                    if (self.op.val() == 3) & self.prog.q.val().get_bit(16) {
-                        if self.prog.q.val().get_bit(18) {
-                            self.strobe.d.next = true;
-                            self.target.d.next = self.prog.q.val().get_bits::<32>(96);
-                            self.value.d.next = self.value_r.q.val();
-                        }
+                    if (self.op.val() == 3)
+                        & self.prog.q.val().get_bit(16)
+                        & self.prog.q.val().get_bit(18)
+                    {
+                        self.strobe.d.next = true;
+                        self.target.d.next = self.prog.q.val().get_bits::<32>(96);
+                        self.value.d.next = self.value_r.q.val();
                     }
                     if self.op.val() == 4 {
                         self.strobe.d.next = true;
