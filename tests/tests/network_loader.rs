@@ -510,3 +510,106 @@ fn network_loader_restarts_and_abandons() {
     assert_eq!(hw.load(&other), loaded_other);
     assert!(hw.writes == other_words);
 }
+
+/// `file` with its trailing CRC made right again.
+fn with_crc(mut file: Vec<u8>) -> Vec<u8> {
+    let n = file.len() - 4;
+    let crc = lutgen_core::protocol::crc32(&file[..n]);
+    file[n..].copy_from_slice(&crc.to_le_bytes());
+    file
+}
+
+/// Every range the device checks, at its edges and just past them, in
+/// files whose CRC is right (so an accepted edit loads): the requantization
+/// values, the scales (zero, negative, infinite, NaN, the smallest and
+/// largest positive), `has_table`, and table entries where a requantized
+/// value can land and where it cannot.
+#[test]
+fn network_loader_range_edges() {
+    let configs = configs();
+    let loader = NetworkLoader::new(&configs).unwrap();
+    let mut hw = Hw::new(&loader);
+    let base = network(&configs, 21, 3).to_bytes();
+    let (fields, _) = layout(&loader, &base);
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut run = |file: Vec<u8>, what: String| {
+        let outcome = match check(&mut hw, &loader, &with_crc(file), &what) {
+            Outcome::Loaded(_) => "loaded".to_string(),
+            other => format!("{other:?}"),
+        };
+        *outcomes.entry(outcome).or_insert(0) += 1;
+    };
+    for &(at, n, ref field) in &fields {
+        match field {
+            Some(Field::Value {
+                signed, min, max, ..
+            }) => {
+                for v in [min - 1, *min, *max, max + 1] {
+                    let bytes = &v.to_le_bytes()[..n];
+                    // Only values the field's bytes can hold.
+                    let mut raw = [0u8; 8];
+                    raw[..n].copy_from_slice(bytes);
+                    let back = i64::from_le_bytes(raw);
+                    let shift = 64 - 8 * n as u32;
+                    let back = if *signed {
+                        (back << shift) >> shift
+                    } else {
+                        back
+                    };
+                    if back != v {
+                        continue;
+                    }
+                    let mut file = base.clone();
+                    file[at..at + n].copy_from_slice(bytes);
+                    run(file, format!("value at {at} = {v}"));
+                }
+            }
+            Some(Field::PositiveF32) => {
+                for v in [
+                    0.0f32,
+                    -0.0,
+                    -1.0,
+                    f32::INFINITY,
+                    f32::NAN,
+                    f32::MIN_POSITIVE,
+                    1e-45,
+                    f32::MAX,
+                ] {
+                    let mut file = base.clone();
+                    file[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                    run(file, format!("scale at {at} = {v}"));
+                }
+            }
+            Some(Field::TableFlag { .. }) => {
+                for v in [2u8, 255] {
+                    let mut file = base.clone();
+                    file[at] = v;
+                    run(file, format!("has_table at {at} = {v}"));
+                }
+            }
+            Some(Field::Table { bits, .. }) => {
+                let (lo, hi) = EngineConfig::signed_range(*bits);
+                // Reachable entries at and past their edges, unreachable
+                // ones zero and not.
+                for (i, v) in [
+                    (0u8, hi),
+                    (1, lo),
+                    (2, hi + 1),
+                    (3, lo - 1),
+                    (hi as u8, 0),
+                    ((hi + 1) as u8, 0),
+                    ((hi + 1) as u8, 1),
+                    ((lo - 1) as u8, -1),
+                    (lo as u8, lo),
+                ] {
+                    let mut file = base.clone();
+                    file[at + usize::from(i)] = v as i8 as u8;
+                    run(file, format!("table at {at} entry {i} = {v}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    eprintln!("range edges: {outcomes:?}");
+    assert!(outcomes.contains_key("Fault(11)") && outcomes.contains_key("loaded"));
+}
