@@ -68,7 +68,7 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
         }
         Top::Device(d, _) => {
             // The UART, parser, executor and transmitter: measured with yosys.
-            return logic_estimate(&Top::Engine(d.engine.clone()), family, dsp_multipliers)
+            return logic_estimate(&Top::Engine(d.first().clone()), family, dsp_multipliers)
                 + (DEVICE_LOGIC * scale).round() as u64;
         }
         Top::Dense(c) => {
@@ -165,7 +165,7 @@ fn with_engine(top: &Top, engine: &EngineConfig) -> Top {
     match top {
         Top::Device(d, pll) => Top::Device(
             lutgen_hdl::device::DeviceConfig {
-                engine: engine.clone(),
+                kind: lutgen_hdl::device::DeviceKind::Engine(engine.clone()),
                 ..d.clone()
             },
             pll.clone(),
@@ -180,7 +180,7 @@ fn with_engine(top: &Top, engine: &EngineConfig) -> Top {
 pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
     let engine = match top {
         Top::Engine(c) => Some(c),
-        Top::Device(d, _) => Some(&d.engine),
+        Top::Device(d, _) => Some(d.first()),
         Top::Dense(_) => None,
     };
     match (top, engine) {

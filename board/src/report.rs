@@ -97,9 +97,15 @@ fn write(path: &Path, text: &str) -> Result<(), BoardError> {
 
 /// Cycles per inference from the Verilator simulation (bit-exact checked).
 pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
-    match top {
-        Top::Engine(config)
-        | Top::Device(lutgen_hdl::device::DeviceConfig { engine: config, .. }, _) => {
+    if let Top::Dense(config) = top {
+        let run = check_dense(config, vectors, 0.0, 1, &SimOptions::default())?;
+        return Ok((
+            run.cycles_per_inference,
+            config.bound_cycles_per_inference(),
+        ));
+    }
+    match top.engine_config() {
+        Some(config) => {
             let image = Image::random(config.clone(), 1)?;
             let mut sim = EngineSim::new(config, &SimOptions::default())?;
             sim.load(&image)?;
@@ -123,13 +129,10 @@ pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
                 config.bound_cycles_per_inference(),
             ))
         }
-        Top::Dense(config) => {
-            let run = check_dense(config, vectors, 0.0, 1, &SimOptions::default())?;
-            Ok((
-                run.cycles_per_inference,
-                config.bound_cycles_per_inference(),
-            ))
-        }
+        None => Err(BoardError::Usage(format!(
+            "{} has no engine to simulate",
+            top.describe()
+        ))),
     }
 }
 
@@ -171,7 +174,7 @@ pub fn build(
         };
         write(&path, &board.constraints(pin_mhz))?;
         if let Top::Device(d, pll) = top {
-            let c = &d.engine;
+            let c = d.first();
             let link = f64::from(d.baud) / 10.0 / (c.input_dim.max(4 * c.outputs)) as f64;
             let clock = match pll {
                 Some(p) => format!(

@@ -36,8 +36,11 @@ pub enum EngineKind {
 pub enum Top {
     Engine(EngineConfig),
     Dense(DenseConfig),
-    /// The device, on the board's oscillator or, with a [`Pll`], on the
+    /// The engine device, on the board's oscillator or, with a [`Pll`], on the
     /// PLL's output (then the top is [`BOARD_MODULE`] around the device).
+    /// The board flow builds engine devices: a network device's estimates
+    /// here would be its first layer's (not done yet; `for_board` makes
+    /// engine devices only).
     Device(DeviceConfig, Option<Pll>),
 }
 
@@ -70,14 +73,9 @@ impl Top {
     ) -> Top {
         match engine {
             EngineKind::Lut if out_of_context => Top::Engine(config.clone()),
-            EngineKind::Lut => Top::Device(
-                DeviceConfig {
-                    engine: config.clone(),
-                    clock_hz,
-                    baud,
-                },
-                None,
-            ),
+            EngineKind::Lut => {
+                Top::Device(DeviceConfig::engine(config.clone(), clock_hz, baud), None)
+            }
             EngineKind::Dense => Top::Dense(dense_for(config, macs)),
         }
     }
@@ -109,7 +107,7 @@ impl Top {
     pub fn engine_config(&self) -> Option<&EngineConfig> {
         match self {
             Top::Engine(c) => Some(c),
-            Top::Device(d, _) => Some(&d.engine),
+            Top::Device(d, _) => Some(d.first()),
             Top::Dense(_) => None,
         }
     }
@@ -136,7 +134,7 @@ impl Top {
                 c.input_dim, c.outputs, c.macs
             ),
             Top::Device(d, pll) => {
-                let c = &d.engine;
+                let c = d.first();
                 let clock = match pll {
                     Some(p) => format!(
                         ", core clock {} MHz from the PLL",
@@ -186,7 +184,7 @@ impl Top {
     pub fn memories(&self) -> Vec<Memory> {
         match self {
             Top::Device(d, _) => {
-                let mut m = Top::Engine(d.engine.clone()).memories();
+                let mut m = Top::Engine(d.first().clone()).memories();
                 m.push(Memory::new("receive buffer", protocol::BUFFER_BYTES, 8, 1));
                 m.push(Memory::new(
                     "job FIFO",
@@ -265,7 +263,7 @@ impl Top {
     pub fn multipliers(&self) -> usize {
         match self {
             Top::Engine(c) => engine_multipliers(c),
-            Top::Device(d, _) => engine_multipliers(&d.engine),
+            Top::Device(d, _) => engine_multipliers(d.first()),
             Top::Dense(c) => c.macs,
         }
     }

@@ -26,11 +26,7 @@ pub fn small_engine() -> EngineConfig {
 }
 
 fn device() -> DeviceConfig {
-    DeviceConfig {
-        engine: small_engine(),
-        clock_hz: 12_000_000,
-        baud: 1_500_000,
-    }
+    DeviceConfig::engine(small_engine(), 12_000_000, 1_500_000)
 }
 
 fn transport() -> SimTransport {
@@ -467,11 +463,7 @@ fn the_documented_exchange_is_what_the_device_does() {
         }
     }
     assert_eq!(steps.len(), 5, "identify, refused data, load, data, status");
-    let device = DeviceConfig {
-        engine: small_engine(),
-        clock_hz: 12_000_000,
-        baud: 115_200,
-    };
+    let device = DeviceConfig::engine(small_engine(), 12_000_000, 115_200);
     let mut t = SimTransport::new(&device, &DeviceSimOptions::default()).unwrap();
     for (host, expected) in steps {
         t.write(&host).unwrap();

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod encoder;
+pub mod ident;
 pub mod image;
 pub mod learn;
 pub mod loader;

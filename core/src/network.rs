@@ -508,6 +508,14 @@ impl Network {
         &self.layers
     }
 
+    /// Every layer's engine configuration, in order: what a network device must be built for.
+    pub fn configs(&self) -> Vec<EngineConfig> {
+        self.layers
+            .iter()
+            .map(|l| l.image.config().clone())
+            .collect()
+    }
+
     /// Input dimension of the first layer.
     pub fn input_dim(&self) -> usize {
         self.layers[0].image.config().input_dim

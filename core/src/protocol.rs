@@ -19,7 +19,6 @@
 //! ```
 
 use crate::config::EngineConfig;
-use thiserror::Error;
 
 /// First byte of every frame.
 pub const SYNC0: u8 = 0xA5;
@@ -37,6 +36,13 @@ pub const PROTOCOL_VERSION: u8 = 2;
 pub const IDENT_MAGIC: [u8; 4] = *b"LTGN";
 /// Bytes of the identify reply payload.
 pub const IDENT_LEN: usize = 52;
+/// Bytes a network device's identify reply adds for each layer after the first
+/// (the layer's configuration bytes, [`config_bytes`]).
+pub const IDENT_LAYER_LEN: usize = 25;
+/// The longest identify reply: a network device of
+/// [`MAX_LAYERS`](crate::memory_map::MAX_LAYERS) layers.
+pub const MAX_IDENT_LEN: usize =
+    IDENT_LEN + 1 + IDENT_LAYER_LEN * (crate::memory_map::MAX_LAYERS - 1);
 /// Bytes of the status reply payload.
 pub const STATUS_LEN: usize = 24;
 /// Bytes of the header of a load payload: the offset in the image file (u32).
@@ -395,139 +401,6 @@ pub fn config_hash(config: &EngineConfig) -> u32 {
     crc32(&config_bytes(config))
 }
 
-/// What a device says about itself in its identify reply.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Ident {
-    pub protocol_version: u8,
-    pub config: EngineConfig,
-    pub config_hash: u32,
-    pub clock_hz: u32,
-    pub baud: u32,
-    pub buffer_bytes: u16,
-    pub max_payload: u16,
-    pub job_queue_depth: u16,
-    /// Length in bytes of the image file this device loads.
-    pub image_bytes: u32,
-}
-
-/// An identify reply that cannot be from a lutgen device of this protocol.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum IdentError {
-    #[error("identify reply is {got} bytes, expected {IDENT_LEN}")]
-    Length { got: usize },
-    #[error("identify reply does not start with \"LTGN\" (got {0:02x?}): not a lutgen device")]
-    Magic([u8; 4]),
-    #[error("device speaks protocol version {device}, this lutgen speaks {PROTOCOL_VERSION}")]
-    Version { device: u8 },
-    #[error("device reports an engine configuration lutgen cannot use: {0}")]
-    Config(String),
-    #[error(
-        "device says its image is {reported} bytes but its configuration's images are \
-         {computed}: the reply is damaged or the bitstream is broken"
-    )]
-    ImageBytes { reported: u32, computed: u64 },
-    #[error(
-        "device reports configuration hash {reported:#010x} but its configuration hashes to \
-         {computed:#010x}: the reply is damaged or the bitstream is broken"
-    )]
-    Hash { reported: u32, computed: u32 },
-}
-
-impl Ident {
-    /// The identify payload of a device built for `config`.
-    pub fn new(config: &EngineConfig, clock_hz: u32, baud: u32) -> Self {
-        Ident {
-            protocol_version: PROTOCOL_VERSION,
-            config: config.clone(),
-            config_hash: config_hash(config),
-            clock_hz,
-            baud,
-            buffer_bytes: BUFFER_BYTES as u16,
-            max_payload: MAX_PAYLOAD as u16,
-            job_queue_depth: JOB_QUEUE_DEPTH as u16,
-            image_bytes: crate::image::format::image_len(config)
-                .ok()
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
-        }
-    }
-
-    /// The 48 payload bytes:
-    /// magic "LTGN", version u8, config bytes (25), hash u32, clock u32, baud u32,
-    /// buffer bytes u16, max payload u16, job queue depth u16, image bytes u32.
-    pub fn to_bytes(&self) -> [u8; IDENT_LEN] {
-        let mut out = [0u8; IDENT_LEN];
-        out[..4].copy_from_slice(&IDENT_MAGIC);
-        out[4] = self.protocol_version;
-        out[5..30].copy_from_slice(&config_bytes(&self.config));
-        out[30..34].copy_from_slice(&self.config_hash.to_le_bytes());
-        out[34..38].copy_from_slice(&self.clock_hz.to_le_bytes());
-        out[38..42].copy_from_slice(&self.baud.to_le_bytes());
-        out[42..44].copy_from_slice(&self.buffer_bytes.to_le_bytes());
-        out[44..46].copy_from_slice(&self.max_payload.to_le_bytes());
-        out[46..48].copy_from_slice(&self.job_queue_depth.to_le_bytes());
-        out[48..52].copy_from_slice(&self.image_bytes.to_le_bytes());
-        out
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentError> {
-        if bytes.len() != IDENT_LEN {
-            return Err(IdentError::Length { got: bytes.len() });
-        }
-        let magic: [u8; 4] = bytes[..4].try_into().expect("4 bytes");
-        if magic != IDENT_MAGIC {
-            return Err(IdentError::Magic(magic));
-        }
-        if bytes[4] != PROTOCOL_VERSION {
-            return Err(IdentError::Version { device: bytes[4] });
-        }
-        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
-        let encoder = crate::EncoderKind::from_id(bytes[5])
-            .ok_or_else(|| IdentError::Config(format!("unknown encoder id {}", bytes[5])))?;
-        let config = EngineConfig {
-            encoder,
-            activation_bits: u32::from(bytes[6]),
-            centroid_bits: u32::from(bytes[7]),
-            table_bits: u32::from(bytes[8]),
-            bias_bits: u32::from(bytes[9]),
-            input_dim: u32_at(10) as usize,
-            codebooks: u32_at(14) as usize,
-            centroids: u32_at(18) as usize,
-            outputs: u32_at(22) as usize,
-            lanes: u32_at(26) as usize,
-        };
-        config
-            .validate()
-            .map_err(|e| IdentError::Config(e.to_string()))?;
-        let reported = u32_at(30);
-        let computed = config_hash(&config);
-        if reported != computed {
-            return Err(IdentError::Hash { reported, computed });
-        }
-        let image_bytes = u32_at(48);
-        let expected = crate::image::format::image_len(&config)
-            .map_err(|e| IdentError::Config(e.to_string()))? as u64;
-        if u64::from(image_bytes) != expected {
-            return Err(IdentError::ImageBytes {
-                reported: image_bytes,
-                computed: expected,
-            });
-        }
-        Ok(Ident {
-            protocol_version: bytes[4],
-            config,
-            config_hash: reported,
-            clock_hz: u32_at(34),
-            baud: u32_at(38),
-            buffer_bytes: u16_at(42),
-            max_payload: u16_at(44),
-            job_queue_depth: u16_at(46),
-            image_bytes,
-        })
-    }
-}
-
 /// The device's counters and load state, from a status reply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Status {
@@ -647,46 +520,6 @@ mod tests {
                 Decoded::Frame(Frame::new(0x82, 2, vec![9; 16]))
             ]
         );
-    }
-
-    #[test]
-    fn ident_round_trip_and_checks() {
-        let config = EngineConfig::default();
-        let ident = Ident::new(&config, 12_000_000, 115_200);
-        let bytes = ident.to_bytes();
-        assert_eq!(Ident::from_bytes(&bytes).unwrap(), ident);
-        let mut b = bytes;
-        b[0] = b'X';
-        assert!(matches!(Ident::from_bytes(&b), Err(IdentError::Magic(_))));
-        let mut b = bytes;
-        b[22] ^= 1; // outputs
-        assert!(matches!(
-            Ident::from_bytes(&b),
-            Err(IdentError::Hash { .. })
-        ));
-        let mut b = bytes;
-        b[4] = 9;
-        assert!(matches!(
-            Ident::from_bytes(&b),
-            Err(IdentError::Version { device: 9 })
-        ));
-        assert!(matches!(
-            Ident::from_bytes(&bytes[..10]),
-            Err(IdentError::Length { got: 10 })
-        ));
-    }
-
-    /// Bytes 48..52 are the image length of the reported configuration: a
-    /// reply that disagrees is damaged.
-    #[test]
-    fn ident_checks_the_image_length() {
-        let ident = Ident::new(&EngineConfig::default(), 12_000_000, 115_200);
-        assert_eq!(ident.image_bytes, 64 + 16 * 64 + 16 * 16 * 16 + 4 * 16);
-        let bytes = ident.to_bytes();
-        let mut b = bytes;
-        b[48] ^= 1;
-        let e = Ident::from_bytes(&b).unwrap_err();
-        assert!(matches!(e, IdentError::ImageBytes { .. }), "{e}");
     }
 
     /// Four patterns of false frames, 4 MiB each, pushed at once and in

@@ -18,14 +18,15 @@
 
 mod support;
 
+use lutgen_core::ident::Ident;
 use lutgen_core::image::format::HEADER_LEN;
 use lutgen_core::loader::Loader;
 use lutgen_core::memory_map::{network_load_words, LoadWord, MemoryMap};
 use lutgen_core::network::{random_network, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use lutgen_core::network_loader::NetworkLoader;
 use lutgen_core::protocol::{
-    config_hash, crc32, Decoded, Decoder, DeviceError, Frame, Ident, Status,
-    HEADER_LEN as FRAME_HEADER, MAX_PAYLOAD, OVERHEAD, STATUS_LEN, SYNC0, SYNC1, TRAILER_LEN,
+    config_hash, crc32, Decoded, Decoder, DeviceError, Frame, Status, HEADER_LEN as FRAME_HEADER,
+    MAX_PAYLOAD, OVERHEAD, STATUS_LEN, SYNC0, SYNC1, TRAILER_LEN,
 };
 use lutgen_core::{EncoderKind, EngineConfig, Image, Network, NetworkError};
 use proptest::prelude::*;

@@ -16,11 +16,12 @@
 //! and load frames do the same thing however often they run.
 
 use crate::transport::{Transport, TransportError};
+use lutgen_core::ident::{Ident, IdentError};
 use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::protocol::{
-    self, Command, Decoded, Decoder, DeviceError, Frame, Ident, IdentError, Status, ERROR_REPLY,
+    self, Command, Decoded, Decoder, DeviceError, Frame, Status, ERROR_REPLY,
 };
-use lutgen_core::{EngineConfig, Image};
+use lutgen_core::{EngineConfig, Image, Network};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -69,6 +70,15 @@ pub enum DriverError {
         port: String,
         device: String,
         image: String,
+    },
+    #[error(
+        "the device on {port} runs {device}, but the file is {file}; load a file compiled for \
+         the device (lutgen ident shows what it runs) or build a bitstream for the file"
+    )]
+    WrongTarget {
+        port: String,
+        device: String,
+        file: String,
     },
     #[error("{port} refused {what}: {}{hint}", error.describe())]
     Refused {
@@ -257,7 +267,7 @@ impl<T: Transport> Driver<T> {
             .map(|&(a, b)| reply_len(a, b))
             .max()
             .unwrap_or(0);
-        let mut decoder = Decoder::new(max_reply.max(protocol::IDENT_LEN).max(2));
+        let mut decoder = Decoder::new(max_reply.max(protocol::MAX_IDENT_LEN).max(2));
         let mut queue: VecDeque<Span> = spans
             .iter()
             .map(|&(start, end)| Span {
@@ -442,13 +452,35 @@ impl<T: Transport> Driver<T> {
                         "device error: {}",
                         DeviceError::from_code(code).map_or("unknown error code", |e| e.describe())
                     );
+                    // A load chunk refused for its offset while an earlier chunk is still to be
+                    // resent was not at fault: the device is waiting for that earlier chunk. Send
+                    // it again as it was, the try not counted (a damaged chunk early in a long
+                    // load would otherwise use up the tries of every chunk in flight behind it).
+                    let behind_a_resend = DeviceError::from_code(code)
+                        == Some(DeviceError::LoadOffset)
+                        && queue.iter().any(|s| s.start < this.span.start);
+                    if behind_a_resend {
+                        let at = queue.partition_point(|s| s.start < this.span.start);
+                        queue.insert(
+                            at,
+                            Span {
+                                tries: this.span.tries - 1,
+                                ..this.span
+                            },
+                        );
+                        continue;
+                    }
                     requeue(&mut queue, this.span);
                     continue;
                 }
                 let (start, end) = (this.span.start, this.span.end);
-                if frame.code != command.reply_code()
-                    || frame.payload.len() != reply_len(start, end)
-                {
+                // An identify reply's length depends on the device (checked by `Ident`).
+                let length_ok = match command {
+                    Command::Identify => (protocol::IDENT_LEN..=protocol::MAX_IDENT_LEN)
+                        .contains(&frame.payload.len()),
+                    _ => frame.payload.len() == reply_len(start, end),
+                };
+                if frame.code != command.reply_code() || !length_ok {
                     return Err(DriverError::Protocol {
                         port: self.port(),
                         what: format!("{} of items {start}..{end}", command.name()),
@@ -514,14 +546,41 @@ impl<T: Transport> Driver<T> {
         self.simple(Command::Reset, 0).map(|_| ())
     }
 
-    /// Refuses, before any data moves, an image for another engine.
+    /// Refuses, before any data moves, an image for another engine (or for a network device).
     pub fn check_image(&mut self, config: &EngineConfig) -> Result<Ident, DriverError> {
         let ident = self.ident()?;
+        if let Some(layers) = &ident.layers {
+            return Err(DriverError::WrongTarget {
+                port: self.port(),
+                device: describe_layers(layers),
+                file: format!("an image for one engine ({})", describe_config(config)),
+            });
+        }
         if &ident.config != config {
             return Err(DriverError::ImageMismatch {
                 port: self.port(),
                 device: describe_config(&ident.config),
                 image: describe_config(config),
+            });
+        }
+        Ok(ident)
+    }
+
+    /// Refuses, before any data moves, a network for other layers (or for an engine device).
+    pub fn check_network(&mut self, layers: &[EngineConfig]) -> Result<Ident, DriverError> {
+        let ident = self.ident()?;
+        if ident.layers.as_deref() != Some(layers) {
+            let device = match &ident.layers {
+                Some(device) => describe_layers(device),
+                None => format!(
+                    "one engine, which loads images ({})",
+                    describe_config(&ident.config)
+                ),
+            };
+            return Err(DriverError::WrongTarget {
+                port: self.port(),
+                device,
+                file: describe_layers(layers),
             });
         }
         Ok(ident)
@@ -537,10 +596,38 @@ impl<T: Transport> Driver<T> {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), DriverError> {
         let ident = self.check_image(image.config())?;
+        let file = image.to_bytes();
+        let crc = u32::from_le_bytes(
+            file[PAYLOAD_CRC_OFFSET..PAYLOAD_CRC_OFFSET + 4]
+                .try_into()
+                .expect("4 bytes"),
+        );
+        self.load_file(&ident, &file, crc, progress)
+    }
+
+    /// Writes `network` into a network device, as [`load`](Self::load)
+    /// does an image; the device reports the file's CRC (its last 4 bytes) once loaded.
+    pub fn load_network(
+        &mut self,
+        network: &Network,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), DriverError> {
+        let ident = self.check_network(&network.configs())?;
+        let file = network.to_bytes();
+        let crc = u32::from_le_bytes(file[file.len() - 4..].try_into().expect("4 bytes"));
+        self.load_file(&ident, &file, crc, progress)
+    }
+
+    fn load_file(
+        &mut self,
+        ident: &Ident,
+        file: &[u8],
+        file_crc: u32,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(), DriverError> {
         if self.status()?.loading() {
             self.reset()?;
         }
-        let file = image.to_bytes();
         let room = usize::from(ident.max_payload).saturating_sub(protocol::LOAD_HEADER_LEN);
         let spans = load_spans(file.len(), room);
         let total = file.len();
@@ -557,17 +644,12 @@ impl<T: Transport> Driver<T> {
             },
         )?;
         let status = self.status()?;
-        let image_crc = u32::from_le_bytes(
-            file[PAYLOAD_CRC_OFFSET..PAYLOAD_CRC_OFFSET + 4]
-                .try_into()
-                .expect("4 bytes"),
-        );
-        if !status.loaded() || status.image_crc != image_crc {
+        if !status.loaded() || status.image_crc != file_crc {
             return Err(DriverError::NotLoaded {
                 port: self.port(),
                 loaded: status.loaded(),
                 device_crc: status.image_crc,
-                image_crc,
+                image_crc: file_crc,
             });
         }
         Ok(())
@@ -580,7 +662,7 @@ impl<T: Transport> Driver<T> {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Vec<Vec<i32>>, DriverError> {
         let ident = self.ident()?;
-        let (d, n) = (ident.config.input_dim, ident.config.outputs);
+        let (d, n) = (ident.input_dim(), ident.outputs());
         if let Some(index) = vectors.iter().position(|v| v.len() != d) {
             return Err(DriverError::InputLength {
                 index,
@@ -620,6 +702,25 @@ impl<T: Transport> Driver<T> {
         )?;
         Ok(results)
     }
+}
+
+/// One line naming a network device's layers.
+pub fn describe_layers(layers: &[EngineConfig]) -> String {
+    let shapes: Vec<String> = layers
+        .iter()
+        .map(|c| {
+            format!(
+                "{}->{} (C={} K={} {} {}-bit)",
+                c.input_dim, c.outputs, c.codebooks, c.centroids, c.encoder, c.activation_bits
+            )
+        })
+        .collect();
+    format!(
+        "a network of {} layers: {} (hash {:#010x})",
+        layers.len(),
+        shapes.join(", "),
+        lutgen_core::ident::network_hash(layers)
+    )
 }
 
 /// One line naming an engine's shape.

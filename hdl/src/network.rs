@@ -25,7 +25,7 @@ use rust_hdl::prelude::*;
 use thiserror::Error;
 
 /// Layer configurations that cannot be chained into one network top.
-#[derive(Debug, Error, Clone, PartialEq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum NetworkShapeError {
     #[error("a network top needs at least one layer")]
     Empty,

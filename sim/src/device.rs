@@ -516,21 +516,22 @@ impl DeviceSim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lutgen_core::protocol::{self, Command, Decoded, Decoder, Frame, Ident};
+    use lutgen_core::ident::Ident;
+    use lutgen_core::protocol::{self, Command, Decoded, Decoder, Frame};
     use lutgen_core::{EngineConfig, Image};
 
     fn small() -> DeviceConfig {
-        DeviceConfig {
-            engine: EngineConfig {
+        DeviceConfig::engine(
+            EngineConfig {
                 input_dim: 8,
                 codebooks: 4,
                 centroids: 4,
                 outputs: 4,
                 ..EngineConfig::default()
             },
-            clock_hz: 12_000_000,
-            baud: 1_500_000,
-        }
+            12_000_000,
+            1_500_000,
+        )
     }
 
     fn exchange(sim: &mut DeviceSim, frames: &[Frame], replies: usize) -> Vec<Decoded> {
@@ -604,7 +605,7 @@ mod tests {
     /// agree; the skipping run skipped most of its cycles.
     fn skipping_keeps_every_cycle(link: Link, baud: u32) {
         let device = DeviceConfig { baud, ..small() };
-        let image = Image::random(device.engine.clone(), 5).unwrap().to_bytes();
+        let image = Image::random(device.first().clone(), 5).unwrap().to_bytes();
         let mut seq = 0u8;
         let mut frame = |code: Command, payload: Vec<u8>| {
             seq = seq.wrapping_add(1);

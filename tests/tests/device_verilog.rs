@@ -8,8 +8,8 @@ use lutgen_hdl::device::{core_verilog, device_verilog, DeviceConfig, CORE_MODULE
 use lutgen_tests::{run_tool, write_verilog};
 
 fn device(baud: u32) -> DeviceConfig {
-    DeviceConfig {
-        engine: EngineConfig {
+    DeviceConfig::engine(
+        EngineConfig {
             input_dim: 16,
             codebooks: 4,
             centroids: 4,
@@ -17,9 +17,9 @@ fn device(baud: u32) -> DeviceConfig {
             lanes: 2,
             ..EngineConfig::default()
         },
-        clock_hz: 12_000_000,
+        12_000_000,
         baud,
-    }
+    )
 }
 
 #[test]
@@ -47,14 +47,15 @@ fn unusable_links_are_refused_with_the_fix() {
         err.contains("2 clock cycles per bit") && err.contains("lower the baud"),
         "{err}"
     );
-    let wide = DeviceConfig {
-        engine: EngineConfig {
+    let wide = DeviceConfig::engine(
+        EngineConfig {
             input_dim: 1024,
             codebooks: 256,
             ..EngineConfig::default()
         },
-        ..device(115_200)
-    };
+        12_000_000,
+        115_200,
+    );
     let err = device_verilog(&wide).unwrap_err().to_string();
     assert!(err.contains("input_dim <= 512"), "{err}");
 }

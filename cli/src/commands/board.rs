@@ -6,6 +6,7 @@
 //! path as a serial port talks to the simulated device, byte for byte as to
 //! a board on /dev/ttyUSB0.
 
+use crate::device_file::DeviceFile;
 use crate::engine_args::EngineArgs;
 use crate::error::CommandError;
 use crate::output::print_json;
@@ -26,8 +27,12 @@ pub struct BoardArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Build the device for this image's engine (instead of the engine flags). It is not loaded.
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "network")]
     pub image: Option<PathBuf>,
+    /// Build a network device for this compiled network's layers (`lutgen
+    /// compile` output): it loads network files and runs every layer. It is not loaded.
+    #[arg(long, value_name = "NET.lutnet")]
+    pub network: Option<PathBuf>,
     /// Baud rate of the modeled wire.
     #[arg(long, default_value_t = 115_200)]
     pub baud: u32,
@@ -46,15 +51,38 @@ pub struct BoardArgs {
 }
 
 pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
-    let engine = match &args.image {
-        Some(path) => Image::read_from(path)?.config().clone(),
-        None => args.engine.resolve()?,
+    let device = match (&args.image, &args.network) {
+        (Some(path), _) => DeviceConfig::engine(
+            Image::read_from(path)?.config().clone(),
+            args.clock_hz,
+            args.baud,
+        ),
+        (None, Some(path)) => {
+            if !args.engine.is_empty() {
+                return Err(crate::Error::Usage(
+                    "--network takes its layers from the network file: drop the engine flags"
+                        .into(),
+                )
+                .into());
+            }
+            match DeviceFile::read(path)? {
+                DeviceFile::Network(network) => {
+                    DeviceConfig::network(network.configs(), args.clock_hz, args.baud)
+                }
+                DeviceFile::Image(_) => {
+                    return Err(crate::Error::Usage(format!(
+                        "{} is a table image, not a network file: pass it with --image",
+                        path.display()
+                    ))
+                    .into())
+                }
+            }
+        }
+        (None, None) => DeviceConfig::engine(args.engine.resolve()?, args.clock_hz, args.baud),
     };
-    let device = DeviceConfig {
-        engine,
-        clock_hz: args.clock_hz,
-        baud: args.baud,
-    };
+    device
+        .validate()
+        .map_err(|e| CommandError::Board(e.to_string()))?;
     let link = if args.bit_level {
         Link::Bit
     } else {
@@ -77,7 +105,8 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
             "clock_hz": args.clock_hz,
             "pace": format!("{:?}", args.pace).to_lowercase(),
             "link": if args.bit_level { "bit" } else { "byte" },
-            "config_hash": format!("{:#010x}", lutgen_core::protocol::config_hash(&device.engine)),
+            "config_hash": format!("{:#010x}", device.ident().config_hash),
+            "layers": device.layers().len(),
         }));
     } else {
         println!("{}", path.display());

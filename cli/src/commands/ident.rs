@@ -1,4 +1,4 @@
-//! `lutgen ident`: who is on the port, and which engine it carries.
+//! `lutgen ident`: who is on the port, and which engine (or network of layers) it carries.
 
 use crate::error::CommandError;
 use crate::output::print_json;
@@ -26,7 +26,19 @@ pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
             "{}: lutgen protocol v{}",
             args.port.port, ident.protocol_version
         );
-        println!("engine: {}", describe_config(&ident.config));
+        match &ident.layers {
+            None => println!("engine: {}", describe_config(&ident.config)),
+            Some(layers) => {
+                println!(
+                    "network device, {} layers (hash {:#010x}); it loads network files",
+                    layers.len(),
+                    ident.config_hash
+                );
+                for (i, layer) in layers.iter().enumerate() {
+                    println!("layer {i}: {}", describe_config(layer));
+                }
+            }
+        }
         println!(
             "link: {} baud, {} Hz clock; buffer {} bytes, frames up to {} bytes, {} queued jobs",
             ident.baud,
@@ -35,7 +47,10 @@ pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
             ident.max_payload,
             ident.job_queue_depth
         );
-        println!("image: {} bytes", ident.image_bytes);
+        match &ident.layers {
+            None => println!("image: {} bytes", ident.image_bytes),
+            Some(_) => println!("network file: at most {} bytes", ident.image_bytes),
+        }
     }
     Ok(true)
 }

@@ -1,20 +1,23 @@
-//! `lutgen load`: write a table image into the device.
+//! `lutgen load`: write a table image (engine device) or a compiled network
+//! (network device) into the device.
 
+use crate::device_file::DeviceFile;
 use crate::error::CommandError;
 use crate::output::{print_json, progress_bar};
 use crate::port::PortArgs;
 use clap::Args;
-use lutgen_core::Image;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Load a table image (centroids, tables, bias) into the device's engine.
+/// Load a table image (centroids, tables, bias) into an engine device, or a
+/// compiled network (every layer's image, requantization and activation) into
+/// a network device. A file for another device is refused before any data moves.
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     #[command(flatten)]
     pub port: PortArgs,
-    /// The image (from `lutgen image` or `lutgen compile`).
-    #[arg(value_name = "IMAGE")]
+    /// The image or network file (from `lutgen image` or `lutgen compile`).
+    #[arg(value_name = "FILE")]
     pub image: PathBuf,
     /// Print one JSON object on stdout.
     #[arg(long)]
@@ -31,12 +34,12 @@ struct Report {
 }
 
 pub fn run(args: &LoadArgs) -> Result<bool, CommandError> {
-    let image = Image::read_from(&args.image)?;
+    let file = DeviceFile::read(&args.image)?;
     let mut driver = args.port.open()?;
-    driver.check_image(image.config())?;
+    file.check(&mut driver)?;
     let start = Instant::now();
     let bar = progress_bar(0, "loading", args.json);
-    driver.load(&image, &mut |done, total| {
+    file.load(&mut driver, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;

@@ -1,14 +1,13 @@
 //! `lutgen run`: stream activation vectors through the device and collect the results.
 
+use crate::device_file::DeviceFile;
 use crate::error::CommandError;
 use crate::output::{print_json, progress_bar};
 use crate::port::LinkArgs;
 use crate::vectors;
 use clap::Args;
-use lutgen_core::{Image, Reference};
 use lutgen_driver::Driver;
 use lutgen_driver::{transport::serial::SerialTransport, Transport};
-use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::{DeviceSimOptions, Link};
 use lutgen_sim::transport::SimTransport;
 use std::path::PathBuf;
@@ -36,14 +35,21 @@ pub struct RunArgs {
     pub bit_level: bool,
     #[command(flatten)]
     pub link: LinkArgs,
-    /// The image on the device: its configuration must match the device's, and
-    /// `--verify` checks results against it.
-    #[arg(long, value_name = "IMAGE")]
-    pub image: PathBuf,
-    /// Load the image before running (always done with --sim).
+    /// The image on an engine device: its configuration must match the
+    /// device's, and `--verify` checks results against it.
+    #[arg(long, value_name = "IMAGE", required_unless_present = "network")]
+    pub image: Option<PathBuf>,
+    /// Instead of --image: the compiled network on a network device (`lutgen
+    /// compile` output). Results are the last layer's outputs; `--verify`
+    /// checks them against the whole integer pipeline.
+    #[arg(long, value_name = "NET.lutnet", conflicts_with = "image")]
+    pub network: Option<PathBuf>,
+    /// Load the image or network before running (always done with --sim).
     #[arg(long)]
     pub load: bool,
-    /// Vectors: an integer .npy of shape (vectors, D).
+    /// Vectors: an integer .npy of shape (vectors, D). With --network, an
+    /// int8 array is taken as quantized, anything else (float, raw pixels)
+    /// is quantized as the compiler quantized its calibration data.
     #[arg(long, value_name = "X.npy", required_unless_present = "random")]
     pub input: Option<PathBuf>,
     /// Instead of --input: COUNT random vectors.
@@ -55,6 +61,10 @@ pub struct RunArgs {
     /// Write the results as an int32 .npy of shape (vectors, N).
     #[arg(long, value_name = "Y.npy")]
     pub output: Option<PathBuf>,
+    /// With --network: write --output as float32, the outputs times the
+    /// last layer's accumulator scale (the float model's logits, approximately).
+    #[arg(long, requires_all = ["network", "output"])]
+    pub dequantize: bool,
     /// Check every result against the software reference; exit non-zero on a mismatch.
     #[arg(long)]
     pub verify: bool,
@@ -66,7 +76,13 @@ pub struct RunArgs {
 #[derive(serde::Serialize)]
 struct Report {
     port: String,
+    /// Layers the device runs (1: an engine device).
+    layers: usize,
     vectors: usize,
+    /// With --network and real-valued input: values outside the range the
+    /// network's input quantization covers, clipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clipped_inputs: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mismatches: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,25 +109,56 @@ struct Report {
 }
 
 pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
-    let image = Image::read_from(&args.image)?;
-    let config = image.config().clone();
-    let inputs = match (&args.input, args.random) {
-        (Some(path), _) => vectors::read_npy(path, config.input_dim)?,
-        (None, Some(count)) => vectors::random(&config, count, args.seed),
-        (None, None) => unreachable!("clap requires --input or --random"),
+    let file = match (&args.image, &args.network) {
+        (Some(path), _) => match DeviceFile::read(path)? {
+            DeviceFile::Network(_) => {
+                return Err(crate::Error::Usage(format!(
+                    "{} is a network file: pass it with --network",
+                    path.display()
+                ))
+                .into())
+            }
+            image => image,
+        },
+        (None, Some(path)) => match DeviceFile::read(path)? {
+            DeviceFile::Image(_) => {
+                return Err(crate::Error::Usage(format!(
+                    "{} is a table image: pass it with --image",
+                    path.display()
+                ))
+                .into())
+            }
+            network => network,
+        },
+        (None, None) => unreachable!("clap requires --image or --network"),
     };
-    let reference = Reference::new(&image);
+    let first = file.layers()[0].clone();
+    let mut clipped_inputs = None;
+    let inputs = match (&args.input, args.random, &file) {
+        (Some(path), _, DeviceFile::Network(network)) => {
+            let quantization = network.input_quantization();
+            let read = vectors::read_network_npy(
+                path,
+                network.input_dim(),
+                first.activation_bits,
+                &quantization,
+            )?;
+            if let Some(warning) = read.warning(&quantization) {
+                eprintln!("{warning}");
+            }
+            clipped_inputs = Some(read.clipped);
+            read.rows
+        }
+        (Some(path), _, DeviceFile::Image(_)) => vectors::read_npy(path, first.input_dim)?,
+        (None, Some(count), _) => vectors::random(&first, count, args.seed),
+        (None, None, _) => unreachable!("clap requires --input or --random"),
+    };
+    let reference = file.reference();
     for (index, x) in inputs.iter().enumerate() {
-        reference
-            .check_input(x)
-            .map_err(|source| crate::Error::Input { index, source })?;
+        reference(x).map_err(|source| crate::Error::Input { index, source })?;
     }
     if args.sim {
-        let device = DeviceConfig {
-            engine: config,
-            clock_hz: args.clock_hz,
-            baud: args.baud,
-        };
+        let device = file.device(args.clock_hz, args.baud);
         if !args.json {
             eprintln!("building the simulated device (cached after the first build)...");
         }
@@ -128,7 +175,13 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             },
         )?;
         let driver = Driver::new(transport, args.link.options());
-        finish(args, driver, &image, &inputs, true, |t: &SimTransport| {
+        let run = Run {
+            file: &file,
+            inputs: &inputs,
+            load: true,
+            clipped_inputs,
+        };
+        finish(args, driver, run, |t: &SimTransport| {
             let s = t.sim().stats();
             Some((
                 s.busy_cycles_to_device,
@@ -143,29 +196,41 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             .as_deref()
             .expect("clap requires --port without --sim");
         let driver = Driver::new(SerialTransport::open(port, args.baud)?, args.link.options());
-        finish(
-            args,
-            driver,
-            &image,
-            &inputs,
-            args.load,
-            |_: &SerialTransport| None,
-        )
+        let run = Run {
+            file: &file,
+            inputs: &inputs,
+            load: args.load,
+            clipped_inputs,
+        };
+        finish(args, driver, run, |_: &SerialTransport| None)
     }
+}
+
+/// What one `lutgen run` streams: the file on the device, the vectors, and
+/// whether to load the file first.
+struct Run<'a> {
+    file: &'a DeviceFile,
+    inputs: &'a [Vec<i8>],
+    load: bool,
+    clipped_inputs: Option<usize>,
 }
 
 fn finish<T: Transport>(
     args: &RunArgs,
     mut driver: Driver<T>,
-    image: &Image,
-    inputs: &[Vec<i8>],
-    load: bool,
+    run: Run,
     link_busy: impl Fn(&T) -> Option<(u64, u64, u64, u64)>,
 ) -> Result<bool, CommandError> {
-    driver.check_image(image.config())?;
+    let Run {
+        file,
+        inputs,
+        load,
+        clipped_inputs,
+    } = run;
+    file.check(&mut driver)?;
     if load {
         let bar = progress_bar(0, "loading", args.json);
-        driver.load(image, &mut |done, total| {
+        file.load(&mut driver, &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         })?;
@@ -181,11 +246,11 @@ fn finish<T: Transport>(
     let seconds = driver.now(wall) - t0;
     let stats = driver.stats();
     let (mismatches, first_mismatch) = if args.verify {
-        let reference = Reference::new(image);
+        let reference = file.reference();
         let mut count = 0;
         let mut first = None;
         for (i, (x, got)) in inputs.iter().zip(&results).enumerate() {
-            let want = reference.outputs(x).expect("inputs checked");
+            let want = reference(x).map_err(|source| crate::Error::Input { index: i, source })?;
             for (n, (w, g)) in want.iter().zip(got).enumerate() {
                 if w != g {
                     count += 1;
@@ -199,12 +264,19 @@ fn finish<T: Transport>(
     } else {
         (None, None)
     };
-    if let Some(path) = &args.output {
-        vectors::write_npy(path, &results, image.config().outputs)?;
+    match (&args.output, file) {
+        (Some(path), DeviceFile::Network(network)) if args.dequantize => {
+            let real: Vec<Vec<f32>> = results.iter().map(|r| network.dequantize(r)).collect();
+            vectors::write_npy_f32(path, &real, file.outputs())?;
+        }
+        (Some(path), _) => vectors::write_npy(path, &results, file.outputs())?,
+        (None, _) => {}
     }
     let report = Report {
         port: driver.transport().name().to_string(),
+        layers: file.layers().len(),
         vectors: inputs.len(),
+        clipped_inputs,
         mismatches,
         first_mismatch,
         seconds,

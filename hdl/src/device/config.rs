@@ -1,7 +1,8 @@
 //! How a device is built ([`DeviceConfig`]) and the rules it must meet
 //! ([`DeviceConfigError`]).
 
-use lutgen_core::protocol::{self, Command, DeviceError, Ident};
+use lutgen_core::ident::Ident;
+use lutgen_core::protocol::{self, Command, DeviceError};
 use lutgen_core::EngineConfig;
 
 // The receiver, executor and transmitter write these codes as literals (rust-hdl's generator
@@ -32,10 +33,21 @@ const _: () = {
 /// each bit in its middle, so over a 10-bit frame both ends together may drift about 5%).
 pub const MAX_BAUD_ERROR_PERMILLE: u64 = 20;
 
-/// How the device is built: the engine and the link.
+/// What a device runs, which decides the file its load command takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// One engine; it loads image files (`LUTI`, `docs/image-format.md`).
+    Engine(EngineConfig),
+    /// A chain of layers, one engine each with the requantization between
+    /// them (the dataflow [`NetworkTop`](crate::network::NetworkTop)); it
+    /// loads network files (`LUTNET`) for exactly these layers.
+    Network(Vec<EngineConfig>),
+}
+
+/// How the device is built: what it runs and the link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceConfig {
-    pub engine: EngineConfig,
+    pub kind: DeviceKind,
     /// Board clock in Hz.
     pub clock_hz: u32,
     /// Serial baud rate; the bit time is `round(clock_hz / baud)` cycles.
@@ -43,6 +55,47 @@ pub struct DeviceConfig {
 }
 
 impl DeviceConfig {
+    /// A device for one engine, loading image files.
+    pub fn engine(engine: EngineConfig, clock_hz: u32, baud: u32) -> Self {
+        DeviceConfig {
+            kind: DeviceKind::Engine(engine),
+            clock_hz,
+            baud,
+        }
+    }
+
+    /// A device for a chain of layers, loading network files.
+    pub fn network(layers: Vec<EngineConfig>, clock_hz: u32, baud: u32) -> Self {
+        DeviceConfig {
+            kind: DeviceKind::Network(layers),
+            clock_hz,
+            baud,
+        }
+    }
+
+    /// The layers the device runs, in order (one for an engine device).
+    pub fn layers(&self) -> &[EngineConfig] {
+        match &self.kind {
+            DeviceKind::Engine(engine) => std::slice::from_ref(engine),
+            DeviceKind::Network(layers) => layers,
+        }
+    }
+
+    /// The first layer: its input is the device's input vector.
+    pub fn first(&self) -> &EngineConfig {
+        &self.layers()[0]
+    }
+
+    /// The last layer: its outputs are a data reply's results.
+    pub fn last(&self) -> &EngineConfig {
+        self.layers().last().expect("a device has a layer")
+    }
+
+    /// Whether the device loads network files (rather than image files).
+    pub fn is_network(&self) -> bool {
+        matches!(self.kind, DeviceKind::Network(_))
+    }
+
     /// Clock cycles per serial bit.
     pub fn clocks_per_bit(&self) -> u32 {
         (self.clock_hz + self.baud / 2) / self.baud.max(1)
@@ -54,9 +107,14 @@ impl DeviceConfig {
         (self.clock_hz / 20).max(640 * self.clocks_per_bit())
     }
 
-    /// What the device says in its identify reply.
+    /// What the device says in its identify reply (the device must pass
+    /// [`validate`](Self::validate)).
     pub fn ident(&self) -> Ident {
-        Ident::new(&self.engine, self.clock_hz, self.baud)
+        match &self.kind {
+            DeviceKind::Engine(engine) => Ident::new(engine, self.clock_hz, self.baud),
+            DeviceKind::Network(layers) => Ident::network(layers, self.clock_hz, self.baud)
+                .expect("DeviceConfig::validate checks the network's layers"),
+        }
     }
 }
 
@@ -65,6 +123,8 @@ impl DeviceConfig {
 pub enum DeviceConfigError {
     #[error("invalid engine configuration: {0}")]
     Engine(#[from] lutgen_core::ConfigError),
+    #[error("the network device cannot be built: {0}")]
+    Network(#[from] crate::network::NetworkShapeError),
     #[error(
         "a {clock_hz} Hz clock gives {clocks_per_bit} clock cycles per bit at {baud} baud; \
          the UART needs {min} to 65535: lower the baud rate or raise the clock"
@@ -102,9 +162,20 @@ pub enum DeviceConfigError {
 }
 
 impl DeviceConfig {
-    /// Checks the engine and the link.
+    /// Checks the layers and the link.
     pub fn validate(&self) -> Result<(), DeviceConfigError> {
-        self.engine.validate()?;
+        match &self.kind {
+            DeviceKind::Engine(engine) => {
+                engine.validate()?;
+                lutgen_core::loader::Loader::new(engine)
+                    .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
+            }
+            DeviceKind::Network(layers) => {
+                crate::network::validate_layers(layers)?;
+                lutgen_core::network_loader::NetworkLoader::new(layers)
+                    .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
+            }
+        }
         let cpb = self.clocks_per_bit();
         if self.baud == 0 || !(crate::uart::MIN_CLOCKS_PER_BIT..=65535).contains(&cpb) {
             return Err(DeviceConfigError::Baud {
@@ -131,17 +202,15 @@ impl DeviceConfig {
                 max: MAX_BAUD_ERROR_PERMILLE,
             });
         }
-        if self.engine.input_dim > protocol::MAX_PAYLOAD {
+        if self.first().input_dim > protocol::MAX_PAYLOAD {
             return Err(DeviceConfigError::VectorTooLong {
-                input_dim: self.engine.input_dim,
+                input_dim: self.first().input_dim,
                 max: protocol::MAX_PAYLOAD,
             });
         }
-        lutgen_core::loader::Loader::new(&self.engine)
-            .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
-        if 4 * self.engine.outputs > 0xFFFF {
+        if 4 * self.last().outputs > 0xFFFF {
             return Err(DeviceConfigError::ResultTooLong {
-                bytes: 4 * self.engine.outputs,
+                bytes: 4 * self.last().outputs,
             });
         }
         Ok(())
@@ -151,8 +220,8 @@ impl DeviceConfig {
 /// A small device for the parts' tests.
 #[cfg(test)]
 pub(crate) fn example() -> DeviceConfig {
-    DeviceConfig {
-        engine: EngineConfig {
+    DeviceConfig::engine(
+        EngineConfig {
             input_dim: 16,
             codebooks: 4,
             centroids: 4,
@@ -160,9 +229,30 @@ pub(crate) fn example() -> DeviceConfig {
             lanes: 2,
             ..EngineConfig::default()
         },
-        clock_hz: 12_000_000,
-        baud: 115_200,
-    }
+        12_000_000,
+        115_200,
+    )
+}
+
+/// A small two-layer network device for the parts' tests.
+#[cfg(test)]
+pub(crate) fn network_example() -> DeviceConfig {
+    let first = EngineConfig {
+        input_dim: 16,
+        codebooks: 4,
+        centroids: 4,
+        outputs: 8,
+        lanes: 2,
+        ..EngineConfig::default()
+    };
+    let second = EngineConfig {
+        input_dim: 8,
+        codebooks: 2,
+        centroids: 4,
+        outputs: 5,
+        ..EngineConfig::default()
+    };
+    DeviceConfig::network(vec![first, second], 12_000_000, 115_200)
 }
 
 #[cfg(test)]

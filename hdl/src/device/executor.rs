@@ -91,10 +91,12 @@ pub struct Executor {
     job_kind: Signal<Local, Bits<8>>,
     skip: Signal<Local, Bits<32>>,
     reset_cycles: Constant<Bits<8>>,
+    ident_len: Constant<Bits<16>>,
 }
 
-impl Default for Executor {
-    fn default() -> Self {
+impl Executor {
+    /// The executor of a device whose identify reply is `ident_len` bytes.
+    pub fn new(ident_len: usize) -> Self {
         Executor {
             clock: Default::default(),
             job: Default::default(),
@@ -138,6 +140,7 @@ impl Default for Executor {
             job_kind: Default::default(),
             skip: Default::default(),
             reset_cycles: Constant::new(RESET_CYCLES.into()),
+            ident_len: Constant::new((ident_len as u64).into()),
         }
     }
 }
@@ -222,7 +225,7 @@ impl Logic for Executor {
                         | (bit_cast::<48, 16>(self.job_r.q.val().get_bits::<16>(16)) << 32)
                         | 0xFF;
                 } else {
-                    // Identify (48-byte reply) or status (16 bytes).
+                    // Identify (`ident_len` bytes) or status (24 bytes).
                     self.reply_write.next = true;
                     self.reply_data.next = bit_cast::<48, 8>(self.job_kind.val() | 0x80)
                         | (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8)) << 8)
@@ -230,7 +233,7 @@ impl Logic for Executor {
                     if self.job_kind.val() == 1 {
                         self.reply_data.next =
                             (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8)) << 8)
-                                | (bit_cast::<48, 8>(52.into()) << 16)
+                                | (bit_cast::<48, 16>(self.ident_len.val()) << 16)
                                 | 0x81;
                     }
                 }
@@ -385,9 +388,10 @@ impl Logic for Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lutgen_core::protocol;
 
     #[test]
     fn verilog_is_lint_clean() {
-        crate::lint::assert_block_is_clean("executor", &mut Executor::default());
+        crate::lint::assert_block_is_clean("executor", &mut Executor::new(protocol::IDENT_LEN));
     }
 }

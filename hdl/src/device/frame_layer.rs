@@ -1,22 +1,32 @@
-//! [`DeviceCore`]: the frame layer on a byte stream, with the engine. Its
-//! parts, each a block of its own: the [`FrameReceiver`] (frames in, jobs
-//! and payloads out), the [`Executor`] (jobs to the engine and replies) and
-//! the [`Transmitter`] (replies out), joined by the receive buffer and the
-//! job and reply queues. The core also holds the engine's power-on reset,
-//! the status counters and the `idle` output.
+//! [`DeviceCore`]: the frame layer on a byte stream, with what the device
+//! runs: a [`NetworkTop`] of one layer (an engine device) or of the
+//! network's layers. Its parts, each a block of its own: the
+//! [`FrameReceiver`] (frames in, jobs and payloads out), the [`Executor`]
+//! (jobs to the layers and replies), the loader (an [`ImageLoader`] for an
+//! engine device, a [`NetworkFileLoader`] for a network device) and the
+//! [`Transmitter`] (replies out), joined by the receive buffer and the job
+//! and reply queues. The core also holds the power-on reset, the status
+//! counters and the `idle` output.
+//!
+//! One device, two loaders: rust-hdl has no optional child, so the core
+//! holds each kind of loader in a vector of zero or one, and wires the one
+//! present in a loop over its length (the other loop generates nothing).
 
-use super::config::DeviceConfig;
+use super::config::{DeviceConfig, DeviceKind};
 use super::executor::Executor;
 use super::loader::ImageLoader;
+use super::network_loader::NetworkFileLoader;
 use super::queues::{JobFifo, ReplyFifo};
 use super::receiver::FrameReceiver;
 use super::transmitter::Transmitter;
-use crate::engine::Engine;
 use crate::memory::BlockRam;
+use crate::network::NetworkTop;
+use lutgen_core::loader::Loader;
+use lutgen_core::network_loader::NetworkLoader;
 use lutgen_core::protocol;
 use rust_hdl::prelude::*;
 
-/// The frame layer on a byte stream, with the engine.
+/// The frame layer on a byte stream, with the layers it runs.
 #[derive(LogicBlock)]
 pub struct DeviceCore {
     pub clock: Signal<In, Clock>,
@@ -31,13 +41,15 @@ pub struct DeviceCore {
     /// pending. Time can pass without changing any state until the next byte.
     pub idle: Signal<Out, Bit>,
 
-    engine: Engine,
+    engine: NetworkTop,
     buffer: BlockRam<Bits<8>>,
     jobs: JobFifo,
     replies: ReplyFifo,
     receiver: FrameReceiver,
     executor: Executor,
-    loader: ImageLoader,
+    // One of the two (see the module doc).
+    image_loaders: Vec<ImageLoader>,
+    network_loaders: Vec<NetworkFileLoader>,
     transmitter: Transmitter,
     // Power-on reset of the engine.
     power_on: DFF<Bits<8>>,
@@ -56,11 +68,34 @@ pub struct DeviceCore {
     refused_p: DFF<Bit>,
     vector_p: DFF<Bit>,
     clear_p: DFF<Bit>,
+    // The loader's outputs, whichever it is.
+    loader_ready: Signal<Local, Bit>,
+    loader_offset: Signal<Local, Bits<32>>,
+    loader_loaded: Signal<Local, Bit>,
+    loader_fault: Signal<Local, Bits<8>>,
+    loader_crc: Signal<Local, Bits<32>>,
+    no_trace: Constant<Bits<4>>,
+    _image_loaders: usize,
+    _network_loaders: usize,
 }
 
 impl DeviceCore {
-    /// The frame layer around an engine for `device.engine` (validated first by the caller).
+    /// The frame layer around the layers of `device` (validated first by the caller).
     pub fn new(device: &DeviceConfig) -> Self {
+        let (image_loaders, network_loaders) = match &device.kind {
+            DeviceKind::Engine(engine) => (
+                vec![ImageLoader::new(
+                    &Loader::new(engine).expect("DeviceConfig::validate checks the image layout"),
+                )],
+                vec![],
+            ),
+            DeviceKind::Network(layers) => (
+                vec![],
+                vec![NetworkFileLoader::new(&NetworkLoader::new(layers).expect(
+                    "DeviceConfig::validate checks the network's layers",
+                ))],
+            ),
+        };
         DeviceCore {
             clock: Default::default(),
             rx_valid: Default::default(),
@@ -69,16 +104,16 @@ impl DeviceCore {
             tx_data: Default::default(),
             tx_ready: Default::default(),
             idle: Default::default(),
-            engine: Engine::new(&device.engine),
+            engine: NetworkTop::new(device.layers()),
             buffer: BlockRam::new(protocol::BUFFER_BYTES),
             jobs: Default::default(),
             replies: Default::default(),
             receiver: FrameReceiver::new(device),
-            executor: Default::default(),
-            loader: ImageLoader::new(
-                &lutgen_core::loader::Loader::new(&device.engine)
-                    .expect("DeviceConfig::validate checks the image layout"),
-            ),
+            executor: Executor::new(device.ident().to_bytes().len()),
+            _image_loaders: image_loaders.len(),
+            _network_loaders: network_loaders.len(),
+            image_loaders,
+            network_loaders,
             transmitter: Transmitter::new(device),
             power_on: Default::default(),
             frames_received: Default::default(),
@@ -91,6 +126,13 @@ impl DeviceCore {
             refused_p: Default::default(),
             vector_p: Default::default(),
             clear_p: Default::default(),
+            loader_ready: Default::default(),
+            loader_offset: Default::default(),
+            loader_loaded: Default::default(),
+            loader_fault: Default::default(),
+            loader_crc: Default::default(),
+            // Past the last layer: the trace port selects nothing.
+            no_trace: Constant::new(15.into()),
         }
     }
 }
@@ -121,7 +163,6 @@ impl Logic for DeviceCore {
             replies,
             receiver,
             executor,
-            loader,
             transmitter
         );
 
@@ -158,18 +199,50 @@ impl Logic for DeviceCore {
         self.engine.in_data.next = self.buffer.read_data.val();
         self.executor.engine_in_ready.next = self.engine.in_ready.val();
 
-        // ---- Loader: image bytes from the executor, writes to the engine.
-        self.loader.restart.next = self.executor.loader_restart.val();
-        self.loader.abandon.next = self.executor.loader_abandon.val();
-        self.loader.byte_valid.next = self.executor.loader_byte_valid.val();
-        self.loader.in_byte.next = self.buffer.read_data.val();
-        self.executor.loader_ready.next = self.loader.ready.val();
-        self.executor.loader_offset.next = self.loader.offset.val();
-        self.executor.loader_loaded.next = self.loader.loaded.val();
-        self.executor.loader_fault.next = self.loader.fault.val();
-        self.engine.load_enable.next = self.loader.load_enable.val();
-        self.engine.load_address.next = self.loader.load_address.val();
-        self.engine.load_data.next = self.loader.load_data.val();
+        // ---- Loader: file bytes from the executor, writes to the layers.
+        self.engine.trace_select.next = self.no_trace.val();
+        self.loader_ready.next = false;
+        self.loader_offset.next = 0.into();
+        self.loader_loaded.next = false;
+        self.loader_fault.next = 0.into();
+        self.loader_crc.next = 0.into();
+        self.engine.load_enable.next = false;
+        self.engine.load_address.next = 0.into();
+        self.engine.load_data.next = 0.into();
+        for i in 0..self._image_loaders {
+            self.image_loaders[i].clock.next = self.clock.val();
+            self.image_loaders[i].restart.next = self.executor.loader_restart.val();
+            self.image_loaders[i].abandon.next = self.executor.loader_abandon.val();
+            self.image_loaders[i].byte_valid.next = self.executor.loader_byte_valid.val();
+            self.image_loaders[i].in_byte.next = self.buffer.read_data.val();
+            self.loader_ready.next = self.image_loaders[i].ready.val();
+            self.loader_offset.next = self.image_loaders[i].offset.val();
+            self.loader_loaded.next = self.image_loaders[i].loaded.val();
+            self.loader_fault.next = self.image_loaders[i].fault.val();
+            self.loader_crc.next = self.image_loaders[i].image_crc.val();
+            self.engine.load_enable.next = self.image_loaders[i].load_enable.val();
+            self.engine.load_address.next = self.image_loaders[i].load_address.val();
+            self.engine.load_data.next = self.image_loaders[i].load_data.val();
+        }
+        for i in 0..self._network_loaders {
+            self.network_loaders[i].clock.next = self.clock.val();
+            self.network_loaders[i].restart.next = self.executor.loader_restart.val();
+            self.network_loaders[i].abandon.next = self.executor.loader_abandon.val();
+            self.network_loaders[i].byte_valid.next = self.executor.loader_byte_valid.val();
+            self.network_loaders[i].in_byte.next = self.buffer.read_data.val();
+            self.loader_ready.next = self.network_loaders[i].ready.val();
+            self.loader_offset.next = self.network_loaders[i].offset.val();
+            self.loader_loaded.next = self.network_loaders[i].loaded.val();
+            self.loader_fault.next = self.network_loaders[i].fault.val();
+            self.loader_crc.next = self.network_loaders[i].image_crc.val();
+            self.engine.load_enable.next = self.network_loaders[i].load_enable.val();
+            self.engine.load_address.next = self.network_loaders[i].load_address.val();
+            self.engine.load_data.next = self.network_loaders[i].load_data.val();
+        }
+        self.executor.loader_ready.next = self.loader_ready.val();
+        self.executor.loader_offset.next = self.loader_offset.val();
+        self.executor.loader_loaded.next = self.loader_loaded.val();
+        self.executor.loader_fault.next = self.loader_fault.val();
 
         // ---- Transmitter: replies (and the engine's results) out.
         self.transmitter.reply.next = self.replies.data_out.val();
@@ -185,10 +258,10 @@ impl Logic for DeviceCore {
         self.transmitter.frames_rejected.next = self.frames_rejected.q.val();
         self.transmitter.vectors.next = self.vectors.q.val();
         self.transmitter.engine_fault.next = self.engine.fault.val();
-        self.transmitter.loaded.next = self.loader.loaded.val();
-        self.transmitter.loading.next = (self.loader.offset.val() != 0) & !self.loader.loaded.val();
-        self.transmitter.image_crc.next = self.loader.image_crc.val();
-        self.transmitter.load_offset.next = self.loader.offset.val();
+        self.transmitter.loaded.next = self.loader_loaded.val();
+        self.transmitter.loading.next = (self.loader_offset.val() != 0) & !self.loader_loaded.val();
+        self.transmitter.image_crc.next = self.loader_crc.val();
+        self.transmitter.load_offset.next = self.loader_offset.val();
 
         // ---- Counters (a cycle after their events).
         self.received_p.d.next = self.receiver.frame_received.val();
@@ -241,5 +314,7 @@ mod tests {
     fn verilog_is_lint_clean() {
         let device = crate::device::config::example();
         crate::lint::assert_block_is_clean("device_core", &mut DeviceCore::new(&device));
+        let network = crate::device::config::network_example();
+        crate::lint::assert_block_is_clean("device_core", &mut DeviceCore::new(&network));
     }
 }

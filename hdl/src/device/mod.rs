@@ -40,7 +40,7 @@ mod top;
 mod transmitter;
 mod verilog;
 
-pub use config::{DeviceConfig, DeviceConfigError};
+pub use config::{DeviceConfig, DeviceConfigError, DeviceKind};
 pub use executor::{ExecState, Executor};
 pub use frame_layer::DeviceCore;
 pub use loader::{descriptor, Descriptor, ImageLoader, LoaderState};

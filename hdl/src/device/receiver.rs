@@ -81,7 +81,8 @@ pub struct FrameReceiver {
 impl FrameReceiver {
     /// The parser for `device` (vector length, result size, timeout).
     pub fn new(device: &DeviceConfig) -> Self {
-        let config = &device.engine;
+        // A vector is the first layer's input; its results are the last layer's outputs.
+        let (first, last) = (device.first(), device.last());
         FrameReceiver {
             clock: Default::default(),
             rx_valid: Default::default(),
@@ -114,8 +115,8 @@ impl FrameReceiver {
             known: Default::default(),
             length_ok: Default::default(),
             error: Default::default(),
-            last_element: Constant::new((config.input_dim as u64 - 1).into()),
-            result_bytes: Constant::new((4 * config.outputs as u64).into()),
+            last_element: Constant::new((first.input_dim as u64 - 1).into()),
+            result_bytes: Constant::new((4 * last.outputs as u64).into()),
             max_payload: Constant::new((protocol::MAX_PAYLOAD as u64).into()),
             buffer_bytes: Constant::new((protocol::BUFFER_BYTES as u64).into()),
             timeout_less_one: Constant::new(

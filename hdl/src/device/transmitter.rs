@@ -8,8 +8,13 @@ use crate::lane::Word;
 use crate::uart::Crc32Serial;
 use rust_hdl::prelude::*;
 
-/// The identify payload, shifted out a byte at a time.
-pub type Body = Bits<416>;
+/// A status payload, shifted out a byte at a time.
+pub type Body = Bits<192>;
+
+/// Address bits of the identify ROM: it holds up to 512 bytes
+/// ([`lutgen_core::protocol::MAX_IDENT_LEN`] is 428).
+const IDENT_ADDRESS_BITS: usize = 9;
+const _: () = assert!(lutgen_core::protocol::MAX_IDENT_LEN <= 1 << IDENT_ADDRESS_BITS);
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum SendState {
@@ -66,16 +71,19 @@ pub struct Transmitter {
     pending: DFF<Bit>,
     out_byte: DFF<Bits<8>>,
     can_load: Signal<Local, Bit>,
-    ident: Constant<Body>,
+    // The identify payload, read a byte at a time at `ident_at`.
+    ident: ROM<Bits<8>, IDENT_ADDRESS_BITS>,
+    ident_at: DFF<Bits<IDENT_ADDRESS_BITS>>,
 }
 
 impl Transmitter {
     /// The reply path of `device` (its identify reply is a constant).
     pub fn new(device: &DeviceConfig) -> Self {
-        let mut ident = Body::default();
-        for (i, &b) in device.ident().to_bytes().iter().enumerate() {
-            ident.set_bits::<8>(8 * i, u64::from(b).into());
-        }
+        let ident = device
+            .ident()
+            .to_bytes()
+            .into_iter()
+            .map(|b| Bits::<8>::from(u64::from(b)));
         Transmitter {
             clock: Default::default(),
             reply: Default::default(),
@@ -111,7 +119,8 @@ impl Transmitter {
             pending: Default::default(),
             out_byte: Default::default(),
             can_load: Default::default(),
-            ident: Constant::new(ident),
+            ident: ident.into(),
+            ident_at: Default::default(),
         }
     }
 }
@@ -133,7 +142,8 @@ impl Logic for Transmitter {
             crc_out,
             crc_left,
             pending,
-            out_byte
+            out_byte,
+            ident_at
         );
         self.tx_crc.clock.next = self.clock.val();
         self.replies_read.next = false;
@@ -145,6 +155,7 @@ impl Logic for Transmitter {
         self.flushed.next = !self.pending.q.val() & !self.tx_crc.busy.val();
         self.tx_valid.next = self.pending.q.val();
         self.tx_data.next = self.out_byte.q.val();
+        self.ident.address.next = self.ident_at.q.val();
         if self.pending.q.val() & self.tx_ready.val() {
             self.pending.d.next = false;
         }
@@ -160,19 +171,17 @@ impl Logic for Transmitter {
                         (bit_cast::<48, 32>(self.reply.val().get_bits::<32>(0)) << 16) | 0x5AA5;
                     self.header_count.d.next = 6.into();
                     self.word_left.d.next = 0.into();
-                    self.body.d.next = bit_cast::<416, 16>(self.reply.val().get_bits::<16>(32));
-                    if self.reply.val().get_bits::<8>(0) == 0x81 {
-                        self.body.d.next = self.ident.val();
-                    }
+                    self.ident_at.d.next = 0.into();
+                    self.body.d.next = bit_cast::<192, 16>(self.reply.val().get_bits::<16>(32));
                     if self.reply.val().get_bits::<8>(0) == 0x82 {
-                        self.body.d.next = bit_cast::<416, 32>(self.frames_received.val())
-                            | (bit_cast::<416, 32>(self.frames_rejected.val()) << 32)
-                            | (bit_cast::<416, 32>(self.vectors.val()) << 64)
-                            | (bit_cast::<416, 1>(self.engine_fault.val().into()) << 96)
-                            | (bit_cast::<416, 1>(self.loaded.val().into()) << 97)
-                            | (bit_cast::<416, 1>(self.loading.val().into()) << 98)
-                            | (bit_cast::<416, 32>(self.image_crc.val()) << 128)
-                            | (bit_cast::<416, 32>(self.load_offset.val()) << 160);
+                        self.body.d.next = bit_cast::<192, 32>(self.frames_received.val())
+                            | (bit_cast::<192, 32>(self.frames_rejected.val()) << 32)
+                            | (bit_cast::<192, 32>(self.vectors.val()) << 64)
+                            | (bit_cast::<192, 1>(self.engine_fault.val().into()) << 96)
+                            | (bit_cast::<192, 1>(self.loaded.val().into()) << 97)
+                            | (bit_cast::<192, 1>(self.loading.val().into()) << 98)
+                            | (bit_cast::<192, 32>(self.image_crc.val()) << 128)
+                            | (bit_cast::<192, 32>(self.load_offset.val()) << 160);
                     }
                     self.send.d.next = SendState::Header;
                 }
@@ -220,6 +229,11 @@ impl Logic for Transmitter {
                     self.out_byte.d.next = self.body.q.val().get_bits::<8>(0);
                     self.tx_crc.start.next = true;
                     self.tx_crc.data.next = self.body.q.val().get_bits::<8>(0);
+                    if self.send_code.q.val() == 0x81 {
+                        self.out_byte.d.next = self.ident.data.val();
+                        self.tx_crc.data.next = self.ident.data.val();
+                        self.ident_at.d.next = self.ident_at.q.val() + 1;
+                    }
                     self.body.d.next = self.body.q.val() >> 8;
                     self.body_left.d.next = self.body_left.q.val() - 1;
                     if self.body_left.q.val() == 1 {
@@ -262,5 +276,7 @@ mod tests {
     fn verilog_is_lint_clean() {
         let device = crate::device::config::example();
         crate::lint::assert_block_is_clean("transmitter", &mut Transmitter::new(&device));
+        let network = crate::device::config::network_example();
+        crate::lint::assert_block_is_clean("transmitter", &mut Transmitter::new(&network));
     }
 }

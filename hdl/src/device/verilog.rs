@@ -52,30 +52,41 @@ const DEVICE_WAIVERS: &str = "\
 ";
 
 fn finish(raw: &str, top: &str, device: &DeviceConfig, what: &str) -> String {
-    let config = &device.engine;
     let mut out = format!(
-        "// lutgen {version}: generated {what}, do not edit.\n\
-         // Engine: D={d} C={c} K={k} N={n} lanes={l} encoder={e}, widths {ab}/{cb}/{tb}/{bb}\n\
-         // Link: {clock} Hz clock, {baud} baud 8N1 ({cpb} clocks per bit); protocol v{pv} (docs/protocol.md)\n\
+        "// lutgen {}: generated {what}, do not edit.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let layers = device.layers();
+    for (i, config) in layers.iter().enumerate() {
+        let name = if device.is_network() {
+            format!("Layer {i}")
+        } else {
+            "Engine".to_string()
+        };
+        out.push_str(&format!(
+            "// {name}: D={d} C={c} K={k} N={n} lanes={l} encoder={e}, widths {ab}/{cb}/{tb}/{bb}\n",
+            d = config.input_dim,
+            c = config.codebooks,
+            k = config.centroids,
+            n = config.outputs,
+            l = config.lanes,
+            e = config.encoder,
+            ab = config.activation_bits,
+            cb = config.centroid_bits,
+            tb = config.table_bits,
+            bb = config.bias_bits,
+        ));
+    }
+    out.push_str(&format!(
+        "// Link: {clock} Hz clock, {baud} baud 8N1 ({cpb} clocks per bit); protocol v{pv} (docs/protocol.md)\n\
          // Configuration hash: {hash:#010x}\n\
          {DEVICE_WAIVERS}",
-        version = env!("CARGO_PKG_VERSION"),
-        d = config.input_dim,
-        c = config.codebooks,
-        k = config.centroids,
-        n = config.outputs,
-        l = config.lanes,
-        e = config.encoder,
-        ab = config.activation_bits,
-        cb = config.centroid_bits,
-        tb = config.table_bits,
-        bb = config.bias_bits,
         clock = device.clock_hz,
         baud = device.baud,
         cpb = device.clocks_per_bit(),
         pv = protocol::PROTOCOL_VERSION,
-        hash = protocol::config_hash(config),
-    );
+        hash = device.ident().config_hash,
+    ));
     for line in raw.lines() {
         let line = line
             .replace("module top(", &format!("module {top}("))

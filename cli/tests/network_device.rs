@@ -1,0 +1,270 @@
+//! The network device end to end: a device generated for a compiled
+//! network's layers, driven by the host through the simulated board (in
+//! this process, and through `lutgen board --sim --network` on a
+//! pseudo-terminal). The committed digits model is compiled here (a
+//! twentieth of a second), loaded as its network file, and the 360 test
+//! digits must come back equal to the integer reference, also on a damaged
+//! link. Time is simulated device cycles: nothing depends on this machine's speed.
+
+use lutgen_core::network::random_network;
+use lutgen_core::Network;
+use lutgen_driver::transport::fault::{Faults, FaultyTransport};
+use lutgen_driver::{Driver, DriverError, DriverOptions};
+use lutgen_hdl::device::DeviceConfig;
+use lutgen_sim::device::DeviceSimOptions;
+use lutgen_sim::transport::SimTransport;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn lutgen() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lutgen"))
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(name)
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lutgen-netdev-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The committed digits MLP (64-64-10), compiled with the defaults.
+fn digits_network(dir: &Path) -> PathBuf {
+    let path = dir.join("digits.lutnet");
+    if !path.exists() {
+        let out = lutgen()
+            .arg("compile")
+            .arg(data("digits_mlp.safetensors"))
+            .arg("--calibration")
+            .arg(data("digits_train_x.npy"))
+            .arg("-o")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    path
+}
+
+/// The digits test split as the device takes it (quantized as the compiler did).
+fn digits_inputs(network: &Network) -> Vec<Vec<i8>> {
+    let x = read_f32(&data("digits_test_x.npy"));
+    let q = network.input_quantization();
+    x.iter().map(|r| q.quantize(r)).collect()
+}
+
+/// A 2-D .npy as rows of f32.
+fn read_f32(path: &Path) -> Vec<Vec<f32>> {
+    let array = lutgen_compile::npy::read(&std::fs::read(path).unwrap()).unwrap();
+    let cols = array.shape[1];
+    array
+        .values
+        .into_f32()
+        .chunks(cols)
+        .map(|r| r.to_vec())
+        .collect()
+}
+
+fn options() -> DriverOptions {
+    DriverOptions {
+        timeout: Duration::from_millis(100),
+        retries: 12,
+        window_bytes: None,
+    }
+}
+
+fn device(network: &Network) -> DeviceConfig {
+    DeviceConfig::network(network.configs(), 12_000_000, 3_000_000)
+}
+
+#[test]
+fn the_digits_network_runs_bit_exact_on_the_network_device_even_on_a_damaged_link() {
+    let dir = temp_dir();
+    let network = Network::read_from(digits_network(&dir)).unwrap();
+    let inputs = digits_inputs(&network);
+    assert_eq!(inputs.len(), 360);
+    let expected: Vec<Vec<i32>> = inputs
+        .iter()
+        .map(|x| network.infer(x).unwrap().outputs)
+        .collect();
+    let transport = SimTransport::new(&device(&network), &DeviceSimOptions::default()).unwrap();
+    let faults = Faults {
+        flip: 1.0 / 1000.0,
+        drop: 1.0 / 1000.0,
+        insert: 1.0 / 1000.0,
+        mute_after: None,
+    };
+    let mut driver = Driver::new(FaultyTransport::new(transport, faults, 7), options());
+    let ident = driver.identify().unwrap();
+    assert_eq!(ident.layers.as_deref(), Some(network.configs().as_slice()));
+    assert_eq!(ident.outputs(), 10);
+    driver.load_network(&network, &mut |_, _| {}).unwrap();
+    let results = driver.run(&inputs, &mut |_, _| {}).unwrap();
+    let wrong = results
+        .iter()
+        .zip(&expected)
+        .position(|(got, want)| got != want);
+    assert_eq!(wrong, None, "first wrong vector");
+    let damage = driver.transport().damage();
+    assert!(
+        damage.flipped + damage.dropped + damage.inserted > 0,
+        "{damage:?}"
+    );
+    let status = driver.status().unwrap();
+    assert!(status.loaded() && !status.fault(), "{status:?}");
+    let file = network.to_bytes();
+    let crc = u32::from_le_bytes(file[file.len() - 4..].try_into().unwrap());
+    assert_eq!(status.image_crc, crc);
+}
+
+#[test]
+fn files_for_other_devices_are_refused_before_data_moves() {
+    let dir = temp_dir();
+    let network = Network::read_from(digits_network(&dir)).unwrap();
+    let transport = SimTransport::new(&device(&network), &DeviceSimOptions::default()).unwrap();
+    let mut driver = Driver::new(transport, options());
+    // A network of other layers (the hidden layer 32 wide).
+    let mut other = network.configs();
+    other[0].outputs = 32;
+    other[1].input_dim = 32;
+    other[1].codebooks = 8;
+    let foreign = random_network(&other, 1).unwrap();
+    let err = driver.load_network(&foreign, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(err, DriverError::WrongTarget { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("a network of 2 layers: 64->64") && text.contains("64->32"),
+        "{text}"
+    );
+    // An image for one engine, to a network device.
+    let image = network.layers()[0].image.clone();
+    let err = driver.load(&image, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(err, DriverError::WrongTarget { .. }), "{err}");
+    // Nothing was sent but identify: the device has no load in progress.
+    let status = driver.status().unwrap();
+    assert!(!status.loaded() && !status.loading(), "{status:?}");
+    assert_eq!(status.frames_rejected, 0);
+}
+
+/// Kills the board when the test ends, pass or fail.
+struct Board(Child);
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn board_load_and_run_a_network_through_a_pseudo_terminal() {
+    let dir = temp_dir();
+    let net = digits_network(&dir);
+    let mut child = lutgen()
+        .args([
+            "board", "--sim", "--pace", "cycles", "--baud", "3000000", "--json",
+        ])
+        .arg("--network")
+        .arg(&net)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _board = Board(child);
+    let started: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    assert_eq!(started["layers"], 2, "{started}");
+    let port = started["port"].as_str().unwrap().to_string();
+    let t = ["--timeout", "20", "--baud", "3000000"];
+
+    let ident = json_of(
+        &lutgen()
+            .args(["ident", "--port", &port, "--json"])
+            .args(t)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ident["layers"].as_array().unwrap().len(), 2, "{ident}");
+
+    let load = json_of(
+        &lutgen()
+            .args(["load", "--port", &port, "--json"])
+            .args(t)
+            .arg(&net)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(load["retransmissions"], 0, "{load}");
+
+    let logits = dir.join("logits.npy");
+    let run = json_of(
+        &lutgen()
+            .args([
+                "run",
+                "--port",
+                &port,
+                "--verify",
+                "--json",
+                "--dequantize",
+                "--network",
+            ])
+            .arg(&net)
+            .arg("--input")
+            .arg(data("digits_test_x.npy"))
+            .arg("--output")
+            .arg(&logits)
+            .args(t)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run["layers"], 2, "{run}");
+    assert_eq!(run["vectors"], 360, "{run}");
+    assert_eq!(run["mismatches"], 0, "{run}");
+    assert_eq!(run["clipped_inputs"], 0, "{run}");
+    let y = read_f32(&logits);
+    assert_eq!((y.len(), y[0].len()), (360, 10));
+
+    // An image to the network device: refused, naming both.
+    let image = dir.join("layer.lutimg");
+    let out = lutgen()
+        .args(["image", "--random", "--output"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = lutgen()
+        .args(["load", "--port", &port])
+        .args(t)
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("runs a network of 2 layers") && err.contains("an image for one engine"),
+        "{err}"
+    );
+}

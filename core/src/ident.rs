@@ -1,0 +1,352 @@
+//! What a device says about itself: the identify reply ([`Ident`]), and
+//! the checks a host makes on it before trusting it (the hash over the
+//! configuration, the image length that configuration implies).
+
+use crate::config::EngineConfig;
+use crate::network_loader::NetworkLoader;
+use crate::protocol::{
+    config_bytes, config_hash, BUFFER_BYTES, IDENT_LAYER_LEN, IDENT_LEN, IDENT_MAGIC,
+    JOB_QUEUE_DEPTH, MAX_PAYLOAD, PROTOCOL_VERSION,
+};
+use thiserror::Error;
+
+/// The hash a network device reports for its chain of layers: CRC-32 of
+/// the layer count (u8) and every layer's [`config_bytes`].
+pub fn network_hash(layers: &[EngineConfig]) -> u32 {
+    let mut bytes = vec![layers.len() as u8];
+    for layer in layers {
+        bytes.extend_from_slice(&config_bytes(layer));
+    }
+    crate::protocol::crc32(&bytes)
+}
+
+/// What a device says about itself in its identify reply.
+///
+/// An **engine device** (it loads image files) answers [`IDENT_LEN`] bytes.
+/// A **network device** (it loads network files) answers
+/// `IDENT_LEN + 1 + 25 * (L - 1)`: the same fields, where `config` is its
+/// first layer, `config_hash` the [`network_hash`] of all its layers and
+/// `image_bytes` the longest network file it takes
+/// ([`NetworkLoader::max_len`]),
+/// then the layer count L and the configuration bytes of layers 1 to L - 1.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Ident {
+    pub protocol_version: u8,
+    /// The engine (of an engine device), or the first layer (of a network device).
+    pub config: EngineConfig,
+    /// Every layer of a network device, the first included; `None` for an engine device.
+    pub layers: Option<Vec<EngineConfig>>,
+    pub config_hash: u32,
+    pub clock_hz: u32,
+    pub baud: u32,
+    pub buffer_bytes: u16,
+    pub max_payload: u16,
+    pub job_queue_depth: u16,
+    /// Length in bytes of the image file this device loads.
+    pub image_bytes: u32,
+}
+
+/// An identify reply that cannot be from a lutgen device of this protocol.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum IdentError {
+    #[error(
+        "identify reply is {got} bytes, expected {IDENT_LEN} (an engine device) or \
+         {IDENT_LEN} + 1 + {IDENT_LAYER_LEN} per layer after the first (a network device)"
+    )]
+    Length { got: usize },
+    #[error("identify reply does not start with \"LTGN\" (got {0:02x?}): not a lutgen device")]
+    Magic([u8; 4]),
+    #[error("device speaks protocol version {device}, this lutgen speaks {PROTOCOL_VERSION}")]
+    Version { device: u8 },
+    #[error("device reports an engine configuration lutgen cannot use: {0}")]
+    Config(String),
+    #[error(
+        "device says its image is {reported} bytes but its configuration's images are \
+         {computed}: the reply is damaged or the bitstream is broken"
+    )]
+    ImageBytes { reported: u32, computed: u64 },
+    #[error(
+        "device reports configuration hash {reported:#010x} but its configuration hashes to \
+         {computed:#010x}: the reply is damaged or the bitstream is broken"
+    )]
+    Hash { reported: u32, computed: u32 },
+}
+
+impl Ident {
+    /// The identify payload of an engine device built for `config`.
+    pub fn new(config: &EngineConfig, clock_hz: u32, baud: u32) -> Self {
+        Ident {
+            protocol_version: PROTOCOL_VERSION,
+            config: config.clone(),
+            layers: None,
+            config_hash: config_hash(config),
+            clock_hz,
+            baud,
+            buffer_bytes: BUFFER_BYTES as u16,
+            max_payload: MAX_PAYLOAD as u16,
+            job_queue_depth: JOB_QUEUE_DEPTH as u16,
+            image_bytes: crate::image::format::image_len(config)
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// The identify payload of a network device built for `layers` (a valid
+    /// chain for [`NetworkLoader`](NetworkLoader)).
+    pub fn network(
+        layers: &[EngineConfig],
+        clock_hz: u32,
+        baud: u32,
+    ) -> Result<Self, crate::ImageError> {
+        let loader = NetworkLoader::new(layers)?;
+        Ok(Ident {
+            config: layers[0].clone(),
+            layers: Some(layers.to_vec()),
+            config_hash: network_hash(layers),
+            image_bytes: loader.max_len() as u32,
+            ..Ident::new(&layers[0], clock_hz, baud)
+        })
+    }
+
+    /// The layers the device runs (one for an engine device).
+    pub fn all_layers(&self) -> Vec<EngineConfig> {
+        self.layers
+            .clone()
+            .unwrap_or_else(|| vec![self.config.clone()])
+    }
+
+    /// Elements of one input vector.
+    pub fn input_dim(&self) -> usize {
+        self.config.input_dim
+    }
+
+    /// Results of one vector: the last layer's outputs.
+    pub fn outputs(&self) -> usize {
+        self.layers
+            .as_ref()
+            .and_then(|l| l.last())
+            .unwrap_or(&self.config)
+            .outputs
+    }
+
+    /// The payload: magic "LTGN", version u8, config bytes (25), hash u32, clock u32,
+    /// baud u32, buffer bytes u16, max payload u16, job queue depth u16, image bytes u32;
+    /// for a network device then the layer count u8 and layers 1.. (25 bytes each).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![0u8; IDENT_LEN];
+        out[..4].copy_from_slice(&IDENT_MAGIC);
+        out[4] = self.protocol_version;
+        out[5..30].copy_from_slice(&config_bytes(&self.config));
+        out[30..34].copy_from_slice(&self.config_hash.to_le_bytes());
+        out[34..38].copy_from_slice(&self.clock_hz.to_le_bytes());
+        out[38..42].copy_from_slice(&self.baud.to_le_bytes());
+        out[42..44].copy_from_slice(&self.buffer_bytes.to_le_bytes());
+        out[44..46].copy_from_slice(&self.max_payload.to_le_bytes());
+        out[46..48].copy_from_slice(&self.job_queue_depth.to_le_bytes());
+        out[48..52].copy_from_slice(&self.image_bytes.to_le_bytes());
+        if let Some(layers) = &self.layers {
+            out.push(layers.len() as u8);
+            for layer in &layers[1..] {
+                out.extend_from_slice(&config_bytes(layer));
+            }
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentError> {
+        let network = bytes.len() > IDENT_LEN;
+        let layer_count = bytes.get(IDENT_LEN).map_or(1, |&l| usize::from(l));
+        let expected = if network {
+            IDENT_LEN + 1 + IDENT_LAYER_LEN * layer_count.saturating_sub(1)
+        } else {
+            IDENT_LEN
+        };
+        if bytes.len() != expected || !(1..=crate::memory_map::MAX_LAYERS).contains(&layer_count) {
+            return Err(IdentError::Length { got: bytes.len() });
+        }
+        let magic: [u8; 4] = bytes[..4].try_into().expect("4 bytes");
+        if magic != IDENT_MAGIC {
+            return Err(IdentError::Magic(magic));
+        }
+        if bytes[4] != PROTOCOL_VERSION {
+            return Err(IdentError::Version { device: bytes[4] });
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+        let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+        let config = config_from_bytes(&bytes[5..30])?;
+        let layers = if network {
+            let mut layers = vec![config.clone()];
+            for chunk in bytes[IDENT_LEN + 1..].chunks_exact(IDENT_LAYER_LEN) {
+                layers.push(config_from_bytes(chunk)?);
+            }
+            Some(layers)
+        } else {
+            None
+        };
+        let reported = u32_at(30);
+        let computed = match &layers {
+            Some(layers) => network_hash(layers),
+            None => config_hash(&config),
+        };
+        if reported != computed {
+            return Err(IdentError::Hash { reported, computed });
+        }
+        let image_bytes = u32_at(48);
+        let expected = match &layers {
+            Some(layers) => {
+                for (i, pair) in layers.windows(2).enumerate() {
+                    if pair[0].outputs != pair[1].input_dim {
+                        return Err(IdentError::Config(format!(
+                            "layer {i} has {} outputs but layer {} takes {} inputs",
+                            pair[0].outputs,
+                            i + 1,
+                            pair[1].input_dim
+                        )));
+                    }
+                }
+                NetworkLoader::new(layers)
+                    .map_err(|e| IdentError::Config(e.to_string()))?
+                    .max_len() as u64
+            }
+            None => crate::image::format::image_len(&config)
+                .map_err(|e| IdentError::Config(e.to_string()))? as u64,
+        };
+        if u64::from(image_bytes) != expected {
+            return Err(IdentError::ImageBytes {
+                reported: image_bytes,
+                computed: expected,
+            });
+        }
+        Ok(Ident {
+            protocol_version: bytes[4],
+            config,
+            layers,
+            config_hash: reported,
+            clock_hz: u32_at(34),
+            baud: u32_at(38),
+            buffer_bytes: u16_at(42),
+            max_payload: u16_at(44),
+            job_queue_depth: u16_at(46),
+            image_bytes,
+        })
+    }
+}
+
+/// An engine configuration from its 25 [`config_bytes`], validated.
+fn config_from_bytes(bytes: &[u8]) -> Result<EngineConfig, IdentError> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    let encoder = crate::EncoderKind::from_id(bytes[0])
+        .ok_or_else(|| IdentError::Config(format!("unknown encoder id {}", bytes[0])))?;
+    let config = EngineConfig {
+        encoder,
+        activation_bits: u32::from(bytes[1]),
+        centroid_bits: u32::from(bytes[2]),
+        table_bits: u32::from(bytes[3]),
+        bias_bits: u32::from(bytes[4]),
+        input_dim: u32_at(5) as usize,
+        codebooks: u32_at(9) as usize,
+        centroids: u32_at(13) as usize,
+        outputs: u32_at(17) as usize,
+        lanes: u32_at(21) as usize,
+    };
+    config
+        .validate()
+        .map_err(|e| IdentError::Config(e.to_string()))?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MAX_IDENT_LEN;
+
+    #[test]
+    fn ident_round_trip_and_checks() {
+        let config = EngineConfig::default();
+        let ident = Ident::new(&config, 12_000_000, 115_200);
+        let bytes = ident.to_bytes();
+        assert_eq!(Ident::from_bytes(&bytes).unwrap(), ident);
+        let mut b = bytes.clone();
+        b[0] = b'X';
+        assert!(matches!(Ident::from_bytes(&b), Err(IdentError::Magic(_))));
+        let mut b = bytes.clone();
+        b[22] ^= 1; // outputs
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Hash { .. })
+        ));
+        let mut b = bytes.clone();
+        b[4] = 9;
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Version { device: 9 })
+        ));
+        assert!(matches!(
+            Ident::from_bytes(&bytes[..10]),
+            Err(IdentError::Length { got: 10 })
+        ));
+    }
+
+    /// Bytes 48..52 are the image length of the reported configuration: a
+    /// reply that disagrees is damaged.
+    #[test]
+    fn ident_checks_the_image_length() {
+        let ident = Ident::new(&EngineConfig::default(), 12_000_000, 115_200);
+        assert_eq!(ident.image_bytes, 64 + 16 * 64 + 16 * 16 * 16 + 4 * 16);
+        let mut b = ident.to_bytes();
+        b[48] ^= 1;
+        let e = Ident::from_bytes(&b).unwrap_err();
+        assert!(matches!(e, IdentError::ImageBytes { .. }), "{e}");
+    }
+
+    /// A network device names every layer; its hash covers them all and
+    /// its image length is the longest network file it takes.
+    #[test]
+    fn network_ident_round_trip_and_checks() {
+        let first = EngineConfig {
+            input_dim: 64,
+            outputs: 32,
+            ..EngineConfig::default()
+        };
+        let second = EngineConfig {
+            input_dim: 32,
+            codebooks: 8,
+            outputs: 10,
+            ..EngineConfig::default()
+        };
+        let layers = vec![first.clone(), second.clone()];
+        let ident = Ident::network(&layers, 12_000_000, 115_200).unwrap();
+        let bytes = ident.to_bytes();
+        assert_eq!(bytes.len(), IDENT_LEN + 1 + IDENT_LAYER_LEN);
+        let back = Ident::from_bytes(&bytes).unwrap();
+        assert_eq!(back, ident);
+        assert_eq!(back.all_layers(), layers);
+        assert_eq!((back.input_dim(), back.outputs()), (64, 10));
+        assert_eq!(back.config_hash, network_hash(&layers));
+        // A one-layer network device is still a network device.
+        let one = Ident::network(&layers[..1], 12_000_000, 115_200).unwrap();
+        assert_eq!(one.to_bytes().len(), IDENT_LEN + 1);
+        assert_eq!(Ident::from_bytes(&one.to_bytes()).unwrap(), one);
+        // A damaged second layer fails the hash; a wrong count, the length.
+        let mut b = bytes.clone();
+        b[IDENT_LEN + 1 + 17] ^= 1; // layer 1's outputs
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Hash { .. })
+        ));
+        let mut b = bytes.clone();
+        b[IDENT_LEN] = 3;
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Length { .. })
+        ));
+        let mut b = bytes.clone();
+        b[IDENT_LEN] = 0;
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Length { .. })
+        ));
+        assert!(MAX_IDENT_LEN >= bytes.len());
+    }
+}
