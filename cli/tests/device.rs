@@ -497,3 +497,20 @@ fn running_before_a_load_says_to_load_first() {
     assert!(err.to_string().contains("lutgen load"), "{err}");
     assert_eq!(driver.stats().retransmissions, 0, "not retried");
 }
+
+/// An engine device has no layer to trace: the trace command is refused by
+/// the device itself (error 12), and by the driver before it is sent.
+#[test]
+fn an_engine_device_refuses_a_trace() {
+    let mut t = transport();
+    let mut payload = vec![0u8];
+    payload.extend([1u8; 8]);
+    t.write(&Frame::new(Command::Trace.code(), 9, payload).encode())
+        .unwrap();
+    let frames = read_replies(&mut t, 1);
+    assert_eq!(frames[0].code, protocol::ERROR_REPLY);
+    assert_eq!(frames[0].payload, vec![DeviceError::NoSuchLayer.code(), 6]);
+    let mut driver = Driver::new(transport(), options());
+    let err = driver.trace(0, &[1; 8]).unwrap_err();
+    assert!(err.to_string().contains("no such layer"), "{err}");
+}

@@ -7,8 +7,10 @@
 //! link. Time is simulated device cycles: nothing depends on this machine's speed.
 
 use lutgen_core::network::random_network;
-use lutgen_core::Network;
+use lutgen_core::protocol::{Command as Cmd, Decoded, Decoder, DeviceError, Frame, ERROR_REPLY};
+use lutgen_core::{Image, Network};
 use lutgen_driver::transport::fault::{Faults, FaultyTransport};
+use lutgen_driver::transport::Transport;
 use lutgen_driver::{Driver, DriverError, DriverOptions};
 use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::DeviceSimOptions;
@@ -156,6 +158,78 @@ fn files_for_other_devices_are_refused_before_data_moves() {
     assert_eq!(status.frames_rejected, 0);
 }
 
+/// `network` with layer `layer`'s tables replaced by random ones: a
+/// deliberately broken layer (every value valid, so the device takes it).
+fn broken(network: &Network, layer: usize) -> Network {
+    let mut layers = network.layers().to_vec();
+    layers[layer].image = Image::random(layers[layer].image.config().clone(), 99).unwrap();
+    Network::new(network.input_quantization(), layers).unwrap()
+}
+
+/// One raw frame, its one reply.
+fn exchange(t: &mut SimTransport, frame: Frame) -> Frame {
+    t.write(&frame.encode()).unwrap();
+    let mut decoder = Decoder::new(4096);
+    for _ in 0..1000 {
+        decoder.push(&t.read(Duration::from_millis(20)).unwrap());
+        if let Some(Decoded::Frame(f)) = decoder.next_frame() {
+            return f;
+        }
+    }
+    panic!("no reply");
+}
+
+#[test]
+fn trace_reads_each_layer_and_names_a_broken_one() {
+    let dir = temp_dir();
+    let network = Network::read_from(digits_network(&dir)).unwrap();
+    let inputs = digits_inputs(&network);
+    let transport = SimTransport::new(&device(&network), &DeviceSimOptions::default()).unwrap();
+    let mut driver = Driver::new(transport, options());
+    // Before any load: refused, not loaded.
+    let err = driver.trace(0, &inputs[0]).unwrap_err();
+    assert!(
+        err.to_string().contains("no complete image loaded"),
+        "{err}"
+    );
+    driver.load_network(&network, &mut |_, _| {}).unwrap();
+    for x in &inputs[..4] {
+        let reference = network.infer(x).unwrap();
+        let (activations, outputs) = driver.trace(0, x).unwrap();
+        assert_eq!(activations, reference.activations[1]);
+        assert_eq!(outputs, reference.outputs);
+        assert_eq!(driver.first_divergence(&network, x).unwrap(), None);
+    }
+    // Data streams on after a trace, in order.
+    let results = driver.run(&inputs[..20], &mut |_, _| {}).unwrap();
+    for (x, got) in inputs[..20].iter().zip(&results) {
+        assert_eq!(got, &network.infer(x).unwrap().outputs);
+    }
+    // A device loaded with a broken layer 0, then a broken layer 1, checked
+    // against the right network: the trace names the layer.
+    for layer in [0, 1] {
+        driver
+            .load_network(&broken(&network, layer), &mut |_, _| {})
+            .unwrap();
+        let d = driver
+            .first_divergence(&network, &inputs[0])
+            .unwrap()
+            .expect("the broken layer shows");
+        assert_eq!((d.layer, d.last), (layer, layer == 1), "{d}");
+    }
+    // The last layer (its outputs are the data reply) and an engine's layer
+    // cannot be traced; the device says so itself.
+    let mut t = SimTransport::new(&device(&network), &DeviceSimOptions::default()).unwrap();
+    let mut payload = vec![1u8];
+    payload.extend(inputs[0].iter().map(|&x| x as u8));
+    let reply = exchange(&mut t, Frame::new(Cmd::Trace.code(), 7, payload));
+    assert_eq!(reply.code, ERROR_REPLY);
+    assert_eq!(reply.payload[0], DeviceError::NoSuchLayer.code());
+    let reply = exchange(&mut t, Frame::new(Cmd::Trace.code(), 8, vec![0; 3]));
+    assert_eq!(reply.payload[0], DeviceError::BadLength.code());
+    assert!(driver.trace(1, &inputs[0]).is_err());
+}
+
 /// Kills the board when the test ends, pass or fail.
 struct Board(Child);
 
@@ -246,6 +320,39 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
     assert_eq!(run["clipped_inputs"], 0, "{run}");
     let y = read_f32(&logits);
     assert_eq!((y.len(), y[0].len()), (360, 10));
+
+    // The device loaded with a broken layer 0: run --verify names it.
+    let bad = dir.join("broken.lutnet");
+    broken(&Network::read_from(&net).unwrap(), 0)
+        .write_to(&bad)
+        .unwrap();
+    json_of(
+        &lutgen()
+            .args(["load", "--port", &port, "--json"])
+            .args(t)
+            .arg(&bad)
+            .output()
+            .unwrap(),
+    );
+    let out = lutgen()
+        .args([
+            "run",
+            "--port",
+            &port,
+            "--verify",
+            "--json",
+            "--random",
+            "20",
+            "--network",
+        ])
+        .arg(&net)
+        .args(t)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let divergence = report["first_divergence"].as_str().unwrap();
+    assert!(divergence.contains("layer 0 activation"), "{report}");
 
     // An image to the network device: refused, naming both.
     let image = dir.join("layer.lutimg");

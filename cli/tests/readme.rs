@@ -77,7 +77,10 @@ fn the_readme_model_example_runs() {
         run.contains("360 vectors") && run.contains("4528.9 inferences/s"),
         "{run}"
     );
-    assert!(readme.contains("4,529 inferences/s"), "the README's rate changed");
+    assert!(
+        readme.contains("4,529 inferences/s"),
+        "the README's rate changed"
+    );
     // The figures the README quotes for the eval line are the ones it prints.
     let eval = outputs.last().unwrap();
     assert!(eval.contains("| 97.78 | 96.94 | 96.94 | 0 |"), "{eval}");

@@ -73,15 +73,21 @@ pub enum Command {
     Load = 0x04,
     /// One or more activation vectors of D bytes; the reply carries N i32 per vector.
     Data = 0x05,
+    /// `layer: u8`, then one vector of D bytes (network devices): the reply
+    /// carries the activations layer `layer` hands to the next layer (int8,
+    /// one per output of that layer), then the vector's results as a data
+    /// reply would.
+    Trace = 0x06,
 }
 
 impl Command {
-    pub const ALL: [Command; 5] = [
+    pub const ALL: [Command; 6] = [
         Command::Identify,
         Command::Status,
         Command::Reset,
         Command::Load,
         Command::Data,
+        Command::Trace,
     ];
 
     pub fn code(self) -> u8 {
@@ -104,6 +110,7 @@ impl Command {
             Command::Reset => "reset",
             Command::Load => "load",
             Command::Data => "data",
+            Command::Trace => "trace",
         }
     }
 }
@@ -135,10 +142,13 @@ pub enum DeviceError {
     ImageCrc = 10,
     /// An image value lies outside its width (a broken writer).
     ValueRange = 11,
+    /// A trace of a layer the device cannot trace: it traces layers 0 to
+    /// L - 2 of its L (an engine device, none).
+    NoSuchLayer = 12,
 }
 
 impl DeviceError {
-    pub const ALL: [DeviceError; 11] = [
+    pub const ALL: [DeviceError; 12] = [
         DeviceError::BadCrc,
         DeviceError::UnknownCommand,
         DeviceError::BadLength,
@@ -150,6 +160,7 @@ impl DeviceError {
         DeviceError::WrongImage,
         DeviceError::ImageCrc,
         DeviceError::ValueRange,
+        DeviceError::NoSuchLayer,
     ];
 
     pub fn code(self) -> u8 {
@@ -177,6 +188,9 @@ impl DeviceError {
             }
             DeviceError::ImageCrc => "image CRC mismatch: the image was damaged, send it again",
             DeviceError::ValueRange => "an image value is outside its width: the image is broken",
+            DeviceError::NoSuchLayer => {
+                "no such layer to trace: a network device of L layers traces layers 0 to L - 2"
+            }
         }
     }
 }

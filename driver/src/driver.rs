@@ -16,6 +16,7 @@
 //! and load frames do the same thing however often they run.
 
 use crate::transport::{Transport, TransportError};
+use lutgen_core::divergence::Divergence;
 use lutgen_core::ident::{Ident, IdentError};
 use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::protocol::{
@@ -98,6 +99,8 @@ pub enum DriverError {
         device_crc: u32,
         image_crc: u32,
     },
+    #[error("the vector cannot be traced: {0}")]
+    Input(lutgen_core::reference::InputError),
     #[error("input vector {index} has {got} elements but the device's engine takes {expected}")]
     InputLength {
         index: usize,
@@ -190,6 +193,7 @@ fn fatal(error: DeviceError) -> Option<(DeviceError, &'static str)> {
         DeviceError::ImageCrc | DeviceError::ValueRange => {
             "; the image file is damaged: compile or export it again"
         }
+        DeviceError::NoSuchLayer => "; lutgen ident shows the device's layers",
         _ => return None,
     };
     Some((error, hint))
@@ -701,6 +705,79 @@ impl<T: Transport> Driver<T> {
             },
         )?;
         Ok(results)
+    }
+
+    /// Runs one vector through a network device and reads the activations
+    /// its layer `layer` hands to the next (int8, one per output of that
+    /// layer), with the vector's results (the `trace` command).
+    pub fn trace(
+        &mut self,
+        layer: usize,
+        vector: &[i8],
+    ) -> Result<(Vec<i8>, Vec<i32>), DriverError> {
+        let ident = self.ident()?;
+        let layers = ident.all_layers();
+        let traced = match layers.get(layer) {
+            Some(config) if layer + 1 < layers.len() => config.outputs,
+            _ => {
+                return Err(DriverError::Refused {
+                    port: self.port(),
+                    what: format!("a trace of layer {layer}"),
+                    error: DeviceError::NoSuchLayer,
+                    hint: "; lutgen ident shows the device's layers",
+                })
+            }
+        };
+        if vector.len() != ident.input_dim() {
+            return Err(DriverError::InputLength {
+                index: 0,
+                expected: ident.input_dim(),
+                got: vector.len(),
+            });
+        }
+        let n = ident.outputs();
+        let mut payload = vec![layer as u8];
+        payload.extend(vector.iter().map(|&x| x as u8));
+        let mut reply = Vec::new();
+        self.pipeline(
+            Command::Trace,
+            1,
+            &[(0, 1)],
+            &|_, _| payload.clone(),
+            &|_, _| traced + 4 * n,
+            &mut |_, _, f| reply = f.payload,
+        )?;
+        let activations = reply[..traced].iter().map(|&b| b as i8).collect();
+        let outputs = reply[traced..]
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        Ok((activations, outputs))
+    }
+
+    /// Where the network device first disagrees with `network`'s integer
+    /// reference on `vector`: each layer's activations read by
+    /// [`trace`](Self::trace), then the outputs. `None`: it agrees.
+    pub fn first_divergence(
+        &mut self,
+        network: &Network,
+        vector: &[i8],
+    ) -> Result<Option<Divergence>, DriverError> {
+        let reference = network.infer(vector).map_err(DriverError::Input)?;
+        let mut outputs = None;
+        let found = Divergence::in_layers(&reference, |layer| {
+            let (activations, out) = self.trace(layer, vector)?;
+            outputs = Some(out);
+            Ok::<_, DriverError>(activations)
+        })?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        let outputs = match outputs {
+            Some(o) => o,
+            None => self.run(&[vector.to_vec()], &mut |_, _| {})?.remove(0),
+        };
+        Ok(Divergence::in_outputs(&reference, &outputs))
     }
 }
 

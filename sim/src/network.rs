@@ -30,48 +30,7 @@ struct Ports {
     trace_valid: PortId,
 }
 
-/// Where a device first disagrees with the reference, for one input vector
-/// ([`NetworkSim::first_divergence`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Divergence {
-    /// The first layer whose outputs differ.
-    pub layer: usize,
-    /// Whether `layer` is the last (its int32 outputs) or hands int8
-    /// activations to the next layer (after requantization and any table).
-    pub last: bool,
-    /// The first differing element of that layer's outputs.
-    pub element: usize,
-    pub expected: i64,
-    /// `None`: the device gave fewer elements than the layer has.
-    pub got: Option<i64>,
-}
-
-impl std::fmt::Display for Divergence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = if self.last {
-            "output"
-        } else {
-            "activation (requantized, to the next layer)"
-        };
-        write!(
-            f,
-            "layer {} {what} {}: reference {}, device ",
-            self.layer, self.element, self.expected
-        )?;
-        match self.got {
-            Some(g) => write!(f, "{g}"),
-            None => write!(f, "none"),
-        }
-    }
-}
-
-/// The first element where `got` differs from `want`.
-fn first_difference(want: &[i64], got: &[i64]) -> Option<(usize, i64, Option<i64>)> {
-    (0..want.len().max(got.len())).find_map(|i| {
-        let (w, g) = (want.get(i).copied(), got.get(i).copied());
-        (w != g).then(|| (i, w.unwrap_or(0), g))
-    })
-}
+pub use lutgen_core::divergence::Divergence;
 
 /// A Verilated network top for one list of layer configurations.
 pub struct NetworkSim {
@@ -218,41 +177,20 @@ impl NetworkSim {
             .infer(input)
             .map_err(|e| SimError::NetworkMismatch(format!("the input: {e}")))?;
         let vectors = [input.to_vec()];
-        let last = self.layers.len() - 1;
-        for layer in 0..last {
-            let traced = self.trace(&vectors, layer)?;
-            let want: Vec<i64> = reference.activations[layer + 1]
-                .iter()
-                .map(|&a| i64::from(a))
-                .collect();
-            let got: Vec<i64> = traced
-                .first()
-                .map_or(Vec::new(), |t| t.iter().map(|&a| i64::from(a)).collect());
-            if let Some((element, expected, got)) = first_difference(&want, &got) {
-                return Ok(Some(Divergence {
-                    layer,
-                    last: false,
-                    element,
-                    expected,
-                    got,
-                }));
-            }
+        let traced = Divergence::in_layers(&reference, |layer| {
+            Ok::<_, SimError>(
+                self.trace(&vectors, layer)?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default(),
+            )
+        })?;
+        if traced.is_some() {
+            return Ok(traced);
         }
         let run = self.run(&vectors, Backpressure::none())?;
-        let want: Vec<i64> = reference.outputs.iter().map(|&o| i64::from(o)).collect();
-        let got: Vec<i64> = run
-            .outputs
-            .first()
-            .map_or(Vec::new(), |o| o.iter().map(|&o| i64::from(o)).collect());
-        Ok(
-            first_difference(&want, &got).map(|(element, expected, got)| Divergence {
-                layer: last,
-                last: true,
-                element,
-                expected,
-                got,
-            }),
-        )
+        let outputs = run.outputs.into_iter().next().unwrap_or_default();
+        Ok(Divergence::in_outputs(&reference, &outputs))
     }
 
     fn run_watching(

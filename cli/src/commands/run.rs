@@ -87,6 +87,11 @@ struct Report {
     mismatches: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_mismatch: Option<String>,
+    /// On a network device, for the first mismatching vector: the first
+    /// layer and element where the device disagrees with the reference,
+    /// read layer by layer with the `trace` command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_divergence: Option<String>,
     seconds: f64,
     /// "simulated" (device clock cycles) or "wall".
     time_base: &'static str,
@@ -245,6 +250,7 @@ fn finish<T: Transport>(
     bar.finish_and_clear();
     let seconds = driver.now(wall) - t0;
     let stats = driver.stats();
+    let mut mismatched = None;
     let (mismatches, first_mismatch) = if args.verify {
         let reference = file.reference();
         let mut count = 0;
@@ -254,6 +260,7 @@ fn finish<T: Transport>(
             for (n, (w, g)) in want.iter().zip(got).enumerate() {
                 if w != g {
                     count += 1;
+                    mismatched.get_or_insert(i);
                     first.get_or_insert_with(|| {
                         format!("vector {i}, output {n}: reference {w}, device {g}")
                     });
@@ -263,6 +270,15 @@ fn finish<T: Transport>(
         (Some(count), first)
     } else {
         (None, None)
+    };
+    let first_divergence = match (file, mismatched) {
+        (DeviceFile::Network(network), Some(i)) => {
+            Some(match driver.first_divergence(network, &inputs[i])? {
+                Some(d) => format!("vector {i}: {d}"),
+                None => format!("vector {i} agrees when traced alone"),
+            })
+        }
+        _ => None,
     };
     match (&args.output, file) {
         (Some(path), DeviceFile::Network(network)) if args.dequantize => {
@@ -279,6 +295,7 @@ fn finish<T: Transport>(
         clipped_inputs,
         mismatches,
         first_mismatch,
+        first_divergence,
         seconds,
         time_base: if driver.transport().simulated_seconds().is_some() {
             "simulated"
@@ -326,6 +343,9 @@ fn finish<T: Transport>(
             println!("{m} mismatches against the reference");
             if let Some(f) = &report.first_mismatch {
                 println!("first mismatch: {f}");
+            }
+            if let Some(d) = &report.first_divergence {
+                println!("first divergence: {d}");
             }
         }
     }

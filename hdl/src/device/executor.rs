@@ -26,6 +26,8 @@ pub enum ExecState {
     LoadFinish,
     LoadFail,
     ResetHold,
+    TraceHead,
+    TraceLayer,
 }
 
 /// The command executor between the job queue, the receive buffer, the
@@ -64,6 +66,14 @@ pub struct Executor {
     pub loader_fault: Signal<In, Bits<8>>,
     /// Hold the engine in reset (a reset command), registered.
     pub engine_reset: Signal<Out, Bit>,
+    /// The layer whose activations the network top's trace port shows
+    /// (registered; 15, none, until a trace command sets it).
+    pub trace_select: Signal<Out, Bits<4>>,
+    /// A trace's vector is about to be fed: capture the next `trace_bytes`
+    /// activations the trace port shows (the network is empty: a trace
+    /// waits for every earlier reply).
+    pub trace_start: Signal<Out, Bit>,
+    pub trace_bytes: Signal<Out, Bits<16>>,
     /// A reset command finished this cycle: zero the status counters.
     pub clear_counters: Signal<Out, Bit>,
     /// No job in progress.
@@ -92,11 +102,14 @@ pub struct Executor {
     skip: Signal<Local, Bits<32>>,
     reset_cycles: Constant<Bits<8>>,
     ident_len: Constant<Bits<16>>,
+    result_bytes: Constant<Bits<16>>,
+    trace_layer: DFF<Bits<4>>,
 }
 
 impl Executor {
-    /// The executor of a device whose identify reply is `ident_len` bytes.
-    pub fn new(ident_len: usize) -> Self {
+    /// The executor of a device whose identify reply is `ident_len` bytes
+    /// and whose results for one vector are `result_bytes` bytes.
+    pub fn new(ident_len: usize, result_bytes: usize) -> Self {
         Executor {
             clock: Default::default(),
             job: Default::default(),
@@ -141,6 +154,11 @@ impl Executor {
             skip: Default::default(),
             reset_cycles: Constant::new(RESET_CYCLES.into()),
             ident_len: Constant::new((ident_len as u64).into()),
+            result_bytes: Constant::new((result_bytes as u64).into()),
+            trace_layer: Default::default(),
+            trace_select: Default::default(),
+            trace_start: Default::default(),
+            trace_bytes: Default::default(),
         }
     }
 }
@@ -164,8 +182,12 @@ impl Logic for Executor {
             restarts,
             gap,
             skip_r,
-            skip_all
+            skip_all,
+            trace_layer
         );
+        self.trace_select.next = self.trace_layer.q.val();
+        self.trace_start.next = false;
+        self.trace_bytes.next = self.job_r.q.val().get_bits::<16>(32) - self.result_bytes.val();
         self.jobs_read.next = false;
         self.reply_write.next = false;
         self.reply_data.next = 0.into();
@@ -196,7 +218,9 @@ impl Logic for Executor {
                 self.job_seq.d.next = self.job_r.q.val().get_bits::<8>(8);
                 self.job_code.d.next = self.job_kind.val();
                 self.remaining.d.next = self.job_r.q.val().get_bits::<16>(16);
-                if (self.job_kind.val() == 5) & !self.loader_loaded.val() {
+                if ((self.job_kind.val() == 5) | (self.job_kind.val() == 6))
+                    & !self.loader_loaded.val()
+                {
                     // No image: refuse the vectors (not loaded, 7) and skip them.
                     self.refused.next = true;
                     self.reply_write.next = true;
@@ -204,7 +228,7 @@ impl Logic for Executor {
                         << 8)
                         | (bit_cast::<48, 8>(2.into()) << 16)
                         | (bit_cast::<48, 8>(7.into()) << 32)
-                        | (bit_cast::<48, 8>(5.into()) << 40)
+                        | (bit_cast::<48, 8>(self.job_kind.val()) << 40)
                         | 0xFF;
                     self.read_pointer.d.next =
                         self.read_pointer.q.val() + self.job_r.q.val().get_bits::<16>(16);
@@ -215,7 +239,10 @@ impl Logic for Executor {
                         | (bit_cast::<48, 16>(self.job_r.q.val().get_bits::<16>(32)) << 16)
                         | 0x85;
                     self.exec.d.next = ExecState::Feed;
-                } else if (self.job_kind.val() == 4) | (self.job_kind.val() == 3) {
+                } else if (self.job_kind.val() == 4)
+                    | (self.job_kind.val() == 3)
+                    | (self.job_kind.val() == 6)
+                {
                     self.exec.d.next = ExecState::Drain;
                 } else if self.job_kind.val() == 0xFF {
                     self.reply_write.next = true;
@@ -263,6 +290,8 @@ impl Logic for Executor {
                         self.hold.d.next = self.reset_cycles.val();
                         self.holding_reset.d.next = true;
                         self.exec.d.next = ExecState::ResetHold;
+                    } else if self.job_code.q.val() == 6 {
+                        self.exec.d.next = ExecState::TraceHead;
                     } else {
                         self.header_left.d.next = 4.into();
                         self.exec.d.next = ExecState::LoadHead;
@@ -371,6 +400,23 @@ impl Logic for Executor {
                     | 0xFF;
                 self.exec.d.next = ExecState::Idle;
             }
+            ExecState::TraceHead => {
+                // The payload's first byte: the layer to trace.
+                self.buffer_read.next = true;
+                self.exec.d.next = ExecState::TraceLayer;
+            }
+            ExecState::TraceLayer => {
+                // Select the layer, arm the capture, queue the reply, feed the vector.
+                self.trace_layer.d.next = self.buffer_data.val().get_bits::<4>(0);
+                self.trace_start.next = true;
+                self.read_pointer.d.next = self.read_pointer.q.val() + 1;
+                self.remaining.d.next = self.remaining.q.val() - 1;
+                self.reply_write.next = true;
+                self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8)
+                    | (bit_cast::<48, 16>(self.job_r.q.val().get_bits::<16>(32)) << 16)
+                    | 0x86;
+                self.exec.d.next = ExecState::Feed;
+            }
             ExecState::ResetHold => {
                 self.hold.d.next = self.hold.q.val() - 1;
                 if self.hold.q.val() == 0 {
@@ -392,6 +438,6 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        crate::lint::assert_block_is_clean("executor", &mut Executor::new(protocol::IDENT_LEN));
+        crate::lint::assert_block_is_clean("executor", &mut Executor::new(protocol::IDENT_LEN, 16));
     }
 }

@@ -16,7 +16,7 @@ use super::config::{DeviceConfig, DeviceKind};
 use super::executor::Executor;
 use super::loader::ImageLoader;
 use super::network_loader::NetworkFileLoader;
-use super::queues::{JobFifo, ReplyFifo};
+use super::queues::{JobFifo, ReplyFifo, TraceFifo};
 use super::receiver::FrameReceiver;
 use super::transmitter::Transmitter;
 use crate::memory::BlockRam;
@@ -74,9 +74,15 @@ pub struct DeviceCore {
     loader_loaded: Signal<Local, Bit>,
     loader_fault: Signal<Local, Bits<8>>,
     loader_crc: Signal<Local, Bits<32>>,
-    no_trace: Constant<Bits<4>>,
+    // A network device's trace capture (none in an engine device): the
+    // activations the selected layer hands on, `trace_left` more to take.
+    trace_fifos: Vec<TraceFifo>,
+    trace_left: DFF<Bits<16>>,
+    trace_empty: Signal<Local, Bit>,
+    trace_head: Signal<Local, Bits<8>>,
     _image_loaders: usize,
     _network_loaders: usize,
+    _trace_fifos: usize,
 }
 
 impl DeviceCore {
@@ -109,7 +115,16 @@ impl DeviceCore {
             jobs: Default::default(),
             replies: Default::default(),
             receiver: FrameReceiver::new(device),
-            executor: Executor::new(device.ident().to_bytes().len()),
+            executor: Executor::new(device.ident().to_bytes().len(), 4 * device.last().outputs),
+            trace_fifos: if device.is_network() {
+                vec![TraceFifo::default()]
+            } else {
+                vec![]
+            },
+            _trace_fifos: usize::from(device.is_network()),
+            trace_left: Default::default(),
+            trace_empty: Default::default(),
+            trace_head: Default::default(),
             _image_loaders: image_loaders.len(),
             _network_loaders: network_loaders.len(),
             image_loaders,
@@ -131,8 +146,6 @@ impl DeviceCore {
             loader_loaded: Default::default(),
             loader_fault: Default::default(),
             loader_crc: Default::default(),
-            // Past the last layer: the trace port selects nothing.
-            no_trace: Constant::new(15.into()),
         }
     }
 }
@@ -152,7 +165,8 @@ impl Logic for DeviceCore {
             rejected_p,
             refused_p,
             vector_p,
-            clear_p
+            clear_p,
+            trace_left
         );
         clock!(
             self,
@@ -200,7 +214,28 @@ impl Logic for DeviceCore {
         self.executor.engine_in_ready.next = self.engine.in_ready.val();
 
         // ---- Loader: file bytes from the executor, writes to the layers.
-        self.engine.trace_select.next = self.no_trace.val();
+        // ---- Trace capture: the activations the selected layer hands on.
+        self.engine.trace_select.next = self.executor.trace_select.val();
+        self.trace_empty.next = true;
+        self.trace_head.next = 0.into();
+        if self.executor.trace_start.val() {
+            self.trace_left.d.next = self.executor.trace_bytes.val();
+        }
+        for i in 0..self._trace_fifos {
+            self.trace_fifos[i].clock.next = self.clock.val();
+            self.trace_fifos[i].data_in.next = self.engine.trace_data.val();
+            self.trace_fifos[i].write.next = false;
+            if (self.trace_left.q.val() != 0) & self.engine.trace_valid.val() {
+                self.trace_fifos[i].write.next = true;
+                self.trace_left.d.next = self.trace_left.q.val() - 1;
+            }
+            self.trace_fifos[i].read.next = self.transmitter.trace_read.val();
+            self.trace_empty.next = self.trace_fifos[i].empty.val();
+            self.trace_head.next = self.trace_fifos[i].data_out.val();
+        }
+        self.transmitter.trace_data.next = self.trace_head.val();
+        self.transmitter.trace_empty.next = self.trace_empty.val();
+
         self.loader_ready.next = false;
         self.loader_offset.next = 0.into();
         self.loader_loaded.next = false;

@@ -45,7 +45,10 @@ pub use executor::{ExecState, Executor};
 pub use frame_layer::DeviceCore;
 pub use loader::{descriptor, Descriptor, ImageLoader, LoaderState};
 pub use network_loader::NetworkFileLoader;
-pub use queues::{Job, JobFifo, Reply, ReplyFifo, JOB_BITS, REPLY_BITS, REPLY_QUEUE_DEPTH};
+pub use queues::{
+    Job, JobFifo, Reply, ReplyFifo, TraceFifo, JOB_BITS, REPLY_BITS, REPLY_QUEUE_DEPTH,
+    TRACE_FIFO_DEPTH,
+};
 pub use receiver::{FrameReceiver, ParseState};
 pub use top::Device;
 pub use transmitter::{Body, SendState, Transmitter};

@@ -20,3 +20,7 @@ pub type Reply = Bits<48>;
 pub const REPLY_BITS: usize = 48;
 pub const REPLY_QUEUE_DEPTH: usize = 16;
 declare_sync_fifo!(ReplyFifo, Reply, 16, 1);
+/// Activations a trace command captures at most (one layer's outputs, in
+/// block RAM); a trace of a wider layer is refused as no such layer.
+pub const TRACE_FIFO_DEPTH: usize = 512;
+declare_sync_fifo!(TraceFifo, Bits<8>, 512, 1);

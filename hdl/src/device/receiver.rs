@@ -71,6 +71,11 @@ pub struct FrameReceiver {
     known: Signal<Local, Bit>,
     length_ok: Signal<Local, Bit>,
     error: Signal<Local, Bits<8>>,
+    // A trace frame's reply length, from its first payload byte (the layer):
+    // that layer's outputs plus the vector's results; 0 for a layer it cannot trace.
+    trace_replies: ROM<Bits<16>, 8>,
+    trace_reply: DFF<Bits<16>>,
+    trace_length: Constant<Bits<16>>,
     last_element: Constant<Address>,
     result_bytes: Constant<Bits<32>>,
     max_payload: Constant<Bits<16>>,
@@ -83,6 +88,14 @@ impl FrameReceiver {
     pub fn new(device: &DeviceConfig) -> Self {
         // A vector is the first layer's input; its results are the last layer's outputs.
         let (first, last) = (device.first(), device.last());
+        let layers = device.layers();
+        let trace_replies = (0..layers.len().saturating_sub(1)).map(|l| {
+            let traced = layers[l].outputs;
+            let reply = traced + 4 * last.outputs;
+            // Larger traces than the capture FIFO holds are refused (no such layer).
+            let ok = traced <= super::queues::TRACE_FIFO_DEPTH && reply <= 0xFFFF;
+            Bits::<16>::from(if ok { reply as u64 } else { 0 })
+        });
         FrameReceiver {
             clock: Default::default(),
             rx_valid: Default::default(),
@@ -115,6 +128,9 @@ impl FrameReceiver {
             known: Default::default(),
             length_ok: Default::default(),
             error: Default::default(),
+            trace_replies: trace_replies.into(),
+            trace_reply: Default::default(),
+            trace_length: Constant::new((first.input_dim as u64 + 1).into()),
             last_element: Constant::new((first.input_dim as u64 - 1).into()),
             result_bytes: Constant::new((4 * last.outputs as u64).into()),
             max_payload: Constant::new((protocol::MAX_PAYLOAD as u64).into()),
@@ -145,7 +161,8 @@ impl Logic for FrameReceiver {
             commit_pointer,
             silence,
             error_r,
-            timed_out
+            timed_out,
+            trace_reply
         );
         self.rx_crc.clock.next = self.clock.val();
         self.job_write.next = false;
@@ -161,7 +178,8 @@ impl Logic for FrameReceiver {
 
         self.space.next =
             (self.write_pointer.q.val() - self.read_pointer.val()) != self.buffer_bytes.val();
-        self.known.next = (self.code.q.val() >= 1) & (self.code.q.val() <= 5);
+        self.known.next = (self.code.q.val() >= 1) & (self.code.q.val() <= 6);
+        self.trace_replies.address.next = self.rx_data.val();
         // Identify, status, reset: empty. Load: header, then whole words.
         // Data: whole vectors, and a reply that fits the length field.
         self.length_ok.next = self.length.q.val() == 0;
@@ -174,9 +192,16 @@ impl Logic for FrameReceiver {
                 & (self.element.q.val() == 0)
                 & (self.reply_length.q.val() <= 0xFFFF);
         }
+        if self.code.q.val() == 6 {
+            // The layer, then one vector.
+            self.length_ok.next = self.length.q.val() == self.trace_length.val();
+        }
         self.error.next = 0.into();
         if self.overflow.q.val() {
             self.error.next = 5.into();
+        }
+        if (self.code.q.val() == 6) & (self.trace_reply.q.val() == 0) {
+            self.error.next = 12.into();
         }
         if !self.length_ok.val() {
             self.error.next = 3.into();
@@ -240,6 +265,7 @@ impl Logic for FrameReceiver {
                     self.rx_crc.start.next = true;
                     self.element.d.next = 0.into();
                     self.reply_length.d.next = 0.into();
+                    self.trace_reply.d.next = 0.into();
                     self.overflow.d.next = false;
                     self.left.d.next = 4.into();
                     self.parse.d.next = ParseState::Crc;
@@ -267,6 +293,10 @@ impl Logic for FrameReceiver {
             ParseState::Payload => {
                 if self.rx_valid.val() {
                     self.rx_crc.start.next = true;
+                    if self.left.q.val() == self.length.q.val() {
+                        // The first payload byte: a trace's layer.
+                        self.trace_reply.d.next = self.trace_replies.data.val();
+                    }
                     if self.space.val() {
                         self.buffer_write.next = true;
                         self.write_pointer.d.next = self.write_pointer.q.val() + 1;
@@ -313,6 +343,12 @@ impl Logic for FrameReceiver {
                         | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
                         | (bit_cast::<48, 16>(self.length.q.val()) << 16)
                         | (bit_cast::<48, 16>(self.reply_length.q.val().get_bits::<16>(0)) << 32);
+                    if self.code.q.val() == 6 {
+                        self.job_data.next = bit_cast::<48, 8>(self.code.q.val())
+                            | (bit_cast::<48, 8>(self.seq.q.val()) << 8)
+                            | (bit_cast::<48, 16>(self.length.q.val()) << 16)
+                            | (bit_cast::<48, 16>(self.trace_reply.q.val()) << 32);
+                    }
                 } else {
                     self.write_pointer.d.next = self.commit_pointer.q.val();
                     self.frame_rejected.next = true;

@@ -44,6 +44,11 @@ pub struct Transmitter {
     pub engine_out_valid: Signal<In, Bit>,
     pub engine_out_data: Signal<In, Word>,
     pub engine_out_ready: Signal<Out, Bit>,
+    /// The captured activations of a trace reply (first word fall-through:
+    /// `trace_data` is the head while `!trace_empty`).
+    pub trace_data: Signal<In, Bits<8>>,
+    pub trace_empty: Signal<In, Bit>,
+    pub trace_read: Signal<Out, Bit>,
     /// What a status reply reports.
     pub frames_received: Signal<In, Bits<32>>,
     pub frames_rejected: Signal<In, Bits<32>>,
@@ -74,6 +79,9 @@ pub struct Transmitter {
     // The identify payload, read a byte at a time at `ident_at`.
     ident: ROM<Bits<8>, IDENT_ADDRESS_BITS>,
     ident_at: DFF<Bits<IDENT_ADDRESS_BITS>>,
+    // A trace reply sends its activations while more than this many bytes
+    // (one vector's results) are left.
+    result_bytes: Constant<Bits<16>>,
 }
 
 impl Transmitter {
@@ -121,6 +129,10 @@ impl Transmitter {
             can_load: Default::default(),
             ident: ident.into(),
             ident_at: Default::default(),
+            result_bytes: Constant::new((4 * device.last().outputs as u64).into()),
+            trace_data: Default::default(),
+            trace_empty: Default::default(),
+            trace_read: Default::default(),
         }
     }
 }
@@ -148,6 +160,7 @@ impl Logic for Transmitter {
         self.tx_crc.clock.next = self.clock.val();
         self.replies_read.next = false;
         self.engine_out_ready.next = false;
+        self.trace_read.next = false;
         self.tx_crc.clear.next = false;
         self.tx_crc.start.next = false;
         self.tx_crc.data.next = self.out_byte.q.val();
@@ -205,7 +218,19 @@ impl Logic for Transmitter {
                 }
             }
             SendState::Body => {
-                if self.send_code.q.val() == 0x85 {
+                if (self.send_code.q.val() == 0x86)
+                    & (self.body_left.q.val() > self.result_bytes.val())
+                {
+                    // A trace reply: the captured activations first.
+                    if !self.trace_empty.val() & self.can_load.val() {
+                        self.trace_read.next = true;
+                        self.pending.d.next = true;
+                        self.out_byte.d.next = self.trace_data.val();
+                        self.tx_crc.start.next = true;
+                        self.tx_crc.data.next = self.trace_data.val();
+                        self.body_left.d.next = self.body_left.q.val() - 1;
+                    }
+                } else if (self.send_code.q.val() == 0x85) | (self.send_code.q.val() == 0x86) {
                     if self.word_left.q.val() == 0 {
                         if self.engine_out_valid.val() {
                             self.engine_out_ready.next = true;
