@@ -72,12 +72,12 @@ impl Drop for Board {
     }
 }
 
-/// `lutgen board --sim` for the image's engine; returns once it has printed
-/// its pseudo-terminal.
-fn start_board(image: &Path) -> (Board, String) {
+/// `lutgen board --sim` for the image's engine (`flag` `--image`) or the
+/// network's layers (`--network`); returns once it has printed its pseudo-terminal.
+fn start_board(flag: &str, image: &Path) -> (Board, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lutgen"))
         .args(["board", "--sim", "--pace", "cycles", "--baud", "1500000"])
-        .arg("--image")
+        .arg(flag)
         .arg(image)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -128,7 +128,7 @@ fn client_checks(name: &str, config: EngineConfig, wrong: Option<EngineConfig>, 
     write_vectors(&dir.join("inputs.txt"), &inputs);
     write_vectors(&dir.join("expected.txt"), &expected);
 
-    let (_board, port) = start_board(&image_path);
+    let (_board, port) = start_board("--image", &image_path);
     let mut client = Command::new(python);
     client
         .arg(client_script())
@@ -189,6 +189,81 @@ fn one_more_output(config: &EngineConfig) -> EngineConfig {
     }
 }
 
+/// A network device: the client identifies it from its longer identify
+/// reply, loads the digits network file, checks the file's own CRC in the
+/// status and every logit of the last layer, and sees a network for other
+/// layers refused.
+#[test]
+fn a_network_device() {
+    use lutgen_core::network::random_network;
+    use lutgen_core::Network;
+    let python = python();
+    let dir = std::env::temp_dir().join(format!("lutgen-py-network-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let net_path = dir.join("digits.lutnet");
+    let out = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .arg("compile")
+        .arg(data.join("digits_mlp.safetensors"))
+        .arg("--calibration")
+        .arg(data.join("digits_train_x.npy"))
+        .arg("-o")
+        .arg(&net_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let network = Network::read_from(&net_path).unwrap();
+    let inputs = network.layers()[0]
+        .image
+        .config()
+        .random_inputs(VECTORS, 12);
+    let expected: Vec<Vec<i32>> = inputs
+        .iter()
+        .map(|x| network.infer(x).unwrap().outputs)
+        .collect();
+    write_vectors(&dir.join("inputs.txt"), &inputs);
+    write_vectors(&dir.join("expected.txt"), &expected);
+    let mut other = network.configs();
+    other[1].outputs = 12;
+    let wrong = dir.join("other.lutnet");
+    random_network(&other, 3).unwrap().write_to(&wrong).unwrap();
+    let (_board, port) = start_board("--network", &net_path);
+    let out = Command::new(python)
+        .arg(client_script())
+        .arg(&port)
+        .arg("--image")
+        .arg(&net_path)
+        .arg("--inputs")
+        .arg(dir.join("inputs.txt"))
+        .arg("--expect")
+        .arg(dir.join("expected.txt"))
+        .arg("--wrong-image")
+        .arg(&wrong)
+        .args(["--baud", "1500000", "--timeout", "30"])
+        .output()
+        .expect("the Python client runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("OK"),
+        "the Python client failed ({})\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("network device, 2 layers"), "{stdout}");
+    for refusal in [
+        "error 9 (wrong image)",
+        "error 7 (not loaded)",
+        "error 8 (load offset)",
+    ] {
+        assert!(stdout.contains(refusal), "no {refusal}:\n{stdout}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn l2_with_the_wrong_image_the_client_makes() {
     // A 176-byte image: the client splits it into two frames.
@@ -246,7 +321,7 @@ fn the_minimal_client_on_the_page_works() {
         .unwrap()
         .write_to(&image_path)
         .unwrap();
-    let (_board, port) = start_board(&image_path);
+    let (_board, port) = start_board("--image", &image_path);
     assert!(code.contains("\"/dev/ttyUSB0\"") && code.contains("\"model.lutimg\""));
     let code = code
         .replace("\"/dev/ttyUSB0\"", &format!("{port:?}"))

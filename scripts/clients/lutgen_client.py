@@ -7,12 +7,15 @@ against a board on /dev/ttyUSB0 or against `lutgen board --sim` (whose first
 output line is the pseudo-terminal to open):
 
     python3 lutgen_client.py PORT --image model.lutimg --inputs x.txt --expect y.txt
+    python3 lutgen_client.py PORT --image digits.lutnet --inputs x.txt --expect y.txt \
+        --wrong-image other.lutnet          # a network device (protocol.md, "Network devices")
 
 It identifies the device, checks that the device refuses what it must
 (a wrong image: error 9; data before an image is loaded: error 7; a load
 frame that leaves a gap: error 8), loads the image in chunks, checks the
-status reports it loaded with the file's payload CRC, runs every input
-vector and compares every output. It exits 0 when all of that holds and 1,
+status reports it loaded with the file's payload CRC (a network file's own
+CRC, its last 4 bytes, on a network device), runs every input vector and
+compares every output (the last layer's, on a network device). It exits 0 when all of that holds and 1,
 printing what differed, when anything does.
 
 Input and expected-output files are text: one vector per line, integers
@@ -38,7 +41,7 @@ except ImportError:
 SYNC = b"\xa5\x5a"
 MAX_PAYLOAD = 512  # largest command payload; the identify reply reports it too
 
-IDENTIFY, STATUS, RESET, LOAD, DATA = 0x01, 0x02, 0x03, 0x04, 0x05
+IDENTIFY, STATUS, RESET, LOAD, DATA, TRACE = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 ERROR_REPLY = 0xFF  # a successful reply is `command | 0x80`
 
 ERRORS = {
@@ -53,6 +56,7 @@ ERRORS = {
     9: "wrong image",
     10: "image CRC",
     11: "value range",
+    12: "no such layer",
 }
 NOT_LOADED, LOAD_OFFSET, WRONG_IMAGE = 7, 8, 9
 
@@ -130,28 +134,38 @@ class Device:
             raise LinkError(f"reply code 0x{reply_code:02x} to command 0x{code:02x}")
         return reply
 
-    # identify reply: 52 bytes (protocol.md, "identify reply")
+    # identify reply: 52 bytes (protocol.md, "identify reply"); a network
+    # device adds the layer count and 25 bytes per layer after the first.
     IDENT = struct.Struct("<4sBB4B5I I II HHH I")
+    LAYER = struct.Struct("<B4B5I")
 
     def identify(self):
         reply = self.command(IDENTIFY)
-        if len(reply) != self.IDENT.size:
-            raise LinkError(f"identify reply of {len(reply)} bytes, expected {self.IDENT.size}")
+        base = self.IDENT.size
+        network = len(reply) > base
+        count = reply[base] if network else 1
+        if len(reply) != (base + 1 + self.LAYER.size * (count - 1) if network else base) or count < 1:
+            raise LinkError(f"identify reply of {len(reply)} bytes: not {base} (an engine device) "
+                            f"nor {base} + 1 + 25 per layer after the first (a network device)")
         (magic, version, encoder, abits, cbits, tbits, bbits, d, c, k, n, lanes,
-         config_hash, clock_hz, baud, rx_buffer, max_payload, queue, image_len) = self.IDENT.unpack(reply)
+         config_hash, clock_hz, baud, rx_buffer, max_payload, queue, image_len) = self.IDENT.unpack(reply[:base])
         if magic != b"LTGN":
             raise LinkError(f"identify magic {magic!r}, expected b'LTGN': not a lutgen device")
         if version != 2:
             raise LinkError(f"protocol version {version}; this client speaks version 2")
         # The hash covers the 25 bytes at offsets 5..29: encoder id, the four
-        # widths, then D C K N L.
-        if zlib.crc32(reply[5:30]) != config_hash:
+        # widths, then D C K N L; a network device's covers the layer count
+        # and every layer's 25 bytes.
+        configs = [reply[5:30]] + [reply[base + 1 + 25 * i:base + 26 + 25 * i] for i in range(count - 1)]
+        hashed = bytes([count]) + b"".join(configs) if network else reply[5:30]
+        if zlib.crc32(hashed) != config_hash:
             raise LinkError("identify reply: the configuration hash does not match its fields")
+        layers = [self.LAYER.unpack(cfg) for cfg in configs]
         return dict(encoder=encoder, widths=(abits, cbits, tbits, bbits),
-                    input_dim=d, codebooks=c, centroids=k, outputs=n, lanes=lanes,
+                    input_dim=d, codebooks=c, centroids=k, outputs=layers[-1][8], lanes=lanes,
                     config_hash=config_hash, clock_hz=clock_hz, baud=baud,
                     rx_buffer=rx_buffer, max_payload=max_payload, queue=queue,
-                    image_len=image_len)
+                    image_len=image_len, network=network, layers=count)
 
     def status(self):
         reply = self.command(STATUS)
@@ -274,16 +288,26 @@ def main():
 
         ident = dev.identify()
         d, n = ident["input_dim"], ident["outputs"]
-        print("identify: encoder {encoder}, D={input_dim} C={codebooks} K={centroids} N={outputs} "
-              "L={lanes}, widths {widths}, hash 0x{config_hash:08x}, {clock_hz} Hz, {baud} baud, "
-              "image {image_len} bytes".format(**ident))
+        if ident["network"]:
+            print("identify: network device, {layers} layers, D={input_dim} in, N={outputs} out, "
+                  "hash 0x{config_hash:08x}, {clock_hz} Hz, {baud} baud, network files up to "
+                  "{image_len} bytes".format(**ident))
+        else:
+            print("identify: encoder {encoder}, D={input_dim} C={codebooks} K={centroids} N={outputs} "
+                  "L={lanes}, widths {widths}, hash 0x{config_hash:08x}, {clock_hz} Hz, {baud} baud, "
+                  "image {image_len} bytes".format(**ident))
         inputs = read_vectors(args.inputs, d, "input dimension D")
         expected = read_vectors(args.expect, n, "output count N")
         if len(inputs) != len(expected):
             raise ValueError(f"{len(inputs)} input vectors but {len(expected)} expected outputs")
-        if len(image) != ident["image_len"]:
+        if ident["network"] and len(image) > ident["image_len"]:
+            raise ValueError(f"{args.image} is {len(image)} bytes, this device loads network files "
+                             f"of at most {ident['image_len']}: the file is for other layers")
+        if not ident["network"] and len(image) != ident["image_len"]:
             raise ValueError(f"{args.image} is {len(image)} bytes, this device loads "
                              f"{ident['image_len']}-byte images: the image is for another engine")
+        if ident["network"] and not args.wrong_image:
+            raise ValueError("a network device: give --wrong-image (a network file for other layers)")
 
         # Start clean: reset clears the counters and abandons a half-done load.
         dev.reset()
@@ -304,11 +328,12 @@ def main():
 
         load_image(dev, image, args.chunk)
         s = dev.status()
-        (file_crc,) = struct.unpack_from("<I", image, 56)
+        # An image's payload CRC is at bytes 56..60; a network file's own CRC is its last 4 bytes.
+        (file_crc,) = struct.unpack_from("<I", image, len(image) - 4 if ident["network"] else 56)
         if not s["loaded"] or s["loading"] or s["image_crc"] != file_crc or s["load_offset"] != len(image):
-            raise CheckFailed(f"after the load the status should show loaded, image_crc 0x{file_crc:08x}, "
+            raise CheckFailed(f"after the load the status should show loaded, CRC 0x{file_crc:08x}, "
                               f"load_offset {len(image)}; it shows {s}")
-        print(f"status: loaded, image_crc 0x{s['image_crc']:08x} = the file's bytes 56..60")
+        print(f"status: loaded, image_crc 0x{s['image_crc']:08x} = the file's CRC")
 
         outputs = dev.run(inputs, d, n)
         mismatches = [(i, want, got) for i, (want, got) in enumerate(zip(expected, outputs)) if want != got]
