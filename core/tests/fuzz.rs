@@ -599,7 +599,51 @@ fn fuzz_identify_reply() {
                 prop_assert_eq!(ident.config_hash, config_hash(&ident.config));
                 prop_assert!(ident.config.validate().is_ok());
             }
-            check_reader(&bytes, 0, Ident::from_bytes, |i| i.to_bytes().to_vec())
+            check_reader(&bytes, 0, Ident::from_bytes, |i| i.to_bytes())
+        },
+    );
+}
+
+/// A network device's identify reply: the base fields, the layer count and
+/// every later layer's 25 configuration bytes. Accepted only when
+/// canonical, its hash over every layer, its layers chained and its length
+/// the longest network file for them.
+#[test]
+fn fuzz_network_identify_reply() {
+    let strategy = (network_configs(), any::<u32>(), mutations(), any::<bool>());
+    support::run(
+        "network identify",
+        strategy,
+        |(configs, clock, edits, fix_hash)| {
+            let mut bytes = Ident::network(&configs, clock, 115_200).unwrap().to_bytes();
+            // The count, the base fields and each later layer's counts.
+            let mut fields = IDENT_FIELDS.to_vec();
+            fields.push((52, 1));
+            for layer in 0..configs.len() - 1 {
+                for i in 0..5 {
+                    fields.push((53 + 25 * layer + 5 + 4 * i, 4));
+                }
+            }
+            for m in &edits {
+                apply(&mut bytes, m, &fields);
+            }
+            if fix_hash && bytes.len() > 53 {
+                // The network hash: a CRC of the count and every layer's 25 bytes.
+                let mut hashed = vec![bytes[52]];
+                hashed.extend_from_slice(&bytes[5..30]);
+                hashed.extend_from_slice(&bytes[53..]);
+                let crc = crc32(&hashed);
+                bytes[30..34].copy_from_slice(&crc.to_le_bytes());
+            }
+            if let Ok(ident) = Ident::from_bytes(&bytes) {
+                if let Some(layers) = &ident.layers {
+                    prop_assert_eq!(ident.config_hash, lutgen_core::ident::network_hash(layers));
+                    prop_assert!(layers.windows(2).all(|w| w[0].outputs == w[1].input_dim));
+                    let longest = NetworkLoader::new(layers).unwrap().max_len();
+                    prop_assert_eq!(ident.image_bytes as usize, longest);
+                }
+            }
+            check_reader(&bytes, 0, Ident::from_bytes, |i| i.to_bytes())
         },
     );
 }
