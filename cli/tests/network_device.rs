@@ -321,6 +321,34 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
     let y = read_f32(&logits);
     assert_eq!((y.len(), y[0].len()), (360, 10));
 
+    // The board's accuracy on the test split: eval takes its device column from the port.
+    let eval = json_of(
+        &lutgen()
+            .args([
+                "eval",
+                "--json",
+                "--port",
+                &port,
+                "--baud",
+                "3000000",
+                "--network",
+            ])
+            .arg(&net)
+            .arg("--test-x")
+            .arg(data("digits_test_x.npy"))
+            .arg("--test-y")
+            .arg(data("digits_test_y.npy"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(eval["device_vectors"], 360, "{eval}");
+    assert_eq!(eval["device_mismatches"], 0, "{eval}");
+    assert_eq!(
+        eval["accuracy_device"], eval["accuracy_reference"],
+        "{eval}"
+    );
+    assert!(eval["device"].as_str().unwrap().contains(&port), "{eval}");
+
     // The device loaded with a broken layer 0: run --verify names it.
     let bad = dir.join("broken.lutnet");
     broken(&Network::read_from(&net).unwrap(), 0)

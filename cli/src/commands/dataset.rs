@@ -97,14 +97,9 @@ pub fn score(data: &Dataset, network: &Network, device_vectors: usize) -> Result
     score_quantized(network, &test_q, &data.labels, device_vectors)
 }
 
-/// [`score`] for inputs already quantized to the first layer's int8.
-pub fn score_quantized(
-    network: &Network,
-    inputs: &[Vec<i8>],
-    labels: &[usize],
-    device_vectors: usize,
-) -> Result<Score, Error> {
-    let reference: Vec<Vec<i32>> = inputs
+/// The integer reference's outputs (`Network::infer`) for every input.
+pub fn reference_outputs(network: &Network, inputs: &[Vec<i8>]) -> Result<Vec<Vec<i32>>, Error> {
+    inputs
         .iter()
         .enumerate()
         .map(|(index, x)| {
@@ -113,7 +108,59 @@ pub fn score_quantized(
                 .map(|i| i.outputs)
                 .map_err(|source| Error::Input { index, source })
         })
-        .collect::<Result<_, _>>()?;
+        .collect()
+}
+
+/// A device's outputs for the inputs of `reference` (the reference's
+/// outputs for them), scored against it and the labels; a missing output
+/// is a mismatch (cycles: the simulated device's, 0 for a board).
+pub fn device_score(
+    reference: &[Vec<i32>],
+    outputs: &[Vec<i32>],
+    labels: &[usize],
+    cycles: (u64, f64),
+    seconds: f64,
+) -> DeviceScore {
+    let vectors = reference.len();
+    let differs = |i: usize| outputs.get(i) != Some(&reference[i]);
+    let mismatched = (0..vectors).filter(|&i| differs(i)).count();
+    let first_mismatch = (0..vectors).find(|&i| differs(i)).map(|i| {
+        let Some(got) = outputs.get(i) else {
+            return format!("vector {i}: the device returned no outputs");
+        };
+        let n = reference[i]
+            .iter()
+            .zip(got)
+            .position(|(w, g)| w != g)
+            .unwrap_or(0);
+        match got.get(n) {
+            Some(g) => format!(
+                "vector {i}, output {n}: reference {}, device {g}",
+                reference[i][n]
+            ),
+            None => format!("vector {i}: the device returned {} outputs", got.len()),
+        }
+    });
+    DeviceScore {
+        accuracy: lutgen_compile::accuracy(outputs, &labels[..outputs.len().min(vectors)]),
+        vectors,
+        mismatched,
+        first_mismatch,
+        cycles: cycles.0,
+        cycles_per_inference: cycles.1,
+        seconds,
+    }
+}
+
+/// The reference's accuracy on every input, and the simulated network
+/// top's on the first `device_vectors` (none when 0).
+pub fn score_quantized(
+    network: &Network,
+    inputs: &[Vec<i8>],
+    labels: &[usize],
+    device_vectors: usize,
+) -> Result<Score, Error> {
+    let reference = reference_outputs(network, inputs)?;
     let accuracy_reference = lutgen_compile::accuracy(&reference, labels);
     let vectors = device_vectors.min(inputs.len());
     if vectors == 0 {
@@ -129,36 +176,18 @@ pub fn score_quantized(
         &SimOptions::default(),
         Backpressure::none(),
     )?;
-    let seconds = started.elapsed().as_secs_f64();
-    let mismatched = (0..vectors)
-        .filter(|&i| run.outputs.get(i) != Some(&reference[i]))
-        .count();
-    let first_mismatch = (0..vectors)
-        .find(|&i| run.outputs.get(i) != Some(&reference[i]))
-        .map(|i| match run.outputs.get(i) {
-            Some(got) => {
-                let n = reference[i]
-                    .iter()
-                    .zip(got)
-                    .position(|(w, g)| w != g)
-                    .unwrap_or(0);
-                format!(
-                    "vector {i}, output {n}: reference {}, device {}",
-                    reference[i][n], got[n]
-                )
-            }
-            None => format!("vector {i}: the device returned no outputs"),
-        });
+    let cycles = (
+        run.cycles.iter().sum(),
+        run.cycles_per_inference.iter().sum(),
+    );
     Ok(Score {
         accuracy_reference,
-        device: Some(DeviceScore {
-            accuracy: lutgen_compile::accuracy(&run.outputs, &labels[..vectors]),
-            vectors,
-            mismatched,
-            first_mismatch,
-            cycles: run.cycles.iter().sum(),
-            cycles_per_inference: run.cycles_per_inference.iter().sum(),
-            seconds,
-        }),
+        device: Some(device_score(
+            &reference[..vectors],
+            &run.outputs,
+            labels,
+            cycles,
+            started.elapsed().as_secs_f64(),
+        )),
     })
 }

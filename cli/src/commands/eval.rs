@@ -77,6 +77,17 @@ pub struct EvalArgs {
         "distill", "free_tables", "seed", "ridge", "plot", "calibration_labels"
     ])]
     pub network: Option<PathBuf>,
+    /// With --network: take the device column from a board running the
+    /// network device for the file's layers (or the pseudo-terminal of
+    /// `lutgen board --sim --network`) instead of the simulated network top.
+    #[arg(long, value_name = "PATH", requires = "network")]
+    pub port: Option<String>,
+    /// Baud rate of --port (must match the bitstream).
+    #[arg(long, default_value_t = 115_200, requires = "port")]
+    pub baud: u32,
+    /// Load the network file into the board first.
+    #[arg(long, requires = "port")]
+    pub load: bool,
 }
 
 /// The command line as typed, for the reports to say how they were made.
