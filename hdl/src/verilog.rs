@@ -96,8 +96,8 @@ pub fn network_verilog(layers: &[EngineConfig]) -> Result<String, NetworkShapeEr
     ))
 }
 
-/// Comment lines describing one engine configuration.
-fn describe(config: &EngineConfig) -> String {
+/// Comment lines describing one engine configuration (also in the device's header).
+pub(crate) fn describe(config: &EngineConfig) -> String {
     format!(
         "// Configuration: D={d} C={c} V={v} K={k} N={n} lanes={l} encoder={e}\n\
          //   activation/centroid/table/bias bits = {ab}/{cb}/{tb}/{bb}, accumulator bits = {acc}\n\

@@ -58,24 +58,10 @@ fn finish(raw: &str, top: &str, device: &DeviceConfig, what: &str) -> String {
     );
     let layers = device.layers();
     for (i, config) in layers.iter().enumerate() {
-        let name = if device.is_network() {
-            format!("Layer {i}")
-        } else {
-            "Engine".to_string()
-        };
-        out.push_str(&format!(
-            "// {name}: D={d} C={c} K={k} N={n} lanes={l} encoder={e}, widths {ab}/{cb}/{tb}/{bb}\n",
-            d = config.input_dim,
-            c = config.codebooks,
-            k = config.centroids,
-            n = config.outputs,
-            l = config.lanes,
-            e = config.encoder,
-            ab = config.activation_bits,
-            cb = config.centroid_bits,
-            tb = config.table_bits,
-            bb = config.bias_bits,
-        ));
+        if device.is_network() {
+            out.push_str(&format!("// Layer {i}:\n"));
+        }
+        out.push_str(&crate::verilog::describe(config));
     }
     out.push_str(&format!(
         "// Link: {clock} Hz clock, {baud} baud 8N1 ({cpb} clocks per bit); protocol v{pv} (docs/protocol.md)\n\
