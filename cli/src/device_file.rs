@@ -48,6 +48,25 @@ impl DeviceFile {
         }
     }
 
+    /// Reads `path`, which must be a network file (`network`) or an image
+    /// (not `network`): the other kind is refused, naming the flag it goes with.
+    pub fn read_expecting(path: &Path, network: bool) -> Result<Self, CommandError> {
+        let file = Self::read(path)?;
+        match (&file, network) {
+            (DeviceFile::Network(_), false) => Err(Error::Usage(format!(
+                "{} is a network file: pass it with --network",
+                path.display()
+            ))
+            .into()),
+            (DeviceFile::Image(_), true) => Err(Error::Usage(format!(
+                "{} is a table image, not a network file: pass it with --image",
+                path.display()
+            ))
+            .into()),
+            _ => Ok(file),
+        }
+    }
+
     /// The layers a device must be built for to load this file.
     pub fn layers(&self) -> Vec<EngineConfig> {
         match self {

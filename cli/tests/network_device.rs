@@ -403,3 +403,84 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
         "{err}"
     );
 }
+
+/// The two kinds of file go with their own flags; each mix-up is refused
+/// before anything is built, naming the flag to use.
+#[test]
+fn image_and_network_flags_are_not_mixed_up() {
+    let dir = temp_dir();
+    let net = digits_network(&dir);
+    let image = dir.join("one.lutimg");
+    let out = lutgen()
+        .args(["image", "--random", "--output"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let refused = |args: &[&std::ffi::OsStr], needle: &str| {
+        let out = lutgen().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    };
+    let (net, image) = (net.as_os_str(), image.as_os_str());
+    refused(
+        &[
+            "run".as_ref(),
+            "--sim".as_ref(),
+            "--random".as_ref(),
+            "1".as_ref(),
+            "--image".as_ref(),
+            net,
+        ],
+        "is a network file: pass it with --network",
+    );
+    refused(
+        &[
+            "run".as_ref(),
+            "--sim".as_ref(),
+            "--random".as_ref(),
+            "1".as_ref(),
+            "--network".as_ref(),
+            image,
+        ],
+        "is a table image, not a network file: pass it with --image",
+    );
+    refused(
+        &[
+            "board".as_ref(),
+            "--sim".as_ref(),
+            "--network".as_ref(),
+            image,
+        ],
+        "pass it with --image",
+    );
+    refused(
+        &[
+            "board".as_ref(),
+            "--sim".as_ref(),
+            "--outputs".as_ref(),
+            "3".as_ref(),
+            "--network".as_ref(),
+            net,
+        ],
+        "drop the engine flags",
+    );
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    refused(
+        &[
+            "load".as_ref(),
+            "--port".as_ref(),
+            "/dev/null".as_ref(),
+            text.as_os_str(),
+        ],
+        "neither a table image nor a network file",
+    );
+    refused(
+        &["eval".as_ref(), "--port".as_ref(), "/dev/null".as_ref()],
+        "--network",
+    );
+}

@@ -65,18 +65,8 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
                 )
                 .into());
             }
-            match DeviceFile::read(path)? {
-                DeviceFile::Network(network) => {
-                    DeviceConfig::network(network.configs(), args.clock_hz, args.baud)
-                }
-                DeviceFile::Image(_) => {
-                    return Err(crate::Error::Usage(format!(
-                        "{} is a table image, not a network file: pass it with --image",
-                        path.display()
-                    ))
-                    .into())
-                }
-            }
+            let file = DeviceFile::read_expecting(path, true)?;
+            file.device(args.clock_hz, args.baud)
         }
         (None, None) => DeviceConfig::engine(args.engine.resolve()?, args.clock_hz, args.baud),
     };

@@ -115,26 +115,8 @@ struct Report {
 
 pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
     let file = match (&args.image, &args.network) {
-        (Some(path), _) => match DeviceFile::read(path)? {
-            DeviceFile::Network(_) => {
-                return Err(crate::Error::Usage(format!(
-                    "{} is a network file: pass it with --network",
-                    path.display()
-                ))
-                .into())
-            }
-            image => image,
-        },
-        (None, Some(path)) => match DeviceFile::read(path)? {
-            DeviceFile::Image(_) => {
-                return Err(crate::Error::Usage(format!(
-                    "{} is a table image: pass it with --image",
-                    path.display()
-                ))
-                .into())
-            }
-            network => network,
-        },
+        (Some(path), _) => DeviceFile::read_expecting(path, false)?,
+        (None, Some(path)) => DeviceFile::read_expecting(path, true)?,
         (None, None) => unreachable!("clap requires --image or --network"),
     };
     let first = file.layers()[0].clone();
