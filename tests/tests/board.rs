@@ -323,11 +323,12 @@ fn a_network_device_simulates_its_whole_network() {
 
 /// The digits network device (64-64-10: two engines, one requantization
 /// stage, the network loader) through the whole ECP5 flow on the
-/// ULX3S-85F to a bitstream and a report. Not in the default run: about
-/// 10 min of wall time with the YoWASP nextpnr on a loaded 2-core machine
-/// (`bash scripts/test.sh --slow`).
+/// ULX3S-85F to a bitstream and a report. Not in the default run: 4 min
+/// 28 s of wall time (yosys, the YoWASP nextpnr-ecp5 and ecppack, then the
+/// network top in Verilator) on the shared 2-core machine (`bash
+/// scripts/test.sh --slow`).
 #[test]
-#[ignore = "slow: the ECP5 flow for a network device takes about ten minutes"]
+#[ignore = "slow: the ECP5 flow for a network device takes minutes"]
 fn ecp5_flow_for_the_digits_network_device() {
     if missing(
         &[YOSYS_ECP5, NEXTPNR_ECP5, ECPPACK],
