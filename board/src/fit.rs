@@ -66,6 +66,24 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             };
             300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
         }
+        Top::Device(d, _) if d.is_network() => {
+            // Every layer's engine, each requantization stage, and the
+            // device around them with the network loader's extra parts.
+            let layers = d.layers();
+            let engines: u64 = layers
+                .iter()
+                .map(|l| logic_estimate(&Top::Engine(l.clone()), family, dsp_multipliers))
+                .sum();
+            let stage = if dsp_multipliers {
+                STAGE_LOGIC_DSP
+            } else {
+                STAGE_LOGIC_LUT_MULTIPLIERS
+            };
+            let glue = (layers.len() - 1) as f64 * (stage + IMAGE_LOADER_LOGIC)
+                + NETWORK_LOADER_WALK_LOGIC
+                + DEVICE_LOGIC;
+            return engines + (glue * scale).round() as u64;
+        }
         Top::Device(d, _) => {
             // The UART, parser, executor and transmitter: measured with yosys.
             return logic_estimate(&Top::Engine(d.first().clone()), family, dsp_multipliers)
@@ -86,6 +104,30 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
 /// pipelining); 2,200 before the image loader.
 const DEVICE_LOGIC: f64 = 3850.0;
 
+/// Logic cells of one requantization stage with its four 16 x 16
+/// multipliers in DSP blocks. Measured: yosys 0.23 `synth_ice40 -dsp` on
+/// the stage module alone (`lutgen_network$stages$0` of the digits
+/// network's `network_verilog`) gives 729 `SB_LUT4`, 397 flip-flops (most
+/// of them pairing with a LUT in a logic cell), 4 `SB_MAC16`, 1
+/// `SB_RAM40_4K`; rounded up to 800 cells for the unpaired flip-flops.
+const STAGE_LOGIC_DSP: f64 = 800.0;
+
+/// The same stage with its multipliers in LUTs (`synth_ice40` without
+/// `-dsp`): 3,388 `SB_LUT4`, 572 flip-flops; 3,400 cells.
+const STAGE_LOGIC_LUT_MULTIPLIERS: f64 = 3400.0;
+
+/// A network device's loader has one image loader per layer where an
+/// engine device has one ([`DEVICE_LOGIC`] counts that one): each more
+/// costs one image loader. Measured: yosys 0.23 `synth_ice40` on the engine
+/// device's `image_loaders$0` gives 998 `SB_LUT4`, 659 flip-flops.
+const IMAGE_LOADER_LOGIC: f64 = 1000.0;
+
+/// The network loader's own walk (field program ROM in LUTs, the file CRC,
+/// the layer sequencing): the digits network device's `network_loaders$0`
+/// (two layers) is 2,713 `SB_LUT4`, 1,668 flip-flops, no block RAM, about
+/// 720 LUTs more than its two image loaders.
+const NETWORK_LOADER_WALK_LOGIC: f64 = 750.0;
+
 /// What the fit check found.
 #[derive(Clone, Debug, Serialize)]
 pub struct FitReport {
@@ -102,8 +144,11 @@ pub struct FitReport {
     /// Multipliers go to DSP blocks (all of them fit).
     pub dsp_multipliers: bool,
     pub fits: bool,
-    /// The largest configuration that fits, as flags, when this one does not.
+    /// The largest configuration that fits, as flags, when this one does not
+    /// (never for a network device: its layers come from its file).
     pub largest_fitting: Option<String>,
+    /// A network device: its shape is fixed by the network file.
+    pub network: bool,
 }
 
 /// Checks `top` against `board`.
@@ -141,6 +186,7 @@ pub fn check(top: &Top, board: &Board) -> FitReport {
         } else {
             largest_fitting(top, board)
         },
+        network: top.is_network(),
     }
 }
 
@@ -176,13 +222,11 @@ fn with_engine(top: &Top, engine: &EngineConfig) -> Top {
 
 /// The largest fitting configuration with the same input size, outputs and
 /// widths: LUT engines maximize table entries `C * K` (then throughput);
-/// dense engines maximize MACs.
+/// dense engines maximize MACs. None for a network device: its layers are
+/// the compiled network's, which a flag cannot reshape (an engine
+/// configuration suggested here would be a different device).
 pub fn largest_fitting(top: &Top, board: &Board) -> Option<String> {
-    let engine = match top {
-        Top::Engine(c) => Some(c),
-        Top::Device(d, _) => Some(d.first()),
-        Top::Dense(_) => None,
-    };
+    let engine = top.engine_config();
     match (top, engine) {
         (_, Some(c)) => {
             let mut best: Option<((usize, usize, usize), EngineConfig)> = None;
@@ -284,8 +328,28 @@ impl fmt::Display for FitReport {
             }
         )?;
         if !self.fits {
+            if self.block_rams as u64 > self.block_rams_available {
+                write!(
+                    f,
+                    "\n  too many block RAMs: {} needed, the board has {} {}",
+                    self.block_rams, self.block_rams_available, self.bram_kind
+                )?;
+            }
+            if self.logic_estimate > self.logic_available {
+                write!(
+                    f,
+                    "\n  too much logic: about {} cells needed, the board has {}",
+                    self.logic_estimate, self.logic_available
+                )?;
+            }
             match &self.largest_fitting {
                 Some(flags) => write!(f, "\n  largest configuration that fits: {flags}")?,
+                None if self.network => write!(
+                    f,
+                    "\n  a network device's layers are fixed by its network file, so it cannot \
+                     be reshaped to fit: compile a smaller network (fewer or narrower layers, \
+                     fewer centroids) or choose a larger board"
+                )?,
                 None => write!(
                     f,
                     "\n  no configuration with this input size and these outputs fits"
@@ -345,5 +409,97 @@ mod tests {
             assert_eq!(check(&top, &board).block_rams, blocks, "{encoder:?}");
             assert_eq!(top.multipliers(), multipliers, "{encoder:?}");
         }
+    }
+
+    /// The digits network's shapes: 64 -> 64 -> 10, C = 16, K = 16.
+    fn digits_layers() -> Vec<EngineConfig> {
+        let layer = |outputs| EngineConfig {
+            input_dim: 64,
+            codebooks: 16,
+            centroids: 16,
+            outputs,
+            lanes: 1,
+            ..EngineConfig::default()
+        };
+        vec![layer(64), layer(10)]
+    }
+
+    #[test]
+    fn a_network_device_counts_every_layer_and_stage() {
+        let layers = digits_layers();
+        let top = Top::network_device(layers.clone(), 12_000_000, 115_200);
+        assert!(top.is_network());
+        assert_eq!(top.engine_config(), None);
+        assert_eq!(top.layers(), &layers[..]);
+        let board = Board::find("ulx3s-85f").unwrap();
+        let engine_device = |c: &EngineConfig| {
+            Top::Device(
+                lutgen_hdl::device::DeviceConfig::engine(c.clone(), 12_000_000, 115_200),
+                None,
+            )
+        };
+        for family in [Family::Ice40, Family::Ecp5] {
+            let blocks = |top: &Top| -> usize {
+                top.memories()
+                    .iter()
+                    .map(|m| m.count * blocks_for(family, m.words, m.bits))
+                    .sum()
+            };
+            let engines: usize = layers.iter().map(|l| blocks(&Top::Engine(l.clone()))).sum();
+            // The device's own memories, once: an engine device less its engine.
+            let device =
+                blocks(&engine_device(&layers[0])) - blocks(&Top::Engine(layers[0].clone()));
+            // One activation table (256 x 8) per stage: one block.
+            assert_eq!(blocks(&top), engines + 1 + device, "{family:?}");
+        }
+        // Every layer's multipliers plus the stage's four.
+        let engine_multipliers: usize = layers
+            .iter()
+            .map(|l| Top::Engine(l.clone()).multipliers())
+            .sum();
+        assert_eq!(top.multipliers(), engine_multipliers + 4);
+        // Logic: more than every layer's engine device less one device.
+        for dsp in [false, true] {
+            let logic = logic_estimate(&top, board.family, dsp);
+            let engines: u64 = layers
+                .iter()
+                .map(|l| logic_estimate(&Top::Engine(l.clone()), board.family, dsp))
+                .sum();
+            let device = logic_estimate(&engine_device(&layers[0]), board.family, dsp)
+                - logic_estimate(&Top::Engine(layers[0].clone()), board.family, dsp);
+            assert!(logic > engines + device, "{logic} {engines} {device}");
+        }
+        let description = top.describe();
+        assert!(
+            description.contains("2-layer network 64-64-10"),
+            "{description}"
+        );
+        assert!(
+            description.contains("layer 1: D=64 C=16 K=16 N=10"),
+            "{description}"
+        );
+    }
+
+    #[test]
+    fn a_network_too_big_names_what_does_not_fit_and_suggests_no_engine() {
+        let top = Top::network_device(digits_layers(), 12_000_000, 115_200);
+        let board = Board::find("icebreaker").unwrap();
+        let r = check(&top, &board);
+        assert!(!r.fits && r.network);
+        assert_eq!(r.largest_fitting, None);
+        let text = r.to_string();
+        assert!(
+            text.contains(&format!(
+                "too many block RAMs: {} needed, the board has 30 SB_RAM40_4K",
+                r.block_rams
+            )),
+            "{text}"
+        );
+        assert!(text.contains("layer 0 tables (16384 x 8 bits)"), "{text}");
+        assert!(text.contains("cannot be reshaped to fit"), "{text}");
+        assert!(!text.contains("largest configuration"), "{text}");
+        // The digits network does fit the ULX3S-85F.
+        let r = check(&top, &Board::find("ulx3s-85f").unwrap());
+        assert!(r.fits, "{r}");
     }
 }

@@ -6,7 +6,9 @@ use super::flow::{self, find_tool, run_tool, tools_for, Figures, Step};
 use super::pll::Pll;
 use super::top::{EngineKind, Top};
 use super::{Board, BoardError, Family};
+use lutgen_core::network::random_network;
 use lutgen_core::{Image, Reference};
+use lutgen_sim::whole_network::run_network_top;
 use lutgen_sim::{Backpressure, EngineSim, SimOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -95,8 +97,15 @@ fn write(path: &Path, text: &str) -> Result<(), BoardError> {
     })
 }
 
-/// Cycles per inference from the Verilator simulation (bit-exact checked).
+/// Cycles per inference from the Verilator simulation (bit-exact checked),
+/// and the bound: for a network device, the network top (every layer and
+/// stage, as built) loaded with a random network of its layers, against
+/// [`lutgen_core::Network::infer`]; its bound is the slowest layer's (the
+/// layers work on consecutive vectors at once).
 pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
+    if top.is_network() {
+        return simulate_network(top.layers(), vectors);
+    }
     if let Top::Dense(config) = top {
         let run = check_dense(config, vectors, 0.0, 1, &SimOptions::default())?;
         return Ok((
@@ -134,6 +143,44 @@ pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
             top.describe()
         ))),
     }
+}
+
+/// The network top for `layers`, loaded with a random network of them, on
+/// `vectors` random inputs: cycles per inference, checked bit-exact
+/// against the reference.
+fn simulate_network(
+    layers: &[lutgen_core::EngineConfig],
+    vectors: usize,
+) -> Result<(f64, usize), BoardError> {
+    let network = random_network(layers, 1).map_err(|e| BoardError::Usage(e.to_string()))?;
+    let xs = random_vectors(vectors, network.input_dim(), 2);
+    let run = run_network_top(&network, &xs, &SimOptions::default(), Backpressure::none())?;
+    for (i, (x, got)) in xs.iter().zip(&run.outputs).enumerate() {
+        let want = network
+            .infer(x)
+            .map_err(|e| BoardError::Usage(e.to_string()))?
+            .outputs;
+        if &want != got {
+            return Err(BoardError::Mismatch {
+                what: "network top",
+                vector: i,
+                detail: format!("{got:?} != {want:?}"),
+            });
+        }
+    }
+    if run.outputs.len() != xs.len() {
+        return Err(BoardError::Mismatch {
+            what: "network top",
+            vector: run.outputs.len(),
+            detail: format!("{} results for {} vectors", run.outputs.len(), xs.len()),
+        });
+    }
+    let bound = layers
+        .iter()
+        .map(|l| l.bound_cycles_per_inference())
+        .max()
+        .unwrap_or(0);
+    Ok((run.cycles_per_inference[0], bound))
 }
 
 /// Generates the files, checks the fit, runs the tools and simulates.
@@ -174,8 +221,11 @@ pub fn build(
         };
         write(&path, &board.constraints(pin_mhz))?;
         if let Top::Device(d, pll) = top {
-            let c = d.first();
-            let link = f64::from(d.baud) / 10.0 / (c.input_dim.max(4 * c.outputs)) as f64;
+            // A vector's bytes in (the first layer's input), its results out
+            // (4 bytes per output of the last layer); the link is full
+            // duplex, so the longer of the two sets the rate.
+            let (in_bytes, out_bytes) = (d.first().input_dim, 4 * d.last().outputs);
+            let link = f64::from(d.baud) / 10.0 / in_bytes.max(out_bytes) as f64;
             let clock = match pll {
                 Some(p) => format!(
                     "The device runs at {} MHz, made from the board's {} MHz oscillator by the \
@@ -192,13 +242,12 @@ pub fn build(
                     board.clock_mhz
                 ),
             };
+            let what = if d.is_network() { "network" } else { "engine" };
             notes.push(format!(
-                "{clock} The engine figures are the engine's own rate. Over the {} baud serial \
-                 link (8N1, one vector's {} bytes in and {} bytes out per inference, frame \
-                 overhead aside) it sustains at most {link:.0} inferences/s.",
+                "{clock} The {what} figures are the {what}'s own rate. Over the {} baud serial \
+                 link (8N1, one vector's {in_bytes} bytes in and {out_bytes} bytes out per \
+                 inference, frame overhead aside) it sustains at most {link:.0} inferences/s.",
                 d.baud,
-                c.input_dim,
-                4 * c.outputs
             ));
         }
         Some(path)

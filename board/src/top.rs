@@ -6,10 +6,12 @@
 //! - [`Top::Dense`]: the dense int8 MAC baseline (`lutgen_dense`), the same
 //!   ports, also out of context, for the like-for-like comparison.
 //! - [`Top::Device`]: the device top (`lutgen_device`: UART + framed
-//!   protocol around the LUT engine, ports `clock`, `rx`, `tx`, `idle`), the
-//!   only top with board pins, and so the only one with a bitstream to flash.
-//!   There is no dense device (the device wraps the LUT engine), so the
-//!   like-for-like comparison is engine against engine, out of context.
+//!   protocol around the LUT engine, or around a whole network: one engine
+//!   per layer with the requantization stages between them; ports `clock`,
+//!   `rx`, `tx`, `idle`), the only top with board pins, and so the only one
+//!   with a bitstream to flash. There is no dense device (the device wraps
+//!   LUT engines), so the like-for-like comparison is engine against
+//!   engine, out of context.
 
 use super::pll::{Pll, BOARD_MODULE};
 use super::BoardError;
@@ -36,11 +38,11 @@ pub enum EngineKind {
 pub enum Top {
     Engine(EngineConfig),
     Dense(DenseConfig),
-    /// The engine device, on the board's oscillator or, with a [`Pll`], on the
-    /// PLL's output (then the top is [`BOARD_MODULE`] around the device).
-    /// The board flow builds engine devices: a network device's estimates
-    /// here would be its first layer's (not done yet; `for_board` makes
-    /// engine devices only).
+    /// The device (one engine, or a network: [`DeviceConfig::is_network`]),
+    /// on the board's oscillator or, with a [`Pll`], on the PLL's output
+    /// (then the top is [`BOARD_MODULE`] around the device). Every figure
+    /// here covers all of a network's layers and stages
+    /// ([`Top::network_device`]).
     Device(DeviceConfig, Option<Pll>),
 }
 
@@ -80,6 +82,29 @@ impl Top {
         }
     }
 
+    /// The network device for `layers` (a compiled network's
+    /// [`configs`](lutgen_core::network::Network::configs)): it loads
+    /// network files and runs every layer, one engine each.
+    pub fn network_device(layers: Vec<EngineConfig>, clock_hz: u32, baud: u32) -> Top {
+        Top::Device(DeviceConfig::network(layers, clock_hz, baud), None)
+    }
+
+    /// True for a network device.
+    pub fn is_network(&self) -> bool {
+        matches!(self, Top::Device(d, _) if d.is_network())
+    }
+
+    /// The LUT engine layers inside, in order: one for an engine or an
+    /// engine device, every layer for a network device, none for the dense
+    /// engine.
+    pub fn layers(&self) -> &[EngineConfig] {
+        match self {
+            Top::Engine(c) => std::slice::from_ref(c),
+            Top::Device(d, _) => d.layers(),
+            Top::Dense(_) => &[],
+        }
+    }
+
     /// The device top run by `pll` (its clock, the UART divider and the
     /// timeouts, from the PLL's output); other tops are returned as they are.
     pub fn with_pll(self, pll: Pll) -> Top {
@@ -103,12 +128,17 @@ impl Top {
         }
     }
 
-    /// The LUT engine configuration inside, if any.
+    /// The one LUT engine inside, if the top is a single engine (alone or
+    /// in an engine device). None for a network device: its first layer is
+    /// not "the engine" (simulating, reshaping or estimating it alone would
+    /// give the first layer's figures for the whole network), so callers
+    /// that only know single engines stop there rather than be silently
+    /// wrong; [`Top::layers`] gives every layer.
     pub fn engine_config(&self) -> Option<&EngineConfig> {
         match self {
             Top::Engine(c) => Some(c),
-            Top::Device(d, _) => Some(d.first()),
-            Top::Dense(_) => None,
+            Top::Device(d, _) if !d.is_network() => Some(d.first()),
+            Top::Device(..) | Top::Dense(_) => None,
         }
     }
 
@@ -142,6 +172,36 @@ impl Top {
                     ),
                     None => String::new(),
                 };
+                if d.is_network() {
+                    let shape: Vec<String> = std::iter::once(c.input_dim)
+                        .chain(d.layers().iter().map(|l| l.outputs))
+                        .map(|n| n.to_string())
+                        .collect();
+                    let each: Vec<String> = d
+                        .layers()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, l)| {
+                            format!(
+                                "layer {i}: D={} C={} K={} N={} L={} {}",
+                                l.input_dim,
+                                l.codebooks,
+                                l.centroids,
+                                l.outputs,
+                                l.lanes,
+                                l.encoder
+                            )
+                        })
+                        .collect();
+                    return format!(
+                        "network device (UART {} baud + framed protocol + {}-layer network \
+                         {}, one engine per layer with requantization between{clock}), {}",
+                        d.baud,
+                        d.layers().len(),
+                        shape.join("-"),
+                        each.join("; ")
+                    );
+                }
                 format!(
                     "device (UART {} baud + framed protocol + LUT engine{clock}), D={} C={} K={} N={} L={}",
                     d.baud, c.input_dim, c.codebooks, c.centroids, c.outputs, c.lanes
@@ -183,21 +243,37 @@ impl Top {
     /// Every memory the top holds, for the fit check.
     pub fn memories(&self) -> Vec<Memory> {
         match self {
+            Top::Device(d, _) if d.is_network() => {
+                // Every layer's engine memories, named by layer, then the
+                // activation table of each requantization stage (one 256 x 8
+                // block RAM, hdl/src/requantize.rs), then the device's own.
+                let mut m = Vec::new();
+                for (i, layer) in d.layers().iter().enumerate() {
+                    m.extend(
+                        Top::Engine(layer.clone())
+                            .memories()
+                            .into_iter()
+                            .map(|x| Memory {
+                                what: format!("layer {i} {}", x.what),
+                                ..x
+                            }),
+                    );
+                }
+                let stages = d.layers().len() - 1;
+                if stages > 0 {
+                    m.push(Memory::new(
+                        "requantization activation table",
+                        lutgen_core::network::ACTIVATION_TABLE_LEN,
+                        8,
+                        stages,
+                    ));
+                }
+                m.extend(device_memories());
+                m
+            }
             Top::Device(d, _) => {
                 let mut m = Top::Engine(d.first().clone()).memories();
-                m.push(Memory::new("receive buffer", protocol::BUFFER_BYTES, 8, 1));
-                m.push(Memory::new(
-                    "job FIFO",
-                    protocol::JOB_QUEUE_DEPTH,
-                    lutgen_hdl::device::JOB_BITS,
-                    1,
-                ));
-                m.push(Memory::new(
-                    "reply FIFO",
-                    lutgen_hdl::device::REPLY_QUEUE_DEPTH,
-                    lutgen_hdl::device::REPLY_BITS,
-                    1,
-                ));
+                m.extend(device_memories());
                 m
             }
             Top::Engine(c) => {
@@ -255,18 +331,49 @@ impl Top {
         }
     }
 
-    /// Multipliers in the top (8 x 8 bits each): the LUT engine's distance
-    /// units each multiply a difference (`l2`, `l1`, `two-level`; `tree` and
-    /// `sign` have none); the dense engine has one per MAC.
+    /// Multipliers in the top, one DSP block each: the LUT engine's distance
+    /// units each multiply a difference (8 x 8 bits; `l2`, `l1`,
+    /// `two-level`; `tree` and `sign` have none); the dense engine has one
+    /// per MAC; a network device has every layer's plus
+    /// [`STAGE_MULTIPLIERS`] (16 x 16 bits) per requantization stage.
     /// The flow gives them DSP blocks only when all of them fit (on the
     /// iCE40UP5K's 8 `SB_MAC16`s, K = 16 squarers stay in LUTs).
     pub fn multipliers(&self) -> usize {
         match self {
             Top::Engine(c) => engine_multipliers(c),
-            Top::Device(d, _) => engine_multipliers(d.first()),
+            Top::Device(d, _) => {
+                d.layers().iter().map(engine_multipliers).sum::<usize>()
+                    + STAGE_MULTIPLIERS * (d.layers().len() - 1)
+            }
             Top::Dense(c) => c.macs,
         }
     }
+}
+
+/// The requantization stage's four 16 x 16 partial products of
+/// `|acc| * multiplier` (hdl/src/requantize.rs, step 2): yosys maps each to
+/// one `SB_MAC16` (`synth_ice40 -dsp` on the stage alone: 4) or one
+/// `MULT18X18D`.
+pub const STAGE_MULTIPLIERS: usize = 4;
+
+/// The device's own memories around its engine or network: the receive
+/// buffer and the job and reply FIFOs.
+fn device_memories() -> Vec<Memory> {
+    vec![
+        Memory::new("receive buffer", protocol::BUFFER_BYTES, 8, 1),
+        Memory::new(
+            "job FIFO",
+            protocol::JOB_QUEUE_DEPTH,
+            lutgen_hdl::device::JOB_BITS,
+            1,
+        ),
+        Memory::new(
+            "reply FIFO",
+            lutgen_hdl::device::REPLY_QUEUE_DEPTH,
+            lutgen_hdl::device::REPLY_BITS,
+            1,
+        ),
+    ]
 }
 
 /// One multiplier per distance unit, none when `l2` reads its squares from
@@ -282,16 +389,16 @@ fn engine_multipliers(c: &EngineConfig) -> usize {
 /// `count` memories of `words` x `bits`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Memory {
-    pub what: &'static str,
+    pub what: String,
     pub words: usize,
     pub bits: usize,
     pub count: usize,
 }
 
 impl Memory {
-    pub fn new(what: &'static str, words: usize, bits: usize, count: usize) -> Self {
+    pub fn new(what: impl Into<String>, words: usize, bits: usize, count: usize) -> Self {
         Memory {
-            what,
+            what: what.into(),
             words,
             bits,
             count,

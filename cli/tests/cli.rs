@@ -500,3 +500,90 @@ fn random_image(name: &str) -> String {
 fn npy_header(shape: &str) -> Vec<u8> {
     lutgen_compile::npy::file(1, "|i1", false, shape, &[])
 }
+
+/// `lutgen build --network`: the conflicts with the engine flags are
+/// refused before anything is read, and a network that does not fit is
+/// refused by the fit check (no tool runs), naming the block RAMs it needs
+/// against the board's; one that fits passes `--check`.
+#[test]
+fn build_network_refuses_engine_flags_and_what_does_not_fit() {
+    use lutgen_core::network::random_network;
+    use lutgen_core::EngineConfig;
+    // The digits network's shapes (64-64-10, C = 16, K = 16), random contents.
+    let layer = |outputs| EngineConfig {
+        input_dim: 64,
+        codebooks: 16,
+        centroids: 16,
+        outputs,
+        ..EngineConfig::default()
+    };
+    let net = temp("digits-shaped.lutnet");
+    std::fs::write(
+        &net,
+        random_network(&[layer(64), layer(10)], 5)
+            .unwrap()
+            .to_bytes(),
+    )
+    .unwrap();
+    let net = net.to_str().unwrap();
+    let build = ["build", "--board", "icebreaker", "--network", net];
+    for extra in [
+        &["--codebooks", "8"][..],
+        &["--config", "x.toml"],
+        &["--out-of-context"],
+        &["--macs", "4"],
+    ] {
+        fails_with(&[&build[..], extra].concat(), "cannot be used with");
+    }
+    fails_with(
+        &[&build[..], &["--engine", "dense"]].concat(),
+        "drop --engine dense",
+    );
+    fails_with(
+        &[
+            "build",
+            "--board",
+            "icebreaker",
+            "--network",
+            "missing.lutnet",
+        ],
+        "missing.lutnet",
+    );
+    // Too big for the iCEBreaker: refused by the fit check, with the figures.
+    let out = lutgen(&[&build[..], &["--check"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("does not fit icebreaker"), "{err}");
+    assert!(
+        err.contains("too many block RAMs: 73 needed, the board has 30 SB_RAM40_4K"),
+        "{err}"
+    );
+    assert!(err.contains("cannot be reshaped to fit"), "{err}");
+    assert!(!err.contains("largest configuration"), "{err}");
+    // Without --check the same refusal comes before any tool runs (no build directory).
+    let dir = temp("net-build-refused");
+    let out = lutgen(&[&build[..], &["--out", dir.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("73 needed"), "{err}");
+    assert!(!dir.exists(), "{}", dir.display());
+    // It fits the ULX3S-85F: the fit check as JSON names every layer.
+    let fit = ok_json(&[
+        "build",
+        "--board",
+        "ulx3s-85f",
+        "--network",
+        net,
+        "--check",
+        "--json",
+    ]);
+    assert_eq!(fit["fits"], true, "{fit}");
+    assert_eq!(fit["network"], true, "{fit}");
+    assert!(
+        fit["top"]
+            .as_str()
+            .unwrap()
+            .contains("2-layer network 64-64-10"),
+        "{fit}"
+    );
+    assert_eq!(fit["multipliers"], 4, "{fit}");
+}

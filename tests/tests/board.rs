@@ -6,7 +6,7 @@ use lutgen_board::flow::{
     find_tool, ToolSpec, ECPPACK, ICEPACK, NEXTPNR_ECP5, NEXTPNR_ICE40, YOSYS_ECP5, YOSYS_ICE40,
 };
 use lutgen_board::pll::{Pll, BOARD_MODULE};
-use lutgen_board::report::{build, BuildOptions, BuildReport};
+use lutgen_board::report::{build, simulate, BuildOptions, BuildReport};
 use lutgen_board::top::{EngineKind, Top};
 use lutgen_board::Board;
 use lutgen_core::EngineConfig;
@@ -266,4 +266,103 @@ fn ice40_flow_lut_engine_at_two_seeds() {
 #[test]
 fn ice40_flow_dense_engine() {
     ice40_flow(EngineKind::Dense, true, 0, None);
+}
+
+/// The digits network's layer shapes (64-64-10, C = 16, K = 16, one lane):
+/// what `lutgen compile` makes of tests/data/digits_mlp.safetensors.
+fn digits_layers() -> Vec<EngineConfig> {
+    let layer = |outputs| EngineConfig {
+        input_dim: 64,
+        codebooks: 16,
+        centroids: 16,
+        outputs,
+        lanes: 1,
+        ..EngineConfig::default()
+    };
+    vec![layer(64), layer(10)]
+}
+
+/// A network device's cycles per inference come from the network top (all
+/// layers and the stages between them), checked bit-exact against
+/// `Network::infer` on a random network of its layers; the bound is the
+/// slowest layer's, since the layers overlap.
+#[test]
+fn a_network_device_simulates_its_whole_network() {
+    let layers = vec![
+        EngineConfig {
+            input_dim: 16,
+            codebooks: 4,
+            centroids: 4,
+            outputs: 8,
+            lanes: 2,
+            ..EngineConfig::default()
+        },
+        EngineConfig {
+            input_dim: 8,
+            codebooks: 2,
+            centroids: 4,
+            outputs: 5,
+            ..EngineConfig::default()
+        },
+    ];
+    let top = Top::network_device(layers.clone(), 12_000_000, 115_200);
+    let (cycles, bound) = simulate(&top, 6).unwrap_or_else(|e| panic!("{e}"));
+    let slowest = layers
+        .iter()
+        .map(|l| l.bound_cycles_per_inference())
+        .max()
+        .unwrap();
+    assert_eq!(bound, slowest);
+    // Dataflow: near the slowest layer's rate, far below the sum of the layers'.
+    let sum: usize = layers.iter().map(|l| l.bound_cycles_per_inference()).sum();
+    assert!(
+        cycles >= bound as f64 * 0.98 && cycles < sum as f64,
+        "{cycles} cycles per inference, bound {bound}, layers' sum {sum}"
+    );
+}
+
+/// The digits network device (64-64-10: two engines, one requantization
+/// stage, the network loader) through the whole ECP5 flow on the
+/// ULX3S-85F to a bitstream and a report. Not in the default run: 4 min
+/// 28 s of wall time (yosys, the YoWASP nextpnr-ecp5 and ecppack, then the
+/// network top in Verilator) on the shared 2-core machine (`bash
+/// scripts/test.sh --slow`).
+#[test]
+#[ignore = "slow: the ECP5 flow for a network device takes minutes"]
+fn ecp5_flow_for_the_digits_network_device() {
+    if missing(
+        &[YOSYS_ECP5, NEXTPNR_ECP5, ECPPACK],
+        "sudo bash scripts/setup.sh --ecp5",
+    ) {
+        return;
+    }
+    let board = Board::find("ulx3s-85f").unwrap();
+    let dir = std::env::temp_dir().join(format!("lutgen-ecp5-network-{}", std::process::id()));
+    let top = Top::network_device(digits_layers(), (board.clock_mhz * 1e6) as u32, 115_200);
+    let options = BuildOptions {
+        out_dir: dir.clone(),
+        force: false,
+        sim_vectors: 4,
+        seed: 1,
+        more_seeds: 0,
+    };
+    let r = build(&board, EngineKind::Lut, &top, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.pinned && r.fit.fits && r.fit.network, "{r:?}");
+    let bitstream = r.bitstream.as_ref().unwrap();
+    assert!(bitstream.extension().unwrap() == "bit", "{r:?}");
+    assert!(
+        std::fs::metadata(bitstream).unwrap().len() > 100_000,
+        "{r:?}"
+    );
+    assert!(r.fmax_mhz.unwrap() > board.clock_mhz, "{r:?}");
+    // Every layer's tables are in block RAM: more than one engine's.
+    assert!(r.block_rams > 20 && r.logic_cells > 5_000, "{r:?}");
+    assert!(r.cycles_per_inference > 0.0, "{r:?}");
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(markdown.contains("2-layer network 64-64-10"), "{markdown}");
+    assert!(
+        markdown.contains("64 bytes in and 40 bytes out"),
+        "{markdown}"
+    );
+    assert!(dir.join("report.json").exists());
 }

@@ -7,14 +7,30 @@ use lutgen_board::pll::Pll;
 use lutgen_board::report::{build, markdown, to_json, BuildOptions, SIM_VECTORS};
 use lutgen_board::top::{EngineKind, Top};
 use lutgen_board::{Board, BoardError};
+use lutgen_core::Network;
 use std::path::PathBuf;
 
-/// Build an engine for a board with the open-source flow and report on it.
+/// Build an engine (or a compiled network's device) for a board with the
+/// open-source flow and report on it.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// Board name (see `lutgen boards`).
     #[arg(long)]
     pub board: String,
+    /// Build the network device for this compiled network's layers (`lutgen
+    /// compile` output): one engine per layer with the requantization
+    /// between them, behind the UART; it loads network files. Its shape
+    /// comes from the file, so it takes no engine flags.
+    #[arg(
+        long,
+        value_name = "NET.lutnet",
+        conflicts_with_all = [
+            "config", "input_dim", "codebooks", "centroids", "outputs", "lanes", "encoder",
+            "activation_bits", "centroid_bits", "table_bits", "bias_bits", "macs",
+            "out_of_context",
+        ]
+    )]
+    pub network: Option<PathBuf>,
     /// Which engine: the lookup-table engine or the dense int8 MAC baseline.
     #[arg(long, value_enum, default_value = "lut")]
     pub engine: EngineKind,
@@ -36,7 +52,8 @@ pub struct BuildArgs {
     /// Default: the oscillator, no PLL.
     #[arg(long, value_name = "MHZ")]
     pub clock_mhz: Option<f64>,
-    /// Build directory (default: build/<board>-<engine>).
+    /// Build directory (default: build/<board>-<engine>, or
+    /// build/<board>-network with --network).
     #[arg(short, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Run the tools even when the fit check says it does not fit.
@@ -60,18 +77,38 @@ pub struct BuildArgs {
 
 pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
     let board = Board::find(&args.board)?;
-    let config = args
-        .config
-        .resolve()
-        .map_err(|e| BoardError::Usage(e.to_string()))?;
-    let mut top = Top::for_board(
-        args.engine,
-        &config,
-        args.macs,
-        args.out_of_context,
-        (board.clock_mhz * 1e6).round() as u32,
-        args.baud,
-    );
+    let clock_hz = (board.clock_mhz * 1e6).round() as u32;
+    let mut top = match &args.network {
+        Some(path) => {
+            if args.engine == EngineKind::Dense {
+                return Err(BoardError::Usage(
+                    "--network builds the network device, made of LUT engines: drop --engine dense"
+                        .into(),
+                ));
+            }
+            let network = Network::read_from(path).map_err(|e| {
+                BoardError::Usage(format!(
+                    "--network {}: {e} (give a network file written by `lutgen compile`)",
+                    path.display()
+                ))
+            })?;
+            Top::network_device(network.configs(), clock_hz, args.baud)
+        }
+        None => {
+            let config = args
+                .config
+                .resolve()
+                .map_err(|e| BoardError::Usage(e.to_string()))?;
+            Top::for_board(
+                args.engine,
+                &config,
+                args.macs,
+                args.out_of_context,
+                clock_hz,
+                args.baud,
+            )
+        }
+    };
     if let Some(mhz) = args.clock_mhz {
         if !top.pinned() {
             return Err(BoardError::Usage(
@@ -99,6 +136,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         };
     }
     let engine_name = match args.engine {
+        _ if args.network.is_some() => "network",
         EngineKind::Lut => "lut",
         EngineKind::Dense => "dense",
     };
