@@ -24,9 +24,10 @@ export DEBIAN_FRONTEND=noninteractive
 # Debian packages no nextpnr-ecp5, and the YoWASP builds run anywhere (WebAssembly).
 # python3 + python3-serial (pyserial): cli/tests/python_client.rs runs scripts/clients/lutgen_client.py,
 # a client written from docs/protocol.md alone, against the simulated board; it fails without them.
+# parallel (GNU parallel): tests/tests/board.rs runs a `lutgen report --write-jobs` sweep with it.
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends verilator yosys nextpnr-ice40 fpga-icestorm g++ make \
-  python3 python3-serial >/dev/null
+  python3 python3-serial parallel >/dev/null
 
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust (https://rustup.rs), then run this script again" >&2

@@ -129,7 +129,7 @@ const IMAGE_LOADER_LOGIC: f64 = 1000.0;
 const NETWORK_LOADER_WALK_LOGIC: f64 = 750.0;
 
 /// What the fit check found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct FitReport {
     pub board: String,
     pub top: String,

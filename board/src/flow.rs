@@ -83,7 +83,7 @@ pub fn tools_for(family: Family) -> Option<[ToolSpec; 3]> {
 }
 
 /// One tool run: what, how long.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Step {
     pub tool: String,
     pub seconds: f64,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// An iCE40 PLL setting (simple feedback).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Ice40Setting {
     pub divr: u8,
     pub divf: u8,
@@ -30,7 +30,7 @@ pub struct Ice40Setting {
 }
 
 /// An ECP5 `EHXPLLL` setting (CLKOP, internal feedback from CLKOP).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Ecp5Setting {
     pub clki_div: u8,
     pub clkfb_div: u8,
@@ -38,7 +38,7 @@ pub struct Ecp5Setting {
 }
 
 /// The dividers of one PLL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Dividers {
     Ice40(Ice40Setting),
@@ -46,7 +46,7 @@ pub enum Dividers {
 }
 
 /// A PLL that turns the board's oscillator into the core clock.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Pll {
     pub primitive: PllPrimitive,
     pub input_mhz: f64,

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub const SIM_VECTORS: usize = 8;
 
 /// What `lutgen build` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct BuildReport {
     pub board: String,
     pub part: String,
@@ -69,7 +69,7 @@ pub struct BuildReport {
 }
 
 /// One place-and-route run's Fmax.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SeedFmax {
     pub seed: u64,
     pub fmax_mhz: Option<f64>,

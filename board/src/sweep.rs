@@ -1,47 +1,16 @@
 //! A sweep of configurations on several boards (`lutgen report`): the LUT
 //! engine beside the dense baseline, rendered as a table, JSON and a plot.
+//! Its builds are [`crate::jobs`] points, run here or on other machines.
 
-use crate::report::{build, BuildOptions, BuildReport, SIM_VECTORS};
-use crate::top::{EngineKind, Top};
-use crate::{Board, BoardError};
-use lutgen_core::EngineConfig;
+use crate::jobs::Point;
+use crate::report::BuildReport;
+use crate::top::EngineKind;
+use crate::BoardError;
 use serde::Serialize;
 use std::path::Path;
 
-/// The configurations `lutgen report` knows by name.
-pub fn preset(name: &str) -> Result<EngineConfig, BoardError> {
-    let d = EngineConfig::default();
-    let config = match name {
-        "small" => EngineConfig {
-            input_dim: 16,
-            codebooks: 4,
-            centroids: 4,
-            outputs: 4,
-            ..d
-        },
-        "default" => d,
-        "lanes4" => EngineConfig { lanes: 4, ..d },
-        "k8" => EngineConfig { centroids: 8, ..d },
-        // Twice the outputs: the search is shared by more table reads.
-        "wide" => EngineConfig { outputs: 32, ..d },
-        // The default shape with another encoder: a hardware row per encoder.
-        "l1" | "two-level" | "tree" | "sign" => EngineConfig {
-            encoder: name.parse().map_err(BoardError::Usage)?,
-            ..d
-        },
-        _ => {
-            return Err(BoardError::Usage(format!(
-                "unknown preset `{name}`; known: small, default, lanes4, k8, wide (N = 32), \
-                 and the default shape with another encoder: l1, two-level, tree, sign"
-            )))
-        }
-    };
-    config.validate()?;
-    Ok(config)
-}
-
 /// One row: a board, a configuration, both engines.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct Row {
     pub board: String,
     pub preset: String,
@@ -51,60 +20,43 @@ pub struct Row {
     pub advantage_per_cell: Option<f64>,
 }
 
-/// Builds every preset on every board, the LUT engine and the dense baseline
-/// each out of context, into `build_dir/<board>-<preset>-<lut|dense>`.
-pub fn sweep(
-    boards: &[String],
-    presets: &[String],
-    build_dir: &Path,
-) -> Result<Vec<Row>, BoardError> {
-    let boards = boards
-        .iter()
-        .map(|b| Board::find(b))
-        .collect::<Result<Vec<_>, _>>()?;
-    let presets = presets
-        .iter()
-        .map(|p| preset(p).map(|c| (p.clone(), c)))
-        .collect::<Result<Vec<_>, _>>()?;
+/// The rows of a sweep from its points' reports, the points in the order
+/// [`points`](crate::jobs::points) gives (each preset's LUT build, then its
+/// dense one); any other order is refused.
+pub fn rows(points: &[Point], reports: Vec<BuildReport>) -> Result<Vec<Row>, BoardError> {
     let mut rows = Vec::new();
-    for board in &boards {
-        for (name, config) in &presets {
-            let mut pair = Vec::new();
-            for engine in [EngineKind::Lut, EngineKind::Dense] {
-                // Engine against engine: both out of context.
-                let top = Top::for_board(engine, config, None, true, 0, 0);
-                let tag = if engine == EngineKind::Lut {
-                    "lut"
-                } else {
-                    "dense"
-                };
-                eprintln!("building {tag} {name} for {}", board.name);
-                let options = BuildOptions {
-                    out_dir: build_dir.join(format!("{}-{name}-{tag}", board.name)),
-                    force: false,
-                    sim_vectors: SIM_VECTORS,
-                    seed: crate::flow::DEFAULT_SEED,
-                    more_seeds: 0,
-                };
-                pair.push(build(board, engine, &top, &options)?);
+    let mut reports = reports.into_iter();
+    for pair in points.chunks(2) {
+        let (lut, dense) = match (pair, reports.next(), reports.next()) {
+            ([l, d], Some(lut), Some(dense))
+                if l.engine == EngineKind::Lut
+                    && d.engine == EngineKind::Dense
+                    && (&l.board, &l.preset) == (&d.board, &d.preset) =>
+            {
+                (lut, dense)
             }
-            let dense = pair.pop().expect("two builds");
-            let lut = pair.pop().expect("two builds");
-            let advantage_per_cell = match (
-                lut.inferences_per_s_per_logic_cell,
-                dense.inferences_per_s_per_logic_cell,
-            ) {
-                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
-                _ => None,
-            };
-            rows.push(Row {
-                board: board.name.clone(),
-                preset: name.clone(),
-                lut,
-                dense,
-                advantage_per_cell,
-            });
-        }
+            _ => {
+                return Err(BoardError::Usage(format!(
+                    "a sweep's points come in pairs, the LUT build then the dense one of the \
+                     same board and preset; got {:?}",
+                    pair.iter().map(Point::spec).collect::<Vec<_>>()
+                )))
+            }
+        };
+        let advantage_per_cell = match (
+            lut.inferences_per_s_per_logic_cell,
+            dense.inferences_per_s_per_logic_cell,
+        ) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        rows.push(Row {
+            board: pair[0].board.clone(),
+            preset: pair[0].preset.clone(),
+            lut,
+            dense,
+            advantage_per_cell,
+        });
     }
     Ok(rows)
 }
@@ -265,20 +217,4 @@ pub fn plot(path: &Path, rows: &[Row]) -> Result<(), BoardError> {
         .map_err(|e| plot_error(path, e))?;
     root.present().map_err(|e| plot_error(path, e))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_preset_is_refused() {
-        assert!(matches!(preset("huge"), Err(BoardError::Usage(_))));
-        assert_eq!(preset("default").unwrap(), EngineConfig::default());
-        assert_eq!(
-            preset("tree").unwrap().encoder,
-            lutgen_core::EncoderKind::Tree
-        );
-        assert_eq!(preset("two-level").unwrap().clusters(), 4);
-    }
 }

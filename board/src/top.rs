@@ -23,7 +23,7 @@ use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
 use serde::Serialize;
 
 /// Which engine a build is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
@@ -387,7 +387,7 @@ fn engine_multipliers(c: &EngineConfig) -> usize {
 }
 
 /// `count` memories of `words` x `bits`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Memory {
     pub what: String,
     pub words: usize,

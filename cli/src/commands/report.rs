@@ -1,8 +1,14 @@
 //! `lutgen report`: builds a sweep of configurations on several boards, the
 //! LUT engine beside the dense baseline, and renders a table and a plot.
+//! The sweep's builds are independent points: `--jobs N` runs N at a time
+//! here; `--write-jobs FILE` writes one command per point (each builds it
+//! with `--point` and writes its report with `--point-out`) for GNU parallel
+//! or a Slurm job array, and `--collect DIR` merges their reports into the
+//! same table, JSON and plot.
 
 use clap::Args;
-use lutgen_board::sweep::{sweep, table, write_report};
+use lutgen_board::jobs::{build_all, collect, job_lines, points, Point};
+use lutgen_board::sweep::{rows, table, write_report};
 use lutgen_board::BoardError;
 use std::path::PathBuf;
 
@@ -21,10 +27,83 @@ pub struct ReportArgs {
     /// Build directories go under this.
     #[arg(long, default_value = "build/report")]
     pub build_dir: PathBuf,
+    /// Builds to run at once on this machine (each runs yosys and nextpnr).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
+    /// Instead of building: write one command per point of the sweep to
+    /// FILE (each writes its report into --results), for GNU parallel or a
+    /// Slurm job array; then `--collect` the results.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["collect", "point"])]
+    pub write_jobs: Option<PathBuf>,
+    /// How the jobs of --write-jobs call lutgen (on the machines that run them).
+    #[arg(
+        long,
+        value_name = "PROGRAM",
+        default_value = "lutgen",
+        requires = "write_jobs"
+    )]
+    pub job_program: String,
+    /// Where the jobs of --write-jobs write their reports.
+    #[arg(long, value_name = "DIR", default_value = "build/report-results")]
+    pub results: PathBuf,
+    /// Build one point, BOARD,PRESET,lut|dense (what a job runs), writing its report to --point-out.
+    #[arg(
+        long,
+        value_name = "BOARD,PRESET,ENGINE",
+        requires = "point_out",
+        conflicts_with = "collect"
+    )]
+    pub point: Option<String>,
+    /// The point's report (JSON).
+    #[arg(long, value_name = "FILE.json", requires = "point")]
+    pub point_out: Option<PathBuf>,
+    /// Instead of building: merge the reports the jobs wrote into DIR (for
+    /// the same --boards and --presets) into the table, JSON and plot.
+    #[arg(long, value_name = "DIR")]
+    pub collect: Option<PathBuf>,
 }
 
 pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
-    let rows = sweep(&args.boards, &args.presets, &args.build_dir)?;
+    if let (Some(spec), Some(out)) = (&args.point, &args.point_out) {
+        let report = Point::parse(spec)?.build(&args.build_dir)?;
+        let text = serde_json::to_string_pretty(&report).expect("serializes");
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| BoardError::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        return std::fs::write(out, text).map_err(|source| BoardError::Write {
+            path: out.clone(),
+            source,
+        });
+    }
+    let points = points(&args.boards, &args.presets)?;
+    if let Some(file) = &args.write_jobs {
+        let mut text =
+            job_lines(&points, &args.job_program, &args.build_dir, &args.results).join("\n");
+        text.push('\n');
+        std::fs::write(file, text).map_err(|source| BoardError::Write {
+            path: file.clone(),
+            source,
+        })?;
+        eprintln!(
+            "wrote {} jobs to {}; run them (e.g. `parallel < {}`), then `lutgen report --boards {} \
+             --presets {} --collect {}`",
+            points.len(),
+            file.display(),
+            file.display(),
+            args.boards.join(","),
+            args.presets.join(","),
+            args.results.display()
+        );
+        return Ok(());
+    }
+    let reports = match &args.collect {
+        Some(dir) => collect(&points, dir)?,
+        None => build_all(&points, &args.build_dir, args.jobs as usize)?,
+    };
+    let rows = rows(&points, reports)?;
     write_report(&args.out, &rows, &args.boards, &args.presets)?;
     print!("{}", table(&rows, &args.boards, &args.presets));
     Ok(())
