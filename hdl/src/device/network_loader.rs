@@ -263,6 +263,7 @@ pub struct NetworkFileLoader {
     key: Signal<Local, Bits<32>>,
     // The current layer's image loader.
     child_ready: Signal<Local, Bit>,
+    ready_r: DFF<Bit>,
     child_fault: Signal<Local, Bits<8>>,
     child_loaded: Signal<Local, Bit>,
     child_write: Signal<Local, Bit>,
@@ -334,6 +335,7 @@ impl NetworkFileLoader {
             raw: Default::default(),
             key: Default::default(),
             child_ready: Default::default(),
+            ready_r: Default::default(),
             child_fault: Default::default(),
             child_loaded: Default::default(),
             child_write: Default::default(),
@@ -393,7 +395,8 @@ impl Logic for NetworkFileLoader {
             pending,
             strobe,
             target,
-            value
+            value,
+            ready_r
         );
         // The executor's byte, registered before anything looks at it.
         self.take.d.next = self.byte_valid.val();
@@ -450,7 +453,17 @@ impl Logic for NetworkFileLoader {
             & ((self.op.val() != 5)
                 | (self.fault_code.q.val() != 0)
                 | (self.child_ready.val() & (self.child_fault.val() == 0)));
-        self.ready.next = self.can_take.val() & !self.take.q.val();
+        // `ready` is registered, so no path runs from an image loader's CRC
+        // unit through the layer multiplexer into the executor (the network
+        // device's critical path on the ECP5 before): it is a cycle late,
+        // and low the cycle after a byte is handed over, a restart or an
+        // abandon, so it is never high when a byte could not be taken.
+        self.ready_r.d.next = self.can_take.val()
+            & !self.take.q.val()
+            & !self.byte_valid.val()
+            & !self.reset_load.val()
+            & !self.abandon.val();
+        self.ready.next = self.ready_r.q.val();
         self.accept.next = self.take.q.val() & self.can_take.val() & (self.fault_code.q.val() == 0);
         self.feed.next = self.accept.val() & (self.op.val() == 5);
         for i in 0..self._layers {
