@@ -246,7 +246,8 @@ impl Top {
             Top::Device(d, _) if d.is_network() => {
                 // Every layer's engine memories, named by layer, then the
                 // activation table of each requantization stage (one 256 x 8
-                // block RAM, hdl/src/requantize.rs), then the device's own.
+                // block RAM, hdl/src/requantize.rs), then the device's own and
+                // the trace FIFO.
                 let mut m = Vec::new();
                 for (i, layer) in d.layers().iter().enumerate() {
                     m.extend(
@@ -269,6 +270,13 @@ impl Top {
                     ));
                 }
                 m.extend(device_memories());
+                // The trace command's capture FIFO (hdl/src/device/queues.rs).
+                m.push(Memory::new(
+                    "trace FIFO",
+                    lutgen_hdl::device::TRACE_FIFO_DEPTH,
+                    8,
+                    1,
+                ));
                 m
             }
             Top::Device(d, _) => {

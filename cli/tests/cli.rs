@@ -555,7 +555,7 @@ fn build_network_refuses_engine_flags_and_what_does_not_fit() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("does not fit icebreaker"), "{err}");
     assert!(
-        err.contains("too many block RAMs: 73 needed, the board has 30 SB_RAM40_4K"),
+        err.contains("too many block RAMs: 74 needed, the board has 30 SB_RAM40_4K"),
         "{err}"
     );
     assert!(err.contains("cannot be reshaped to fit"), "{err}");
@@ -564,7 +564,7 @@ fn build_network_refuses_engine_flags_and_what_does_not_fit() {
     let dir = temp("net-build-refused");
     let out = lutgen(&[&build[..], &["--out", dir.to_str().unwrap()]].concat());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("73 needed"), "{err}");
+    assert!(!out.status.success() && err.contains("74 needed"), "{err}");
     assert!(!dir.exists(), "{}", dir.display());
     // It fits the ULX3S-85F: the fit check as JSON names every layer.
     let fit = ok_json(&[
