@@ -18,6 +18,15 @@
 //! walked in the third (`Commit`); the executor's byte is registered
 //! before any of it looks at it. Bytes come at most one per 9 cycles
 //! anyway (the CRC unit takes 8), so this costs no throughput.
+//!
+//! The registers are declared 32 bits wide, but each is kept to the width
+//! its configuration needs by a constant mask on what is written to it
+//! (load-port addresses to the engine's memories, file offsets to the
+//! image's length, the walk's counters to its longest row, inner run and
+//! group; the `tree` registers to nothing without a `tree` codebook):
+//! synthesis drops the flip-flops and adder bits above. Since the walk's
+//! adders wrap, the low bits are those of the 32-bit walk of
+//! [`lutgen_core::loader`], and its addresses never need more.
 
 use crate::uart::Crc32Serial;
 use lutgen_core::image::format::{HEADER_LEN, PAYLOAD_CRC_OFFSET};
@@ -189,6 +198,11 @@ pub struct ImageLoader {
     offset_mask: Constant<Bits<32>>,
     count_mask: Constant<Bits<32>>,
     mask_index_mask: Constant<Bits<32>>,
+    // The `tree` sections' registers (split dimensions, the masks' base, a
+    // threshold's place), all ones with a `tree` codebook and 0 without one
+    // (their sections never occur, so they would only hold 0).
+    tree_mask: Constant<Bits<32>>,
+    splits_mask: Constant<Bits<64>>,
 }
 
 /// The smallest all-ones mask that covers `max` (0 for 0), at most 32 bits.
@@ -214,6 +228,10 @@ impl ImageLoader {
             .sections()
             .iter()
             .find(|s| s.kind == SectionKind::TreeSplits);
+        let tree = loader
+            .sections()
+            .iter()
+            .any(|s| s.kind != SectionKind::Strided);
         ImageLoader {
             clock: Default::default(),
             restart: Default::default(),
@@ -314,6 +332,8 @@ impl ImageLoader {
                 )
                 .into(),
             ),
+            tree_mask: Constant::new(if tree { 0xFFFF_FFFF_u64 } else { 0 }.into()),
+            splits_mask: Constant::new(if tree { u64::MAX } else { 0 }.into()),
             // `mask_index + 1` reaches V.
             mask_index_mask: Constant::new(
                 covering_mask(u64::from(v.map_or(1, |s| s.row_step.max(1)))).into(),
@@ -528,8 +548,9 @@ impl Logic for ImageLoader {
             LoaderState::Decode => {
                 self.value_r.d.next = self.raw.val();
                 self.key_r.d.next = self.key.val();
-                self.tree_offset.d.next =
-                    ((self.level.val() << 16) + self.node.val()) & self.address_mask.val();
+                self.tree_offset.d.next = ((self.level.val() << 16) + self.node.val())
+                    & self.address_mask.val()
+                    & self.tree_mask.val();
                 self.position_end.d.next =
                     self.position.q.val() + 1 == self.desc.q.val().get_bits::<32>(224);
                 self.inner_end.d.next =
@@ -560,8 +581,9 @@ impl Logic for ImageLoader {
                     self.value.d.next = self.value_r.q.val();
                 }
                 if self.desc.q.val().get_bits::<8>(360) == 2 {
-                    self.splits.d.next = (self.splits.q.val() >> 16)
-                        | (bit_cast::<64, 32>(self.value_r.q.val()) << 48);
+                    self.splits.d.next = ((self.splits.q.val() >> 16)
+                        | (bit_cast::<64, 32>(self.value_r.q.val()) << 48))
+                        & self.splits_mask.val();
                 }
                 if self.position_end.q.val() {
                     self.position.d.next = 0.into();
@@ -628,8 +650,9 @@ impl Logic for ImageLoader {
             }
             LoaderState::MaskStart => {
                 // The codebook's base (the walk has already moved `row_base` on by V).
-                self.mask_base.d.next =
-                    (self.row_base.q.val() - self.sub_vector_len.val()) & self.address_mask.val();
+                self.mask_base.d.next = (self.row_base.q.val() - self.sub_vector_len.val())
+                    & self.address_mask.val()
+                    & self.tree_mask.val();
                 self.state.d.next = LoaderState::Masks;
             }
             LoaderState::Masks => {
