@@ -99,10 +99,13 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
 }
 
 /// Logic cells of the device around the engine (UART, frame layer, image
-/// loader): the default device placed on the HX8K took 5,917 cells against
-/// the engine alone's 2,053 (nextpnr-ice40, seed 1, after the loader's
-/// pipelining); 2,200 before the image loader.
-const DEVICE_LOGIC: f64 = 3850.0;
+/// loader, network top): the default device packed for the UP5K takes 5,390
+/// ICESTORM_LCs (`lutgen build --board icebreaker --force --json --seed 1`,
+/// nextpnr-ice40's utilisation, with the loader's and receiver's registers
+/// at the configuration's widths), the engine's estimate above 1,974 of
+/// them; 5,954 before the narrowing (3,850 was measured on the HX8K before
+/// the identify ROM and the network top), 2,200 before the image loader.
+const DEVICE_LOGIC: f64 = 3416.0;
 
 /// Logic cells of one requantization stage with its four 16 x 16
 /// multipliers in DSP blocks. Measured: yosys 0.23 `synth_ice40 -dsp` on

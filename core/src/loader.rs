@@ -130,6 +130,11 @@ impl Loader {
         &self.header
     }
 
+    /// The configuration whose images this loader takes.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// Length of the image file in bytes.
     pub fn image_len(&self) -> usize {
         self.len

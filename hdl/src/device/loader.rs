@@ -18,6 +18,15 @@
 //! walked in the third (`Commit`); the executor's byte is registered
 //! before any of it looks at it. Bytes come at most one per 9 cycles
 //! anyway (the CRC unit takes 8), so this costs no throughput.
+//!
+//! The registers are declared 32 bits wide, but each is kept to the width
+//! its configuration needs by a constant mask on what is written to it
+//! (load-port addresses to the engine's memories, file offsets to the
+//! image's length, the walk's counters to its longest row, inner run and
+//! group; the `tree` registers to nothing without a `tree` codebook):
+//! synthesis drops the flip-flops and adder bits above. Since the walk's
+//! adders wrap, the low bits are those of the 32-bit walk of
+//! [`lutgen_core::loader`], and its addresses never need more.
 
 use crate::uart::Crc32Serial;
 use lutgen_core::image::format::{HEADER_LEN, PAYLOAD_CRC_OFFSET};
@@ -180,6 +189,30 @@ pub struct ImageLoader {
     byte_extension: Constant<Bits<32>>,
     half_extension: Constant<Bits<32>>,
     sub_vector_len: Constant<Bits<32>>,
+    // The registers' widths for this configuration, as masks (the bits
+    // above them are constant 0, so synthesis drops their flip-flops and
+    // adders): load-port addresses (this engine's memories), file offsets
+    // and section lengths (this image), the walk's counters (its longest
+    // row, inner run and group) and the mask index (V).
+    address_mask: Constant<Bits<32>>,
+    offset_mask: Constant<Bits<32>>,
+    count_mask: Constant<Bits<32>>,
+    mask_index_mask: Constant<Bits<32>>,
+    // The `tree` sections' registers (split dimensions, the masks' base, a
+    // threshold's place), all ones with a `tree` codebook and 0 without one
+    // (their sections never occur, so they would only hold 0).
+    tree_mask: Constant<Bits<32>>,
+    splits_mask: Constant<Bits<64>>,
+}
+
+/// The smallest all-ones mask that covers `max` (0 for 0), at most 32 bits.
+fn covering_mask(max: u64) -> u64 {
+    let bits = (64 - max.leading_zeros()).min(32);
+    if bits == 32 {
+        0xFFFF_FFFF
+    } else {
+        (1 << bits) - 1
+    }
 }
 
 impl ImageLoader {
@@ -195,6 +228,10 @@ impl ImageLoader {
             .sections()
             .iter()
             .find(|s| s.kind == SectionKind::TreeSplits);
+        let tree = loader
+            .sections()
+            .iter()
+            .any(|s| s.kind != SectionKind::Strided);
         ImageLoader {
             clock: Default::default(),
             restart: Default::default(),
@@ -270,6 +307,37 @@ impl ImageLoader {
             half_extension: Constant::new(0xFFFF_0000_u64.into()),
             // The split-dimension walk's row step is V.
             sub_vector_len: Constant::new(u64::from(v.map_or(0, |s| s.row_step)).into()),
+            // Every write goes to one of the engine's memories (`memory << 16 | word`);
+            // the walk's adders wrap, so their low bits are those of 32-bit adders.
+            address_mask: Constant::new(
+                covering_mask(
+                    (u64::try_from(loader.config().memory_count()).unwrap_or(u64::MAX) << 16)
+                        .saturating_sub(1),
+                )
+                .into(),
+            ),
+            // `at` stops at the image's length; a section's bytes left count down from
+            // at most that.
+            offset_mask: Constant::new(covering_mask(loader.image_len() as u64).into()),
+            // `position + 1` reaches the row length, `inner + 1` the inner run and
+            // `row + 1` the group, and no further.
+            count_mask: Constant::new(
+                covering_mask(
+                    loader
+                        .sections()
+                        .iter()
+                        .map(|s| u64::from(s.row_len.max(s.inner).max(s.group)))
+                        .max()
+                        .unwrap_or(0),
+                )
+                .into(),
+            ),
+            tree_mask: Constant::new(if tree { 0xFFFF_FFFF_u64 } else { 0 }.into()),
+            splits_mask: Constant::new(if tree { u64::MAX } else { 0 }.into()),
+            // `mask_index + 1` reaches V.
+            mask_index_mask: Constant::new(
+                covering_mask(u64::from(v.map_or(1, |s| s.row_step.max(1)))).into(),
+            ),
         }
     }
 }
@@ -423,7 +491,7 @@ impl Logic for ImageLoader {
                     & !self.crc_unit.busy.val()
                     & !self.stale.q.val()
                 {
-                    self.at.d.next = self.at.q.val() + 1;
+                    self.at.d.next = (self.at.q.val() + 1) & self.offset_mask.val();
                     self.stale.d.next = true;
                     if self.at_end.q.val() {
                         // Past the end of this configuration's image.
@@ -453,7 +521,8 @@ impl Logic for ImageLoader {
                         self.crc_unit.start.next = true;
                         self.element.d.next = self.assembled.val();
                         self.element_count.d.next = self.element_count.q.val() + 1;
-                        self.section_left.d.next = self.section_left.q.val() - 1;
+                        self.section_left.d.next =
+                            (self.section_left.q.val() - 1) & self.offset_mask.val();
                         if self.element_count.q.val() + 1 == self.desc.q.val().get_bits::<8>(352) {
                             // An element is complete: decode it next cycle,
                             // then check it, write it and step the walk
@@ -479,7 +548,9 @@ impl Logic for ImageLoader {
             LoaderState::Decode => {
                 self.value_r.d.next = self.raw.val();
                 self.key_r.d.next = self.key.val();
-                self.tree_offset.d.next = (self.level.val() << 16) + self.node.val();
+                self.tree_offset.d.next = ((self.level.val() << 16) + self.node.val())
+                    & self.address_mask.val()
+                    & self.tree_mask.val();
                 self.position_end.d.next =
                     self.position.q.val() + 1 == self.desc.q.val().get_bits::<32>(224);
                 self.inner_end.d.next =
@@ -505,12 +576,14 @@ impl Logic for ImageLoader {
                 }
                 if self.desc.q.val().get_bits::<8>(360) == 1 {
                     self.strobe.d.next = true;
-                    self.target.d.next = self.row_base.q.val() + self.tree_offset.q.val();
+                    self.target.d.next = (self.row_base.q.val() + self.tree_offset.q.val())
+                        & self.address_mask.val();
                     self.value.d.next = self.value_r.q.val();
                 }
                 if self.desc.q.val().get_bits::<8>(360) == 2 {
-                    self.splits.d.next = (self.splits.q.val() >> 16)
-                        | (bit_cast::<64, 32>(self.value_r.q.val()) << 48);
+                    self.splits.d.next = ((self.splits.q.val() >> 16)
+                        | (bit_cast::<64, 32>(self.value_r.q.val()) << 48))
+                        & self.splits_mask.val();
                 }
                 if self.position_end.q.val() {
                     self.position.d.next = 0.into();
@@ -521,27 +594,33 @@ impl Logic for ImageLoader {
                     }
                     if self.row_end.q.val() {
                         self.row.d.next = 0.into();
-                        self.row_base.d.next =
-                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(320);
-                        self.address.d.next =
-                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(320);
+                        self.row_base.d.next = (self.row_base.q.val()
+                            + self.desc.q.val().get_bits::<32>(320))
+                            & self.address_mask.val();
+                        self.address.d.next = (self.row_base.q.val()
+                            + self.desc.q.val().get_bits::<32>(320))
+                            & self.address_mask.val();
                     } else {
-                        self.row.d.next = self.row.q.val() + 1;
-                        self.row_base.d.next =
-                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(256);
-                        self.address.d.next =
-                            self.row_base.q.val() + self.desc.q.val().get_bits::<32>(256);
+                        self.row.d.next = (self.row.q.val() + 1) & self.count_mask.val();
+                        self.row_base.d.next = (self.row_base.q.val()
+                            + self.desc.q.val().get_bits::<32>(256))
+                            & self.address_mask.val();
+                        self.address.d.next = (self.row_base.q.val()
+                            + self.desc.q.val().get_bits::<32>(256))
+                            & self.address_mask.val();
                     }
                 } else if self.inner_end.q.val() {
                     self.inner.d.next = 0.into();
-                    self.position.d.next = self.position.q.val() + 1;
-                    self.address.d.next =
-                        self.address.q.val() + self.desc.q.val().get_bits::<32>(192);
+                    self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
+                    self.address.d.next = (self.address.q.val()
+                        + self.desc.q.val().get_bits::<32>(192))
+                        & self.address_mask.val();
                 } else {
-                    self.inner.d.next = self.inner.q.val() + 1;
-                    self.position.d.next = self.position.q.val() + 1;
-                    self.address.d.next =
-                        self.address.q.val() + self.desc.q.val().get_bits::<32>(160);
+                    self.inner.d.next = (self.inner.q.val() + 1) & self.count_mask.val();
+                    self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
+                    self.address.d.next = (self.address.q.val()
+                        + self.desc.q.val().get_bits::<32>(160))
+                        & self.address_mask.val();
                 }
                 // A split-dimension section ends on a row's end, in
                 // Masks, which moves on to the next section itself.
@@ -556,9 +635,12 @@ impl Logic for ImageLoader {
                 }
             }
             LoaderState::SectionStart => {
-                self.address.d.next = self.sections.data.val().get_bits::<32>(96);
-                self.row_base.d.next = self.sections.data.val().get_bits::<32>(96);
-                self.section_left.d.next = self.sections.data.val().get_bits::<32>(0);
+                self.address.d.next =
+                    self.sections.data.val().get_bits::<32>(96) & self.address_mask.val();
+                self.row_base.d.next =
+                    self.sections.data.val().get_bits::<32>(96) & self.address_mask.val();
+                self.section_left.d.next =
+                    self.sections.data.val().get_bits::<32>(0) & self.offset_mask.val();
                 self.inner.d.next = 0.into();
                 self.position.d.next = 0.into();
                 self.row.d.next = 0.into();
@@ -568,15 +650,18 @@ impl Logic for ImageLoader {
             }
             LoaderState::MaskStart => {
                 // The codebook's base (the walk has already moved `row_base` on by V).
-                self.mask_base.d.next = self.row_base.q.val() - self.sub_vector_len.val();
+                self.mask_base.d.next = (self.row_base.q.val() - self.sub_vector_len.val())
+                    & self.address_mask.val()
+                    & self.tree_mask.val();
                 self.state.d.next = LoaderState::Masks;
             }
             LoaderState::Masks => {
                 // One mask word per cycle at the codebook's base.
                 self.strobe.d.next = true;
-                self.target.d.next = self.mask_base.q.val() + self.mask_index.q.val();
+                self.target.d.next =
+                    (self.mask_base.q.val() + self.mask_index.q.val()) & self.address_mask.val();
                 self.value.d.next = self.mask.val();
-                self.mask_index.d.next = self.mask_index.q.val() + 1;
+                self.mask_index.d.next = (self.mask_index.q.val() + 1) & self.mask_index_mask.val();
                 if self.mask_index.q.val() == self.mask_last.val() {
                     self.state.d.next = LoaderState::Accept;
                     if self.section_left.q.val() == 0 {

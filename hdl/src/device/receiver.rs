@@ -81,6 +81,9 @@ pub struct FrameReceiver {
     max_payload: Constant<Bits<16>>,
     buffer_bytes: Constant<Bits<16>>,
     timeout_less_one: Constant<Bits<32>>,
+    // `silence`'s width: it counts to the timeout (and wraps in that width
+    // while waiting for the second sync byte, where the timeout drops nothing).
+    silence_mask: Constant<Bits<32>>,
 }
 
 impl FrameReceiver {
@@ -137,6 +140,14 @@ impl FrameReceiver {
             buffer_bytes: Constant::new((protocol::BUFFER_BYTES as u64).into()),
             timeout_less_one: Constant::new(
                 u64::from(device.frame_timeout_cycles().saturating_sub(1)).into(),
+            ),
+            silence_mask: Constant::new(
+                u64::from(
+                    u32::MAX
+                        .checked_shr(device.frame_timeout_cycles().leading_zeros())
+                        .unwrap_or(0),
+                )
+                .into(),
             ),
         }
     }
@@ -215,7 +226,7 @@ impl Logic for FrameReceiver {
         if self.rx_valid.val() | (self.parse.q.val() == ParseState::Sync0) {
             self.silence.d.next = 0.into();
         } else {
-            self.silence.d.next = self.silence.q.val() + 1;
+            self.silence.d.next = (self.silence.q.val() + 1) & self.silence_mask.val();
         }
         // `silence == frame_timeout` next cycle: one less now, and no reset.
         self.timed_out.d.next = (self.silence.q.val() == self.timeout_less_one.val())
