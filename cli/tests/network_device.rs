@@ -378,6 +378,11 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warning.contains("the device holds another file"),
+        "{warning}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let divergence = report["first_divergence"].as_str().unwrap();
     assert!(divergence.contains("layer 0 activation"), "{report}");

@@ -222,6 +222,18 @@ fn finish<T: Transport>(
             bar.set_position(done as u64);
         })?;
         bar.finish_and_clear();
+    } else {
+        // Verifying against a file the device does not hold gives mismatches
+        // that are not the device's fault: say so first.
+        let status = driver.status()?;
+        if status.loaded() && status.image_crc != file.crc() {
+            eprintln!(
+                "warning: the device holds another file (CRC {:#010x}) than the one given \
+                 (CRC {:#010x}): results are the other file's; pass --load to load this one",
+                status.image_crc,
+                file.crc()
+            );
+        }
     }
     driver.reset_stats();
     let wall = Instant::now();
