@@ -283,7 +283,7 @@ pub fn compile_steps(
                 .collect();
             in_scale = step.scale;
             in_zero = step.zero_point;
-            let out = (Some(step.requantize), step.table.clone());
+            let out = (Some(step.requantize), step.table);
             steps.push(step);
             out
         } else {

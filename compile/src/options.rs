@@ -115,7 +115,7 @@ impl Default for LearnOptions {
             learning_rate: 0.05,
             validation: 0.1,
             labels: None,
-            distill: 0.0,
+            distill: 0.5,
             free_tables: false,
             best_epoch: false,
             verbose: false,
