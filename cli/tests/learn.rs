@@ -76,6 +76,50 @@ fn learned_method_needs_labels() {
     assert!(err.to_string().contains("49 labels"), "{err}");
 }
 
+/// The learned method trains through a Tanh (the device's activation table
+/// forward, the float Tanh's slope backward): a learned compile of the ONNX
+/// Tanh fixture is deterministic, keeps its activation table, and its
+/// compiled network is accurate on its validation rows and the test split.
+#[test]
+fn learned_method_trains_through_tanh() {
+    let source = compile::frontend::read(
+        &data("onnx/mlp_tanh.onnx"),
+        &compile::frontend::WeightsOptions::default(),
+    )
+    .unwrap();
+    let model = source.mlp;
+    assert!(!model.all_relu(), "{:?}", model.activations);
+    let (_, x, y) = subset(400);
+    let opts = options(y.clone(), 2);
+    let bar = ProgressBar::hidden();
+    let (a, log) = learn(&model, &x, &y, &opts, &bar).unwrap();
+    let (b, _) = learn(&model, &x, &y, &opts, &bar).unwrap();
+    assert_eq!(a.to_bytes(), b.to_bytes(), "same seed, different bytes");
+    let c = compile::compile(&model, &x, &opts, &bar).unwrap();
+    assert_eq!(a.to_bytes(), c.to_bytes());
+    assert!(a.layers()[0].activation.is_some(), "the Tanh table");
+    let validation = log.last().unwrap().validation_accuracy;
+    let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
+    let labels = mlp::read_labels(&data("digits_test_y.npy")).unwrap();
+    let outs: Vec<Vec<i32>> = test
+        .iter()
+        .map(|x| {
+            a.infer(&a.input_quantization().quantize(x))
+                .unwrap()
+                .outputs
+        })
+        .collect();
+    let test_accuracy = compile::accuracy(&outs, &labels);
+    println!(
+        "learned Tanh, 2 epochs on 400 rows: validation accuracy {:.2}% (integer reference, {} rows), test {:.2}%",
+        100.0 * validation,
+        40, // 10% of the 400 rows
+        100.0 * test_accuracy
+    );
+    assert!(validation > 0.85, "validation accuracy {validation}");
+    assert!(test_accuracy > 0.85, "test accuracy {test_accuracy}");
+}
+
 /// A learned network on the device equals the integer reference bit for bit.
 #[test]
 fn learned_network_on_the_device_equals_the_reference() {

@@ -44,11 +44,6 @@ pub enum CompileError {
         layer: usize,
         source: lutgen_core::network::ActivationError,
     },
-    #[error(
-        "the learned method trains with ReLU between layers, but this model has {activation} \
-         after layer {layer}; use --method kmeans or refit"
-    )]
-    LearnedActivation { layer: usize, activation: String },
     #[error("tensor {name} has dtype {dtype}; only F32 and F64 weights are supported")]
     Dtype { name: String, dtype: String },
     #[error("tensor {name} is missing; the weights file has {}", list(available))]

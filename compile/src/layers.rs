@@ -5,7 +5,7 @@ use crate::encoders;
 use crate::error::CompileError;
 use crate::mlp::Mlp;
 use crate::options::{CompileOptions, Method};
-use crate::quantize::{between, input_quantization};
+use crate::quantize::{between, input_quantization, Between};
 use crate::refit::refit;
 use indicatif::ProgressBar;
 use lutgen_core::encoder::nearest_l2;
@@ -60,6 +60,19 @@ pub fn compile_with(
     given: Option<&[LayerParams]>,
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
+    compile_steps(mlp, calibration, options, given, progress).map(|(network, _)| network)
+}
+
+/// [`compile_with`], also returning the integer step after every layer but
+/// the last (the requantization, the activation table and the next layer's
+/// input scale and zero point), as calibrated.
+pub fn compile_steps(
+    mlp: &Mlp,
+    calibration: &[Vec<f32>],
+    options: &CompileOptions,
+    given: Option<&[LayerParams]>,
+    progress: &ProgressBar,
+) -> Result<(Network, Vec<Between>), CompileError> {
     check_calibration(mlp, calibration)?;
     let v = options.sub_vector_len;
     let layer_encoders = options.layer_encoders(mlp.layers.len())?;
@@ -99,6 +112,7 @@ pub fn compile_with(
     let mut q: Vec<Vec<i8>> = calibration.iter().map(|x| input.quantize(x)).collect();
     let (mut in_scale, mut in_zero) = (f64::from(input.scale), input.zero_point);
     let mut layers = Vec::with_capacity(mlp.layers.len());
+    let mut steps = Vec::new();
     for (l, dense) in mlp.layers.iter().enumerate() {
         let (d, outputs) = (dense.inputs, dense.outputs);
         let c = d / v;
@@ -269,7 +283,9 @@ pub fn compile_with(
                 .collect();
             in_scale = step.scale;
             in_zero = step.zero_point;
-            (Some(step.requantize), step.table)
+            let out = (Some(step.requantize), step.table);
+            steps.push(step);
+            out
         } else {
             (None, None)
         };
@@ -280,5 +296,5 @@ pub fn compile_with(
             activation,
         });
     }
-    Ok(Network::new(input, layers)?)
+    Ok((Network::new(input, layers)?, steps))
 }

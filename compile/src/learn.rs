@@ -30,12 +30,13 @@
 
 use crate::error::CompileError;
 use crate::eval::accuracy;
-use crate::layers::{check_calibration, compile_with, LayerParams};
-use crate::mlp::Mlp;
+use crate::layers::{check_calibration, compile_steps, compile_with, LayerParams};
+use crate::mlp::{Activation, Mlp};
 use crate::options::{CompileOptions, Method};
+use crate::quantize::{between, Between};
 use candle_core::{DType, Device, Tensor, Var, D};
 use indicatif::ProgressBar;
-use lutgen_core::network::Network;
+use lutgen_core::network::{ActivationTable, Network};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
@@ -87,7 +88,8 @@ impl LayerVars {
 }
 
 /// Straight-through rounding to int8 at scale `max|x| / 127`: forward quantized, backward identity.
-fn fake_quant_tables(t: &Tensor, b: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+/// Also returns that scale (in the units of `t`).
+fn fake_quant_tables(t: &Tensor, b: &Tensor) -> candle_core::Result<(Tensor, Tensor, f64)> {
     let tmax = t.detach().abs()?.max_all()?.to_vec0::<f32>()?;
     let s = if tmax > 0.0 {
         f64::from(tmax) / 127.0
@@ -103,59 +105,173 @@ fn fake_quant_tables(t: &Tensor, b: &Tensor) -> candle_core::Result<(Tensor, Ten
     let bq = b.detach().affine(1.0 / s, 0.0)?.round()?.affine(s, 0.0)?;
     let t = (t + (tq - t.detach())?)?;
     let b = (b + (bq - b.detach())?)?;
-    Ok((t, b))
+    Ok((t, b, s))
+}
+
+/// The integer step after a hidden layer (requantization, then the
+/// activation table if there is one), applied to real values as the device
+/// applies it to accumulators: calibrated like the compiler's, by [`between`].
+struct TrainStep {
+    /// Real value of one requantized code, its zero point, and whether the requantization is a ReLU.
+    s_r: f64,
+    z_r: i32,
+    relu: bool,
+    /// With an activation table: the table, the next input's scale and zero
+    /// point, and the float activation's slope at each of the 256 codes.
+    table: Option<(ActivationTable, f64, i32, Vec<f32>)>,
+}
+
+impl TrainStep {
+    fn new(step: &Between, activation: &Activation) -> Self {
+        let (s_r, z_r) = (step.requantize_scale, i32::from(step.requantize.zero_point));
+        let table = step.table.map(|t| {
+            // Slope at code q: f over one code's width around the code's value.
+            let x: Vec<f64> = (-128i32..=127).map(|q| f64::from(q - z_r) * s_r).collect();
+            let up = activation.apply(&x.iter().map(|&x| x + s_r / 2.0).collect::<Vec<_>>());
+            let down = activation.apply(&x.iter().map(|&x| x - s_r / 2.0).collect::<Vec<_>>());
+            let slope = up
+                .iter()
+                .zip(&down)
+                .map(|(u, d)| ((u - d) / s_r) as f32)
+                .map(|d| if d.is_finite() { d } else { 0.0 })
+                .collect();
+            (t, step.scale, i32::from(step.zero_point), slope)
+        });
+        TrainStep {
+            s_r,
+            z_r,
+            relu: step.requantize.relu,
+            table,
+        }
+    }
+
+    /// The next layer's real input for each real output `y` (forward: the
+    /// device's value) and its derivative with respect to `y` (backward:
+    /// straight-through the roundings, the float activation's slope).
+    fn apply(&self, y: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        y.iter()
+            .map(|&y| {
+                let mut q = ((f64::from(y) / self.s_r).round() + f64::from(self.z_r))
+                    .clamp(-128.0, 127.0) as i32;
+                if self.relu {
+                    q = q.max(self.z_r);
+                }
+                match &self.table {
+                    Some((table, s_o, z_o, slope)) => {
+                        let a = i32::from(table.apply(q as i8));
+                        ((f64::from(a - z_o) * s_o) as f32, slope[(q + 128) as usize])
+                    }
+                    None => {
+                        let d = if self.relu && y <= 0.0 { 0.0 } else { 1.0 };
+                        ((f64::from(q - self.z_r) * self.s_r) as f32, d)
+                    }
+                }
+            })
+            .unzip()
+    }
 }
 
 struct Model {
     layers: Vec<LayerVars>,
-    /// Real scale of each later layer's input (ReLU requantization), recalibrated every epoch.
-    out_scales: Vec<f64>,
+    /// The activation after each layer but the last.
+    activations: Vec<Activation>,
+    /// The integer step after each layer but the last, recalibrated every epoch.
+    steps: Vec<TrainStep>,
     device: Device,
 }
 
 impl Model {
-    /// Forward pass; returns the logits (real units) and, per layer, the largest real output.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<(Tensor, Vec<f32>)> {
-        let b = x.dim(0)?;
+    /// Squared distances `(b, c, k)` of layer `lv`'s input `h` (real units) to its centroids.
+    fn distances(&self, lv: &LayerVars, h: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, c, k, v) = (h.dim(0)?, lv.c, lv.k, lv.v);
+        let u = h.affine(1.0 / lv.in_unit, 0.0)?.reshape((b, c, 1, v))?;
+        let p = lv.centroids.as_tensor().reshape((1, c, k, v))?;
+        u.broadcast_sub(&p)?.sqr()?.sum(3)
+    }
+
+    /// The layer's real outputs `(b, N)` for the choices `a` `(b, c, k)`, and
+    /// the real value of one accumulator unit.
+    fn outputs(&self, lv: &LayerVars, a: &Tensor) -> candle_core::Result<(Tensor, f64)> {
+        let b = a.dim(0)?;
+        let (tq, bq, s) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
+        let y = a
+            .reshape((b, lv.c * lv.k))?
+            .matmul(&tq)?
+            .broadcast_add(&bq)?
+            .affine(lv.acc_unit, 0.0)?;
+        Ok((y, s * lv.acc_unit))
+    }
+
+    /// One-hot nearest choices `(b, c, k)` for the distances.
+    fn hard(&self, dist: &Tensor, k: usize) -> candle_core::Result<Tensor> {
+        let idx = dist.detach().argmin_keepdim(2)?; // (b, c, 1) u32
+        let ks = Tensor::arange(0u32, k as u32, &self.device)?.reshape((1, 1, k))?;
+        ks.broadcast_eq(&idx)?.to_dtype(DType::F32)
+    }
+
+    /// `step` on the real outputs `y`: the device's values forward, straight-through backward.
+    fn step(&self, y: &Tensor, step: &TrainStep) -> candle_core::Result<Tensor> {
+        let shape = y.dims2()?;
+        let (out, slope) = step.apply(&y.detach().flatten_all()?.to_vec1::<f32>()?);
+        let out = Tensor::from_vec(out, shape, &self.device)?;
+        let slope = Tensor::from_vec(slope, shape, &self.device)?;
+        out + ((y - y.detach())? * slope)?
+    }
+
+    /// Forward pass; returns the logits (real units).
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut h = x.clone();
-        let mut maxes = Vec::new();
         let last = self.layers.len() - 1;
         for (l, lv) in self.layers.iter().enumerate() {
-            let (c, k, v) = (lv.c, lv.k, lv.v);
-            let u = h.affine(1.0 / lv.in_unit, 0.0)?.reshape((b, c, 1, v))?;
-            let p = lv.centroids.as_tensor().reshape((1, c, k, v))?;
-            let dist = u.broadcast_sub(&p)?.sqr()?.sum(3)?; // (b, c, k)
+            let dist = self.distances(lv, &h)?;
             let t = lv.log_temperature.as_tensor().exp()?;
             let logits = dist.neg()?.broadcast_div(&t)?;
             let m = logits.max_keepdim(2)?.detach();
             let e = logits.broadcast_sub(&m)?.exp()?;
             let soft = e.broadcast_div(&e.sum_keepdim(2)?)?;
-            let idx = dist.detach().argmin_keepdim(2)?; // (b, c, 1) u32
-            let ks = Tensor::arange(0u32, k as u32, &self.device)?.reshape((1, 1, k))?;
-            let hard = ks.broadcast_eq(&idx)?.to_dtype(DType::F32)?;
-            let a = (hard + (&soft - soft.detach())?)?;
-            let (tq, bq) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
-            let y = a
-                .reshape((b, c * k))?
-                .matmul(&tq)?
-                .broadcast_add(&bq)?
-                .affine(lv.acc_unit, 0.0)?;
+            let a = (self.hard(&dist, lv.k)? + (&soft - soft.detach())?)?;
+            let (y, _) = self.outputs(lv, &a)?;
             if l == last {
-                return Ok((y, maxes));
+                return Ok(y);
             }
-            let r = y.relu()?;
-            maxes.push(r.detach().max_all()?.to_vec0::<f32>()?);
-            // Requantize to [0, 255] codes of the calibrated scale, straight-through.
-            let s = self.out_scales[l];
-            let rq = r
-                .detach()
-                .affine(1.0 / s, 0.0)?
-                .round()?
-                .clamp(0f32, 255f32)?
-                .affine(s, 0.0)?;
-            h = (&r + (rq - r.detach())?)?;
+            h = self.step(&y, &self.steps[l])?;
         }
         unreachable!("the last layer returns")
+    }
+
+    /// Walks the layers with hard choices on `x` (all training rows), as the
+    /// compiler calibrates: each layer's step from its real outputs' range,
+    /// then the next layer's input through it. Returns the steps and each
+    /// layer's mean nearest distance (normalized units).
+    fn calibrate(&self, x: &Tensor) -> Result<(Vec<TrainStep>, Vec<f64>), CompileError> {
+        let mut h = x.clone();
+        let mut steps = Vec::new();
+        let mut nearest = Vec::new();
+        for (l, lv) in self.layers.iter().enumerate() {
+            let dist = self.distances(lv, &h).map_err(err)?;
+            let near = dist.min_keepdim(2).and_then(|d| d.mean_all());
+            nearest.push(f64::from(
+                near.and_then(|d| d.to_vec0::<f32>()).map_err(err)?,
+            ));
+            if l + 1 == self.layers.len() {
+                break;
+            }
+            let a = self.hard(&dist, lv.k).map_err(err)?;
+            let (y, acc_scale) = self.outputs(lv, &a).map_err(err)?;
+            let lo = y.min_all().and_then(|m| m.to_vec0::<f32>()).map_err(err)?;
+            let hi = y.max_all().and_then(|m| m.to_vec0::<f32>()).map_err(err)?;
+            let b = between(
+                &self.activations[l],
+                acc_scale,
+                f64::from(lo).min(0.0),
+                f64::from(hi).max(0.0),
+                l,
+            )?;
+            let step = TrainStep::new(&b, &self.activations[l]);
+            h = self.step(&y, &step).map_err(err)?;
+            steps.push(step);
+        }
+        Ok((steps, nearest))
     }
 
     fn vars(&self) -> Vec<(&Var, f64)> {
@@ -200,18 +316,6 @@ impl Model {
     }
 }
 
-/// The real input scale of every layer of a compiled network (layer 0: the input quantization).
-fn input_scales(network: &Network) -> Vec<f64> {
-    let mut scales = vec![f64::from(network.input_quantization().scale)];
-    for layer in network.layers() {
-        if let Some(r) = layer.requantize {
-            let factor = f64::from(r.multiplier) / 2f64.powi(i32::from(r.shift));
-            scales.push(f64::from(layer.accumulator_scale) / factor);
-        }
-    }
-    scales
-}
-
 fn rows_tensor(rows: &[Vec<f64>], device: &Device) -> candle_core::Result<Tensor> {
     let width = rows.first().map_or(0, Vec::len);
     let flat: Vec<f32> = rows.iter().flatten().map(|&x| x as f32).collect();
@@ -247,10 +351,17 @@ pub fn learn(
         method: Method::Refit,
         ..options.clone()
     };
-    let init = compile_with(mlp, calibration, &refit, None, progress)?;
+    let (init, init_steps) = compile_steps(mlp, calibration, &refit, None, progress)?;
     let device = Device::Cpu;
     let (k, v) = (options.centroids, options.sub_vector_len);
-    let scales = input_scales(&init);
+    // The real input scale and zero point of every layer at the start.
+    let input = init.input_quantization();
+    let mut scales = vec![f64::from(input.scale)];
+    let mut zero_points = vec![f64::from(input.zero_point)];
+    for step in &init_steps {
+        scales.push(step.scale);
+        zero_points.push(f64::from(step.zero_point));
+    }
 
     // Split the training rows: a fixed-seed shuffle, the first part validates.
     let n = calibration.len();
@@ -262,7 +373,6 @@ pub fn learn(
     let mut train_idx = train_idx.to_vec();
 
     // The first layer's input as the device sees it (dequantized int8), once.
-    let input = init.input_quantization();
     let x_real: Vec<Vec<f64>> = calibration
         .iter()
         .map(|x| {
@@ -286,11 +396,7 @@ pub fn learn(
     for (l, (layer, dense)) in init.layers().iter().zip(&mlp.layers).enumerate() {
         let cfg = layer.image.config();
         let (c, nout) = (cfg.codebooks, cfg.outputs);
-        let zp = if l == 0 {
-            f64::from(input.zero_point)
-        } else {
-            -128.0
-        };
+        let zp = zero_points[l];
         let cent: Vec<f32> = layer
             .image
             .centroids()
@@ -358,11 +464,19 @@ pub fn learn(
     let teacher = Tensor::from_vec(teacher, (n, classes), &device).map_err(err)?;
     let mut model = Model {
         layers,
-        out_scales: scales[1..].to_vec(),
+        activations: mlp.activations.clone(),
+        steps: Vec::new(),
         device: device.clone(),
     };
     // Temperature: the mean nearest distance (normalized units) at the start, per layer.
-    init_temperatures(&model, &x_all).map_err(err)?;
+    let (steps, nearest) = model.calibrate(&x_all)?;
+    model.steps = steps;
+    for (lv, d) in model.layers.iter().zip(nearest) {
+        let t = d.max(1.0);
+        lv.log_temperature
+            .set(&Tensor::new(&[t.ln() as f32], &device).map_err(err)?)
+            .map_err(err)?;
+    }
 
     let vars = model.vars();
     let mut adam: Vec<(Tensor, Tensor)> = vars
@@ -379,15 +493,34 @@ pub fn learn(
     let total_steps = (steps_per_epoch * lo.epochs).max(1);
     let mut step = 0usize;
     let mut log = Vec::new();
+    // Accuracy of a compiled network on the validation rows (integer reference).
+    let validate = |network: &Network| -> Result<f64, CompileError> {
+        if val_idx.is_empty() {
+            return Ok(f64::NAN);
+        }
+        let outs: Vec<Vec<i32>> = val_idx
+            .iter()
+            .map(|&i| {
+                network
+                    .infer(&input.quantize(&calibration[i]))
+                    .map(|r| r.outputs)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| CompileError::Learn(e.to_string()))?;
+        let ys: Vec<usize> = val_idx.iter().map(|&i| labels[i]).collect();
+        Ok(accuracy(&outs, &ys))
+    };
+    // With `best_epoch`, the refit start competes as epoch 0.
+    let mut best: Option<(f64, Network)> = None;
+    if lo.best_epoch && lo.epochs > 0 {
+        best = Some((validate(&init)?, init.clone()));
+    }
     drop(vars);
     progress.set_length(lo.epochs as u64);
     progress.set_position(0);
     for epoch in 1..=lo.epochs {
-        // Recalibrate the requantization scales on all training rows, as the compiler will.
-        let (_, maxes) = model.forward(&x_all).map_err(err)?;
-        for (s, &m) in model.out_scales.iter_mut().zip(&maxes) {
-            *s = f64::from(m).max(1e-9) / 255.0;
-        }
+        // Recalibrate the steps between layers on all training rows, as the compiler will.
+        model.steps = model.calibrate(&x_all)?.0;
         train_idx.shuffle(&mut rng);
         let mut loss_sum = 0.0;
         for chunk in train_idx.chunks(batch) {
@@ -399,7 +532,7 @@ pub fn learn(
             .map_err(err)?;
             let xb = x_all.index_select(&ids, 0).map_err(err)?;
             let yb = y_all.index_select(&ids, 0).map_err(err)?;
-            let (logits, _) = model.forward(&xb).map_err(err)?;
+            let logits = model.forward(&xb).map_err(err)?;
             let mut loss = cross_entropy(&logits, &yb).map_err(err)?;
             if lo.distill > 0.0 {
                 let tb = teacher.index_select(&ids, 0).map_err(err)?;
@@ -439,21 +572,7 @@ pub fn learn(
             Some(&params),
             &ProgressBar::hidden(),
         )?;
-        let validation_accuracy = if val_idx.is_empty() {
-            f64::NAN
-        } else {
-            let outs: Vec<Vec<i32>> = val_idx
-                .iter()
-                .map(|&i| {
-                    network
-                        .infer(&input.quantize(&calibration[i]))
-                        .map(|r| r.outputs)
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| CompileError::Learn(e.to_string()))?;
-            let ys: Vec<usize> = val_idx.iter().map(|&i| labels[i]).collect();
-            accuracy(&outs, &ys)
-        };
+        let validation_accuracy = validate(&network)?;
         let entry = EpochLog {
             epoch,
             loss: loss_sum / steps_per_epoch.max(1) as f64,
@@ -477,49 +596,24 @@ pub fn learn(
             100.0 * entry.validation_accuracy
         ));
         progress.inc(1);
+        // The best so far (ties: the later epoch), or the last.
+        if !lo.best_epoch
+            || best
+                .as_ref()
+                .is_none_or(|(a, _)| validation_accuracy >= *a || a.is_nan())
+        {
+            best = Some((validation_accuracy, network));
+        }
         log.push(entry);
     }
-    let params = model.params().map_err(err)?;
-    let network = compile_with(mlp, calibration, options, Some(&params), progress)?;
-    Ok((network, log))
-}
-
-fn init_temperatures(model: &Model, x: &Tensor) -> candle_core::Result<()> {
-    // Walk the layers with hard choices; the mean nearest distance sets each temperature.
-    let b = x.dim(0)?;
-    let mut h = x.clone();
-    for l in 0..model.layers.len() {
-        let lv = &model.layers[l];
-        let (c, k, v) = (lv.c, lv.k, lv.v);
-        let u = h.affine(1.0 / lv.in_unit, 0.0)?.reshape((b, c, 1, v))?;
-        let p = lv.centroids.as_tensor().reshape((1, c, k, v))?;
-        let dist = u.broadcast_sub(&p)?.sqr()?.sum(3)?;
-        let nearest = dist.min_keepdim(2)?.mean_all()?.to_vec0::<f32>()?;
-        let t = f64::from(nearest).max(1.0);
-        lv.log_temperature
-            .set(&Tensor::new(&[t.ln() as f32], &model.device)?)?;
-        if l + 1 == model.layers.len() {
-            break;
+    let network = match best {
+        Some((_, network)) => network,
+        None => {
+            let params = model.params().map_err(err)?;
+            compile_with(mlp, calibration, options, Some(&params), progress)?
         }
-        // The next layer's input: this layer's hard output, requantized.
-        let idx = dist.argmin_keepdim(2)?;
-        let ks = Tensor::arange(0u32, k as u32, &model.device)?.reshape((1, 1, k))?;
-        let hard = ks.broadcast_eq(&idx)?.to_dtype(DType::F32)?;
-        let (tq, bq) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
-        let y = hard
-            .reshape((b, c * k))?
-            .matmul(&tq)?
-            .broadcast_add(&bq)?
-            .affine(lv.acc_unit, 0.0)?
-            .relu()?;
-        let s = model.out_scales[l];
-        h = y
-            .affine(1.0 / s, 0.0)?
-            .round()?
-            .clamp(0f32, 255f32)?
-            .affine(s, 0.0)?;
-    }
-    Ok(())
+    };
+    Ok((network, log))
 }
 
 /// Temperature of the distillation targets and outputs.

@@ -58,16 +58,6 @@ pub fn compile(
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
     if options.method == Method::Learned {
-        if let Some(layer) = mlp
-            .activations
-            .iter()
-            .position(|a| *a != mlp::Activation::Relu)
-        {
-            return Err(CompileError::LearnedActivation {
-                layer,
-                activation: mlp.activations[layer].name().to_string(),
-            });
-        }
         let encoders = options.layer_encoders(mlp.layers.len())?;
         if let Some(layer) = encoders.iter().position(|&e| e != EncoderKind::L2) {
             return Err(CompileError::LearnedEncoder {

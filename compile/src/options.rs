@@ -99,6 +99,10 @@ pub struct LearnOptions {
     /// deriving them from the centroids and the layer's weights (LUT-NN's way,
     /// which trains the weights).
     pub free_tables: bool,
+    /// Keep the epoch whose compiled network is the most accurate on the
+    /// validation rows (the refit start counts as epoch 0; ties: the later
+    /// epoch) instead of the last.
+    pub best_epoch: bool,
     /// Print one line per epoch on stderr.
     pub verbose: bool,
 }
@@ -111,8 +115,9 @@ impl Default for LearnOptions {
             learning_rate: 0.05,
             validation: 0.1,
             labels: None,
-            distill: 0.0,
+            distill: 0.5,
             free_tables: false,
+            best_epoch: false,
             verbose: false,
         }
     }

@@ -56,6 +56,9 @@ pub fn identity_requantize(
 #[derive(Clone, Debug)]
 pub struct Between {
     pub requantize: Requantize,
+    /// Real value of one unit of the requantized code (before the table;
+    /// `scale` when there is no table).
+    pub requantize_scale: f64,
     pub table: Option<ActivationTable>,
     /// Real value of one unit of the next layer's input.
     pub scale: f64,
@@ -86,6 +89,7 @@ pub fn between(
 ) -> Result<Between, CompileError> {
     let plain = |(r, scale): (Requantize, f64)| Between {
         requantize: r,
+        requantize_scale: scale,
         table: None,
         scale,
         zero_point: r.zero_point,
@@ -123,6 +127,7 @@ pub fn between(
             .map_err(|source| CompileError::Table { layer, source })?;
             Ok(Between {
                 requantize: r,
+                requantize_scale: s_r,
                 table: Some(table),
                 scale,
                 zero_point,

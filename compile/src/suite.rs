@@ -328,7 +328,8 @@ pub fn markdown(report: &SuiteReport) -> String {
 /// The note every suite report carries.
 pub const NOTE: &str = "The device is the Verilated network top (one engine per layer, \
                         requantization and activation tables in hardware); `learned` trains \
-                        with ReLU only and is refused on the other activations";
+                        through every activation (the device's requantization and table \
+                        forward, the float activation's slope backward)";
 
 /// The gap of every row against its model, one marker per seed, methods side
 /// by side, with the 1-point line of the issue's goal.

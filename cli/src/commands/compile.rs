@@ -75,6 +75,9 @@ pub struct CompileArgs {
     /// Weight of the learned method's distillation from the float network (0: labels only).
     #[arg(long, default_value_t = LearnOptions::default().distill)]
     pub distill: f64,
+    /// Keep the learned method's epoch most accurate on its validation rows (false: the last epoch).
+    #[arg(long, default_value_t = LearnOptions::default().best_epoch, action = clap::ArgAction::Set)]
+    pub best_epoch: bool,
     /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
     #[arg(long)]
     pub free_tables: bool,
@@ -170,6 +173,7 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             validation: args.validation,
             distill: args.distill,
             free_tables: args.free_tables,
+            best_epoch: args.best_epoch,
             labels,
             verbose: !args.json,
         },

@@ -55,6 +55,9 @@ pub struct SuiteArgs {
     /// Weight of the learned method's distillation from the float network.
     #[arg(long, default_value_t = LearnOptions::default().distill)]
     pub distill: f64,
+    /// Keep the learned method's epoch most accurate on its validation rows (false: the last epoch).
+    #[arg(long, default_value_t = LearnOptions::default().best_epoch, action = clap::ArgAction::Set)]
+    pub best_epoch: bool,
     /// Ridge term of the refit.
     #[arg(long, default_value_t = 1.0)]
     pub ridge: f64,
@@ -239,6 +242,7 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
                         epochs: args.epochs,
                         learning_rate: args.learning_rate,
                         distill: args.distill,
+                        best_epoch: args.best_epoch,
                         labels: Some(train_labels.clone()),
                         ..LearnOptions::default()
                     },
@@ -274,17 +278,7 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
                     compile_seconds,
                     device_seconds: 0.0,
                 };
-                let network = match compiled {
-                    Ok(network) => network,
-                    Err(e @ CompileError::LearnedActivation { .. }) => {
-                        row.refused = Some(e.to_string());
-                        say(&overall, format!("{what}: refused: {e}"));
-                        rows.push(row);
-                        overall.inc(1);
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let network = compiled?;
                 row.table_bytes = network.table_bytes();
                 row.table_ratio = row.table_bytes as f64 / weight_bytes_int8 as f64;
                 if row.table_ratio > args.budget + 1e-9 {
