@@ -452,8 +452,9 @@ mod tests {
             // The device's own memories, once: an engine device less its engine.
             let device =
                 blocks(&engine_device(&layers[0])) - blocks(&Top::Engine(layers[0].clone()));
-            // One activation table (256 x 8) per stage: one block.
-            assert_eq!(blocks(&top), engines + 1 + device, "{family:?}");
+            // One activation table (256 x 8) per stage: one block; and the
+            // trace FIFO (512 x 8): one block.
+            assert_eq!(blocks(&top), engines + 1 + device + 1, "{family:?}");
         }
         // Every layer's multipliers plus the stage's four.
         let engine_multipliers: usize = layers
