@@ -114,15 +114,10 @@ impl DeviceFile {
     /// The CRC a device reports in its status once it holds this file: an
     /// image's payload CRC, a network file's own (its last 4 bytes).
     pub fn crc(&self) -> u32 {
-        let bytes = match self {
+        lutgen_driver::loaded_crc(&match self {
             DeviceFile::Image(image) => image.to_bytes(),
             DeviceFile::Network(network) => network.to_bytes(),
-        };
-        let at = match self {
-            DeviceFile::Image(_) => lutgen_core::image::format::PAYLOAD_CRC_OFFSET,
-            DeviceFile::Network(_) => bytes.len() - 4,
-        };
-        u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+        })
     }
 
     /// Writes the file into the device; `progress(done, total)` in bytes.

@@ -601,12 +601,7 @@ impl<T: Transport> Driver<T> {
     ) -> Result<(), DriverError> {
         let ident = self.check_image(image.config())?;
         let file = image.to_bytes();
-        let crc = u32::from_le_bytes(
-            file[PAYLOAD_CRC_OFFSET..PAYLOAD_CRC_OFFSET + 4]
-                .try_into()
-                .expect("4 bytes"),
-        );
-        self.load_file(&ident, &file, crc, progress)
+        self.load_file(&ident, &file, loaded_crc(&file), progress)
     }
 
     /// Writes `network` into a network device, as [`load`](Self::load)
@@ -618,8 +613,7 @@ impl<T: Transport> Driver<T> {
     ) -> Result<(), DriverError> {
         let ident = self.check_network(&network.configs())?;
         let file = network.to_bytes();
-        let crc = u32::from_le_bytes(file[file.len() - 4..].try_into().expect("4 bytes"));
-        self.load_file(&ident, &file, crc, progress)
+        self.load_file(&ident, &file, loaded_crc(&file), progress)
     }
 
     fn load_file(
@@ -779,6 +773,18 @@ impl<T: Transport> Driver<T> {
         };
         Ok(Divergence::in_outputs(&reference, &outputs))
     }
+}
+
+/// The CRC a device's status reports once it holds `file` (a whole image or
+/// network file as written): a network file's own CRC (its last 4 bytes), an
+/// image's payload CRC (header bytes 56..60).
+pub fn loaded_crc(file: &[u8]) -> u32 {
+    let at = if file.starts_with(&lutgen_core::network::NETWORK_MAGIC) {
+        file.len() - 4
+    } else {
+        PAYLOAD_CRC_OFFSET
+    };
+    u32::from_le_bytes(file[at..at + 4].try_into().expect("4 bytes"))
 }
 
 /// One line naming a network device's layers.

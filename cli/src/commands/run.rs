@@ -226,12 +226,12 @@ fn finish<T: Transport>(
         // Verifying against a file the device does not hold gives mismatches
         // that are not the device's fault: say so first.
         let status = driver.status()?;
-        if status.loaded() && status.image_crc != file.crc() {
+        let crc = file.crc();
+        if status.loaded() && status.image_crc != crc {
             eprintln!(
                 "warning: the device holds another file (CRC {:#010x}) than the one given \
-                 (CRC {:#010x}): results are the other file's; pass --load to load this one",
-                status.image_crc,
-                file.crc()
+                 (CRC {crc:#010x}): results are the other file's; pass --load to load this one",
+                status.image_crc
             );
         }
     }
