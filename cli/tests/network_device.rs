@@ -331,6 +331,8 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
                 &port,
                 "--baud",
                 "3000000",
+                "--timeout",
+                "5",
                 "--network",
             ])
             .arg(&net)
@@ -487,5 +489,15 @@ fn image_and_network_flags_are_not_mixed_up() {
     refused(
         &["eval".as_ref(), "--port".as_ref(), "/dev/null".as_ref()],
         "--network",
+    );
+    refused(
+        &[
+            "eval".as_ref(),
+            "--timeout".as_ref(),
+            "5".as_ref(),
+            "--network".as_ref(),
+            net,
+        ],
+        "add --network FILE.lutnet --port PATH, or drop them",
     );
 }

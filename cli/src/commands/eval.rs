@@ -10,6 +10,7 @@
 use super::dataset::{score, Dataset, DatasetArgs, DeviceScore};
 use crate::error::Error;
 use crate::output::task_bar;
+use crate::port::LinkArgs;
 use crate::vectors::NetworkInputs;
 use clap::Args;
 use lutgen_compile::dense::DenseInt8;
@@ -85,9 +86,26 @@ pub struct EvalArgs {
     /// Baud rate of --port (must match the bitstream).
     #[arg(long, default_value_t = 115_200, requires = "port")]
     pub baud: u32,
+    /// How hard to try for each reply from --port (default: as `lutgen run`).
+    #[command(flatten)]
+    pub link: Option<LinkArgs>,
     /// Load the network file into the board first.
     #[arg(long, requires = "port")]
     pub load: bool,
+}
+
+impl EvalArgs {
+    /// Refuses `--timeout`/`--retries` without the board they are for.
+    pub fn check_link(&self) -> Result<(), Error> {
+        if self.link.is_some() && self.port.is_none() {
+            return Err(Error::Usage(
+                "--timeout and --retries are for a board's replies: add --network FILE.lutnet \
+                 --port PATH, or drop them"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The command line as typed, for the reports to say how they were made.
@@ -113,6 +131,7 @@ pub fn plot_link(markdown: &Path, plot: &Path) -> String {
 
 /// The sweep (`lutgen eval` without `--network`; see `eval_network` for a compiled file).
 pub fn run(args: &EvalArgs) -> Result<bool, Error> {
+    args.check_link()?;
     let data = args.data.load()?;
     let accuracy_float = data.float_accuracy()?;
     let Dataset {

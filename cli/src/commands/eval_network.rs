@@ -6,6 +6,7 @@ use super::dataset::{device_score, score_quantized, DeviceScore, Score};
 use super::eval::{command_line, write, EvalArgs};
 use crate::describe::NetworkSummary;
 use crate::error::Error;
+use crate::port::LinkArgs;
 use crate::vectors::{self, InputKind};
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::{accuracy, mlp};
@@ -83,6 +84,7 @@ impl NetworkEvalReport {
 }
 
 pub fn run(args: &EvalArgs, path: &Path) -> Result<bool, Error> {
+    args.check_link()?;
     let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
     let input = network.input_quantization();
     let bits = network.layers()[0].image.config().activation_bits;
@@ -189,20 +191,27 @@ fn score_on_board(
     let reference = super::dataset::reference_outputs(network, inputs)?;
     let accuracy_reference = lutgen_compile::accuracy(&reference, labels);
     let vectors = device_vectors.min(inputs.len());
-    let board = |e: lutgen_driver::DriverError| Error::Usage(format!("{port}: {e}"));
+    let board_error = |e: lutgen_driver::DriverError| Error::Usage(format!("{port}: {e}"));
     let transport = lutgen_driver::transport::serial::SerialTransport::open(port, args.baud)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let mut driver = lutgen_driver::Driver::new(transport, lutgen_driver::DriverOptions::default());
-    driver.check_network(&network.configs()).map_err(board)?;
+    let options = args
+        .link
+        .as_ref()
+        .map(LinkArgs::options)
+        .unwrap_or_default();
+    let mut driver = lutgen_driver::Driver::new(transport, options);
+    driver
+        .check_network(&network.configs())
+        .map_err(board_error)?;
     if args.load {
         driver
             .load_network(network, &mut |_, _| {})
-            .map_err(board)?;
+            .map_err(board_error)?;
     }
     let started = std::time::Instant::now();
     let outputs = driver
         .run(&inputs[..vectors], &mut |_, _| {})
-        .map_err(board)?;
+        .map_err(board_error)?;
     Ok(Score {
         accuracy_reference,
         device: Some(device_score(
