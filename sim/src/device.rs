@@ -35,6 +35,13 @@
 //!   device's, and short of a counter reaching zero.
 //!   [`DeviceSimOptions::every_cycle`] turns skipping off, to check that it
 //!   changes nothing (a test does).
+//!
+//! The cycles that are simulated cost one evaluation of the model each: the
+//! device acts on rising clock edges only ([`crate::ModelBuilder::rising_edge_only`]),
+//! and on the byte link the cycles between two events on the wire run in one
+//! call into the model ([`crate::Model::run`]), which stops at a changeless
+//! cycle or when the device offers a byte. `every_cycle` turns both off too:
+//! two evaluations a cycle, one call each, as the reference.
 
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_hdl::device::{

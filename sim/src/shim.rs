@@ -2,7 +2,10 @@
 //! list, and the makefile that links everything into one shared library.
 //!
 //! The shim gives Rust a raw pointer to each port's storage, so `set`/`get` in the hot loop
-//! are plain memory accesses; a clock cycle (two evals) is one FFI call, `lutgen_tick`.
+//! are plain memory accesses; a clock cycle (two evals) is one FFI call, `lutgen_tick`, and
+//! `lutgen_run` ticks many cycles with the inputs as they are, in one call. For a design that
+//! acts on rising edges only ([`crate::ModelBuilder::rising_edge_only`]) a cycle is one eval:
+//! the shim raises the clock with Verilator's record of its previous value set low.
 //!
 //! A model built with a [`StateWatch`] can also tell when a cycle changed nothing: the tick
 //! compares the model's signals (every root member but the memories) with their values one
