@@ -633,18 +633,26 @@ mod tests {
         assert_eq!(skipping.time(), plain.time());
     }
 
-    /// Evaluating the rising edge alone gives what evaluating both edges gives, cycle by
-    /// cycle and with skips (Verilator 5.006 keeps the clock's previous value where the shim
-    /// reaches it; another Verilator may not, and then both runs evaluate both edges).
-    #[test]
-    fn rising_edge_alone_matches_both_edges() {
+    /// Two waiters that watch their state and evaluate rising edges alone.
+    fn two_rising_edge_waiters() -> (Model, Model, std::sync::Arc<tempfile::TempDir>) {
         let cache = shared_cache();
         let builder = ModelBuilder::new(WAITER, "waiter", waiter_ports())
             .cache_dir(cache.path())
             .watch_state(&["since"])
             .rising_edge_only(true);
-        let mut rising = builder.clone().build().unwrap();
-        let mut both = builder.build().unwrap();
+        (
+            builder.clone().build().unwrap(),
+            builder.build().unwrap(),
+            cache,
+        )
+    }
+
+    /// Evaluating the rising edge alone gives what evaluating both edges gives, cycle by
+    /// cycle and with skips (Verilator 5.006 keeps the clock's previous value where the shim
+    /// reaches it; another Verilator may not, and then both runs evaluate both edges).
+    #[test]
+    fn rising_edge_alone_matches_both_edges() {
+        let (mut rising, mut both, _cache) = two_rising_edge_waiters();
         let clk = rising.port("clk").unwrap();
         both.set_rising_edge_only(false);
         assert!(!both.rising_edge_only(clk));
@@ -677,13 +685,7 @@ mod tests {
     /// `run` does what as many ticks do, in one call, and stops where it says.
     #[test]
     fn run_is_ticks_in_one_call() {
-        let cache = shared_cache();
-        let builder = ModelBuilder::new(WAITER, "waiter", waiter_ports())
-            .cache_dir(cache.path())
-            .watch_state(&["since"])
-            .rising_edge_only(true);
-        let mut ran = builder.clone().build().unwrap();
-        let mut ticked = builder.build().unwrap();
+        let (mut ran, mut ticked, _cache) = two_rising_edge_waiters();
         let [clk, go, amount, alarm, work] =
             ["clk", "go", "amount", "alarm", "work"].map(|p| ran.port(p).unwrap());
         for m in [&mut ran, &mut ticked] {
