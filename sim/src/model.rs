@@ -286,7 +286,9 @@ impl Model {
     }
 
     /// One clock cycle on `clock`: low, eval, dump; high (the rising edge), eval, dump.
-    /// Each half advances time by one unit, so a cycle is two time units.
+    /// Each half advances time by one unit, so a cycle is two time units. (For a model built
+    /// with [`crate::ModelBuilder::rising_edge_only`], one eval at the rising edge: see
+    /// [`Model::rising_edge_only`].)
     /// Set inputs before calling; read the registered results after.
     /// The whole cycle is one call into the model's library.
     ///
