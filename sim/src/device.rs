@@ -35,6 +35,13 @@
 //!   device's, and short of a counter reaching zero.
 //!   [`DeviceSimOptions::every_cycle`] turns skipping off, to check that it
 //!   changes nothing (a test does).
+//!
+//! The cycles that are simulated cost one evaluation of the model each: the
+//! device acts on rising clock edges only ([`crate::ModelBuilder::rising_edge_only`]),
+//! and on the byte link the cycles between two events on the wire run in one
+//! call into the model ([`crate::Model::run`]), which stops at a changeless
+//! cycle or when the device offers a byte. `every_cycle` turns both off too:
+//! two evaluations a cycle, one call each, as the reference.
 
 use crate::{Model, ModelBuilder, PortId, PortSpec, SimError};
 use lutgen_hdl::device::{
@@ -72,7 +79,9 @@ pub struct DeviceSimOptions {
     /// Where built models are cached (default: [`crate::default_cache_dir`]).
     pub cache_dir: Option<PathBuf>,
     /// Simulate every cycle in which the device is not idle, skipping none of the
-    /// waits the model proves changeless (slower; the timing is the same).
+    /// waits the model proves changeless, one call into the model a cycle and both
+    /// clock edges each (slower; the timing is the same: the reference the fast
+    /// paths are tested against).
     pub every_cycle: bool,
 }
 
@@ -175,11 +184,16 @@ impl DeviceSim {
             Link::Byte => &TIME_COUNTERS[..CORE_COUNTERS],
             Link::Bit => &TIME_COUNTERS[..],
         };
-        let mut builder = ModelBuilder::new(&verilog, top, specs).watch_state(counters);
+        // rust-hdl's Verilog acts on rising edges only.
+        let mut builder = ModelBuilder::new(&verilog, top, specs)
+            .watch_state(counters)
+            .rising_edge_only(true);
         if let Some(dir) = &options.cache_dir {
             builder = builder.cache_dir(dir);
         }
-        let model = builder.build()?;
+        let mut model = builder.build()?;
+        // The reference: every cycle evaluated as the clock falls and rises.
+        model.set_rising_edge_only(!options.every_cycle);
         let pins = match options.link {
             Link::Byte => Pins::Byte {
                 rx_valid: model.port("rx_valid")?,
@@ -493,6 +507,46 @@ impl DeviceSim {
         true
     }
 
+    /// Byte link: runs the cycles before the next event (or `until`) in one call into
+    /// the model, as [`DeviceSim::step`] would one by one: in them the wire changes no
+    /// input (no byte is delivered, the outgoing wire neither frees up nor takes a
+    /// byte). Stops early after a changeless cycle (to skip the rest) or when the device
+    /// offers a byte to the free outgoing wire (to take it). Returns false if there is
+    /// no such cycle, or on the bit-level link (its inputs follow every bit).
+    fn run_until_event(&mut self, until: u64) -> bool {
+        let Pins::Byte {
+            rx_valid,
+            tx_ready,
+            tx_valid,
+            ..
+        } = self.pins
+        else {
+            return false;
+        };
+        if !self.skip_waits {
+            return false;
+        }
+        let to = self.next_event().min(until);
+        if to <= self.cycle + 1 {
+            return false;
+        }
+        // The inputs `step` would set in each of these cycles.
+        let ready = self.tx_current.is_none();
+        self.model.set(rx_valid, 0);
+        self.model.set(tx_ready, u64::from(ready));
+        let stop = ready.then_some(tx_valid);
+        let cycles = self.model.run(self.clock, to - self.cycle, true, stop);
+        if self.rx_current.is_some() {
+            self.stats.busy_cycles_to_device += cycles;
+        }
+        if !ready {
+            self.stats.busy_cycles_to_host += cycles;
+        }
+        self.cycle += cycles;
+        self.simulated += cycles;
+        true
+    }
+
     /// Runs until `until` cycles have passed or (when `stop_on_output`) a byte
     /// reaches the host, skipping quiet stretches. Returns true if it stopped on output.
     pub fn advance(&mut self, until: u64, stop_on_output: bool) -> bool {
@@ -504,7 +558,7 @@ impl DeviceSim {
                 self.cycle = until;
                 break;
             }
-            if self.skip_wait(until) {
+            if self.skip_wait(until) || self.run_until_event(until) {
                 continue;
             }
             self.step();

@@ -18,6 +18,8 @@ struct Api {
     destroy: unsafe extern "C" fn(Handle),
     eval: unsafe extern "C" fn(Handle),
     tick: unsafe extern "C" fn(Handle, u32, c_int) -> u32,
+    run: unsafe extern "C" fn(Handle, u32, u64, c_int, u32, *mut u32) -> u64,
+    rising_edge: unsafe extern "C" fn(Handle, u32) -> c_int,
     skip: unsafe extern "C" fn(Handle, u64) -> c_int,
     counter: unsafe extern "C" fn(Handle, u32, *mut u64, *mut u64),
     time: unsafe extern "C" fn(Handle) -> u64,
@@ -57,6 +59,8 @@ pub struct Model {
     counters: u32,
     /// Watched cycles in a row that changed nothing (as of the last tick).
     steady: u32,
+    /// Ticks evaluate the rising edge alone, where the model allows it.
+    rising_edge: bool,
     library_path: PathBuf,
     // Dropped last (fields drop after `Drop::drop`), so the code stays mapped until then.
     _library: Library,
@@ -99,6 +103,7 @@ impl Model {
         ports: Vec<PortSpec>,
         traceable: bool,
         was_cached: bool,
+        rising_edge: bool,
     ) -> Result<Model, SimError> {
         let load_err = |source| SimError::Load {
             path: path.to_path_buf(),
@@ -123,6 +128,8 @@ impl Model {
                 destroy: symbol(&library, path, "lutgen_destroy")?,
                 eval: symbol(&library, path, "lutgen_eval")?,
                 tick: symbol(&library, path, "lutgen_tick")?,
+                run: symbol(&library, path, "lutgen_run")?,
+                rising_edge: symbol(&library, path, "lutgen_rising_edge")?,
                 skip: symbol(&library, path, "lutgen_skip")?,
                 counter: symbol(&library, path, "lutgen_counter")?,
                 time: symbol(&library, path, "lutgen_time")?,
@@ -185,6 +192,7 @@ impl Model {
             was_cached,
             counters,
             steady: 0,
+            rising_edge,
             library_path: path.to_path_buf(),
             _library: library,
         })
@@ -278,7 +286,9 @@ impl Model {
     }
 
     /// One clock cycle on `clock`: low, eval, dump; high (the rising edge), eval, dump.
-    /// Each half advances time by one unit, so a cycle is two time units.
+    /// Each half advances time by one unit, so a cycle is two time units. (For a model built
+    /// with [`crate::ModelBuilder::rising_edge_only`], one eval at the rising edge: see
+    /// [`Model::rising_edge_only`].)
     /// Set inputs before calling; read the registered results after.
     /// The whole cycle is one call into the model's library.
     ///
@@ -308,16 +318,85 @@ impl Model {
 
     #[inline]
     fn tick_inner(&mut self, clock: PortId, watch: bool) -> u32 {
+        self.check_clock(clock);
+        // SAFETY: live handle; `clock` is a 1-bit input (CData storage), as the shim expects.
+        self.steady =
+            unsafe { (self.api.tick)(self.handle.as_ptr(), clock.0 as u32, self.flags(watch)) };
+        self.steady
+    }
+
+    #[inline]
+    fn check_clock(&self, clock: PortId) {
         let slot = self.slots[clock.0];
         assert!(
             slot.input && slot.mask == 1,
             "lutgen-sim: `{}` is not a 1-bit input, so it cannot be the clock",
             self.ports[clock.0].name
         );
-        // SAFETY: live handle; `clock` is a 1-bit input (CData storage), as the shim expects.
-        self.steady =
-            unsafe { (self.api.tick)(self.handle.as_ptr(), clock.0 as u32, c_int::from(watch)) };
-        self.steady
+    }
+
+    /// The shim's tick flags: 1 watch, 2 rising edge alone.
+    #[inline]
+    fn flags(&self, watch: bool) -> c_int {
+        c_int::from(watch) | (c_int::from(self.rising_edge) << 1)
+    }
+
+    /// Up to `cycles` ticks on `clock` ([`Model::tick`], or [`Model::tick_watched`] with
+    /// `watch`) in one call into the model's library, with the inputs as they are. Stops early
+    /// after a watched tick that changed nothing (a fixed point: see [`Model::skip`]), or
+    /// after a tick that leaves the 1-bit output `stop` high. Returns the ticks run;
+    /// [`Model::steady`] is the last one's.
+    ///
+    /// # Panics
+    /// If `clock` is not a 1-bit input, or `stop` not a 1-bit output, of this model.
+    pub fn run(&mut self, clock: PortId, cycles: u64, watch: bool, stop: Option<PortId>) -> u64 {
+        self.check_clock(clock);
+        let stop = match stop {
+            Some(port) => {
+                let slot = self.slots[port.0];
+                assert!(
+                    !slot.input && slot.mask == 1,
+                    "lutgen-sim: `{}` is not a 1-bit output, so a run cannot stop on it",
+                    self.ports[port.0].name
+                );
+                port.0 as u32
+            }
+            None => u32::MAX,
+        };
+        if cycles == 0 {
+            return 0;
+        }
+        let mut steady = 0u32;
+        // SAFETY: live handle; `clock` is a 1-bit input and `stop` a 1-bit output (CData
+        // storage) or out of range, as the shim expects; `steady` is valid for a write.
+        let done = unsafe {
+            (self.api.run)(
+                self.handle.as_ptr(),
+                clock.0 as u32,
+                cycles,
+                self.flags(watch),
+                stop,
+                &mut steady,
+            )
+        };
+        self.steady = steady;
+        done
+    }
+
+    /// Whether ticks on `clock` evaluate its rising edge alone: the model was built with
+    /// [`crate::ModelBuilder::rising_edge_only`], this Verilator keeps the clock's previous
+    /// value where the shim can reach it (5.006 does), and it has not been turned off with
+    /// [`Model::set_rising_edge_only`]. (Never while a trace is open.)
+    pub fn rising_edge_only(&self, clock: PortId) -> bool {
+        // SAFETY: live handle; a read-only query.
+        self.rising_edge
+            && unsafe { (self.api.rising_edge)(self.handle.as_ptr(), clock.0 as u32) } != 0
+    }
+
+    /// Turns evaluating the rising edge alone off (both edges, as without
+    /// [`crate::ModelBuilder::rising_edge_only`]) or back on, to compare the two.
+    pub fn set_rising_edge_only(&mut self, on: bool) {
+        self.rising_edge = on;
     }
 
     /// What the last tick returned: watched cycles in a row that changed nothing.
@@ -465,6 +544,7 @@ impl Drop for Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builder::verilator_version;
     use crate::test_designs::{
         build, counter_ports, shared_cache, waiter_ports, wide_ports, COUNTER, WAITER, WIDE,
     };
@@ -553,6 +633,105 @@ mod tests {
             .collect();
         assert_eq!(alarms, [1002, 2102, 3202]);
         assert_eq!(skipping.time(), plain.time());
+    }
+
+    /// Two waiters that watch their state and evaluate rising edges alone.
+    fn two_rising_edge_waiters() -> (Model, Model, std::sync::Arc<tempfile::TempDir>) {
+        let cache = shared_cache();
+        let builder = ModelBuilder::new(WAITER, "waiter", waiter_ports())
+            .cache_dir(cache.path())
+            .watch_state(&["since"])
+            .rising_edge_only(true);
+        (
+            builder.clone().build().unwrap(),
+            builder.build().unwrap(),
+            cache,
+        )
+    }
+
+    /// Evaluating the rising edge alone gives what evaluating both edges gives, cycle by
+    /// cycle and with skips (Verilator 5.006 keeps the clock's previous value where the shim
+    /// reaches it; another Verilator may not, and then both runs evaluate both edges).
+    #[test]
+    fn rising_edge_alone_matches_both_edges() {
+        let (mut rising, mut both, _cache) = two_rising_edge_waiters();
+        let clk = rising.port("clk").unwrap();
+        both.set_rising_edge_only(false);
+        assert!(!both.rising_edge_only(clk));
+        let on_5006 = verilator_version(Path::new("verilator"))
+            .is_ok_and(|v| v.starts_with("Verilator 5.006"));
+        assert!(rising.rising_edge_only(clk) || !on_5006);
+        // Not for an input that is no clock, nor a model built without it.
+        assert!(!rising.rising_edge_only(rising.port("go").unwrap()));
+        let (mut plain, _cache) = build_plain();
+        assert!(!plain.rising_edge_only(plain.port("clk").unwrap()));
+        plain.set_rising_edge_only(true);
+        assert!(!plain.rising_edge_only(plain.port("clk").unwrap()));
+
+        for skip in [false, true] {
+            let a = waiter_run(&mut rising, 1100, skip);
+            let b = waiter_run(&mut both, 1100, skip);
+            let first = a.iter().zip(&b).position(|(a, b)| a != b);
+            assert_eq!(
+                first,
+                None,
+                "skip {skip}: {:?}",
+                first.map(|i| (a[i], b[i]))
+            );
+            assert_eq!(a.len(), b.len());
+            assert_eq!(rising.time(), both.time());
+        }
+        assert_eq!(rising.time(), 2 * 2 * 3300);
+    }
+
+    /// `run` does what as many ticks do, in one call, and stops where it says.
+    #[test]
+    fn run_is_ticks_in_one_call() {
+        let (mut ran, mut ticked, _cache) = two_rising_edge_waiters();
+        let [clk, go, amount, alarm, work] =
+            ["clk", "go", "amount", "alarm", "work"].map(|p| ran.port(p).unwrap());
+        for m in [&mut ran, &mut ticked] {
+            m.set(amount, 6);
+            m.set(go, 1);
+            m.tick_watched(clk);
+            m.set(go, 0);
+        }
+        // Watched: stops after the first changeless cycle (work counts down from 6, then
+        // the memory's echo follows one cycle later).
+        let done = ran.run(clk, 100, true, None);
+        let mut ticks = 0;
+        while ticked.tick_watched(clk) == 0 {
+            ticks += 1;
+        }
+        assert_eq!(done, ticks + 1);
+        assert_eq!(ran.steady(), 1);
+        assert_eq!(ran.get(work), 0);
+        // Unwatched: all of them; the steady count is forgotten as by `tick`.
+        assert_eq!(ran.run(clk, 500, false, None), 500);
+        assert_eq!(ran.steady(), 0);
+        for _ in 0..500 {
+            ticked.tick(clk);
+        }
+        assert_eq!(ran.time(), ticked.time());
+        assert_eq!(ran.counter(0).0, ticked.counter(0).0);
+        // On an output: the alarm rises in the cycle the counter shows 1000.
+        let done = ran.run(clk, 2000, false, Some(alarm));
+        let mut ticks = 0;
+        while ticked.get(alarm) == 0 {
+            ticked.tick(clk);
+            ticks += 1;
+        }
+        assert_eq!((done, ran.get(alarm)), (ticks, 1));
+        assert_eq!(ran.time(), ticked.time());
+        assert_eq!(ran.run(clk, 0, true, Some(alarm)), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "`work` is not a 1-bit output")]
+    fn run_stops_on_one_bit_outputs() {
+        let (mut m, _cache) = build_plain();
+        let (clk, work) = (m.port("clk").unwrap(), m.port("work").unwrap());
+        m.run(clk, 10, false, Some(work));
     }
 
     #[test]
