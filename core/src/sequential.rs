@@ -112,6 +112,16 @@ pub fn bank_stride(words: usize) -> usize {
     words.max(1).next_power_of_two()
 }
 
+/// Words of a memory holding `words` per bank in `banks` banks: `words`
+/// itself for one bank, else [`bank_stride`] per bank.
+pub fn banked_words(words: usize, banks: usize) -> usize {
+    if banks == 1 {
+        words
+    } else {
+        banks * bank_stride(words)
+    }
+}
+
 impl SequentialPlan {
     /// The plan for `layers`, or what stops one engine running them.
     pub fn new(layers: &[EngineConfig]) -> Result<Self, SequentialError> {
