@@ -33,6 +33,38 @@ use thiserror::Error;
 
 pub use crate::memory_map::BANK_MEMORY;
 
+/// How a network's layers share the device's engines, chosen when the
+/// hardware is generated.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// One engine per layer, the layers overlapped: the throughput of the
+    /// slowest layer (`lutgen_hdl::network`).
+    #[default]
+    Dataflow,
+    /// One engine for the largest layer runs the layers in turn: the sum of
+    /// the layers' cycles, one layer's area ([`SequentialPlan`]).
+    Sequential,
+}
+
+impl Schedule {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Dataflow => "dataflow",
+            Schedule::Sequential => "sequential",
+        }
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Layers that one engine cannot run in turn, naming the rule they break.
 #[derive(Debug, Error)]
 pub enum SequentialError {

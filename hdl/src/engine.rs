@@ -721,7 +721,8 @@ impl Logic for Engine {
             self.lanes[l].load_bias.next =
                 self.load_enable.val() & (self.load_select.val() == self.bias_ids[l].val());
             if self.load_select.val() == self.bias_ids[l].val() {
-                self.lanes[l].load_address.next = self.load_word.val() | self.bias_load_offset.val();
+                self.lanes[l].load_address.next =
+                    self.load_word.val() | self.bias_load_offset.val();
             } else {
                 self.lanes[l].load_address.next =
                     self.load_word.val() | self.table_load_offset.val();

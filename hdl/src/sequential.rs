@@ -246,7 +246,8 @@ impl Logic for SequentialTop {
         // The buffer's registered read: word 0 while priming, the next word
         // with each accepted element.
         self.buffer.clock.next = self.clock.val();
-        self.buffer.read_enable.next = self.accept.val() | (self.feeding.q.val() & !self.primed.q.val());
+        self.buffer.read_enable.next =
+            self.accept.val() | (self.feeding.q.val() & !self.primed.q.val());
         if self.accept.val() {
             self.buffer.read_address.next = self.fed.q.val() + 1;
         } else {
@@ -266,7 +267,8 @@ impl Logic for SequentialTop {
         // output, or into the stage), the padded ones are dropped.
         self.real_output.next = self.taken.q.val() < self.layer_outputs.val();
         self.out_data.next = self.engine.out_data.val();
-        self.out_valid.next = self.is_last.val() & self.engine.out_valid.val() & self.real_output.val();
+        self.out_valid.next =
+            self.is_last.val() & self.engine.out_valid.val() & self.real_output.val();
         self.out_last.next = (self.taken.q.val() + 1) == self.layer_outputs.val();
         self.engine.out_ready.next = !self.real_output.val();
         if self.is_last.val() {
@@ -283,8 +285,7 @@ impl Logic for SequentialTop {
             self.stages[i].in_valid.next = false;
             self.stages[i].out_ready.next = true;
             if self.layer.q.val() == self.layer_ids[i].val() {
-                self.stages[i].in_valid.next =
-                    self.engine.out_valid.val() & self.real_output.val();
+                self.stages[i].in_valid.next = self.engine.out_valid.val() & self.real_output.val();
                 self.engine.out_ready.next =
                     self.stages[i].in_ready.val() | !self.real_output.val();
                 self.stage_data.next = self.stages[i].out_data.val();

@@ -75,13 +75,13 @@ pub struct SearchStage {
     unit_address: Signal<Local, Address>,
     /// Shifts that put a bank above a unit's and the weight memory's words.
     unit_bank_shift: Constant<Bits<4>>,
-    weight_bank_shift: Constant<Bits<4>>,
     folded: Constant<Bit>,
     /// The weight memory (`l1` only).
     weights: Vec<BlockRam<Bits<4>>>,
     weight: Signal<Local, Bits<4>>,
     unit_ids: Vec<Constant<Address>>,
     weight_ids: Vec<Constant<Address>>,
+    weight_bank_shifts: Vec<Constant<Bits<4>>>,
     _units: usize,
     _weights: usize,
 }
@@ -124,7 +124,6 @@ impl SearchStage {
             pass: Default::default(),
             unit_address: Default::default(),
             unit_bank_shift: shift_by(if banks == 1 { 1 } else { bank_stride(d * f) }),
-            weight_bank_shift: shift_by(if banks == 1 { 1 } else { bank_stride(d) }),
             read_bank: Default::default(),
             load_bank: Default::default(),
             folded: Constant::new(f > 1),
@@ -165,6 +164,9 @@ impl SearchStage {
             weight: Default::default(),
             unit_ids: (0..u).map(|i| address(map.centroid_memory(i))).collect(),
             weight_ids: (0..w).map(|_| address(map.weight_memory())).collect(),
+            weight_bank_shifts: (0..w)
+                .map(|_| shift_by(if banks == 1 { 1 } else { bank_stride(d) }))
+                .collect(),
             _units: u,
             _weights: w,
         }
@@ -216,11 +218,11 @@ impl Logic for SearchStage {
             self.weights[i].clock.next = self.clock.val();
             self.weights[i].read_enable.next = true;
             self.weights[i].read_address.next = self.read_address.val()
-                | (bit_cast::<16, 4>(self.read_bank.val()) << self.weight_bank_shift.val());
+                | (bit_cast::<16, 4>(self.read_bank.val()) << self.weight_bank_shifts[i].val());
             self.weights[i].write_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.weight_ids[i].val());
             self.weights[i].write_address.next = self.load_word.val()
-                | (bit_cast::<16, 4>(self.load_bank.val()) << self.weight_bank_shift.val());
+                | (bit_cast::<16, 4>(self.load_bank.val()) << self.weight_bank_shifts[i].val());
             self.weights[i].write_data.next = self.load_data.val().get_bits::<4>(0);
             self.weight.next = self.weights[i].read_data.val();
         }
