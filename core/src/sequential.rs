@@ -59,6 +59,20 @@ impl Schedule {
     }
 }
 
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "dataflow" => Ok(Schedule::Dataflow),
+            "sequential" => Ok(Schedule::Sequential),
+            _ => Err(format!(
+                "unknown schedule `{name}`: use `dataflow` (one engine per layer) or \
+                 `sequential` (one engine, the layers in turn)"
+            )),
+        }
+    }
+}
+
 impl std::fmt::Display for Schedule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -339,6 +353,15 @@ mod tests {
             outputs: n,
             ..EngineConfig::default()
         }
+    }
+
+    #[test]
+    fn schedules_parse_by_name_only() {
+        for s in [Schedule::Dataflow, Schedule::Sequential] {
+            assert_eq!(s.name().parse::<Schedule>(), Ok(s));
+        }
+        let e = "folded".parse::<Schedule>().unwrap_err();
+        assert!(e.contains("`dataflow`"), "{e}");
     }
 
     #[test]

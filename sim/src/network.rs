@@ -47,18 +47,10 @@ pub struct NetworkSim {
 }
 
 impl NetworkSim {
-    /// Generates, builds (or loads from the cache) and resets the network top for `layers`.
+    /// Generates, builds (or loads from the cache) and resets the network top
+    /// for `layers`, in `options.schedule`.
     pub fn new(layers: &[EngineConfig], options: &SimOptions) -> Result<Self, SimError> {
-        NetworkSim::with_schedule(layers, Schedule::Dataflow, options)
-    }
-
-    /// As [`NetworkSim::new`], for either schedule.
-    pub fn with_schedule(
-        layers: &[EngineConfig],
-        schedule: Schedule,
-        options: &SimOptions,
-    ) -> Result<Self, SimError> {
-        let (model, plan) = match schedule {
+        let (model, plan) = match options.schedule {
             Schedule::Dataflow => {
                 let verilog = network_verilog(layers)?;
                 let model = build_top(&verilog, NETWORK_TOP_MODULE, &NETWORK_PORTS, options)?;

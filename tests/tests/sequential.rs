@@ -186,7 +186,10 @@ fn the_trace_names_the_layer_of_an_injected_fault() {
 /// network for other layers is refused at load.
 #[test]
 fn what_one_engine_cannot_run_is_refused() {
-    let options = SimOptions::default();
+    let options = SimOptions {
+        schedule: Schedule::Sequential,
+        ..SimOptions::default()
+    };
     let tree = vec![EngineConfig {
         encoder: EncoderKind::Tree,
         ..config(16, 4, 16, 8)
@@ -196,7 +199,7 @@ fn what_one_engine_cannot_run_is_refused() {
         (tree, "`l2` and `l1` layers only"),
         (mixed_v, "sub-vector length"),
     ] {
-        match NetworkSim::with_schedule(&layers, Schedule::Sequential, &options) {
+        match NetworkSim::new(&layers, &options) {
             Err(e @ SimError::Sequential(_)) => assert!(e.to_string().contains(needle), "{e}"),
             Err(e) => panic!("{layers:?}: refused for another reason: {e}"),
             Ok(_) => panic!("{layers:?}: built"),
