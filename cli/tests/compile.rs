@@ -533,6 +533,136 @@ fn onnx_models_compile_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--schedule sequential`: the digits network on one engine, bit-exact on
+/// the 360 test images (`sim`), its Verilog (`generate`), and the layers and
+/// flags it refuses, each naming what to change.
+#[test]
+fn a_network_runs_on_the_sequential_top_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("lutgen-sequential-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compile = |name: &str, encoder: &str| {
+        let out = dir.join(name);
+        let run = lutgen(&[
+            "compile".as_ref(),
+            data("digits_mlp.safetensors").as_os_str(),
+            "--calibration".as_ref(),
+            data("digits_train_x.npy").as_os_str(),
+            "--method".as_ref(),
+            "kmeans".as_ref(),
+            "--encoder".as_ref(),
+            encoder.as_ref(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        out
+    };
+    let net = compile("l2.lutnet", "l2");
+    let sim = lutgen(&[
+        "sim".as_ref(),
+        "--network".as_ref(),
+        net.as_os_str(),
+        "--schedule".as_ref(),
+        "sequential".as_ref(),
+        "--input".as_ref(),
+        data("digits_test_x.npy").as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    assert_eq!(report["schedule"], "sequential", "{report}");
+    assert_eq!(report["vectors"], 360, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
+    // Both 16 x 64 layers (the second padded from 10 outputs) at 1,024 cycles each.
+    assert_eq!(report["bound_cycles_per_inference"], 2048, "{report}");
+    let cycles = report["cycles_per_inference"].as_f64().unwrap();
+    assert!((2048.0..2048.0 * 1.2).contains(&cycles), "{report}");
+
+    let verilog = dir.join("sequential.v");
+    let generate = lutgen(&[
+        "generate".as_ref(),
+        "--network".as_ref(),
+        net.as_os_str(),
+        "--schedule".as_ref(),
+        "sequential".as_ref(),
+        "-o".as_ref(),
+        verilog.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        generate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generate.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&generate.stdout).unwrap();
+    assert_eq!(summary["top_module"], "lutgen_sequential", "{summary}");
+    let text = std::fs::read_to_string(&verilog).unwrap();
+    assert!(
+        text.contains("module lutgen_sequential("),
+        "no sequential module"
+    );
+
+    let tree = compile("tree.lutnet", "tree,l2");
+    let refusals: [(&[&std::ffi::OsStr], &str); 3] = [
+        (
+            &[
+                "sim".as_ref(),
+                "--network".as_ref(),
+                tree.as_os_str(),
+                "--schedule".as_ref(),
+                "sequential".as_ref(),
+            ],
+            "layer 0 uses the tree encoder; the sequential schedule runs `l2` and `l1`",
+        ),
+        (
+            &[
+                "generate".as_ref(),
+                "--network".as_ref(),
+                tree.as_os_str(),
+                "--schedule".as_ref(),
+                "sequential".as_ref(),
+            ],
+            "compile with --encoder l2, or use the dataflow schedule",
+        ),
+        (
+            &[
+                "sim".as_ref(),
+                "--network".as_ref(),
+                net.as_os_str(),
+                "--schedule".as_ref(),
+                "folded".as_ref(),
+            ],
+            "use `dataflow` (one engine per layer) or `sequential`",
+        ),
+    ];
+    for (args, needle) in refusals {
+        let out = lutgen(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+    let out = lutgen(&[
+        "sim".as_ref(),
+        "--random".as_ref(),
+        "3".as_ref(),
+        "--schedule".as_ref(),
+        "sequential".as_ref(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--network"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn lutgen(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lutgen"))
         .args(args)

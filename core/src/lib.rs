@@ -19,6 +19,7 @@ pub mod network;
 pub mod network_loader;
 pub mod protocol;
 pub mod reference;
+pub mod sequential;
 
 pub use config::{ConfigError, EncoderKind, EngineConfig};
 pub use image::{Image, ImageError};

@@ -21,6 +21,7 @@
 //! ([`network_load_words`]).
 
 use crate::config::TREE_DEPTH;
+use crate::network::Layer;
 use crate::{EncoderKind, EngineConfig, Image, Network};
 
 /// Load-port registers of a network top's requantization stage, words 0 to 4 of
@@ -41,6 +42,12 @@ pub const LAYER_SHIFT: u32 = 28;
 pub const MAX_LAYERS: usize = 16;
 /// Memory number, within a layer, of the requantization after that layer.
 pub const REQUANTIZE_MEMORY: usize = 0xFFF;
+/// Memory number of an engine's bank register (word 0, the low 4 bits): the
+/// bank every memory reads, in an engine built with one bank per layer of the
+/// sequential schedule ([`crate::sequential`]); such an engine writes each
+/// load into the bank in the load address's layer field. An engine with one
+/// bank has neither.
+pub const BANK_MEMORY: usize = 0xFFE;
 
 /// The engine's memory numbering for one configuration.
 #[derive(Clone, Copy, Debug)]
@@ -236,30 +243,41 @@ pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
                     data: w.data,
                 }),
         );
-        if let Some(r) = &l.requantize {
-            let values = [
-                r.multiplier as u32,
-                u32::from(r.shift),
-                r.zero_point as u8 as u32,
-                u32::from(r.relu),
-                u32::from(l.activation.is_some()),
-            ];
-            debug_assert_eq!(values.len(), REQUANTIZE_WORDS.len());
-            let memory = base | (REQUANTIZE_MEMORY as u32) << 16;
-            for (word, data) in values.into_iter().enumerate() {
-                words.push(LoadWord {
-                    address: memory | word as u32,
-                    data,
-                });
-            }
-            if let Some(table) = &l.activation {
-                for (i, &entry) in table.entries().iter().enumerate() {
-                    words.push(LoadWord {
-                        address: memory | (ACTIVATION_TABLE_WORD + i) as u32,
-                        data: u32::from(entry as u8),
-                    });
-                }
-            }
+        words.extend(requantize_load_words(layer, l));
+    }
+    words
+}
+
+/// The writes of layer `index`'s requantization (none for the last layer):
+/// its registers in [`REQUANTIZE_WORDS`] order (the table enable is written
+/// either way, so a table left by an earlier load is switched off) and, if
+/// it has an activation table, its 256 entries from [`ACTIVATION_TABLE_WORD`].
+pub fn requantize_load_words(index: usize, layer: &Layer) -> Vec<LoadWord> {
+    let mut words = Vec::new();
+    let Some(r) = &layer.requantize else {
+        return words;
+    };
+    let memory = (index as u32) << LAYER_SHIFT | (REQUANTIZE_MEMORY as u32) << 16;
+    let values = [
+        r.multiplier as u32,
+        u32::from(r.shift),
+        r.zero_point as u8 as u32,
+        u32::from(r.relu),
+        u32::from(layer.activation.is_some()),
+    ];
+    debug_assert_eq!(values.len(), REQUANTIZE_WORDS.len());
+    for (word, data) in values.into_iter().enumerate() {
+        words.push(LoadWord {
+            address: memory | word as u32,
+            data,
+        });
+    }
+    if let Some(table) = &layer.activation {
+        for (i, &entry) in table.entries().iter().enumerate() {
+            words.push(LoadWord {
+                address: memory | (ACTIVATION_TABLE_WORD + i) as u32,
+                data: u32::from(entry as u8),
+            });
         }
     }
     words

@@ -19,8 +19,9 @@ use crate::delay::Delay;
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
-use crate::memory::{address, Address};
-use lutgen_core::memory_map::MemoryMap;
+use crate::memory::{address, shift_by, Address};
+use lutgen_core::memory_map::{MemoryMap, BANK_MEMORY};
+use lutgen_core::sequential::{bank_stride, banked_words};
 use lutgen_core::{EncoderKind, EngineConfig};
 use rust_hdl::prelude::*;
 
@@ -67,6 +68,21 @@ pub struct Engine {
     stage_fault: Signal<Local, Bit>,
     load_select: Signal<Local, Address>,
     load_word: Signal<Local, Address>,
+    /// Banks (the sequential schedule, [`lutgen_core::sequential`]): the bank
+    /// every memory reads (set through the load port at `BANK_MEMORY`), the
+    /// bank a load writes (its address's layer field), and what each puts
+    /// above a table or bias address. All zero in an engine with one bank.
+    read_bank: DFF<Bits<4>>,
+    load_bank: Signal<Local, Bits<4>>,
+    bank_mask: Constant<Bits<4>>,
+    bank_id: Constant<Address>,
+    select_mask: Constant<Address>,
+    table_shift: Constant<Bits<4>>,
+    bias_shift: Constant<Bits<4>>,
+    table_read_offset: Signal<Local, Address>,
+    bias_read_offset: Signal<Local, Address>,
+    table_load_offset: Signal<Local, Address>,
+    bias_load_offset: Signal<Local, Address>,
     fifo: IndexFifo,
     element_address: DFF<Address>,
     sub_position: DFF<Address>,
@@ -194,9 +210,22 @@ fn counter_mask(largest: usize) -> u64 {
     (largest as u64 + 1).next_power_of_two() - 1
 }
 
+/// The shift that puts a bank above a memory's `words` per bank (0 for one bank).
+fn bank_shift(words: usize, banks: usize) -> Constant<Bits<4>> {
+    shift_by(if banks == 1 { 1 } else { bank_stride(words) })
+}
+
 impl Engine {
     /// The engine for a configuration; `config` must already be validated.
     pub fn new(config: &EngineConfig) -> Self {
+        Engine::banked(config, 1)
+    }
+
+    /// The engine for a configuration with `banks` (1 to 16) banks in every
+    /// memory, for the sequential schedule; `config` must already be
+    /// validated, and with more than one bank be an `l2` or `l1` engine of a
+    /// [`lutgen_core::sequential::SequentialPlan`].
+    pub fn banked(config: &EngineConfig, banks: usize) -> Self {
         let (d, v, c, k) = (
             config.input_dim,
             config.sub_vector_len(),
@@ -231,7 +260,7 @@ impl Engine {
             fault: Default::default(),
             fault_flag: Default::default(),
             search: (0..search)
-                .map(|_| SearchStage::new(config, &map))
+                .map(|_| SearchStage::new(config, &map, banks))
                 .collect(),
             two_level: (0..two_level)
                 .map(|_| TwoLevelStage::new(config, &map))
@@ -243,6 +272,17 @@ impl Engine {
             stage_fault: Default::default(),
             load_select: Default::default(),
             load_word: Default::default(),
+            read_bank: Default::default(),
+            load_bank: Default::default(),
+            bank_mask: Constant::new(((banks.next_power_of_two() - 1) as u64).into()),
+            bank_id: address(BANK_MEMORY),
+            select_mask: address(0x0FFF),
+            table_shift: bank_shift(config.table_words_per_lane(), banks),
+            bias_shift: bank_shift(m, banks),
+            table_read_offset: Default::default(),
+            bias_read_offset: Default::default(),
+            table_load_offset: Default::default(),
+            bias_load_offset: Default::default(),
             fifo: Default::default(),
             element_address: Default::default(),
             sub_position: Default::default(),
@@ -265,7 +305,14 @@ impl Engine {
             accept: Default::default(),
             start_codebook: Default::default(),
             lanes: (0..l)
-                .map(|_| Lane::new(config.table_words_per_lane(), m, config.accumulator_bits()))
+                .map(|_| {
+                    Lane::new(
+                        banked_words(config.table_words_per_lane(), banks),
+                        banked_words(m, banks),
+                        m,
+                        config.accumulator_bits(),
+                    )
+                })
                 .collect(),
             reading: Default::default(),
             row: Default::default(),
@@ -373,12 +420,25 @@ impl Logic for Engine {
             head_offset,
             spare_offset,
             buffered,
-            fault_flag
+            fault_flag,
+            read_bank
         );
         self.fault.next = self.fault_flag.q.val();
         self.fifo.clock.next = self.clock.val();
-        self.load_select.next = self.load_address.val().get_bits::<16>(16);
+        self.load_select.next = self.load_address.val().get_bits::<16>(16) & self.select_mask.val();
         self.load_word.next = self.load_address.val().get_bits::<16>(0);
+        self.load_bank.next = self.load_address.val().get_bits::<4>(28) & self.bank_mask.val();
+        if self.load_enable.val() & (self.load_select.val() == self.bank_id.val()) {
+            self.read_bank.d.next = self.load_data.val().get_bits::<4>(0) & self.bank_mask.val();
+        }
+        self.table_read_offset.next =
+            bit_cast::<16, 4>(self.read_bank.q.val()) << self.table_shift.val();
+        self.bias_read_offset.next =
+            bit_cast::<16, 4>(self.read_bank.q.val()) << self.bias_shift.val();
+        self.table_load_offset.next =
+            bit_cast::<16, 4>(self.load_bank.val()) << self.table_shift.val();
+        self.bias_load_offset.next =
+            bit_cast::<16, 4>(self.load_bank.val()) << self.bias_shift.val();
 
         // ---- Search: accept elements, V per codebook, K distances per
         // element on K / F units, F passes each.
@@ -458,6 +518,8 @@ impl Logic for Engine {
             self.search[i].load_select.next = self.load_select.val();
             self.search[i].load_word.next = self.load_word.val();
             self.search[i].load_data.next = self.load_data.val().get_bits::<8>(0);
+            self.search[i].read_bank.next = self.read_bank.q.val();
+            self.search[i].load_bank.next = self.load_bank.val();
             self.stage_key.next = self.search[i].key.val();
             self.stage_valid.next = self.search[i].valid.val();
         }
@@ -646,8 +708,9 @@ impl Logic for Engine {
         for l in 0..self._lanes {
             self.lanes[l].clock.next = self.clock.val();
             self.lanes[l].read_enable.next = self.advance.q.val();
-            self.lanes[l].table_address.next = self.table_address.q.val();
-            self.lanes[l].bias_address.next = self.row.q.val();
+            self.lanes[l].table_address.next =
+                self.table_address.q.val() | self.table_read_offset.val();
+            self.lanes[l].bias_address.next = self.row.q.val() | self.bias_read_offset.val();
             self.lanes[l].add.next = self.advance.q.val() & self.entry_valid.q.val();
             self.lanes[l].first.next = self.entry_first.q.val();
             self.lanes[l].capture.next = self.capture.val();
@@ -657,7 +720,13 @@ impl Logic for Engine {
                 self.load_enable.val() & (self.load_select.val() == self.table_ids[l].val());
             self.lanes[l].load_bias.next =
                 self.load_enable.val() & (self.load_select.val() == self.bias_ids[l].val());
-            self.lanes[l].load_address.next = self.load_word.val();
+            if self.load_select.val() == self.bias_ids[l].val() {
+                self.lanes[l].load_address.next =
+                    self.load_word.val() | self.bias_load_offset.val();
+            } else {
+                self.lanes[l].load_address.next =
+                    self.load_word.val() | self.table_load_offset.val();
+            }
             self.lanes[l].load_data.next = self.load_data.val();
         }
 

@@ -65,9 +65,10 @@ pub struct Lane {
 }
 
 impl Lane {
-    /// A lane with `table_words` table entries, `rows` (M) outputs and
+    /// A lane with `table_words` table entries, `bias_words` bias words (M,
+    /// or more for an engine with banks), `rows` (M) outputs and
     /// `accumulator_bits`-bit (2 to 32) two's complement accumulators.
-    pub fn new(table_words: usize, rows: usize, accumulator_bits: u32) -> Self {
+    pub fn new(table_words: usize, bias_words: usize, rows: usize, accumulator_bits: u32) -> Self {
         let mask = u32::MAX >> (32 - accumulator_bits);
         Lane {
             clock: Default::default(),
@@ -84,7 +85,7 @@ impl Lane {
             load_address: Default::default(),
             load_data: Default::default(),
             table_memory: BlockRam::table(table_words),
-            bias_memory: BlockRam::pipelined(rows),
+            bias_memory: BlockRam::pipelined(bias_words),
             ring: (0..rows).map(|_| Default::default()).collect(),
             outputs: (0..rows).map(|_| Default::default()).collect(),
             sign_extension: Constant::new(0xFFFF_FF00u64.into()),

@@ -3,8 +3,9 @@
 //! Follow the data path by module: [`memory`] (block RAMs), [`distance`] (one
 //! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read and
 //! accumulation), [`engine`] (the pipeline), [`memory_map`] (where an image's
-//! words go), [`requantize`] and [`network`] (every layer of a network on
-//! the device) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
+//! words go), [`requantize`], [`network`] (every layer of a network on
+//! the device, one engine per layer), [`sequential`] (one engine running
+//! the layers in turn) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
 //! [`device`] keep one block per file; [`delay`] is the register chain that
 //! keeps a pipeline's control in step with its data.
 
@@ -21,6 +22,7 @@ pub mod lane;
 pub mod memory;
 pub mod network;
 pub mod requantize;
+pub mod sequential;
 pub mod spram;
 pub mod uart;
 pub mod verilog;

@@ -6,6 +6,8 @@
 
 use crate::engine::Engine;
 use crate::network::{validate_layers, NetworkShapeError, NetworkTop};
+use crate::sequential::SequentialTop;
+use lutgen_core::sequential::SequentialPlan;
 use lutgen_core::{ConfigError, EngineConfig};
 use rust_hdl::prelude::*;
 
@@ -14,6 +16,9 @@ pub const TOP_MODULE: &str = "lutgen_engine";
 
 /// Name of the network top's Verilog module.
 pub const NETWORK_TOP_MODULE: &str = "lutgen_network";
+
+/// Name of the sequential top's Verilog module (same ports as the network top's).
+pub const SEQUENTIAL_TOP_MODULE: &str = "lutgen_sequential";
 
 /// File-wide waivers, each with its reason, placed before the first module.
 const FILE_WAIVERS: &str = "\
@@ -94,6 +99,29 @@ pub fn network_verilog(layers: &[EngineConfig]) -> Result<String, NetworkShapeEr
         NETWORK_TOP_MODULE,
         &UNUSED_IN_NETWORK,
     ))
+}
+
+/// The Verilog of a sequential top ([`SequentialTop`]): one engine for `plan`'s layers.
+pub fn sequential_verilog(plan: &SequentialPlan) -> String {
+    let mut top = SequentialTop::new(plan);
+    top.connect_all();
+    let layers = plan.layers();
+    let mut header = format!(
+        "// lutgen {}: generated sequential top ({} layers on one engine), do not edit.\n\
+         // Engine (every layer padded to it, one bank per layer):\n{}",
+        env!("CARGO_PKG_VERSION"),
+        layers.len(),
+        describe(plan.engine()),
+    );
+    for (i, config) in layers.iter().enumerate() {
+        header.push_str(&format!("// Layer {i}:\n{}", describe(config)));
+    }
+    finish(
+        &generate_verilog(&top),
+        &header,
+        SEQUENTIAL_TOP_MODULE,
+        &UNUSED_IN_NETWORK,
+    )
 }
 
 /// Comment lines describing one engine configuration (also in the device's header).

@@ -29,6 +29,9 @@ pub struct SimOptions {
     /// lutgen's behavioural model of the block) instead of the portable
     /// template. See `lutgen_hdl::spram`.
     pub spram: bool,
+    /// How a network top shares engines between layers (network tops only:
+    /// [`crate::NetworkSim`]; one engine has one schedule).
+    pub schedule: lutgen_core::sequential::Schedule,
 }
 
 pub use crate::stream::Backpressure;

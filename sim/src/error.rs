@@ -152,6 +152,10 @@ pub enum SimError {
     #[error("invalid network hardware: {0}")]
     NetworkShape(#[from] lutgen_hdl::network::NetworkShapeError),
 
+    /// Layers that one engine cannot run in turn (the sequential schedule).
+    #[error("invalid sequential hardware: {0}")]
+    Sequential(#[from] lutgen_core::sequential::SequentialError),
+
     /// A network whose layers are not the ones the network top was generated for.
     #[error(
         "the network does not match the generated hardware: {0}; \

@@ -7,8 +7,11 @@ use crate::engine::{build_top, SimOptions};
 use crate::stream::{self, Backpressure, StreamPorts};
 use crate::{Model, PortId, SimError};
 use lutgen_core::memory_map::{network_load_words, LoadWord};
+use lutgen_core::sequential::{Schedule, SequentialPlan};
 use lutgen_core::{EngineConfig, Network};
-use lutgen_hdl::verilog::{network_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE};
+use lutgen_hdl::verilog::{
+    network_verilog, sequential_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE, SEQUENTIAL_TOP_MODULE,
+};
 
 /// Everything a network run produced.
 #[derive(Clone, Debug, Default)]
@@ -32,19 +35,34 @@ struct Ports {
 
 pub use lutgen_core::divergence::Divergence;
 
-/// A Verilated network top for one list of layer configurations.
+/// A Verilated network top for one list of layer configurations, in either
+/// schedule (the two tops have the same ports and protocol).
 pub struct NetworkSim {
     layers: Vec<EngineConfig>,
+    /// The sequential schedule's plan (`None`: dataflow).
+    plan: Option<SequentialPlan>,
     model: Model,
     ports: Ports,
     loaded: bool,
 }
 
 impl NetworkSim {
-    /// Generates, builds (or loads from the cache) and resets the network top for `layers`.
+    /// Generates, builds (or loads from the cache) and resets the network top
+    /// for `layers`, in `options.schedule`.
     pub fn new(layers: &[EngineConfig], options: &SimOptions) -> Result<Self, SimError> {
-        let verilog = network_verilog(layers)?;
-        let model = build_top(&verilog, NETWORK_TOP_MODULE, &NETWORK_PORTS, options)?;
+        let (model, plan) = match options.schedule {
+            Schedule::Dataflow => {
+                let verilog = network_verilog(layers)?;
+                let model = build_top(&verilog, NETWORK_TOP_MODULE, &NETWORK_PORTS, options)?;
+                (model, None)
+            }
+            Schedule::Sequential => {
+                let plan = SequentialPlan::new(layers)?;
+                let verilog = sequential_verilog(&plan);
+                let model = build_top(&verilog, SEQUENTIAL_TOP_MODULE, &NETWORK_PORTS, options)?;
+                (model, Some(plan))
+            }
+        };
         let ports = Ports {
             stream: StreamPorts::of(&model)?,
             reset: model.port("reset")?,
@@ -54,6 +72,7 @@ impl NetworkSim {
         };
         let mut sim = NetworkSim {
             layers: layers.to_vec(),
+            plan,
             model,
             ports,
             loaded: false,
@@ -64,12 +83,15 @@ impl NetworkSim {
 
     /// The hardware for `network`: its layers' configurations.
     pub fn for_network(network: &Network, options: &SimOptions) -> Result<Self, SimError> {
-        let layers: Vec<EngineConfig> = network
-            .layers()
-            .iter()
-            .map(|l| l.image.config().clone())
-            .collect();
-        NetworkSim::new(&layers, options)
+        NetworkSim::new(&network.configs(), options)
+    }
+
+    /// The schedule the top was generated for.
+    pub fn schedule(&self) -> Schedule {
+        match self.plan {
+            Some(_) => Schedule::Sequential,
+            None => Schedule::Dataflow,
+        }
     }
 
     /// True when the model came from the cache rather than a fresh Verilator build.
@@ -112,11 +134,11 @@ impl NetworkSim {
                 })?;
             }
         }
-        stream::load(
-            &mut self.model,
-            self.ports.stream,
-            network_load_words(network),
-        );
+        let words = match &self.plan {
+            Some(plan) => plan.load_words(network)?,
+            None => network_load_words(network),
+        };
+        stream::load(&mut self.model, self.ports.stream, words);
         self.loaded = true;
         Ok(())
     }
@@ -205,11 +227,17 @@ impl NetworkSim {
         let d = self.layers[0].input_dim;
         let n = self.layers[self.layers.len() - 1].outputs;
         // Generous: the whole pipeline's latency many times over.
-        let work: usize = self
-            .layers
-            .iter()
-            .map(|c| c.bound_cycles_per_inference() + c.input_dim + c.outputs + 16)
-            .sum();
+        let work: usize = match &self.plan {
+            Some(plan) => {
+                let e = plan.engine();
+                plan.banks() * (e.bound_cycles_per_inference() + e.input_dim + e.outputs + 32)
+            }
+            None => self
+                .layers
+                .iter()
+                .map(|c| c.bound_cycles_per_inference() + c.input_dim + c.outputs + 16)
+                .sum(),
+        };
         let patience = 64 * work as u64 + 1024;
         let streamed = stream::stream(
             &mut self.model,

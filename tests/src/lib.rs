@@ -313,6 +313,20 @@ pub fn spram_network_top(layers: &[EngineConfig]) -> NetworkSim {
     NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
 }
 
+/// The sequential top for `layers`: one engine runs them in turn.
+pub fn sequential_top(layers: &[EngineConfig]) -> NetworkSim {
+    let options = SimOptions {
+        cache_dir: Some(cache_dir()),
+        ..SimOptions::default()
+    };
+    NetworkSim::with_schedule(
+        layers,
+        lutgen_core::sequential::Schedule::Sequential,
+        &options,
+    )
+    .unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
+}
+
 fn build_network_top(layers: &[EngineConfig], ecp5_primitives: bool) -> NetworkSim {
     let options = SimOptions {
         cache_dir: Some(cache_dir()),

@@ -4,6 +4,8 @@
 use crate::engine_args::EngineArgs;
 use crate::error::Error;
 use clap::Args;
+use lutgen_core::sequential::{Schedule, SequentialPlan};
+use lutgen_hdl::verilog;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -22,6 +24,11 @@ pub struct GenerateArgs {
     /// for the layers of this network file instead of one engine.
     #[arg(long, value_name = "FILE.lutnet")]
     pub network: Option<PathBuf>,
+    /// With --network: `dataflow` (module `lutgen_network`, one engine per
+    /// layer) or `sequential` (module `lutgen_sequential`, one engine sized
+    /// for the largest layer runs the layers in turn).
+    #[arg(long, default_value_t = Schedule::Dataflow, requires = "network")]
+    pub schedule: Schedule,
 }
 
 /// The network top's Verilog for the layers of a network file.
@@ -32,14 +39,22 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
         ));
     }
     let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
-    let layers: Vec<_> = network
-        .layers()
-        .iter()
-        .map(|l| l.image.config().clone())
-        .collect();
-    let verilog = lutgen_hdl::verilog::network_verilog(&layers)
-        .map_err(|e| Error::Usage(format!("cannot build a network top: {e}")))?;
-    let module = lutgen_hdl::verilog::NETWORK_TOP_MODULE;
+    let layers = network.configs();
+    let (verilog, module) = match args.schedule {
+        Schedule::Dataflow => (
+            verilog::network_verilog(&layers)
+                .map_err(|e| Error::Usage(format!("cannot build a network top: {e}")))?,
+            verilog::NETWORK_TOP_MODULE,
+        ),
+        Schedule::Sequential => {
+            let plan = SequentialPlan::new(&layers)
+                .map_err(|e| Error::Usage(format!("cannot build a sequential top: {e}")))?;
+            (
+                verilog::sequential_verilog(&plan),
+                verilog::SEQUENTIAL_TOP_MODULE,
+            )
+        }
+    };
     match &args.output {
         Some(out) => {
             std::fs::write(out, &verilog).map_err(|source| Error::Write {
@@ -49,7 +64,12 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             if args.json {
                 println!(
                     "{}",
-                    json!({ "verilog": out, "top_module": module, "layers": layers })
+                    json!({
+                        "verilog": out,
+                        "top_module": module,
+                        "schedule": args.schedule,
+                        "layers": layers
+                    })
                 );
             } else {
                 eprintln!(
@@ -69,7 +89,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), Error> {
         return run_network(args, path);
     }
     let config = args.engine.resolve()?;
-    let verilog = lutgen_hdl::verilog::engine_verilog(&config)?;
+    let verilog = verilog::engine_verilog(&config)?;
     match &args.output {
         Some(path) => {
             std::fs::write(path, &verilog).map_err(|source| Error::Write {
@@ -81,7 +101,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), Error> {
                     "{}",
                     json!({
                         "verilog": path,
-                        "top_module": lutgen_hdl::verilog::TOP_MODULE,
+                        "top_module": verilog::TOP_MODULE,
                         "config": config,
                         "accumulator_bits": config.accumulator_bits(),
                         "bound_cycles_per_inference": config.bound_cycles_per_inference(),
@@ -91,7 +111,7 @@ pub fn run(args: &GenerateArgs) -> Result<(), Error> {
                 eprintln!(
                     "wrote {} (module {}, table-read bound {} cycles per inference)",
                     path.display(),
-                    lutgen_hdl::verilog::TOP_MODULE,
+                    verilog::TOP_MODULE,
                     config.bound_cycles_per_inference()
                 );
             }

@@ -5,6 +5,7 @@ use crate::engine_args::EngineArgs;
 use crate::error::Error;
 use crate::vectors;
 use clap::Args;
+use lutgen_core::sequential::Schedule;
 use lutgen_core::{Image, Reference};
 use lutgen_sim::{Backpressure, EngineSim, SimOptions};
 use serde::Serialize;
@@ -48,6 +49,11 @@ pub struct SimArgs {
     /// every layer on the device, requantization in hardware.
     #[arg(long, value_name = "FILE.lutnet", conflicts_with = "image")]
     pub network: Option<PathBuf>,
+    /// With --network: how the layers share engines, `dataflow` (one engine
+    /// per layer, at the slowest layer's rate) or `sequential` (one engine
+    /// sized for the largest layer runs the layers in turn).
+    #[arg(long, default_value_t = Schedule::Dataflow, requires = "network")]
+    pub schedule: Schedule,
     /// With --network: also run it as one engine pass per layer (host
     /// requantization) and report that cycle count for comparison.
     #[arg(long, requires = "network")]

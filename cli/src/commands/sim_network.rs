@@ -5,6 +5,7 @@
 use crate::commands::sim::SimArgs;
 use crate::error::Error;
 use crate::vectors;
+use lutgen_core::sequential::{Schedule, SequentialPlan};
 use lutgen_core::Network;
 use lutgen_sim::whole_network::{run_network, run_network_top};
 use lutgen_sim::{Backpressure, NetworkSim, SimOptions};
@@ -15,6 +16,8 @@ use std::path::Path;
 #[derive(Debug, Serialize)]
 pub struct NetworkSimReport {
     pub layers: usize,
+    /// `dataflow` (one engine per layer) or `sequential` (one engine in turn).
+    pub schedule: Schedule,
     pub vectors: usize,
     /// How the inputs were read: random int8, int8 from an integer array, or
     /// a float array quantized with the file's input scale and zero point.
@@ -36,7 +39,8 @@ pub struct NetworkSimReport {
     pub cycles: u64,
     /// Steady state of the network top, between consecutive vectors' last outputs.
     pub cycles_per_inference: f64,
-    /// The slowest layer's table-read bound (or its input length, when larger).
+    /// Dataflow: the slowest layer's table-read bound (or its input length,
+    /// when larger); sequential: the sum of the padded layers' table reads.
     pub bound_cycles_per_inference: usize,
     /// With `--compare-passes`: the sum over layers of one engine pass's
     /// steady state (the host-requantized way, layer after layer).
@@ -93,6 +97,7 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     }
     let options = SimOptions {
         trace: args.trace.clone(),
+        schedule: args.schedule,
         ..SimOptions::default()
     };
     let run = run_network_top(
@@ -125,7 +130,11 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     }
     let first_divergence = match first_vector {
         Some(i) => {
-            let mut top = NetworkSim::for_network(&network, &SimOptions::default())?;
+            let options = SimOptions {
+                schedule: args.schedule,
+                ..SimOptions::default()
+            };
+            let mut top = NetworkSim::new(&network.configs(), &options)?;
             top.load(&network)?;
             Some(match top.first_divergence(&network, &inputs[i])? {
                 Some(d) => format!("vector {i}: {d}"),
@@ -145,17 +154,24 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         Some(path) => vectors::write_npy(path, &run.outputs, network.outputs())?,
         None => {}
     }
-    let bound = network
-        .layers()
-        .iter()
-        .map(|l| {
-            let c = l.image.config();
-            c.bound_cycles_per_inference().max(c.input_dim)
-        })
-        .max()
-        .unwrap_or(0);
+    let bound = match args.schedule {
+        Schedule::Dataflow => network
+            .layers()
+            .iter()
+            .map(|l| {
+                let c = l.image.config();
+                c.bound_cycles_per_inference().max(c.input_dim)
+            })
+            .max()
+            .unwrap_or(0),
+        // Built above, so the plan exists.
+        Schedule::Sequential => SequentialPlan::new(&network.configs())
+            .map(|p| p.bound_cycles_per_inference())
+            .unwrap_or(0),
+    };
     let report = NetworkSimReport {
         layers: network.layers().len(),
+        schedule: args.schedule,
         vectors: inputs.len(),
         input: input_kind,
         input_scale: quantization.scale,
@@ -175,8 +191,8 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         crate::output::print_json(&report);
     } else {
         println!(
-            "{} layers on the network top: {} vectors, {} mismatching vectors",
-            report.layers, report.vectors, report.mismatches
+            "{} layers on the {} network top: {} vectors, {} mismatching vectors",
+            report.layers, report.schedule, report.vectors, report.mismatches
         );
         println!(
             "input: {} (scale {}, zero point {})",
@@ -189,8 +205,14 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
             println!("first divergence (trace port): {d}");
         }
         println!(
-            "{:.2} cycles per inference (slowest layer's bound {}), {} cycles in all",
-            report.cycles_per_inference, report.bound_cycles_per_inference, report.cycles
+            "{:.2} cycles per inference ({} bound {}), {} cycles in all",
+            report.cycles_per_inference,
+            match report.schedule {
+                Schedule::Dataflow => "slowest layer's",
+                Schedule::Sequential => "the padded layers' table-read",
+            },
+            report.bound_cycles_per_inference,
+            report.cycles
         );
         if let Some(p) = report.passes_cycles_per_inference {
             println!("{p:.2} cycles per inference as one engine pass per layer");

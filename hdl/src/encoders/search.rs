@@ -5,6 +5,7 @@ use crate::delay::Delay;
 use crate::distance::{DistanceUnit, UnitOptions};
 use crate::memory::{address, shift_by, Address, BlockRam};
 use lutgen_core::memory_map::MemoryMap;
+use lutgen_core::sequential::{bank_stride, banked_words};
 use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
@@ -33,6 +34,9 @@ pub struct SearchStage {
     pub load_select: Signal<In, Address>,
     pub load_word: Signal<In, Address>,
     pub load_data: Signal<In, Bits<8>>,
+    /// The bank the memories read, and the bank a load writes (0 with one bank).
+    pub read_bank: Signal<In, Bits<4>>,
+    pub load_bank: Signal<In, Bits<4>>,
     pub key: Signal<Out, Key>,
     pub valid: Signal<Out, Bit>,
     units: Vec<DistanceUnit>,
@@ -69,19 +73,23 @@ pub struct SearchStage {
     /// log2(F).
     pass_shift: Constant<Bits<4>>,
     unit_address: Signal<Local, Address>,
+    /// Shifts that put a bank above a unit's and the weight memory's words.
+    unit_bank_shift: Constant<Bits<4>>,
     folded: Constant<Bit>,
     /// The weight memory (`l1` only).
     weights: Vec<BlockRam<Bits<4>>>,
     weight: Signal<Local, Bits<4>>,
     unit_ids: Vec<Constant<Address>>,
     weight_ids: Vec<Constant<Address>>,
+    weight_bank_shifts: Vec<Constant<Bits<4>>>,
     _units: usize,
     _weights: usize,
 }
 
 impl SearchStage {
-    /// The search of an `l2` or `l1` engine; memory numbers from `map`.
-    pub fn new(config: &EngineConfig, map: &MemoryMap) -> Self {
+    /// The search of an `l2` or `l1` engine; memory numbers from `map`, each
+    /// memory with `banks` banks (see [`crate::engine::Engine::banked`]).
+    pub fn new(config: &EngineConfig, map: &MemoryMap, banks: usize) -> Self {
         let weighted = config.encoder.has_weights();
         let (k, d, m) = (config.centroids, config.input_dim, config.rows_per_lane());
         let w = usize::from(weighted);
@@ -115,6 +123,9 @@ impl SearchStage {
             pass_shift: shift_by(f),
             pass: Default::default(),
             unit_address: Default::default(),
+            unit_bank_shift: shift_by(if banks == 1 { 1 } else { bank_stride(d * f) }),
+            read_bank: Default::default(),
+            load_bank: Default::default(),
             folded: Constant::new(f > 1),
             clock: Default::default(),
             read_address: Default::default(),
@@ -135,7 +146,7 @@ impl SearchStage {
                     DistanceUnit::with_tag(
                         i,
                         0,
-                        d * f,
+                        banked_words(d * f, banks),
                         UnitOptions {
                             weighted,
                             distance_bits: config.distance_bits(),
@@ -147,10 +158,15 @@ impl SearchStage {
                 })
                 .collect(),
             tree: ArgminTree::new(u, distance_bits),
-            weights: (0..w).map(|_| BlockRam::new(d)).collect(),
+            weights: (0..w)
+                .map(|_| BlockRam::new(banked_words(d, banks)))
+                .collect(),
             weight: Default::default(),
             unit_ids: (0..u).map(|i| address(map.centroid_memory(i))).collect(),
             weight_ids: (0..w).map(|_| address(map.weight_memory())).collect(),
+            weight_bank_shifts: (0..w)
+                .map(|_| shift_by(if banks == 1 { 1 } else { bank_stride(d) }))
+                .collect(),
             _units: u,
             _weights: w,
         }
@@ -195,15 +211,18 @@ impl Logic for SearchStage {
             self.pass_done.d.next = false;
         }
         self.weight.next = 0.into();
-        self.unit_address.next =
-            (self.read_address.val() << self.pass_shift.val()) | self.pass.val();
+        self.unit_address.next = (self.read_address.val() << self.pass_shift.val())
+            | self.pass.val()
+            | (bit_cast::<16, 4>(self.read_bank.val()) << self.unit_bank_shift.val());
         for i in 0..self._weights {
             self.weights[i].clock.next = self.clock.val();
             self.weights[i].read_enable.next = true;
-            self.weights[i].read_address.next = self.read_address.val();
+            self.weights[i].read_address.next = self.read_address.val()
+                | (bit_cast::<16, 4>(self.read_bank.val()) << self.weight_bank_shifts[i].val());
             self.weights[i].write_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.weight_ids[i].val());
-            self.weights[i].write_address.next = self.load_word.val();
+            self.weights[i].write_address.next = self.load_word.val()
+                | (bit_cast::<16, 4>(self.load_bank.val()) << self.weight_bank_shifts[i].val());
             self.weights[i].write_data.next = self.load_data.val().get_bits::<4>(0);
             self.weight.next = self.weights[i].read_data.val();
         }
@@ -218,7 +237,8 @@ impl Logic for SearchStage {
             self.units[k].pass_tag.next = self.pass_tag.q.val();
             self.units[k].load_enable.next =
                 self.load_enable.val() & (self.load_select.val() == self.unit_ids[k].val());
-            self.units[k].load_address.next = self.load_word.val();
+            self.units[k].load_address.next = self.load_word.val()
+                | (bit_cast::<16, 4>(self.load_bank.val()) << self.unit_bank_shift.val());
             self.units[k].load_data.next = self.load_data.val();
             self.tree.leaves[k].next = self.units[k].key.val();
         }
@@ -274,7 +294,7 @@ mod tests {
             ("search_folded", folded),
             ("search_l1", l1),
         ] {
-            let mut stage = SearchStage::new(&config, &MemoryMap::new(&config));
+            let mut stage = SearchStage::new(&config, &MemoryMap::new(&config), 1);
             crate::lint::assert_block_is_clean(name, &mut stage);
         }
     }
