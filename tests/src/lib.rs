@@ -317,14 +317,10 @@ pub fn spram_network_top(layers: &[EngineConfig]) -> NetworkSim {
 pub fn sequential_top(layers: &[EngineConfig]) -> NetworkSim {
     let options = SimOptions {
         cache_dir: Some(cache_dir()),
+        schedule: lutgen_core::sequential::Schedule::Sequential,
         ..SimOptions::default()
     };
-    NetworkSim::with_schedule(
-        layers,
-        lutgen_core::sequential::Schedule::Sequential,
-        &options,
-    )
-    .unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
+    NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
 }
 
 fn build_network_top(layers: &[EngineConfig], ecp5_primitives: bool) -> NetworkSim {
