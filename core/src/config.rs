@@ -643,7 +643,7 @@ impl EngineConfig {
             EncoderKind::Sign => (0, 0),
         };
         let per_lane = self.entries_per_read as u128 + 1;
-        units as u128 + per_lane.saturating_mul(self.lanes as u128) + own as u128
+        (units as u128 + own as u128).saturating_add(per_lane.saturating_mul(self.lanes as u128))
     }
 
     /// Smallest and largest value of a signed `bits`-bit number.
@@ -861,6 +861,64 @@ mod tests {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains(needle), "{config:?}: {err}");
         }
+    }
+
+    #[test]
+    fn entries_per_read_must_be_a_power_of_two_within_one_load_word() {
+        let with = |r: usize, table_bits: u32| EngineConfig {
+            entries_per_read: r,
+            table_bits,
+            ..cfg()
+        };
+        for ok in [with(1, 8), with(2, 8), with(4, 8), with(8, 4), with(16, 2), with(4, 6)] {
+            ok.validate().unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+            assert!(ok.table_word_bits() <= MAX_TABLE_WORD_BITS);
+        }
+        for (bad, needle) in [
+            (with(0, 8), "entries_per_read (0) must be a power of two from 1 to 4"),
+            (with(3, 8), "entries_per_read (3) must be a power of two from 1 to 4"),
+            (with(8, 8), "entries_per_read (8) must be a power of two from 1 to 4"),
+            (with(16, 4), "entries_per_read (16) must be a power of two from 1 to 8"),
+            (with(8, 6), "from 1 to 4 with table_bits 6"),
+            (with(32, 2), "from 1 to 16 with table_bits 2"),
+            (
+                EngineConfig {
+                    outputs: 7,
+                    lanes: 2,
+                    ..with(4, 8)
+                },
+                "lanes x entries_per_read (2 x 4) must not exceed outputs (7)",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn entries_per_read_divides_the_table_read_and_moves_the_bound() {
+        let c = EngineConfig {
+            entries_per_read: 2,
+            ..cfg()
+        };
+        // M = ceil(16 / 2) = 8 rows, C * M = 128 cycles; R + 1 memories per lane.
+        assert_eq!((c.rows_per_lane(), c.table_read_cycles()), (8, 128));
+        assert_eq!((c.bound_cycles_per_inference(), c.limit()), (128, "table-read"));
+        assert_eq!(c.table_word_bits(), 16);
+        // The search keeps pace: F = 2 (was 4), 8 units; R + 1 memories per lane.
+        assert_eq!((c.centroids_per_unit(), c.distance_units()), (2, 8));
+        assert_eq!(c.memory_count(), 8 + 3);
+        // R = 8 (4-bit entries): C * M = 32 < D = 64, the search is the limit.
+        let c = EngineConfig {
+            entries_per_read: 8,
+            table_bits: 4,
+            ..cfg()
+        };
+        assert_eq!((c.table_read_cycles(), c.bound_cycles_per_inference()), (32, 64));
+        assert_eq!(c.limit(), "search");
+        // The image's shape is the same for every R.
+        assert_eq!(c.as_image_config().entries_per_read, 1);
+        assert_eq!(c.as_image_config(), EngineConfig { table_bits: 4, ..cfg() });
     }
 
     #[test]

@@ -338,6 +338,60 @@ mod tests {
         assert_eq!(bias9.data, image.bias()[9] as u32);
     }
 
+    /// R entries of one lane and row share a table word, entry r in bits
+    /// `[r * t, (r + 1) * t)`; each entry has its own bias memory; the
+    /// padding entries past N are zero.
+    #[test]
+    fn packed_words_hold_r_consecutive_outputs() {
+        for (r, bits, n, lanes) in [(2, 8, 11, 1), (4, 8, 13, 2), (8, 4, 21, 1), (4, 6, 14, 3)] {
+            let config = EngineConfig {
+                input_dim: 16,
+                codebooks: 4,
+                centroids: 8,
+                outputs: n,
+                lanes,
+                table_bits: bits,
+                entries_per_read: r,
+                ..EngineConfig::default()
+            };
+            config.validate().unwrap();
+            let image = Image::random(config.clone(), 5).unwrap();
+            let map = MemoryMap::new(&config);
+            let words = MemoryMap::load_words_for(&config, &image);
+            let at = |memory: usize, word: usize| {
+                let address = ((memory as u32) << 16) | word as u32;
+                let found: Vec<u32> = words
+                    .iter()
+                    .filter(|w| w.address == address)
+                    .map(|w| w.data)
+                    .collect();
+                assert_eq!(found.len(), 1, "memory {memory} word {word}");
+                found[0]
+            };
+            let m = config.rows_per_lane();
+            let mask = (1u32 << bits) - 1;
+            for c in 0..config.codebooks {
+                for k in 0..config.centroids {
+                    for out in 0..m * lanes * r {
+                        let (j, lane, e) = (out / (lanes * r), out / r % lanes, out % r);
+                        let word = at(map.table_memory(lane), (c * config.centroids + k) * m + j);
+                        let field = (word >> (e as u32 * bits)) & mask;
+                        let want = image.table_row(c, k).get(out).copied().unwrap_or(0);
+                        assert_eq!(field, want as u32 & mask, "R {r}: c {c} k {k} output {out}");
+                    }
+                }
+            }
+            for out in 0..m * lanes * r {
+                let want = image.bias().get(out).copied().unwrap_or(0);
+                assert_eq!(at(map.bias_memory(out % (lanes * r)), out / (lanes * r)), want as u32);
+            }
+            let expected = config.centroids * config.input_dim
+                + lanes * (config.table_words_per_lane() + r * m);
+            assert_eq!(words.len(), expected, "every word once");
+            assert_eq!(map.memories() as u128, config.memory_count());
+        }
+    }
+
     #[test]
     fn every_encoder_writes_distinct_words_in_its_memories() {
         for (encoder, d, c, k) in [

@@ -167,14 +167,6 @@ impl DeviceConfig {
         match &self.kind {
             DeviceKind::Engine(engine) => {
                 engine.validate()?;
-                if engine.entries_per_read != 1 {
-                    return Err(DeviceConfigError::Image(format!(
-                        "entries_per_read = {}: the device's image loader does not pack \
-                         table entries yet; build the device with entries_per_read = 1 \
-                         (lutgen generate and lutgen sim take any R)",
-                        engine.entries_per_read
-                    )));
-                }
                 lutgen_core::loader::Loader::new(engine)
                     .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
             }
