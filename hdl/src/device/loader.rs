@@ -183,7 +183,7 @@ pub struct ImageLoader {
     // A packed section (R table entries a word): the word so far, its
     // entry count and the next entry's bit offset; the element's field
     // shifted into place (in Check); the element completes a word (Decode).
-    packed: DFF<Bits<32>>,
+    word_so_far: DFF<Bits<32>>,
     pack_count: DFF<Bits<8>>,
     pack_shift: DFF<Bits<8>>,
     shifted: DFF<Bits<32>>,
@@ -303,7 +303,7 @@ impl ImageLoader {
             inner_end: Default::default(),
             row_end: Default::default(),
             mask_base: Default::default(),
-            packed: Default::default(),
+            word_so_far: Default::default(),
             pack_count: Default::default(),
             pack_shift: Default::default(),
             shifted: Default::default(),
@@ -416,7 +416,7 @@ impl Logic for ImageLoader {
             inner_end,
             row_end,
             mask_base,
-            packed,
+            word_so_far,
             pack_count,
             pack_shift,
             shifted,
@@ -603,7 +603,7 @@ impl Logic for ImageLoader {
                 if self.desc.q.val().get_bits::<8>(360) == 0 {
                     self.strobe.d.next = true;
                     self.target.d.next = self.address.q.val();
-                    self.value.d.next = self.packed.q.val() | self.shifted.q.val();
+                    self.value.d.next = self.word_so_far.q.val() | self.shifted.q.val();
                 }
                 if self.desc.q.val().get_bits::<8>(360) == 1 {
                     self.strobe.d.next = true;
@@ -655,12 +655,12 @@ impl Logic for ImageLoader {
                 }
                 // A packed word not complete yet (nor its row): keep its
                 // fields, count the element, write nothing, hold the address.
-                self.packed.d.next = 0.into();
+                self.word_so_far.d.next = 0.into();
                 self.pack_count.d.next = 0.into();
                 self.pack_shift.d.next = 0.into();
                 if self.mid_word.val() {
                     self.strobe.d.next = false;
-                    self.packed.d.next = self.packed.q.val() | self.shifted.q.val();
+                    self.word_so_far.d.next = self.word_so_far.q.val() | self.shifted.q.val();
                     self.pack_count.d.next = self.pack_count.q.val() + 1;
                     self.pack_shift.d.next =
                         self.pack_shift.q.val() + self.desc.q.val().get_bits::<8>(384);
@@ -691,7 +691,7 @@ impl Logic for ImageLoader {
                 self.position.d.next = 0.into();
                 self.row.d.next = 0.into();
                 self.element_count.d.next = 0.into();
-                self.packed.d.next = 0.into();
+                self.word_so_far.d.next = 0.into();
                 self.pack_count.d.next = 0.into();
                 self.pack_shift.d.next = 0.into();
                 self.desc.d.next = self.sections.data.val();
