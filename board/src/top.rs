@@ -325,7 +325,12 @@ impl Top {
                 // One table memory per lane, R packed entries of table_bits
                 // a word; one bias memory per entry.
                 let table_bits = c.table_word_bits() as usize;
-                m.push(Memory::new("tables", c.table_words_per_lane(), table_bits, l));
+                m.push(Memory::new(
+                    "tables",
+                    c.table_words_per_lane(),
+                    table_bits,
+                    l,
+                ));
                 m.push(Memory::new(
                     "bias",
                     c.rows_per_lane(),

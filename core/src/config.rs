@@ -870,15 +870,34 @@ mod tests {
             table_bits,
             ..cfg()
         };
-        for ok in [with(1, 8), with(2, 8), with(4, 8), with(8, 4), with(16, 2), with(4, 6)] {
+        for ok in [
+            with(1, 8),
+            with(2, 8),
+            with(4, 8),
+            with(8, 4),
+            with(16, 2),
+            with(4, 6),
+        ] {
             ok.validate().unwrap_or_else(|e| panic!("{ok:?}: {e}"));
             assert!(ok.table_word_bits() <= MAX_TABLE_WORD_BITS);
         }
         for (bad, needle) in [
-            (with(0, 8), "entries_per_read (0) must be a power of two from 1 to 4"),
-            (with(3, 8), "entries_per_read (3) must be a power of two from 1 to 4"),
-            (with(8, 8), "entries_per_read (8) must be a power of two from 1 to 4"),
-            (with(16, 4), "entries_per_read (16) must be a power of two from 1 to 8"),
+            (
+                with(0, 8),
+                "entries_per_read (0) must be a power of two from 1 to 4",
+            ),
+            (
+                with(3, 8),
+                "entries_per_read (3) must be a power of two from 1 to 4",
+            ),
+            (
+                with(8, 8),
+                "entries_per_read (8) must be a power of two from 1 to 4",
+            ),
+            (
+                with(16, 4),
+                "entries_per_read (16) must be a power of two from 1 to 8",
+            ),
             (with(8, 6), "from 1 to 4 with table_bits 6"),
             (with(32, 2), "from 1 to 16 with table_bits 2"),
             (
@@ -903,7 +922,10 @@ mod tests {
         };
         // M = ceil(16 / 2) = 8 rows, C * M = 128 cycles; R + 1 memories per lane.
         assert_eq!((c.rows_per_lane(), c.table_read_cycles()), (8, 128));
-        assert_eq!((c.bound_cycles_per_inference(), c.limit()), (128, "table-read"));
+        assert_eq!(
+            (c.bound_cycles_per_inference(), c.limit()),
+            (128, "table-read")
+        );
         assert_eq!(c.table_word_bits(), 16);
         // The search keeps pace: F = 2 (was 4), 8 units; R + 1 memories per lane.
         assert_eq!((c.centroids_per_unit(), c.distance_units()), (2, 8));
@@ -914,11 +936,20 @@ mod tests {
             table_bits: 4,
             ..cfg()
         };
-        assert_eq!((c.table_read_cycles(), c.bound_cycles_per_inference()), (32, 64));
+        assert_eq!(
+            (c.table_read_cycles(), c.bound_cycles_per_inference()),
+            (32, 64)
+        );
         assert_eq!(c.limit(), "search");
         // The image's shape is the same for every R.
         assert_eq!(c.as_image_config().entries_per_read, 1);
-        assert_eq!(c.as_image_config(), EngineConfig { table_bits: 4, ..cfg() });
+        assert_eq!(
+            c.as_image_config(),
+            EngineConfig {
+                table_bits: 4,
+                ..cfg()
+            }
+        );
     }
 
     #[test]

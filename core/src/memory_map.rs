@@ -383,7 +383,10 @@ mod tests {
             }
             for out in 0..m * lanes * r {
                 let want = image.bias().get(out).copied().unwrap_or(0);
-                assert_eq!(at(map.bias_memory(out % (lanes * r)), out / (lanes * r)), want as u32);
+                assert_eq!(
+                    at(map.bias_memory(out % (lanes * r)), out / (lanes * r)),
+                    want as u32
+                );
             }
             let expected = config.centroids * config.input_dim
                 + lanes * (config.table_words_per_lane() + r * m);

@@ -85,8 +85,7 @@ impl Lane {
             load_entry: Default::default(),
             load_address: Default::default(),
             load_data: Default::default(),
-            table_memory: BlockRam::table(table_words)
-                .narrow(entries * table_bits as usize),
+            table_memory: BlockRam::table(table_words).narrow(entries * table_bits as usize),
             entries: (0..entries as u32)
                 .map(|r| Accumulator::new(r, table_bits, rows, accumulator_bits))
                 .collect(),

@@ -63,13 +63,19 @@ fn cosim_on(engine: &mut EngineSim, seed: u64) {
     }
     engine.load(&image).unwrap();
     let run = engine
-        .run(&random_vectors(&config, 200, seed + 9), Backpressure::none())
+        .run(
+            &random_vectors(&config, 200, seed + 9),
+            Backpressure::none(),
+        )
         .unwrap();
     let bound = config.bound_cycles_per_inference();
     assert_eq!(config.limit(), "table-read", "{config:?}");
     assert_eq!(
         bound,
-        config.codebooks * config.outputs.div_ceil(config.lanes * config.entries_per_read)
+        config.codebooks
+            * config
+                .outputs
+                .div_ceil(config.lanes * config.entries_per_read)
     );
     assert!(
         run.cycles_per_inference <= 1.05 * bound as f64,
