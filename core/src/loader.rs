@@ -457,33 +457,21 @@ mod tests {
 
     fn configs() -> Vec<EngineConfig> {
         let mut out = vec![EngineConfig::default()];
-        for (encoder, d, c, k, n, l) in [
-            (EncoderKind::L2, 8, 4, 4, 4, 1),
-            (EncoderKind::L2, 16, 4, 8, 10, 4),
-            (EncoderKind::L2, 64, 16, 16, 64, 4),
-            (EncoderKind::L2, 12, 3, 2, 7, 3),
-            (EncoderKind::L1, 8, 2, 4, 5, 2),
-            (EncoderKind::L1, 32, 8, 16, 3, 1),
-            (EncoderKind::TwoLevel, 8, 2, 8, 5, 2),
-            (EncoderKind::TwoLevel, 16, 4, 16, 9, 3),
-            (EncoderKind::TwoLevel, 6, 3, 32, 4, 4),
-            (EncoderKind::Tree, 8, 2, 16, 5, 2),
-            (EncoderKind::Tree, 24, 4, 16, 16, 1),
-            (EncoderKind::Sign, 8, 4, 4, 5, 2),
-            (EncoderKind::Sign, 16, 4, 16, 11, 5),
-        ] {
-            out.push(EngineConfig {
-                encoder,
-                input_dim: d,
-                codebooks: c,
-                centroids: k,
-                outputs: n,
-                lanes: l,
-                ..EngineConfig::default()
-            });
-        }
-        // Packed tables (R entries a word), N not a multiple of L * R.
+        // The last five: packed tables (R entries a word), N not a multiple of L * R.
         for (encoder, d, c, k, n, l, r, bits) in [
+            (EncoderKind::L2, 8, 4, 4, 4, 1, 1, 8),
+            (EncoderKind::L2, 16, 4, 8, 10, 4, 1, 8),
+            (EncoderKind::L2, 64, 16, 16, 64, 4, 1, 8),
+            (EncoderKind::L2, 12, 3, 2, 7, 3, 1, 8),
+            (EncoderKind::L1, 8, 2, 4, 5, 2, 1, 8),
+            (EncoderKind::L1, 32, 8, 16, 3, 1, 1, 8),
+            (EncoderKind::TwoLevel, 8, 2, 8, 5, 2, 1, 8),
+            (EncoderKind::TwoLevel, 16, 4, 16, 9, 3, 1, 8),
+            (EncoderKind::TwoLevel, 6, 3, 32, 4, 4, 1, 8),
+            (EncoderKind::Tree, 8, 2, 16, 5, 2, 1, 8),
+            (EncoderKind::Tree, 24, 4, 16, 16, 1, 1, 8),
+            (EncoderKind::Sign, 8, 4, 4, 5, 2, 1, 8),
+            (EncoderKind::Sign, 16, 4, 16, 11, 5, 1, 8),
             (EncoderKind::L2, 16, 4, 8, 11, 1, 2, 8),
             (EncoderKind::L1, 16, 16, 16, 13, 2, 4, 8),
             (EncoderKind::Tree, 16, 16, 16, 21, 1, 8, 4),

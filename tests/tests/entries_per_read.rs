@@ -10,10 +10,7 @@
 
 use lutgen_core::{EncoderKind, EngineConfig, Image};
 use lutgen_sim::{Backpressure, EngineSim};
-use lutgen_tests::{
-    adversarial_encoder_image, assert_bit_exact, ecp5_engine, encoder_edge_vectors, engine,
-    random_vectors, spram_engine, Extreme,
-};
+use lutgen_tests::{assert_encoder_cosim, ecp5_engine, engine, random_vectors, spram_engine};
 
 #[allow(clippy::too_many_arguments)]
 fn config(
@@ -50,17 +47,9 @@ fn config(
 /// then 200 vectors without back-pressure must run within 5% of the bound,
 /// which for these shapes is the table read's `C * ceil(N / (L * R))`.
 fn cosim_on(engine: &mut EngineSim, seed: u64) {
+    assert_encoder_cosim(engine, seed, 500);
     let config = engine.config().clone();
     let image = Image::random(config.clone(), seed).unwrap();
-    let mut vectors = random_vectors(&config, 500, seed + 1);
-    vectors.extend(encoder_edge_vectors(&image));
-    assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.3, 0.2, seed));
-    for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
-        let image = adversarial_encoder_image(&config, seed + 2 + i as u64, extreme);
-        let mut vectors = encoder_edge_vectors(&image);
-        vectors.extend(random_vectors(&config, 100, seed + 5 + i as u64));
-        assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.5, 0.1, seed));
-    }
     engine.load(&image).unwrap();
     let run = engine
         .run(
