@@ -124,3 +124,16 @@ impl Logic for Lane {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four 6-bit entries a word (a 24-bit memory inside the 32-bit ports)
+    /// and one entry of a full 8-bit word: lint-clean, no latch.
+    #[test]
+    fn verilog_is_lint_clean() {
+        crate::lint::assert_block_is_clean("lane", &mut Lane::new(256, 4, 6, 3, 17));
+        crate::lint::assert_block_is_clean("lane", &mut Lane::new(256, 1, 8, 3, 17));
+    }
+}

@@ -766,8 +766,15 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        for encoder in [EncoderKind::L2, EncoderKind::Tree] {
-            let config = crate::lint::small_engine(encoder, 16);
+        for (encoder, r) in [
+            (EncoderKind::L2, 1),
+            (EncoderKind::Tree, 1),
+            (EncoderKind::L2, 4),
+        ] {
+            let config = lutgen_core::EngineConfig {
+                entries_per_read: r,
+                ..crate::lint::small_engine(encoder, 16)
+            };
             let loader = Loader::new(&config).unwrap();
             crate::lint::assert_block_is_clean("image_loader", &mut ImageLoader::new(&loader));
         }
