@@ -322,8 +322,21 @@ impl Top {
                 if c.squares_from_table() {
                     m.push(Memory::new("squares", 256, 16, units));
                 }
-                m.push(Memory::new("tables", c.table_words_per_lane(), 8, l));
-                m.push(Memory::new("bias", c.rows_per_lane(), 32, l));
+                // One table memory per lane, R packed entries of table_bits
+                // a word; one bias memory per entry.
+                let table_bits = c.table_word_bits() as usize;
+                m.push(Memory::new(
+                    "tables",
+                    c.table_words_per_lane(),
+                    table_bits,
+                    l,
+                ));
+                m.push(Memory::new(
+                    "bias",
+                    c.rows_per_lane(),
+                    32,
+                    l * c.entries_per_read,
+                ));
                 m.push(Memory::new(
                     "index FIFO",
                     lutgen_hdl::engine::INDEX_FIFO_DEPTH as usize,

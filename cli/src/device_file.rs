@@ -19,7 +19,7 @@ pub type ExpectedOutputs<'a> = Box<dyn Fn(&[i8]) -> Result<Vec<i32>, InputError>
 /// An image or a network, read from a file.
 #[derive(Clone, Debug)]
 pub enum DeviceFile {
-    Image(Image),
+    Image(Box<Image>),
     Network(Network),
 }
 
@@ -36,7 +36,7 @@ impl DeviceFile {
             })?;
             Ok(DeviceFile::Network(network))
         } else if bytes.starts_with(&IMAGE_MAGIC) {
-            Ok(DeviceFile::Image(Image::from_bytes(&bytes)?))
+            Ok(DeviceFile::Image(Box::new(Image::from_bytes(&bytes)?)))
         } else {
             Err(Error::Usage(format!(
                 "{} is neither a table image nor a network file (it starts with {:02x?}); \

@@ -42,6 +42,12 @@ pub struct EngineArgs {
     /// Signed bias width, 2 to 32; the accumulator must still fit 32 bits (default 16).
     #[arg(long)]
     pub bias_bits: Option<u32>,
+    /// Entries per read R: table entries each lane reads per cycle, packed in one
+    /// table-memory word of R * table-bits bits; a power of two with R * table-bits <= 32
+    /// and L * R <= N. The table read takes C * ceil(N / (L * R)) cycles (default 1;
+    /// not stored in images: any image of the engine's shape loads).
+    #[arg(long)]
+    pub entries_per_read: Option<usize>,
 }
 
 /// Parses an encoder name (`l2`, `l1`, `two-level`, `tree`, `sign`) for clap.
@@ -63,6 +69,17 @@ impl EngineArgs {
             && self.centroid_bits.is_none()
             && self.table_bits.is_none()
             && self.bias_bits.is_none()
+            && self.entries_per_read.is_none()
+    }
+
+    /// True when nothing but `--entries-per-read` was given (so an image
+    /// file's shape is the engine's, with that R).
+    pub fn only_entries_per_read(&self) -> bool {
+        EngineArgs {
+            entries_per_read: None,
+            ..self.clone()
+        }
+        .is_empty()
     }
 
     /// The validated configuration these arguments describe.
@@ -95,7 +112,8 @@ impl EngineArgs {
             activation_bits,
             centroid_bits,
             table_bits,
-            bias_bits
+            bias_bits,
+            entries_per_read
         );
         config.validate()?;
         Ok(config)

@@ -587,3 +587,64 @@ fn build_network_refuses_engine_flags_and_what_does_not_fit() {
     );
     assert_eq!(fit["multipliers"], 4, "{fit}");
 }
+
+/// `--entries-per-read`: every invalid R is refused naming the rule (no
+/// panic), and one image file runs on engines of R = 1 and R = 2 (the
+/// image has no R), bit-exact, at the bound that R gives.
+#[test]
+fn entries_per_read_is_checked_and_one_image_runs_at_any_r() {
+    for (args, needle) in [
+        (
+            &["--entries-per-read", "3"][..],
+            "entries_per_read (3) must be a power of two from 1 to 4",
+        ),
+        (
+            &["--entries-per-read", "8"],
+            "entries_per_read (8) must be a power of two from 1 to 4",
+        ),
+        (
+            &["--entries-per-read", "0"],
+            "entries_per_read (0) must be a power of two",
+        ),
+        (
+            &["--entries-per-read", "16", "--table-bits", "4"],
+            "from 1 to 8 with table_bits 4",
+        ),
+        (
+            &["--entries-per-read", "4", "--outputs", "3"],
+            "lanes x entries_per_read (1 x 4) must not exceed outputs (3)",
+        ),
+    ] {
+        let out = temp("refused.v");
+        let mut all = vec!["generate", "-o", out.to_str().unwrap()];
+        all.extend_from_slice(args);
+        fails_with(&all, needle);
+    }
+    let image = temp("any-r.lutimg");
+    let path = image.to_str().unwrap();
+    assert!(lutgen(&["image", "--random", "--seed", "3", "-o", path])
+        .status
+        .success());
+    for (r, bound) in [("1", 256), ("2", 128)] {
+        let report = ok_json(&[
+            "sim",
+            "--image",
+            path,
+            "--entries-per-read",
+            r,
+            "--random",
+            "50",
+            "--json",
+        ]);
+        assert_eq!(report["entries_per_read"], r.parse::<u64>().unwrap());
+        assert_eq!(report["bound_cycles_per_inference"], bound);
+        assert_eq!(report["limit"], "table-read");
+        assert_eq!(
+            (
+                report["mismatches"].as_u64(),
+                report["encoder_mismatches"].as_u64()
+            ),
+            (Some(0), Some(0))
+        );
+    }
+}

@@ -81,6 +81,29 @@ fn load_and_run_are_bit_exact_and_efficient() {
     assert_eq!(again, expected(&image, &inputs[..5]));
 }
 
+/// A device whose engine reads two table entries per lane per cycle (N = 5,
+/// so the last word of every row is half padding): the host sends the same
+/// image file as for R = 1 (the image and the identify reply hold no R), the
+/// device's loader packs it, and every result is bit-exact.
+#[test]
+fn a_device_with_two_entries_per_read_loads_the_same_image_and_is_bit_exact() {
+    let engine = EngineConfig {
+        outputs: 5,
+        entries_per_read: 2,
+        ..small_engine()
+    };
+    let device = DeviceConfig::engine(engine.clone(), 12_000_000, 1_500_000);
+    let transport = SimTransport::new(&device, &DeviceSimOptions::default()).unwrap();
+    let mut driver = Driver::new(transport, options());
+    let ident = driver.identify().unwrap();
+    assert_eq!(ident.config, engine.as_image_config());
+    let image = Image::random(engine.clone(), 6).unwrap();
+    driver.load(&image, &mut |_, _| {}).unwrap();
+    let inputs = vectors(&engine, 100, 3);
+    let results = driver.run(&inputs, &mut |_, _| {}).unwrap();
+    assert_eq!(results, expected(&image, &inputs));
+}
+
 #[test]
 fn damaged_link_still_gives_bit_exact_results() {
     let image = Image::random(small_engine(), 6).unwrap();

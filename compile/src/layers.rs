@@ -135,6 +135,7 @@ pub fn compile_steps(
             centroid_bits: 8,
             table_bits: 8,
             bias_bits: 16,
+            entries_per_read: 1,
         };
         config
             .validate()

@@ -21,6 +21,9 @@ pub const ACCUMULATOR_BITS: u32 = 32;
 pub const DISTANCE_BITS: u32 = 32;
 /// Width of the memory that holds activations, centroids and table entries.
 pub const STORAGE_BITS: u32 = 8;
+/// Widest table-memory word: one load-port word (`load_data`) carries a
+/// whole packed word of `entries_per_read * table_bits` bits.
+pub const MAX_TABLE_WORD_BITS: u32 = 32;
 
 /// How a sub-vector is turned into a table row index (the "encoder" stage).
 ///
@@ -164,6 +167,14 @@ pub struct EngineConfig {
     pub table_bits: u32,
     /// Signed width of the bias (2 to 32, as long as the accumulator still fits 32 bits).
     pub bias_bits: u32,
+    /// Table entries R each lane reads per cycle, packed side by side in
+    /// one table-memory word of `R * table_bits` bits (a power of two, at
+    /// most [`MAX_TABLE_WORD_BITS`] bits a word; default 1). Lane l's entry
+    /// r accumulates output `n = j * L * R + l * R + r`. A property of the
+    /// engine, not of the model: an image holds no R (its header is the
+    /// same for every R, see [`EngineConfig::as_image_config`]), and the
+    /// loader packs the entries.
+    pub entries_per_read: usize,
 }
 
 impl Default for EngineConfig {
@@ -180,6 +191,7 @@ impl Default for EngineConfig {
             centroid_bits: 8,
             table_bits: 8,
             bias_bits: 16,
+            entries_per_read: 1,
         }
     }
 }
@@ -201,6 +213,26 @@ pub enum ConfigError {
         "lanes ({lanes}) must not exceed outputs ({outputs}): extra lanes would never be used"
     )]
     TooManyLanes { lanes: usize, outputs: usize },
+    #[error(
+        "entries_per_read ({value}) must be a power of two from 1 to {max} with table_bits \
+         {table_bits} (R * table_bits <= {MAX_TABLE_WORD_BITS}: one load word holds a packed \
+         table word); use a power of two, or narrower table entries"
+    )]
+    EntriesPerRead {
+        value: usize,
+        table_bits: u32,
+        max: usize,
+    },
+    #[error(
+        "lanes x entries_per_read ({lanes} x {entries_per_read}) must not exceed outputs \
+         ({outputs}): entries past the last output would never be used; use fewer lanes \
+         or fewer entries per read"
+    )]
+    TooManyEntries {
+        lanes: usize,
+        entries_per_read: usize,
+        outputs: usize,
+    },
     #[error("{name} must be from {min} to {max} bits, got {value}")]
     Width {
         name: &'static str,
@@ -268,12 +300,38 @@ impl EngineConfig {
         self.input_dim.checked_div(self.codebooks).unwrap_or(0)
     }
 
-    /// Table rows read per lane per codebook: ceil(N / L) (N when L is 0).
+    /// Table rows read per lane per codebook: M = ceil(N / (L * R)) (N when
+    /// L or R is 0).
     pub fn rows_per_lane(&self) -> usize {
-        self.outputs.div_ceil(self.lanes.max(1))
+        self.outputs.div_ceil(self.entries_per_lane_row())
     }
 
-    /// Words in each lane's table memory: C * K * ceil(N / L).
+    /// Entries read per cycle by all lanes together: L * R (at least 1).
+    pub fn entries_per_lane_row(&self) -> usize {
+        self.lanes
+            .max(1)
+            .saturating_mul(self.entries_per_read.max(1))
+    }
+
+    /// Bits of one table-memory word: R * table_bits (R entries of
+    /// `table_bits` each, entry r in bits `[r * table_bits, (r + 1) * table_bits)`).
+    pub fn table_word_bits(&self) -> u32 {
+        u32::try_from(self.entries_per_read)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(self.table_bits)
+    }
+
+    /// The configuration as an image holds it: the same with R = 1. The
+    /// image format has no R (the loader packs the entries), so an image's
+    /// configuration matches an engine's when it equals this.
+    pub fn as_image_config(&self) -> EngineConfig {
+        EngineConfig {
+            entries_per_read: 1,
+            ..self.clone()
+        }
+    }
+
+    /// Words in each lane's table memory: C * K * ceil(N / (L * R)).
     pub fn table_words_per_lane(&self) -> usize {
         saturate(self.table_words_exact())
     }
@@ -406,16 +464,35 @@ impl EngineConfig {
         unsigned_bits(per_element.saturating_mul(self.sub_vector_len() as u128))
     }
 
-    /// The table-read bound on cycles per inference: ceil(C * N / L).
-    ///
-    /// Each lane reads one table entry per cycle, so no pipeline can do better.
-    /// When it is below N + 1 (fewer codebooks than lanes, or C = L = 1) the
-    /// output stream sets the pace instead: N words, one per cycle, and one
-    /// cycle to take the next vector.
+    /// The table-read bound on cycles per inference: C * ceil(N / (L * R)),
+    /// one table word per lane per cycle.
+    pub fn table_read_cycles(&self) -> usize {
+        self.codebooks.saturating_mul(self.rows_per_lane())
+    }
+
+    /// The bound on cycles per inference: the slowest of the table read
+    /// ([`EngineConfig::table_read_cycles`]), the search (D: the input port
+    /// takes one element per cycle) and the output stream (N words, one per
+    /// cycle, and one cycle to take the next vector). [`EngineConfig::limit`]
+    /// names which.
     pub fn bound_cycles_per_inference(&self) -> usize {
-        saturate(
-            (self.codebooks as u128 * self.outputs as u128).div_ceil(self.lanes.max(1) as u128),
-        )
+        self.table_read_cycles()
+            .max(self.input_dim)
+            .max(self.outputs.saturating_add(1))
+    }
+
+    /// Which stage sets [`EngineConfig::bound_cycles_per_inference`]:
+    /// `"table-read"`, `"search"` (the input, one element per cycle) or
+    /// `"output"` (the first of them on a tie).
+    pub fn limit(&self) -> &'static str {
+        let bound = self.bound_cycles_per_inference();
+        if self.table_read_cycles() == bound {
+            "table-read"
+        } else if self.input_dim == bound {
+            "search"
+        } else {
+            "output"
+        }
     }
 
     /// Checks every rule the generated hardware relies on.
@@ -459,6 +536,23 @@ impl EngineConfig {
         if self.lanes > self.outputs {
             return Err(ConfigError::TooManyLanes {
                 lanes: self.lanes,
+                outputs: self.outputs,
+            });
+        }
+        let r = self.entries_per_read;
+        let max_r = (MAX_TABLE_WORD_BITS / self.table_bits.clamp(1, MAX_TABLE_WORD_BITS)) as usize;
+        let max_r = max_r.max(1);
+        if !r.is_power_of_two() || r > max_r {
+            return Err(ConfigError::EntriesPerRead {
+                value: r,
+                table_bits: self.table_bits,
+                max: 1 << max_r.ilog2(),
+            });
+        }
+        if self.lanes.saturating_mul(r) > self.outputs {
+            return Err(ConfigError::TooManyEntries {
+                lanes: self.lanes,
+                entries_per_read: r,
                 outputs: self.outputs,
             });
         }
@@ -537,7 +631,8 @@ impl EngineConfig {
 
     /// Memories behind the load port of the engine built for this
     /// configuration, exactly, for any configuration: the distance units'
-    /// (`l2`, `l1`, `two-level`), a table and a bias memory per lane, then the
+    /// (`l2`, `l1`, `two-level`), per lane a table memory and R bias memories
+    /// (one per entry of its table word), then the
     /// encoder's own (the weight memory of `l1` and `two-level`; the split
     /// mask and one threshold memory per level of `tree`).
     pub fn memory_count(&self) -> u128 {
@@ -547,7 +642,8 @@ impl EngineConfig {
             EncoderKind::Tree => (0, 1 + TREE_DEPTH),
             EncoderKind::Sign => (0, 0),
         };
-        units as u128 + 2 * self.lanes as u128 + own as u128
+        let per_lane = self.entries_per_read as u128 + 1;
+        (units as u128 + own as u128).saturating_add(per_lane.saturating_mul(self.lanes as u128))
     }
 
     /// Smallest and largest value of a signed `bits`-bit number.
@@ -768,6 +864,95 @@ mod tests {
     }
 
     #[test]
+    fn entries_per_read_must_be_a_power_of_two_within_one_load_word() {
+        let with = |r: usize, table_bits: u32| EngineConfig {
+            entries_per_read: r,
+            table_bits,
+            ..cfg()
+        };
+        for ok in [
+            with(1, 8),
+            with(2, 8),
+            with(4, 8),
+            with(8, 4),
+            with(16, 2),
+            with(4, 6),
+        ] {
+            ok.validate().unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+            assert!(ok.table_word_bits() <= MAX_TABLE_WORD_BITS);
+        }
+        for (bad, needle) in [
+            (
+                with(0, 8),
+                "entries_per_read (0) must be a power of two from 1 to 4",
+            ),
+            (
+                with(3, 8),
+                "entries_per_read (3) must be a power of two from 1 to 4",
+            ),
+            (
+                with(8, 8),
+                "entries_per_read (8) must be a power of two from 1 to 4",
+            ),
+            (
+                with(16, 4),
+                "entries_per_read (16) must be a power of two from 1 to 8",
+            ),
+            (with(8, 6), "from 1 to 4 with table_bits 6"),
+            (with(32, 2), "from 1 to 16 with table_bits 2"),
+            (
+                EngineConfig {
+                    outputs: 7,
+                    lanes: 2,
+                    ..with(4, 8)
+                },
+                "lanes x entries_per_read (2 x 4) must not exceed outputs (7)",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn entries_per_read_divides_the_table_read_and_moves_the_bound() {
+        let c = EngineConfig {
+            entries_per_read: 2,
+            ..cfg()
+        };
+        // M = ceil(16 / 2) = 8 rows, C * M = 128 cycles; R + 1 memories per lane.
+        assert_eq!((c.rows_per_lane(), c.table_read_cycles()), (8, 128));
+        assert_eq!(
+            (c.bound_cycles_per_inference(), c.limit()),
+            (128, "table-read")
+        );
+        assert_eq!(c.table_word_bits(), 16);
+        // The search keeps pace: F = 2 (was 4), 8 units; R + 1 memories per lane.
+        assert_eq!((c.centroids_per_unit(), c.distance_units()), (2, 8));
+        assert_eq!(c.memory_count(), 8 + 3);
+        // R = 8 (4-bit entries): C * M = 32 < D = 64, the search is the limit.
+        let c = EngineConfig {
+            entries_per_read: 8,
+            table_bits: 4,
+            ..cfg()
+        };
+        assert_eq!(
+            (c.table_read_cycles(), c.bound_cycles_per_inference()),
+            (32, 64)
+        );
+        assert_eq!(c.limit(), "search");
+        // The image's shape is the same for every R.
+        assert_eq!(c.as_image_config().entries_per_read, 1);
+        assert_eq!(
+            c.as_image_config(),
+            EngineConfig {
+                table_bits: 4,
+                ..cfg()
+            }
+        );
+    }
+
+    #[test]
     fn encoder_rules_on_k() {
         let with = |encoder, d: usize, c: usize, k: usize| EngineConfig {
             input_dim: d,
@@ -862,6 +1047,7 @@ mod tests {
                     centroid_bits: bits,
                     table_bits: bits,
                     bias_bits: bits,
+                    entries_per_read: usize::MAX,
                 };
                 assert!(c.validate().is_err());
                 // The derived sizes saturate rather than wrap or panic.

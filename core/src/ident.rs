@@ -249,6 +249,8 @@ fn config_from_bytes(bytes: &[u8]) -> Result<EngineConfig, IdentError> {
         centroids: u32_at(13) as usize,
         outputs: u32_at(17) as usize,
         lanes: u32_at(21) as usize,
+        // The reply has no R: a device's loader packs the entries itself.
+        entries_per_read: 1,
     };
     config
         .validate()

@@ -18,7 +18,12 @@
 //!   `inner`; the address steps by `inner_step`, and by `inner_carry` when
 //!   the inner counter wraps;
 //! - at the end of a row the address returns to the row's base, which steps
-//!   by `row_step`, and by `group_step` every `group` rows.
+//!   by `row_step`, and by `group_step` every `group` rows;
+//! - a *packed* section (`pack` > 1: the tables of an engine with R =
+//!   `entries_per_read` > 1) writes once per `pack` elements: element e of a
+//!   word goes to bits `[e * pack_bits, (e + 1) * pack_bits)` of it, and
+//!   only a complete word (or the last, partial one of a row, its missing
+//!   entries zero) is written and steps the walk's inner counter.
 //!
 //! Two `tree` sections are special: thresholds are written at `row base +
 //! level << 16 | node` for the element's place in the heap order, and split
@@ -66,6 +71,10 @@ pub struct Section {
     pub row_step: u32,
     pub group: u32,
     pub group_step: u32,
+    /// Elements packed into one write (1: none).
+    pub pack: u32,
+    /// Bits each packed element keeps.
+    pub pack_bits: u32,
 }
 
 /// `a - b * c` in 32-bit wrapping arithmetic (the hardware's adders).
@@ -94,6 +103,8 @@ impl Section {
             row_step: 0,
             group: 1,
             group_step: 0,
+            pack: 1,
+            pack_bits: 32,
         }
     }
 }
@@ -214,6 +225,7 @@ fn walk(
 ) -> Result<(), DeviceError> {
     let (mut address, mut row_base) = (s.base, s.base);
     let (mut inner, mut position, mut row) = (0u32, 0u32, 0u32);
+    let (mut packed, mut pack_count) = (0u32, 0u32);
     let mut splits = [0u32; TREE_DEPTH];
     for element in bytes.chunks(s.element_bytes as usize) {
         let (unsigned, value) = element_value(element, s.signed);
@@ -222,7 +234,25 @@ fn walk(
         }
         // The element as stored (memories keep its low bits).
         let data = unsigned;
+        let row_end = position + 1 == s.row_len;
+        if s.pack > 1 {
+            packed |= (data & (u32::MAX >> (32 - s.pack_bits))) << (pack_count * s.pack_bits);
+            if pack_count + 1 < s.pack && !row_end {
+                // Mid-word: no write, no step of the address.
+                pack_count += 1;
+                position += 1;
+                continue;
+            }
+            pack_count = 0;
+        }
         match s.kind {
+            SectionKind::Strided if s.pack > 1 => {
+                words.push(LoadWord {
+                    address,
+                    data: packed,
+                });
+                packed = 0;
+            }
             SectionKind::Strided => words.push(LoadWord { address, data }),
             SectionKind::TreeThresholds => {
                 let (level, node) = threshold_place(position);
@@ -246,7 +276,7 @@ fn walk(
                 }
             }
         }
-        if position + 1 == s.row_len {
+        if row_end {
             position = 0;
             inner = 0;
             if row + 1 == s.group {
@@ -315,34 +345,44 @@ fn sections(config: &EngineConfig) -> Vec<Section> {
         )),
         EncoderKind::Tree | EncoderKind::Sign => {}
     }
-    // [c][k][n], n = j L + l, to word (c K + k) M + j of memory U + 2 l.
-    let lanes = |s: Section| Section {
+    // [c][k][n], n = j L R + l R + r, packed R to a word: word (c K + k) M + j
+    // of memory U + (R + 1) l.
+    let r = config.entries_per_read as u64;
+    let lane_step = (r + 1) * MEMORY;
+    out.push(Section {
         inner: l as u32,
-        inner_step: (2 * MEMORY) as u32,
-        inner_carry: delta(1, l - 1, 2 * MEMORY),
+        inner_step: lane_step as u32,
+        inner_carry: delta(1, l - 1, lane_step),
         row_len: n as u32,
-        ..s
-    };
-    out.push(lanes(Section {
         row_step: m as u32,
         group: (c * k) as u32,
         group_step: m as u32,
+        pack: r as u32,
+        pack_bits: config.table_bits,
         ..Section::single_row(
             "tables",
             (c * k * n) as u32,
             address(map.table_memory(0)),
             EngineConfig::signed_range(config.table_bits),
         )
-    }));
-    out.push(lanes(Section {
+    });
+    // [n] to word j of memory U + (R + 1) l + 1 + r: rows of L R, the R
+    // entries of a lane one memory apart, the next lane's two (past its table).
+    out.push(Section {
         element_bytes: 4,
+        inner: r as u32,
+        inner_step: MEMORY as u32,
+        inner_carry: (2 * MEMORY) as u32,
+        row_len: (l * r) as u32,
+        row_step: 1,
+        group_step: 1,
         ..Section::single_row(
             "bias",
             (4 * n) as u32,
             address(map.bias_memory(0)),
             EngineConfig::signed_range(config.bias_bits),
         )
-    }));
+    });
     if config.encoder.has_weights() {
         out.push(Section {
             signed: false,
@@ -417,20 +457,26 @@ mod tests {
 
     fn configs() -> Vec<EngineConfig> {
         let mut out = vec![EngineConfig::default()];
-        for (encoder, d, c, k, n, l) in [
-            (EncoderKind::L2, 8, 4, 4, 4, 1),
-            (EncoderKind::L2, 16, 4, 8, 10, 4),
-            (EncoderKind::L2, 64, 16, 16, 64, 4),
-            (EncoderKind::L2, 12, 3, 2, 7, 3),
-            (EncoderKind::L1, 8, 2, 4, 5, 2),
-            (EncoderKind::L1, 32, 8, 16, 3, 1),
-            (EncoderKind::TwoLevel, 8, 2, 8, 5, 2),
-            (EncoderKind::TwoLevel, 16, 4, 16, 9, 3),
-            (EncoderKind::TwoLevel, 6, 3, 32, 4, 4),
-            (EncoderKind::Tree, 8, 2, 16, 5, 2),
-            (EncoderKind::Tree, 24, 4, 16, 16, 1),
-            (EncoderKind::Sign, 8, 4, 4, 5, 2),
-            (EncoderKind::Sign, 16, 4, 16, 11, 5),
+        // The last five: packed tables (R entries a word), N not a multiple of L * R.
+        for (encoder, d, c, k, n, l, r, bits) in [
+            (EncoderKind::L2, 8, 4, 4, 4, 1, 1, 8),
+            (EncoderKind::L2, 16, 4, 8, 10, 4, 1, 8),
+            (EncoderKind::L2, 64, 16, 16, 64, 4, 1, 8),
+            (EncoderKind::L2, 12, 3, 2, 7, 3, 1, 8),
+            (EncoderKind::L1, 8, 2, 4, 5, 2, 1, 8),
+            (EncoderKind::L1, 32, 8, 16, 3, 1, 1, 8),
+            (EncoderKind::TwoLevel, 8, 2, 8, 5, 2, 1, 8),
+            (EncoderKind::TwoLevel, 16, 4, 16, 9, 3, 1, 8),
+            (EncoderKind::TwoLevel, 6, 3, 32, 4, 4, 1, 8),
+            (EncoderKind::Tree, 8, 2, 16, 5, 2, 1, 8),
+            (EncoderKind::Tree, 24, 4, 16, 16, 1, 1, 8),
+            (EncoderKind::Sign, 8, 4, 4, 5, 2, 1, 8),
+            (EncoderKind::Sign, 16, 4, 16, 11, 5, 1, 8),
+            (EncoderKind::L2, 16, 4, 8, 11, 1, 2, 8),
+            (EncoderKind::L1, 16, 16, 16, 13, 2, 4, 8),
+            (EncoderKind::Tree, 16, 16, 16, 21, 1, 8, 4),
+            (EncoderKind::Sign, 16, 16, 2, 14, 3, 4, 6),
+            (EncoderKind::TwoLevel, 16, 16, 16, 20, 1, 16, 2),
         ] {
             out.push(EngineConfig {
                 encoder,
@@ -439,6 +485,8 @@ mod tests {
                 centroids: k,
                 outputs: n,
                 lanes: l,
+                entries_per_read: r,
+                table_bits: bits,
                 ..EngineConfig::default()
             });
         }
@@ -456,7 +504,7 @@ mod tests {
                 assert_eq!(bytes.len(), loader.image_len(), "{config:?}");
                 assert_eq!(&bytes[..PAYLOAD_CRC_OFFSET], loader.header_prefix());
                 let walked = loader.load(&bytes).unwrap();
-                let mut map: Vec<LoadWord> = MemoryMap::load_words(&image);
+                let mut map: Vec<LoadWord> = MemoryMap::load_words_for(&config, &image);
                 // The map writes padding rows (rows past N) as zero; the walk
                 // leaves them alone (they are never written, so they stay zero).
                 let written: std::collections::HashSet<u32> =

@@ -6,13 +6,17 @@
 //! the F = `EngineConfig::centroids_per_unit` centroids `p * U + u`, U = K / F,
 //! and centroid k's element `c * V + v` is word `(c * V + v) * F + k / U` of
 //! memory `k % U`; `two-level`: centre memory g is `g`, key memory
-//! of slot s is `G + s`, U = G + K/G; `tree`, `sign`: none, U = 0); then lane
-//! l's table memory `U + 2l` and bias memory `U + 2l + 1`; then the
-//! encoder's own memories from `U + 2L`: the weight memory (`l1`,
-//! `two-level`), or the split mask memory and the four threshold memories
-//! (`tree`). Lane l holds the outputs `n = j * L + l` at row j; rows past N
-//! (when L does not divide N) hold zero. An `l2` engine's map is the same as
-//! before the other encoders existed.
+//! of slot s is `G + s`, U = G + K/G; `tree`, `sign`: none, U = 0); then, for
+//! each lane l, its table memory `U + (R + 1) l` and the bias memories of its
+//! R entries, `U + (R + 1) l + 1 + r` (R = `EngineConfig::entries_per_read`;
+//! with R = 1: `U + 2l` and `U + 2l + 1`); then the encoder's own memories
+//! from `U + (R + 1) L`: the weight memory (`l1`, `two-level`), or the split
+//! mask memory and the four threshold memories (`tree`). Entry r of lane l
+//! holds the outputs `n = j * L * R + l * R + r` at row j: the table word at
+//! row j holds those R entries, entry r in bits `[r * t, (r + 1) * t)`
+//! (t = `table_bits`; with R = 1 the word is the entry as an int8); rows
+//! past N (when L * R does not divide N) hold zero. An `l2` engine's map
+//! with R = 1 is the same as before the other encoders existed.
 //!
 //! A network top (`lutgen_hdl::network`) puts a layer field above that:
 //! `layer << 28 | memory << 16 | word`, memory [`REQUANTIZE_MEMORY`] being
@@ -55,6 +59,8 @@ pub struct MemoryMap {
     units: usize,
     clusters: usize,
     lanes: usize,
+    /// Entries per read R.
+    entries: usize,
     /// Memories behind the load port ([`EngineConfig::memory_count`]).
     count: u128,
 }
@@ -79,6 +85,7 @@ impl MemoryMap {
             units,
             clusters: config.clusters(),
             lanes: config.lanes,
+            entries: config.entries_per_read,
             count: config.memory_count(),
         }
     }
@@ -100,27 +107,33 @@ impl MemoryMap {
 
     /// Memory number of lane `l`'s table memory.
     pub fn table_memory(&self, l: usize) -> usize {
-        self.units + 2 * l
+        self.units + (self.entries + 1) * l
     }
 
-    /// Memory number of lane `l`'s bias memory.
-    pub fn bias_memory(&self, l: usize) -> usize {
-        self.units + 2 * l + 1
+    /// Memory number of the bias memory of entry `i % R` of lane `i / R`
+    /// (i from 0 to L * R - 1; with R = 1, lane i's bias memory).
+    pub fn bias_memory(&self, i: usize) -> usize {
+        self.table_memory(i / self.entries) + 1 + i % self.entries
+    }
+
+    /// Memory number of the first memory after the lanes'.
+    fn after_lanes(&self) -> usize {
+        self.table_memory(self.lanes)
     }
 
     /// Memory number of the weight memory (`l1`, `two-level`).
     pub fn weight_memory(&self) -> usize {
-        self.units + 2 * self.lanes
+        self.after_lanes()
     }
 
     /// Memory number of the split mask memory (`tree`).
     pub fn mask_memory(&self) -> usize {
-        self.units + 2 * self.lanes
+        self.after_lanes()
     }
 
     /// Memory number of level `l`'s threshold memory (`tree`).
     pub fn threshold_memory(&self, l: usize) -> usize {
-        self.units + 2 * self.lanes + 1 + l
+        self.after_lanes() + 1 + l
     }
 
     /// Number of memories behind the load port (at most
@@ -134,15 +147,25 @@ impl MemoryMap {
         self.count
     }
 
-    /// Every load-port write that puts `image` into an engine built for its configuration.
+    /// Every load-port write that puts `image` into an engine built for its
+    /// configuration (one entry per read).
     pub fn load_words(image: &Image) -> Vec<LoadWord> {
-        let config = image.config();
+        Self::load_words_for(image.config(), image)
+    }
+
+    /// Every load-port write that puts `image` into an engine built for
+    /// `config`, which must be the image's configuration but for
+    /// `entries_per_read` (see [`EngineConfig::as_image_config`]).
+    pub fn load_words_for(config: &EngineConfig, image: &Image) -> Vec<LoadWord> {
+        debug_assert_eq!(&config.as_image_config(), image.config());
         let map = MemoryMap::new(config);
         let (v, m, l_count) = (
             config.sub_vector_len(),
             config.rows_per_lane(),
             config.lanes,
         );
+        let entries = config.entries_per_read;
+        let per_row = config.entries_per_lane_row();
         let word = |memory: usize, word: usize, data: u32| LoadWord {
             address: ((memory as u32) << 16) | word as u32,
             data,
@@ -188,15 +211,18 @@ impl MemoryMap {
                 for k in 0..config.centroids {
                     let row = image.table_row(c, k);
                     for j in 0..m {
-                        let t = row.get(j * l_count + lane).copied().unwrap_or(0);
+                        let first = j * per_row + lane * entries;
+                        let data = table_word(config, row.get(first..).unwrap_or(&[]));
                         let address = (c * config.centroids + k) * m + j;
-                        words.push(word(map.table_memory(lane), address, t as u8 as u32));
+                        words.push(word(map.table_memory(lane), address, data));
                     }
                 }
             }
-            for j in 0..m {
-                let b = image.bias().get(j * l_count + lane).copied().unwrap_or(0);
-                words.push(word(map.bias_memory(lane), j, b as u32));
+            for i in lane * entries..(lane + 1) * entries {
+                for j in 0..m {
+                    let b = image.bias().get(j * per_row + i).copied().unwrap_or(0);
+                    words.push(word(map.bias_memory(i), j, b as u32));
+                }
             }
         }
         if config.encoder.has_weights() {
@@ -223,6 +249,25 @@ impl MemoryMap {
         }
         words
     }
+}
+
+/// The table-memory word holding the first R = `entries_per_read` of
+/// `entries` (zero past their end): with R = 1 the entry as an int8, else
+/// entry r's low `table_bits` bits at bit `r * table_bits`.
+pub fn table_word(config: &EngineConfig, entries: &[i8]) -> u32 {
+    let r_count = config.entries_per_read;
+    if r_count == 1 {
+        return entries.first().map_or(0, |&t| u32::from(t as u8));
+    }
+    let bits = config.table_bits;
+    let mask = (1u32 << bits) - 1;
+    entries
+        .iter()
+        .take(r_count)
+        .enumerate()
+        .fold(0, |word, (r, &t)| {
+            word | ((t as u32) & mask) << (r as u32 * bits)
+        })
 }
 
 /// Every load-port write that puts `network` into a network top built for
@@ -309,6 +354,63 @@ mod tests {
             .find(|w| w.address == ((MemoryMap::new(&config).bias_memory(1) as u32) << 16) | 2)
             .unwrap();
         assert_eq!(bias9.data, image.bias()[9] as u32);
+    }
+
+    /// R entries of one lane and row share a table word, entry r in bits
+    /// `[r * t, (r + 1) * t)`; each entry has its own bias memory; the
+    /// padding entries past N are zero.
+    #[test]
+    fn packed_words_hold_r_consecutive_outputs() {
+        for (r, bits, n, lanes) in [(2, 8, 11, 1), (4, 8, 13, 2), (8, 4, 21, 1), (4, 6, 14, 3)] {
+            let config = EngineConfig {
+                input_dim: 16,
+                codebooks: 4,
+                centroids: 8,
+                outputs: n,
+                lanes,
+                table_bits: bits,
+                entries_per_read: r,
+                ..EngineConfig::default()
+            };
+            config.validate().unwrap();
+            let image = Image::random(config.clone(), 5).unwrap();
+            let map = MemoryMap::new(&config);
+            let words = MemoryMap::load_words_for(&config, &image);
+            let at = |memory: usize, word: usize| {
+                let address = ((memory as u32) << 16) | word as u32;
+                let found: Vec<u32> = words
+                    .iter()
+                    .filter(|w| w.address == address)
+                    .map(|w| w.data)
+                    .collect();
+                assert_eq!(found.len(), 1, "memory {memory} word {word}");
+                found[0]
+            };
+            let m = config.rows_per_lane();
+            let mask = (1u32 << bits) - 1;
+            for c in 0..config.codebooks {
+                for k in 0..config.centroids {
+                    for out in 0..m * lanes * r {
+                        let (j, lane, e) = (out / (lanes * r), out / r % lanes, out % r);
+                        let word = at(map.table_memory(lane), (c * config.centroids + k) * m + j);
+                        let field = (word >> (e as u32 * bits)) & mask;
+                        let want = image.table_row(c, k).get(out).copied().unwrap_or(0);
+                        assert_eq!(field, want as u32 & mask, "R {r}: c {c} k {k} output {out}");
+                    }
+                }
+            }
+            for out in 0..m * lanes * r {
+                let want = image.bias().get(out).copied().unwrap_or(0);
+                assert_eq!(
+                    at(map.bias_memory(out % (lanes * r)), out / (lanes * r)),
+                    want as u32
+                );
+            }
+            let expected = config.centroids * config.input_dim
+                + lanes * (config.table_words_per_lane() + r * m);
+            assert_eq!(words.len(), expected, "every word once");
+            assert_eq!(map.memories() as u128, config.memory_count());
+        }
     }
 
     #[test]

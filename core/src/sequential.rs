@@ -121,6 +121,11 @@ pub enum SequentialError {
         lanes: usize,
         first: usize,
     },
+    #[error(
+        "layer {layer} reads {entries} table entries per word; the sequential schedule reads \
+         one (entries_per_read 1)"
+    )]
+    EntriesPerRead { layer: usize, entries: usize },
     #[error("the engine for the largest layer: {0}")]
     Engine(ConfigError),
     #[error(
@@ -196,6 +201,12 @@ impl SequentialPlan {
                     first: first.sub_vector_len(),
                 });
             }
+            if config.entries_per_read != 1 {
+                return Err(SequentialError::EntriesPerRead {
+                    layer,
+                    entries: config.entries_per_read,
+                });
+            }
             if config.lanes != first.lanes {
                 return Err(SequentialError::Lanes {
                     layer,
@@ -213,6 +224,7 @@ impl SequentialPlan {
             centroids: max(|c| c.centroids),
             outputs: max(|c| c.outputs),
             lanes: first.lanes,
+            entries_per_read: 1,
             encoder: first.encoder,
             activation_bits: max_bits(|c| c.activation_bits),
             centroid_bits: max_bits(|c| c.centroid_bits),
@@ -429,6 +441,13 @@ mod tests {
                 "one encoder",
             ),
             (vec![layer(256, 64, 256, 256); 2], "holds at most"),
+            (
+                vec![EngineConfig {
+                    entries_per_read: 2,
+                    ..layer(16, 4, 16, 8)
+                }],
+                "reads one (entries_per_read 1)",
+            ),
         ];
         for (layers, needle) in cases {
             let e = SequentialPlan::new(&layers).unwrap_err().to_string();

@@ -97,6 +97,7 @@ fn config() -> impl Strategy<Value = EngineConfig> {
                 centroid_bits: p,
                 table_bits: t,
                 bias_bits: b,
+                entries_per_read: 1,
             };
             config
                 .validate()
@@ -555,6 +556,7 @@ fn ident_config() -> impl Strategy<Value = EngineConfig> {
                 centroid_bits: widths[1].into(),
                 table_bits: widths[2].into(),
                 bias_bits: widths[3].into(),
+                entries_per_read: 1,
             }),
     ]
 }
@@ -706,7 +708,7 @@ fn any_width() -> impl Strategy<Value = u32> {
 #[test]
 fn fuzz_engine_config() {
     let strategy = (
-        proptest::collection::vec(any_count(), 5),
+        proptest::collection::vec(any_count(), 6),
         0..EncoderKind::ALL.len(),
         proptest::collection::vec(any_width(), 4),
         (
@@ -729,6 +731,7 @@ fn fuzz_engine_config() {
             centroid_bits: widths[1],
             table_bits: widths[2],
             bias_bits: widths[3],
+            entries_per_read: counts[5],
         };
         // Half the cases obey the first rules, so the later ones are reached.
         if divisible {
@@ -736,6 +739,7 @@ fn fuzz_engine_config() {
         }
         if fewer_lanes {
             config.lanes = config.lanes.min(config.outputs);
+            config.entries_per_read = 1 << (config.entries_per_read % 4);
         }
         if let Some(k) = k {
             config.centroids = match config.encoder {
@@ -769,6 +773,7 @@ fn fuzz_engine_config() {
             let max = lutgen_core::config::MAX_MEMORY_WORDS;
             prop_assert!(words.iter().all(|&w| w <= max), "{words:?}");
             prop_assert!(memories <= lutgen_core::config::MAX_MEMORIES);
+            prop_assert!(config.table_word_bits() <= lutgen_core::config::MAX_TABLE_WORD_BITS);
             prop_assert!(bits.iter().all(|&b| b <= 32), "{bits:?}");
             // Every section of its image fits the format's u32 lengths.
             let sections = [

@@ -196,8 +196,15 @@ pub struct Engine {
     last_lane: Constant<Address>,
     outputs: Constant<Bits<32>>,
     table_ids: Vec<Constant<Address>>,
+    /// Lane l's first and last bias memory (one per entry of its words).
     bias_ids: Vec<Constant<Address>>,
+    bias_last_ids: Vec<Constant<Address>>,
     lane_ids: Vec<Constant<Address>>,
+    /// `lane_select` counts the L * R outputs of a row: its low log2(R)
+    /// bits are the entry, the bits above the lane.
+    entry_shift: Constant<Bits<4>>,
+    entry_mask: Constant<Address>,
+    entry_select: Signal<Local, Address>,
     _search: usize,
     _two_level: usize,
     _trees: usize,
@@ -239,7 +246,11 @@ impl Engine {
             count(&[EncoderKind::Tree]),
             count(&[EncoderKind::Sign]),
         );
-        let (m, l) = (config.rows_per_lane(), config.lanes);
+        let (m, l, r) = (
+            config.rows_per_lane(),
+            config.lanes,
+            config.entries_per_read,
+        );
         let map = MemoryMap::new(config);
         Engine {
             clock: Default::default(),
@@ -309,6 +320,8 @@ impl Engine {
                     Lane::new(
                         banked_words(config.table_words_per_lane(), banks),
                         banked_words(m, banks),
+                        r,
+                        config.table_bits,
                         m,
                         config.accumulator_bits(),
                     )
@@ -353,7 +366,7 @@ impl Engine {
             row_mask: address(counter_mask(m - 1) as usize),
             codebook_mask: address(counter_mask(c - 1) as usize),
             table_mask: address(counter_mask(config.table_words_per_lane() - 1) as usize),
-            lane_mask: address(counter_mask(l - 1) as usize),
+            lane_mask: address(counter_mask(l * r - 1) as usize),
             remaining_mask: Constant::new(counter_mask(config.outputs).into()),
             penultimate_row: address(m.saturating_sub(2)),
             single_row: Constant::new(m == 1),
@@ -365,11 +378,17 @@ impl Engine {
             base_step: address(k * m),
             disjoint_offsets: Constant::new((k * m).is_power_of_two()),
             start_address: Default::default(),
-            last_lane: address(l - 1),
+            last_lane: address(l * r - 1),
             outputs: Constant::new((config.outputs as u64).into()),
             table_ids: (0..l).map(|i| address(map.table_memory(i))).collect(),
-            bias_ids: (0..l).map(|i| address(map.bias_memory(i))).collect(),
+            bias_ids: (0..l).map(|i| address(map.bias_memory(i * r))).collect(),
+            bias_last_ids: (0..l)
+                .map(|i| address(map.bias_memory(i * r + r - 1)))
+                .collect(),
             lane_ids: (0..l).map(address).collect(),
+            entry_shift: crate::memory::shift_by(r),
+            entry_mask: address(r - 1),
+            entry_select: Default::default(),
             _search: search,
             _two_level: two_level,
             _trees: trees,
@@ -578,7 +597,8 @@ impl Logic for Engine {
         self.out_valid.next = !self.out_idle.q.val();
         self.out_last.next = self.out_final.q.val();
         self.fire.next = self.out_valid.val() & self.out_ready.val();
-        self.select.next = self.lane_select.q.val();
+        self.select.next = self.lane_select.q.val() >> self.entry_shift.val();
+        self.entry_select.next = self.lane_select.q.val() & self.entry_mask.val();
         self.out_data.next = self.lanes[0].head.val();
         for l in 0..self._lanes {
             if self.select.val() == self.lane_ids[l].val() {
@@ -718,14 +738,17 @@ impl Logic for Engine {
                 & ((self.lane_select.q.val() == self.last_lane.val()) | self.out_final.q.val());
             self.lanes[l].load_table.next =
                 self.load_enable.val() & (self.load_select.val() == self.table_ids[l].val());
-            self.lanes[l].load_bias.next =
-                self.load_enable.val() & (self.load_select.val() == self.bias_ids[l].val());
-            if self.load_select.val() == self.bias_ids[l].val() {
-                self.lanes[l].load_address.next =
-                    self.load_word.val() | self.bias_load_offset.val();
-            } else {
+            self.lanes[l].entry_select.next = self.entry_select.val();
+            self.lanes[l].load_bias.next = self.load_enable.val()
+                & (self.load_select.val() >= self.bias_ids[l].val())
+                & (self.load_select.val() <= self.bias_last_ids[l].val());
+            self.lanes[l].load_entry.next = self.load_select.val() - self.bias_ids[l].val();
+            if self.load_select.val() == self.table_ids[l].val() {
                 self.lanes[l].load_address.next =
                     self.load_word.val() | self.table_load_offset.val();
+            } else {
+                self.lanes[l].load_address.next =
+                    self.load_word.val() | self.bias_load_offset.val();
             }
             self.lanes[l].load_data.next = self.load_data.val();
         }

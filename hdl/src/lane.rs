@@ -1,20 +1,22 @@
-//! One lane of the table read: a table memory, a bias memory, a ring of
-//! accumulators and the output registers for the outputs `n = j * L + l`.
+//! One lane of the table read: a table memory whose words each hold R =
+//! `EngineConfig::entries_per_read` packed entries, and R [`Accumulator`]s,
+//! one per entry, for the outputs `n = j * L * R + l * R + r` (lane l of L,
+//! entry r, row j).
 //!
-//! Each cycle the lane reads one table entry for output row `j` and adds it
-//! to the accumulator at the head of its ring, which then rotates: after the
-//! `M = ceil(N / L)` reads of a codebook the ring is back in order, so no
-//! accumulator is ever addressed and no read-modify-write hazard exists.
+//! Each cycle the lane reads one table word of `R * table_bits` bits (the
+//! memory stores only those bits: 4-bit entries take half the block RAM of
+//! 8-bit ones, or twice the entries per word) and every accumulator adds its
+//! own field of it, so a lane reads R entries per cycle. The table memory is
+//! pipelined (its read registered once more, inside the block RAM on ECP5)
+//! and advances with `read_enable`, as the accumulators' bias memories do;
+//! it is a `BlockRam::table`: on the iCE40UP5K (`LUTGEN_ICE40_SPRAM`)
+//! UltraPlus SPRAM ([`crate::spram`]), which reads at the same rate.
 //!
-//! The memories are pipelined (their reads registered once more, inside the
-//! block RAM on ECP5), so the block RAM read (and, for a table spanning
-//! several blocks, the multiplexer that picks the block) and the 32-bit add
-//! are in separate cycles. Every stage advances only with `read_enable`, so
-//! the pipeline stalls as one. The table memory is a `BlockRam::table`: on
-//! the iCE40UP5K (`LUTGEN_ICE40_SPRAM`) it is UltraPlus SPRAM
-//! ([`crate::spram`]), which reads at the same rate.
+//! Outputs leave row by row, entry 0 first: `head` is the current row's
+//! output of entry `entry_select`.
 
-use crate::memory::{Address, BlockRam};
+use crate::accumulator::Accumulator;
+use crate::memory::{address, Address, BlockRam};
 use rust_hdl::prelude::*;
 
 /// Accumulators and outputs: 32-bit two's complement on the ports; the
@@ -29,47 +31,46 @@ pub struct Lane {
     pub read_enable: Signal<In, Bit>,
     pub table_address: Signal<In, Address>,
     pub bias_address: Signal<In, Address>,
-    /// Add the registered table entry (read two advancing cycles ago) into
-    /// the ring head and rotate.
+    /// Add the registered table entries (read two advancing cycles ago) into
+    /// the ring heads and rotate.
     pub add: Signal<In, Bit>,
-    /// The entry belongs to codebook 0: start from the bias, not the ring.
+    /// The entries belong to codebook 0: start from the bias, not the ring.
     pub first: Signal<In, Bit>,
-    /// Copy the ring (a finished vector) into the output registers.
+    /// Copy the rings (a finished vector) into the output registers.
     pub capture: Signal<In, Bit>,
     /// Move the output registers one row forward.
     pub shift: Signal<In, Bit>,
-    /// The output of the current row for this lane.
+    /// The entry whose output `head` shows (0 to R - 1).
+    pub entry_select: Signal<In, Address>,
+    /// The output of the current row for entry `entry_select`.
     pub head: Signal<Out, Word>,
+    /// Write `load_data` (R packed entries, the low `R * table_bits` bits
+    /// kept) to table word `load_address`.
     pub load_table: Signal<In, Bit>,
+    /// Write `load_data` to bias word `load_address` of entry `load_entry`.
     pub load_bias: Signal<In, Bit>,
+    pub load_entry: Signal<In, Address>,
     pub load_address: Signal<In, Address>,
     pub load_data: Signal<In, Word>,
-    table_memory: BlockRam<Bits<8>>,
-    bias_memory: BlockRam<Word>,
-    ring: Vec<DFF<Word>>,
-    outputs: Vec<DFF<Word>>,
-    sign_extension: Constant<Word>,
-    /// The accumulator's own width (see `EngineConfig::accumulator_bits`):
-    /// the ring and outputs keep only these low bits, so synthesis drops the
-    /// rest of every register; `head` sign-extends them back to 32 bits.
-    accumulator_mask: Constant<Word>,
-    accumulator_sign: Constant<Word>,
-    /// The table entry and the bias read two advancing cycles ago.
-    entry: Signal<Local, Bits<8>>,
-    bias: Signal<Local, Word>,
-    extended: Signal<Local, Word>,
-    addend: Signal<Local, Word>,
-    total: Signal<Local, Word>,
-    _rows: usize,
-    _last_row: usize,
+    table_memory: BlockRam<Word>,
+    entries: Vec<Accumulator>,
+    entry_ids: Vec<Constant<Address>>,
+    _entries: usize,
 }
 
 impl Lane {
-    /// A lane with `table_words` table entries, `bias_words` bias words (M,
-    /// or more for an engine with banks), `rows` (M) outputs and
+    /// A lane with `table_words` table words of `entries` (R) entries of
+    /// `table_bits` bits each, `bias_words` bias words per entry (M, or more
+    /// for an engine with banks), `rows` (M) outputs per entry and
     /// `accumulator_bits`-bit (2 to 32) two's complement accumulators.
-    pub fn new(table_words: usize, bias_words: usize, rows: usize, accumulator_bits: u32) -> Self {
-        let mask = u32::MAX >> (32 - accumulator_bits);
+    pub fn new(
+        table_words: usize,
+        bias_words: usize,
+        entries: usize,
+        table_bits: u32,
+        rows: usize,
+        accumulator_bits: u32,
+    ) -> Self {
         Lane {
             clock: Default::default(),
             read_enable: Default::default(),
@@ -79,25 +80,19 @@ impl Lane {
             first: Default::default(),
             capture: Default::default(),
             shift: Default::default(),
+            entry_select: Default::default(),
             head: Default::default(),
             load_table: Default::default(),
             load_bias: Default::default(),
+            load_entry: Default::default(),
             load_address: Default::default(),
             load_data: Default::default(),
-            table_memory: BlockRam::table(table_words),
-            bias_memory: BlockRam::pipelined(bias_words),
-            ring: (0..rows).map(|_| Default::default()).collect(),
-            outputs: (0..rows).map(|_| Default::default()).collect(),
-            sign_extension: Constant::new(0xFFFF_FF00u64.into()),
-            accumulator_mask: Constant::new(u64::from(mask).into()),
-            accumulator_sign: Constant::new((1u64 << (accumulator_bits - 1)).into()),
-            entry: Default::default(),
-            bias: Default::default(),
-            extended: Default::default(),
-            addend: Default::default(),
-            total: Default::default(),
-            _rows: rows,
-            _last_row: rows - 1,
+            table_memory: BlockRam::table(table_words).narrow(entries * table_bits as usize),
+            entries: (0..entries as u32)
+                .map(|r| Accumulator::new(r, table_bits, bias_words, rows, accumulator_bits))
+                .collect(),
+            entry_ids: (0..entries).map(address).collect(),
+            _entries: entries,
         }
     }
 }
@@ -110,58 +105,37 @@ impl Logic for Lane {
         self.table_memory.read_address.next = self.table_address.val();
         self.table_memory.write_enable.next = self.load_table.val();
         self.table_memory.write_address.next = self.load_address.val();
-        self.table_memory.write_data.next = self.load_data.val().get_bits::<8>(0);
-        self.bias_memory.clock.next = self.clock.val();
-        self.bias_memory.read_enable.next = self.read_enable.val();
-        self.bias_memory.read_address.next = self.bias_address.val();
-        self.bias_memory.write_enable.next = self.load_bias.val();
-        self.bias_memory.write_address.next = self.load_address.val();
-        self.bias_memory.write_data.next = self.load_data.val();
-        for i in 0..self._rows {
-            self.ring[i].clock.next = self.clock.val();
-            self.ring[i].d.next = self.ring[i].q.val();
-            self.outputs[i].clock.next = self.clock.val();
-            self.outputs[i].d.next = self.outputs[i].q.val();
-        }
-        self.entry.next = self.table_memory.read_data.val();
-        self.bias.next = self.bias_memory.read_data.val() & self.accumulator_mask.val();
-        // Sign-extend the int8 table entry.
-        if self.entry.val().get_bit(7) {
-            self.extended.next = bit_cast::<32, 8>(self.entry.val()) | self.sign_extension.val();
-        } else {
-            self.extended.next = bit_cast::<32, 8>(self.entry.val());
-        }
-        // The addend is picked from registers before the add, so the table
-        // entry (a block RAM's output) meets only the carry chain.
-        if self.first.val() {
-            self.addend.next = self.bias.val();
-        } else {
-            self.addend.next = self.ring[0].q.val();
-        }
-        self.total.next = self.addend.val() + self.extended.val();
-        if self.add.val() {
-            for i in 0..self._last_row {
-                self.ring[i].d.next = self.ring[i + 1].q.val();
-            }
-            // A one-iteration loop names the last ring slot (index M - 1).
-            for i in self._last_row..self._rows {
-                self.ring[i].d.next = self.total.val() & self.accumulator_mask.val();
+        self.table_memory.write_data.next = self.load_data.val();
+        self.head.next = self.entries[0].head.val();
+        for r in 0..self._entries {
+            self.entries[r].clock.next = self.clock.val();
+            self.entries[r].read_enable.next = self.read_enable.val();
+            self.entries[r].table_word.next = self.table_memory.read_data.val();
+            self.entries[r].bias_address.next = self.bias_address.val();
+            self.entries[r].add.next = self.add.val();
+            self.entries[r].first.next = self.first.val();
+            self.entries[r].capture.next = self.capture.val();
+            self.entries[r].shift.next = self.shift.val();
+            self.entries[r].load_bias.next =
+                self.load_bias.val() & (self.load_entry.val() == self.entry_ids[r].val());
+            self.entries[r].load_address.next = self.load_address.val();
+            self.entries[r].load_data.next = self.load_data.val();
+            if self.entry_select.val() == self.entry_ids[r].val() {
+                self.head.next = self.entries[r].head.val();
             }
         }
-        if self.capture.val() {
-            for i in 0..self._rows {
-                self.outputs[i].d.next = self.ring[i].q.val();
-            }
-        } else if self.shift.val() {
-            for i in 0..self._last_row {
-                self.outputs[i].d.next = self.outputs[i + 1].q.val();
-            }
-        }
-        // The sum is exact modulo 2^bits and fits signed bits: sign-extend.
-        if (self.outputs[0].q.val() & self.accumulator_sign.val()) != 0 {
-            self.head.next = self.outputs[0].q.val() | !self.accumulator_mask.val();
-        } else {
-            self.head.next = self.outputs[0].q.val();
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four 6-bit entries a word (a 24-bit memory inside the 32-bit ports)
+    /// and one entry of a full 8-bit word: lint-clean, no latch.
+    #[test]
+    fn verilog_is_lint_clean() {
+        crate::lint::assert_block_is_clean("lane", &mut Lane::new(256, 3, 4, 6, 3, 17));
+        crate::lint::assert_block_is_clean("lane", &mut Lane::new(256, 3, 1, 8, 3, 17));
     }
 }

@@ -1,14 +1,15 @@
 //! The lutgen hardware generator: the engine as rust-hdl blocks, emitted as Verilog.
 //!
 //! Follow the data path by module: [`memory`] (block RAMs), [`distance`] (one
-//! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read and
-//! accumulation), [`engine`] (the pipeline), [`memory_map`] (where an image's
-//! words go), [`requantize`], [`network`] (every layer of a network on
-//! the device, one engine per layer), [`sequential`] (one engine running
+//! unit per centroid), [`argmin`] (nearest centroid), [`lane`] (table read, R entries a
+//! word) and [`accumulator`] (accumulation, one per entry), [`engine`] (the pipeline),
+//! [`memory_map`] (where an image's words go), [`requantize`], [`network`] (every layer
+//! of a network on the device, one engine per layer), [`sequential`] (one engine running
 //! the layers in turn) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
 //! [`device`] keep one block per file; [`delay`] is the register chain that
 //! keeps a pipeline's control in step with its data.
 
+pub mod accumulator;
 pub mod argmin;
 pub mod delay;
 pub mod dense;

@@ -63,6 +63,9 @@ pub struct BlockRam<D: Synth> {
     _stage: Option<D>,
     /// A table: under [`ICE40_SPRAM`], `SB_SPRAM256KA` blocks.
     _spram: bool,
+    /// Bits the Verilog stores of each word (`D::BITS` unless narrowed by
+    /// [`BlockRam::narrow`]).
+    _bits: usize,
 }
 
 impl<D: Synth> BlockRam<D> {
@@ -89,6 +92,20 @@ impl<D: Synth> BlockRam<D> {
         }
     }
 
+    /// The same memory storing only the low `bits` (1 to `D::BITS`) bits of
+    /// each word in its Verilog: `write_data`'s bits above are dropped and
+    /// `read_data`'s read as zero there, so block RAM (and SPRAM) is spent
+    /// on `bits` only. (rust-hdl widths are compile-time; this one is the
+    /// configuration's. The Rust model keeps all `D::BITS`: a reader must
+    /// use only the low `bits`.)
+    pub fn narrow(self, bits: usize) -> Self {
+        assert!((1..=D::BITS).contains(&bits), "{bits} bits of {}", D::BITS);
+        BlockRam {
+            _bits: bits,
+            ..self
+        }
+    }
+
     fn build(words: usize, pipelined: bool) -> Self {
         assert!(
             (1..=1 << ADDRESS_BITS).contains(&words),
@@ -106,6 +123,7 @@ impl<D: Synth> BlockRam<D> {
             _contents: vec![D::default(); words],
             _stage: pipelined.then(D::default),
             _spram: false,
+            _bits: D::BITS,
         }
     }
 }
@@ -169,6 +187,33 @@ fn with_primitives(
     }
 }
 
+/// A memory's Verilog `body`, written for ports `write_data` and
+/// `read_data`, made to store `bits` of the ports' `width`: the body works
+/// on `write_word` (the low bits of `write_data`) and `read_word`, and
+/// `read_data` is `read_word` zero-extended.
+fn narrowed(body: String, bits: usize, width: usize) -> String {
+    if bits == width {
+        return body;
+    }
+    let pad = width - bits;
+    format!(
+        "\
+// The memory stores the low {bits} bits of each {width}-bit word.
+wire [{hi}:0] write_word = write_data[{hi}:0];
+/* verilator lint_off UNUSEDSIGNAL */
+wire [{pad_hi}:0] unused_write_bits = write_data[{top}:{bits}];
+/* verilator lint_on UNUSEDSIGNAL */
+reg [{hi}:0] read_word;
+always @(*) read_data = {{{pad}'b0, read_word}};
+{}",
+        body.replace("write_data", "write_word")
+            .replace("read_data", "read_word"),
+        hi = bits - 1,
+        pad_hi = pad - 1,
+        top = width - 1,
+    )
+}
+
 impl<D: Synth> Logic for BlockRam<D> {
     fn update(&mut self) {
         if self.clock.pos_edge() {
@@ -193,13 +238,14 @@ impl<D: Synth> Logic for BlockRam<D> {
 
     fn hdl(&self) -> Verilog {
         let abits = used_address_bits(self._words) - 1;
+        let bits = self._bits;
         let (stage, read) = match self._stage {
             None => (
                 String::new(),
                 format!("read_data <= mem[read_address[{abits}:0]];"),
             ),
             Some(_) => (
-                format!("reg [{}:0] read_stage;\n", D::BITS - 1),
+                format!("reg [{}:0] read_stage;\n", bits - 1),
                 format!(
                     "read_stage <= mem[read_address[{abits}:0]];\n        read_data <= read_stage;"
                 ),
@@ -217,22 +263,23 @@ reg [{width}:0] mem [0:{last}];
     end
 end
 ",
-            width = D::BITS - 1,
+            width = bits - 1,
             last = self._words - 1,
         );
         let primitives = self
             ._stage
-            .and_then(|_| dp16kd::Layout::for_ram(self._words, D::BITS))
+            .and_then(|_| dp16kd::Layout::for_ram(self._words, bits))
             .map(|layout| layout.ram_verilog());
         let spram = self
             ._spram
-            .then(|| spram::Layout::for_table(self._words, D::BITS))
+            .then(|| spram::Layout::for_table(self._words, bits))
             .flatten()
             .map(|layout| layout.verilog());
         // Addresses above `words` never occur (the engine's counters stop
         // short of them); the upper address bits are unused by design.
         let waiver = unused_address_waiver(self._words, &["read_address", "write_address"]);
-        Verilog::Custom(with_primitives(&waiver, portable, primitives, spram))
+        let body = with_primitives(&waiver, portable, primitives, spram);
+        Verilog::Custom(narrowed(body, bits, D::BITS))
     }
 
     fn timing(&self) -> Vec<TimingInfo> {

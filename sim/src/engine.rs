@@ -157,7 +157,9 @@ impl EngineSim {
     }
 
     /// Writes `image` through the load port; refuses an image for another
-    /// configuration, naming the encoder when that is what differs.
+    /// configuration, naming the encoder when that is what differs. The
+    /// image's configuration holds no `entries_per_read`: the engine's is
+    /// used to pack the table words.
     pub fn load(&mut self, image: &Image) -> Result<(), SimError> {
         if image.config().encoder != self.config.encoder {
             return Err(SimError::EncoderMismatch {
@@ -165,7 +167,7 @@ impl EngineSim {
                 image: image.config().encoder,
             });
         }
-        if image.config() != &self.config {
+        if image.config() != &self.config.as_image_config() {
             return Err(SimError::ImageMismatch {
                 engine: format!("{:?}", self.config),
                 image: format!("{:?}", image.config()),
@@ -174,7 +176,7 @@ impl EngineSim {
         stream::load(
             &mut self.model,
             self.ports.stream,
-            MemoryMap::load_words(image),
+            MemoryMap::load_words_for(&self.config, image),
         );
         self.loaded = true;
         Ok(())

@@ -155,6 +155,24 @@ pub fn assert_bit_exact(
     }
 }
 
+/// `count` random vectors plus [`encoder_edge_vectors`] on a random image,
+/// then [`adversarial_encoder_image`]s at both extremes (with `count / 4`
+/// random vectors), each run bit-exact under random stalls and gaps; for
+/// any encoder and any `entries_per_read` (the engine's configuration).
+pub fn assert_encoder_cosim(engine: &mut EngineSim, seed: u64, count: usize) {
+    let config = engine.config().clone();
+    let image = Image::random(config.clone(), seed).unwrap();
+    let mut vectors = random_vectors(&config, count, seed + 1);
+    vectors.extend(encoder_edge_vectors(&image));
+    assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.3, 0.2, seed));
+    for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
+        let image = adversarial_encoder_image(&config, seed + 2 + i as u64, extreme);
+        let mut vectors = encoder_edge_vectors(&image);
+        vectors.extend(random_vectors(&config, count / 4, seed + 5 + i as u64));
+        assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.5, 0.1, seed));
+    }
+}
+
 /// An adversarial image for any encoder: [`adversarial_image`]'s ties and
 /// extremes where they apply, and the encoder's own edges: two-level
 /// centres duplicated like the centroids (ties between clusters), weights

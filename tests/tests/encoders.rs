@@ -4,11 +4,8 @@
 //! inputs, tau = 1, one element per codebook; random stalls and gaps.
 
 use lutgen_core::{EncoderKind, EngineConfig, Image};
-use lutgen_sim::{Backpressure, EngineSim, SimError};
-use lutgen_tests::{
-    adversarial_encoder_image, assert_bit_exact, assert_meets_bound, ecp5_engine,
-    encoder_edge_vectors, engine, random_vectors, Extreme,
-};
+use lutgen_sim::SimError;
+use lutgen_tests::{assert_encoder_cosim, assert_meets_bound, ecp5_engine, engine};
 
 fn config(encoder: EncoderKind, d: usize, c: usize, k: usize, n: usize, l: usize) -> EngineConfig {
     EngineConfig {
@@ -25,21 +22,7 @@ fn config(encoder: EncoderKind, d: usize, c: usize, k: usize, n: usize, l: usize
 /// `count` random vectors plus edge vectors on a random image, then
 /// adversarial images at both extremes, with stalls and gaps.
 fn cosim(config: EngineConfig, seed: u64, count: usize) {
-    cosim_on(&mut engine(&config), seed, count);
-}
-
-fn cosim_on(engine: &mut EngineSim, seed: u64, count: usize) {
-    let config = engine.config().clone();
-    let image = Image::random(config.clone(), seed).unwrap();
-    let mut vectors = random_vectors(&config, count, seed + 1);
-    vectors.extend(encoder_edge_vectors(&image));
-    assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.3, 0.2, seed));
-    for (i, extreme) in [Extreme::Min, Extreme::Max].into_iter().enumerate() {
-        let image = adversarial_encoder_image(&config, seed + 2 + i as u64, extreme);
-        let mut vectors = encoder_edge_vectors(&image);
-        vectors.extend(random_vectors(&config, count / 4, seed + 5 + i as u64));
-        assert_bit_exact(engine, &image, &vectors, Backpressure::new(0.5, 0.1, seed));
-    }
+    assert_encoder_cosim(&mut engine(&config), seed, count);
 }
 
 #[test]
@@ -118,7 +101,7 @@ fn ecp5_primitives() {
     .into_iter()
     .enumerate()
     {
-        cosim_on(&mut ecp5_engine(&config), 170 + 10 * i as u64, 500);
+        assert_encoder_cosim(&mut ecp5_engine(&config), 170 + 10 * i as u64, 500);
     }
 }
 

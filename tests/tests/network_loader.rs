@@ -613,3 +613,27 @@ fn network_loader_range_edges() {
     eprintln!("range edges: {outcomes:?}");
     assert!(outcomes.contains_key("Fault(11)") && outcomes.contains_key("loaded"));
 }
+
+/// Layers whose engines read R > 1 entries per lane per cycle: the hardware
+/// loader packs R table entries into each write (entry r at bit r * t, the
+/// last word of a row partial when L * R does not divide N), as the software
+/// walk does (itself checked against `MemoryMap::load_words_for` in core),
+/// and walks the R bias memories of every lane. Layer 0: R = 4 of 8 bits,
+/// two lanes, N = 12 (a full 32-bit word, rows of 8 outputs, the last
+/// partial); layer 1 (`tree`): R = 8 of 4 bits, N = 8; layer 2: R = 2, N = 5.
+#[test]
+fn packed_table_words_match_the_software_walk() {
+    let mut configs = configs();
+    configs[0].entries_per_read = 4;
+    configs[1].entries_per_read = 8;
+    configs[1].table_bits = 4;
+    configs[2].entries_per_read = 2;
+    let loader = NetworkLoader::new(&configs).unwrap();
+    let mut hw = Hw::new(&loader);
+    for seed in 0..4u64 {
+        let tables = (seed % 4) as u32;
+        let file = network(&configs, seed, tables).to_bytes();
+        let outcome = check(&mut hw, &loader, &file, &format!("packed seed {seed}"));
+        assert!(matches!(outcome, Outcome::Loaded(_)), "{outcome:?}");
+    }
+}

@@ -6,7 +6,7 @@ use crate::error::Error;
 use crate::vectors;
 use clap::Args;
 use lutgen_core::sequential::Schedule;
-use lutgen_core::{Image, Reference};
+use lutgen_core::{EngineConfig, Image, Reference};
 use lutgen_sim::{Backpressure, EngineSim, SimOptions};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -82,26 +82,43 @@ pub struct SimReport {
     pub cycles: u64,
     pub cycles_per_inference: f64,
     pub bound_cycles_per_inference: usize,
+    /// Entries per read R of the engine simulated.
+    pub entries_per_read: usize,
+    /// The table read's share of the bound: C * ceil(N / (L * R)).
+    pub table_read_cycles: usize,
+    /// What sets the bound: `table-read`, `search` (D elements, one per
+    /// cycle) or `output` (N + 1).
+    pub limit: &'static str,
     pub model_cached: bool,
 }
 
-/// Loads or makes the image the command runs.
-fn image_for(args: &SimArgs) -> Result<Image, Error> {
+/// Loads or makes the image the command runs, and the engine it runs on
+/// (the image's shape; `--entries-per-read` is the engine's own).
+fn image_for(args: &SimArgs) -> Result<(Image, EngineConfig), Error> {
     match &args.image {
         Some(path) => {
             let image = Image::read_from(path)?;
-            if !args.engine.is_empty() {
-                let requested = args.engine.resolve()?;
-                if &requested != image.config() {
-                    return Err(Error::ImageMismatch {
-                        image: format!("{:?}", image.config()),
-                        requested: format!("{requested:?}"),
-                    });
-                }
+            if args.engine.only_entries_per_read() {
+                let engine = EngineConfig {
+                    entries_per_read: args.engine.entries_per_read.unwrap_or(1),
+                    ..image.config().clone()
+                };
+                engine.validate()?;
+                return Ok((image, engine));
             }
-            Ok(image)
+            let requested = args.engine.resolve()?;
+            if &requested.as_image_config() != image.config() {
+                return Err(Error::ImageMismatch {
+                    image: format!("{:?}", image.config()),
+                    requested: format!("{requested:?}"),
+                });
+            }
+            Ok((image, requested))
         }
-        None => Ok(Image::random(args.engine.resolve()?, args.seed)?),
+        None => {
+            let engine = args.engine.resolve()?;
+            Ok((Image::random(engine.clone(), args.seed)?, engine))
+        }
     }
 }
 
@@ -110,8 +127,7 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }
-    let image = image_for(args)?;
-    let config = image.config().clone();
+    let (image, config) = image_for(args)?;
     let inputs = match (&args.input, args.random) {
         (Some(path), _) => vectors::read_npy(path, config.input_dim)?,
         (None, Some(count)) => vectors::random(&config, count, args.seed.wrapping_add(1)),
@@ -178,6 +194,9 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
         cycles: run.cycles,
         cycles_per_inference: run.cycles_per_inference,
         bound_cycles_per_inference: config.bound_cycles_per_inference(),
+        entries_per_read: config.entries_per_read,
+        table_read_cycles: config.table_read_cycles(),
+        limit: config.limit(),
         model_cached: engine.was_cached(),
     };
     if args.json {
@@ -200,8 +219,9 @@ pub fn run(args: &SimArgs) -> Result<bool, Error> {
             println!("first mismatch: {m}");
         }
         println!(
-            "{:.2} cycles per inference (table-read bound {}, {:+.2}%), {} cycles in all",
+            "{:.2} cycles per inference ({} bound {}, {:+.2}%), {} cycles in all",
             report.cycles_per_inference,
+            report.limit,
             report.bound_cycles_per_inference,
             100.0 * (report.cycles_per_inference / report.bound_cycles_per_inference as f64 - 1.0),
             report.cycles

@@ -270,6 +270,8 @@ impl Image {
             centroid_bits: header.centroid_bits.into(),
             table_bits: header.table_bits.into(),
             bias_bits: header.bias_bits.into(),
+            // Not in the image: an engine's schedule, the loader packs for it.
+            entries_per_read: 1,
         };
         config.validate()?;
         // 9. Section lengths against the configuration.
@@ -380,6 +382,7 @@ mod tests {
             centroid_bits: 8,
             table_bits: 8,
             bias_bits: 16,
+            entries_per_read: 1,
         };
         Image::new(config, vec![1, 2, -3, 4], vec![5, -6], vec![-1000]).unwrap()
     }

@@ -276,6 +276,8 @@ impl Image {
         bias: Vec<i32>,
         params: EncoderParams,
     ) -> Result<Self, ImageError> {
+        // An image holds no R (entries per read): that is the engine's schedule.
+        let config = config.as_image_config();
         config.validate()?;
         let [centroid_count, table_count, bias_count] = section_counts(&config)?;
         let [weight_count, centre_count, split_count, threshold_count] = param_counts(&config)?;

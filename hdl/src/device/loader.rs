@@ -35,7 +35,7 @@ use lutgen_core::protocol::DeviceError;
 use rust_hdl::prelude::*;
 
 /// A section, packed for the section ROM: see [`descriptor`] for the fields.
-pub type Descriptor = Bits<384>;
+pub type Descriptor = Bits<424>;
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]
 pub enum LoaderState {
@@ -60,8 +60,10 @@ pub enum LoaderState {
 
 /// Packs `s` (fields at bit 32 i, then element bytes, kind and signedness):
 /// bytes, lowest key, highest key, base, inner, inner step, inner carry,
-/// row length, row step, group, group step. A key is the value with its sign
-/// bit flipped for signed sections, so one unsigned compare checks the range.
+/// row length, row step, group, group step; then (bits 376 to 423) the
+/// elements per packed write, the bits each keeps and their mask. A key is
+/// the value with its sign bit flipped for signed sections, so one unsigned
+/// compare checks the range.
 pub fn descriptor(s: &Section) -> Descriptor {
     let key = |v: i64| {
         if s.signed {
@@ -92,6 +94,9 @@ pub fn descriptor(s: &Section) -> Descriptor {
     d.set_bits::<8>(352, u64::from(s.element_bytes).into());
     d.set_bits::<8>(360, (s.kind as u64).into());
     d.set_bits::<8>(368, u64::from(s.signed).into());
+    d.set_bits::<8>(376, u64::from(s.pack).into());
+    d.set_bits::<8>(384, u64::from(s.pack_bits).into());
+    d.set_bits::<32>(392, (u64::MAX >> (64 - s.pack_bits)).into());
     d
 }
 
@@ -175,6 +180,15 @@ pub struct ImageLoader {
     row_end: DFF<Bit>,
     // The masks' first address.
     mask_base: DFF<Bits<32>>,
+    // A packed section (R table entries a word): the word so far, its
+    // entry count and the next entry's bit offset; the element's field
+    // shifted into place (in Check); the element completes a word (Decode).
+    word_so_far: DFF<Bits<32>>,
+    pack_count: DFF<Bits<8>>,
+    pack_shift: DFF<Bits<8>>,
+    shifted: DFF<Bits<32>>,
+    pack_end: DFF<Bit>,
+    mid_word: Signal<Local, Bit>,
     // The byte's element, once complete: as stored, sign-extended, and its key.
     assembled: Signal<Local, Bits<32>>,
     raw: Signal<Local, Bits<32>>,
@@ -289,6 +303,12 @@ impl ImageLoader {
             inner_end: Default::default(),
             row_end: Default::default(),
             mask_base: Default::default(),
+            word_so_far: Default::default(),
+            pack_count: Default::default(),
+            pack_shift: Default::default(),
+            shifted: Default::default(),
+            pack_end: Default::default(),
+            mid_word: Default::default(),
             assembled: Default::default(),
             raw: Default::default(),
             key: Default::default(),
@@ -396,6 +416,11 @@ impl Logic for ImageLoader {
             inner_end,
             row_end,
             mask_base,
+            word_so_far,
+            pack_count,
+            pack_shift,
+            shifted,
+            pack_end,
             desc,
             take,
             byte_r
@@ -484,6 +509,7 @@ impl Logic for ImageLoader {
             self.mask.next = self.mask.val() | 8;
         }
 
+        self.mid_word.next = !self.pack_end.q.val() & !self.position_end.q.val();
         match self.state.q.val() {
             LoaderState::Accept => {
                 if self.take.q.val()
@@ -556,12 +582,17 @@ impl Logic for ImageLoader {
                 self.inner_end.d.next =
                     self.inner.q.val() + 1 == self.desc.q.val().get_bits::<32>(128);
                 self.row_end.d.next = self.row.q.val() + 1 == self.desc.q.val().get_bits::<32>(288);
+                self.pack_end.d.next =
+                    self.pack_count.q.val() + 1 == self.desc.q.val().get_bits::<8>(376);
                 self.state.d.next = LoaderState::Check;
             }
             LoaderState::Check => {
                 self.out_of_range.d.next = (self.key_r.q.val()
                     < self.desc.q.val().get_bits::<32>(32))
                     | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64));
+                self.shifted.d.next = (self.value_r.q.val()
+                    & self.desc.q.val().get_bits::<32>(392))
+                    << self.pack_shift.q.val();
                 self.state.d.next = LoaderState::Commit;
             }
             LoaderState::Commit => {
@@ -572,7 +603,7 @@ impl Logic for ImageLoader {
                 if self.desc.q.val().get_bits::<8>(360) == 0 {
                     self.strobe.d.next = true;
                     self.target.d.next = self.address.q.val();
-                    self.value.d.next = self.value_r.q.val();
+                    self.value.d.next = self.word_so_far.q.val() | self.shifted.q.val();
                 }
                 if self.desc.q.val().get_bits::<8>(360) == 1 {
                     self.strobe.d.next = true;
@@ -622,6 +653,21 @@ impl Logic for ImageLoader {
                         + self.desc.q.val().get_bits::<32>(160))
                         & self.address_mask.val();
                 }
+                // A packed word not complete yet (nor its row): keep its
+                // fields, count the element, write nothing, hold the address.
+                self.word_so_far.d.next = 0.into();
+                self.pack_count.d.next = 0.into();
+                self.pack_shift.d.next = 0.into();
+                if self.mid_word.val() {
+                    self.strobe.d.next = false;
+                    self.word_so_far.d.next = self.word_so_far.q.val() | self.shifted.q.val();
+                    self.pack_count.d.next = self.pack_count.q.val() + 1;
+                    self.pack_shift.d.next =
+                        self.pack_shift.q.val() + self.desc.q.val().get_bits::<8>(384);
+                    self.inner.d.next = self.inner.q.val();
+                    self.address.d.next = self.address.q.val();
+                    self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
+                }
                 // A split-dimension section ends on a row's end, in
                 // Masks, which moves on to the next section itself.
                 if self.ending.q.val() {
@@ -645,6 +691,9 @@ impl Logic for ImageLoader {
                 self.position.d.next = 0.into();
                 self.row.d.next = 0.into();
                 self.element_count.d.next = 0.into();
+                self.word_so_far.d.next = 0.into();
+                self.pack_count.d.next = 0.into();
+                self.pack_shift.d.next = 0.into();
                 self.desc.d.next = self.sections.data.val();
                 self.state.d.next = LoaderState::Accept;
             }
@@ -717,8 +766,15 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        for encoder in [EncoderKind::L2, EncoderKind::Tree] {
-            let config = crate::lint::small_engine(encoder, 16);
+        for (encoder, r) in [
+            (EncoderKind::L2, 1),
+            (EncoderKind::Tree, 1),
+            (EncoderKind::L2, 4),
+        ] {
+            let config = lutgen_core::EngineConfig {
+                entries_per_read: r,
+                ..crate::lint::small_engine(encoder, 16)
+            };
             let loader = Loader::new(&config).unwrap();
             crate::lint::assert_block_is_clean("image_loader", &mut ImageLoader::new(&loader));
         }
