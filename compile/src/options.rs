@@ -194,7 +194,7 @@ impl Default for LearnOptions {
         LearnOptions {
             epochs: 30,
             batch: 32,
-            learning_rate: 0.05,
+            learning_rate: 0.2,
             validation: 0.1,
             labels: None,
             distill: 0.5,

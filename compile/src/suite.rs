@@ -438,6 +438,62 @@ pub fn markdown(report: &SuiteReport) -> String {
     )
 }
 
+/// The markers around a section `name` of a Markdown page (`lutgen suite --section`).
+fn section_markers(name: &str) -> (String, String) {
+    (
+        format!("<!-- lutgen suite section {name} -->"),
+        format!("<!-- end of lutgen suite section {name} -->"),
+    )
+}
+
+/// The sections (`--section`) of an existing page, in order: each with its markers.
+pub fn sections_of(page: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find("<!-- lutgen suite section ") {
+        let after = &rest[start + "<!-- lutgen suite section ".len()..];
+        let Some(close) = after.find(" -->") else {
+            break;
+        };
+        let name = after[..close].to_string();
+        let (_, end) = section_markers(&name);
+        let Some(stop) = rest[start..].find(&end) else {
+            break;
+        };
+        let stop = start + stop + end.len();
+        out.push((name, rest[start..stop].to_string()));
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// `report` as section `name` of a page: its headings one level down, between markers.
+pub fn markdown_section(report: &SuiteReport, name: &str) -> String {
+    let (start, end) = section_markers(name);
+    let body: String = markdown(report)
+        .lines()
+        .map(|l| {
+            if l == "# Fidelity over the model suite" {
+                format!("## Fidelity over the model suite: {name}\n")
+            } else if l.starts_with('#') {
+                format!("#{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    format!("{start}\n{}{end}", body.trim_end().to_string() + "\n")
+}
+
+/// The page `page` (what a run writes) with `section` (name, text) in place
+/// of the section of that name, or after the page when it has none.
+pub fn with_section(page: &str, name: &str, section: &str) -> String {
+    match sections_of(page).into_iter().find(|(n, _)| n == name) {
+        Some((_, old)) => page.replacen(&old, section, 1),
+        None => format!("{}\n\n{section}\n", page.trim_end()),
+    }
+}
+
 /// The note every suite report carries.
 pub const NOTE: &str = "The device is the Verilated network top (one engine per layer, \
                         requantization and activation tables in hardware); `learned` trains \
@@ -615,6 +671,30 @@ mod tests {
         assert!(check_shapes(&dims, &[sh(16, 4)], 4.0).is_err());
         // K below 2.
         assert!(check_shapes(&dims, &[sh(1, 1), sh(16, 4)], 4.0).is_err());
+    }
+
+    #[test]
+    fn sections_are_kept_and_replaced() {
+        let page = "# Page\n\ntext\n";
+        let one = format!(
+            "{}\nbody 1\n{}",
+            section_markers("4-bit").0,
+            section_markers("4-bit").1
+        );
+        let a = with_section(page, "4-bit", &one);
+        assert_eq!(sections_of(&a), vec![("4-bit".to_string(), one.clone())]);
+        assert!(a.starts_with("# Page\n\ntext\n\n<!--"));
+        // Replaced in place, once.
+        let two = one.replace("body 1", "body 2");
+        let b = with_section(&a, "4-bit", &two);
+        assert!(b.contains("body 2") && !b.contains("body 1"), "{b}");
+        assert_eq!(sections_of(&b).len(), 1);
+        // A new page keeps the old page's sections when they are carried over.
+        let fresh = "# Page\n\nnew text\n";
+        let c = sections_of(&b)
+            .iter()
+            .fold(fresh.to_string(), |p, (n, t)| with_section(&p, n, t));
+        assert!(c.contains("new text") && c.contains("body 2"), "{c}");
     }
 
     #[test]

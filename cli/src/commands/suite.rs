@@ -16,8 +16,9 @@ use clap::Args;
 use lutgen_compile::dense::DenseInt8;
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::suite::{
-    best_allocation, budget_shape, candidate_shapes, check_shapes, markdown, plot, summarize,
-    table, Manifest, SuiteModel, SuiteReport, SuiteRow, NOTE,
+    best_allocation, budget_shape, candidate_shapes, check_shapes, markdown, markdown_section,
+    plot, sections_of, summarize, table, with_section, Manifest, SuiteModel, SuiteReport, SuiteRow,
+    NOTE,
 };
 use lutgen_compile::{self as compile, accuracy, mlp, CompileError};
 use lutgen_compile::{CompileOptions, LayerShape, LearnOptions, Method};
@@ -84,6 +85,11 @@ pub struct SuiteArgs {
     /// Write the report as Markdown to this file.
     #[arg(long, value_name = "FILE.md")]
     pub markdown: Option<PathBuf>,
+    /// Write the report as a section of the --markdown file (replacing the
+    /// section of that name, keeping the rest of the page) instead of the
+    /// whole page. A whole-page run keeps the page's sections.
+    #[arg(long, value_name = "NAME", requires = "markdown")]
+    pub section: Option<String>,
     /// Draw the gap of every row to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -571,7 +577,16 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
         rows,
     };
     if let Some(path) = &args.markdown {
-        write(path, markdown(&report))?;
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let page = match &args.section {
+            Some(name) => with_section(&old, name, &markdown_section(&report, name)),
+            None => sections_of(&old)
+                .iter()
+                .fold(markdown(&report), |page, (name, text)| {
+                    with_section(&page, name, text)
+                }),
+        };
+        write(path, page)?;
     }
     if let Some(path) = &args.plot {
         plot(path, &report)?;
