@@ -181,7 +181,8 @@ fn suite_fails(args: &[&str]) -> String {
 #[test]
 fn suite_takes_per_layer_shapes_narrow_tables_and_grouping() {
     // relu2_32 is 64-32-10: 2,048 + 320 int8 weights. 8x4 on the first
-    // layer (2x) and 64x4 on the last (16x) is 6,656 table entries, 2.81x.
+    // layer (2x: 4,096 entries) and 64x4 on the last (16x: 5,120) is 9,216
+    // table entries, 3.89x.
     let report = suite(&[
         "--models",
         "relu2_32",
@@ -207,7 +208,7 @@ fn suite_takes_per_layer_shapes_narrow_tables_and_grouping() {
     for r in rows {
         assert_eq!(r["shapes"], "8x4,64x4", "{r}");
         let ratio = r["table_ratio"].as_f64().unwrap();
-        assert!((ratio - 6656.0 / 2368.0).abs() < 1e-9, "{r}");
+        assert!((ratio - 9216.0 / 2368.0).abs() < 1e-9, "{r}");
         assert!(r["accuracy_reference_validation"].as_f64().unwrap() > 0.5);
     }
 }
@@ -227,4 +228,27 @@ fn suite_refuses_shapes_over_the_budget_or_off_the_layers() {
     assert!(nonsense.contains("not a layer shape"), "{nonsense}");
     let bits = suite_fails(&["--models", "relu2_32", "--table-bits", "9"]);
     assert!(bits.contains("2 to 8 bits"), "{bits}");
+}
+
+#[test]
+fn suite_chooses_layer_shapes_within_the_budget() {
+    let report = suite(&[
+        "--models",
+        "relu2_32",
+        "--methods",
+        "kmeans",
+        "--seeds",
+        "0",
+        "--device-limit",
+        "0",
+        "--layer-shapes",
+        "auto",
+    ]);
+    assert_eq!(report["layer_shapes"], "auto");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    let shapes: Vec<&str> = r["shapes"].as_str().unwrap().split(',').collect();
+    assert_eq!(shapes.len(), 2, "{r}");
+    assert!(r["table_ratio"].as_f64().unwrap() <= 4.0 + 1e-9, "{r}");
 }

@@ -8,8 +8,9 @@
 //!   squared distances with a learned temperature per layer; the forward pass
 //!   keeps the hard one-hot choice (straight-through: `hard + soft -
 //!   detach(soft)`), so the loss is the loss of the network the device runs;
-//! - tables and biases are rounded to int8 at the compiler's scale
-//!   (`max|T| / 127`) in the forward pass (straight-through);
+//! - tables and biases are rounded to the table width at the compiler's
+//!   scale (`max|T| / 127` for int8) in the forward pass (straight-through;
+//!   `quantize_tables` off: not rounded);
 //! - the inputs of every layer are quantized as the device's are: the
 //!   network's input quantization for the first layer, the ReLU
 //!   requantization (calibrated on the training split at the start of every
