@@ -166,3 +166,89 @@ fn suite_device_equals_the_reference() {
     assert!(r["accuracy_device"].as_f64().is_some());
     assert_eq!(r["gap_of"], "reference");
 }
+
+fn suite_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+        .arg("suite")
+        .arg(root().join("tests/data/suite/suite.json"))
+        .args(args)
+        .output()
+        .expect("lutgen runs");
+    assert!(!out.status.success(), "lutgen suite {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn suite_takes_per_layer_shapes_narrow_tables_and_grouping() {
+    // relu2_32 is 64-32-10: 2,048 + 320 int8 weights. 8x4 on the first
+    // layer (2x: 4,096 entries) and 64x4 on the last (16x: 5,120) is 9,216
+    // table entries, 3.89x.
+    let report = suite(&[
+        "--models",
+        "relu2_32",
+        "--methods",
+        "kmeans,learned",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--device-limit",
+        "0",
+        "--layer-shapes",
+        "8x4,64x4",
+        "--table-bits",
+        "4",
+        "--group-inputs",
+        "true",
+    ]);
+    assert_eq!(report["table_bits"].as_u64(), Some(4));
+    assert_eq!(report["group_inputs"], true);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        assert_eq!(r["shapes"], "8x4,64x4", "{r}");
+        let ratio = r["table_ratio"].as_f64().unwrap();
+        assert!((ratio - 9216.0 / 2368.0).abs() < 1e-9, "{r}");
+        assert!(r["accuracy_reference_validation"].as_f64().unwrap() > 0.5);
+    }
+}
+
+#[test]
+fn suite_refuses_shapes_over_the_budget_or_off_the_layers() {
+    let over = suite_fails(&["--models", "relu2_32", "--layer-shapes", "64x4,16x4"]);
+    assert!(over.contains("over the budget"), "{over}");
+    let split = suite_fails(&["--models", "relu2_32", "--layer-shapes", "16x3,16x4"]);
+    assert!(split.contains("layer 0 (64 inputs): 16x3"), "{split}");
+    let count = suite_fails(&["--models", "relu2_32", "--layer-shapes", "16x4"]);
+    assert!(
+        count.contains("1 layer shapes for a network of 2 layers"),
+        "{count}"
+    );
+    let nonsense = suite_fails(&["--models", "relu2_32", "--layer-shapes", "big"]);
+    assert!(nonsense.contains("not a layer shape"), "{nonsense}");
+    let bits = suite_fails(&["--models", "relu2_32", "--table-bits", "9"]);
+    assert!(bits.contains("2 to 8 bits"), "{bits}");
+}
+
+#[test]
+fn suite_chooses_layer_shapes_within_the_budget() {
+    let report = suite(&[
+        "--models",
+        "relu2_32",
+        "--methods",
+        "kmeans",
+        "--seeds",
+        "0",
+        "--device-limit",
+        "0",
+        "--layer-shapes",
+        "auto",
+    ]);
+    assert_eq!(report["layer_shapes"], "auto");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    let shapes: Vec<&str> = r["shapes"].as_str().unwrap().split(',').collect();
+    assert_eq!(shapes.len(), 2, "{r}");
+    assert!(r["table_ratio"].as_f64().unwrap() <= 4.0 + 1e-9, "{r}");
+}

@@ -181,6 +181,16 @@ pub enum CompileError {
         inputs: usize,
         sub_vector_len: usize,
     },
+    #[error("{given} layer shapes given for a network of {layers} layers: give one KxV per layer")]
+    ShapeCount { given: usize, layers: usize },
+    #[error("tables of {bits} bits: the engine takes table entries of 2 to 8 bits")]
+    TableBits { bits: u32 },
+    #[error(
+        "grouping correlated inputs permutes the units of a hidden layer; this network has \
+         none (one layer), and the input order of the first layer is the network's own \
+         (a host that sends vectors does not know any permutation): leave --group-inputs off"
+    )]
+    GroupNoHidden,
     #[error("layer {layer}: the engine cannot take this shape: {source}")]
     Config { layer: usize, source: ConfigError },
     #[error("layer {layer}: {source}")]

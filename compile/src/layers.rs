@@ -74,7 +74,8 @@ pub fn compile_steps(
     progress: &ProgressBar,
 ) -> Result<(Network, Vec<Between>), CompileError> {
     check_calibration(mlp, calibration)?;
-    let v = options.sub_vector_len;
+    let shapes = options.shapes(mlp.layers.len())?;
+    let table_max = options.table_max()?;
     let layer_encoders = options.layer_encoders(mlp.layers.len())?;
     if given.is_some() {
         if let Some(layer) = layer_encoders.iter().position(|&e| e != EncoderKind::L2) {
@@ -84,7 +85,8 @@ pub fn compile_steps(
             });
         }
     }
-    for (layer, dense) in mlp.layers.iter().enumerate() {
+    for (layer, (dense, shape)) in mlp.layers.iter().zip(&shapes).enumerate() {
+        let v = shape.v;
         if v == 0 || !dense.inputs.is_multiple_of(v) {
             return Err(CompileError::Split {
                 layer,
@@ -105,7 +107,12 @@ pub fn compile_steps(
     } else {
         Vec::new()
     };
-    let codebooks_total: usize = mlp.layers.iter().map(|l| l.inputs / v).sum();
+    let codebooks_total: usize = mlp
+        .layers
+        .iter()
+        .zip(&shapes)
+        .map(|(l, s)| l.inputs / s.v)
+        .sum();
     progress.set_length(codebooks_total as u64);
     progress.set_position(0);
 
@@ -115,9 +122,10 @@ pub fn compile_steps(
     let mut steps = Vec::new();
     for (l, dense) in mlp.layers.iter().enumerate() {
         let (d, outputs) = (dense.inputs, dense.outputs);
+        let v = shapes[l].v;
         let c = d / v;
         let encoder = layer_encoders[l];
-        let k = encoders::centroids_for(encoder, options.centroids, v);
+        let k = encoders::centroids_for(encoder, shapes[l].k, v);
         if encoder.has_centroids() && n < k {
             return Err(CompileError::CalibrationRows {
                 rows: n,
@@ -133,7 +141,7 @@ pub fn compile_steps(
             encoder,
             activation_bits: 8,
             centroid_bits: 8,
-            table_bits: 8,
+            table_bits: options.table_bits,
             bias_bits: 16,
             entries_per_read: 1,
         };
@@ -228,12 +236,12 @@ pub fn compile_steps(
             .ok_or(CompileError::Solve { layer: l })?;
         }
 
-        // int8 tables and bias at the same scale.
+        // Tables (table_bits wide) and bias at the same scale.
         let tmax = tables.iter().fold(0f64, |m, &t| m.max(t.abs()));
-        let acc_scale = if tmax > 0.0 { tmax / 127.0 } else { 1.0 };
+        let acc_scale = if tmax > 0.0 { tmax / table_max } else { 1.0 };
         let tables_q: Vec<i8> = tables
             .iter()
-            .map(|&t| (t / acc_scale).round().clamp(-127.0, 127.0) as i8)
+            .map(|&t| (t / acc_scale).round().clamp(-table_max, table_max) as i8)
             .collect();
         let bias_q: Vec<i64> = bias
             .iter()

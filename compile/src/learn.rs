@@ -8,8 +8,9 @@
 //!   squared distances with a learned temperature per layer; the forward pass
 //!   keeps the hard one-hot choice (straight-through: `hard + soft -
 //!   detach(soft)`), so the loss is the loss of the network the device runs;
-//! - tables and biases are rounded to int8 at the compiler's scale
-//!   (`max|T| / 127`) in the forward pass (straight-through);
+//! - tables and biases are rounded to the table width at the compiler's
+//!   scale (`max|T| / 127` for int8) in the forward pass (straight-through;
+//!   `quantize_tables` off: not rounded);
 //! - the inputs of every layer are quantized as the device's are: the
 //!   network's input quantization for the first layer, the ReLU
 //!   requantization (calibrated on the training split at the start of every
@@ -87,20 +88,25 @@ impl LayerVars {
     }
 }
 
-/// Straight-through rounding to int8 at scale `max|x| / 127`: forward quantized, backward identity.
-/// Also returns that scale (in the units of `t`).
-fn fake_quant_tables(t: &Tensor, b: &Tensor) -> candle_core::Result<(Tensor, Tensor, f64)> {
+/// Straight-through rounding of the tables to `[-q, q]` at scale `max|x| / q`
+/// (q = 127 for int8 tables): forward quantized, backward identity. `q = None`:
+/// no rounding (the scale is still returned). Also returns that scale (in the units of `t`).
+fn fake_quant_tables(
+    t: &Tensor,
+    b: &Tensor,
+    q: Option<f64>,
+) -> candle_core::Result<(Tensor, Tensor, f64)> {
     let tmax = t.detach().abs()?.max_all()?.to_vec0::<f32>()?;
-    let s = if tmax > 0.0 {
-        f64::from(tmax) / 127.0
-    } else {
-        1.0
+    let Some(q) = q else {
+        let s = if tmax > 0.0 { f64::from(tmax) } else { 1.0 };
+        return Ok((t.clone(), b.clone(), s));
     };
+    let s = if tmax > 0.0 { f64::from(tmax) / q } else { 1.0 };
     let tq = t
         .detach()
         .affine(1.0 / s, 0.0)?
         .round()?
-        .clamp(-127f32, 127f32)?
+        .clamp(-q, q)?
         .affine(s, 0.0)?;
     let bq = b.detach().affine(1.0 / s, 0.0)?.round()?.affine(s, 0.0)?;
     let t = (t + (tq - t.detach())?)?;
@@ -178,6 +184,8 @@ struct Model {
     /// The integer step after each layer but the last, recalibrated every epoch.
     steps: Vec<TrainStep>,
     device: Device,
+    /// The largest table code in the training's forward pass (None: tables not rounded).
+    table_max: Option<f64>,
 }
 
 impl Model {
@@ -193,7 +201,7 @@ impl Model {
     /// the real value of one accumulator unit.
     fn outputs(&self, lv: &LayerVars, a: &Tensor) -> candle_core::Result<(Tensor, f64)> {
         let b = a.dim(0)?;
-        let (tq, bq, s) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor())?;
+        let (tq, bq, s) = fake_quant_tables(&lv.table()?, lv.bias.as_tensor(), self.table_max)?;
         let y = a
             .reshape((b, lv.c * lv.k))?
             .matmul(&tq)?
@@ -353,7 +361,8 @@ pub fn learn(
     };
     let (init, init_steps) = compile_steps(mlp, calibration, &refit, None, progress)?;
     let device = Device::Cpu;
-    let (k, v) = (options.centroids, options.sub_vector_len);
+    let shapes = options.shapes(mlp.layers.len())?;
+    let table_max = options.table_max()?;
     // The real input scale and zero point of every layer at the start.
     let input = init.input_quantization();
     let mut scales = vec![f64::from(input.scale)];
@@ -396,6 +405,7 @@ pub fn learn(
     for (l, (layer, dense)) in init.layers().iter().zip(&mlp.layers).enumerate() {
         let cfg = layer.image.config();
         let (c, nout) = (cfg.codebooks, cfg.outputs);
+        let (k, v) = (shapes[l].k, shapes[l].v);
         let zp = zero_points[l];
         let cent: Vec<f32> = layer
             .image
@@ -467,6 +477,7 @@ pub fn learn(
         activations: mlp.activations.clone(),
         steps: Vec::new(),
         device: device.clone(),
+        table_max: lo.quantize_tables.then_some(table_max),
     };
     // Temperature: the mean nearest distance (normalized units) at the start, per layer.
     let (steps, nearest) = model.calibrate(&x_all)?;

@@ -16,6 +16,9 @@
 //!    (the largest magnitude maps to 127), the bias to the same scale.
 //! 4. Between layers: integer requantization to the next layer's int8 input
 //!    with ReLU, its scale calibrated on the layer's real outputs.
+//!
+//! With `group_inputs`, every hidden layer's units are first permuted so that
+//! each codebook of the next layer holds correlated inputs ([`group`]).
 
 pub mod batch_norm;
 pub mod dataset;
@@ -24,6 +27,7 @@ pub mod encoders;
 pub mod error;
 pub mod eval;
 pub mod frontend;
+pub mod group;
 pub mod kmeans;
 pub mod layers;
 pub mod learn;
@@ -43,7 +47,7 @@ pub use eval::accuracy;
 pub use layers::{check_calibration, compile_with, LayerParams};
 pub use learn::learn;
 pub use mlp::{Activation, Head, Mlp};
-pub use options::{CompileOptions, LearnOptions, Method};
+pub use options::{CompileOptions, LayerShape, LearnOptions, Method};
 pub use quantize::{between, identity_requantize, input_quantization, relu_requantize, Between};
 pub use refit::{refit, refit_weighted};
 
@@ -57,6 +61,16 @@ pub fn compile(
     options: &CompileOptions,
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
+    if options.group_inputs {
+        check_calibration(mlp, calibration)?;
+        let shapes = options.shapes(mlp.layers.len())?;
+        let (grouped, _) = group::group_inputs(mlp, calibration, &shapes)?;
+        let options = CompileOptions {
+            group_inputs: false,
+            ..options.clone()
+        };
+        return compile(&grouped, calibration, &options, progress);
+    }
     if options.method == Method::Learned {
         let encoders = options.layer_encoders(mlp.layers.len())?;
         if let Some(layer) = encoders.iter().position(|&e| e != EncoderKind::L2) {

@@ -47,6 +47,52 @@ pub struct CompileOptions {
     pub encoders: Vec<EncoderKind>,
     /// Training of `Method::Learned` (ignored by the other methods).
     pub learn: LearnOptions,
+    /// (K, V) of each layer in order, overriding `centroids` and
+    /// `sub_vector_len`; empty: every layer takes those.
+    pub layer_shapes: Vec<LayerShape>,
+    /// Width of the table entries (2 to 8): tables and the bias share one
+    /// scale per layer, the largest magnitude at `2^(bits-1) - 1`.
+    pub table_bits: u32,
+    /// ITLUMM's grouping: permute every hidden layer's units so that each
+    /// codebook of the next layer holds correlated inputs (an exact
+    /// reparametrization of the float network; the network's input and
+    /// output order are unchanged).
+    pub group_inputs: bool,
+}
+
+/// One layer's codebook shape: K centroids per codebook, sub-vectors of V.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LayerShape {
+    pub k: usize,
+    pub v: usize,
+}
+
+impl std::fmt::Display for LayerShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.k, self.v)
+    }
+}
+
+impl std::str::FromStr for LayerShape {
+    type Err = String;
+    /// `KxV`, e.g. `16x4`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a layer shape KxV (e.g. 16x4)");
+        let (k, v) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+        let k: usize = k.parse().map_err(|_| bad())?;
+        let v: usize = v.parse().map_err(|_| bad())?;
+        if k < 2 || v == 0 {
+            return Err(format!("{s}: K must be at least 2 and V at least 1"));
+        }
+        Ok(LayerShape { k, v })
+    }
+}
+
+impl LayerShape {
+    /// Table entries over int8 weights of a layer of this shape: K / V.
+    pub fn ratio(self) -> f64 {
+        self.k as f64 / self.v as f64
+    }
 }
 
 impl Default for CompileOptions {
@@ -61,11 +107,43 @@ impl Default for CompileOptions {
             lanes: 1,
             encoders: vec![EncoderKind::L2],
             learn: LearnOptions::default(),
+            layer_shapes: Vec::new(),
+            table_bits: 8,
+            group_inputs: false,
         }
     }
 }
 
 impl CompileOptions {
+    /// The (K, V) of each of `layers` layers (K as given; encoders without
+    /// centroids choose their own, see [`crate::encoders::centroids_for`]).
+    pub fn shapes(&self, layers: usize) -> Result<Vec<LayerShape>, CompileError> {
+        match self.layer_shapes.as_slice() {
+            [] => Ok(vec![
+                LayerShape {
+                    k: self.centroids,
+                    v: self.sub_vector_len,
+                };
+                layers
+            ]),
+            many if many.len() == layers => Ok(many.to_vec()),
+            many => Err(CompileError::ShapeCount {
+                given: many.len(),
+                layers,
+            }),
+        }
+    }
+
+    /// The largest table entry magnitude: `2^(table_bits - 1) - 1`.
+    pub fn table_max(&self) -> Result<f64, CompileError> {
+        if !(2..=8).contains(&self.table_bits) {
+            return Err(CompileError::TableBits {
+                bits: self.table_bits,
+            });
+        }
+        Ok(f64::from((1u32 << (self.table_bits - 1)) - 1))
+    }
+
     /// The encoder of each of `layers` layers.
     pub fn layer_encoders(&self, layers: usize) -> Result<Vec<EncoderKind>, CompileError> {
         match self.encoders.as_slice() {
@@ -103,6 +181,10 @@ pub struct LearnOptions {
     /// validation rows (the refit start counts as epoch 0; ties: the later
     /// epoch) instead of the last.
     pub best_epoch: bool,
+    /// Round the tables to the compile's table width in the training's
+    /// forward pass (straight-through), as LUT-NN does; false: train on
+    /// unrounded tables (they are rounded when compiled either way).
+    pub quantize_tables: bool,
     /// Print one line per epoch on stderr.
     pub verbose: bool,
 }
@@ -112,12 +194,13 @@ impl Default for LearnOptions {
         LearnOptions {
             epochs: 30,
             batch: 32,
-            learning_rate: 0.05,
+            learning_rate: 0.2,
             validation: 0.1,
             labels: None,
             distill: 0.5,
             free_tables: false,
             best_epoch: false,
+            quantize_tables: true,
             verbose: false,
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::error::CompileError;
 use crate::eval::{method_color, pct, plot_error};
-use crate::options::Method;
+use crate::options::{LayerShape, Method};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -59,6 +59,103 @@ pub fn budget_shape(budget: f64, sub_vector_len: usize) -> Option<(usize, usize)
     Some((k, sub_vector_len))
 }
 
+/// Table entries over int8 weights of a network of layers `dims` (inputs,
+/// outputs) with per-layer `shapes`: `sum (D / V) K N / sum D N`.
+pub fn shapes_ratio(dims: &[(usize, usize)], shapes: &[LayerShape]) -> f64 {
+    let tables: usize = dims
+        .iter()
+        .zip(shapes)
+        .map(|(&(d, n), s)| (d / s.v.max(1)) * s.k * n)
+        .sum();
+    let weights: usize = dims.iter().map(|&(d, n)| d * n).sum();
+    tables as f64 / weights.max(1) as f64
+}
+
+/// Checks per-layer `shapes` for layers `dims` (inputs, outputs): one per
+/// layer, each V dividing its layer's inputs, K at least 2, and the whole
+/// network's tables within `budget` times its int8 weights.
+pub fn check_shapes(
+    dims: &[(usize, usize)],
+    shapes: &[LayerShape],
+    budget: f64,
+) -> Result<(), String> {
+    if shapes.len() != dims.len() {
+        return Err(format!(
+            "{} layer shapes for a network of {} layers: give one KxV per layer",
+            shapes.len(),
+            dims.len()
+        ));
+    }
+    for (l, (&(d, _), s)) in dims.iter().zip(shapes).enumerate() {
+        if s.k < 2 || s.v == 0 || !d.is_multiple_of(s.v) {
+            return Err(format!(
+                "layer {l} ({d} inputs): {s} is not a shape for it (K at least 2, V dividing {d})"
+            ));
+        }
+    }
+    let ratio = shapes_ratio(dims, shapes);
+    if ratio > budget + 1e-9 {
+        let list: Vec<String> = shapes.iter().map(LayerShape::to_string).collect();
+        return Err(format!(
+            "shapes {} make tables {ratio:.2} x the int8 weights, over the budget of {budget}",
+            list.join(",")
+        ));
+    }
+    Ok(())
+}
+
+/// The shapes a layer of `d` inputs may take in an allocation: K in 8..=64
+/// and V in 1..=16 (powers of two, V dividing `d`) with K / V from 2 to 16.
+pub fn candidate_shapes(d: usize) -> Vec<LayerShape> {
+    let mut out = Vec::new();
+    for v in [1usize, 2, 4, 8, 16] {
+        for k in [8usize, 16, 32, 64] {
+            let r = k / v;
+            if d.is_multiple_of(v) && k.is_multiple_of(v) && (2..=16).contains(&r) {
+                out.push(LayerShape { k, v });
+            }
+        }
+    }
+    out
+}
+
+/// The per-layer shapes of least total cost within `budget`: `costs[l]` lists
+/// layer l's candidates with their cost (e.g. the validation loss with that
+/// layer changed alone); the costs of layers are added. Exhaustive over the
+/// candidates' product; ties: the first in order. `None` when no
+/// combination fits.
+pub fn best_allocation(
+    dims: &[(usize, usize)],
+    costs: &[Vec<(LayerShape, f64)>],
+    budget: f64,
+) -> Option<Vec<LayerShape>> {
+    let mut best: Option<(f64, Vec<LayerShape>)> = None;
+    let mut index = vec![0usize; costs.len()];
+    if costs.iter().any(Vec::is_empty) || costs.len() != dims.len() {
+        return None;
+    }
+    loop {
+        let shapes: Vec<LayerShape> = index.iter().zip(costs).map(|(&i, c)| c[i].0).collect();
+        let cost: f64 = index.iter().zip(costs).map(|(&i, c)| c[i].1).sum();
+        if check_shapes(dims, &shapes, budget).is_ok() && best.as_ref().is_none_or(|b| cost < b.0) {
+            best = Some((cost, shapes));
+        }
+        // The next index in mixed radix.
+        let mut l = 0;
+        loop {
+            if l == index.len() {
+                return best.map(|(_, s)| s);
+            }
+            index[l] += 1;
+            if index[l] < costs[l].len() {
+                break;
+            }
+            index[l] = 0;
+            l += 1;
+        }
+    }
+}
+
 /// One model x method x seed.
 #[derive(Clone, Debug, Serialize)]
 pub struct SuiteRow {
@@ -67,6 +164,8 @@ pub struct SuiteRow {
     pub seed: u64,
     pub k: usize,
     pub v: usize,
+    /// Each layer's KxV, comma-separated (K and V above are the first layer's).
+    pub shapes: String,
     /// Engine lanes of every layer: the fewest (a power of two) that fit its tables.
     pub lanes: usize,
     pub table_bytes: usize,
@@ -137,6 +236,10 @@ pub struct SuiteReport {
     pub budget: f64,
     pub k: usize,
     pub v: usize,
+    /// `--layer-shapes`: `uniform`, `auto` or a list (each row has its own shapes).
+    pub layer_shapes: String,
+    pub table_bits: u32,
+    pub group_inputs: bool,
     pub seeds: Vec<u64>,
     pub test_vectors: usize,
     pub calibration_vectors: usize,
@@ -215,8 +318,8 @@ pub fn summary_table(report: &SuiteReport) -> String {
 /// Every row as a Markdown table (accuracies in percent, gaps in points).
 pub fn rows_table(report: &SuiteReport) -> String {
     let mut s = String::from(
-        "| model | method | seed | K | V | x int8 weights | float % | reference % | device % | gap (points) |\n\
-         | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| model | method | seed | KxV per layer | x int8 weights | float % | reference % | device % | gap (points) |\n\
+         | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in &report.rows {
         let device = match r.accuracy_device {
@@ -236,12 +339,11 @@ pub fn rows_table(report: &SuiteReport) -> String {
             format!("{:.2}", r.table_ratio)
         };
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.model,
             r.method.name(),
             r.seed,
-            r.k,
-            r.v,
+            r.shapes,
             ratio,
             pct(r.accuracy_float),
             opt_pct(r.accuracy_reference),
@@ -291,8 +393,8 @@ pub fn markdown(report: &SuiteReport) -> String {
         "# Fidelity over the model suite\n\n\
          Generated by `{}` in {:.0} s (see [compiler.md](compiler.md#the-fidelity-suite-lutgen-suite)). \
          Every model of `{}` is compiled with every method at seeds {} and a table budget of \
-         {} x the int8 weight bytes: K = {}, V = {} (a layer's tables are K / V times its int8 \
-         weights). Tables are calibrated and trained on the {} training rows of the training split; \
+         {} x the int8 weight bytes: {} (a layer's tables are K / V times its int8 \
+         weights), {}-bit tables{}. Tables are calibrated and trained on the {} training rows of the training split; \
          the {} validation rows ({}) are held apart; {} test vectors (one is {:.2} points).\n\n\
          The gap is float minus device accuracy on the test split, in points. {}. {} of {} compiled \
          rows ran on the device; {}.\n\n\
@@ -304,8 +406,19 @@ pub fn markdown(report: &SuiteReport) -> String {
         report.suite,
         seeds.join(", "),
         report.budget,
-        report.k,
-        report.v,
+        match report.layer_shapes.as_str() {
+            "uniform" => format!("K = {}, V = {} in every layer", report.k, report.v),
+            "auto" => "each layer's K and V chosen per model on the validation rows \
+                       (`--layer-shapes auto`; the rows give them)"
+                .to_string(),
+            list => format!("K x V per layer {list}"),
+        },
+        report.table_bits,
+        if report.group_inputs {
+            ", hidden units grouped by correlation for the next layer's codebooks (`--group-inputs`)"
+        } else {
+            ""
+        },
         report.calibration_vectors,
         report.validation_vectors,
         report.validation_rule,
@@ -323,6 +436,62 @@ pub fn markdown(report: &SuiteReport) -> String {
         models_table(report),
         rows_table(report),
     )
+}
+
+/// The markers around a section `name` of a Markdown page (`lutgen suite --section`).
+fn section_markers(name: &str) -> (String, String) {
+    (
+        format!("<!-- lutgen suite section {name} -->"),
+        format!("<!-- end of lutgen suite section {name} -->"),
+    )
+}
+
+/// The sections (`--section`) of an existing page, in order: each with its markers.
+pub fn sections_of(page: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find("<!-- lutgen suite section ") {
+        let after = &rest[start + "<!-- lutgen suite section ".len()..];
+        let Some(close) = after.find(" -->") else {
+            break;
+        };
+        let name = after[..close].to_string();
+        let (_, end) = section_markers(&name);
+        let Some(stop) = rest[start..].find(&end) else {
+            break;
+        };
+        let stop = start + stop + end.len();
+        out.push((name, rest[start..stop].to_string()));
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// `report` as section `name` of a page: its headings one level down, between markers.
+pub fn markdown_section(report: &SuiteReport, name: &str) -> String {
+    let (start, end) = section_markers(name);
+    let body: String = markdown(report)
+        .lines()
+        .map(|l| {
+            if l == "# Fidelity over the model suite" {
+                format!("## Fidelity over the model suite: {name}\n")
+            } else if l.starts_with('#') {
+                format!("#{l}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    format!("{start}\n{}{end}", body.trim_end().to_string() + "\n")
+}
+
+/// The page `page` (what a run writes) with `section` (name, text) in place
+/// of the section of that name, or after the page when it has none.
+pub fn with_section(page: &str, name: &str, section: &str) -> String {
+    match sections_of(page).into_iter().find(|(n, _)| n == name) {
+        Some((_, old)) => page.replacen(&old, section, 1),
+        None => format!("{}\n\n{section}\n", page.trim_end()),
+    }
 }
 
 /// The note every suite report carries.
@@ -480,6 +649,84 @@ mod tests {
         assert_eq!(budget_shape(0.25, 4), None);
     }
 
+    fn sh(k: usize, v: usize) -> LayerShape {
+        LayerShape { k, v }
+    }
+
+    #[test]
+    fn per_layer_shapes_are_checked_against_the_layers_and_the_budget() {
+        let dims = [(64, 128), (128, 10)];
+        assert!(check_shapes(&dims, &[sh(16, 4), sh(16, 4)], 4.0).is_ok());
+        assert!((shapes_ratio(&dims, &[sh(16, 4), sh(64, 4)]) - 5.62).abs() < 0.01);
+        // Over the budget: refused, naming the ratio.
+        let err = check_shapes(&dims, &[sh(16, 4), sh(64, 4)], 4.0).unwrap_err();
+        assert!(
+            err.contains("5.62 x") && err.contains("over the budget"),
+            "{err}"
+        );
+        // A V that does not divide the layer's inputs.
+        let err = check_shapes(&[(64, 10), (12, 10)], &[sh(16, 4), sh(40, 8)], 4.0).unwrap_err();
+        assert!(err.contains("layer 1 (12 inputs): 40x8"), "{err}");
+        // One shape per layer.
+        assert!(check_shapes(&dims, &[sh(16, 4)], 4.0).is_err());
+        // K below 2.
+        assert!(check_shapes(&dims, &[sh(1, 1), sh(16, 4)], 4.0).is_err());
+    }
+
+    #[test]
+    fn sections_are_kept_and_replaced() {
+        let page = "# Page\n\ntext\n";
+        let one = format!(
+            "{}\nbody 1\n{}",
+            section_markers("4-bit").0,
+            section_markers("4-bit").1
+        );
+        let a = with_section(page, "4-bit", &one);
+        assert_eq!(sections_of(&a), vec![("4-bit".to_string(), one.clone())]);
+        assert!(a.starts_with("# Page\n\ntext\n\n<!--"));
+        // Replaced in place, once.
+        let two = one.replace("body 1", "body 2");
+        let b = with_section(&a, "4-bit", &two);
+        assert!(b.contains("body 2") && !b.contains("body 1"), "{b}");
+        assert_eq!(sections_of(&b).len(), 1);
+        // A new page keeps the old page's sections when they are carried over.
+        let fresh = "# Page\n\nnew text\n";
+        let c = sections_of(&b)
+            .iter()
+            .fold(fresh.to_string(), |p, (n, t)| with_section(&p, n, t));
+        assert!(c.contains("new text") && c.contains("body 2"), "{c}");
+    }
+
+    #[test]
+    fn layer_shapes_parse_and_refuse_nonsense() {
+        assert_eq!("32x8".parse::<LayerShape>(), Ok(sh(32, 8)));
+        for bad in ["32", "x8", "1x4", "16x0", "16x-1", "axb"] {
+            assert!(bad.parse::<LayerShape>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_allocation_spends_the_budget_where_it_lowers_the_cost() {
+        // A large first layer and a small last one: the last can take 16x
+        // while the first drops to 2x, if that lowers the summed cost.
+        let dims = [(64, 128), (128, 10)];
+        let costs = vec![
+            vec![(sh(16, 4), 1.0), (sh(8, 4), 1.1)],
+            vec![(sh(16, 4), 1.0), (sh(64, 4), 0.5)],
+        ];
+        assert_eq!(
+            best_allocation(&dims, &costs, 4.0),
+            Some(vec![sh(8, 4), sh(64, 4)])
+        );
+        // Nothing fits: None.
+        let costs = vec![vec![(sh(64, 4), 0.0)], vec![(sh(64, 4), 0.0)]];
+        assert_eq!(best_allocation(&dims, &costs, 4.0), None);
+        // Candidates: V divides the layer, K / V from 2 to 16.
+        let c = candidate_shapes(12);
+        assert!(c.contains(&sh(16, 4)) && c.contains(&sh(16, 1)) && !c.contains(&sh(64, 8)));
+        assert!(!c.contains(&sh(8, 8)) && !c.contains(&sh(64, 2)));
+    }
+
     fn row(model: &str, method: Method, seed: u64, gap: Option<f64>) -> SuiteRow {
         SuiteRow {
             model: model.into(),
@@ -487,6 +734,7 @@ mod tests {
             seed,
             k: 16,
             v: 4,
+            shapes: "16x4".into(),
             lanes: 1,
             table_bytes: 4,
             weight_bytes_int8: 1,

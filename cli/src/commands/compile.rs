@@ -6,10 +6,10 @@ use crate::error::Error;
 use crate::output::task_bar;
 use clap::Args;
 use lutgen_compile::frontend::{self, WeightsOptions};
-use lutgen_compile::LearnOptions;
 use lutgen_compile::{
     self as compile, batch_norm, mlp, Activation, CompileOptions, FoldedBatchNorm, Head, Method,
 };
+use lutgen_compile::{LayerShape, LearnOptions};
 use lutgen_core::EncoderKind;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -54,6 +54,20 @@ pub struct CompileArgs {
     /// Sub-vector length V; each layer gets C = inputs / V codebooks.
     #[arg(short = 'v', long = "sub-vector", default_value_t = 4)]
     pub sub_vector_len: usize,
+    /// Each layer's K and V in order, overriding -k and -v (e.g. `8x4,64x4`).
+    #[arg(long, value_delimiter = ',', value_name = "KxV,...")]
+    pub layer_shapes: Vec<LayerShape>,
+    /// Width of the table entries, 2 to 8 bits.
+    #[arg(long, default_value_t = 8)]
+    pub table_bits: u32,
+    /// Permute every hidden layer's units so that each codebook of the next
+    /// layer holds correlated inputs (ITLUMM; the network's input and output
+    /// order are unchanged).
+    #[arg(long)]
+    pub group_inputs: bool,
+    /// Train the learned method on tables rounded to the table width (straight-through).
+    #[arg(long, default_value_t = LearnOptions::default().quantize_tables, action = clap::ArgAction::Set)]
+    pub quantize_tables: bool,
     /// How tables are made: from the k-means centroids, refit by least squares, or learned end to end.
     #[arg(long, value_enum, default_value_t = Method::Refit)]
     pub method: Method,
@@ -174,9 +188,13 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
             distill: args.distill,
             free_tables: args.free_tables,
             best_epoch: args.best_epoch,
+            quantize_tables: args.quantize_tables,
             labels,
             verbose: !args.json,
         },
+        layer_shapes: args.layer_shapes.clone(),
+        table_bits: args.table_bits,
+        group_inputs: args.group_inputs,
         seed: args.seed,
         ridge: args.ridge,
         lanes: args.lanes,

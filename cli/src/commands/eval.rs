@@ -111,7 +111,14 @@ impl EvalArgs {
 /// The command line as typed, for the reports to say how they were made.
 pub fn command_line() -> String {
     let mut words = vec!["lutgen".to_string()];
-    words.extend(std::env::args().skip(1));
+    // An argument with a space (`--section "4-bit tables"`) quoted, so the line runs as written.
+    words.extend(std::env::args().skip(1).map(|a| {
+        if a.contains(char::is_whitespace) {
+            format!("\"{a}\"")
+        } else {
+            a
+        }
+    }));
     words.join(" ")
 }
 

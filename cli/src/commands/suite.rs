@@ -16,11 +16,12 @@ use clap::Args;
 use lutgen_compile::dense::DenseInt8;
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::suite::{
-    budget_shape, markdown, plot, summarize, table, Manifest, SuiteModel, SuiteReport, SuiteRow,
+    best_allocation, budget_shape, candidate_shapes, check_shapes, markdown, markdown_section,
+    plot, sections_of, summarize, table, with_section, Manifest, SuiteModel, SuiteReport, SuiteRow,
     NOTE,
 };
 use lutgen_compile::{self as compile, accuracy, mlp, CompileError};
-use lutgen_compile::{CompileOptions, LearnOptions, Method};
+use lutgen_compile::{CompileOptions, LayerShape, LearnOptions, Method};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -58,6 +59,23 @@ pub struct SuiteArgs {
     /// Keep the learned method's epoch most accurate on its validation rows (false: the last epoch).
     #[arg(long, default_value_t = LearnOptions::default().best_epoch, action = clap::ArgAction::Set)]
     pub best_epoch: bool,
+    /// Round the learned method's tables to the table width in its training's forward pass.
+    #[arg(long, default_value_t = LearnOptions::default().quantize_tables, action = clap::ArgAction::Set)]
+    pub quantize_tables: bool,
+    /// Width of the table entries, 2 to 8 bits (tables and bias share one scale per layer).
+    #[arg(long, default_value_t = 8)]
+    pub table_bits: u32,
+    /// Each layer's K and V: `uniform` (the budget's K at V = --sub-vector
+    /// for every layer), `auto` (chosen per model within the budget on the
+    /// validation rows, see docs/compiler.md), or one `KxV` per layer
+    /// (e.g. `8x4,64x4`; only for models of that many layers).
+    #[arg(long, default_value = "uniform", value_name = "uniform|auto|KxV,...")]
+    pub layer_shapes: String,
+    /// Permute every hidden layer's units so that each codebook of the next
+    /// layer holds correlated inputs (ITLUMM; the network's input and output
+    /// order are unchanged).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub group_inputs: bool,
     /// Ridge term of the refit.
     #[arg(long, default_value_t = 1.0)]
     pub ridge: f64,
@@ -67,6 +85,11 @@ pub struct SuiteArgs {
     /// Write the report as Markdown to this file.
     #[arg(long, value_name = "FILE.md")]
     pub markdown: Option<PathBuf>,
+    /// Write the report as a section of the --markdown file (replacing the
+    /// section of that name, keeping the rest of the page) instead of the
+    /// whole page. A whole-page run keeps the page's sections.
+    #[arg(long, value_name = "NAME", requires = "markdown")]
+    pub section: Option<String>,
     /// Draw the gap of every row to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
@@ -109,10 +132,10 @@ fn split<T: Clone>(all: &[T], validation: &[usize]) -> Result<(Vec<T>, Vec<T>), 
 
 /// The fewest lanes (a power of two) with which every layer's table memory
 /// fits an engine memory: a lane holds `(D / V) K ceil(N / L)` table words.
-fn lanes_for(model: &lutgen_compile::Mlp, k: usize, v: usize) -> usize {
+fn lanes_for(model: &lutgen_compile::Mlp, shapes: &[LayerShape]) -> usize {
     let fits = |lanes: usize| {
-        model.layers.iter().all(|l| {
-            (l.inputs / v) * k * l.outputs.div_ceil(lanes.min(l.outputs))
+        model.layers.iter().zip(shapes).all(|(l, s)| {
+            (l.inputs / s.v) * s.k * l.outputs.div_ceil(lanes.min(l.outputs))
                 <= lutgen_core::config::MAX_MEMORY_WORDS
         })
     };
@@ -121,6 +144,144 @@ fn lanes_for(model: &lutgen_compile::Mlp, k: usize, v: usize) -> usize {
         lanes *= 2;
     }
     lanes
+}
+
+/// How each layer's K and V are chosen (`--layer-shapes`).
+enum ShapeRule {
+    Uniform,
+    Auto,
+    Given(Vec<LayerShape>),
+}
+
+impl ShapeRule {
+    fn parse(text: &str) -> Result<Self, Error> {
+        match text.trim() {
+            "uniform" => Ok(ShapeRule::Uniform),
+            "auto" => Ok(ShapeRule::Auto),
+            list => list
+                .split(',')
+                .map(|s| s.parse::<LayerShape>())
+                .collect::<Result<Vec<_>, _>>()
+                .map(ShapeRule::Given)
+                .map_err(|e| Error::Usage(format!("--layer-shapes: {e} (or uniform, or auto)"))),
+        }
+    }
+}
+
+/// Mean KL divergence (nats) from the float network's softmax to the
+/// compiled network's (its dequantized outputs) over `inputs`.
+fn kl_to_float(
+    network: &lutgen_core::Network,
+    inputs: &[Vec<f32>],
+    float: &[Vec<f64>],
+) -> Result<f64, Error> {
+    let softmax = |z: &[f64]| -> Vec<f64> {
+        let m = z.iter().fold(f64::MIN, |a, &b| a.max(b));
+        let e: Vec<f64> = z.iter().map(|&v| (v - m).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        e.into_iter().map(|v| v / sum).collect()
+    };
+    let input = network.input_quantization();
+    let scale = f64::from(network.output_scale());
+    let outs = super::dataset::reference_outputs(
+        network,
+        &inputs.iter().map(|x| input.quantize(x)).collect::<Vec<_>>(),
+    )?;
+    let mut total = 0.0;
+    for (o, f) in outs.iter().zip(float) {
+        let q = softmax(&o.iter().map(|&a| f64::from(a) * scale).collect::<Vec<_>>());
+        let p = softmax(f);
+        total += p
+            .iter()
+            .zip(&q)
+            .map(|(&p, &q)| {
+                if p > 0.0 {
+                    p * (p / q.max(1e-300)).ln()
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>();
+    }
+    Ok(total / outs.len().max(1) as f64)
+}
+
+/// Chooses each layer's shape within `budget` on the validation rows: for
+/// every layer and every candidate shape ([`candidate_shapes`]) the model is
+/// compiled with `kmeans` (every other layer at `base`), and the validation
+/// KL divergence from the float network measured; the combination of the
+/// least summed divergence within the budget ([`best_allocation`]) is kept
+/// when, compiled, its divergence is below the uniform `base`'s; else `base`.
+#[allow(clippy::too_many_arguments)]
+fn allocate(
+    model: &lutgen_compile::Mlp,
+    calibration: &[Vec<f32>],
+    validation: &[Vec<f32>],
+    float_validation: &[Vec<f64>],
+    base: LayerShape,
+    budget: f64,
+    options: &CompileOptions,
+    bar: &indicatif::ProgressBar,
+    name: &str,
+) -> Result<Vec<LayerShape>, Error> {
+    let dims: Vec<(usize, usize)> = model.layers.iter().map(|l| (l.inputs, l.outputs)).collect();
+    let uniform = vec![base; dims.len()];
+    let score = |shapes: &[LayerShape]| -> Result<f64, Error> {
+        let options = CompileOptions {
+            method: Method::Kmeans,
+            layer_shapes: shapes.to_vec(),
+            lanes: lanes_for(model, shapes),
+            ..options.clone()
+        };
+        let network = compile::compile(
+            model,
+            calibration,
+            &options,
+            &indicatif::ProgressBar::hidden(),
+        )?;
+        kl_to_float(&network, validation, float_validation)
+    };
+    let base_score = score(&uniform)?;
+    let mut costs = Vec::new();
+    for (l, &(d, _)) in dims.iter().enumerate() {
+        let mut of = Vec::new();
+        for shape in candidate_shapes(d) {
+            bar.set_message(format!(
+                "{name}: choosing layer shapes, layer {l} at {shape}"
+            ));
+            let cost = if shape == base {
+                base_score
+            } else {
+                let mut shapes = uniform.clone();
+                shapes[l] = shape;
+                score(&shapes)?
+            };
+            of.push((shape, cost));
+        }
+        costs.push(of);
+    }
+    let Some(best) = best_allocation(&dims, &costs, budget) else {
+        return Ok(uniform);
+    };
+    let best_score = if best == uniform {
+        base_score
+    } else {
+        score(&best)?
+    };
+    let list: Vec<String> = best.iter().map(LayerShape::to_string).collect();
+    say(
+        bar,
+        format!(
+            "{name}: layer shapes {} (validation KL {best_score:.4} against {base_score:.4} uniform): {}",
+            list.join(","),
+            if best_score < base_score { "kept" } else { "uniform kept" }
+        ),
+    );
+    Ok(if best_score < base_score {
+        best
+    } else {
+        uniform
+    })
 }
 
 /// One line on stderr per row, above the bar (also when the bar is hidden, off a terminal).
@@ -182,6 +343,13 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
     let (calibration, validation) = split(&train_all, &data.validation_rows)?;
     let (train_labels, validation_labels) = split(&train_labels_all, &data.validation_rows)?;
     let device_vectors = args.device_limit.unwrap_or(test.len()).min(test.len());
+    let rule = ShapeRule::parse(&args.layer_shapes)?;
+    if !(2..=8).contains(&args.table_bits) {
+        return Err(CompileError::TableBits {
+            bits: args.table_bits,
+        }
+        .into());
+    }
 
     let overall = task_bar(false);
     overall.set_length((models.len() * args.methods.len() * args.seeds.len()) as u64);
@@ -199,7 +367,12 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
                 model.input_dim()
             )));
         }
-        if let Some(layer) = model.layers.iter().find(|l| l.inputs % v != 0) {
+        let dims: Vec<(usize, usize)> =
+            model.layers.iter().map(|l| (l.inputs, l.outputs)).collect();
+        if let ShapeRule::Given(shapes) = &rule {
+            check_shapes(&dims, shapes, args.budget)
+                .map_err(|e| Error::Usage(format!("{}: --layer-shapes: {e}", entry.name)))?;
+        } else if let Some(layer) = model.layers.iter().find(|l| l.inputs % v != 0) {
             return Err(Error::Usage(format!(
                 "{}: a layer has {} inputs, which V = {v} does not divide (choose --sub-vector)",
                 path.display(),
@@ -215,7 +388,36 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
             &labels,
         );
         let weight_bytes_int8 = model.weight_bytes_int8();
-        let lanes = lanes_for(model, k, v);
+        let base = LayerShape { k, v };
+        let float_validation = source.float_outputs(&validation)?;
+        let base_options = CompileOptions {
+            seed: args.seeds.first().copied().unwrap_or(0),
+            ridge: args.ridge,
+            table_bits: args.table_bits,
+            group_inputs: args.group_inputs,
+            ..CompileOptions::default()
+        };
+        let shapes = match &rule {
+            ShapeRule::Uniform => vec![base; dims.len()],
+            ShapeRule::Given(shapes) => shapes.clone(),
+            ShapeRule::Auto => allocate(
+                model,
+                &calibration,
+                &validation,
+                &float_validation,
+                base,
+                args.budget,
+                &base_options,
+                &overall,
+                &entry.name,
+            )?,
+        };
+        let shapes_text = shapes
+            .iter()
+            .map(LayerShape::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let lanes = lanes_for(model, &shapes);
         suite_models.push(SuiteModel {
             name: entry.name.clone(),
             architecture: entry.architecture.clone(),
@@ -232,21 +434,22 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
                 let what = format!("{} {} seed {seed}", entry.name, method.name());
                 overall.set_message(format!("{what}: compiling"));
                 let options = CompileOptions {
-                    centroids: k,
-                    sub_vector_len: v,
+                    centroids: shapes[0].k,
+                    sub_vector_len: shapes[0].v,
+                    layer_shapes: shapes.clone(),
                     method,
                     seed,
-                    ridge: args.ridge,
                     lanes,
                     learn: LearnOptions {
                         epochs: args.epochs,
                         learning_rate: args.learning_rate,
                         distill: args.distill,
                         best_epoch: args.best_epoch,
+                        quantize_tables: args.quantize_tables,
                         labels: Some(train_labels.clone()),
                         ..LearnOptions::default()
                     },
-                    ..CompileOptions::default()
+                    ..base_options.clone()
                 };
                 let started = Instant::now();
                 let compiled = compile::compile(
@@ -260,8 +463,9 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
                     model: entry.name.clone(),
                     method,
                     seed,
-                    k,
-                    v,
+                    k: shapes[0].k,
+                    v: shapes[0].v,
+                    shapes: shapes_text.clone(),
                     lanes,
                     table_bytes: 0,
                     weight_bytes_int8,
@@ -354,6 +558,9 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
         budget: args.budget,
         k,
         v,
+        layer_shapes: args.layer_shapes.clone(),
+        table_bits: args.table_bits,
+        group_inputs: args.group_inputs,
         seeds: args.seeds.clone(),
         test_vectors: test.len(),
         calibration_vectors: calibration.len(),
@@ -370,7 +577,16 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
         rows,
     };
     if let Some(path) = &args.markdown {
-        write(path, markdown(&report))?;
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let page = match &args.section {
+            Some(name) => with_section(&old, name, &markdown_section(&report, name)),
+            None => sections_of(&old)
+                .iter()
+                .fold(markdown(&report), |page, (name, text)| {
+                    with_section(&page, name, text)
+                }),
+        };
+        write(path, page)?;
     }
     if let Some(path) = &args.plot {
         plot(path, &report)?;
