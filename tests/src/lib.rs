@@ -368,6 +368,44 @@ pub fn assert_network_bit_exact(
     run
 }
 
+/// On a top of three or more layers loaded with `network`: every hidden
+/// layer's trace equals the reference's activations and `vectors[0]` has no
+/// divergence; then layer 1's requantization multiplier, halved on the device
+/// only, is named as a divergence in layer 1's activations. Returns it.
+pub fn assert_trace_finds_a_halved_multiplier(
+    top: &mut NetworkSim,
+    network: &Network,
+    vectors: &[Vec<i8>],
+) -> lutgen_sim::network::Divergence {
+    use lutgen_core::memory_map::{LoadWord, LAYER_SHIFT, REQUANTIZE_MEMORY};
+    top.load(network).unwrap();
+    for layer in 0..network.layers().len() - 1 {
+        let traced = top.trace(vectors, layer).unwrap();
+        let want: Vec<Vec<i8>> = vectors
+            .iter()
+            .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
+            .collect();
+        assert_eq!(traced, want, "layer {layer}'s trace");
+    }
+    assert_eq!(top.first_divergence(network, &vectors[0]).unwrap(), None);
+    let r = network.layers()[1].requantize.unwrap();
+    top.write_words([LoadWord {
+        address: 1 << LAYER_SHIFT | (REQUANTIZE_MEMORY as u32) << 16,
+        data: (r.multiplier / 2) as u32,
+    }]);
+    let found = vectors
+        .iter()
+        .find_map(|x| top.first_divergence(network, x).unwrap())
+        .expect("a halved multiplier shows on some vector");
+    assert_eq!((found.layer, found.last), (1, false), "{found}");
+    assert_ne!(Some(found.expected), found.got, "{found}");
+    assert!(
+        found.to_string().starts_with("layer 1 activation"),
+        "{found}"
+    );
+    found
+}
+
 /// `network` with the requantization after layer `layer` replaced by `r`
 /// (its `bits` are kept: they are the next layer's activation width).
 pub fn with_requantize(network: &Network, layer: usize, r: Requantize) -> Network {

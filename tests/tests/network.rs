@@ -13,9 +13,10 @@ use lutgen_hdl::network::NetworkShapeError;
 use lutgen_hdl::verilog::{network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
-    adversarial_encoder_image, adversarial_image, assert_network_bit_exact, ecp5_network_top,
-    edge_vectors, identity_image, network_top, random_vectors, run_tool, spram_network_top,
-    with_activation, with_image, with_requantize, write_verilog, Extreme,
+    adversarial_encoder_image, adversarial_image, assert_network_bit_exact,
+    assert_trace_finds_a_halved_multiplier, ecp5_network_top, edge_vectors, identity_image,
+    network_top, random_vectors, run_tool, spram_network_top, with_activation, with_image,
+    with_requantize, write_verilog, Extreme,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -668,37 +669,12 @@ fn digits_network_on_the_network_top_equals_the_reference() {
 /// reference's activations.
 #[test]
 fn the_trace_names_the_layer_where_a_fault_was_injected() {
-    use lutgen_core::memory_map::{LoadWord, MemoryMap, LAYER_SHIFT, REQUANTIZE_MEMORY};
+    use lutgen_core::memory_map::{LoadWord, MemoryMap, LAYER_SHIFT};
     let layers = three_layers();
     let mut top = network_top(&layers);
     let network = random_network(&layers, 41).unwrap();
     let vectors = random_vectors(&layers[0], 12, 42);
-    top.load(&network).unwrap();
-    for layer in 0..2 {
-        let traced = top.trace(&vectors, layer).unwrap();
-        let want: Vec<Vec<i8>> = vectors
-            .iter()
-            .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
-            .collect();
-        assert_eq!(traced, want, "layer {layer}'s trace");
-    }
-    assert_eq!(top.first_divergence(&network, &vectors[0]).unwrap(), None);
-
-    // Layer 1's requantization multiplier halved on the device only.
-    let r = network.layers()[1].requantize.unwrap();
-    top.write_words([LoadWord {
-        address: 1 << LAYER_SHIFT | (REQUANTIZE_MEMORY as u32) << 16,
-        data: (r.multiplier / 2) as u32,
-    }]);
-    let found = (0..vectors.len())
-        .find_map(|i| top.first_divergence(&network, &vectors[i]).unwrap())
-        .expect("a halved multiplier shows on some vector");
-    assert_eq!((found.layer, found.last), (1, false), "{found}");
-    assert_ne!(Some(found.expected), found.got, "{found}");
-    assert!(
-        found.to_string().starts_with("layer 1 activation"),
-        "{found}"
-    );
+    assert_trace_finds_a_halved_multiplier(&mut top, &network, &vectors);
 
     // Reloaded, then the last layer's bias for output 3 moved by 1000.
     top.load(&network).unwrap();

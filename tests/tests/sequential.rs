@@ -7,15 +7,14 @@
 
 use indicatif::ProgressBar;
 use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
-use lutgen_core::memory_map::{LoadWord, LAYER_SHIFT, REQUANTIZE_MEMORY};
 use lutgen_core::network::{random_network, ActivationTable};
 use lutgen_core::sequential::{Schedule, SequentialPlan};
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::verilog::{sequential_verilog, SEQUENTIAL_TOP_MODULE};
 use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
 use lutgen_tests::{
-    assert_network_bit_exact, edge_vectors, random_vectors, run_tool, sequential_top,
-    with_activation, write_verilog,
+    assert_network_bit_exact, assert_trace_finds_a_halved_multiplier, edge_vectors, random_vectors,
+    run_tool, sequential_top, with_activation, write_verilog,
 };
 use std::path::Path;
 
@@ -161,25 +160,7 @@ fn the_trace_names_the_layer_of_an_injected_fault() {
     let mut top = sequential_top(&layers);
     let network = random_network(&layers, 41).unwrap();
     let vectors = random_vectors(&layers[0], 12, 42);
-    top.load(&network).unwrap();
-    for layer in 0..2 {
-        let traced = top.trace(&vectors, layer).unwrap();
-        let want: Vec<Vec<i8>> = vectors
-            .iter()
-            .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
-            .collect();
-        assert_eq!(traced, want, "layer {layer}'s trace");
-    }
-    assert_eq!(top.first_divergence(&network, &vectors[0]).unwrap(), None);
-    let r = network.layers()[1].requantize.unwrap();
-    top.write_words([LoadWord {
-        address: 1 << LAYER_SHIFT | (REQUANTIZE_MEMORY as u32) << 16,
-        data: (r.multiplier / 2) as u32,
-    }]);
-    let found = (0..vectors.len())
-        .find_map(|i| top.first_divergence(&network, &vectors[i]).unwrap())
-        .expect("a halved multiplier shows on some vector");
-    assert_eq!((found.layer, found.last), (1, false), "{found}");
+    assert_trace_finds_a_halved_multiplier(&mut top, &network, &vectors);
 }
 
 /// Layers one engine cannot run are refused before anything is built, and a
