@@ -331,6 +331,34 @@ pub fn spram_network_top(layers: &[EngineConfig]) -> NetworkSim {
     NetworkSim::new(layers, &options).unwrap_or_else(|e| panic!("building {layers:?}: {e}"))
 }
 
+/// The committed digits model (`tests/data/digits_mlp.safetensors`, 64-64-10)
+/// compiled with the refit method (K = 16, V = 4) on its training split,
+/// with its 360 test images quantized as the compiler quantized its
+/// calibration data, and their labels.
+pub fn refit_digits_network() -> (Network, Vec<Vec<i8>>, Vec<usize>) {
+    use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
+    let data = |name: &str| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("data")
+            .join(name)
+    };
+    let model = Mlp::read(&data("digits_mlp.safetensors"), &[]).unwrap();
+    let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
+    let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
+    let labels = mlp::read_labels(&data("digits_test_y.npy")).unwrap();
+    let options = CompileOptions {
+        method: Method::Refit,
+        ..CompileOptions::default()
+    };
+    let hidden = indicatif::ProgressBar::hidden();
+    let network = compile::compile(&model, &train, &options, &hidden).unwrap();
+    let inputs = test
+        .iter()
+        .map(|x| network.input_quantization().quantize(x))
+        .collect();
+    (network, inputs, labels)
+}
+
 /// The sequential top for `layers`: one engine runs them in turn.
 pub fn sequential_top(layers: &[EngineConfig]) -> NetworkSim {
     let options = SimOptions {

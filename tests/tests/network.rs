@@ -5,8 +5,7 @@
 //! activation tables of every kind, the compiled digits network, and bad
 //! input.
 
-use indicatif::ProgressBar;
-use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
+use lutgen_compile as compile;
 use lutgen_core::network::{random_network, ActivationTable, Network};
 use lutgen_core::{EncoderKind, EngineConfig, Image, Reference, Requantize};
 use lutgen_hdl::network::NetworkShapeError;
@@ -15,12 +14,11 @@ use lutgen_sim::{Backpressure, SimError};
 use lutgen_tests::{
     adversarial_encoder_image, adversarial_image, assert_network_bit_exact,
     assert_trace_finds_a_halved_multiplier, ecp5_network_top, edge_vectors, identity_image,
-    network_top, random_vectors, run_tool, spram_network_top, with_activation, with_image,
-    with_requantize, write_verilog, Extreme,
+    network_top, random_vectors, refit_digits_network, run_tool, spram_network_top,
+    with_activation, with_image, with_requantize, write_verilog, Extreme,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use std::path::Path;
 
 fn config(d: usize, c: usize, k: usize, n: usize, lanes: usize) -> EngineConfig {
     EngineConfig {
@@ -619,36 +617,14 @@ fn network_top_is_lint_clean_with_all_warnings() {
     }
 }
 
-fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-}
-
 /// The committed digits model, compiled (refit, K = 16, V = 4), on the
 /// network top: all 360 test images equal the reference, and so does the
 /// accuracy.
 #[test]
 fn digits_network_on_the_network_top_equals_the_reference() {
-    let model = Mlp::read(&data("digits_mlp.safetensors"), &[]).unwrap();
-    let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
-    let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
-    let labels = mlp::read_labels(&data("digits_test_y.npy")).unwrap();
-    let options = CompileOptions {
-        method: Method::Refit,
-        ..CompileOptions::default()
-    };
-    let network = compile::compile(&model, &train, &options, &ProgressBar::hidden()).unwrap();
-    let layers: Vec<EngineConfig> = network
-        .layers()
-        .iter()
-        .map(|l| l.image.config().clone())
-        .collect();
+    let (network, q, labels) = refit_digits_network();
+    let layers = network.configs();
     let mut top = network_top(&layers);
-    let q: Vec<Vec<i8>> = test
-        .iter()
-        .map(|x| network.input_quantization().quantize(x))
-        .collect();
     let run = assert_network_bit_exact(&mut top, &network, &q, Backpressure::none());
     let reference: Vec<Vec<i32>> = q
         .iter()

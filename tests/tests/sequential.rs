@@ -5,8 +5,6 @@
 //! activation tables and back-pressure; the compiled digits network; the trace port and
 //! an injected fault; and the layers it refuses, before any build.
 
-use indicatif::ProgressBar;
-use lutgen_compile::{self as compile, mlp, CompileOptions, Method, Mlp};
 use lutgen_core::network::{random_network, ActivationTable};
 use lutgen_core::sequential::{Schedule, SequentialPlan};
 use lutgen_core::{EncoderKind, EngineConfig};
@@ -14,9 +12,8 @@ use lutgen_hdl::verilog::{sequential_verilog, SEQUENTIAL_TOP_MODULE};
 use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
 use lutgen_tests::{
     assert_network_bit_exact, assert_trace_finds_a_halved_multiplier, edge_vectors, random_vectors,
-    run_tool, sequential_top, with_activation, write_verilog,
+    refit_digits_network, run_tool, sequential_top, with_activation, write_verilog,
 };
-use std::path::Path;
 
 fn config(d: usize, c: usize, k: usize, n: usize) -> EngineConfig {
     EngineConfig {
@@ -119,30 +116,13 @@ fn random_networks_run_layer_by_layer_bit_exact() {
     );
 }
 
-fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-}
-
 /// The digits network (64-64-10, K = 16, V = 4) on one engine: all 360 test
 /// images equal the reference.
 #[test]
 fn digits_network_runs_on_one_engine() {
-    let model = Mlp::read(&data("digits_mlp.safetensors"), &[]).unwrap();
-    let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
-    let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
-    let options = CompileOptions {
-        method: Method::Refit,
-        ..CompileOptions::default()
-    };
-    let network = compile::compile(&model, &train, &options, &ProgressBar::hidden()).unwrap();
+    let (network, q, _) = refit_digits_network();
     let layers = network.configs();
     let mut top = sequential_top(&layers);
-    let q: Vec<Vec<i8>> = test
-        .iter()
-        .map(|x| network.input_quantization().quantize(x))
-        .collect();
     let run = assert_network_bit_exact(&mut top, &network, &q, Backpressure::none());
     println!(
         "digits, sequential: {} cycles per inference (table-read bound {})",
