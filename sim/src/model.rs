@@ -636,7 +636,11 @@ mod tests {
     }
 
     /// Two waiters that watch their state and evaluate rising edges alone.
-    fn two_rising_edge_waiters() -> (Model, Model, std::sync::Arc<tempfile::TempDir>) {
+    fn two_rising_edge_waiters() -> (
+        Model,
+        Model,
+        std::sync::Arc<crate::test_designs::SharedCache>,
+    ) {
         let cache = shared_cache();
         let builder = ModelBuilder::new(WAITER, "waiter", waiter_ports())
             .cache_dir(cache.path())
@@ -780,7 +784,7 @@ mod tests {
         );
     }
 
-    fn build_plain() -> (Model, std::sync::Arc<tempfile::TempDir>) {
+    fn build_plain() -> (Model, std::sync::Arc<crate::test_designs::SharedCache>) {
         build(WAITER, "waiter", waiter_ports(), false)
     }
 
@@ -872,10 +876,11 @@ mod tests {
 
     #[test]
     fn trace_writes_a_vcd() {
-        let (mut m, cache) = build(COUNTER, "counter", counter_ports(), true);
+        let (mut m, _cache) = build(COUNTER, "counter", counter_ports(), true);
+        let out = tempfile::tempdir().unwrap();
         assert!(m.traceable());
         let (clk, en) = (m.port("clk").unwrap(), m.port("en").unwrap());
-        let vcd = cache.path().join("counter.vcd");
+        let vcd = out.path().join("counter.vcd");
         m.open_trace(&vcd).unwrap();
         m.set(en, 1);
         for _ in 0..10 {
@@ -893,7 +898,7 @@ mod tests {
         assert!(text.contains("b00001010"), "q reaches 10: {text}");
 
         // A second trace picks up where the simulation is.
-        let vcd2 = cache.path().join("again.vcd");
+        let vcd2 = out.path().join("again.vcd");
         m.open_trace(&vcd2).unwrap();
         m.tick(clk);
         drop(m); // closes the trace
@@ -903,7 +908,7 @@ mod tests {
             "{text}"
         );
 
-        let missing_dir = cache.path().join("no/such/dir/x.vcd");
+        let missing_dir = out.path().join("no/such/dir/x.vcd");
         let (mut m, _cache) = build(COUNTER, "counter", counter_ports(), true);
         assert!(matches!(
             m.open_trace(&missing_dir),
@@ -913,9 +918,9 @@ mod tests {
 
     #[test]
     fn trace_needs_a_traced_build() {
-        let (mut m, cache) = build(COUNTER, "counter", counter_ports(), false);
+        let (mut m, _cache) = build(COUNTER, "counter", counter_ports(), false);
         assert!(!m.traceable());
-        let err = m.open_trace(cache.path().join("x.vcd")).unwrap_err();
+        let err = m.open_trace("x.vcd").unwrap_err();
         assert!(matches!(err, SimError::TraceNotEnabled));
         assert!(err.to_string().contains("ModelBuilder::trace(true)"));
         // Dumping without a trace is a no-op.

@@ -1,9 +1,11 @@
 //! Small hand-written designs and helpers shared by the unit tests.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use tempfile::TempDir;
 
+use crate::cache::CACHE_DIR_ENV;
 use crate::{Model, ModelBuilder, PortSpec};
 
 /// 8-bit counter with enable and synchronous reset.
@@ -113,22 +115,55 @@ pub fn waiter_ports() -> Vec<PortSpec> {
     ]
 }
 
-/// A cache directory shared by the tests that are running right now, so concurrent tests
-/// reuse each other's builds (and race on installing them, as parallel test binaries would).
-/// It is deleted when the last test holding it finishes.
-pub fn shared_cache() -> Arc<TempDir> {
-    static SHARED: Mutex<Weak<TempDir>> = Mutex::new(Weak::new());
-    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(dir) = slot.upgrade() {
-        return dir;
+/// A cache directory for the tests' designs. Under `$LUTGEN_CACHE_DIR` (set by
+/// scripts/test.sh) it is that cache's `test-designs/` and kept, so the one-process-per-test
+/// runner (nextest) builds each design and Verilator's run time once per suite, not once per
+/// test; otherwise a temporary directory shared by the tests running right now in this
+/// process, deleted when the last of them finishes. Either way concurrent tests race on
+/// installing the same entry, as parallel test binaries would.
+pub struct SharedCache {
+    dir: PathBuf,
+    _temp: Option<TempDir>,
+}
+
+impl SharedCache {
+    pub fn path(&self) -> &Path {
+        &self.dir
     }
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    *slot = Arc::downgrade(&dir);
-    dir
+}
+
+pub fn shared_cache() -> Arc<SharedCache> {
+    static SHARED: Mutex<Weak<SharedCache>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(cache) = slot.upgrade() {
+        return cache;
+    }
+    let cache = Arc::new(
+        match std::env::var_os(CACHE_DIR_ENV).filter(|v| !v.is_empty()) {
+            Some(dir) => SharedCache {
+                dir: PathBuf::from(dir).join("test-designs"),
+                _temp: None,
+            },
+            None => {
+                let temp = tempfile::tempdir().unwrap();
+                SharedCache {
+                    dir: temp.path().to_path_buf(),
+                    _temp: Some(temp),
+                }
+            }
+        },
+    );
+    *slot = Arc::downgrade(&cache);
+    cache
 }
 
 /// Builds `verilog` in the [`shared_cache`] (returned, so it outlives the model).
-pub fn build(verilog: &str, top: &str, ports: Vec<PortSpec>, trace: bool) -> (Model, Arc<TempDir>) {
+pub fn build(
+    verilog: &str,
+    top: &str,
+    ports: Vec<PortSpec>,
+    trace: bool,
+) -> (Model, Arc<SharedCache>) {
     let cache = shared_cache();
     let model = ModelBuilder::new(verilog, top, ports)
         .trace(trace)
