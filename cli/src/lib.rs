@@ -5,7 +5,7 @@
 //! `lutgen-hdl` (engine -> Verilog), `lutgen-sim` (Verilator),
 //! `lutgen-board` (bitstreams and reports) and `lutgen-driver` (host <->
 //! device). [`engine_args`] turns flags and config files into an engine
-//! configuration, [`describe`] says what a network file holds, [`device_file`] reads
+//! configuration, [`learn_args`] holds the learned method's training flags, [`describe`] says what a network file holds, [`device_file`] reads
 //! the file a device loads (an image or a network), [`port`] opens a device, [`vectors`] reads and writes
 //! activations and [`output`] prints.
 
@@ -14,6 +14,7 @@ pub mod describe;
 pub mod device_file;
 pub mod engine_args;
 pub mod error;
+pub mod learn_args;
 pub mod output;
 pub mod port;
 pub mod vectors;

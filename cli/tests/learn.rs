@@ -76,6 +76,32 @@ fn learned_method_needs_labels() {
     assert!(err.to_string().contains("49 labels"), "{err}");
 }
 
+/// Mixup distillation: deterministic, changes the training, and refused
+/// without the distillation term that scores its unlabelled rows.
+#[test]
+fn mixup_is_deterministic_and_needs_distillation() {
+    let (model, x, y) = subset(200);
+    let bar = ProgressBar::hidden();
+    let plain = options(y.clone(), 1);
+    let mut mixed = plain.clone();
+    mixed.learn.mixup = 1.0;
+    let (a, _) = learn(&model, &x, &y, &mixed, &bar).unwrap();
+    let (b, _) = learn(&model, &x, &y, &mixed, &bar).unwrap();
+    assert_eq!(a.to_bytes(), b.to_bytes(), "same seed, different bytes");
+    let (p, _) = learn(&model, &x, &y, &plain, &bar).unwrap();
+    assert_ne!(a.to_bytes(), p.to_bytes(), "mixup changed nothing");
+
+    mixed.learn.distill = 0.0;
+    let err = learn(&model, &x, &y, &mixed, &bar).unwrap_err();
+    assert!(
+        err.to_string().contains("mixup needs distillation"),
+        "{err}"
+    );
+    mixed.learn.mixup = -1.0;
+    let err = learn(&model, &x, &y, &mixed, &bar).unwrap_err();
+    assert!(err.to_string().contains("mixup -1"), "{err}");
+}
+
 /// The learned method trains through a Tanh (the device's activation table
 /// forward, the float Tanh's slope backward): a learned compile of the ONNX
 /// Tanh fixture is deterministic, keeps its activation table, and its

@@ -39,7 +39,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use indicatif::ProgressBar;
 use lutgen_core::network::{ActivationTable, Network};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 
 /// One epoch's progress.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -355,6 +355,19 @@ pub fn learn(
         )));
     }
     let lo = &options.learn;
+    if !(lo.mixup >= 0.0 && lo.mixup.is_finite()) {
+        return Err(CompileError::Learn(format!(
+            "mixup {} is not a number of rows per batch row (0 or more)",
+            lo.mixup
+        )));
+    }
+    if lo.mixup > 0.0 && lo.distill <= 0.0 {
+        return Err(CompileError::Learn(
+            "mixup needs distillation (--distill above 0): the mixed rows have no labels, \
+             only the float network's outputs"
+                .into(),
+        ));
+    }
     let refit = CompileOptions {
         method: Method::Refit,
         ..options.clone()
@@ -382,16 +395,14 @@ pub fn learn(
     let mut train_idx = train_idx.to_vec();
 
     // The first layer's input as the device sees it (dequantized int8), once.
-    let x_real: Vec<Vec<f64>> = calibration
-        .iter()
-        .map(|x| {
-            input
-                .quantize(x)
-                .iter()
-                .map(|&q| (f64::from(q) - f64::from(input.zero_point)) * f64::from(input.scale))
-                .collect()
-        })
-        .collect();
+    let dequantized = |x: &[f32]| -> Vec<f64> {
+        input
+            .quantize(x)
+            .iter()
+            .map(|&q| (f64::from(q) - f64::from(input.zero_point)) * f64::from(input.scale))
+            .collect()
+    };
+    let x_real: Vec<Vec<f64>> = calibration.iter().map(|x| dequantized(x)).collect();
     let x_all = rows_tensor(&x_real, &device).map_err(err)?;
     let y_all = Tensor::from_vec(
         labels.iter().map(|&y| y as u32).collect::<Vec<_>>(),
@@ -461,16 +472,14 @@ pub fn learn(
         layers.push(lv);
     }
     // The float network's outputs: the distillation targets (softmax at temperature DISTILL_T).
-    let teacher: Vec<f32> = calibration
-        .iter()
-        .flat_map(|x| {
-            let z = mlp.forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
-            let m = z.iter().fold(f64::MIN, |a, &b| a.max(b));
-            let e: Vec<f64> = z.iter().map(|&v| ((v - m) / DISTILL_T).exp()).collect();
-            let sum: f64 = e.iter().sum();
-            e.into_iter().map(move |v| (v / sum) as f32)
-        })
-        .collect();
+    let soft_targets = |x: &[f32]| -> Vec<f32> {
+        let z = mlp.forward(&x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+        let m = z.iter().fold(f64::MIN, |a, &b| a.max(b));
+        let e: Vec<f64> = z.iter().map(|&v| ((v - m) / DISTILL_T).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        e.into_iter().map(|v| (v / sum) as f32).collect()
+    };
+    let teacher: Vec<f32> = calibration.iter().flat_map(|x| soft_targets(x)).collect();
     let teacher = Tensor::from_vec(teacher, (n, classes), &device).map_err(err)?;
     let mut model = Model {
         layers,
@@ -549,6 +558,29 @@ pub fn learn(
                 let tb = teacher.index_select(&ids, 0).map_err(err)?;
                 let kd =
                     soft_cross_entropy(&(&logits / DISTILL_T).map_err(err)?, &tb).map_err(err)?;
+                loss = (loss + (kd * (lo.distill * DISTILL_T * DISTILL_T)).map_err(err)?)
+                    .map_err(err)?;
+            }
+            if lo.mixup > 0.0 {
+                // Unlabelled inputs between two training rows, scored by the float network.
+                let rows = ((chunk.len() as f64 * lo.mixup).round() as usize).max(1);
+                let (mut xs, mut ts) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+                for _ in 0..rows {
+                    let a = &calibration[*train_idx.choose(&mut rng).expect("training rows")];
+                    let b = &calibration[*train_idx.choose(&mut rng).expect("training rows")];
+                    let t: f32 = rng.gen();
+                    let mixed: Vec<f32> = a
+                        .iter()
+                        .zip(b)
+                        .map(|(&a, &b)| t * a + (1.0 - t) * b)
+                        .collect();
+                    xs.push(dequantized(&mixed));
+                    ts.push(soft_targets(&mixed));
+                }
+                let xm = rows_tensor(&xs, &device).map_err(err)?;
+                let tm = Tensor::from_vec(ts.concat(), (rows, classes), &device).map_err(err)?;
+                let lm = model.forward(&xm).map_err(err)?;
+                let kd = soft_cross_entropy(&(&lm / DISTILL_T).map_err(err)?, &tm).map_err(err)?;
                 loss = (loss + (kd * (lo.distill * DISTILL_T * DISTILL_T)).map_err(err)?)
                     .map_err(err)?;
             }

@@ -173,6 +173,11 @@ pub struct LearnOptions {
     /// Weight of the distillation term: cross entropy against the float
     /// network's softened outputs (temperature 2), added to the label loss.
     pub distill: f64,
+    /// Mixup distillation: per batch, this many times the batch's rows of
+    /// unlabelled inputs, each a random convex combination of two training
+    /// rows, added to the distillation term (weight `distill`) with the float
+    /// network's softened outputs as targets. 0: off; needs `distill > 0`.
+    pub mixup: f64,
     /// Train the tables as free parameters (from the refit tables) instead of
     /// deriving them from the centroids and the layer's weights (LUT-NN's way,
     /// which trains the weights).
@@ -198,6 +203,7 @@ impl Default for LearnOptions {
             validation: 0.1,
             labels: None,
             distill: 0.5,
+            mixup: 0.0,
             free_tables: false,
             best_epoch: false,
             quantize_tables: true,

@@ -3,6 +3,7 @@
 use crate::describe::{LayerSummary, NetworkSummary};
 use crate::engine_args::parse_encoder;
 use crate::error::Error;
+use crate::learn_args::LearnArgs;
 use crate::output::task_bar;
 use clap::Args;
 use lutgen_compile::frontend::{self, WeightsOptions};
@@ -65,9 +66,8 @@ pub struct CompileArgs {
     /// order are unchanged).
     #[arg(long)]
     pub group_inputs: bool,
-    /// Train the learned method on tables rounded to the table width (straight-through).
-    #[arg(long, default_value_t = LearnOptions::default().quantize_tables, action = clap::ArgAction::Set)]
-    pub quantize_tables: bool,
+    #[command(flatten)]
+    pub learn: LearnArgs,
     /// How tables are made: from the k-means centroids, refit by least squares, or learned end to end.
     #[arg(long, value_enum, default_value_t = Method::Refit)]
     pub method: Method,
@@ -77,27 +77,6 @@ pub struct CompileArgs {
     /// Training labels for the learned method: a 1-D integer .npy, one per calibration row.
     #[arg(long, value_name = "Y.npy")]
     pub labels: Option<PathBuf>,
-    /// Epochs of the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().epochs)]
-    pub epochs: usize,
-    /// Rows per gradient step of the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().batch)]
-    pub batch: usize,
-    /// Adam step size of the learned method (normalized units; cosine decay).
-    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
-    pub learning_rate: f64,
-    /// Weight of the learned method's distillation from the float network (0: labels only).
-    #[arg(long, default_value_t = LearnOptions::default().distill)]
-    pub distill: f64,
-    /// Keep the learned method's epoch most accurate on its validation rows (false: the last epoch).
-    #[arg(long, default_value_t = LearnOptions::default().best_epoch, action = clap::ArgAction::Set)]
-    pub best_epoch: bool,
-    /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
-    #[arg(long)]
-    pub free_tables: bool,
-    /// Fraction of the calibration rows held out to validate the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().validation)]
-    pub validation: f64,
     /// Seed of the k-means++ seeding.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -181,16 +160,9 @@ pub fn run(args: &CompileArgs) -> Result<(), Error> {
         sub_vector_len: args.sub_vector_len,
         method,
         learn: LearnOptions {
-            epochs: args.finetune.unwrap_or(args.epochs),
-            batch: args.batch,
-            learning_rate: args.learning_rate,
-            validation: args.validation,
-            distill: args.distill,
-            free_tables: args.free_tables,
-            best_epoch: args.best_epoch,
-            quantize_tables: args.quantize_tables,
-            labels,
+            epochs: args.finetune.unwrap_or(args.learn.epochs),
             verbose: !args.json,
+            ..args.learn.options(labels)
         },
         layer_shapes: args.layer_shapes.clone(),
         table_bits: args.table_bits,

@@ -9,13 +9,13 @@
 
 use super::dataset::{score, Dataset, DatasetArgs, DeviceScore};
 use crate::error::Error;
+use crate::learn_args::LearnArgs;
 use crate::output::task_bar;
 use crate::port::LinkArgs;
 use crate::vectors::NetworkInputs;
 use clap::Args;
 use lutgen_compile::dense::DenseInt8;
 use lutgen_compile::eval::{markdown, plot, table, Report, Row, NOTE};
-use lutgen_compile::LearnOptions;
 use lutgen_compile::{self as compile, accuracy, mlp, CompileOptions, Method};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -40,18 +40,8 @@ pub struct EvalArgs {
     /// The (K, V) pairs that get a learned row, as KxV (training costs time); `all` for every pair.
     #[arg(long, value_delimiter = ',', default_values_t = ["8x2".to_string(), "16x4".to_string(), "32x8".to_string()])]
     pub learned: Vec<String>,
-    /// Epochs of the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().epochs)]
-    pub epochs: usize,
-    /// Adam step size of the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
-    pub learning_rate: f64,
-    /// Weight of the learned method's distillation from the float network.
-    #[arg(long, default_value_t = LearnOptions::default().distill)]
-    pub distill: f64,
-    /// Learn free tables (from the refit) instead of tables derived from the centroids and learned weights.
-    #[arg(long)]
-    pub free_tables: bool,
+    #[command(flatten)]
+    pub learn: LearnArgs,
     /// Run only the first N test vectors on the simulated device (0: no device run).
     #[arg(long, value_name = "N")]
     pub device_limit: Option<usize>,
@@ -75,7 +65,7 @@ pub struct EvalArgs {
     /// without recompiling; `--weights` adds the float model's accuracy.
     #[arg(long, value_name = "FILE.lutnet", conflicts_with_all = [
         "centroids", "sub_vector_lens", "methods", "learned", "epochs", "learning_rate",
-        "distill", "free_tables", "seed", "ridge", "plot", "calibration_labels"
+        "distill", "mixup", "free_tables", "seed", "ridge", "plot", "calibration_labels"
     ])]
     pub network: Option<PathBuf>,
     /// With --network: take the device column from a board running the
@@ -198,14 +188,7 @@ pub fn run(args: &EvalArgs) -> Result<bool, Error> {
             method,
             seed: args.seed,
             ridge: args.ridge,
-            learn: LearnOptions {
-                epochs: args.epochs,
-                learning_rate: args.learning_rate,
-                distill: args.distill,
-                free_tables: args.free_tables,
-                labels: train_labels.clone(),
-                ..LearnOptions::default()
-            },
+            learn: args.learn.options(train_labels.clone()),
             ..CompileOptions::default()
         };
         let started = Instant::now();

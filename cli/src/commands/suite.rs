@@ -11,6 +11,7 @@
 use super::dataset::{score_quantized, DeviceScore};
 use super::eval::{command_line, plot_link, write};
 use crate::error::Error;
+use crate::learn_args::LearnArgs;
 use crate::output::task_bar;
 use clap::Args;
 use lutgen_compile::dense::DenseInt8;
@@ -21,7 +22,7 @@ use lutgen_compile::suite::{
     NOTE,
 };
 use lutgen_compile::{self as compile, accuracy, mlp, CompileError};
-use lutgen_compile::{CompileOptions, LayerShape, LearnOptions, Method};
+use lutgen_compile::{CompileOptions, LayerShape, Method};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,21 +48,8 @@ pub struct SuiteArgs {
     /// Sub-vector length V (must divide every layer's input width).
     #[arg(short = 'v', long = "sub-vector", default_value_t = 4)]
     pub sub_vector_len: usize,
-    /// Epochs of the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().epochs)]
-    pub epochs: usize,
-    /// Adam step size of the learned method.
-    #[arg(long, default_value_t = LearnOptions::default().learning_rate)]
-    pub learning_rate: f64,
-    /// Weight of the learned method's distillation from the float network.
-    #[arg(long, default_value_t = LearnOptions::default().distill)]
-    pub distill: f64,
-    /// Keep the learned method's epoch most accurate on its validation rows (false: the last epoch).
-    #[arg(long, default_value_t = LearnOptions::default().best_epoch, action = clap::ArgAction::Set)]
-    pub best_epoch: bool,
-    /// Round the learned method's tables to the table width in its training's forward pass.
-    #[arg(long, default_value_t = LearnOptions::default().quantize_tables, action = clap::ArgAction::Set)]
-    pub quantize_tables: bool,
+    #[command(flatten)]
+    pub learn: LearnArgs,
     /// Width of the table entries, 2 to 8 bits (tables and bias share one scale per layer).
     #[arg(long, default_value_t = 8)]
     pub table_bits: u32,
@@ -440,15 +428,7 @@ pub fn run(args: &SuiteArgs) -> Result<bool, Error> {
                     method,
                     seed,
                     lanes,
-                    learn: LearnOptions {
-                        epochs: args.epochs,
-                        learning_rate: args.learning_rate,
-                        distill: args.distill,
-                        best_epoch: args.best_epoch,
-                        quantize_tables: args.quantize_tables,
-                        labels: Some(train_labels.clone()),
-                        ..LearnOptions::default()
-                    },
+                    learn: args.learn.options(Some(train_labels.clone())),
                     ..base_options.clone()
                 };
                 let started = Instant::now();
