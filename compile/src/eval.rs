@@ -149,6 +149,23 @@ pub(crate) fn method_color(method: Method) -> plotters::style::RGBColor {
     }
 }
 
+/// Each method's marker in the plots (`eval` and `suite`), `r` pixels from its
+/// centre `at` to its edge: a circle for k-means, a triangle for the refit, a
+/// square for learned.
+pub(crate) fn method_marker<DB: plotters::prelude::DrawingBackend>(
+    method: Method,
+    (x, y): (i32, i32),
+    r: i32,
+) -> plotters::element::DynElement<'static, DB, (i32, i32)> {
+    use plotters::prelude::*;
+    let fill = method_color(method).filled();
+    match method {
+        Method::Kmeans => Circle::new((x, y), r, fill).into_dyn(),
+        Method::Refit => TriangleMarker::new((x, y), r + 1, fill).into_dyn(),
+        Method::Learned => Rectangle::new([(x - r, y - r), (x + r, y + r)], fill).into_dyn(),
+    }
+}
+
 /// Accuracy against table bytes, one series per method, float and int8 as reference lines.
 pub fn plot(path: &Path, report: &Report) -> Result<(), CompileError> {
     use plotters::prelude::*;
@@ -232,26 +249,15 @@ pub fn plot(path: &Path, report: &Report) -> Result<(), CompileError> {
         if points.is_empty() {
             continue;
         }
-        let series = chart.draw_series(points.iter().map(|(x, y, _)| {
-            EmptyElement::at((*x, *y))
-                + match method {
-                    Method::Kmeans => Circle::new((0, 0), 4, color.filled()).into_dyn(),
-                    Method::Refit => TriangleMarker::new((0, 0), 5, color.filled()).into_dyn(),
-                    Method::Learned => {
-                        Rectangle::new([(-4, -4), (4, 4)], color.filled()).into_dyn()
-                    }
-                }
-        }));
+        let series = chart.draw_series(
+            points
+                .iter()
+                .map(|(x, y, _)| EmptyElement::at((*x, *y)) + method_marker(method, (0, 0), 4)),
+        );
         series
             .map_err(|e| plot_error(path, e))?
             .label(format!("LUT, {} (device = reference)", method.name()))
-            .legend(move |(x, y)| match method {
-                Method::Kmeans => Circle::new((x + 10, y), 4, color.filled()).into_dyn(),
-                Method::Refit => TriangleMarker::new((x + 10, y), 5, color.filled()).into_dyn(),
-                Method::Learned => {
-                    Rectangle::new([(x + 6, y - 4), (x + 14, y + 4)], color.filled()).into_dyn()
-                }
-            });
+            .legend(move |(x, y)| method_marker(method, (x + 10, y), 4));
         chart
             .draw_series(points.iter().map(|(x, y, text)| {
                 EmptyElement::at((*x, *y))

@@ -3,7 +3,7 @@
 //! per method; as a table, Markdown and a plot. `lutgen suite` runs it.
 
 use crate::error::CompileError;
-use crate::eval::{method_color, pct, plot_error};
+use crate::eval::{method_color, method_marker, pct, plot_error};
 use crate::options::{LayerShape, Method};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -599,16 +599,11 @@ pub fn plot(path: &Path, report: &SuiteReport) -> Result<(), CompileError> {
                 ))
                 .map_err(|e| plot_error(path, e))?;
         }
-        let series = chart.draw_series(points.iter().map(|&(x, y)| {
-            EmptyElement::at((x, y))
-                + match method {
-                    Method::Kmeans => Circle::new((0, 0), 3, color.filled()).into_dyn(),
-                    Method::Refit => TriangleMarker::new((0, 0), 4, color.filled()).into_dyn(),
-                    Method::Learned => {
-                        Rectangle::new([(-3, -3), (3, 3)], color.filled()).into_dyn()
-                    }
-                }
-        }));
+        let series = chart.draw_series(
+            points
+                .iter()
+                .map(|&(x, y)| EmptyElement::at((x, y)) + method_marker(method, (0, 0), 3)),
+        );
         series
             .map_err(|e| plot_error(path, e))?
             .label(format!(
@@ -617,13 +612,7 @@ pub fn plot(path: &Path, report: &SuiteReport) -> Result<(), CompileError> {
                 opt_points(summary.mean_gap_points),
                 opt_points(summary.worst_gap_points)
             ))
-            .legend(move |(x, y)| match method {
-                Method::Kmeans => Circle::new((x + 10, y), 3, color.filled()).into_dyn(),
-                Method::Refit => TriangleMarker::new((x + 10, y), 4, color.filled()).into_dyn(),
-                Method::Learned => {
-                    Rectangle::new([(x + 7, y - 3), (x + 13, y + 3)], color.filled()).into_dyn()
-                }
-            });
+            .legend(move |(x, y)| method_marker(method, (x + 10, y), 3));
     }
     chart
         .configure_series_labels()
