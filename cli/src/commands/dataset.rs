@@ -160,6 +160,31 @@ pub fn score_quantized(
     labels: &[usize],
     device_vectors: usize,
 ) -> Result<Score, Error> {
+    score_with(network, inputs, labels, device_vectors, |vectors| {
+        let run = run_network_top(
+            network,
+            vectors,
+            &SimOptions::default(),
+            Backpressure::none(),
+        )?;
+        let cycles = (
+            run.cycles.iter().sum(),
+            run.cycles_per_inference.iter().sum(),
+        );
+        Ok((run.outputs, cycles))
+    })
+}
+
+/// The reference's accuracy on every input, and `device`'s on the first
+/// `device_vectors` (not called when 0). `device` returns its outputs and
+/// (cycles, cycles per inference), zeros where it cannot count them.
+pub fn score_with(
+    network: &Network,
+    inputs: &[Vec<i8>],
+    labels: &[usize],
+    device_vectors: usize,
+    device: impl FnOnce(&[Vec<i8>]) -> Result<(Vec<Vec<i32>>, (u64, f64)), Error>,
+) -> Result<Score, Error> {
     let reference = reference_outputs(network, inputs)?;
     let accuracy_reference = lutgen_compile::accuracy(&reference, labels);
     let vectors = device_vectors.min(inputs.len());
@@ -170,21 +195,12 @@ pub fn score_quantized(
         });
     }
     let started = Instant::now();
-    let run = run_network_top(
-        network,
-        &inputs[..vectors],
-        &SimOptions::default(),
-        Backpressure::none(),
-    )?;
-    let cycles = (
-        run.cycles.iter().sum(),
-        run.cycles_per_inference.iter().sum(),
-    );
+    let (outputs, cycles) = device(&inputs[..vectors])?;
     Ok(Score {
         accuracy_reference,
         device: Some(device_score(
             &reference[..vectors],
-            &run.outputs,
+            &outputs,
             labels,
             cycles,
             started.elapsed().as_secs_f64(),

@@ -2,7 +2,7 @@
 //! on the integer reference and the simulated device (the network top),
 //! without recompiling; with `--weights`, beside the float model.
 
-use super::dataset::{device_score, score_quantized, DeviceScore, Score};
+use super::dataset::{score_quantized, score_with, DeviceScore, Score};
 use super::eval::{command_line, write, EvalArgs};
 use crate::describe::NetworkSummary;
 use crate::error::Error;
@@ -188,38 +188,25 @@ fn score_on_board(
     labels: &[usize],
     device_vectors: usize,
 ) -> Result<Score, Error> {
-    let reference = super::dataset::reference_outputs(network, inputs)?;
-    let accuracy_reference = lutgen_compile::accuracy(&reference, labels);
-    let vectors = device_vectors.min(inputs.len());
-    let board_error = |e: lutgen_driver::DriverError| Error::Usage(format!("{port}: {e}"));
-    let transport = lutgen_driver::transport::serial::SerialTransport::open(port, args.baud)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    let options = args
-        .link
-        .as_ref()
-        .map(LinkArgs::options)
-        .unwrap_or_default();
-    let mut driver = lutgen_driver::Driver::new(transport, options);
-    driver
-        .check_network(&network.configs())
-        .map_err(board_error)?;
-    if args.load {
+    score_with(network, inputs, labels, device_vectors, |vectors| {
+        let board_error = |e: lutgen_driver::DriverError| Error::Usage(format!("{port}: {e}"));
+        let transport = lutgen_driver::transport::serial::SerialTransport::open(port, args.baud)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let options = args
+            .link
+            .as_ref()
+            .map(LinkArgs::options)
+            .unwrap_or_default();
+        let mut driver = lutgen_driver::Driver::new(transport, options);
         driver
-            .load_network(network, &mut |_, _| {})
+            .check_network(&network.configs())
             .map_err(board_error)?;
-    }
-    let started = std::time::Instant::now();
-    let outputs = driver
-        .run(&inputs[..vectors], &mut |_, _| {})
-        .map_err(board_error)?;
-    Ok(Score {
-        accuracy_reference,
-        device: Some(device_score(
-            &reference[..vectors],
-            &outputs,
-            labels,
-            (0, 0.0),
-            started.elapsed().as_secs_f64(),
-        )),
+        if args.load {
+            driver
+                .load_network(network, &mut |_, _| {})
+                .map_err(board_error)?;
+        }
+        let outputs = driver.run(vectors, &mut |_, _| {}).map_err(board_error)?;
+        Ok((outputs, (0, 0.0)))
     })
 }
