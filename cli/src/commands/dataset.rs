@@ -114,7 +114,7 @@ pub fn reference_outputs(network: &Network, inputs: &[Vec<i8>]) -> Result<Vec<Ve
 /// A device's outputs for the inputs of `reference` (the reference's
 /// outputs for them), scored against it and the labels; a missing output
 /// is a mismatch (cycles: the simulated device's, 0 for a board).
-pub fn device_score(
+fn device_score(
     reference: &[Vec<i32>],
     outputs: &[Vec<i32>],
     labels: &[usize],
