@@ -438,6 +438,31 @@ mod tests {
     }
 
     /// The digits network's shapes: 64 -> 64 -> 10, C = 16, K = 16.
+    /// The sequential device counts one engine of the largest layer's shape
+    /// with a bank per layer (tables 2 x 16,384 words for the digits network),
+    /// one activation table and the activation buffer: in block RAM that is
+    /// too much for the iCEBreaker, and fits the ULX3S-85F.
+    #[test]
+    fn a_sequential_device_counts_one_engine_with_a_bank_per_layer() {
+        use lutgen_core::sequential::Schedule;
+        let top = Top::scheduled_device(digits_layers(), Schedule::Sequential, 12_000_000, 115_200);
+        assert!(top.is_network() && top.sequential_plan().is_some());
+        let memories = top.memories();
+        let tables = memories
+            .iter()
+            .find(|m| m.what == "tables (2 banks)")
+            .expect("banked tables");
+        assert_eq!((tables.words, tables.bits, tables.count), (32768, 8, 1));
+        assert!(memories.iter().any(|m| m.what == "activation buffer"));
+        let r = check(&top, &Board::find("icebreaker").unwrap());
+        assert!(!r.fits && r.block_rams > 64, "{r}");
+        assert!(r.top.starts_with("sequential network device"), "{}", r.top);
+        assert!(check(&top, &Board::find("ulx3s-85f").unwrap()).fits);
+        // Fewer multipliers than the dataflow device: one engine's.
+        let dataflow = Top::network_device(digits_layers(), 12_000_000, 115_200);
+        assert!(top.multipliers() <= dataflow.multipliers());
+    }
+
     fn digits_layers() -> Vec<EngineConfig> {
         let layer = |outputs| EngineConfig {
             input_dim: 64,
