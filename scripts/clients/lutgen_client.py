@@ -9,6 +9,9 @@ output line is the pseudo-terminal to open):
     python3 lutgen_client.py PORT --image model.lutimg --inputs x.txt --expect y.txt
     python3 lutgen_client.py PORT --image digits.lutnet --inputs x.txt --expect y.txt \
         --wrong-image other.lutnet          # a network device (protocol.md, "Network devices")
+    python3 lutgen_client.py PORT --image padded.lutnet ...   # a sequential device: the network
+        # file with every layer's image padded to the device's engine (protocol.md, "Sequential
+        # network devices"); this client does not pad, it loads the file it is given
 
 It identifies the device, checks that the device refuses what it must
 (a wrong image: error 9; data before an image is loaded: error 7; a load
