@@ -312,8 +312,8 @@ fn the_digits_network_runs_bit_exact_on_the_sequential_device() {
     let file = plan.load_file(&network).unwrap();
     assert_eq!(status.image_crc, lutgen_driver::loaded_crc(&file));
 
-    // The trace reads layer 0's activations; a broken layer is named (on
-    // the undamaged link).
+    // The trace reads layer 0's activations; a broken last layer is named
+    // (on the undamaged link; the pseudo-terminal test below breaks layer 0).
     let mut driver = Driver::new(driver.into_transport().into_inner(), options());
     let (activations, outputs) = driver.trace(0, &inputs[0]).unwrap();
     let reference = network.infer(&inputs[0]).unwrap();
@@ -321,16 +321,14 @@ fn the_digits_network_runs_bit_exact_on_the_sequential_device() {
         (activations, outputs),
         (reference.activations[1].clone(), reference.outputs)
     );
-    for layer in [0, 1] {
-        driver
-            .load_network(&broken(&network, layer), &mut |_, _| {})
-            .unwrap();
-        let d = driver
-            .first_divergence(&network, &inputs[0])
-            .unwrap()
-            .expect("the broken layer shows");
-        assert_eq!((d.layer, d.last), (layer, layer == 1), "{d}");
-    }
+    driver
+        .load_network(&broken(&network, 1), &mut |_, _| {})
+        .unwrap();
+    let d = driver
+        .first_divergence(&network, &inputs[0])
+        .unwrap()
+        .expect("the broken layer shows");
+    assert_eq!((d.layer, d.last), (1, true), "{d}");
 }
 
 /// Kills the board when the test ends, pass or fail.
