@@ -66,6 +66,24 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             };
             300.0 + k * (140.0 + squarer) + l * 90.0 + n * 64.0
         }
+        Top::Device(d, _) if top.sequential_plan().is_some() => {
+            // One engine (the largest layer's), each requantization stage,
+            // the device with the network loader, and the sequencer.
+            let plan = top.sequential_plan().expect("checked");
+            let engine =
+                logic_estimate(&Top::Engine(plan.engine().clone()), family, dsp_multipliers);
+            let stage = if dsp_multipliers {
+                STAGE_LOGIC_DSP
+            } else {
+                STAGE_LOGIC_LUT_MULTIPLIERS
+            };
+            let stages = (d.layers().len() - 1) as f64;
+            let glue = stages * (stage + IMAGE_LOADER_LOGIC)
+                + NETWORK_LOADER_WALK_LOGIC
+                + SEQUENCER_LOGIC
+                + DEVICE_LOGIC;
+            return engine + (glue * scale).round() as u64;
+        }
         Top::Device(d, _) if d.is_network() => {
             // Every layer's engine, each requantization stage, and the
             // device around them with the network loader's extra parts.
@@ -130,6 +148,11 @@ const IMAGE_LOADER_LOGIC: f64 = 1000.0;
 /// (two layers) is 2,713 `SB_LUT4`, 1,668 flip-flops, no block RAM, about
 /// 720 LUTs more than its two image loaders.
 const NETWORK_LOADER_WALK_LOGIC: f64 = 750.0;
+
+/// The sequential top's sequencer (layer, feed and output counters, the
+/// bank select, the activation buffer's addressing): an estimate, not
+/// measured on its own.
+const SEQUENCER_LOGIC: f64 = 150.0;
 
 /// What the fit check found.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
@@ -415,6 +438,31 @@ mod tests {
     }
 
     /// The digits network's shapes: 64 -> 64 -> 10, C = 16, K = 16.
+    /// The sequential device counts one engine of the largest layer's shape
+    /// with a bank per layer (tables 2 x 16,384 words for the digits network),
+    /// one activation table and the activation buffer: in block RAM that is
+    /// too much for the iCEBreaker, and fits the ULX3S-85F.
+    #[test]
+    fn a_sequential_device_counts_one_engine_with_a_bank_per_layer() {
+        use lutgen_core::sequential::Schedule;
+        let top = Top::scheduled_device(digits_layers(), Schedule::Sequential, 12_000_000, 115_200);
+        assert!(top.is_network() && top.sequential_plan().is_some());
+        let memories = top.memories();
+        let tables = memories
+            .iter()
+            .find(|m| m.what == "tables (2 banks)")
+            .expect("banked tables");
+        assert_eq!((tables.words, tables.bits, tables.count), (32768, 8, 1));
+        assert!(memories.iter().any(|m| m.what == "activation buffer"));
+        let r = check(&top, &Board::find("icebreaker").unwrap());
+        assert!(!r.fits && r.block_rams > 64, "{r}");
+        assert!(r.top.starts_with("sequential network device"), "{}", r.top);
+        assert!(check(&top, &Board::find("ulx3s-85f").unwrap()).fits);
+        // Fewer multipliers than the dataflow device: one engine's.
+        let dataflow = Top::network_device(digits_layers(), 12_000_000, 115_200);
+        assert!(top.multipliers() <= dataflow.multipliers());
+    }
+
     fn digits_layers() -> Vec<EngineConfig> {
         let layer = |outputs| EngineConfig {
             input_dim: 64,

@@ -104,7 +104,7 @@ fn write(path: &Path, text: &str) -> Result<(), BoardError> {
 /// layers work on consecutive vectors at once).
 pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
     if top.is_network() {
-        return simulate_network(top.layers(), vectors);
+        return simulate_network(top.layers(), top.sequential_plan(), vectors);
     }
     if let Top::Dense(config) = top {
         let run = check_dense(config, vectors, 0.0, 1, &SimOptions::default())?;
@@ -150,11 +150,20 @@ pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
 /// against the reference.
 fn simulate_network(
     layers: &[lutgen_core::EngineConfig],
+    plan: Option<lutgen_core::sequential::SequentialPlan>,
     vectors: usize,
 ) -> Result<(f64, usize), BoardError> {
     let network = random_network(layers, 1).map_err(|e| BoardError::Usage(e.to_string()))?;
     let xs = random_vectors(vectors, network.input_dim(), 2);
-    let run = run_network_top(&network, &xs, &SimOptions::default(), Backpressure::none())?;
+    let options = SimOptions {
+        schedule: if plan.is_some() {
+            lutgen_core::sequential::Schedule::Sequential
+        } else {
+            lutgen_core::sequential::Schedule::Dataflow
+        },
+        ..SimOptions::default()
+    };
+    let run = run_network_top(&network, &xs, &options, Backpressure::none())?;
     for (i, (x, got)) in xs.iter().zip(&run.outputs).enumerate() {
         let want = network
             .infer(x)
@@ -175,11 +184,14 @@ fn simulate_network(
             detail: format!("{} results for {} vectors", run.outputs.len(), xs.len()),
         });
     }
-    let bound = layers
-        .iter()
-        .map(|l| l.bound_cycles_per_inference())
-        .max()
-        .unwrap_or(0);
+    let bound = match &plan {
+        Some(plan) => plan.bound_cycles_per_inference(),
+        None => layers
+            .iter()
+            .map(|l| l.bound_cycles_per_inference())
+            .max()
+            .unwrap_or(0),
+    };
     Ok((run.cycles_per_inference[0], bound))
 }
 

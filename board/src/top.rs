@@ -16,6 +16,7 @@
 use super::pll::{Pll, BOARD_MODULE};
 use super::BoardError;
 use lutgen_core::protocol;
+use lutgen_core::sequential::{banked_words, Schedule, SequentialPlan};
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE, DENSE_PORTS};
 use lutgen_hdl::device::{device_verilog, DeviceConfig, DEVICE_MODULE, DEVICE_PORTS};
@@ -87,6 +88,31 @@ impl Top {
     /// network files and runs every layer, one engine each.
     pub fn network_device(layers: Vec<EngineConfig>, clock_hz: u32, baud: u32) -> Top {
         Top::Device(DeviceConfig::network(layers, clock_hz, baud), None)
+    }
+
+    /// The network device for `layers` in `schedule`: the dataflow one
+    /// ([`network_device`](Self::network_device)) or the sequential one (one
+    /// engine sized for the largest layer runs the layers in turn).
+    pub fn scheduled_device(
+        layers: Vec<EngineConfig>,
+        schedule: Schedule,
+        clock_hz: u32,
+        baud: u32,
+    ) -> Top {
+        Top::Device(
+            DeviceConfig::scheduled(layers, schedule, clock_hz, baud),
+            None,
+        )
+    }
+
+    /// The sequential device's plan (`None` for every other top).
+    pub fn sequential_plan(&self) -> Option<SequentialPlan> {
+        match self {
+            Top::Device(d, _) if d.schedule() == Schedule::Sequential => Some(
+                SequentialPlan::new(d.layers()).expect("DeviceConfig::validate checks the plan"),
+            ),
+            _ => None,
+        }
     }
 
     /// True for a network device.
@@ -172,6 +198,28 @@ impl Top {
                     ),
                     None => String::new(),
                 };
+                if let Some(plan) = self.sequential_plan() {
+                    let e = plan.engine();
+                    let shape: Vec<String> = std::iter::once(c.input_dim)
+                        .chain(d.layers().iter().map(|l| l.outputs))
+                        .map(|n| n.to_string())
+                        .collect();
+                    return format!(
+                        "sequential network device (UART {} baud + framed protocol + {}-layer \
+                         network {} run in turn on one engine of D={} C={} K={} N={} L={} {} \
+                         with {} banks{clock})",
+                        d.baud,
+                        d.layers().len(),
+                        shape.join("-"),
+                        e.input_dim,
+                        e.codebooks,
+                        e.centroids,
+                        e.outputs,
+                        e.lanes,
+                        e.encoder,
+                        plan.banks()
+                    );
+                }
                 if d.is_network() {
                     let shape: Vec<String> = std::iter::once(c.input_dim)
                         .chain(d.layers().iter().map(|l| l.outputs))
@@ -242,6 +290,47 @@ impl Top {
 
     /// Every memory the top holds, for the fit check.
     pub fn memories(&self) -> Vec<Memory> {
+        if let Some(plan) = self.sequential_plan() {
+            // The engine's memories, one bank per layer (a power of two of
+            // words each: `Engine::banked`) but the squares ROM and the index
+            // FIFO; then each stage's activation table, the activation
+            // buffer, the device's own and the trace FIFO.
+            let banks = plan.banks();
+            let mut m: Vec<Memory> = Top::Engine(plan.engine().clone())
+                .memories()
+                .into_iter()
+                .map(|x| match x.what.as_str() {
+                    "squares" | "index FIFO" => x,
+                    _ => Memory {
+                        what: format!("{} ({banks} banks)", x.what),
+                        words: banked_words(x.words, banks),
+                        ..x
+                    },
+                })
+                .collect();
+            if banks > 1 {
+                m.push(Memory::new(
+                    "requantization activation table",
+                    lutgen_core::network::ACTIVATION_TABLE_LEN,
+                    8,
+                    banks - 1,
+                ));
+            }
+            m.push(Memory::new(
+                "activation buffer",
+                plan.engine().input_dim,
+                8,
+                1,
+            ));
+            m.extend(device_memories());
+            m.push(Memory::new(
+                "trace FIFO",
+                lutgen_hdl::device::TRACE_FIFO_DEPTH,
+                8,
+                1,
+            ));
+            return m;
+        }
         match self {
             Top::Device(d, _) if d.is_network() => {
                 // Every layer's engine memories, named by layer, then the
@@ -362,6 +451,10 @@ impl Top {
     pub fn multipliers(&self) -> usize {
         match self {
             Top::Engine(c) => engine_multipliers(c),
+            Top::Device(d, _) if self.sequential_plan().is_some() => {
+                engine_multipliers(self.sequential_plan().expect("checked").engine())
+                    + STAGE_MULTIPLIERS * (d.layers().len() - 1)
+            }
             Top::Device(d, _) => {
                 d.layers().iter().map(engine_multipliers).sum::<usize>()
                     + STAGE_MULTIPLIERS * (d.layers().len() - 1)

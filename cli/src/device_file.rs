@@ -8,6 +8,7 @@ use lutgen_core::ident::Ident;
 use lutgen_core::image::MAGIC as IMAGE_MAGIC;
 use lutgen_core::network::NETWORK_MAGIC;
 use lutgen_core::reference::InputError;
+use lutgen_core::sequential::Schedule;
 use lutgen_core::{EngineConfig, Image, Network, Reference};
 use lutgen_driver::{Driver, DriverError, Transport};
 use lutgen_hdl::device::DeviceConfig;
@@ -75,14 +76,15 @@ impl DeviceFile {
         }
     }
 
-    /// The device that loads this file, on a `clock_hz` clock at `baud`.
-    pub fn device(&self, clock_hz: u32, baud: u32) -> DeviceConfig {
+    /// The device that loads this file, on a `clock_hz` clock at `baud`; a
+    /// network's layers in `schedule` (an image's engine has one).
+    pub fn device(&self, schedule: Schedule, clock_hz: u32, baud: u32) -> DeviceConfig {
         match self {
             DeviceFile::Image(image) => {
                 DeviceConfig::engine(image.config().clone(), clock_hz, baud)
             }
             DeviceFile::Network(network) => {
-                DeviceConfig::network(network.configs(), clock_hz, baud)
+                DeviceConfig::scheduled(network.configs(), schedule, clock_hz, baud)
             }
         }
     }
@@ -111,13 +113,14 @@ impl DeviceFile {
         }
     }
 
-    /// The CRC a device reports in its status once it holds this file: an
-    /// image's payload CRC, a network file's own (its last 4 bytes).
-    pub fn crc(&self) -> u32 {
-        lutgen_driver::loaded_crc(&match self {
+    /// The CRC the device behind `driver` reports in its status once it
+    /// holds this file: an image's payload CRC, a network file's own (its
+    /// last 4 bytes; on a sequential device, the padded file's).
+    pub fn crc<T: Transport>(&self, driver: &mut Driver<T>) -> Result<u32, DriverError> {
+        Ok(lutgen_driver::loaded_crc(&match self {
             DeviceFile::Image(image) => image.to_bytes(),
-            DeviceFile::Network(network) => network.to_bytes(),
-        })
+            DeviceFile::Network(network) => driver.network_file(network)?.1,
+        }))
     }
 
     /// Writes the file into the device; `progress(done, total)` in bytes.

@@ -230,6 +230,107 @@ fn trace_reads_each_layer_and_names_a_broken_one() {
     assert!(driver.trace(1, &inputs[0]).is_err());
 }
 
+fn sequential_device(network: &Network) -> DeviceConfig {
+    DeviceConfig::sequential(network.configs(), 12_000_000, 3_000_000)
+}
+
+/// The sequential device (one engine runs both layers in turn): identify
+/// names its schedule and engine, the driver loads the padded file, the 360
+/// digits come back bit-exact over a link that damages 1 byte in 1,000 each
+/// way, networks of another capacity are refused before any data moves,
+/// naming what does not fit, and the trace names a broken layer.
+#[test]
+fn the_digits_network_runs_bit_exact_on_the_sequential_device() {
+    use lutgen_core::sequential::{Schedule, SequentialPlan};
+    let dir = temp_dir();
+    let network = Network::read_from(digits_network(&dir)).unwrap();
+    let inputs = digits_inputs(&network);
+    let transport =
+        SimTransport::new(&sequential_device(&network), &DeviceSimOptions::default()).unwrap();
+    let mut driver = Driver::new(transport, options());
+    let ident = driver.identify().unwrap();
+    assert_eq!(ident.schedule, Schedule::Sequential);
+    let plan = SequentialPlan::new(&network.configs()).unwrap();
+    assert_eq!(ident.sequential_engine.as_ref(), Some(plan.engine()));
+    assert_eq!(ident.outputs(), 10);
+
+    // Other capacities: refused before anything but identify moves.
+    let configs = network.configs();
+    let mut wide = configs.clone();
+    wide[1].centroids = 32;
+    let mut three = configs.clone();
+    three.insert(1, configs[1].clone());
+    three[1].outputs = 64;
+    let mut other = configs.clone();
+    other[0].outputs = 32;
+    other[1].input_dim = 32;
+    other[1].codebooks = 8;
+    for (layers, needle) in [
+        (three, "the network has 3 layers, this device runs 2"),
+        (
+            wide,
+            "layer 1 does not fit the device: it is larger than the device's engine",
+        ),
+        (other, "the device runs 64->64"),
+    ] {
+        let foreign = random_network(&layers, 1).unwrap();
+        let err = driver.load_network(&foreign, &mut |_, _| {}).unwrap_err();
+        assert!(matches!(err, DriverError::DoesNotFit { .. }), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    let err = driver
+        .load(&network.layers()[0].image, &mut |_, _| {})
+        .unwrap_err();
+    assert!(matches!(err, DriverError::WrongTarget { .. }), "{err}");
+    let status = driver.status().unwrap();
+    assert!(!status.loaded() && !status.loading(), "{status:?}");
+    assert_eq!(status.frames_rejected, 0);
+
+    // Loaded and run over a damaged link.
+    let transport = driver.into_transport();
+    let faults = Faults {
+        flip: 1.0 / 1000.0,
+        drop: 1.0 / 1000.0,
+        insert: 1.0 / 1000.0,
+        mute_after: None,
+    };
+    let mut driver = Driver::new(FaultyTransport::new(transport, faults, 11), options());
+    driver.load_network(&network, &mut |_, _| {}).unwrap();
+    let results = driver.run(&inputs, &mut |_, _| {}).unwrap();
+    let wrong = results
+        .iter()
+        .zip(&inputs)
+        .position(|(got, x)| got != &network.infer(x).unwrap().outputs);
+    assert_eq!(wrong, None, "first wrong vector");
+    let damage = driver.transport().damage();
+    assert!(
+        damage.flipped + damage.dropped + damage.inserted > 0,
+        "{damage:?}"
+    );
+    let status = driver.status().unwrap();
+    assert!(status.loaded() && !status.fault(), "{status:?}");
+    let file = plan.load_file(&network).unwrap();
+    assert_eq!(status.image_crc, lutgen_driver::loaded_crc(&file));
+
+    // The trace reads layer 0's activations; a broken last layer is named
+    // (on the undamaged link; the pseudo-terminal test below breaks layer 0).
+    let mut driver = Driver::new(driver.into_transport().into_inner(), options());
+    let (activations, outputs) = driver.trace(0, &inputs[0]).unwrap();
+    let reference = network.infer(&inputs[0]).unwrap();
+    assert_eq!(
+        (activations, outputs),
+        (reference.activations[1].clone(), reference.outputs)
+    );
+    driver
+        .load_network(&broken(&network, 1), &mut |_, _| {})
+        .unwrap();
+    let d = driver
+        .first_divergence(&network, &inputs[0])
+        .unwrap()
+        .expect("the broken layer shows");
+    assert_eq!((d.layer, d.last), (1, true), "{d}");
+}
+
 /// Kills the board when the test ends, pass or fail.
 struct Board(Child);
 
@@ -250,16 +351,16 @@ fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
-#[test]
-fn board_load_and_run_a_network_through_a_pseudo_terminal() {
-    let dir = temp_dir();
-    let net = digits_network(&dir);
+/// `lutgen board --sim --network net` (3 Mbaud, paced by cycles) with
+/// `extra` flags: the board, and what it printed first.
+fn start_board(net: &Path, extra: &[&str]) -> (Board, serde_json::Value) {
     let mut child = lutgen()
         .args([
             "board", "--sim", "--pace", "cycles", "--baud", "3000000", "--json",
         ])
         .arg("--network")
-        .arg(&net)
+        .arg(net)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -268,8 +369,16 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let _board = Board(child);
+    let board = Board(child);
     let started: serde_json::Value = serde_json::from_str(&line).expect("first line is JSON");
+    (board, started)
+}
+
+#[test]
+fn board_load_and_run_a_network_through_a_pseudo_terminal() {
+    let dir = temp_dir();
+    let net = digits_network(&dir);
+    let (_board, started) = start_board(&net, &[]);
     assert_eq!(started["layers"], 2, "{started}");
     let port = started["port"].as_str().unwrap().to_string();
     let t = ["--timeout", "20", "--baud", "3000000"];
@@ -409,6 +518,78 @@ fn board_load_and_run_a_network_through_a_pseudo_terminal() {
         err.contains("runs a network of 2 layers") && err.contains("an image for one engine"),
         "{err}"
     );
+}
+
+/// The sequential device through a pseudo-terminal, as a user drives it:
+/// `board --sim --schedule sequential`, then `ident`, `load` and `run
+/// --verify` with no schedule flag (identify tells the host); a network of
+/// another capacity is refused naming what does not fit; a broken layer is
+/// named by `run --verify`.
+#[test]
+fn board_load_and_run_a_sequential_network_through_a_pseudo_terminal() {
+    let dir = temp_dir();
+    let net = digits_network(&dir);
+    let (_board, started) = start_board(&net, &["--schedule", "sequential"]);
+    assert_eq!(started["schedule"], "sequential", "{started}");
+    let port = started["port"].as_str().unwrap().to_string();
+    let t = ["--timeout", "20", "--baud", "3000000"];
+    let ident = json_of(
+        &lutgen()
+            .args(["ident", "--port", &port, "--json"])
+            .args(t)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ident["schedule"], "sequential", "{ident}");
+    assert_eq!(ident["sequential_engine"]["outputs"], 64, "{ident}");
+    let load = |file: &Path| {
+        lutgen()
+            .args(["load", "--port", &port, "--json"])
+            .args(t)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    json_of(&load(&net));
+    let run = |file: &Path, vectors: &[&str]| {
+        lutgen()
+            .args(["run", "--port", &port, "--verify", "--json", "--network"])
+            .arg(file)
+            .args(vectors)
+            .args(t)
+            .output()
+            .unwrap()
+    };
+    let x = data("digits_test_x.npy");
+    let report = json_of(&run(&net, &["--input", x.to_str().unwrap()]));
+    assert_eq!(report["vectors"], 360, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
+
+    // Another capacity: refused before any byte of it moves.
+    let network = Network::read_from(&net).unwrap();
+    let mut wide = network.configs();
+    wide[0].centroids = 32;
+    let foreign = dir.join("wide.lutnet");
+    random_network(&wide, 2)
+        .unwrap()
+        .write_to(&foreign)
+        .unwrap();
+    let out = load(&foreign);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("does not fit") && err.contains("K 32 > 16"),
+        "{err}"
+    );
+
+    // A broken layer 0: named by run --verify.
+    let bad = dir.join("broken-seq.lutnet");
+    broken(&network, 0).write_to(&bad).unwrap();
+    json_of(&load(&bad));
+    let out = run(&net, &["--random", "20"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let divergence = report["first_divergence"].as_str().unwrap();
+    assert!(divergence.contains("layer 0 activation"), "{report}");
 }
 
 /// The two kinds of file go with their own flags; each mix-up is refused

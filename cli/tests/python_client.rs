@@ -75,10 +75,14 @@ impl Drop for Board {
 /// `lutgen board --sim` for the image's engine (`flag` `--image`) or the
 /// network's layers (`--network`); returns once it has printed its pseudo-terminal.
 fn start_board(flag: &str, image: &Path) -> (Board, String) {
+    start_board_with(&[flag.as_ref(), image.as_os_str()], "1500000")
+}
+
+/// `lutgen board --sim --pace cycles --baud BAUD ARGS`.
+fn start_board_with(args: &[&std::ffi::OsStr], baud: &str) -> (Board, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lutgen"))
-        .args(["board", "--sim", "--pace", "cycles", "--baud", "1500000"])
-        .arg(flag)
-        .arg(image)
+        .args(["board", "--sim", "--pace", "cycles", "--baud", baud])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -195,10 +199,29 @@ fn one_more_output(config: &EngineConfig) -> EngineConfig {
 /// layers refused.
 #[test]
 fn a_network_device() {
+    network_device_checks(false);
+}
+
+/// A sequential device: the client identifies it from its schedule section
+/// (and checks the hash over it), loads the network file padded to the
+/// device's engine (written here with `SequentialPlan::load_file`, as the
+/// page describes it), checks the padded file's CRC in the status and every
+/// logit, and sees an unpadded file for other layers refused (error 9).
+/// At 3 Mbaud, the model `network_device.rs` builds for its sequential tests.
+#[test]
+fn a_sequential_device() {
+    network_device_checks(true);
+}
+
+fn network_device_checks(sequential: bool) {
     use lutgen_core::network::random_network;
+    use lutgen_core::sequential::SequentialPlan;
     use lutgen_core::Network;
     let python = python();
-    let dir = std::env::temp_dir().join(format!("lutgen-py-network-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "lutgen-py-network-{sequential}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
     let net_path = dir.join("digits.lutnet");
@@ -231,19 +254,36 @@ fn a_network_device() {
     other[1].outputs = 12;
     let wrong = dir.join("other.lutnet");
     random_network(&other, 3).unwrap().write_to(&wrong).unwrap();
-    let (_board, port) = start_board("--network", &net_path);
+    let (baud, _board, port, file) = if sequential {
+        let padded = dir.join("padded.lutnet");
+        let plan = SequentialPlan::new(&network.configs()).unwrap();
+        std::fs::write(&padded, plan.load_file(&network).unwrap()).unwrap();
+        let (board, port) = start_board_with(
+            &[
+                "--network".as_ref(),
+                net_path.as_os_str(),
+                "--schedule".as_ref(),
+                "sequential".as_ref(),
+            ],
+            "3000000",
+        );
+        ("3000000", board, port, padded)
+    } else {
+        let (board, port) = start_board("--network", &net_path);
+        ("1500000", board, port, net_path.clone())
+    };
     let out = Command::new(python)
         .arg(client_script())
         .arg(&port)
         .arg("--image")
-        .arg(&net_path)
+        .arg(&file)
         .arg("--inputs")
         .arg(dir.join("inputs.txt"))
         .arg("--expect")
         .arg(dir.join("expected.txt"))
         .arg("--wrong-image")
         .arg(&wrong)
-        .args(["--baud", "1500000", "--timeout", "30"])
+        .args(["--baud", baud, "--timeout", "30"])
         .output()
         .expect("the Python client runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -254,6 +294,11 @@ fn a_network_device() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("network device, 2 layers"), "{stdout}");
+    assert_eq!(
+        stdout.contains("identify: sequential device, one engine of D=64 C=16 K=16 N=64"),
+        sequential,
+        "{stdout}"
+    );
     for refusal in [
         "error 9 (wrong image)",
         "error 7 (not loaded)",

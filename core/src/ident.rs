@@ -6,8 +6,9 @@ use crate::config::EngineConfig;
 use crate::network_loader::NetworkLoader;
 use crate::protocol::{
     config_bytes, config_hash, BUFFER_BYTES, IDENT_LAYER_LEN, IDENT_LEN, IDENT_MAGIC,
-    JOB_QUEUE_DEPTH, MAX_PAYLOAD, PROTOCOL_VERSION,
+    IDENT_SCHEDULE_LEN, JOB_QUEUE_DEPTH, MAX_PAYLOAD, PROTOCOL_VERSION,
 };
+use crate::sequential::{Schedule, SequentialPlan};
 use thiserror::Error;
 
 /// The hash a network device reports for its chain of layers: CRC-32 of
@@ -20,6 +21,21 @@ pub fn network_hash(layers: &[EngineConfig]) -> u32 {
     crate::protocol::crc32(&bytes)
 }
 
+/// The hash a sequential device reports: CRC-32 of what [`network_hash`]
+/// covers, then the schedule byte (1) and its engine's [`config_bytes`].
+pub fn sequential_hash(layers: &[EngineConfig], engine: &EngineConfig) -> u32 {
+    let mut bytes = vec![layers.len() as u8];
+    for layer in layers {
+        bytes.extend_from_slice(&config_bytes(layer));
+    }
+    bytes.push(SCHEDULE_SEQUENTIAL);
+    bytes.extend_from_slice(&config_bytes(engine));
+    crate::protocol::crc32(&bytes)
+}
+
+/// The schedule byte of a sequential device's identify reply.
+pub const SCHEDULE_SEQUENTIAL: u8 = 1;
+
 /// What a device says about itself in its identify reply.
 ///
 /// An **engine device** (it loads image files) answers [`IDENT_LEN`] bytes.
@@ -29,6 +45,12 @@ pub fn network_hash(layers: &[EngineConfig]) -> u32 {
 /// `image_bytes` the longest network file it takes
 /// ([`NetworkLoader::max_len`]),
 /// then the layer count L and the configuration bytes of layers 1 to L - 1.
+/// A **sequential** network device (one engine runs the layers in turn,
+/// [`SequentialPlan`]) adds [`IDENT_SCHEDULE_LEN`] bytes: the schedule byte
+/// [`SCHEDULE_SEQUENTIAL`] and its engine's configuration bytes (the
+/// capacity: the padded shape every layer is loaded as, one bank per layer);
+/// its hash is [`sequential_hash`] and `image_bytes` the longest padded file
+/// ([`NetworkLoader::sequential`]).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Ident {
     pub protocol_version: u8,
@@ -36,6 +58,10 @@ pub struct Ident {
     pub config: EngineConfig,
     /// Every layer of a network device, the first included; `None` for an engine device.
     pub layers: Option<Vec<EngineConfig>>,
+    /// How the layers run: `dataflow` for engine and dataflow network devices.
+    pub schedule: Schedule,
+    /// A sequential device's engine: every layer's image is padded to it.
+    pub sequential_engine: Option<EngineConfig>,
     pub config_hash: u32,
     pub clock_hz: u32,
     pub baud: u32,
@@ -50,8 +76,9 @@ pub struct Ident {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum IdentError {
     #[error(
-        "identify reply is {got} bytes, expected {IDENT_LEN} (an engine device) or \
-         {IDENT_LEN} + 1 + {IDENT_LAYER_LEN} per layer after the first (a network device)"
+        "identify reply is {got} bytes, expected {IDENT_LEN} (an engine device), \
+         {IDENT_LEN} + 1 + {IDENT_LAYER_LEN} per layer after the first (a network device), \
+         or that and {IDENT_SCHEDULE_LEN} (a sequential device)"
     )]
     Length { got: usize },
     #[error("identify reply does not start with \"LTGN\" (got {0:02x?}): not a lutgen device")]
@@ -79,6 +106,8 @@ impl Ident {
             protocol_version: PROTOCOL_VERSION,
             config: config.clone(),
             layers: None,
+            schedule: Schedule::Dataflow,
+            sequential_engine: None,
             config_hash: config_hash(config),
             clock_hz,
             baud,
@@ -107,6 +136,27 @@ impl Ident {
             image_bytes: loader.max_len() as u32,
             ..Ident::new(&layers[0], clock_hz, baud)
         })
+    }
+
+    /// The identify payload of a sequential device built for `layers`.
+    pub fn sequential(layers: &[EngineConfig], clock_hz: u32, baud: u32) -> Result<Self, String> {
+        let plan = SequentialPlan::new(layers).map_err(|e| e.to_string())?;
+        let loader = NetworkLoader::sequential(&plan).map_err(|e| e.to_string())?;
+        Ok(Ident {
+            config: layers[0].clone(),
+            layers: Some(layers.to_vec()),
+            schedule: Schedule::Sequential,
+            sequential_engine: Some(plan.engine().clone()),
+            config_hash: sequential_hash(layers, plan.engine()),
+            image_bytes: loader.max_len() as u32,
+            ..Ident::new(&layers[0], clock_hz, baud)
+        })
+    }
+
+    /// The plan a sequential device runs (`None` for other devices).
+    pub fn sequential_plan(&self) -> Option<SequentialPlan> {
+        self.sequential_engine.as_ref()?;
+        SequentialPlan::new(self.layers.as_deref()?).ok()
     }
 
     /// The layers the device runs (one for an engine device).
@@ -151,17 +201,26 @@ impl Ident {
                 out.extend_from_slice(&config_bytes(layer));
             }
         }
+        if let Some(engine) = &self.sequential_engine {
+            out.push(SCHEDULE_SEQUENTIAL);
+            out.extend_from_slice(&config_bytes(engine));
+        }
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentError> {
         let network = bytes.len() > IDENT_LEN;
         let layer_count = bytes.get(IDENT_LEN).map_or(1, |&l| usize::from(l));
-        let expected = if network {
+        let layers_end = if network {
             IDENT_LEN + 1 + IDENT_LAYER_LEN * layer_count.saturating_sub(1)
         } else {
             IDENT_LEN
         };
+        // A sequential device's schedule section follows its layers.
+        let sequential = network
+            && bytes.len() == layers_end + IDENT_SCHEDULE_LEN
+            && bytes[layers_end] == SCHEDULE_SEQUENTIAL;
+        let expected = layers_end + if sequential { IDENT_SCHEDULE_LEN } else { 0 };
         if bytes.len() != expected || !(1..=crate::memory_map::MAX_LAYERS).contains(&layer_count) {
             return Err(IdentError::Length { got: bytes.len() });
         }
@@ -177,17 +236,23 @@ impl Ident {
         let config = config_from_bytes(&bytes[5..30])?;
         let layers = if network {
             let mut layers = vec![config.clone()];
-            for chunk in bytes[IDENT_LEN + 1..].chunks_exact(IDENT_LAYER_LEN) {
+            for chunk in bytes[IDENT_LEN + 1..layers_end].chunks_exact(IDENT_LAYER_LEN) {
                 layers.push(config_from_bytes(chunk)?);
             }
             Some(layers)
         } else {
             None
         };
+        let sequential_engine = if sequential {
+            Some(config_from_bytes(&bytes[layers_end + 1..])?)
+        } else {
+            None
+        };
         let reported = u32_at(30);
-        let computed = match &layers {
-            Some(layers) => network_hash(layers),
-            None => config_hash(&config),
+        let computed = match (&layers, &sequential_engine) {
+            (Some(layers), Some(engine)) => sequential_hash(layers, engine),
+            (Some(layers), None) => network_hash(layers),
+            (None, _) => config_hash(&config),
         };
         if reported != computed {
             return Err(IdentError::Hash { reported, computed });
@@ -205,7 +270,22 @@ impl Ident {
                         )));
                     }
                 }
-                NetworkLoader::new(layers)
+                let loader = match &sequential_engine {
+                    Some(engine) => {
+                        let plan = SequentialPlan::new(layers)
+                            .map_err(|e| IdentError::Config(e.to_string()))?;
+                        if plan.engine() != engine {
+                            return Err(IdentError::Config(format!(
+                                "a sequential device for these layers has the engine {:?}, \
+                                 not {engine:?}",
+                                plan.engine()
+                            )));
+                        }
+                        NetworkLoader::sequential(&plan)
+                    }
+                    None => NetworkLoader::new(layers),
+                };
+                loader
                     .map_err(|e| IdentError::Config(e.to_string()))?
                     .max_len() as u64
             }
@@ -222,6 +302,12 @@ impl Ident {
             protocol_version: bytes[4],
             config,
             layers,
+            schedule: if sequential {
+                Schedule::Sequential
+            } else {
+                Schedule::Dataflow
+            },
+            sequential_engine,
             config_hash: reported,
             clock_hz: u32_at(34),
             baud: u32_at(38),
@@ -350,5 +436,61 @@ mod tests {
             Err(IdentError::Length { .. })
         ));
         assert!(MAX_IDENT_LEN >= bytes.len());
+    }
+
+    /// A sequential device adds its schedule and engine; the hash covers
+    /// them, so a damaged engine or a dataflow reading of the reply fails.
+    #[test]
+    fn sequential_ident_round_trip_and_checks() {
+        let first = EngineConfig {
+            input_dim: 64,
+            outputs: 32,
+            ..EngineConfig::default()
+        };
+        let second = EngineConfig {
+            input_dim: 32,
+            codebooks: 8,
+            outputs: 10,
+            ..EngineConfig::default()
+        };
+        let layers = vec![first.clone(), second];
+        let ident = Ident::sequential(&layers, 12_000_000, 115_200).unwrap();
+        let bytes = ident.to_bytes();
+        assert_eq!(
+            bytes.len(),
+            IDENT_LEN + 1 + IDENT_LAYER_LEN + IDENT_SCHEDULE_LEN
+        );
+        let back = Ident::from_bytes(&bytes).unwrap();
+        assert_eq!(back, ident);
+        assert_eq!(back.schedule, Schedule::Sequential);
+        let engine = back.sequential_engine.clone().unwrap();
+        assert_eq!(
+            (engine.input_dim, engine.codebooks, engine.outputs),
+            (64, 16, 32)
+        );
+        assert_eq!(back.sequential_plan().unwrap().banks(), 2);
+        assert_ne!(ident.config_hash, network_hash(&layers));
+        assert_eq!(
+            ident.image_bytes as usize,
+            NetworkLoader::sequential(&back.sequential_plan().unwrap())
+                .unwrap()
+                .max_len()
+        );
+        let mut b = bytes.clone();
+        b[IDENT_LEN + 1 + IDENT_LAYER_LEN + 1 + 17] ^= 1; // the engine's outputs
+        assert!(Ident::from_bytes(&b).is_err());
+        let mut b = bytes.clone();
+        b[IDENT_LEN + 1 + IDENT_LAYER_LEN] = 2; // an unknown schedule
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Length { .. })
+        ));
+        assert!(MAX_IDENT_LEN >= bytes.len());
+        assert_eq!(
+            Ident::network(&layers, 12_000_000, 115_200)
+                .unwrap()
+                .schedule,
+            Schedule::Dataflow
+        );
     }
 }

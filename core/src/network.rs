@@ -611,6 +611,12 @@ impl Network {
     /// Version 1 (no activation tables; `has_table` was a reserved zero) is
     /// refused: a reader accepts only the version it knows.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_bytes_with(|_, layer| layer.image.to_bytes())
+    }
+
+    /// [`to_bytes`](Self::to_bytes) with each layer's image bytes given by
+    /// `image(index, layer)` (the sequential schedule's padded images).
+    pub(crate) fn to_bytes_with(&self, image: impl Fn(usize, &Layer) -> Vec<u8>) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&NETWORK_MAGIC);
         out.extend_from_slice(&NETWORK_FORMAT_VERSION.to_le_bytes());
@@ -618,7 +624,7 @@ impl Network {
         out.extend_from_slice(&self.input.scale.to_le_bytes());
         out.push(self.input.zero_point as u8);
         out.extend_from_slice(&[0; 3]);
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate() {
             out.extend_from_slice(&layer.accumulator_scale.to_le_bytes());
             let r = layer.requantize;
             out.push(r.is_some() as u8);
@@ -636,7 +642,7 @@ impl Network {
             out.push(r.bits as u8);
             out.push(layer.activation.is_some() as u8);
             out.extend_from_slice(&[0; 2]);
-            let image = layer.image.to_bytes();
+            let image = image(index, layer);
             out.extend_from_slice(&(image.len() as u32).to_le_bytes());
             out.extend_from_slice(&image);
             if let Some(table) = &layer.activation {

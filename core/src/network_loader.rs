@@ -26,6 +26,7 @@ use crate::memory_map::{
 };
 use crate::network::{ACTIVATION_TABLE_LEN, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use crate::protocol::{crc32, DeviceError};
+use crate::sequential::SequentialPlan;
 use crate::{EngineConfig, ImageError};
 
 /// What the loader does with one field of the file.
@@ -100,7 +101,23 @@ impl NetworkLoader {
             (1..=MAX_LAYERS).contains(&layers.len()),
             "a network device has 1 to {MAX_LAYERS} layers"
         );
-        let loaders = layers
+        Self::with_images(layers, layers)
+    }
+
+    /// The loader of a sequential device ([`SequentialPlan`]): the file is
+    /// the network's with every layer's image padded to the plan's engine
+    /// ([`SequentialPlan::load_file`]), so each image is walked as one of the
+    /// engine's (its writes in the padded engine's map, under the layer
+    /// field: [`SequentialPlan::load_words`]); the requantization fields are
+    /// checked against the layers' own widths, as on a dataflow device.
+    pub fn sequential(plan: &SequentialPlan) -> Result<Self, ImageError> {
+        let images = vec![plan.engine().clone(); plan.banks()];
+        Self::with_images(&images, plan.layers())
+    }
+
+    /// The walk for `layers` whose images have the configurations `images`.
+    fn with_images(images: &[EngineConfig], layers: &[EngineConfig]) -> Result<Self, ImageError> {
+        let loaders = images
             .iter()
             .map(Loader::new)
             .collect::<Result<Vec<_>, _>>()?;
@@ -354,6 +371,34 @@ mod tests {
         }
         // Every field of the longest file is counted.
         assert_eq!(network(0, true).to_bytes().len(), loader.max_len());
+    }
+
+    /// A sequential device's file (every image padded to the engine) walks
+    /// to exactly the plan's writes; the plain file is refused.
+    #[test]
+    fn the_sequential_walk_writes_the_padded_images() {
+        // Three `l2` layers of V = 4 that differ in C, K, N and widths.
+        let layer = |d: usize, k: usize, n: usize, bits: u32| EngineConfig {
+            input_dim: d,
+            codebooks: d / 4,
+            centroids: k,
+            outputs: n,
+            activation_bits: bits,
+            ..EngineConfig::default()
+        };
+        let layers = [layer(16, 8, 12, 8), layer(12, 16, 8, 6), layer(8, 4, 5, 8)];
+        let plan = SequentialPlan::new(&layers).unwrap();
+        let loader = NetworkLoader::sequential(&plan).unwrap();
+        for seed in 0..4 {
+            let net = random_network(&layers, seed).unwrap();
+            let file = plan.load_file(&net).unwrap();
+            assert!(file.len() <= loader.max_len());
+            let words = loader
+                .load(&file)
+                .expect("the device takes the padded file");
+            assert_eq!(sorted(words), sorted(plan.load_words(&net).unwrap()));
+            assert_eq!(loader.load(&net.to_bytes()), Err(DeviceError::WrongImage));
+        }
     }
 
     #[test]

@@ -39,10 +39,13 @@ pub const IDENT_LEN: usize = 52;
 /// Bytes a network device's identify reply adds for each layer after the first
 /// (the layer's configuration bytes, [`config_bytes`]).
 pub const IDENT_LAYER_LEN: usize = 25;
-/// The longest identify reply: a network device of
+/// Bytes a sequential device's identify reply adds after its layers: the
+/// schedule (1 = sequential) and the configuration bytes of its engine.
+pub const IDENT_SCHEDULE_LEN: usize = 1 + IDENT_LAYER_LEN;
+/// The longest identify reply: a sequential device of
 /// [`MAX_LAYERS`](crate::memory_map::MAX_LAYERS) layers.
 pub const MAX_IDENT_LEN: usize =
-    IDENT_LEN + 1 + IDENT_LAYER_LEN * (crate::memory_map::MAX_LAYERS - 1);
+    IDENT_LEN + 1 + IDENT_LAYER_LEN * (crate::memory_map::MAX_LAYERS - 1) + IDENT_SCHEDULE_LEN;
 /// Bytes of the status reply payload.
 pub const STATUS_LEN: usize = 24;
 /// Bytes of the header of a load payload: the offset in the image file (u32).

@@ -144,8 +144,13 @@ pub enum SequentialError {
         expected: Box<EngineConfig>,
         got: Box<EngineConfig>,
     },
-    #[error("the network has {got} layers, this device runs {expected}")]
+    #[error(
+        "the network has {got} layers, this device runs {expected} (a sequential device holds \
+         one bank per layer, fixed when it is generated)"
+    )]
     LayerCount { expected: usize, got: usize },
+    #[error("layer {layer} does not fit the device: {what}")]
+    Fit { layer: usize, what: String },
     #[error("layer {layer} padded: {source}")]
     Image { layer: usize, source: ImageError },
 }
@@ -323,16 +328,105 @@ impl SequentialPlan {
             .map_err(|source| SequentialError::Image { layer, source })
     }
 
+    /// Whether a network of `layers` fits the device built for this plan,
+    /// naming the first thing that does not: the layer count, a layer that
+    /// differs in encoder, sub-vector length or lanes, a layer larger than
+    /// the engine in some dimension or width, and last a layer of another
+    /// shape than the device's at that position (the sequencer's D and N
+    /// and the requantization's range are fixed per layer when the device
+    /// is generated).
+    pub fn fit(&self, layers: &[EngineConfig]) -> Result<(), SequentialError> {
+        if layers.len() != self.layers.len() {
+            return Err(SequentialError::LayerCount {
+                expected: self.layers.len(),
+                got: layers.len(),
+            });
+        }
+        let e = &self.engine;
+        for (layer, (got, want)) in layers.iter().zip(&self.layers).enumerate() {
+            let fit = |what: String| Err(SequentialError::Fit { layer, what });
+            if got.encoder != e.encoder {
+                return fit(format!(
+                    "it uses the {} encoder, the device's engine {}",
+                    got.encoder, e.encoder
+                ));
+            }
+            if got.sub_vector_len() != e.sub_vector_len() {
+                return fit(format!(
+                    "its sub-vectors have {} elements, the device's engine {}",
+                    got.sub_vector_len(),
+                    e.sub_vector_len()
+                ));
+            }
+            if got.lanes != e.lanes || got.entries_per_read != 1 {
+                return fit(format!(
+                    "it has {} lanes reading {} entries a word, the device's engine {} lanes \
+                     reading 1",
+                    got.lanes, got.entries_per_read, e.lanes
+                ));
+            }
+            let larger: Vec<String> = [
+                ("D", got.input_dim, e.input_dim),
+                ("C", got.codebooks, e.codebooks),
+                ("K", got.centroids, e.centroids),
+                ("N", got.outputs, e.outputs),
+                (
+                    "activation bits",
+                    got.activation_bits as usize,
+                    e.activation_bits as usize,
+                ),
+                (
+                    "centroid bits",
+                    got.centroid_bits as usize,
+                    e.centroid_bits as usize,
+                ),
+                ("table bits", got.table_bits as usize, e.table_bits as usize),
+                ("bias bits", got.bias_bits as usize, e.bias_bits as usize),
+            ]
+            .iter()
+            .filter(|(_, g, w)| g > w)
+            .map(|(name, g, w)| format!("{name} {g} > {w}"))
+            .collect();
+            if !larger.is_empty() {
+                return fit(format!(
+                    "it is larger than the device's engine ({}): {}",
+                    shape(e),
+                    larger.join(", ")
+                ));
+            }
+            if got != want {
+                return fit(format!(
+                    "it is {} but the device runs {} as layer {layer} (a sequential device \
+                     fixes each layer's D, N and widths when it is generated)",
+                    shape(got),
+                    shape(want)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The network file a sequential device built for this plan loads for
+    /// `network`: the network's own file ([`Network::to_bytes`]) with every
+    /// layer's image padded to the engine ([`pad`](Self::pad)); everything
+    /// else (scales, requantization, activation tables) as it is. Its walk
+    /// writes exactly [`load_words`](Self::load_words).
+    pub fn load_file(&self, network: &Network) -> Result<Vec<u8>, SequentialError> {
+        self.fit(&network.configs())?;
+        let padded = network
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(i, l)| self.pad(i, &l.image))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(network.to_bytes_with(|i, _| padded[i].to_bytes()))
+    }
+
     /// Every load-port write that puts `network` into the sequential device
     /// built for this plan: each layer's padded image under its layer field,
     /// then its requantization (as [`crate::memory_map::network_load_words`]).
     pub fn load_words(&self, network: &Network) -> Result<Vec<LoadWord>, SequentialError> {
-        if network.layers().len() != self.layers.len() {
-            return Err(SequentialError::LayerCount {
-                expected: self.layers.len(),
-                got: network.layers().len(),
-            });
-        }
+        self.fit(&network.configs())?;
         let mut words = Vec::new();
         for (index, layer) in network.layers().iter().enumerate() {
             let padded = self.pad(index, &layer.image)?;
@@ -349,6 +443,24 @@ impl SequentialPlan {
         }
         Ok(words)
     }
+}
+
+/// One line naming a layer's shape.
+fn shape(c: &EngineConfig) -> String {
+    format!(
+        "{}->{} (C={} K={} V={} lanes={} {} bits {}/{}/{}/{})",
+        c.input_dim,
+        c.outputs,
+        c.codebooks,
+        c.centroids,
+        c.sub_vector_len(),
+        c.lanes,
+        c.encoder,
+        c.activation_bits,
+        c.centroid_bits,
+        c.table_bits,
+        c.bias_bits
+    )
 }
 
 #[cfg(test)]
@@ -464,5 +576,56 @@ mod tests {
         let other = random_network(&[layer(32, 8, 16, 20), layer(20, 5, 8, 10)], 1).unwrap();
         let e = plan.load_words(&other).unwrap_err().to_string();
         assert!(e.contains("layer 0"), "{e}");
+    }
+
+    /// The fit check names what does not fit: the count, the encoder, V,
+    /// the lanes, a dimension larger than the engine, another shape.
+    #[test]
+    fn the_fit_check_names_what_does_not_fit() {
+        let plan = SequentialPlan::new(&[layer(32, 8, 16, 24), layer(24, 6, 8, 10)]).unwrap();
+        assert!(plan.fit(plan.layers()).is_ok());
+        let second = |c: EngineConfig| vec![layer(32, 8, 16, 24), c];
+        let cases = [
+            (
+                vec![layer(32, 8, 16, 24)],
+                "the network has 1 layers, this device runs 2",
+            ),
+            (
+                second(EngineConfig {
+                    encoder: EncoderKind::L1,
+                    ..layer(24, 6, 8, 10)
+                }),
+                "layer 1 does not fit the device: it uses the l1 encoder, the device's engine l2",
+            ),
+            (second(layer(24, 12, 8, 10)), "sub-vectors have 2 elements"),
+            (
+                second(EngineConfig {
+                    lanes: 2,
+                    ..layer(24, 6, 8, 10)
+                }),
+                "2 lanes",
+            ),
+            (
+                second(layer(24, 6, 32, 10)),
+                "larger than the device's engine",
+            ),
+            (second(layer(24, 6, 32, 40)), "K 32 > 16, N 40 > 24"),
+            (
+                second(EngineConfig {
+                    table_bits: 8,
+                    bias_bits: 32,
+                    ..layer(24, 6, 8, 10)
+                }),
+                "bias bits 32 > 16",
+            ),
+            (
+                second(layer(24, 6, 8, 12)),
+                "it is 24->12 (C=6 K=8 V=4 lanes=1 l2 bits 8/8/8/16) but the device runs 24->10",
+            ),
+        ];
+        for (layers, needle) in cases {
+            let e = plan.fit(&layers).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
     }
 }

@@ -81,6 +81,16 @@ pub enum DriverError {
         device: String,
         file: String,
     },
+    #[error(
+        "the network does not fit the sequential device on {port} ({device}): {reason}; \
+         compile the network for the device's layers (lutgen ident shows them) or build a \
+         bitstream for the file"
+    )]
+    DoesNotFit {
+        port: String,
+        device: String,
+        reason: String,
+    },
     #[error("{port} refused {what}: {}{hint}", error.describe())]
     Refused {
         port: String,
@@ -219,6 +229,11 @@ impl<T: Transport> Driver<T> {
         }
     }
 
+    /// The transport, giving up the driver (to drive the same device with another).
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+
     pub fn transport(&self) -> &T {
         &self.transport
     }
@@ -281,7 +296,7 @@ impl<T: Transport> Driver<T> {
             })
             .collect();
         let mut done = vec![false; units];
-        let mut remaining = units;
+        let mut remaining: usize = spans.iter().map(|&(a, b)| b - a).sum();
         let mut sent: VecDeque<Sent> = VecDeque::new();
         // A failed span goes back into the queue, halved, in order of its
         // start (a load's chunks must reach the device in file order).
@@ -570,9 +585,19 @@ impl<T: Transport> Driver<T> {
         Ok(ident)
     }
 
-    /// Refuses, before any data moves, a network for other layers (or for an engine device).
+    /// Refuses, before any data moves, a network for other layers (or for
+    /// an engine device); on a sequential device, one that does not fit its
+    /// engine and banks ([`SequentialPlan::fit`](lutgen_core::sequential::SequentialPlan::fit)), naming what does not.
     pub fn check_network(&mut self, layers: &[EngineConfig]) -> Result<Ident, DriverError> {
         let ident = self.ident()?;
+        if let Some(plan) = ident.sequential_plan() {
+            plan.fit(layers).map_err(|e| DriverError::DoesNotFit {
+                port: self.port(),
+                device: describe_device(&ident),
+                reason: e.to_string(),
+            })?;
+            return Ok(ident);
+        }
         if ident.layers.as_deref() != Some(layers) {
             let device = match &ident.layers {
                 Some(device) => describe_layers(device),
@@ -611,9 +636,27 @@ impl<T: Transport> Driver<T> {
         network: &Network,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), DriverError> {
-        let ident = self.check_network(&network.configs())?;
-        let file = network.to_bytes();
+        let (ident, file) = self.network_file(network)?;
         self.load_file(&ident, &file, loaded_crc(&file), progress)
+    }
+
+    /// The file the device loads for `network`, after
+    /// [`check_network`](Self::check_network): the network file itself, or
+    /// for a sequential device (identify says so) the file with every
+    /// layer's image padded to its engine ([`SequentialPlan::load_file`](lutgen_core::sequential::SequentialPlan::load_file)).
+    pub fn network_file(&mut self, network: &Network) -> Result<(Ident, Vec<u8>), DriverError> {
+        let ident = self.check_network(&network.configs())?;
+        let file = match ident.sequential_plan() {
+            Some(plan) => plan
+                .load_file(network)
+                .map_err(|e| DriverError::DoesNotFit {
+                    port: self.port(),
+                    device: describe_device(&ident),
+                    reason: e.to_string(),
+                })?,
+            None => network.to_bytes(),
+        };
+        Ok((ident, file))
     }
 
     fn load_file(
@@ -623,24 +666,39 @@ impl<T: Transport> Driver<T> {
         file_crc: u32,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(), DriverError> {
-        if self.status()?.loading() {
+        let status = self.status()?;
+        if status.loading() {
             self.reset()?;
         }
         let room = usize::from(ident.max_payload).saturating_sub(protocol::LOAD_HEADER_LEN);
-        let spans = load_spans(file.len(), room);
+        let mut spans = load_spans(file.len(), room);
         let total = file.len();
         let mut count = 0;
-        self.pipeline(
-            Command::Load,
-            total,
-            &spans,
-            &|a, b| protocol::load_payload(a as u32, &file[a..b]),
-            &|_, _| 0,
-            &mut |a, b, _| {
-                count += b - a;
-                progress(count.min(total), total);
-            },
-        )?;
+        // While the device holds a loaded file, a frame past offset 0 is a
+        // repeat it acknowledges and skips: were the frame at offset 0 lost
+        // (or, halved after a failure, its first half), the frames behind it
+        // would be acknowledged but not loaded. So the file's first byte goes
+        // alone (a frame that cannot be halved), and the rest only once the
+        // device has acknowledged it and so started the new load.
+        let first = if status.loaded() && total > 1 {
+            spans[0].0 = 1;
+            vec![(0, 1)]
+        } else {
+            vec![]
+        };
+        for part in [&first[..], &spans[..]] {
+            self.pipeline(
+                Command::Load,
+                total,
+                part,
+                &|a, b| protocol::load_payload(a as u32, &file[a..b]),
+                &|_, _| 0,
+                &mut |a, b, _| {
+                    count += b - a;
+                    progress(count.min(total), total);
+                },
+            )?;
+        }
         let status = self.status()?;
         if !status.loaded() || status.image_crc != file_crc {
             return Err(DriverError::NotLoaded {
@@ -804,6 +862,21 @@ pub fn describe_layers(layers: &[EngineConfig]) -> String {
         shapes.join(", "),
         lutgen_core::ident::network_hash(layers)
     )
+}
+
+/// One line naming what a device runs: its layers, and for a sequential
+/// device its schedule and engine.
+pub fn describe_device(ident: &Ident) -> String {
+    match (&ident.layers, &ident.sequential_engine) {
+        (Some(layers), Some(engine)) => format!(
+            "{}, run in turn on one engine of {} with {} banks",
+            describe_layers(layers),
+            describe_config(engine),
+            layers.len()
+        ),
+        (Some(layers), None) => describe_layers(layers),
+        (None, _) => format!("one engine ({})", describe_config(&ident.config)),
+    }
 }
 
 /// One line naming an engine's shape.

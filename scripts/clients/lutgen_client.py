@@ -9,6 +9,9 @@ output line is the pseudo-terminal to open):
     python3 lutgen_client.py PORT --image model.lutimg --inputs x.txt --expect y.txt
     python3 lutgen_client.py PORT --image digits.lutnet --inputs x.txt --expect y.txt \
         --wrong-image other.lutnet          # a network device (protocol.md, "Network devices")
+    python3 lutgen_client.py PORT --image padded.lutnet ...   # a sequential device: the network
+        # file with every layer's image padded to the device's engine (protocol.md, "Sequential
+        # network devices"); this client does not pad, it loads the file it is given
 
 It identifies the device, checks that the device refuses what it must
 (a wrong image: error 9; data before an image is loaded: error 7; a load
@@ -144,9 +147,14 @@ class Device:
         base = self.IDENT.size
         network = len(reply) > base
         count = reply[base] if network else 1
-        if len(reply) != (base + 1 + self.LAYER.size * (count - 1) if network else base) or count < 1:
+        layers_end = base + 1 + self.LAYER.size * (count - 1) if network else base
+        # A sequential device adds the schedule byte (1) and its engine's 25
+        # bytes (protocol.md, "Sequential network devices").
+        sequential = network and len(reply) == layers_end + 26 and reply[layers_end] == 1
+        if len(reply) != layers_end + (26 if sequential else 0) or count < 1:
             raise LinkError(f"identify reply of {len(reply)} bytes: not {base} (an engine device) "
-                            f"nor {base} + 1 + 25 per layer after the first (a network device)")
+                            f"nor {base} + 1 + 25 per layer after the first (a network device), "
+                            f"nor that + 26 (a sequential device)")
         (magic, version, encoder, abits, cbits, tbits, bbits, d, c, k, n, lanes,
          config_hash, clock_hz, baud, rx_buffer, max_payload, queue, image_len) = self.IDENT.unpack(reply[:base])
         if magic != b"LTGN":
@@ -158,6 +166,8 @@ class Device:
         # and every layer's 25 bytes.
         configs = [reply[5:30]] + [reply[base + 1 + 25 * i:base + 26 + 25 * i] for i in range(count - 1)]
         hashed = bytes([count]) + b"".join(configs) if network else reply[5:30]
+        if sequential:
+            hashed += reply[layers_end:layers_end + 26]
         if zlib.crc32(hashed) != config_hash:
             raise LinkError("identify reply: the configuration hash does not match its fields")
         layers = [self.LAYER.unpack(cfg) for cfg in configs]
@@ -165,7 +175,8 @@ class Device:
                     input_dim=d, codebooks=c, centroids=k, outputs=layers[-1][8], lanes=lanes,
                     config_hash=config_hash, clock_hz=clock_hz, baud=baud,
                     rx_buffer=rx_buffer, max_payload=max_payload, queue=queue,
-                    image_len=image_len, network=network, layers=count)
+                    image_len=image_len, network=network, layers=count, sequential=sequential,
+                    engine=self.LAYER.unpack(reply[layers_end + 1:]) if sequential else None)
 
     def status(self):
         reply = self.command(STATUS)
@@ -306,6 +317,11 @@ def main():
         if not ident["network"] and len(image) != ident["image_len"]:
             raise ValueError(f"{args.image} is {len(image)} bytes, this device loads "
                              f"{ident['image_len']}-byte images: the image is for another engine")
+        if ident["sequential"]:
+            e = ident["engine"]
+            print(f"identify: sequential device, one engine of D={e[5]} C={e[6]} K={e[7]} N={e[8]} "
+                  f"runs the {ident['layers']} layers in turn: it loads the network file with every "
+                  f"layer's image padded to that engine (give --image the padded file)")
         if ident["network"] and not args.wrong_image:
             raise ValueError("a network device: give --wrong-image (a network file for other layers)")
 

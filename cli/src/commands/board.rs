@@ -11,6 +11,7 @@ use crate::engine_args::EngineArgs;
 use crate::error::CommandError;
 use crate::output::print_json;
 use clap::Args;
+use lutgen_core::sequential::Schedule;
 use lutgen_core::Image;
 use lutgen_hdl::device::DeviceConfig;
 use lutgen_sim::device::{DeviceSim, DeviceSimOptions, Link};
@@ -33,6 +34,10 @@ pub struct BoardArgs {
     /// compile` output): it loads network files and runs every layer. It is not loaded.
     #[arg(long, value_name = "NET.lutnet")]
     pub network: Option<PathBuf>,
+    /// With --network: `dataflow` (one engine per layer) or `sequential`
+    /// (one engine sized for the largest layer runs the layers in turn).
+    #[arg(long, default_value_t = Schedule::Dataflow, requires = "network")]
+    pub schedule: Schedule,
     /// Baud rate of the modeled wire.
     #[arg(long, default_value_t = 115_200)]
     pub baud: u32,
@@ -66,7 +71,7 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
                 .into());
             }
             let file = DeviceFile::read_expecting(path, true)?;
-            file.device(args.clock_hz, args.baud)
+            file.device(args.schedule, args.clock_hz, args.baud)
         }
         (None, None) => DeviceConfig::engine(args.engine.resolve()?, args.clock_hz, args.baud),
     };
@@ -97,6 +102,7 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
             "link": if args.bit_level { "bit" } else { "byte" },
             "config_hash": format!("{:#010x}", device.ident().config_hash),
             "layers": device.layers().len(),
+            "schedule": device.schedule(),
         }));
     } else {
         println!("{}", path.display());

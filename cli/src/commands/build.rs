@@ -7,6 +7,7 @@ use lutgen_board::pll::Pll;
 use lutgen_board::report::{build, markdown, to_json, BuildOptions, SIM_VECTORS};
 use lutgen_board::top::{EngineKind, Top};
 use lutgen_board::{Board, BoardError};
+use lutgen_core::sequential::Schedule;
 use lutgen_core::Network;
 use std::path::PathBuf;
 
@@ -31,6 +32,10 @@ pub struct BuildArgs {
         ]
     )]
     pub network: Option<PathBuf>,
+    /// With --network: `dataflow` (one engine per layer) or `sequential`
+    /// (one engine sized for the largest layer runs the layers in turn).
+    #[arg(long, default_value_t = Schedule::Dataflow, requires = "network")]
+    pub schedule: Schedule,
     /// Which engine: the lookup-table engine or the dense int8 MAC baseline.
     #[arg(long, value_enum, default_value = "lut")]
     pub engine: EngineKind,
@@ -92,7 +97,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
                     path.display()
                 ))
             })?;
-            Top::network_device(network.configs(), clock_hz, args.baud)
+            Top::scheduled_device(network.configs(), args.schedule, clock_hz, args.baud)
         }
         None => {
             let config = args
@@ -136,6 +141,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
         };
     }
     let engine_name = match args.engine {
+        _ if args.network.is_some() && args.schedule == Schedule::Sequential => "sequential",
         _ if args.network.is_some() => "network",
         EngineKind::Lut => "lut",
         EngineKind::Dense => "dense",

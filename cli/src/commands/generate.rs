@@ -5,6 +5,7 @@ use crate::engine_args::EngineArgs;
 use crate::error::Error;
 use clap::Args;
 use lutgen_core::sequential::{Schedule, SequentialPlan};
+use lutgen_hdl::device::{device_verilog, DeviceConfig, DEVICE_MODULE};
 use lutgen_hdl::verilog;
 use serde_json::json;
 use std::path::PathBuf;
@@ -29,6 +30,17 @@ pub struct GenerateArgs {
     /// for the largest layer runs the layers in turn).
     #[arg(long, default_value_t = Schedule::Dataflow, requires = "network")]
     pub schedule: Schedule,
+    /// With --network: write the whole device instead (module `lutgen_device`:
+    /// UART, framed protocol, network loader and the layers in --schedule),
+    /// the Verilog `lutgen build` and `lutgen board --sim` use.
+    #[arg(long, requires = "network")]
+    pub device: bool,
+    /// With --device: the clock the UART divides, Hz.
+    #[arg(long, default_value_t = 12_000_000, requires = "device")]
+    pub clock_hz: u32,
+    /// With --device: the baud rate.
+    #[arg(long, default_value_t = 115_200, requires = "device")]
+    pub baud: u32,
 }
 
 /// The network top's Verilog for the layers of a network file.
@@ -41,6 +53,16 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
     let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
     let layers = network.configs();
     let (verilog, module) = match args.schedule {
+        _ if args.device => (
+            device_verilog(&DeviceConfig::scheduled(
+                layers.clone(),
+                args.schedule,
+                args.clock_hz,
+                args.baud,
+            ))
+            .map_err(|e| Error::Usage(format!("cannot build the device: {e}")))?,
+            DEVICE_MODULE,
+        ),
         Schedule::Dataflow => (
             verilog::network_verilog(&layers)
                 .map_err(|e| Error::Usage(format!("cannot build a network top: {e}")))?,

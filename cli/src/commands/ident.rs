@@ -37,6 +37,15 @@ pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
                 for (i, layer) in layers.iter().enumerate() {
                     println!("layer {i}: {}", describe_config(layer));
                 }
+                match &ident.sequential_engine {
+                    Some(engine) => println!(
+                        "schedule: sequential, one engine runs the layers in turn ({} banks): {}; \
+                         every layer's image is loaded padded to it",
+                        layers.len(),
+                        describe_config(engine)
+                    ),
+                    None => println!("schedule: dataflow, one engine per layer"),
+                }
             }
         }
         println!(

@@ -6,6 +6,7 @@ use crate::output::{print_json, progress_bar};
 use crate::port::LinkArgs;
 use crate::vectors;
 use clap::Args;
+use lutgen_core::sequential::Schedule;
 use lutgen_driver::Driver;
 use lutgen_driver::{transport::serial::SerialTransport, Transport};
 use lutgen_sim::device::{DeviceSimOptions, Link};
@@ -44,6 +45,11 @@ pub struct RunArgs {
     /// checks them against the whole integer pipeline.
     #[arg(long, value_name = "NET.lutnet", conflicts_with = "image")]
     pub network: Option<PathBuf>,
+    /// With --sim --network: the simulated device's schedule, `dataflow` (one
+    /// engine per layer) or `sequential` (one engine, the layers in turn).
+    /// (On a port, the device's identify reply says which it is.)
+    #[arg(long, default_value_t = Schedule::Dataflow, requires_all = ["sim", "network"])]
+    pub schedule: Schedule,
     /// Load the image or network before running (always done with --sim).
     #[arg(long)]
     pub load: bool,
@@ -145,7 +151,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
         reference(x).map_err(|source| crate::Error::Input { index, source })?;
     }
     if args.sim {
-        let device = file.device(args.clock_hz, args.baud);
+        let device = file.device(args.schedule, args.clock_hz, args.baud);
         if !args.json {
             eprintln!("building the simulated device (cached after the first build)...");
         }
@@ -226,7 +232,7 @@ fn finish<T: Transport>(
         // Verifying against a file the device does not hold gives mismatches
         // that are not the device's fault: say so first.
         let status = driver.status()?;
-        let crc = file.crc();
+        let crc = file.crc(&mut driver)?;
         if status.loaded() && status.image_crc != crc {
             eprintln!(
                 "warning: the device holds another file (CRC {:#010x}) than the one given \

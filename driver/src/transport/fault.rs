@@ -46,6 +46,11 @@ impl<T: Transport> FaultyTransport<T> {
         self.damage
     }
 
+    /// The undamaged transport, giving up the fault injector.
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+
     pub fn inner(&self) -> &T {
         &self.inner
     }

@@ -42,6 +42,11 @@ pub enum DeviceKind {
     /// them (the dataflow [`NetworkTop`](crate::network::NetworkTop)); it
     /// loads network files (`LUTNET`) for exactly these layers.
     Network(Vec<EngineConfig>),
+    /// The same layers run in turn by one engine sized for the largest (the
+    /// [`SequentialTop`](crate::sequential::SequentialTop), one bank per
+    /// layer); it loads network files whose images are padded to that
+    /// engine ([`lutgen_core::sequential::SequentialPlan::load_file`]).
+    Sequential(Vec<EngineConfig>),
 }
 
 /// How the device is built: what it runs and the link.
@@ -73,11 +78,43 @@ impl DeviceConfig {
         }
     }
 
+    /// A device running `layers` in turn on one engine (the sequential schedule).
+    pub fn sequential(layers: Vec<EngineConfig>, clock_hz: u32, baud: u32) -> Self {
+        DeviceConfig {
+            kind: DeviceKind::Sequential(layers),
+            clock_hz,
+            baud,
+        }
+    }
+
+    /// A network device for `layers` in `schedule`.
+    pub fn scheduled(
+        layers: Vec<EngineConfig>,
+        schedule: lutgen_core::sequential::Schedule,
+        clock_hz: u32,
+        baud: u32,
+    ) -> Self {
+        match schedule {
+            lutgen_core::sequential::Schedule::Dataflow => Self::network(layers, clock_hz, baud),
+            lutgen_core::sequential::Schedule::Sequential => {
+                Self::sequential(layers, clock_hz, baud)
+            }
+        }
+    }
+
     /// The layers the device runs, in order (one for an engine device).
     pub fn layers(&self) -> &[EngineConfig] {
         match &self.kind {
             DeviceKind::Engine(engine) => std::slice::from_ref(engine),
-            DeviceKind::Network(layers) => layers,
+            DeviceKind::Network(layers) | DeviceKind::Sequential(layers) => layers,
+        }
+    }
+
+    /// How the layers run.
+    pub fn schedule(&self) -> lutgen_core::sequential::Schedule {
+        match self.kind {
+            DeviceKind::Sequential(_) => lutgen_core::sequential::Schedule::Sequential,
+            _ => lutgen_core::sequential::Schedule::Dataflow,
         }
     }
 
@@ -93,7 +130,10 @@ impl DeviceConfig {
 
     /// Whether the device loads network files (rather than image files).
     pub fn is_network(&self) -> bool {
-        matches!(self.kind, DeviceKind::Network(_))
+        matches!(
+            self.kind,
+            DeviceKind::Network(_) | DeviceKind::Sequential(_)
+        )
     }
 
     /// Clock cycles per serial bit.
@@ -114,6 +154,8 @@ impl DeviceConfig {
             DeviceKind::Engine(engine) => Ident::new(engine, self.clock_hz, self.baud),
             DeviceKind::Network(layers) => Ident::network(layers, self.clock_hz, self.baud)
                 .expect("DeviceConfig::validate checks the network's layers"),
+            DeviceKind::Sequential(layers) => Ident::sequential(layers, self.clock_hz, self.baud)
+                .expect("DeviceConfig::validate checks the sequential plan"),
         }
     }
 }
@@ -125,6 +167,8 @@ pub enum DeviceConfigError {
     Engine(#[from] lutgen_core::ConfigError),
     #[error("the network device cannot be built: {0}")]
     Network(#[from] crate::network::NetworkShapeError),
+    #[error("the sequential device cannot be built: {0}")]
+    Sequential(String),
     #[error(
         "a {clock_hz} Hz clock gives {clocks_per_bit} clock cycles per bit at {baud} baud; \
          the UART needs {min} to 65535: lower the baud rate or raise the clock"
@@ -173,6 +217,13 @@ impl DeviceConfig {
             DeviceKind::Network(layers) => {
                 crate::network::validate_layers(layers)?;
                 lutgen_core::network_loader::NetworkLoader::new(layers)
+                    .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
+            }
+            DeviceKind::Sequential(layers) => {
+                crate::network::validate_layers(layers)?;
+                let plan = lutgen_core::sequential::SequentialPlan::new(layers)
+                    .map_err(|e| DeviceConfigError::Sequential(e.to_string()))?;
+                lutgen_core::network_loader::NetworkLoader::sequential(&plan)
                     .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
             }
         }

@@ -1,6 +1,7 @@
 //! [`DeviceCore`]: the frame layer on a byte stream, with what the device
-//! runs: a [`NetworkTop`] of one layer (an engine device) or of the
-//! network's layers. Its parts, each a block of its own: the
+//! runs ([`DeviceLayers`]): a dataflow network top of one layer (an engine
+//! device) or of the network's layers, or the sequential top (one engine,
+//! the layers in turn). Its parts, each a block of its own: the
 //! [`FrameReceiver`] (frames in, jobs and payloads out), the [`Executor`]
 //! (jobs to the layers and replies), the loader (an [`ImageLoader`] for an
 //! engine device, a [`NetworkFileLoader`] for a network device) and the
@@ -14,16 +15,17 @@
 
 use super::config::{DeviceConfig, DeviceKind};
 use super::executor::Executor;
+use super::layers::DeviceLayers;
 use super::loader::ImageLoader;
 use super::network_loader::NetworkFileLoader;
 use super::queues::{JobFifo, ReplyFifo, TraceFifo};
 use super::receiver::FrameReceiver;
 use super::transmitter::Transmitter;
 use crate::memory::BlockRam;
-use crate::network::NetworkTop;
 use lutgen_core::loader::Loader;
 use lutgen_core::network_loader::NetworkLoader;
 use lutgen_core::protocol;
+use lutgen_core::sequential::{SequentialError, SequentialPlan};
 use rust_hdl::prelude::*;
 
 /// The frame layer on a byte stream, with the layers it runs.
@@ -41,7 +43,7 @@ pub struct DeviceCore {
     /// pending. Time can pass without changing any state until the next byte.
     pub idle: Signal<Out, Bit>,
 
-    engine: NetworkTop,
+    engine: DeviceLayers,
     buffer: BlockRam<Bits<8>>,
     jobs: JobFifo,
     replies: ReplyFifo,
@@ -101,6 +103,17 @@ impl DeviceCore {
                     "DeviceConfig::validate checks the network's layers",
                 ))],
             ),
+            DeviceKind::Sequential(layers) => (
+                vec![],
+                vec![NetworkFileLoader::new(
+                    &SequentialPlan::new(layers)
+                        .and_then(|plan| {
+                            NetworkLoader::sequential(&plan)
+                                .map_err(|source| SequentialError::Image { layer: 0, source })
+                        })
+                        .expect("DeviceConfig::validate checks the sequential plan"),
+                )],
+            ),
         };
         DeviceCore {
             clock: Default::default(),
@@ -110,7 +123,7 @@ impl DeviceCore {
             tx_data: Default::default(),
             tx_ready: Default::default(),
             idle: Default::default(),
-            engine: NetworkTop::new(device.layers()),
+            engine: DeviceLayers::new(device),
             buffer: BlockRam::new(protocol::BUFFER_BYTES),
             jobs: Default::default(),
             replies: Default::default(),

@@ -32,6 +32,7 @@
 mod config;
 mod executor;
 mod frame_layer;
+mod layers;
 mod loader;
 mod network_loader;
 mod queues;
@@ -43,6 +44,7 @@ mod verilog;
 pub use config::{DeviceConfig, DeviceConfigError, DeviceKind};
 pub use executor::{ExecState, Executor};
 pub use frame_layer::DeviceCore;
+pub use layers::DeviceLayers;
 pub use loader::{descriptor, Descriptor, ImageLoader, LoaderState};
 pub use network_loader::NetworkFileLoader;
 pub use queues::{

@@ -59,4 +59,14 @@ mod tests {
         let device = crate::device::config::example();
         crate::lint::assert_block_is_clean("device", &mut Device::new(&device));
     }
+
+    /// The sequential device: the network example's layers run in turn on one engine.
+    #[test]
+    fn sequential_device_verilog_is_lint_clean() {
+        let mut layers = crate::device::config::network_example().layers().to_vec();
+        layers[0].lanes = 1;
+        let device = DeviceConfig::sequential(layers, 12_000_000, 115_200);
+        device.validate().unwrap();
+        crate::lint::assert_block_is_clean("sequential_device", &mut Device::new(&device));
+    }
 }

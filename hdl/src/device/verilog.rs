@@ -63,6 +63,16 @@ fn finish(raw: &str, top: &str, device: &DeviceConfig, what: &str) -> String {
         }
         out.push_str(&crate::verilog::describe(config));
     }
+    if let super::config::DeviceKind::Sequential(layers) = &device.kind {
+        let plan = lutgen_core::sequential::SequentialPlan::new(layers)
+            .expect("DeviceConfig::validate checks the sequential plan");
+        out.push_str(&format!(
+            "// Schedule: sequential, one engine runs the {} layers in turn (one bank each):
+",
+            layers.len()
+        ));
+        out.push_str(&crate::verilog::describe(plan.engine()));
+    }
     out.push_str(&format!(
         "// Link: {clock} Hz clock, {baud} baud 8N1 ({cpb} clocks per bit); protocol v{pv} (docs/protocol.md)\n\
          // Configuration hash: {hash:#010x}\n\
