@@ -160,8 +160,7 @@ pub fn layer_sweep(
             if group.lut.is_empty() {
                 // Nothing to compare the dense engine with.
                 group.skipped.push(
-                    "dense: not built, no LUT candidate fits this board to compare it with"
-                        .into(),
+                    "dense: not built, no LUT candidate fits this board to compare it with".into(),
                 );
                 groups.push(group);
                 continue;
@@ -175,10 +174,9 @@ pub fn layer_sweep(
                 }
                 let report = fit::check(&Top::Dense(dense), board);
                 if !report.fits {
-                    group.skipped.push(format!(
-                        "dense R={r}: does not fit ({})",
-                        need(&report)
-                    ));
+                    group
+                        .skipped
+                        .push(format!("dense R={r}: does not fit ({})", need(&report)));
                     continue;
                 }
                 group.dense.push(points.len());
@@ -314,7 +312,11 @@ pub fn layer_rows(
     let mut rows = Vec::new();
     for g in &sweep.groups {
         let board = Board::find(&g.board)?;
-        let lut = g.lut.iter().map(|&i| take(i)).collect::<Result<Vec<_>, _>>()?;
+        let lut = g
+            .lut
+            .iter()
+            .map(|&i| take(i))
+            .collect::<Result<Vec<_>, _>>()?;
         let dense = g
             .dense
             .iter()
@@ -367,7 +369,10 @@ fn f(v: Option<f64>, digits: usize) -> String {
 fn engine_cell(kind: &str, c: &Candidate) -> String {
     match kind {
         "LUT" => format!("LUT `{}` R={}", c.encoder, c.entries_per_read),
-        _ => format!("dense R={} ({} multipliers)", c.entries_per_read, c.entries_per_read),
+        _ => format!(
+            "dense R={} ({} multipliers)",
+            c.entries_per_read, c.entries_per_read
+        ),
     }
 }
 
@@ -416,7 +421,13 @@ pub fn layer_table(rows: &[LayerRow], command: &str) -> String {
         match (row.best_lut, row.best_dense) {
             (Some(l), Some(d)) => {
                 s.push_str(&candidate_line(row, "LUT", &row.lut[l], false, ratios));
-                s.push_str(&candidate_line(row, "dense", &row.dense[d], false, String::new()));
+                s.push_str(&candidate_line(
+                    row,
+                    "dense",
+                    &row.dense[d],
+                    false,
+                    String::new(),
+                ));
             }
             _ => s.push_str(&format!(
                 "| {} | {} {} | no LUT and dense pair built | | | | | | | | {} |\n",
@@ -532,7 +543,11 @@ mod tests {
         // Then the dense engine has nothing to be compared with.
         assert!(hx_first.dense.is_empty(), "{hx_first:?}");
         assert!(
-            hx_first.skipped.last().unwrap().contains("dense: not built"),
+            hx_first
+                .skipped
+                .last()
+                .unwrap()
+                .contains("dense: not built"),
             "{hx_first:?}"
         );
         // 64->10: on the HX8K, `l2` at R = 2 must search 16 centroids at
@@ -548,14 +563,20 @@ mod tests {
         );
         assert_eq!(hx_last.dense.len(), 3);
         let ecp5_last = &sweep.groups[3];
-        assert_eq!((ecp5_last.board.as_str(), ecp5_last.layer), ("ulx3s-85f", 1));
+        assert_eq!(
+            (ecp5_last.board.as_str(), ecp5_last.layer),
+            ("ulx3s-85f", 1)
+        );
         assert!(ecp5_last.lut.len() >= 9, "{ecp5_last:?}");
         // Every point reads back, and is in exactly one group.
         let mut seen = vec![0; sweep.points.len()];
         for g in &sweep.groups {
             for &i in g.lut.iter().chain(&g.dense) {
                 seen[i] += 1;
-                assert_eq!(Point::parse(&sweep.points[i].spec()).unwrap(), sweep.points[i]);
+                assert_eq!(
+                    Point::parse(&sweep.points[i].spec()).unwrap(),
+                    sweep.points[i]
+                );
             }
         }
         assert!(seen.iter().all(|&n| n == 1));
@@ -573,7 +594,9 @@ mod tests {
     fn refusals_name_what_is_refused() {
         let layers = [layer(10)];
         let err = |e: &[EncoderKind], r: &[usize], layers: &[EngineConfig]| {
-            layer_sweep(layers, &boards(), e, r).unwrap_err().to_string()
+            layer_sweep(layers, &boards(), e, r)
+                .unwrap_err()
+                .to_string()
         };
         let e = err(&ENCODERS, &[1, 8], &layers);
         assert!(e.contains("entries per read 8 does not fit"), "{e}");
@@ -654,8 +677,13 @@ mod tests {
     fn rows_pick_the_best_per_cell_and_render() {
         let layers = [layer(10)];
         let boards = vec!["ulx3s-85f".to_string()];
-        let sweep =
-            layer_sweep(&layers, &boards, &[EncoderKind::L2, EncoderKind::Tree], &[1, 2]).unwrap();
+        let sweep = layer_sweep(
+            &layers,
+            &boards,
+            &[EncoderKind::L2, EncoderKind::Tree],
+            &[1, 2],
+        )
+        .unwrap();
         // l2 R=1, l2 R=2, tree R=1, tree R=2, dense R=1, dense R=2.
         assert_eq!(sweep.points.len(), 6);
         let figures = [
@@ -685,7 +713,12 @@ mod tests {
         // 16 x 16 x 10 entries of 8 bits fill 2 of the ECP5's 18-kbit blocks.
         assert_eq!(row.table_bits_block_rams, 2);
         let text = layer_table(&rows, "lutgen report --network x");
-        assert!(text.contains("| ulx3s-85f | 0 64->10 (C=16 K=16 V=4, 8-bit tables) | LUT `tree` R=2 |"), "{text}");
+        assert!(
+            text.contains(
+                "| ulx3s-85f | 0 64->10 (C=16 K=16 V=4, 8-bit tables) | LUT `tree` R=2 |"
+            ),
+            "{text}"
+        );
         assert!(text.contains("LUT `tree` R=2 **best**"), "{text}");
         assert!(text.contains("**2.96x**, 0.84x"), "{text}");
         // The reports must be the sweep's.

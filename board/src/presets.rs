@@ -149,10 +149,19 @@ mod tests {
         assert_eq!(preset(&name).unwrap(), c);
         for (bad, why) in [
             ("tree.d64.c16.k16.n10.l1.r2.a8.p8.t8", "fields `b` missing"),
-            ("tree.d64.d64.c16.k16.n10.l1.r2.a8.p8.t8.b16", "`d` given twice"),
-            ("tree.d64.c16.k16.n10.l1.r2.a8.p8.t8.b16.x1", "unknown field `x1`"),
+            (
+                "tree.d64.d64.c16.k16.n10.l1.r2.a8.p8.t8.b16",
+                "`d` given twice",
+            ),
+            (
+                "tree.d64.c16.k16.n10.l1.r2.a8.p8.t8.b16.x1",
+                "unknown field `x1`",
+            ),
             ("fast.d64.c16.k16.n10.l1.r2.a8.p8.t8.b16", "unknown encoder"),
-            ("tree.dx.c16.k16.n10.l1.r2.a8.p8.t8.b16", "`dx`: d takes a number"),
+            (
+                "tree.dx.c16.k16.n10.l1.r2.a8.p8.t8.b16",
+                "`dx`: d takes a number",
+            ),
             // Eight 8-bit entries are a 64-bit word.
             ("l2.d64.c16.k16.n10.l1.r8.a8.p8.t8.b16", "preset `l2.d64"),
         ] {

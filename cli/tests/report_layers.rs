@@ -29,12 +29,12 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A one-layer network, D=16 C=4 K=4 and N=6 (not a multiple of R = 4).
+/// A one-layer network, D=16 C=4 K=16 (a tree has 16 leaves) and N=6 (not a multiple of R = 4).
 fn tiny_network(dir: &Path) -> PathBuf {
     let layer = EngineConfig {
         input_dim: 16,
         codebooks: 4,
-        centroids: 4,
+        centroids: 16,
         outputs: 6,
         ..EngineConfig::default()
     };
@@ -81,9 +81,9 @@ fn a_network_sweeps_as_jobs_and_refusals_name_what_they_refuse() {
     // Per board: 2 encoders x 2 R LUT builds and a dense build per R.
     assert_eq!(lines.lines().count(), 12, "{lines}");
     for point in [
-        "--point hx8k-breakout,tree.d16.c4.k4.n6.l1.r1.a8.p8.t8.b16,lut",
-        "--point hx8k-breakout,sign.d16.c4.k4.n6.l1.r4.a8.p8.t8.b16,lut",
-        "--point ulx3s-85f,l2.d16.c4.k4.n6.l1.r4.a8.p8.t8.b16,dense",
+        "--point hx8k-breakout,tree.d16.c4.k16.n6.l1.r1.a8.p8.t8.b16,lut",
+        "--point hx8k-breakout,sign.d16.c4.k16.n6.l1.r4.a8.p8.t8.b16,lut",
+        "--point ulx3s-85f,l2.d16.c4.k16.n6.l1.r4.a8.p8.t8.b16,dense",
     ] {
         assert!(lines.contains(point), "{point} not in\n{lines}");
     }
@@ -96,7 +96,7 @@ fn a_network_sweeps_as_jobs_and_refusals_name_what_they_refuse() {
     assert!(
         !out.status.success()
             && stderr(&out).contains(
-                "no result for point hx8k-breakout,tree.d16.c4.k4.n6.l1.r1.a8.p8.t8.b16,lut"
+                "no result for point hx8k-breakout,tree.d16.c4.k16.n6.l1.r1.a8.p8.t8.b16,lut"
             ),
         "{}",
         stderr(&out)
@@ -108,7 +108,10 @@ fn a_network_sweeps_as_jobs_and_refusals_name_what_they_refuse() {
             &["--entries-per-read", "8"][..],
             "entries per read 8 does not fit",
         ),
-        (&["--encoders", "fast"][..], "--encoders: unknown encoder `fast`"),
+        (
+            &["--encoders", "fast"][..],
+            "--encoders: unknown encoder `fast`",
+        ),
         // V = 4 needs 4 sign bits: fine; an unknown board is refused.
         (&["--boards", "nowhere"][..], "nowhere"),
     ] {

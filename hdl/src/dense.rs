@@ -806,7 +806,11 @@ mod tests {
         };
         assert!(wide(2, 4).validate().is_ok());
         let e = wide(3, 4).validate().unwrap_err();
-        assert!(e.to_string().contains("(3 x 4) must not exceed outputs (10)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("(3 x 4) must not exceed outputs (10)"),
+            "{e}"
+        );
         for r in [0, 3, 8] {
             let e = wide(1, r).validate().unwrap_err();
             assert_eq!(e, DenseConfigError::WeightsPerRead(r));
