@@ -370,8 +370,10 @@ fn engine_cell(kind: &str, c: &Candidate) -> String {
     match kind {
         "LUT" => format!("LUT `{}` R={}", c.encoder, c.entries_per_read),
         _ => format!(
-            "dense R={} ({} multipliers)",
-            c.entries_per_read, c.entries_per_read
+            "dense R={} ({} multiplier{})",
+            c.entries_per_read,
+            c.entries_per_read,
+            if c.entries_per_read == 1 { "" } else { "s" }
         ),
     }
 }
