@@ -39,7 +39,6 @@ fn shapes() -> Vec<DenseConfig> {
     vec![
         dense_r(64, 10, 1, 4),
         dense_r(16, 10, 3, 2),
-        dense_r(64, 16, 1, 2),
         dense(64, 16, 1),
         dense(64, 16, 16),
         dense(16, 10, 3),
