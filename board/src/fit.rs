@@ -108,7 +108,7 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
                 + (DEVICE_LOGIC * scale).round() as u64;
         }
         Top::Dense(c) => {
-            let (p, n) = (c.macs as f64, c.outputs as f64);
+            let (p, n) = (c.multipliers() as f64, c.outputs as f64);
             let multiplier = if dsp_multipliers { 0.0 } else { 110.0 };
             120.0 + p * (50.0 + multiplier) + n * 66.0
         }

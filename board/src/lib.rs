@@ -14,6 +14,7 @@ pub mod error;
 pub mod fit;
 pub mod flow;
 pub mod jobs;
+pub mod layers;
 pub mod pll;
 pub mod presets;
 pub mod report;

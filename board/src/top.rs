@@ -52,13 +52,16 @@ pub enum Top {
 pub const DEFAULT_BAUD: u32 = 115_200;
 
 /// The dense layer that matches a LUT configuration: same D and N; one MAC
-/// per lane unless `macs` says otherwise.
+/// lane per LUT lane unless `macs` says otherwise, reading as many weights
+/// per cycle (each with its multiplier) as the LUT lane reads table
+/// entries (R).
 pub fn dense_for(config: &EngineConfig, macs: Option<usize>) -> DenseConfig {
     DenseConfig {
         input_dim: config.input_dim,
         outputs: config.outputs,
         macs: macs.unwrap_or(config.lanes),
         bias_bits: config.bias_bits,
+        weights_per_read: config.entries_per_read,
     }
 }
 
@@ -182,12 +185,18 @@ impl Top {
     pub fn describe(&self) -> String {
         match self {
             Top::Engine(c) => format!(
-                "LUT engine alone (out of context), D={} C={} K={} N={} L={}",
-                c.input_dim, c.codebooks, c.centroids, c.outputs, c.lanes
+                "LUT engine alone (out of context), D={} C={} K={} N={} L={} R={} {}",
+                c.input_dim,
+                c.codebooks,
+                c.centroids,
+                c.outputs,
+                c.lanes,
+                c.entries_per_read,
+                c.encoder
             ),
             Top::Dense(c) => format!(
-                "dense int8 MAC engine alone (out of context), D={} N={} MACs={}",
-                c.input_dim, c.outputs, c.macs
+                "dense int8 MAC engine alone (out of context), D={} N={} MACs={} R={}",
+                c.input_dim, c.outputs, c.macs, c.weights_per_read
             ),
             Top::Device(d, pll) => {
                 let c = d.first();
@@ -435,8 +444,13 @@ impl Top {
                 m
             }
             Top::Dense(c) => vec![
-                Memory::new("weights", c.weight_words_per_lane(), 8, c.macs),
-                Memory::new("bias", c.rows_per_lane(), 32, c.macs),
+                Memory::new(
+                    "weights",
+                    c.weight_words_per_lane(),
+                    c.weight_word_bits(),
+                    c.macs,
+                ),
+                Memory::new("bias", c.rows_per_lane(), 32, c.multipliers()),
             ],
         }
     }
@@ -459,7 +473,7 @@ impl Top {
                 d.layers().iter().map(engine_multipliers).sum::<usize>()
                     + STAGE_MULTIPLIERS * (d.layers().len() - 1)
             }
-            Top::Dense(c) => c.macs,
+            Top::Dense(c) => c.multipliers(),
         }
     }
 }

@@ -63,11 +63,21 @@ pub struct DenseConfig {
     pub input_dim: usize,
     /// N: outputs per vector.
     pub outputs: usize,
-    /// P: multiply-accumulate lanes (one multiplier each).
+    /// P: multiply-accumulate lanes, one weight memory each.
     pub macs: usize,
     /// Signed bias width, 2 to 32.
     pub bias_bits: u32,
+    /// R: weights each lane reads per cycle, packed side by side in one
+    /// weight-memory word of `8 * R` bits, each with its own multiplier
+    /// (1, 2 or 4: a word is written through the 32-bit load port in one
+    /// write). The LUT engine's `entries_per_read` for the dense engine:
+    /// lane `l`'s weight `r` serves output `n = j * P * R + l * R + r`.
+    pub weights_per_read: usize,
 }
+
+/// The R values the dense engine is built for: a weight word of `8 * R`
+/// bits is one write of the 32-bit load port.
+pub const WEIGHTS_PER_READ: [usize; 3] = [1, 2, 4];
 
 /// A dense configuration the hardware cannot be built for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,9 +85,19 @@ pub enum DenseConfigError {
     #[error("{what} must be at least 1 (got 0)")]
     Zero { what: &'static str },
     #[error(
-        "macs ({macs}) must not exceed outputs ({outputs}): a lane without outputs does nothing"
+        "macs x weights per read ({macs} x {per_read}) must not exceed outputs ({outputs}): \
+         a multiplier without outputs does nothing"
     )]
-    TooManyMacs { macs: usize, outputs: usize },
+    TooManyMacs {
+        macs: usize,
+        per_read: usize,
+        outputs: usize,
+    },
+    #[error(
+        "weights per read must be 1, 2 or 4 (got {0}): a weight word of 8 x R bits is one \
+         write of the 32-bit load port"
+    )]
+    WeightsPerRead(usize),
     #[error(
         "a lane's weight memory needs {words} words (input_dim x ceil(outputs / macs)); \
          at most {max} are addressable: use more macs or a smaller layer"
@@ -119,12 +139,22 @@ pub enum DenseWeightsError {
 }
 
 impl DenseConfig {
-    /// Rows of outputs each lane computes: `M = ceil(N / P)`.
-    pub fn rows_per_lane(&self) -> usize {
-        self.outputs.div_ceil(self.macs.max(1))
+    /// Multipliers (and accumulator rings): `P * R`, one per weight read per cycle.
+    pub fn multipliers(&self) -> usize {
+        self.macs.max(1) * self.weights_per_read.max(1)
     }
 
-    /// Weight words in each lane's memory: `D * M`.
+    /// Rows of outputs each multiplier computes: `M = ceil(N / (P * R))`.
+    pub fn rows_per_lane(&self) -> usize {
+        self.outputs.div_ceil(self.multipliers())
+    }
+
+    /// Bits of one weight-memory word: `8 * R`.
+    pub fn weight_word_bits(&self) -> usize {
+        8 * self.weights_per_read.max(1)
+    }
+
+    /// Weight words (of [`Self::weight_word_bits`]) in each lane's memory: `D * M`.
     pub fn weight_words_per_lane(&self) -> usize {
         self.input_dim * self.rows_per_lane()
     }
@@ -155,9 +185,13 @@ impl DenseConfig {
         if !(2..=32).contains(&self.bias_bits) {
             return Err(DenseConfigError::BiasBits(self.bias_bits));
         }
-        if self.macs > self.outputs {
+        if !WEIGHTS_PER_READ.contains(&self.weights_per_read) {
+            return Err(DenseConfigError::WeightsPerRead(self.weights_per_read));
+        }
+        if self.multipliers() > self.outputs {
             return Err(DenseConfigError::TooManyMacs {
                 macs: self.macs,
+                per_read: self.weights_per_read,
                 outputs: self.outputs,
             });
         }
@@ -168,9 +202,9 @@ impl DenseConfig {
                 max,
             });
         }
-        if 2 * self.macs > max {
+        if self.macs + self.multipliers() > max {
             return Err(DenseConfigError::TooManyMemories {
-                memories: 2 * self.macs,
+                memories: self.macs + self.multipliers(),
             });
         }
         Ok(())
@@ -260,31 +294,34 @@ impl DenseWeights {
             .collect())
     }
 
-    /// Every load-port write that puts these weights into the engine.
+    /// Every load-port write that puts these weights into the engine: lane
+    /// `l`'s word `d * M + j` holds, in bits `[8r, 8r + 8)`, `W[n][d]` of
+    /// output `n = (j * P + l) * R + r` (zero in padding rows); multiplier
+    /// `q = l * R + r` has its bias memory `P + q`, `b[n]` at word `j`.
     pub fn load_words(&self) -> Vec<DenseLoadWord> {
         let c = &self.config;
-        let (p, m, d) = (c.macs, c.rows_per_lane(), c.input_dim);
-        let mut words = Vec::with_capacity(p * (d * m + m));
+        let (p, r, m, d) = (c.macs, c.weights_per_read, c.rows_per_lane(), c.input_dim);
+        let output = |j: usize, q: usize| Some(j * p * r + q).filter(|&n| n < c.outputs);
+        let mut words = Vec::with_capacity(p * d * m + p * r * m);
         for l in 0..p {
             for dd in 0..d {
                 for j in 0..m {
-                    let n = j * p + l;
-                    let w = if n < c.outputs {
-                        self.weights[n * d + dd]
-                    } else {
-                        0
-                    };
+                    let data = (0..r).fold(0u32, |word, k| {
+                        let w = output(j, l * r + k).map_or(0, |n| self.weights[n * d + dd]);
+                        word | u32::from(w as u8) << (8 * k)
+                    });
                     words.push(DenseLoadWord {
                         address: ((l as u32) << 16) | (dd * m + j) as u32,
-                        data: u32::from(w as u8),
+                        data,
                     });
                 }
             }
+        }
+        for q in 0..p * r {
             for j in 0..m {
-                let n = j * p + l;
-                let b = if n < c.outputs { self.bias[n] } else { 0 };
+                let b = output(j, q).map_or(0, |n| self.bias[n]);
                 words.push(DenseLoadWord {
-                    address: (((p + l) as u32) << 16) | j as u32,
+                    address: (((p + q) as u32) << 16) | j as u32,
                     data: b as u32,
                 });
             }
@@ -320,30 +357,32 @@ fn sign_extend_from(x: &str, from: usize, to: usize) -> String {
     }
 }
 
-/// Lane `l`'s weight memory of `words` words: read at `waddr` into a read
-/// register and an output register (`weight_l`), both advancing with
-/// `advance`; written through the load port. Portable: a memory and two
-/// registers; under [`crate::dp16kd::ECP5_PRIMITIVES`]: DP16KD blocks with
-/// their output register, as the LUT engine's pipelined memories.
-fn weight_memory(l: usize, words: usize) -> String {
+/// Lane `l`'s weight memory of `words` words of `bits` bits (R weights
+/// side by side): read at `waddr` into a read register and an output
+/// register (`wword_l`), both advancing with `advance`; written through the
+/// load port. Portable: a memory and two registers; under
+/// [`crate::dp16kd::ECP5_PRIMITIVES`]: DP16KD blocks with their output
+/// register, as the LUT engine's pipelined memories.
+fn weight_memory(l: usize, words: usize, bits: usize) -> String {
     let portable = format!(
         "\
-reg [7:0] wmem_{l} [0:{last}];
-reg [7:0] wstage_{l};
+reg [{b1}:0] wmem_{l} [0:{last}];
+reg [{b1}:0] wstage_{l};
 always @(posedge clock) begin
     if (advance) begin
         wstage_{l} <= wmem_{l}[waddr];
-        weight_{l} <= wstage_{l};
+        wword_{l} <= wstage_{l};
     end
-    if (load_enable && load_memory == 16'd{l}) wmem_{l}[load_word] <= load_data[7:0];
+    if (load_enable && load_memory == 16'd{l}) wmem_{l}[load_word] <= load_data[{b1}:0];
 end
 ",
+        b1 = bits - 1,
         last = words - 1
     );
     let enable = format!("load_enable && load_memory == 16'd{l}");
     let name = format!("weights_{l}");
-    let data = format!("weight_{l}");
-    let blocks = dp16kd::Layout::for_ram(words, 8).map(|layout| {
+    let data = format!("wword_{l}");
+    let blocks = dp16kd::Layout::for_ram(words, bits).map(|layout| {
         layout.verilog(&dp16kd::Ports {
             name: &name,
             read_enable: "advance",
@@ -452,12 +491,16 @@ fn bits_for(n: usize) -> usize {
 /// The Verilog of the dense engine for `config`: module [`DENSE_MODULE`], ports [`DENSE_PORTS`].
 pub fn dense_verilog(config: &DenseConfig) -> Result<String, DenseConfigError> {
     config.validate()?;
+    // `p` counts multipliers (P * R): each has its ring of accumulators
+    // and its bias memory; lane `l` has one weight memory for its R
+    // multipliers `l * R .. l * R + R`.
     let (d, n, p, m) = (
         config.input_dim,
         config.outputs,
-        config.macs,
+        config.multipliers(),
         config.rows_per_lane(),
     );
+    let (lanes, r) = (config.macs, config.weights_per_read);
     let words = d * m;
     let aw = bits_for(words);
     let rw = bits_for(m);
@@ -470,7 +513,7 @@ pub fn dense_verilog(config: &DenseConfig) -> Result<String, DenseConfigError> {
     let _ = writeln!(
         w,
         "// lutgen {version}: generated dense int8 MAC baseline, do not edit.\n\
-         // Layer: D={d} N={n}, {p} MAC lanes, {m} rows per lane; {bound} cycles per inference.\n\
+         // Layer: D={d} N={n}, {lanes} MAC lanes of {r} weights per read ({p} multipliers), {m} rows per multiplier; {bound} cycles per inference.\n\
          // Same ports and load-port addressing scheme as lutgen_engine (see hdl/src/dense.rs).\n\
          /* verilator lint_off DECLFILENAME */\n\
          module {DENSE_MODULE}(clock, reset, in_data, in_valid, in_ready, out_data, out_valid,\n    \
@@ -659,12 +702,24 @@ end
         );
     }
     for l in 0..p {
+        // Lane `l / R`'s weight memory, before its first multiplier.
+        if l % r == 0 {
+            let _ = writeln!(
+                w,
+                "\n// ---- Weight memory of lane {lane}: {r} weights a word, read into two registers\n\
+                 // (the second is `wword_{lane}`); on ECP5 DP16KD blocks with their output register.\n\
+                 reg [{b1}:0] wword_{lane};\n{memory}",
+                lane = l / r,
+                b1 = 8 * r - 1,
+                memory = weight_memory(l / r, words, 8 * r),
+            );
+        }
         let _ = writeln!(
             w,
             "
-// ---- MAC lane {l}: outputs n = j * {p} + {l}.
+// ---- Multiplier {l} (weight {slot} of lane {lane}): outputs n = j * {p} + {l}.
 reg [{a1}:0] bmem_{l} [0:{m1}];
-reg signed [7:0] weight_{l};
+wire signed [7:0] weight_{l} = wword_{lane}[{hi}:{lo}];
 reg signed [15:0] product_{l};
 reg [{a1}:0] bias_stage_{l};
 reg [{a1}:0] bias_{l};
@@ -673,9 +728,7 @@ reg [{a1}:0] out_{l} [0:{m1}];
 wire [{a1}:0] base_{l} = t4_first ? bias_{l} : ring_{l}[0];
 wire [{a1}:0] total_{l} = base_{l} + {product};
 assign head[{l}] = out_{l}[0];
-// The weight memory, read into two registers (the second is `weight_{l}`);
-// on ECP5 a DP16KD with its output register.
-{weights}{multiplier}always @(posedge clock) begin
+{multiplier}always @(posedge clock) begin
     // The bias memory read twice registered, as the LUT lanes' pipelined
     // bias memory: the block RAM's output meets no logic.
     if (advance) begin
@@ -686,10 +739,13 @@ assign head[{l}] = out_{l}[0];
 end",
             m1 = m - 1,
             rw1 = rw - 1,
-            bias_mem = p + l,
+            bias_mem = lanes + l,
             a1 = ab - 1,
+            lane = l / r,
+            slot = l % r,
+            lo = 8 * (l % r),
+            hi = 8 * (l % r) + 7,
             product = sign_extend_from(&format!("product_{l}"), 16, ab),
-            weights = weight_memory(l, words),
             multiplier = multiplier(l),
         );
         // Ring and output registers, written out (arrays that shift are not memories).
@@ -725,6 +781,7 @@ mod tests {
             outputs,
             macs,
             bias_bits: 16,
+            weights_per_read: 1,
         }
     }
 
@@ -738,9 +795,27 @@ mod tests {
             cfg(8, 4, 8).validate(),
             Err(DenseConfigError::TooManyMacs {
                 macs: 8,
+                per_read: 1,
                 outputs: 4
             })
         );
+        // R multipliers per lane count against the outputs too.
+        let wide = |macs, r| DenseConfig {
+            weights_per_read: r,
+            ..cfg(8, 10, macs)
+        };
+        assert!(wide(2, 4).validate().is_ok());
+        let e = wide(3, 4).validate().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("(3 x 4) must not exceed outputs (10)"),
+            "{e}"
+        );
+        for r in [0, 3, 8] {
+            let e = wide(1, r).validate().unwrap_err();
+            assert_eq!(e, DenseConfigError::WeightsPerRead(r));
+            assert!(e.to_string().contains("must be 1, 2 or 4"), "{e}");
+        }
         assert!(matches!(
             cfg(70000, 2, 1).validate(),
             Err(DenseConfigError::TooDeep { .. })

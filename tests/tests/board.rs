@@ -21,12 +21,24 @@ fn dense(input_dim: usize, outputs: usize, macs: usize) -> DenseConfig {
         outputs,
         macs,
         bias_bits: 16,
+        weights_per_read: 1,
     }
 }
 
-/// Shapes at the edges: one MAC, a MAC per output, padding rows, one input.
+fn dense_r(input_dim: usize, outputs: usize, macs: usize, r: usize) -> DenseConfig {
+    DenseConfig {
+        weights_per_read: r,
+        ..dense(input_dim, outputs, macs)
+    }
+}
+
+/// Shapes at the edges: one MAC, a MAC per output, padding rows, one input;
+/// R weights per read (one wide word, R multipliers) with N not a multiple
+/// of P x R.
 fn shapes() -> Vec<DenseConfig> {
     vec![
+        dense_r(64, 10, 1, 4),
+        dense_r(16, 10, 3, 2),
         dense(64, 16, 1),
         dense(64, 16, 16),
         dense(16, 10, 3),
@@ -48,7 +60,7 @@ fn dense_engine_matches_its_reference_bit_for_bit() {
             let run = check_dense(&c, 12, stall, 3, &SimOptions::default())
                 .unwrap_or_else(|e| panic!("{c:?}: {e}"));
             if stall == 0.0 {
-                // The MAC array sustains its bound: D * ceil(N / P) cycles (or N
+                // The MAC array sustains its bound: D * ceil(N / (P R)) cycles (or N
                 // when the output stream is the slower side).
                 let bound = c.bound_cycles_per_inference().max(c.outputs) as f64;
                 assert!(

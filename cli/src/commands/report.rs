@@ -4,12 +4,17 @@
 //! here; `--write-jobs FILE` writes one command per point (each builds it
 //! with `--point` and writes its report with `--point-out`) for GNU parallel
 //! or a Slurm job array, and `--collect DIR` merges their reports into the
-//! same table, JSON and plot.
+//! same table, JSON and plot. `--network FILE` sweeps the layers of a
+//! compiled network instead of presets: each layer with every encoder and
+//! table entries per read R, beside the dense baseline at each R
+//! (`lutgen_board::layers`), into `layers-report.*`.
 
 use clap::Args;
 use lutgen_board::jobs::{build_all, collect, job_lines, points, Point};
+use lutgen_board::layers::{layer_rows, layer_sweep, layer_table, write_layer_report, ENCODERS};
 use lutgen_board::sweep::{rows, table, write_report};
 use lutgen_board::BoardError;
+use lutgen_core::{EncoderKind, Network};
 use std::path::PathBuf;
 
 /// Sweep configurations over boards: LUT engine and dense baseline.
@@ -21,6 +26,18 @@ pub struct ReportArgs {
     /// Configurations (comma-separated presets: small, default, lanes4, k8, wide; l1, two-level, tree, sign).
     #[arg(long, value_delimiter = ',', default_value = "small,default")]
     pub presets: Vec<String>,
+    /// Instead of presets: the layers of this compiled network (`lutgen
+    /// compile`), each with every --encoders and --entries-per-read
+    /// candidate that fits, beside the dense baseline at each R; writes
+    /// layers-report.md, .json and .svg.
+    #[arg(long, value_name = "FILE.lutnet", conflicts_with = "presets")]
+    pub network: Option<PathBuf>,
+    /// With --network: the encoders to try on each layer.
+    #[arg(long, value_delimiter = ',', default_values_t = ENCODERS.map(|e| e.to_string()), requires = "network")]
+    pub encoders: Vec<String>,
+    /// With --network: table entries (and dense weights) per read to try, R.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4], requires = "network")]
+    pub entries_per_read: Vec<usize>,
     /// Where the table (boards-report.md), data (.json) and plot (.svg) go.
     #[arg(long, default_value = "docs")]
     pub out: PathBuf,
@@ -78,7 +95,48 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
             source,
         });
     }
-    let points = points(&args.boards, &args.presets)?;
+    let layers = match &args.network {
+        Some(path) => {
+            let network = Network::read_from(path).map_err(|e| {
+                BoardError::Usage(format!(
+                    "--network {}: {e} (give a network file written by `lutgen compile`)",
+                    path.display()
+                ))
+            })?;
+            let encoders = args
+                .encoders
+                .iter()
+                .map(|e| e.parse::<EncoderKind>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| BoardError::Usage(format!("--encoders: {e}")))?;
+            let sweep = layer_sweep(
+                &network.configs(),
+                &args.boards,
+                &encoders,
+                &args.entries_per_read,
+            )
+            .map_err(|e| BoardError::Usage(format!("--network {}: {e}", path.display())))?;
+            Some(sweep)
+        }
+        None => None,
+    };
+    let points = match &layers {
+        Some(sweep) => sweep.points.clone(),
+        None => points(&args.boards, &args.presets)?,
+    };
+    let what = match &args.network {
+        Some(path) => format!(
+            "--network {} --encoders {} --entries-per-read {}",
+            path.display(),
+            args.encoders.join(","),
+            args.entries_per_read
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        None => format!("--presets {}", args.presets.join(",")),
+    };
     if let Some(file) = &args.write_jobs {
         let mut text =
             job_lines(&points, &args.job_program, &args.build_dir, &args.results).join("\n");
@@ -89,12 +147,11 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
         })?;
         eprintln!(
             "wrote {} jobs to {}; run them (e.g. `parallel < {}`), then `lutgen report --boards {} \
-             --presets {} --collect {}`",
+             {what} --collect {}`",
             points.len(),
             file.display(),
             file.display(),
             args.boards.join(","),
-            args.presets.join(","),
             args.results.display()
         );
         return Ok(());
@@ -103,6 +160,13 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
         Some(dir) => collect(&points, dir)?,
         None => build_all(&points, &args.build_dir, args.jobs as usize)?,
     };
+    if let Some(sweep) = &layers {
+        let rows = layer_rows(sweep, reports)?;
+        let command = format!("lutgen report --boards {} {what}", args.boards.join(","));
+        write_layer_report(&args.out, &rows, &command)?;
+        print!("{}", layer_table(&rows, &command));
+        return Ok(());
+    }
     let rows = rows(&points, reports)?;
     write_report(&args.out, &rows, &args.boards, &args.presets)?;
     print!("{}", table(&rows, &args.boards, &args.presets));
