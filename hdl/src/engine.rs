@@ -162,7 +162,11 @@ pub struct Engine {
     spare_offset: DFF<Address>,
     buffered: DFF<Bits<2>>,
     fetch: Signal<Local, Bit>,
-    capture: Signal<Local, Bit>,
+    /// `done & out_idle`: a finished vector moves into the output
+    /// registers. A register formed from the next values of both (like
+    /// `advance`), so the enable of every output register and the output
+    /// control come straight from a flip-flop.
+    capture: DFF<Bit>,
 
     // The output stream.
     remaining: DFF<Bits<32>>,
@@ -448,6 +452,7 @@ impl Logic for Engine {
             entry_last,
             done,
             advance,
+            capture,
             remaining,
             out_idle,
             out_final,
@@ -622,7 +627,6 @@ impl Logic for Engine {
         }
 
         // ---- Table read: one codebook row per cycle and lane.
-        self.capture.next = self.done.q.val() & self.out_idle.q.val();
         self.finishing.next = self.reading.q.val() & self.row_last.q.val();
         self.pop.next = self.advance.q.val()
             & (self.buffered.q.val() != 0)
@@ -722,10 +726,10 @@ impl Logic for Engine {
         }
         if self.advance.q.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
             self.done.d.next = true;
-        } else if self.capture.val() {
+        } else if self.capture.q.val() {
             self.done.d.next = false;
         }
-        if self.capture.val() {
+        if self.capture.q.val() {
             self.remaining.d.next = self.outputs.val();
             self.out_idle.d.next = false;
             self.out_final.d.next = self.single_output.val();
@@ -748,7 +752,7 @@ impl Logic for Engine {
             self.lanes[l].bias_address.next = self.row.q.val() | self.bias_read_offset.val();
             self.lanes[l].add.next = self.advance.q.val() & self.entry_valid.q.val();
             self.lanes[l].first.next = self.entry_first.q.val();
-            self.lanes[l].capture.next = self.capture.val();
+            self.lanes[l].capture.next = self.capture.q.val();
             self.lanes[l].shift.next = self.fire.val()
                 & ((self.lane_select.q.val() == self.last_lane.val()) | self.out_final.q.val());
             self.lanes[l].load_table.next =
@@ -797,6 +801,8 @@ impl Logic for Engine {
         }
         // Next cycle's `!done | out_idle`, from the next values just formed.
         self.advance.d.next = !self.done.d.val() | self.out_idle.d.val();
+        // And next cycle's `done & out_idle`.
+        self.capture.d.next = self.done.d.val() & self.out_idle.d.val();
         // Next cycle's input ready (but for reset): `!busy & (sub_position
         // != 0 | !full)` of the next values, for both outcomes of `accept`
         // (which can only be high while `busy` is low), picked by it.
