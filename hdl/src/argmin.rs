@@ -94,20 +94,28 @@ impl Logic for ArgminNode {
             .map(|lo| (32 + (lo + width).min(bits) - 1, 32 + lo))
             .collect();
         let n = chunks.len();
+        // The lowest chunk needs no `==` flag.
+        let mut regs = String::new();
         let mut flags = String::new();
         for (i, (hi, lo)) in chunks.iter().enumerate() {
+            regs.push_str(&format!("reg lt_{i} = 1'b0;\n"));
             flags.push_str(&format!(
-                "    lt[{i}] <= right[{hi}:{lo}] < left[{hi}:{lo}];\n    \
-                 eq[{i}] <= right[{hi}:{lo}] == left[{hi}:{lo}];\n"
+                "    lt_{i} <= right[{hi}:{lo}] < left[{hi}:{lo}];\n"
             ));
+            if i > 0 {
+                regs.push_str(&format!("reg eq_{i} = 1'b0;\n"));
+                flags.push_str(&format!(
+                    "    eq_{i} <= right[{hi}:{lo}] == left[{hi}:{lo}];\n"
+                ));
+            }
         }
         // `right < left`: the highest chunk that differs decides.
         let mut take = String::from("1'b0");
         for i in 0..n {
             take = if i == 0 {
-                format!("lt[{i}]")
+                format!("lt_{i}")
             } else {
-                format!("lt[{i}] | (eq[{i}] & ({take}))")
+                format!("lt_{i} | (eq_{i} & ({take}))")
             };
         }
         Verilog::Custom(format!(
@@ -123,9 +131,7 @@ reg valid_q = 1'b0;
 `ifdef {ecp5}
 // ECP5: the compare registered as per-chunk flags (LUTs, no carry chain),
 // combined before the select.
-reg [{last}:0] lt = {n}'d0;
-reg [{last}:0] eq = {n}'d0;
-wire take_right = {take};
+{regs}wire take_right = {take};
 always @(posedge clock) begin
 {flags}end
 `else
@@ -142,7 +148,6 @@ always @(posedge clock) begin
 end
 ",
             top = 31 + self._distance_bits,
-            last = n - 1,
             ecp5 = crate::dp16kd::ECP5_PRIMITIVES,
         ))
     }
