@@ -15,7 +15,7 @@
 //! `load_address[15:0]` is the word in it.
 
 use crate::argmin::Key;
-use crate::delay::Delay;
+use crate::delay::{Delay, PerFamily};
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
@@ -163,10 +163,14 @@ pub struct Engine {
     buffered: DFF<Bits<2>>,
     fetch: Signal<Local, Bit>,
     /// `done & out_idle`: a finished vector moves into the output
-    /// registers. A register formed from the next values of both (like
-    /// `advance`), so the enable of every output register and the output
-    /// control come straight from a flip-flop.
-    capture: DFF<Bit>,
+    /// registers. On the iCE40 a register formed from the next values of
+    /// both (like `advance`, `capture_q`), so the enable of every output
+    /// register and the output control come straight from a flip-flop; on
+    /// the ECP5 the AND of the two registers (the register measured worse
+    /// there: docs/boards.md, round 9). Both are the same signal every cycle.
+    capture_q: DFF<Bit>,
+    capture_pick: PerFamily,
+    capture: Signal<Local, Bit>,
 
     // The output stream.
     remaining: DFF<Bits<32>>,
@@ -369,6 +373,8 @@ impl Engine {
             spare_offset: Default::default(),
             buffered: Default::default(),
             fetch: Default::default(),
+            capture_q: Default::default(),
+            capture_pick: Default::default(),
             capture: Default::default(),
             remaining: Default::default(),
             out_idle: Default::default(),
@@ -452,7 +458,7 @@ impl Logic for Engine {
             entry_last,
             done,
             advance,
-            capture,
+            capture_q,
             remaining,
             out_idle,
             out_final,
@@ -614,6 +620,9 @@ impl Logic for Engine {
         self.encode_distance.next = self.stage_key.val().get_bits::<32>(32);
 
         // ---- Output stream.
+        self.capture_pick.portable.next = self.capture_q.q.val();
+        self.capture_pick.ecp5.next = self.done.q.val() & self.out_idle.q.val();
+        self.capture.next = self.capture_pick.data_out.val();
         self.out_valid.next = !self.out_idle.q.val();
         self.out_last.next = self.out_final.q.val();
         self.fire.next = self.out_valid.val() & self.out_ready.val();
@@ -726,10 +735,10 @@ impl Logic for Engine {
         }
         if self.advance.q.val() & self.entry_valid.q.val() & self.entry_last.q.val() {
             self.done.d.next = true;
-        } else if self.capture.q.val() {
+        } else if self.capture.val() {
             self.done.d.next = false;
         }
-        if self.capture.q.val() {
+        if self.capture.val() {
             self.remaining.d.next = self.outputs.val();
             self.out_idle.d.next = false;
             self.out_final.d.next = self.single_output.val();
@@ -752,7 +761,7 @@ impl Logic for Engine {
             self.lanes[l].bias_address.next = self.row.q.val() | self.bias_read_offset.val();
             self.lanes[l].add.next = self.advance.q.val() & self.entry_valid.q.val();
             self.lanes[l].first.next = self.entry_first.q.val();
-            self.lanes[l].capture.next = self.capture.q.val();
+            self.lanes[l].capture.next = self.capture.val();
             self.lanes[l].shift.next = self.fire.val()
                 & ((self.lane_select.q.val() == self.last_lane.val()) | self.out_final.q.val());
             self.lanes[l].load_table.next =
@@ -802,7 +811,7 @@ impl Logic for Engine {
         // Next cycle's `!done | out_idle`, from the next values just formed.
         self.advance.d.next = !self.done.d.val() | self.out_idle.d.val();
         // And next cycle's `done & out_idle`.
-        self.capture.d.next = self.done.d.val() & self.out_idle.d.val();
+        self.capture_q.d.next = self.done.d.val() & self.out_idle.d.val();
         // Next cycle's input ready (but for reset): `!busy & (sub_position
         // != 0 | !full)` of the next values, for both outcomes of `accept`
         // (which can only be high while `busy` is low), picked by it.
