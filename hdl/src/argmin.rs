@@ -4,9 +4,8 @@
 //! is a heap of K - 1 registered compare nodes, leaves in index order, so the
 //! left input of every node always covers lower indices than the right one:
 //! taking the right input only when its distance is *strictly* smaller makes
-//! the lowest index win ties, exactly as the reference does. Latency: log2(K)
-//! (2 log2(K) in the ECP5 Verilog, whose nodes register the compare before
-//! the select).
+//! the lowest index win ties, exactly as the reference does. Latency:
+//! 2 log2(K) (each node registers the compare before the select).
 //! A one-leaf tree (the `two-level` search with a single cluster) is a wire.
 
 use rust_hdl::prelude::*;
@@ -16,8 +15,11 @@ pub type Key = Bits<64>;
 
 /// One registered compare: the smaller distance, the left one on a tie.
 ///
-/// Latency one cycle; two in the ECP5 Verilog, where the compare result is
-/// registered before the select.
+/// Latency two cycles: the compare result is registered with both keys,
+/// then the select (a compare's carry chain and the select's fan-out to
+/// the key register do not fit one 150 MHz cycle on the iCE40HX8K nor one
+/// 200 MHz cycle on the ECP5). The ECP5 Verilog registers the compare as
+/// per-chunk `<` and `==` flags, combined before the select.
 ///
 /// Only the distance's used bits are compared (`distance_bits`, see
 /// `EngineConfig::distance_bits`): the rest are zero, but yosys keeps a
@@ -34,6 +36,8 @@ pub struct ArgminNode {
     pub key: Signal<Out, Key>,
     pub valid: Signal<Out, Bit>,
     _distance_bits: usize,
+    /// The Rust model's first stage: `{left, right, take_right, valid}`.
+    _stage: (Key, Key, bool, bool),
 }
 
 impl ArgminNode {
@@ -49,6 +53,7 @@ impl ArgminNode {
             key: Default::default(),
             valid: Default::default(),
             _distance_bits: distance_bits,
+            _stage: Default::default(),
         }
     }
 }
@@ -59,9 +64,16 @@ impl Logic for ArgminNode {
             let distance = |k: Key| {
                 (k.get_bits::<32>(32).index() as u64) & ((1u64 << self._distance_bits) - 1)
             };
+            let (l, r, take_right, valid) = self._stage;
+            self.key.next = if take_right { r } else { l };
+            self.valid.next = valid;
             let (l, r) = (self.left.val(), self.right.val());
-            self.key.next = if distance(r) < distance(l) { r } else { l };
-            self.valid.next = self.left_valid.val() & self.right_valid.val();
+            self._stage = (
+                l,
+                r,
+                distance(r) < distance(l),
+                self.left_valid.val() & self.right_valid.val(),
+            );
         }
     }
 
@@ -71,34 +83,69 @@ impl Logic for ArgminNode {
     }
 
     fn hdl(&self) -> Verilog {
+        // ECP5: the compare in up to three chunks of at most 6 bits, each
+        // chunk's `<` and `==` registered (two LUT levels from the inputs,
+        // no carry chain), then the chunks combined (one LUT) into the
+        // select, all in the second cycle.
+        let bits = self._distance_bits;
+        let width = bits.div_ceil(3).max(1);
+        let chunks: Vec<(usize, usize)> = (0..bits)
+            .step_by(width)
+            .map(|lo| (32 + (lo + width).min(bits) - 1, 32 + lo))
+            .collect();
+        let n = chunks.len();
+        // The lowest chunk needs no `==` flag.
+        let mut regs = String::new();
+        let mut flags = String::new();
+        for (i, (hi, lo)) in chunks.iter().enumerate() {
+            regs.push_str(&format!("reg lt_{i} = 1'b0;\n"));
+            flags.push_str(&format!(
+                "    lt_{i} <= right[{hi}:{lo}] < left[{hi}:{lo}];\n"
+            ));
+            if i > 0 {
+                regs.push_str(&format!("reg eq_{i} = 1'b0;\n"));
+                flags.push_str(&format!(
+                    "    eq_{i} <= right[{hi}:{lo}] == left[{hi}:{lo}];\n"
+                ));
+            }
+        }
+        // `right < left`: the highest chunk that differs decides.
+        let mut take = String::from("1'b0");
+        for i in 0..n {
+            take = if i == 0 {
+                format!("lt_{i}")
+            } else {
+                format!("lt_{i} | (eq_{i} & ({take}))")
+            };
+        }
         Verilog::Custom(format!(
             "\
 initial begin
     key = 64'h0;
     valid = 1'b0;
 end
-`ifdef {ecp5}
-// ECP5: the compare and the select in separate cycles (a compare's carry
-// chain and the select's fan-out do not fit one 200 MHz cycle); latency 2.
+// The compare and the select in separate cycles; latency 2.
 reg [63:0] left_q = 64'h0;
 reg [63:0] right_q = 64'h0;
-reg take_right = 1'b0;
 reg valid_q = 1'b0;
+`ifdef {ecp5}
+// ECP5: the compare registered as per-chunk flags (LUTs, no carry chain),
+// combined before the select.
+{regs}wire take_right = {take};
 always @(posedge clock) begin
-    take_right <= right[{top}:32] < left[{top}:32];
+{flags}end
+`else
+// iCE40: one carry chain into a register.
+reg take_right = 1'b0;
+always @(posedge clock) take_right <= right[{top}:32] < left[{top}:32];
+`endif
+always @(posedge clock) begin
     left_q <= left;
     right_q <= right;
     valid_q <= left_valid & right_valid;
     key <= take_right ? right_q : left_q;
     valid <= valid_q;
 end
-`else
-always @(posedge clock) begin
-    if (right[{top}:32] < left[{top}:32]) key <= right;
-    else key <= left;
-    valid <= left_valid & right_valid;
-end
-`endif
 ",
             top = 31 + self._distance_bits,
             ecp5 = crate::dp16kd::ECP5_PRIMITIVES,
@@ -115,7 +162,7 @@ pub struct ArgminTree {
     /// High for one cycle when every leaf holds a fresh key.
     pub valid_in: Signal<In, Bit>,
     pub leaves: Vec<Signal<In, Key>>,
-    /// The winning key, `log2(K)` cycles after `valid_in`.
+    /// The winning key, `2 log2(K)` cycles after `valid_in`.
     pub key: Signal<Out, Key>,
     pub valid: Signal<Out, Bit>,
     nodes: Vec<ArgminNode>,
@@ -318,8 +365,8 @@ pub struct ArgminStream {
     pub reset: Signal<In, Bit>,
     pub key_in: Signal<In, Key>,
     pub valid_in: Signal<In, Bit>,
-    /// The group's winner, valid for one cycle, one or two cycles per level
-    /// after the group's last key (one more per level in the ECP5 Verilog).
+    /// The group's winner, valid for one cycle, two or three cycles per
+    /// level after the group's last key.
     pub key: Signal<Out, Key>,
     pub valid: Signal<Out, Bit>,
     levels: Vec<ArgminPair>,

@@ -146,3 +146,41 @@ mod tests {
         crate::lint::assert_block_is_clean("delay", &mut Delay::<Bits<8>>::new(3));
     }
 }
+
+/// One bit formed two ways that agree on every cycle: `ecp5` in the ECP5
+/// Verilog ([`crate::dp16kd::ECP5_PRIMITIVES`]), `portable` otherwise (the
+/// Rust model takes `portable`). For a signal whose best form differs
+/// between the families' place and route: synthesis drops the other form.
+#[derive(LogicBlock, Default)]
+pub struct PerFamily {
+    pub portable: Signal<In, Bit>,
+    pub ecp5: Signal<In, Bit>,
+    pub data_out: Signal<Out, Bit>,
+}
+
+impl Logic for PerFamily {
+    fn update(&mut self) {
+        self.data_out.next = self.portable.val();
+    }
+
+    fn connect(&mut self) {
+        self.data_out.connect();
+    }
+
+    fn hdl(&self) -> Verilog {
+        Verilog::Custom(format!(
+            "\
+// UNUSEDSIGNAL: each family reads one of the two forms.
+/* verilator lint_off UNUSEDSIGNAL */
+wire unused_forms = portable ^ ecp5;
+/* verilator lint_on UNUSEDSIGNAL */
+`ifdef {ecp5}
+always @(*) data_out = ecp5;
+`else
+always @(*) data_out = portable;
+`endif
+",
+            ecp5 = crate::dp16kd::ECP5_PRIMITIVES,
+        ))
+    }
+}

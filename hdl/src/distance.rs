@@ -22,7 +22,9 @@
 //! (offset-binary compare and subtract, or the magnitude of `delta`) into
 //! `difference` (and the weight into `factor`);
 //! nibble products into `base` and `mixed`, or the ROM's registered read;
-//! their sum (or the ROM word), the product (16 bits); the accumulate. With
+//! their sum (or the ROM word), the product (16 bits); for the search
+//! stage's units, the product registered once more (`registered_square`);
+//! the accumulate. With
 //! `d = 16 h + l`:
 //!
 //! - `l2`: `d^2 = 256 h^2 + l^2 + 32 h l`, and as `l^2 < 256` the first two
@@ -123,6 +125,13 @@ pub struct DistanceUnit {
     squares: Vec<BlockRom<16>>,
     /// `square`, or the table's word.
     squared: Signal<Local, Bits<16>>,
+    /// Units with a registered square: `squared` registered once more
+    /// before the add (on ECP5 the squares ROM's output is a DP16KD's
+    /// output register, 1 ns clock-to-out and 2 ns of routing from the
+    /// carry chain); the owner gives the control one cycle later still.
+    registered_square: Constant<Bit>,
+    squared_q: DFF<Bits<16>>,
+    addend: Signal<Local, Bits<16>>,
     _squares: usize,
     /// One partial distance per pass, rotating like a lane's accumulators:
     /// the head is always the one of the pass being accumulated. A finished
@@ -156,6 +165,8 @@ pub struct UnitOptions {
     pub registered_read: bool,
     /// `l2`: read the squares from a block ROM instead of nibble products.
     pub square_table: bool,
+    /// Register the square (or product) once more before the accumulate.
+    pub registered_square: bool,
 }
 
 impl DistanceUnit {
@@ -169,6 +180,7 @@ impl DistanceUnit {
             passes,
             registered_read,
             square_table,
+            registered_square,
         } = options;
         let squares = usize::from(square_table && !weighted);
         assert!(passes.is_power_of_two());
@@ -215,6 +227,9 @@ impl DistanceUnit {
             sum: Default::default(),
             square: Default::default(),
             squared: Default::default(),
+            registered_square: Constant::new(registered_square),
+            squared_q: Default::default(),
+            addend: Default::default(),
             squares: (0..squares)
                 .map(|_| BlockRom::pipelined((0..256u64).map(|d| d * d).collect()))
                 .collect(),
@@ -249,6 +264,7 @@ impl Logic for DistanceUnit {
             mixed,
             square,
             done_distance,
+            squared_q,
             element_q,
             weight_q,
             delta,
@@ -331,7 +347,13 @@ impl Logic for DistanceUnit {
             self.ring[i].clock.next = self.clock.val();
             self.ring[i].d.next = self.ring[i].q.val();
         }
-        self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.squared.val());
+        self.squared_q.d.next = self.squared.val();
+        if self.registered_square.val() {
+            self.addend.next = self.squared_q.q.val();
+        } else {
+            self.addend.next = self.squared.val();
+        }
+        self.sum.next = self.ring[0].q.val() + bit_cast::<32, 16>(self.addend.val());
         if self.accumulate.val() {
             for i in 0..self._last_pass {
                 self.ring[i].d.next = self.ring[i + 1].q.val();

@@ -15,7 +15,7 @@
 //! `load_address[15:0]` is the word in it.
 
 use crate::argmin::Key;
-use crate::delay::Delay;
+use crate::delay::{Delay, PerFamily};
 use crate::encoders::{SearchStage, SignStage, TreeStage, TwoLevelStage};
 use crate::fifo::IndexFifo;
 use crate::lane::{Lane, Word};
@@ -90,6 +90,17 @@ pub struct Engine {
     /// `reserved == INDEX_FIFO_DEPTH`, kept as a register so the input's ready
     /// does not wait on a compare.
     full: DFF<Bit>,
+    /// `!busy & (sub_position != 0 | !full)`, the input's ready but for
+    /// reset, kept as a register, so `accept` is one LUT from flip-flops
+    /// and the input port. Its next value is formed from registers for
+    /// both outcomes of `accept` (`ready_if_accept`, `ready_if_idle`) and
+    /// picked by it, so no counter's adder sits before it.
+    ready: DFF<Bit>,
+    ready_if_accept: Signal<Local, Bit>,
+    ready_if_idle: Signal<Local, Bit>,
+    /// `full` next cycle if this cycle's element starts a codebook.
+    full_if_start: Signal<Local, Bit>,
+    single_pass: Constant<Bit>,
     element: DFF<Bits<8>>,
     first_1: DFF<Bit>,
     /// An element (or one pass of it) was issued 1 to 4 cycles ago: tap i is
@@ -151,6 +162,14 @@ pub struct Engine {
     spare_offset: DFF<Address>,
     buffered: DFF<Bits<2>>,
     fetch: Signal<Local, Bit>,
+    /// `done & out_idle`: a finished vector moves into the output
+    /// registers. On the iCE40 a register formed from the next values of
+    /// both (like `advance`, `capture_q`), so the enable of every output
+    /// register and the output control come straight from a flip-flop; on
+    /// the ECP5 the AND of the two registers (the register measured worse
+    /// there: docs/boards.md, round 9). Both are the same signal every cycle.
+    capture_q: DFF<Bit>,
+    capture_pick: PerFamily,
     capture: Signal<Local, Bit>,
 
     // The output stream.
@@ -299,6 +318,11 @@ impl Engine {
             sub_position: Default::default(),
             reserved: Default::default(),
             full: Default::default(),
+            ready: Default::default(),
+            ready_if_accept: Default::default(),
+            ready_if_idle: Default::default(),
+            full_if_start: Default::default(),
+            single_pass: Constant::new(config.centroids_per_unit() == 1),
             element: Default::default(),
             first_1: Default::default(),
             valid_line: Delay::new(4),
@@ -349,6 +373,8 @@ impl Engine {
             spare_offset: Default::default(),
             buffered: Default::default(),
             fetch: Default::default(),
+            capture_q: Default::default(),
+            capture_pick: Default::default(),
             capture: Default::default(),
             remaining: Default::default(),
             out_idle: Default::default(),
@@ -408,6 +434,7 @@ impl Logic for Engine {
             sub_position,
             reserved,
             full,
+            ready,
             element,
             first_1,
             leaf_valid,
@@ -431,6 +458,7 @@ impl Logic for Engine {
             entry_last,
             done,
             advance,
+            capture_q,
             remaining,
             out_idle,
             out_final,
@@ -461,9 +489,7 @@ impl Logic for Engine {
 
         // ---- Search: accept elements, V per codebook, K distances per
         // element on K / F units, F passes each.
-        self.in_ready.next = !self.reset.val()
-            & !self.busy.q.val()
-            & ((self.sub_position.q.val() != 0) | !self.full.q.val());
+        self.in_ready.next = !self.reset.val() & self.ready.q.val();
         self.accept.next = self.in_valid.val() & self.in_ready.val();
         self.start_codebook.next = self.accept.val() & (self.sub_position.q.val() == 0);
         if self.accept.val() {
@@ -594,6 +620,9 @@ impl Logic for Engine {
         self.encode_distance.next = self.stage_key.val().get_bits::<32>(32);
 
         // ---- Output stream.
+        self.capture_pick.portable.next = self.capture_q.q.val();
+        self.capture_pick.ecp5.next = self.done.q.val() & self.out_idle.q.val();
+        self.capture.next = self.capture_pick.data_out.val();
         self.out_valid.next = !self.out_idle.q.val();
         self.out_last.next = self.out_final.q.val();
         self.fire.next = self.out_valid.val() & self.out_ready.val();
@@ -607,7 +636,6 @@ impl Logic for Engine {
         }
 
         // ---- Table read: one codebook row per cycle and lane.
-        self.capture.next = self.done.q.val() & self.out_idle.q.val();
         self.finishing.next = self.reading.q.val() & self.row_last.q.val();
         self.pop.next = self.advance.q.val()
             & (self.buffered.q.val() != 0)
@@ -782,5 +810,36 @@ impl Logic for Engine {
         }
         // Next cycle's `!done | out_idle`, from the next values just formed.
         self.advance.d.next = !self.done.d.val() | self.out_idle.d.val();
+        // And next cycle's `done & out_idle`.
+        self.capture_q.d.next = self.done.d.val() & self.out_idle.d.val();
+        // Next cycle's input ready (but for reset): `!busy & (sub_position
+        // != 0 | !full)` of the next values, for both outcomes of `accept`
+        // (which can only be high while `busy` is low), picked by it.
+        if self.fetch.val() {
+            self.full_if_start.next = self.full.q.val();
+        } else {
+            self.full_if_start.next = self.reserved.q.val() == self.last_reserved.val();
+        }
+        self.ready_if_idle.next = !(self.busy.q.val()
+            & (self.pass.q.val() != self.last_pass.val()))
+            & ((self.sub_position.q.val() != 0) | !(self.full.q.val() & !self.fetch.val()));
+        if self.sub_position.q.val() == 0 {
+            // Starts a codebook: `sub_position` moves on unless V = 1.
+            self.ready_if_accept.next = self.single_pass.val()
+                & ((self.last_sub_position.val() != 0) | !self.full_if_start.val());
+        } else {
+            // Within a codebook: the next element starts one when this is the last.
+            self.ready_if_accept.next = self.single_pass.val()
+                & ((self.sub_position.q.val() != self.last_sub_position.val())
+                    | !(self.full.q.val() & !self.fetch.val()));
+        }
+        if self.accept.val() {
+            self.ready.d.next = self.ready_if_accept.val();
+        } else {
+            self.ready.d.next = self.ready_if_idle.val();
+        }
+        if self.reset.val() {
+            self.ready.d.next = true;
+        }
     }
 }

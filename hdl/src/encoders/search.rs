@@ -57,9 +57,9 @@ pub struct SearchStage {
     distance_and_index: Constant<Key>,
     /// A pass finished last cycle: every unit holds a distance (folded).
     pass_done: DFF<Bit>,
-    /// The control inputs two cycles later, aligned with the units' extra
-    /// read register and their `delta` stage (tap 0: one cycle later, `_e`;
-    /// the output: `_d`).
+    /// The control inputs three cycles later, aligned with the units' extra
+    /// read register, their `delta` stage and their registered square
+    /// (tap 1: two cycles later, `_e`; the output: `_d`).
     accumulate_line: Delay<Bit>,
     last_line: Delay<Bit>,
     pass_first_line: Delay<Bit>,
@@ -111,10 +111,10 @@ impl SearchStage {
             rows: Constant::new((m as u64).into()),
             distance_and_index: Constant::new(0xFFFF_FFFF_FFFF_0000u64.into()),
             pass_done: Default::default(),
-            accumulate_line: Delay::new(2),
-            last_line: Delay::new(2),
-            pass_first_line: Delay::new(2),
-            leaf_valid_line: Delay::new(2),
+            accumulate_line: Delay::new(3),
+            last_line: Delay::new(3),
+            pass_first_line: Delay::new(3),
+            leaf_valid_line: Delay::new(3),
             restart_d: Default::default(),
             passes: (0..usize::from(f > 1))
                 .map(|_| ArgminStream::new(f, distance_bits))
@@ -153,6 +153,7 @@ impl SearchStage {
                             passes: f,
                             registered_read: true,
                             square_table: config.squares_from_table(),
+                            registered_square: true,
                         },
                     )
                 })
@@ -194,7 +195,7 @@ impl Logic for SearchStage {
         self.leaf_valid_line.clear.next = false;
         self.leaf_valid_line.data_in.next = self.leaf_valid.val();
         self.restart_d.d.next =
-            (self.accumulate_line.taps[0].val() & self.last_line.taps[0].val()) | self.reset.val();
+            (self.accumulate_line.taps[1].val() & self.last_line.taps[1].val()) | self.reset.val();
         self.tree.clock.next = self.clock.val();
         if self.pass_first_line.data_out.val() {
             self.next_pass_tag.next = 0.into();

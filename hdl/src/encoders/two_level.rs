@@ -103,6 +103,7 @@ impl TwoLevelStage {
             passes: 1,
             registered_read: true,
             square_table: false,
+            registered_square: false,
         };
         TwoLevelStage {
             clock: Default::default(),
