@@ -487,19 +487,7 @@ pub fn layer_table(rows: &[LayerRow], command: &str) -> String {
 /// Writes `layers-report.json`, `layers-report.md` (the [`layer_table`]) and
 /// `layers-report.svg` (the best pairs, plotted as [`sweep::plot`] does) into `out`.
 pub fn write_layer_report(out: &Path, rows: &[LayerRow], command: &str) -> Result<(), BoardError> {
-    std::fs::create_dir_all(out).map_err(|source| BoardError::Write {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let write = |name: &str, text: String| {
-        let path = out.join(name);
-        std::fs::write(&path, text).map_err(|source| BoardError::Write { path, source })
-    };
-    write(
-        "layers-report.json",
-        serde_json::to_string_pretty(rows).expect("serializes"),
-    )?;
-    write("layers-report.md", layer_table(rows, command))?;
+    sweep::write_json_and_markdown(out, "layers-report", rows, layer_table(rows, command))?;
     let pairs: Vec<sweep::Row> = rows
         .iter()
         .filter_map(|r| {

@@ -68,20 +68,30 @@ pub fn write_report(
     boards: &[String],
     presets: &[String],
 ) -> Result<(), BoardError> {
+    write_json_and_markdown(out, "boards-report", rows, table(rows, boards, presets))?;
+    plot(&out.join("boards-report.svg"), rows)
+}
+
+/// Creates `out` and writes `STEM.json` (`rows`, pretty) and `STEM.md` (`markdown`) into it.
+pub(crate) fn write_json_and_markdown(
+    out: &Path,
+    stem: &str,
+    rows: &(impl serde::Serialize + ?Sized),
+    markdown: String,
+) -> Result<(), BoardError> {
     std::fs::create_dir_all(out).map_err(|source| BoardError::Write {
         path: out.to_path_buf(),
         source,
     })?;
-    let write = |name: &str, text: String| {
+    let write = |name: String, text: String| {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(|source| BoardError::Write { path, source })
     };
     write(
-        "boards-report.json",
+        format!("{stem}.json"),
         serde_json::to_string_pretty(rows).expect("serializes"),
     )?;
-    write("boards-report.md", table(rows, boards, presets))?;
-    plot(&out.join("boards-report.svg"), rows)
+    write(format!("{stem}.md"), markdown)
 }
 
 fn f(v: Option<f64>, digits: usize) -> String {

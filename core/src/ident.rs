@@ -388,10 +388,8 @@ mod tests {
         assert!(matches!(e, IdentError::ImageBytes { .. }), "{e}");
     }
 
-    /// A network device names every layer; its hash covers them all and
-    /// its image length is the longest network file it takes.
-    #[test]
-    fn network_ident_round_trip_and_checks() {
+    /// A 64 -> 32 -> 10 network's layers (the second with 8 codebooks).
+    fn two_layers() -> Vec<EngineConfig> {
         let first = EngineConfig {
             input_dim: 64,
             outputs: 32,
@@ -403,7 +401,14 @@ mod tests {
             outputs: 10,
             ..EngineConfig::default()
         };
-        let layers = vec![first.clone(), second.clone()];
+        vec![first, second]
+    }
+
+    /// A network device names every layer; its hash covers them all and
+    /// its image length is the longest network file it takes.
+    #[test]
+    fn network_ident_round_trip_and_checks() {
+        let layers = two_layers();
         let ident = Ident::network(&layers, 12_000_000, 115_200).unwrap();
         let bytes = ident.to_bytes();
         assert_eq!(bytes.len(), IDENT_LEN + 1 + IDENT_LAYER_LEN);
@@ -442,18 +447,7 @@ mod tests {
     /// them, so a damaged engine or a dataflow reading of the reply fails.
     #[test]
     fn sequential_ident_round_trip_and_checks() {
-        let first = EngineConfig {
-            input_dim: 64,
-            outputs: 32,
-            ..EngineConfig::default()
-        };
-        let second = EngineConfig {
-            input_dim: 32,
-            codebooks: 8,
-            outputs: 10,
-            ..EngineConfig::default()
-        };
-        let layers = vec![first.clone(), second];
+        let layers = two_layers();
         let ident = Ident::sequential(&layers, 12_000_000, 115_200).unwrap();
         let bytes = ident.to_bytes();
         assert_eq!(
