@@ -70,17 +70,19 @@ fn sim_default_and_lanes_meet_the_bound_bit_exactly() {
     assert_exact_and_at_bound(&report);
 }
 
-/// The ECP5 Verilog (DP16KD model, LUT-RAM FIFO, two-cycle argmin nodes)
-/// agrees with the reference too and keeps the bound; its deeper argmin
-/// makes the run a few cycles longer, which shows it is the one simulated.
+/// The ECP5 Verilog (DP16KD model, LUT-RAM FIFO, chunked argmin compares)
+/// agrees with the reference too and keeps the bound; its latency differs
+/// from the portable Verilog's (the output capture is registered on the
+/// iCE40 only, docs/boards.md round 9), which shows it is the one simulated.
 #[test]
 fn sim_of_the_ecp5_verilog_is_bit_exact() {
     let report = ok_json(&["sim", "--random", "200", "--ecp5", "--json"]);
     assert_eq!(report["vectors"], 200);
     assert_exact_and_at_bound(&report);
     let portable = ok_json(&["sim", "--random", "200", "--json"]);
-    assert!(
-        report["cycles"].as_u64() > portable["cycles"].as_u64(),
+    assert_ne!(
+        report["cycles"].as_u64(),
+        portable["cycles"].as_u64(),
         "ECP5 {} cycles, portable {}",
         report["cycles"],
         portable["cycles"]
