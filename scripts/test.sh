@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: what CI runs (`.ci/run`) and what the README's step 3 is.
 #
-#   bash scripts/test.sh          every test (8 minutes on 2 cores from a clean clone, with setup 13.5)
+#   bash scripts/test.sh          every test (9 minutes on 2 cores from a clean clone, with setup 16)
 #   bash scripts/test.sh --slow   the slow sweeps kept out of the default run: the ECP5 flow
 #                                 (ignored tests; needs `scripts/setup.sh --ecp5`) and every
 #                                 encoder placed and routed on the HX8K and the ECP5-85F
