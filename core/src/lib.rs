@@ -8,6 +8,7 @@
 //! [`memory_map`] that says which engine memory word each image value goes to.
 
 pub mod config;
+pub mod conv;
 pub mod divergence;
 pub mod encoder;
 pub mod ident;
