@@ -194,6 +194,13 @@ impl ModelBuilder {
         ));
 
         fs::create_dir_all(&cache_dir).map_err(|e| SimError::io(&cache_dir, e))?;
+        // One builder per key at a time: a second process wanting the same model (parallel
+        // test binaries, two `lutgen` commands) waits for the first and loads its entry
+        // instead of building it again. The lock is released when `_lock` drops.
+        let _lock = cache::lock(&cache_dir, &key)?;
+        if let Some(lib) = cache::lookup(&entry) {
+            return Model::load(&lib, self.ports.clone(), self.trace, true, self.rising_edge);
+        }
         let tmp = tempfile::Builder::new()
             .prefix(".build-")
             .tempdir_in(&cache_dir)
@@ -614,8 +621,19 @@ mod tests {
             .cache_dir(cache.path().join("models"))
             .verilator(&verilator);
 
-        let first = builder.build().unwrap();
-        assert!(!first.was_cached());
+        // Two builders of one key at once: the second waits on the key's lock and loads
+        // the first's entry (one Verilator run, below).
+        let (first, racer) = std::thread::scope(|s| {
+            let racer = s.spawn(|| builder.build().unwrap());
+            (builder.build().unwrap(), racer.join().unwrap())
+        });
+        let (first, racer) = if first.was_cached() {
+            (racer, first)
+        } else {
+            (first, racer)
+        };
+        assert!(!first.was_cached() && racer.was_cached());
+        drop(racer);
         let lib = first.library_path().to_path_buf();
         assert!(lib.starts_with(cache.path().join("models")));
         let built_at = fs::metadata(&lib).unwrap().modified().unwrap();

@@ -2,7 +2,9 @@
 //!
 //! An entry is built in a private temporary directory next to it and renamed into place in
 //! one step, so concurrent builders (parallel test binaries) never see a half-built entry;
-//! when two race, the loser's rename fails and it uses the winner's entry.
+//! when two race, the loser's rename fails and it uses the winner's entry. A per-key lock
+//! file (`<sha256>.lock`) makes such races rare: the second builder of a key waits for the
+//! first and loads its entry.
 //!
 //! Besides model entries (`<sha256>/`), the cache keeps Verilator's compiled run time
 //! (`runtime-<sha256>/verilated*.o`), which takes most of a small model's build time and is
@@ -67,6 +69,21 @@ pub(crate) fn cache_key(parts: &[&[u8]]) -> String {
 pub(crate) fn lookup(entry: &Path) -> Option<PathBuf> {
     let lib = entry.join(LIBRARY);
     lib.is_file().then_some(lib)
+}
+
+/// Waits for, then holds, the build lock of `key`: a zero-byte `<key>.lock` file beside
+/// the entry, locked exclusively until the returned file is dropped. Lock files stay in
+/// the cache (removing one while another process waits on it would let a third build).
+pub(crate) fn lock(cache_dir: &Path, key: &str) -> Result<fs::File, SimError> {
+    let path = cache_dir.join(format!("{key}.lock"));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| SimError::io(&path, e))?;
+    file.lock().map_err(|e| SimError::io(&path, e))?;
+    Ok(file)
 }
 
 /// Moves a finished entry directory into place. Losing a race to another builder of the
