@@ -27,6 +27,7 @@ pub mod sequential;
 pub mod spram;
 pub mod uart;
 pub mod verilog;
+pub mod window;
 
 #[cfg(test)]
 mod lint;
