@@ -11,6 +11,7 @@
 
 pub mod accumulator;
 pub mod argmin;
+pub mod conv_layer;
 pub mod delay;
 pub mod dense;
 pub mod device;

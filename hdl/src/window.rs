@@ -260,6 +260,7 @@ fn body(g: &ConvGeometry) -> String {
     let aw1 = aw + 1;
     let wide = |v: usize| format!("{aw1}'d{v}");
     let aq = QUEUE_DEPTH.trailing_zeros();
+    let queue_limit = format!("{}'d{}", aq + 1, QUEUE_DEPTH - 1);
     // `x < v | ` and `max(x - v, 0)`, written without a comparison with 0
     // (Verilator's UNSIGNED warning).
     let below = |x: &str, v: usize| {
@@ -456,7 +457,7 @@ end
         aq1 = aq + 1,
         aq_1_1 = aq,
         q_1 = QUEUE_DEPTH - 1,
-        q_1_n = format!("{}'d{}", aq + 1, QUEUE_DEPTH - 1),
+        q_1_n = queue_limit,
         row_step = wide(row_bytes % words),
         words_w = wide(words),
         words_a = a(words),
