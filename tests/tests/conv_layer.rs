@@ -5,15 +5,16 @@
 //! ([`ConvGeometry::patches`]), several maps back to back, random
 //! back-pressure on both sides; and, without back-pressure, the cycles per
 //! map within 5% of the table-read bound `out_pixels * C * ceil(N / L)`
-//! (the window generator never the limit).
+//! (the window generator never the limit). The layer's Verilog is lint
+//! clean.
 
 use lutgen_core::conv::{ConvGeometry, Padding};
 use lutgen_core::memory_map::MemoryMap;
 use lutgen_core::{EngineConfig, Image, Reference};
 use lutgen_hdl::engine::RESET_CYCLES;
 use lutgen_hdl::verilog::{conv_layer_verilog, CONV_LAYER_MODULE, CONV_LAYER_PORTS};
-use lutgen_sim::{ModelBuilder, PortSpec};
-use lutgen_tests::cache_dir;
+use lutgen_sim::ModelBuilder;
+use lutgen_tests::{cache_dir, port_specs, run_tool, write_verilog};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -23,16 +24,7 @@ use rand_chacha::ChaCha8Rng;
 /// last outputs of the second and third maps.
 fn run(geometry: ConvGeometry, config: &EngineConfig, seed: u64, pressure: (f64, f64)) -> u64 {
     let verilog = conv_layer_verilog(config, &geometry).unwrap();
-    let ports = CONV_LAYER_PORTS
-        .iter()
-        .map(|p| {
-            if p.input {
-                PortSpec::input(p.name, p.width)
-            } else {
-                PortSpec::output(p.name, p.width)
-            }
-        })
-        .collect();
+    let ports = port_specs(CONV_LAYER_PORTS.map(|p| (p.name, p.width, p.input)));
     let mut model = ModelBuilder::new(&verilog, CONV_LAYER_MODULE, ports)
         .cache_dir(cache_dir())
         .rising_edge_only(true)
@@ -130,8 +122,8 @@ fn check(geometry: ConvGeometry, config: EngineConfig) {
     );
 }
 
-#[test]
-fn kernel_3_stride_1_same_padding() {
+/// A 3x3 convolution with "same" padding on an 8x8x2 map, N = 16, L = 1.
+fn same_padding() -> (ConvGeometry, EngineConfig) {
     let geometry = ConvGeometry {
         in_height: 8,
         in_width: 8,
@@ -147,7 +139,36 @@ fn kernel_3_stride_1_same_padding() {
         outputs: 16,
         ..EngineConfig::default()
     };
+    (geometry, config)
+}
+
+#[test]
+fn kernel_3_stride_1_same_padding() {
+    let (geometry, config) = same_padding();
     check(geometry, config);
+}
+
+/// The layer's Verilog passes `verilator --lint-only -Wall` with only the
+/// waivers written in the file (the engine's, and its unused outputs').
+#[test]
+fn lint_clean_with_all_warnings() {
+    let (geometry, config) = same_padding();
+    let path = write_verilog(
+        &conv_layer_verilog(&config, &geometry).unwrap(),
+        CONV_LAYER_MODULE,
+        "conv-layer-lint",
+    );
+    let text = run_tool(
+        "verilator",
+        &[
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            CONV_LAYER_MODULE,
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(!text.contains("%Warning"), "{text}");
 }
 
 #[test]

@@ -11,8 +11,8 @@
 
 use lutgen_core::conv::{ConvError, ConvGeometry, Padding};
 use lutgen_hdl::window::{line_buffer_bytes, line_buffer_rows, WindowError, WindowGenerator};
-use lutgen_sim::{Model, ModelBuilder, PortId, PortSpec};
-use lutgen_tests::{cache_dir, run_tool, write_verilog};
+use lutgen_sim::{Model, ModelBuilder, PortId};
+use lutgen_tests::{cache_dir, port_specs, run_tool, write_verilog, yosys_cells as cells};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -81,16 +81,7 @@ const FREE: Pressure = Pressure {
 impl Window {
     fn new(geometry: &ConvGeometry) -> Self {
         let verilog = WindowGenerator::verilog(geometry).unwrap();
-        let ports = WindowGenerator::PORTS
-            .iter()
-            .map(|&(name, width, input)| {
-                if input {
-                    PortSpec::input(name, width)
-                } else {
-                    PortSpec::output(name, width)
-                }
-            })
-            .collect();
+        let ports = port_specs(WindowGenerator::PORTS);
         let model = ModelBuilder::new(&verilog, WindowGenerator::MODULE, ports)
             .cache_dir(cache_dir())
             .rising_edge_only(true)
@@ -385,14 +376,6 @@ fn lint_clean_with_all_warnings() {
         );
         assert!(!text.contains("%Warning"), "{g:?}:\n{text}");
     }
-}
-
-/// Cells of one kind in a yosys `stat` report (0 when absent).
-fn cells(stat: &str, cell: &str) -> usize {
-    stat.lines()
-        .find(|l| l.split_whitespace().next() == Some(cell))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// `synth_ice40`, stopped after memory mapping: the line buffers are
