@@ -109,3 +109,29 @@ impl Logic for ConvLayer {
         self.fault.next = self.engine.fault.val();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::conv::Padding;
+
+    #[test]
+    fn an_engine_of_another_input_dimension_is_refused() {
+        let geometry = ConvGeometry {
+            in_height: 4,
+            in_width: 4,
+            in_channels: 2,
+            kernel: 3,
+            stride: 1,
+            padding: Padding::uniform(1),
+        };
+        let config = crate::lint::small_engine(lutgen_core::EncoderKind::L2, 4);
+        assert_eq!(
+            ConvLayer::new(&config, &geometry).err(),
+            Some(ConvLayerError::Shape {
+                input_dim: 16,
+                patch_len: 18
+            })
+        );
+    }
+}

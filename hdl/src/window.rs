@@ -488,3 +488,27 @@ impl Logic for WindowGenerator {
         Verilog::Custom(body(&self._geometry))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::conv::Padding;
+
+    /// Elaborates in yosys without latches and lints clean, with and
+    /// without padding (the comparisons with a zero padding are left out).
+    #[test]
+    fn window_generator_is_lint_clean() {
+        for (i, padding) in [Padding::default(), Padding::uniform(1)].iter().enumerate() {
+            let geometry = ConvGeometry {
+                in_height: 6,
+                in_width: 5,
+                in_channels: 3,
+                kernel: 3,
+                stride: 2,
+                padding: *padding,
+            };
+            let mut block = WindowGenerator::new(&geometry).unwrap();
+            crate::lint::assert_block_is_clean(&format!("window{i}"), &mut block);
+        }
+    }
+}
