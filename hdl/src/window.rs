@@ -118,10 +118,11 @@ pub struct WindowGenerator {
     /// Input stream: maps one after another, each in HWC order.
     pub in_data: Signal<In, Bits<8>>,
     pub in_valid: Signal<In, Bit>,
-    /// High when a row slot is free; depends on registers only.
+    /// High when a row slot is free; depends on a register and `reset` only.
     pub in_ready: Signal<Out, Bit>,
-    /// The value of padding elements (the input zero point); read when an
-    /// element leaves the memory, so change it only between maps.
+    /// The value of padding elements (the input zero point), taken as each
+    /// element is read: hold it while a map's patches are still leaving
+    /// (up to its `out_last_map`) if it changes from map to map.
     pub pad_value: Signal<In, Bits<8>>,
     /// Output stream: each output pixel's patch, channel-major, pixels in
     /// row-major order.
