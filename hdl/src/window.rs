@@ -256,6 +256,16 @@ fn body(g: &ConvGeometry) -> String {
     // and the row the patches start from (row `oy * s - pad_top`, maybe
     // above the map) moves on by H - (OH - 1) * s rows (maybe negative).
     let map_release = h - first(oh - 1);
+    let released0 = if oh == 1 {
+        map_release
+    } else {
+        first(1) - first(0)
+    };
+    let row_is_last = if oh == 1 {
+        "1'b1".to_string()
+    } else {
+        format!("!oy_end & (oy == {})", n(oh - 2))
+    };
     let map_step = ((h as isize - ((oh - 1) * s) as isize).rem_euclid(rows as isize)) as usize;
     let ring = |slots: usize| a((slots % rows) * row_bytes);
     let aw1 = aw + 1;
@@ -319,14 +329,21 @@ wire oy_end = oy == {oh_1};
 wire patch_end = kx_end & ky_end & ch_end;
 wire row_end = patch_end & ox_end;
 wire map_end = row_end & oy_end;
-// Rows of the map output row oy reads: [first, first + need).
-wire [{cw_1}:0] first = {first_row};
-wire [{cw_1}:0] beyond = oy_s + {k_pt};
-wire [{cw_1}:0] last_plus_one = (beyond < {h_pt}) ? beyond - {pt} : {h};
-wire [{cw_1}:0] need = last_plus_one - first;
+// Registers of the current output row: the rows of the map it reads,
+// [first, first + need), and the rows released at its end (up to the next
+// row's first; at a map's end, up to the next map's row 0). They are formed
+// for the next row (row_...) while the current one is read.
+reg [{cw_1}:0] need;
+reg [{cw_1}:0] released;
 wire [{cw_1}:0] next_oy_s = oy_s + {s};
-wire [{cw_1}:0] next_first = {next_first_row};
-wire [{cw_1}:0] released = oy_end ? {map_release} : next_first - first;
+wire [{cw_1}:0] row_s = oy_end ? {zero} : next_oy_s;
+wire [{cw_1}:0] row_first = {row_first};
+wire [{cw_1}:0] row_beyond = row_s + {k_pt};
+wire [{cw_1}:0] row_last_plus_one = (row_beyond < {h_pt}) ? row_beyond - {pt} : {h};
+wire [{cw_1}:0] row_after = row_s + {s};
+wire [{cw_1}:0] row_after_first = {row_after_first};
+wire row_is_last = {row_is_last};
+wire signed [{cw_1}:0] held_released = held - $signed(released);
 // The output queue: `count` entries, one more arriving when `valid1`.
 reg [{aq_1}:0] write_pointer;
 reg [{aq_1}:0] read_pointer;
@@ -365,6 +382,8 @@ always @(posedge clock) begin
         pixel_base <= {left};
         row_base <= {row0};
         row_start <= {row0};
+        need <= {need0};
+        released <= {released0};
         valid1 <= 1'b0;
         count <= {aq1}'d0;
         write_pointer <= {aq}'d0;
@@ -374,7 +393,7 @@ always @(posedge clock) begin
             write_address <= (write_address == {last_word_a}) ? {a0} : write_address + {a1};
             write_column <= (write_column == {last_column}) ? {a0} : write_column + {a1};
         end
-        held <= held + $signed({{{cw_1_0}'d0, row_written}}) - $signed((issue & row_end) ? released : {zero});
+        held <= ((issue & row_end) ? held_released : held) + $signed({{{cw_1_0}'d0, row_written}});
         if (issue) begin
             if (!kx_end) begin
                 kx <= kx + {one};
@@ -407,7 +426,9 @@ always @(posedge clock) begin
                             channel_base <= {left};
                             column_address <= {left};
                             oy <= oy_end ? {zero} : oy + {one};
-                            oy_s <= oy_end ? {zero} : next_oy_s;
+                            oy_s <= row_s;
+                            need <= row_last_plus_one - row_first;
+                            released <= row_is_last ? {map_release} : row_after_first - row_first;
                             row_start <= next_row_start;
                             row_base <= next_row_start;
                         end
@@ -439,8 +460,11 @@ end
         last_column = a(row_bytes - 1),
         ix_below = below("ix", p.left),
         iy_below = below("iy", p.top),
-        first_row = clipped("oy_s", p.top),
-        next_first_row = clipped("next_oy_s", p.top),
+        row_first = clipped("row_s", p.top),
+        row_after_first = clipped("row_after", p.top),
+        row_is_last = row_is_last,
+        need0 = n(rows_read(g, 0).1),
+        released0 = n(released0),
         pt = n(p.top),
         w_pl = n(w + p.left),
         h_pt = n(h + p.top),
