@@ -256,36 +256,40 @@ fn body(g: &ConvGeometry) -> String {
     // and the row the patches start from (row `oy * s - pad_top`, maybe
     // above the map) moves on by H - (OH - 1) * s rows (maybe negative).
     let map_release = h - first(oh - 1);
-    let released0 = if oh == 1 {
-        map_release
-    } else {
-        first(1) - first(0)
+    // Rows output row `oy` reads, and releases at its end.
+    let counts = |oy: usize| {
+        let released = if oy + 1 == oh {
+            map_release
+        } else {
+            first(oy + 1) - first(oy)
+        };
+        (rows_read(g, oy).1, released)
     };
-    let row_is_last = if oh == 1 {
-        "1'b1".to_string()
-    } else {
-        format!("!oy_end & (oy == {})", n(oh - 2))
-    };
+    let row_cases: String = (0..oh)
+        .filter(|&oy| counts(oy) != (k, s))
+        .map(|oy| {
+            let (need, released) = counts(oy);
+            format!(
+                "        {}: begin row_need = {}; row_released = {}; end\n",
+                n(oy),
+                n(need),
+                n(released)
+            )
+        })
+        .collect();
     let map_step = ((h as isize - ((oh - 1) * s) as isize).rem_euclid(rows as isize)) as usize;
     let ring = |slots: usize| a((slots % rows) * row_bytes);
     let aw1 = aw + 1;
     let wide = |v: usize| format!("{aw1}'d{v}");
     let aq = QUEUE_DEPTH.trailing_zeros();
     let queue_limit = format!("{}'d{}", aq + 1, QUEUE_DEPTH - 1);
-    // `x < v | ` and `max(x - v, 0)`, written without a comparison with 0
+    // `x < v | `, written without a comparison with 0
     // (Verilator's UNSIGNED warning).
     let below = |x: &str, v: usize| {
         if v == 0 {
             String::new()
         } else {
             format!("({x} < {}) | ", n(v))
-        }
-    };
-    let clipped = |x: &str, v: usize| {
-        if v == 0 {
-            x.to_string()
-        } else {
-            format!("({x} < {v}) ? {zero} : {x} - {v}", v = n(v), zero = n(0))
         }
     };
     format!(
@@ -335,14 +339,17 @@ wire map_end = row_end & oy_end;
 // for the next row (row_...) while the current one is read.
 reg [{cw_1}:0] need;
 reg [{cw_1}:0] released;
-wire [{cw_1}:0] next_oy_s = oy_s + {s};
-wire [{cw_1}:0] row_s = oy_end ? {zero} : next_oy_s;
-wire [{cw_1}:0] row_first = {row_first};
-wire [{cw_1}:0] row_beyond = row_s + {k_pt};
-wire [{cw_1}:0] row_last_plus_one = (row_beyond < {h_pt}) ? row_beyond - {pt} : {h};
-wire [{cw_1}:0] row_after = row_s + {s};
-wire [{cw_1}:0] row_after_first = {row_after_first};
-wire row_is_last = {row_is_last};
+// Away from the borders an output row reads k rows and releases s; the
+// other rows' counts are constants looked up by row.
+wire [{cw_1}:0] row_s = oy_end ? {zero} : oy_s + {s};
+wire [{cw_1}:0] row_oy = oy_end ? {zero} : oy + {one};
+reg [{cw_1}:0] row_need;
+reg [{cw_1}:0] row_released;
+always @(*) begin
+    case (row_oy)
+{row_cases}        default: begin row_need = {k_pt}; row_released = {s}; end
+    endcase
+end
 wire signed [{cw_1}:0] held_released = held - $signed(released);
 // The output queue: `count` entries, one more arriving when `valid1`.
 reg [{aq_1}:0] write_pointer;
@@ -427,8 +434,8 @@ always @(posedge clock) begin
                             column_address <= {left};
                             oy <= oy_end ? {zero} : oy + {one};
                             oy_s <= row_s;
-                            need <= row_last_plus_one - row_first;
-                            released <= row_is_last ? {map_release} : row_after_first - row_first;
+                            need <= row_need;
+                            released <= row_released;
                             row_start <= next_row_start;
                             row_base <= next_row_start;
                         end
@@ -460,16 +467,12 @@ end
         last_column = a(row_bytes - 1),
         ix_below = below("ix", p.left),
         iy_below = below("iy", p.top),
-        row_first = clipped("row_s", p.top),
-        row_after_first = clipped("row_after", p.top),
-        row_is_last = row_is_last,
-        need0 = n(rows_read(g, 0).1),
-        released0 = n(released0),
-        pt = n(p.top),
+        row_cases = row_cases,
+        need0 = n(counts(0).0),
+        released0 = n(counts(0).1),
         w_pl = n(w + p.left),
         h_pt = n(h + p.top),
         k_pt = n(k),
-        h = n(h),
         k_1 = n(k - 1),
         c_1 = n(c - 1),
         ow_1 = n(ow - 1),
@@ -477,7 +480,6 @@ end
         zero = n(0),
         one = n(1),
         s = n(s),
-        map_release = n(map_release),
         aq_1 = aq - 1,
         aq1 = aq + 1,
         aq_1_1 = aq,
