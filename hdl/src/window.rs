@@ -350,7 +350,14 @@ always @(*) begin
 {row_cases}        default: begin row_need = {k_pt}; row_released = {s}; end
     endcase
 end
-wire signed [{cw_1}:0] held_released = held - $signed(released);
+// `held` next, for both outcomes of the issue: the current row goes on,
+// or ends and releases its rows; and whether the rows of the row then
+// current are in (`rows_in`, a register, so the issue decision is one LUT).
+wire signed [{cw_1}:0] held_stay = held + $signed({{{cw_1_0}'d0, row_written}});
+wire signed [{cw_1}:0] held_moved = held - $signed(released) + $signed({{{cw_1_0}'d0, row_written}});
+wire rows_in_stay = held_stay >= $signed(need);
+wire rows_in_moved = held_moved >= $signed(row_need);
+reg rows_in;
 // The output queue: `count` entries, one more arriving when `valid1`.
 reg [{aq_1}:0] write_pointer;
 reg [{aq_1}:0] read_pointer;
@@ -360,7 +367,7 @@ reg pad1;
 reg last1;
 reg map_last1;
 reg [9:0] queue [0:{q_1}];
-wire issue = !reset & (held >= $signed(need)) & ({{{aq_1_1}'d0, valid1}} + count < {q_1_n});
+wire issue = !reset & rows_in & ({{{aq_1_1}'d0, valid1}} + count < {q_1_n});
 // Ring arithmetic: the next kernel row's offset, the next output row's.
 wire [{aw}:0] row_base_sum = {{1'b0, row_base}} + {row_step};
 wire [{aw_1}:0] next_row_base = (row_base_sum >= {words_w}) ? row_base_sum[{aw_1}:0] - {words_a} : row_base_sum[{aw_1}:0];
@@ -377,6 +384,7 @@ always @(posedge clock) begin
         write_address <= {a0};
         write_column <= {a0};
         held <= {zero};
+        rows_in <= 1'b0;
         kx <= {zero};
         ky <= {zero};
         ch <= {zero};
@@ -400,7 +408,8 @@ always @(posedge clock) begin
             write_address <= (write_address == {last_word_a}) ? {a0} : write_address + {a1};
             write_column <= (write_column == {last_column}) ? {a0} : write_column + {a1};
         end
-        held <= ((issue & row_end) ? held_released : held) + $signed({{{cw_1_0}'d0, row_written}});
+        held <= (issue & row_end) ? held_moved : held_stay;
+        rows_in <= (issue & row_end) ? rows_in_moved : rows_in_stay;
         if (issue) begin
             if (!kx_end) begin
                 kx <= kx + {one};
