@@ -270,7 +270,7 @@ fn body(g: &ConvGeometry) -> String {
         .map(|oy| {
             let (need, released) = counts(oy);
             format!(
-                "        {}: begin row_need = {}; row_released = {}; end\n",
+                "        {}: begin after_need = {}; after_released = {}; end\n",
                 n(oy),
                 n(need),
                 n(released)
@@ -302,7 +302,9 @@ reg [7:0] read_data;
 reg [{aw_1}:0] write_address;
 reg [{aw_1}:0] write_column;
 reg signed [{cw_1}:0] held;
-always @(*) in_ready = !reset & (held < $signed({rows_n}));
+reg space;
+reg rows_in;
+always @(*) in_ready = !reset & space;
 wire accept = in_valid & in_ready;
 wire row_written = accept & (write_column == {last_column});
 // Issue side: the element being read, as kernel column, kernel row,
@@ -342,22 +344,19 @@ reg [{cw_1}:0] released;
 // Away from the borders an output row reads k rows and releases s; the
 // other rows' counts are constants looked up by row.
 wire [{cw_1}:0] row_s = oy_end ? {zero} : oy_s + {s};
-wire [{cw_1}:0] row_oy = oy_end ? {zero} : oy + {one};
+// The next output row's index and counts (registers), and those of the
+// row after it, which they take when a row ends.
+reg [{cw_1}:0] row_oy;
 reg [{cw_1}:0] row_need;
 reg [{cw_1}:0] row_released;
+wire [{cw_1}:0] after_oy = (row_oy == {oh_1}) ? {zero} : row_oy + {one};
+reg [{cw_1}:0] after_need;
+reg [{cw_1}:0] after_released;
 always @(*) begin
-    case (row_oy)
-{row_cases}        default: begin row_need = {k_pt}; row_released = {s}; end
+    case (after_oy)
+{row_cases}        default: begin after_need = {k_pt}; after_released = {s}; end
     endcase
 end
-// `held` next, for both outcomes of the issue: the current row goes on,
-// or ends and releases its rows; and whether the rows of the row then
-// current are in (`rows_in`, a register, so the issue decision is one LUT).
-wire signed [{cw_1}:0] held_stay = held + $signed({{{cw_1_0}'d0, row_written}});
-wire signed [{cw_1}:0] held_moved = held - $signed(released) + $signed({{{cw_1_0}'d0, row_written}});
-wire rows_in_stay = held_stay >= $signed(need);
-wire rows_in_moved = held_moved >= $signed(row_need);
-reg rows_in;
 // The output queue: `count` entries, one more arriving when `valid1`.
 reg [{aq_1}:0] write_pointer;
 reg [{aq_1}:0] read_pointer;
@@ -368,6 +367,21 @@ reg last1;
 reg map_last1;
 reg [9:0] queue [0:{q_1}];
 wire issue = !reset & rows_in & ({{{aq_1_1}'d0, valid1}} + count < {q_1_n});
+// `held` next: the current row goes on (`held`) or ends and releases its
+// rows (`held_moved`), plus one if a row was written. `rows_in` (the rows
+// of the then current output row are in) and `space` (`held` is below the
+// ring's rows) are registers formed from comparisons of both outcomes with
+// and without the written row, all from registers, picked by the late
+// `issue` and `row_written`: the issue decision and `in_ready` are one LUT.
+wire signed [{cw_1}:0] held_moved = held - $signed(released);
+wire signed [{cw_1}:0] held_stay_up = held + {one_s};
+wire signed [{cw_1}:0] held_moved_up = held_moved + {one_s};
+wire move = issue & row_end;
+wire signed [{cw_1}:0] held_base = move ? held_moved : held;
+wire rows_in_stay = row_written ? (held_stay_up >= $signed(need)) : (held >= $signed(need));
+wire rows_in_moved = row_written ? (held_moved_up >= $signed(row_need)) : (held_moved >= $signed(row_need));
+wire space_stay = row_written ? (held_stay_up < {rows_s}) : (held < {rows_s});
+wire space_moved = row_written ? (held_moved_up < {rows_s}) : (held_moved < {rows_s});
 // Ring arithmetic: the next kernel row's offset, the next output row's.
 wire [{aw}:0] row_base_sum = {{1'b0, row_base}} + {row_step};
 wire [{aw_1}:0] next_row_base = (row_base_sum >= {words_w}) ? row_base_sum[{aw_1}:0] - {words_a} : row_base_sum[{aw_1}:0];
@@ -385,6 +399,7 @@ always @(posedge clock) begin
         write_column <= {a0};
         held <= {zero};
         rows_in <= 1'b0;
+        space <= 1'b1;
         kx <= {zero};
         ky <= {zero};
         ch <= {zero};
@@ -399,6 +414,9 @@ always @(posedge clock) begin
         row_start <= {row0};
         need <= {need0};
         released <= {released0};
+        row_oy <= {row_oy0};
+        row_need <= {row_need0};
+        row_released <= {row_released0};
         valid1 <= 1'b0;
         count <= {aq1}'d0;
         write_pointer <= {aq}'d0;
@@ -408,8 +426,9 @@ always @(posedge clock) begin
             write_address <= (write_address == {last_word_a}) ? {a0} : write_address + {a1};
             write_column <= (write_column == {last_column}) ? {a0} : write_column + {a1};
         end
-        held <= (issue & row_end) ? held_moved : held_stay;
-        rows_in <= (issue & row_end) ? rows_in_moved : rows_in_stay;
+        held <= held_base + $signed({{{cw_1_0}'d0, row_written}});
+        rows_in <= move ? rows_in_moved : rows_in_stay;
+        space <= move ? space_moved : space_stay;
         if (issue) begin
             if (!kx_end) begin
                 kx <= kx + {one};
@@ -445,6 +464,9 @@ always @(posedge clock) begin
                             oy_s <= row_s;
                             need <= row_need;
                             released <= row_released;
+                            row_oy <= after_oy;
+                            row_need <= after_need;
+                            row_released <= after_released;
                             row_start <= next_row_start;
                             row_base <= next_row_start;
                         end
@@ -472,13 +494,17 @@ end
         aw_1 = aw - 1,
         cw_1 = cw - 1,
         cw_1_0 = cw - 1,
-        rows_n = n(rows),
+        rows_s = format!("$signed({})", n(rows)),
+        one_s = format!("$signed({})", n(1)),
         last_column = a(row_bytes - 1),
         ix_below = below("ix", p.left),
         iy_below = below("iy", p.top),
         row_cases = row_cases,
         need0 = n(counts(0).0),
         released0 = n(counts(0).1),
+        row_oy0 = n(1 % oh),
+        row_need0 = n(counts(1 % oh).0),
+        row_released0 = n(counts(1 % oh).1),
         w_pl = n(w + p.left),
         h_pt = n(h + p.top),
         k_pt = n(k),
