@@ -7,7 +7,9 @@
 //! of a network on the device, one engine per layer), [`sequential`] (one engine running
 //! the layers in turn) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
 //! [`device`] keep one block per file; [`delay`] is the register chain that
-//! keeps a pipeline's control in step with its data.
+//! keeps a pipeline's control in step with its data. For convolutions,
+//! [`window`] (the line buffers that turn HWC feature maps into patches) and
+//! [`conv_layer`] (a window generator in front of an engine).
 
 pub mod accumulator;
 pub mod argmin;
