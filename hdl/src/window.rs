@@ -23,12 +23,15 @@
 //! **Flow control.** `held` counts the complete input rows in the ring at
 //! or after the first row the current output row reads (it goes negative at
 //! the end of a map whose bottom rows no output reads, until they have
-//! streamed past). The input is accepted while `held` is below the rows
-//! of the ring (`in_ready` is formed from that register and `reset`); an output row's patches
-//! are read once `held` covers the rows it needs, one element per cycle,
-//! into a four-entry output queue whose occupancy (a register) decides each
-//! read: no combinational path runs from `out_ready` to `in_ready` or to
-//! the memory. At the end of each output row the rows no later output row
+//! streamed past). The input is accepted while `held` is below the ring's
+//! rows; an output row's patches are read once `held` covers the rows it
+//! needs, one element per cycle, into a four-entry output queue whose
+//! occupancy decides each read. Both decisions are registers (`space`,
+//! `rows_in`), formed a cycle ahead for every outcome of that cycle's
+//! issue and row write and picked by them, and the border rows' counts are
+//! constants looked up a row ahead: `in_ready` is `space` and `!reset`, and
+//! no combinational path runs from `out_ready` to `in_ready` or to the
+//! memory. At the end of each output row the rows no later output row
 //! reads are released (at a map's end, up to the next map's first row), so
 //! maps stream back to back.
 //!
