@@ -7,10 +7,13 @@
 //! of a network on the device, one engine per layer), [`sequential`] (one engine running
 //! the layers in turn) and [`verilog`] (lint-clean Verilog out). [`encoders`] and
 //! [`device`] keep one block per file; [`delay`] is the register chain that
-//! keeps a pipeline's control in step with its data.
+//! keeps a pipeline's control in step with its data. For convolutions,
+//! [`window`] (the line buffers that turn HWC feature maps into patches) and
+//! [`conv_layer`] (a window generator in front of an engine).
 
 pub mod accumulator;
 pub mod argmin;
+pub mod conv_layer;
 pub mod delay;
 pub mod dense;
 pub mod device;
@@ -27,6 +30,7 @@ pub mod sequential;
 pub mod spram;
 pub mod uart;
 pub mod verilog;
+pub mod window;
 
 #[cfg(test)]
 mod lint;

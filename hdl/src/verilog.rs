@@ -4,9 +4,11 @@
 //! rust-hdl names the top module `top` and its submodules `top$...`; lutgen
 //! renames them to [`TOP_MODULE`] so the engine can sit inside a board design.
 
+use crate::conv_layer::{ConvLayer, ConvLayerError};
 use crate::engine::Engine;
 use crate::network::{validate_layers, NetworkShapeError, NetworkTop};
 use crate::sequential::SequentialTop;
+use lutgen_core::conv::ConvGeometry;
 use lutgen_core::sequential::SequentialPlan;
 use lutgen_core::{ConfigError, EngineConfig};
 use rust_hdl::prelude::*;
@@ -123,6 +125,67 @@ pub fn sequential_verilog(plan: &SequentialPlan) -> String {
         &UNUSED_IN_NETWORK,
     )
 }
+
+/// Name of a convolution layer's Verilog module ([`conv_layer_verilog`]).
+pub const CONV_LAYER_MODULE: &str = "lutgen_conv_layer";
+
+/// Outputs of a convolution layer's blocks that it does not use: the
+/// engine's encoder trace and the window generator's patch and map ends
+/// (the engine counts its own inputs).
+const UNUSED_IN_CONV_LAYER: [&str; 5] = [
+    "$encode_valid",
+    "$encode_index",
+    "$encode_distance",
+    "window$out_last",
+    "window$out_last_map",
+];
+
+/// The Verilog of a convolution layer ([`ConvLayer`]): the window generator
+/// for `geometry` in front of the engine for `config`.
+pub fn conv_layer_verilog(
+    config: &EngineConfig,
+    geometry: &ConvGeometry,
+) -> Result<String, ConvLayerError> {
+    let mut layer = ConvLayer::new(config, geometry)?;
+    layer.connect_all();
+    let g = geometry;
+    let header = format!(
+        "// lutgen {}: generated convolution layer, do not edit.\n\
+         // Input map {}x{}x{} (HWC), kernel {k}x{k}, stride {}, padding {:?}.\n{}",
+        env!("CARGO_PKG_VERSION"),
+        g.in_height,
+        g.in_width,
+        g.in_channels,
+        g.stride,
+        g.padding,
+        describe(config),
+        k = g.kernel,
+    );
+    Ok(finish(
+        &generate_verilog(&layer),
+        &header,
+        CONV_LAYER_MODULE,
+        &UNUSED_IN_CONV_LAYER,
+    ))
+}
+
+/// Every port of [`CONV_LAYER_MODULE`], in declaration order.
+pub const CONV_LAYER_PORTS: [Port; 14] = [
+    port("clock", 1, true),
+    port("reset", 1, true),
+    port("in_data", 8, true),
+    port("in_valid", 1, true),
+    port("in_ready", 1, false),
+    port("pad_value", 8, true),
+    port("out_data", 32, false),
+    port("out_valid", 1, false),
+    port("out_ready", 1, true),
+    port("out_last", 1, false),
+    port("load_enable", 1, true),
+    port("load_address", 32, true),
+    port("load_data", 32, true),
+    port("fault", 1, false),
+];
 
 /// Comment lines describing one engine configuration (also in the device's header).
 pub(crate) fn describe(config: &EngineConfig) -> String {

@@ -5,7 +5,7 @@
 
 use lutgen_core::network::{ActivationTable, Layer, Network};
 use lutgen_core::{EngineConfig, Image, Reference, Requantize};
-use lutgen_sim::{Backpressure, EngineSim, NetworkRun, NetworkSim, SimOptions};
+use lutgen_sim::{Backpressure, EngineSim, NetworkRun, NetworkSim, PortSpec, SimOptions};
 use std::path::PathBuf;
 
 /// Where the tests cache their Verilated models: `target/lutgen-models`,
@@ -481,4 +481,27 @@ pub fn identity_image(config: &EngineConfig) -> Image {
         }
     }
     Image::new(config.clone(), centroids, tables, vec![0; n]).expect("identity image is valid")
+}
+
+/// Cells of one kind in a yosys `stat` report (0 when absent).
+pub fn yosys_cells(stat: &str, cell: &str) -> usize {
+    stat.lines()
+        .find(|l| l.split_whitespace().next() == Some(cell))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// A Verilated model's port list from `(name, width, input)` entries, as
+/// the blocks with a module of their own list their ports.
+pub fn port_specs<'a>(ports: impl IntoIterator<Item = (&'a str, u32, bool)>) -> Vec<PortSpec> {
+    ports
+        .into_iter()
+        .map(|(name, width, input)| {
+            if input {
+                PortSpec::input(name, width)
+            } else {
+                PortSpec::output(name, width)
+            }
+        })
+        .collect()
 }

@@ -19,7 +19,8 @@ use lutgen_core::network_loader::{Field, NetworkLoader};
 use lutgen_core::protocol::DeviceError;
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::device::NetworkFileLoader;
-use lutgen_sim::{Model, ModelBuilder, PortId, PortSpec};
+use lutgen_sim::{Model, ModelBuilder, PortId};
+use lutgen_tests::port_specs;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -103,16 +104,7 @@ struct Hw {
 impl Hw {
     fn new(loader: &NetworkLoader) -> Self {
         let verilog = NetworkFileLoader::verilog(loader);
-        let ports = NetworkFileLoader::PORTS
-            .iter()
-            .map(|&(name, width, input)| {
-                if input {
-                    PortSpec::input(name, width)
-                } else {
-                    PortSpec::output(name, width)
-                }
-            })
-            .collect();
+        let ports = port_specs(NetworkFileLoader::PORTS);
         let model = ModelBuilder::new(&verilog, NetworkFileLoader::MODULE, ports)
             .build()
             .expect("the loader builds in Verilator");

@@ -5,7 +5,7 @@ use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dp16kd::ecp5_simulation_verilog;
 use lutgen_hdl::spram::{spram_simulation_verilog, with_spram_define};
 use lutgen_hdl::verilog::{engine_verilog, TOP_MODULE};
-use lutgen_tests::{run_tool, write_verilog};
+use lutgen_tests::{run_tool, write_verilog, yosys_cells as cells};
 use std::path::PathBuf;
 
 fn write(config: &EngineConfig, tag: &str) -> PathBuf {
@@ -133,14 +133,6 @@ fn spram_variant_lint_clean_with_all_warnings() {
             "{config:?}"
         );
     }
-}
-
-/// Cells of one kind in a yosys `stat` report (0 when absent).
-fn cells(stat: &str, cell: &str) -> usize {
-    stat.lines()
-        .find(|l| l.split_whitespace().next() == Some(cell))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .map_or(0, |n| n.parse().unwrap())
 }
 
 /// `synth_ice40 -device u` of an engine whose table (4,096 entries) takes 8
