@@ -764,10 +764,7 @@ impl Network {
         for (layer, spatial) in self.layers.iter().zip(&self.spatial) {
             let x = activations.last().expect("at least the input");
             let reference = Reference::new(&layer.image);
-            let acc = match spatial.conv {
-                None => reference.outputs(x)?,
-                Some(conv) => Self::convolve(&reference, conv, x)?,
-            };
+            let acc = spatial.accumulate(x, |patch| reference.outputs(patch))?;
             let Some(r) = layer.requantize else {
                 return Ok(NetworkInference {
                     activations,
@@ -778,38 +775,10 @@ impl Network {
                 .iter()
                 .map(|&a| layer.next_activation(a).expect("a requantization"))
                 .collect();
-            let next = match (
-                spatial.pool,
-                spatial.output_map(layer.image.config().outputs),
-            ) {
-                (Some(pool), Some(map)) => pool.apply(&next, map, r.zero_point),
-                _ => next,
-            };
-            activations.push(next);
+            let n = layer.image.config().outputs;
+            activations.push(spatial.pool(next, n, r.zero_point));
         }
         unreachable!("the last layer has no requantization")
-    }
-
-    /// The accumulators of a convolution layer: the engine on every output
-    /// pixel's patch, concatenated (the output map, HWC).
-    fn convolve(reference: &Reference, conv: Conv, x: &[i8]) -> Result<Vec<i32>, InputError> {
-        let g = conv.geometry;
-        if x.len() != g.input_len() {
-            return Err(InputError::Map {
-                expected: g.input_len(),
-                got: x.len(),
-                height: g.in_height,
-                width: g.in_width,
-                channels: g.in_channels,
-            });
-        }
-        let mut acc = Vec::with_capacity(g.out_pixels() * reference.outputs_len());
-        for oy in 0..g.out_height() {
-            for ox in 0..g.out_width() {
-                acc.extend(reference.outputs(&g.patch(x, oy, ox, conv.pad_value))?);
-            }
-        }
-        Ok(acc)
     }
 
     /// The class: index of the largest output, the lowest index on a tie.
@@ -1063,6 +1032,14 @@ impl Network {
             path: path.to_path_buf(),
             source,
         })
+    }
+
+    /// Reads a network file for a device: [`Network::read_from`], then
+    /// [`Network::require_dense`] (devices do not run convolutions yet).
+    pub fn read_for_device(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
+        let network = Self::read_from(path)?;
+        network.require_dense()?;
+        Ok(network)
     }
 
     /// Reads and checks a network file.

@@ -47,11 +47,6 @@ impl<'a> Reference<'a> {
         Reference { image }
     }
 
-    /// The number of outputs (`N`).
-    pub fn outputs_len(&self) -> usize {
-        self.image.config().outputs
-    }
-
     /// Checks that `input` is a vector this engine accepts.
     pub fn check_input(&self, input: &[i8]) -> Result<(), InputError> {
         let config = self.image.config();

@@ -36,6 +36,7 @@
 //! Flatten is implicit: a dense layer after a map reads it in HWC order.
 
 use crate::conv::ConvGeometry;
+use crate::reference::InputError;
 
 /// A convolution layer: its geometry and the value its padding reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +91,47 @@ impl Spatial {
         conv: None,
         pool: None,
     };
+
+    /// Runs a layer's engine (`engine`: one input vector to its `N`
+    /// accumulators) on the layer's input `x`: once (dense), or on every
+    /// output pixel's patch, concatenated (the output map, HWC). The one
+    /// loop the integer reference, the compiler and the dense baseline share.
+    pub fn accumulate<E: From<InputError>>(
+        &self,
+        x: &[i8],
+        mut engine: impl FnMut(&[i8]) -> Result<Vec<i32>, E>,
+    ) -> Result<Vec<i32>, E> {
+        let Some(conv) = self.conv else {
+            return engine(x);
+        };
+        let g = conv.geometry;
+        if x.len() != g.input_len() {
+            return Err(InputError::Map {
+                expected: g.input_len(),
+                got: x.len(),
+                height: g.in_height,
+                width: g.in_width,
+                channels: g.in_channels,
+            }
+            .into());
+        }
+        let mut acc = Vec::new();
+        for oy in 0..g.out_height() {
+            for ox in 0..g.out_width() {
+                acc.extend(engine(&g.patch(x, oy, ox, conv.pad_value))?);
+            }
+        }
+        Ok(acc)
+    }
+
+    /// Pools a layer's requantized outputs (`n` per pixel) around
+    /// `zero_point` if the layer pools; otherwise returns them as they are.
+    pub fn pool(&self, activations: Vec<i8>, n: usize, zero_point: i8) -> Vec<i8> {
+        match (self.pool, self.output_map(n)) {
+            (Some(pool), Some(map)) => pool.apply(&activations, map, zero_point),
+            _ => activations,
+        }
+    }
 
     /// The layer's output map before pooling, given its engine outputs `n`:
     /// the convolution's output map, or `None` for a dense layer (a vector).
@@ -166,41 +208,45 @@ impl Pool {
     /// assert_eq!(Pool::GlobalAvg.apply(&[0, 0, -1, -1], shape, 0), [-1]);
     /// ```
     pub fn apply(&self, map: &[i8], shape: MapShape, zero_point: i8) -> Vec<i8> {
-        let Some(out) = self.output(shape) else {
+        let z = i64::from(zero_point);
+        self.windows(shape)
+            .iter()
+            .map(|window| {
+                let values = window.iter().map(|&i| map[i]);
+                match self {
+                    Pool::Max2 => values.max().expect("a window is never empty"),
+                    Pool::Avg2 | Pool::GlobalAvg => {
+                        let s: i64 = values.map(|q| i64::from(q) - z).sum();
+                        let n = window.len() as i64;
+                        let magnitude = (2 * s.abs() + n) / (2 * n);
+                        (z + s.signum() * magnitude) as i8
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The window of every output element (HWC order): the HWC indices of
+    /// the input map it reads. Empty if the map is too small.
+    pub fn windows(&self, input: MapShape) -> Vec<Vec<usize>> {
+        let Some(out) = self.output(input) else {
             return Vec::new();
         };
-        let (w, c) = (shape.width, shape.channels);
-        let at = |y: usize, x: usize, ch: usize| map[(y * w + x) * c + ch];
-        let average = |values: &mut dyn Iterator<Item = i8>| {
-            let (mut s, mut n) = (0i64, 0i64);
-            for q in values {
-                s += i64::from(q) - i64::from(zero_point);
-                n += 1;
-            }
-            let magnitude = (2 * s.abs() + n) / (2 * n);
-            (i64::from(zero_point) + s.signum() * magnitude) as i8
-        };
-        let mut result = Vec::with_capacity(out.len());
+        let (w, c) = (input.width, input.channels);
+        let mut windows = Vec::with_capacity(out.len());
         for oy in 0..out.height {
             for ox in 0..out.width {
                 for ch in 0..c {
-                    let value = match self {
-                        Pool::Max2 => (0..4)
-                            .map(|i| at(2 * oy + i / 2, 2 * ox + i % 2, ch))
-                            .max()
-                            .expect("four values"),
-                        Pool::Avg2 => {
-                            average(&mut (0..4).map(|i| at(2 * oy + i / 2, 2 * ox + i % 2, ch)))
-                        }
-                        Pool::GlobalAvg => {
-                            average(&mut (0..shape.height * w).map(|p| at(p / w, p % w, ch)))
-                        }
-                    };
-                    result.push(value);
+                    windows.push(match self {
+                        Pool::Max2 | Pool::Avg2 => (0..4)
+                            .map(|i| ((2 * oy + i / 2) * w + 2 * ox + i % 2) * c + ch)
+                            .collect(),
+                        Pool::GlobalAvg => (0..input.height * w).map(|p| p * c + ch).collect(),
+                    });
                 }
             }
         }
-        result
+        windows
     }
 }
 
@@ -262,7 +308,7 @@ mod tests {
 
     use crate::conv::Padding;
     use crate::network::{random_network, Network, NetworkError, CONV_BLOCK_LEN};
-    use crate::reference::{InputError, Reference};
+    use crate::reference::Reference;
     use crate::EngineConfig;
 
     fn config(input_dim: usize, codebooks: usize, outputs: usize, bits: u32) -> EngineConfig {
