@@ -731,7 +731,6 @@ fn device_commands_refuse_convolution_networks() {
     let dir = temp_dir();
     let path = dir.join("conv.lutnet");
     network.write_to(&path).unwrap();
-    let x = dir.join("conv_x.npy");
     let p = path.to_str().unwrap();
     let runs: [&[&str]; 6] = [
         &["generate", "--network", p],
@@ -751,5 +750,4 @@ fn device_commands_refuse_convolution_networks() {
             "{args:?}: {stderr}"
         );
     }
-    let _ = x;
 }
