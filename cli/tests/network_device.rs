@@ -707,7 +707,18 @@ fn device_commands_refuse_convolution_networks() {
             ..EngineConfig::default()
         },
     ];
-    let dense = random_network(&configs, 1).unwrap();
+    // Layer 0 with a requantization (from a dense pair), layer 1 last.
+    let pair = [
+        configs[0].clone(),
+        EngineConfig {
+            input_dim: 2,
+            codebooks: 1,
+            ..configs[1].clone()
+        },
+    ];
+    let first = random_network(&pair, 1).unwrap();
+    let last = random_network(&configs[1..], 2).unwrap();
+    let layers = vec![first.layers()[0].clone(), last.layers()[0].clone()];
     let conv = Spatial {
         conv: Some(Conv {
             geometry: ConvGeometry {
@@ -723,8 +734,8 @@ fn device_commands_refuse_convolution_networks() {
         pool: None,
     };
     let network = Network::with_spatial(
-        dense.input_quantization(),
-        dense.layers().to_vec(),
+        first.input_quantization(),
+        layers,
         vec![conv, Spatial::DENSE],
     )
     .unwrap();
@@ -736,7 +747,7 @@ fn device_commands_refuse_convolution_networks() {
         &["generate", "--network", p],
         &["sim", "--network", p],
         &["board", "--sim", "--network", p],
-        &["run", "--network", p, "--port", "/dev/null"],
+        &["run", "--network", p, "--port", "/dev/null", "--input", "x.npy"],
         &["build", "--network", p, "--board", "icebreaker"],
         &["load", "--port", "/dev/null", p],
     ];
