@@ -747,7 +747,15 @@ fn device_commands_refuse_convolution_networks() {
         &["generate", "--network", p],
         &["sim", "--network", p],
         &["board", "--sim", "--network", p],
-        &["run", "--network", p, "--port", "/dev/null", "--input", "x.npy"],
+        &[
+            "run",
+            "--network",
+            p,
+            "--port",
+            "/dev/null",
+            "--input",
+            "x.npy",
+        ],
         &["build", "--network", p, "--board", "icebreaker"],
         &["load", "--port", "/dev/null", p],
     ];

@@ -504,12 +504,30 @@ impl Mlp {
     }
 
     /// The widths from input to output, as `64-64-10 MLP`.
+    /// A convolution network names each layer: `64-conv3x3:8-conv3x3/2:16+MaxPool 2x2-10 CNN`.
     pub fn shape_name(&self) -> String {
-        let widths: Vec<String> = std::iter::once(self.input_dim())
-            .chain(self.layers.iter().map(|l| l.outputs))
-            .map(|w| w.to_string())
+        let widths: Vec<String> = std::iter::once(self.input_dim().to_string())
+            .chain(self.layers.iter().enumerate().map(|(l, layer)| {
+                let s = self.spatial_of(l);
+                let mut name = match s.conv {
+                    Some(c) => {
+                        let k = c.geometry.kernel;
+                        let stride = match c.geometry.stride {
+                            1 => String::new(),
+                            s => format!("/{s}"),
+                        };
+                        format!("conv{k}x{k}{stride}:{}", layer.outputs)
+                    }
+                    None => layer.outputs.to_string(),
+                };
+                if let Some(pool) = s.pool {
+                    name = format!("{name}+{}", pool.name());
+                }
+                name
+            }))
             .collect();
-        format!("{} MLP", widths.join("-"))
+        let kind = if self.has_conv() { "CNN" } else { "MLP" };
+        format!("{} {kind}", widths.join("-"))
     }
 
     pub fn weight_bytes_int8(&self) -> usize {
