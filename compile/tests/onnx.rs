@@ -606,3 +606,53 @@ fn unsupported_convolutions_are_refused_by_name() {
         }
     }
 }
+
+/// AveragePool 2x2, GlobalAveragePool, a BatchNormalization folded into a
+/// Conv, a 5x5 kernel with stride 2 and asymmetric pads, and a 1x1 Conv
+/// (tests/data/onnx/conv_graphs, untrained): each reads as the graph tract
+/// runs, and compiles into a network whose integer reference runs.
+#[test]
+fn pools_batch_norm_and_asymmetric_pads_read_as_the_graph_and_compile() {
+    use lutgen_core::spatial::Pool;
+    let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    for (name, pools, folded) in [
+        ("avgpool", vec![Some(Pool::Avg2), None], 0),
+        ("global_avgpool", vec![Some(Pool::GlobalAvg), None], 0),
+        ("conv_bn", vec![None, None, None], 1),
+    ] {
+        let model = assert_forward_is_the_graph(&format!("conv_graphs/{name}"), 20);
+        let mlp = &model.mlp;
+        let got: Vec<_> = (0..mlp.layers.len())
+            .map(|l| mlp.spatial_of(l).pool)
+            .collect();
+        assert_eq!(got, pools, "{name}");
+        assert_eq!(mlp.batch_norms.len(), folded, "{name}");
+        let options = CompileOptions {
+            method: Method::Kmeans,
+            ..CompileOptions::default()
+        };
+        let network = lutgen_compile::compile(mlp, &calibration, &options, &bar).unwrap();
+        let q = network.input_quantization();
+        let inf = network.infer(&q.quantize(&calibration[0])).unwrap();
+        assert_eq!(inf.outputs.len(), 10, "{name}");
+    }
+    let conv_bn = frontend::read(
+        &data().join("onnx/conv_graphs/conv_bn.onnx"),
+        &WeightsOptions::default(),
+    )
+    .unwrap();
+    let g = conv_bn.mlp.spatial[0].conv.unwrap().geometry;
+    assert_eq!(
+        (
+            g.kernel,
+            g.stride,
+            g.padding.top,
+            g.padding.left,
+            g.padding.bottom,
+            g.padding.right
+        ),
+        (5, 2, 2, 1, 1, 2)
+    );
+    assert_eq!(g.out_pixels(), 16);
+}
