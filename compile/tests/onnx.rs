@@ -566,7 +566,7 @@ fn the_cnn_compiles_and_its_reference_tracks_the_float_model() {
 
 /// Every convolution feature lutgen does not run is refused naming the
 /// node, the attribute and what to do (tests/data/onnx/conv_refusals, made
-/// by scripts/models/conv_refusal_fixtures.py).
+/// by scripts/models/conv_fixtures.py).
 #[test]
 fn unsupported_convolutions_are_refused_by_name() {
     for (name, needles) in [
