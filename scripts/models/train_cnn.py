@@ -28,45 +28,21 @@ Needs torch, onnx, numpy (not run in CI; the outputs are committed):
 Deterministic on one machine (fixed seed, deterministic algorithms, one thread).
 """
 import json
-import pathlib
-import warnings
 
-import numpy as np
 import onnx
 import onnx.reference
 import torch
 from torch import nn
 
-OPSET = 17
-MAX_EPOCHS = 60
-BATCH = 32
-LR = 1e-3
+# The split, the training constants and the torch settings are the suite's
+# (importing it only loads the data; its main() does not run).
+from train_suite import (
+    BATCH, LR, MAX_EPOCHS, OPSET, VALIDATION_EVERY, data, xtr, ytr, xva, yva, xte, yte,
+)
+
 SEED = 2001
-VALIDATION_EVERY = 5
-
-root = pathlib.Path(__file__).resolve().parent.parent.parent
-data = root / "tests" / "data"
 out_dir = data / "onnx"
-
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-warnings.filterwarnings("ignore", category=UserWarning, module="torch.onnx")
-
-
-def images(name):
-    return torch.from_numpy(np.load(data / name).astype(np.float32)).reshape(-1, 1, 8, 8)
-
-
-x_train_all = images("digits_train_x.npy")
-y_train_all = torch.from_numpy(np.load(data / "digits_train_y.npy").astype(np.int64))
-xte = images("digits_test_x.npy")
-yte = torch.from_numpy(np.load(data / "digits_test_y.npy").astype(np.int64))
-rows = np.arange(len(x_train_all))
-validation_rows = rows[rows % VALIDATION_EVERY == 0]
-training_rows = rows[rows % VALIDATION_EVERY != 0]
-xtr, ytr = x_train_all[training_rows], y_train_all[training_rows]
-xva, yva = x_train_all[validation_rows], y_train_all[validation_rows]
+xtr, xva, xte = (x.reshape(-1, 1, 8, 8) for x in (xtr, xva, xte))
 
 
 class Cnn(nn.Module):
