@@ -759,6 +759,14 @@ fn device_commands_refuse_convolution_networks() {
         &["build", "--network", p, "--board", "icebreaker"],
         &["load", "--port", "/dev/null", p],
     ];
+    // The description names the convolution (the integer reference runs it).
+    let show = lutgen().args(["image", "--show", p]).output().unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{text}");
+    assert!(
+        text.contains("[3x3 convolution, stride 1, pads (top, left, bottom, right) (1, 1, 1, 1), over the 4x4x1 input map (16 output pixels)]"),
+        "{text}"
+    );
     for args in runs {
         let out = lutgen().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
