@@ -3,6 +3,7 @@
 
 use lutgen_core::config::EncoderKind;
 use lutgen_core::network::Layer;
+use lutgen_core::spatial::Spatial;
 use lutgen_core::Network;
 use serde::Serialize;
 
@@ -31,10 +32,44 @@ pub struct LayerSummary {
     /// clamp at the zero point), `table` (a 256-entry activation table),
     /// `identity`, or `output` on the last layer.
     pub then: &'static str,
+    /// A convolution layer's geometry and its pooling (absent on a dense layer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spatial: Option<String>,
+}
+
+/// How a layer runs across a feature map, in words; `None` for a dense layer.
+fn describe_spatial(spatial: &Spatial) -> Option<String> {
+    let conv = spatial.conv.map(|c| {
+        let g = c.geometry;
+        let p = g.padding;
+        format!(
+            "{k}x{k} convolution, stride {s}, pads (top, left, bottom, right) ({}, {}, {}, {}), \
+             over the {}x{}x{} input map ({} output pixels)",
+            p.top,
+            p.left,
+            p.bottom,
+            p.right,
+            g.in_height,
+            g.in_width,
+            g.in_channels,
+            g.out_pixels(),
+            k = g.kernel,
+            s = g.stride
+        )
+    });
+    match (conv, spatial.pool) {
+        (None, None) => None,
+        (Some(c), None) => Some(c),
+        (c, Some(pool)) => Some(format!(
+            "{}{}",
+            c.map(|c| format!("{c}, ")).unwrap_or_default(),
+            format_args!("then {}", pool.name())
+        )),
+    }
 }
 
 impl LayerSummary {
-    fn of(layer: &Layer) -> Self {
+    fn of(layer: &Layer, spatial: &Spatial) -> Self {
         let c = layer.image.config();
         let r = layer.requantize;
         LayerSummary {
@@ -60,6 +95,7 @@ impl LayerSummary {
                 (Some(r), None) if r.relu => "relu",
                 (Some(_), None) => "identity",
             },
+            spatial: describe_spatial(spatial),
         }
     }
 
@@ -67,14 +103,18 @@ impl LayerSummary {
     pub fn line(&self, index: usize, after: &str) -> String {
         format!(
             "layer {index}: {} -> {} outputs, {} encoder, C = {} codebooks of V = {}, K = {}, \
-             {} table bytes, then {after}",
+             {} table bytes, then {after}{}",
             self.input_dim,
             self.outputs,
             self.encoder,
             self.codebooks,
             self.sub_vector_len,
             self.centroids,
-            self.table_bytes
+            self.table_bytes,
+            self.spatial
+                .as_ref()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default()
         )
     }
 }
@@ -105,7 +145,12 @@ impl NetworkSummary {
             output_scale: network.output_scale(),
             table_bytes: network.table_bytes(),
             centroid_bytes: network.centroid_bytes(),
-            layers: network.layers().iter().map(LayerSummary::of).collect(),
+            layers: network
+                .layers()
+                .iter()
+                .zip(network.spatial())
+                .map(|(layer, spatial)| LayerSummary::of(layer, spatial))
+                .collect(),
         }
     }
 

@@ -35,6 +35,9 @@ impl DeviceFile {
             let network = Network::from_bytes(&bytes).map_err(|e| {
                 Error::Usage(format!("{}: not a valid network file: {e}", path.display()))
             })?;
+            network
+                .require_dense()
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
             Ok(DeviceFile::Network(network))
         } else if bytes.starts_with(&IMAGE_MAGIC) {
             Ok(DeviceFile::Image(Box::new(Image::from_bytes(&bytes)?)))

@@ -682,3 +682,99 @@ fn image_and_network_flags_are_not_mixed_up() {
         "add --network FILE.lutnet --port PATH, or drop them",
     );
 }
+
+/// Devices do not run convolutions yet: every command that takes a network
+/// to hardware refuses a network with a conv layer, naming the layer, before
+/// it generates, builds, simulates or sends anything.
+#[test]
+fn device_commands_refuse_convolution_networks() {
+    use lutgen_core::conv::{ConvGeometry, Padding};
+    use lutgen_core::spatial::{Conv, Spatial};
+    use lutgen_core::EngineConfig;
+    let configs = [
+        EngineConfig {
+            input_dim: 9,
+            codebooks: 1,
+            centroids: 4,
+            outputs: 2,
+            ..EngineConfig::default()
+        },
+        EngineConfig {
+            input_dim: 32,
+            codebooks: 8,
+            centroids: 4,
+            outputs: 3,
+            ..EngineConfig::default()
+        },
+    ];
+    // Layer 0 with a requantization (from a dense pair), layer 1 last.
+    let pair = [
+        configs[0].clone(),
+        EngineConfig {
+            input_dim: 2,
+            codebooks: 1,
+            ..configs[1].clone()
+        },
+    ];
+    let first = random_network(&pair, 1).unwrap();
+    let last = random_network(&configs[1..], 2).unwrap();
+    let layers = vec![first.layers()[0].clone(), last.layers()[0].clone()];
+    let conv = Spatial {
+        conv: Some(Conv {
+            geometry: ConvGeometry {
+                in_height: 4,
+                in_width: 4,
+                in_channels: 1,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::uniform(1),
+            },
+            pad_value: 0,
+        }),
+        pool: None,
+    };
+    let network = Network::with_spatial(
+        first.input_quantization(),
+        layers,
+        vec![conv, Spatial::DENSE],
+    )
+    .unwrap();
+    let dir = temp_dir();
+    let path = dir.join("conv.lutnet");
+    network.write_to(&path).unwrap();
+    let p = path.to_str().unwrap();
+    let runs: [&[&str]; 6] = [
+        &["generate", "--network", p],
+        &["sim", "--network", p],
+        &["board", "--sim", "--network", p],
+        &[
+            "run",
+            "--network",
+            p,
+            "--port",
+            "/dev/null",
+            "--input",
+            "x.npy",
+        ],
+        &["build", "--network", p, "--board", "icebreaker"],
+        &["load", "--port", "/dev/null", p],
+    ];
+    // The description names the convolution (the integer reference runs it).
+    let show = lutgen().args(["image", "--show", p]).output().unwrap();
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(show.status.success(), "{text}");
+    assert!(
+        text.contains("[3x3 convolution, stride 1, pads (top, left, bottom, right) (1, 1, 1, 1), over the 4x4x1 input map (16 output pixels)]"),
+        "{text}"
+    );
+    for args in runs {
+        let out = lutgen().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("layer 0 is a 3x3 convolution (stride 1)")
+                && stderr.contains("hardware convolution and pooling are not yet supported"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -11,6 +11,8 @@ use crate::layers::check_calibration;
 use crate::mlp::Mlp;
 use crate::quantize::{between, input_quantization, Between};
 use lutgen_core::network::InputQuantization;
+use lutgen_core::reference::InputError;
+use lutgen_core::spatial::Spatial;
 
 /// One int8 dense layer.
 #[derive(Clone, Debug)]
@@ -20,13 +22,29 @@ pub struct DenseLayer {
     pub weight: Vec<i8>,
     pub bias: Vec<i32>,
     pub input_zero_point: i8,
+    /// Dense, or a convolution (padding with the input zero point) and its pooling.
+    pub spatial: Spatial,
     /// Requantization and activation table to the next layer (the same as
     /// the lookup network's); None on the last layer.
     pub next: Option<Between>,
 }
 
 impl DenseLayer {
+    /// The accumulators for the layer's input: once, or per output pixel's patch.
     fn accumulate(&self, x: &[i8]) -> Vec<i32> {
+        self.spatial
+            .accumulate(x, |v| Ok::<_, InputError>(self.dot(v)))
+            .expect("inputs of the layer's width")
+    }
+
+    /// The next layer's input for this layer's accumulators: the step, then the pooling.
+    fn next(&self, step: &Between, acc: &[i32]) -> Vec<i8> {
+        let activated = acc.iter().map(|&a| step.apply(a)).collect();
+        self.spatial
+            .pool(activated, self.outputs, step.requantize.zero_point)
+    }
+
+    fn dot(&self, x: &[i8]) -> Vec<i32> {
         let zp = i32::from(self.input_zero_point);
         (0..self.outputs)
             .map(|n| {
@@ -79,8 +97,12 @@ impl DenseInt8 {
                     .map(|&b| (f64::from(b) / acc_scale).round().clamp(-2e9, 2e9) as i32)
                     .collect(),
                 input_zero_point: in_zero,
+                spatial: mlp.spatial_of(l),
                 next: None,
             };
+            if let Some(conv) = layer.spatial.conv.as_mut() {
+                conv.pad_value = in_zero;
+            }
             if l + 1 < mlp.layers.len() {
                 let accs: Vec<Vec<i32>> = q.iter().map(|x| layer.accumulate(x)).collect();
                 let (min, max) = accs.iter().flatten().fold((0f64, 0f64), |(lo, hi), &a| {
@@ -88,10 +110,7 @@ impl DenseInt8 {
                     (lo.min(v), hi.max(v))
                 });
                 let step = between(&mlp.activations[l], acc_scale, min, max, l)?;
-                q = accs
-                    .iter()
-                    .map(|a| a.iter().map(|&v| step.apply(v)).collect())
-                    .collect();
+                q = accs.iter().map(|a| layer.next(&step, a)).collect();
                 in_scale = step.scale;
                 in_zero = step.zero_point;
                 layer.next = Some(step);
@@ -107,7 +126,7 @@ impl DenseInt8 {
         for layer in &self.layers {
             let acc = layer.accumulate(&h);
             match &layer.next {
-                Some(step) => h = acc.iter().map(|&a| step.apply(a)).collect(),
+                Some(step) => h = layer.next(step, &acc),
                 None => return acc,
             }
         }

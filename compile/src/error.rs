@@ -208,6 +208,16 @@ pub enum CompileError {
     Network(#[from] NetworkError),
     #[error("the learned method trains on labels; give the training labels (--labels)")]
     LearnedNeedsLabels,
+    #[error(
+        "layer {layer} is a convolution: the learned method does not train through \
+         convolutions yet; compile with --method kmeans or --method refit"
+    )]
+    LearnedConv { layer: usize },
+    #[error(
+        "layer {layer} is a convolution or pools: --group-inputs permutes dense layers' units \
+         only; leave --group-inputs off for this network"
+    )]
+    GroupConv { layer: usize },
     #[error("training failed: {0}")]
     Learn(String),
     #[error(

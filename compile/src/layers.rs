@@ -10,6 +10,7 @@ use crate::refit::refit;
 use indicatif::ProgressBar;
 use lutgen_core::encoder::nearest_l2;
 use lutgen_core::network::{Layer, Network};
+use lutgen_core::spatial::Conv;
 use lutgen_core::{EncoderKind, EngineConfig, Image, Reference};
 
 /// Checks the calibration rows against the network's input width.
@@ -85,8 +86,14 @@ pub fn compile_steps(
             });
         }
     }
-    for (layer, (dense, shape)) in mlp.layers.iter().zip(&shapes).enumerate() {
-        let v = shape.v;
+    // LUT-NN's split for a k x k convolution: one codebook per input
+    // channel's window (V = k * k); a 1x1 convolution takes the given V.
+    let sub_vector_len = |l: usize| match mlp.spatial_of(l).conv {
+        Some(conv) if conv.geometry.kernel > 1 => conv.geometry.kernel * conv.geometry.kernel,
+        _ => shapes[l].v,
+    };
+    for (layer, dense) in mlp.layers.iter().enumerate() {
+        let v = sub_vector_len(layer);
         if v == 0 || !dense.inputs.is_multiple_of(v) {
             return Err(CompileError::Split {
                 layer,
@@ -110,8 +117,8 @@ pub fn compile_steps(
     let codebooks_total: usize = mlp
         .layers
         .iter()
-        .zip(&shapes)
-        .map(|(l, s)| l.inputs / s.v)
+        .enumerate()
+        .map(|(l, dense)| dense.inputs / sub_vector_len(l))
         .sum();
     progress.set_length(codebooks_total as u64);
     progress.set_position(0);
@@ -119,13 +126,27 @@ pub fn compile_steps(
     let mut q: Vec<Vec<i8>> = calibration.iter().map(|x| input.quantize(x)).collect();
     let (mut in_scale, mut in_zero) = (f64::from(input.scale), input.zero_point);
     let mut layers = Vec::with_capacity(mlp.layers.len());
+    let mut spatials = Vec::with_capacity(mlp.layers.len());
     let mut steps = Vec::new();
     for (l, dense) in mlp.layers.iter().enumerate() {
         let (d, outputs) = (dense.inputs, dense.outputs);
-        let v = shapes[l].v;
+        let v = sub_vector_len(l);
         let c = d / v;
         let encoder = layer_encoders[l];
         let k = encoders::centroids_for(encoder, shapes[l].k, v);
+        // A convolution pads with its input's zero point, and its engine
+        // sees patches: the samples the encoder and the refit learn on are
+        // the patches of every output pixel of every calibration input
+        // (evenly subsampled past MAX_PATCH_SAMPLES), `origin` says whose.
+        let mut spatial = mlp.spatial_of(l);
+        if let Some(conv) = spatial.conv.as_mut() {
+            conv.pad_value = in_zero;
+        }
+        let (samples, origin) = match spatial.conv {
+            None => (q.clone(), (0..n).map(|i| (i, 0)).collect()),
+            Some(conv) => patch_samples(&q, conv, MAX_PATCH_SAMPLES),
+        };
+        let n = samples.len();
         if encoder.has_centroids() && n < k {
             return Err(CompileError::CalibrationRows {
                 rows: n,
@@ -162,7 +183,7 @@ pub fn compile_steps(
         // int8 inputs, and the encodings exactly as the engine computes them.
         let learned = encoders::learn_encoder(
             &config,
-            &q,
+            &samples,
             options.iterations,
             |cb| options.seed ^ ((l as u64) << 32 | cb as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
             in_zero,
@@ -180,7 +201,7 @@ pub fn compile_steps(
                     .clamp(-128.0, 127.0) as i8;
             }
             prototypes = centroids.iter().map(|&x| f64::from(x)).collect();
-            codes = q
+            codes = samples
                 .iter()
                 .map(|row| {
                     (0..c)
@@ -216,10 +237,11 @@ pub fn compile_steps(
             bias.clone_from(&given[l].bias);
         } else if options.method == Method::Refit {
             progress.set_message(format!("layer {l}: refitting {} table rows", c * k));
-            let y: Vec<Vec<f64>> = targets
+            let y: Vec<Vec<f64>> = origin
                 .iter()
-                .map(|t| {
-                    t[l].iter()
+                .map(|&(row, pixel)| {
+                    let t = &targets[row][l][pixel * outputs..(pixel + 1) * outputs];
+                    t.iter()
                         .zip(&dense.bias)
                         .map(|(&y, &b)| y - f64::from(b))
                         .collect()
@@ -276,9 +298,9 @@ pub fn compile_steps(
             let accs: Vec<Vec<i32>> = q
                 .iter()
                 .map(|row| {
-                    reference
-                        .outputs(row)
-                        .expect("calibration rows are int8 of width D")
+                    spatial
+                        .accumulate(row, |x| reference.outputs(x))
+                        .expect("calibration rows are int8 of the layer's input width")
                 })
                 .collect();
             let (min, max) = accs.iter().flatten().fold((0f64, 0f64), |(lo, hi), &a| {
@@ -286,9 +308,12 @@ pub fn compile_steps(
                 (lo.min(v), hi.max(v))
             });
             let step = between(&mlp.activations[l], acc_scale, min, max, l)?;
+            let zero = step.requantize.zero_point;
             q = accs
                 .iter()
-                .map(|acc| acc.iter().map(|&a| step.apply(a)).collect())
+                .map(|acc| {
+                    spatial.pool(acc.iter().map(|&a| step.apply(a)).collect(), outputs, zero)
+                })
                 .collect();
             in_scale = step.scale;
             in_zero = step.zero_point;
@@ -304,6 +329,32 @@ pub fn compile_steps(
             requantize,
             activation,
         });
+        spatials.push(spatial);
     }
-    Ok((Network::new(input, layers)?, steps))
+    Ok((Network::with_spatial(input, layers, spatials)?, steps))
+}
+
+/// The most patches a convolution layer's encoder and refit learn on.
+pub const MAX_PATCH_SAMPLES: usize = 16_384;
+
+/// The patches of every output pixel of every input map in `maps`, at most
+/// `max` of them, evenly spaced over (input, pixel) in order (deterministic),
+/// each with its (input, output pixel).
+pub fn patch_samples(
+    maps: &[Vec<i8>],
+    conv: Conv,
+    max: usize,
+) -> (Vec<Vec<i8>>, Vec<(usize, usize)>) {
+    let g = conv.geometry;
+    let pixels = g.out_pixels();
+    let total = maps.len() * pixels;
+    let step = total.div_ceil(max.max(1)).max(1);
+    (0..total)
+        .step_by(step)
+        .map(|t| {
+            let (row, pixel) = (t / pixels, t % pixels);
+            let (oy, ox) = (pixel / g.out_width(), pixel % g.out_width());
+            (g.patch(&maps[row], oy, ox, conv.pad_value), (row, pixel))
+        })
+        .unzip()
 }

@@ -52,6 +52,7 @@ pub use quantize::{between, identity_requantize, input_quantization, relu_requan
 pub use refit::{refit, refit_weighted};
 
 use indicatif::ProgressBar;
+use lutgen_core::spatial::Spatial;
 use lutgen_core::{EncoderKind, Network};
 
 /// Compiles `mlp` into a network of table images, calibrated on `calibration`.
@@ -61,6 +62,15 @@ pub fn compile(
     options: &CompileOptions,
     progress: &ProgressBar,
 ) -> Result<Network, CompileError> {
+    let conv = (0..mlp.layers.len()).find(|&l| mlp.spatial_of(l) != Spatial::DENSE);
+    if let Some(layer) = conv {
+        if options.group_inputs {
+            return Err(CompileError::GroupConv { layer });
+        }
+        if options.method == Method::Learned {
+            return Err(CompileError::LearnedConv { layer });
+        }
+    }
     if options.group_inputs {
         check_calibration(mlp, calibration)?;
         let shapes = options.shapes(mlp.layers.len())?;

@@ -19,6 +19,21 @@ impl Dense {
         &self.weight[n * self.inputs..(n + 1) * self.inputs]
     }
 
+    /// The layer applied to every output pixel's patch of the HWC map `x`
+    /// (zero outside the map): the output map, HWC.
+    pub fn convolve(&self, g: &lutgen_core::conv::ConvGeometry, x: &[f64]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(g.out_pixels() * self.outputs);
+        for oy in 0..g.out_height() {
+            for ox in 0..g.out_width() {
+                let patch: Vec<f64> = (0..g.patch_len())
+                    .map(|i| g.source(oy, ox, i).map_or(0.0, |j| x[j]))
+                    .collect();
+                out.extend(self.forward(&patch));
+            }
+        }
+        out
+    }
+
     /// `W x + b` in f64.
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
         (0..self.outputs)

@@ -19,6 +19,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::linear::Dense;
+use lutgen_core::spatial::{MapShape, Pool, Spatial};
+
+/// The float pooling of an activated map (HWC): [`Pool`]'s windows, the
+/// max or the exact average.
+pub fn pool_f64(pool: Pool, map: MapShape, h: &[f64]) -> Vec<f64> {
+    pool.windows(map)
+        .iter()
+        .map(|window| {
+            let values = window.iter().map(|&i| h[i]);
+            match pool {
+                Pool::Max2 => values.fold(f64::NEG_INFINITY, f64::max),
+                Pool::Avg2 | Pool::GlobalAvg => values.sum::<f64>() / window.len() as f64,
+            }
+        })
+        .collect()
+}
 
 /// A float function on a batch of values, one result per value.
 pub type BatchFn = Arc<dyn Fn(&[f32]) -> Vec<f32> + Send + Sync>;
@@ -109,6 +125,12 @@ pub struct Mlp {
     pub head: Head,
     /// The BatchNorms folded into the layers, in order.
     pub batch_norms: Vec<FoldedBatchNorm>,
+    /// Per layer: dense, or a convolution (its [`Dense`] is applied to
+    /// every output pixel's channel-major patch, `lutgen_core::conv`) and
+    /// the pooling after its activation. Empty, or shorter than `layers`:
+    /// the missing layers are dense. The pad value is the compiler's to
+    /// set (the layer's input zero point); the float model pads with 0.
+    pub spatial: Vec<Spatial>,
 }
 
 /// A tensor as read: shape and values widened to f32.
@@ -363,6 +385,7 @@ impl Mlp {
             activations,
             head: Head::Logits,
             batch_norms: folded,
+            spatial: Vec::new(),
         };
         // A fold can overflow f32 (a huge scale over a tiny variance).
         mlp.check_finite()?;
@@ -421,19 +444,41 @@ impl Mlp {
         Mlp::from_tensors_with(&tensors, layers, batch_norm)
     }
 
-    /// Input dimension of the first layer.
+    /// Input dimension of the network: the first layer's inputs, or its
+    /// input map's elements (HWC) if it is a convolution.
     pub fn input_dim(&self) -> usize {
-        self.layers[0].inputs
+        match self.spatial_of(0).conv {
+            Some(conv) => conv.geometry.input_len(),
+            None => self.layers[0].inputs,
+        }
     }
 
-    /// Every layer's pre-activation output for one input.
+    /// How layer `l` runs across a feature map (dense if not given).
+    pub fn spatial_of(&self, l: usize) -> Spatial {
+        self.spatial.get(l).copied().unwrap_or_default()
+    }
+
+    /// Whether any layer is a convolution or pools.
+    pub fn has_conv(&self) -> bool {
+        self.spatial.iter().any(|s| *s != Spatial::DENSE)
+    }
+
+    /// Every layer's pre-activation output for one input (a convolution's:
+    /// its whole output map, HWC); the pooling runs after the activation.
     pub fn pre_activations(&self, x: &[f64]) -> Vec<Vec<f64>> {
         let mut out: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
         let mut h = x.to_vec();
         for (i, layer) in self.layers.iter().enumerate() {
-            let y = layer.forward(&h);
+            let spatial = self.spatial_of(i);
+            let y = match spatial.conv {
+                Some(conv) => layer.convolve(&conv.geometry, &h),
+                None => layer.forward(&h),
+            };
             if let Some(activation) = self.activations.get(i) {
                 h = activation.apply(&y);
+                if let (Some(pool), Some(map)) = (spatial.pool, spatial.output_map(layer.outputs)) {
+                    h = pool_f64(pool, map, &h);
+                }
             }
             out.push(y);
         }
@@ -451,18 +496,38 @@ impl Mlp {
     }
 
     /// Bytes of the weights stored as int8 (biases not counted).
-    /// Outputs of the last layer.
+    /// Outputs of the last layer (per output pixel if it is a convolution).
     pub fn output_dim(&self) -> usize {
-        self.layers[self.layers.len() - 1].outputs
+        let last = self.layers.len() - 1;
+        let n = self.layers[last].outputs;
+        self.spatial_of(last).output_map(n).map_or(n, |m| m.len())
     }
 
     /// The widths from input to output, as `64-64-10 MLP`.
+    /// A convolution network names each layer: `64-conv3x3:8-conv3x3/2:16+MaxPool 2x2-10 CNN`.
     pub fn shape_name(&self) -> String {
-        let widths: Vec<String> = std::iter::once(self.input_dim())
-            .chain(self.layers.iter().map(|l| l.outputs))
-            .map(|w| w.to_string())
+        let widths: Vec<String> = std::iter::once(self.input_dim().to_string())
+            .chain(self.layers.iter().enumerate().map(|(l, layer)| {
+                let s = self.spatial_of(l);
+                let mut name = match s.conv {
+                    Some(c) => {
+                        let k = c.geometry.kernel;
+                        let stride = match c.geometry.stride {
+                            1 => String::new(),
+                            s => format!("/{s}"),
+                        };
+                        format!("conv{k}x{k}{stride}:{}", layer.outputs)
+                    }
+                    None => layer.outputs.to_string(),
+                };
+                if let Some(pool) = s.pool {
+                    name = format!("{name}+{}", pool.name());
+                }
+                name
+            }))
             .collect();
-        format!("{} MLP", widths.join("-"))
+        let kind = if self.has_conv() { "CNN" } else { "MLP" };
+        format!("{} {kind}", widths.join("-"))
     }
 
     pub fn weight_bytes_int8(&self) -> usize {

@@ -28,6 +28,8 @@ use crate::batch_norm::{
 };
 use crate::error::CompileError;
 use crate::mlp::{Activation, Dense, Elementwise, Head, Mlp};
+use lutgen_core::conv::{ConvGeometry, Padding};
+use lutgen_core::spatial::{Conv, MapShape, Pool, Spatial};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,6 +78,10 @@ pub const ELEMENTWISE_OPS: &[&str] = &[
 pub const STRUCTURE_OPS: &[&str] = &[
     "Gemm",
     "MatMul",
+    "Conv",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
     "BatchNormalization",
     "Flatten",
     "Reshape",
@@ -212,6 +218,214 @@ struct Chain {
     layer_output: String,
     /// The input width once flat.
     width: Option<usize>,
+    /// Per layer: dense, or a convolution and its pooling.
+    spatial: Vec<Spatial>,
+    /// The feature map flowing (NCHW in the graph, HWC in lutgen), until a Flatten.
+    map: Option<MapShape>,
+    /// The map a Flatten flattened: the next Gemm's columns are permuted
+    /// from ONNX's (C, H, W) order to lutgen's HWC order.
+    flattened: Option<MapShape>,
+    /// A pooling ended the activation after the last layer: it is pushed.
+    activation_done: bool,
+}
+
+fn attr_ints(node: &pb::NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|a| a.ints.clone())
+}
+
+/// Refuses an attribute that is present with a value other than `allowed`.
+fn check_ints(
+    path: &Path,
+    node: &pb::NodeProto,
+    name: &str,
+    allowed: &[i64],
+    what: &str,
+) -> Result<(), CompileError> {
+    match attr_ints(node, name) {
+        Some(v) if v != allowed => Err(refuse(
+            path,
+            node,
+            format!("{name} = {v:?} is not supported: {what}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses `auto_pad` other than NOTSET: lutgen reads explicit pads only.
+fn check_auto_pad(path: &Path, node: &pb::NodeProto) -> Result<(), CompileError> {
+    match attr(node, "auto_pad").map(|a| String::from_utf8_lossy(&a.s).into_owned()) {
+        Some(v) if v != "NOTSET" => Err(refuse(
+            path,
+            node,
+            format!("auto_pad = {v} is not supported: export with explicit pads (auto_pad NOTSET)"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The convolution a Conv node is, checked: square kernel up to 5x5,
+/// stride 1 or 2, explicit pads, no dilation, one group; weights
+/// `(N, C, k, k)` on the `map` flowing in.
+fn conv_layer(
+    path: &Path,
+    node: &pb::NodeProto,
+    map: MapShape,
+    w: &Constant,
+    b: Option<&Constant>,
+) -> Result<(Dense, ConvGeometry), CompileError> {
+    let [n, c, kh, kw] = w.shape[..] else {
+        return Err(refuse(
+            path,
+            node,
+            format!(
+                "weights of shape {:?}; a 2-D Conv has (N, C, k, k)",
+                w.shape
+            ),
+        ));
+    };
+    let group = attr_i(node, "group", 1);
+    if group != 1 {
+        let what = if group as usize == map.channels && c == 1 {
+            "a depthwise convolution (group = C) is not supported yet"
+        } else {
+            "a grouped convolution is not supported"
+        };
+        return Err(refuse(
+            path,
+            node,
+            format!("group = {group}: {what}; lutgen runs group = 1"),
+        ));
+    }
+    check_ints(path, node, "dilations", &[1, 1], "lutgen runs dilation 1")?;
+    check_auto_pad(path, node)?;
+    if kh != kw || attr_ints(node, "kernel_shape").is_some_and(|k| k != [kh as i64, kw as i64]) {
+        return Err(refuse(
+            path,
+            node,
+            format!("a {kh}x{kw} kernel: lutgen runs square kernels"),
+        ));
+    }
+    let strides = attr_ints(node, "strides").unwrap_or(vec![1, 1]);
+    let [sy, sx] = strides[..] else {
+        return Err(refuse(
+            path,
+            node,
+            format!("strides {strides:?}: a 2-D Conv has two"),
+        ));
+    };
+    if sy != sx {
+        return Err(refuse(
+            path,
+            node,
+            format!("strides {strides:?}: lutgen runs the same stride on both axes"),
+        ));
+    }
+    let pads = attr_ints(node, "pads").unwrap_or(vec![0; 4]);
+    let ([top, left, bottom, right], true) = (
+        <[i64; 4]>::try_from(pads.clone()).unwrap_or([-1; 4]),
+        pads.iter().all(|&p| p >= 0),
+    ) else {
+        return Err(refuse(
+            path,
+            node,
+            format!("pads {pads:?}: expected four non-negative pads"),
+        ));
+    };
+    if c != map.channels {
+        return Err(refuse(
+            path,
+            node,
+            format!(
+                "takes {c} channels but the map reaching it has {}",
+                map.channels
+            ),
+        ));
+    }
+    let geometry = ConvGeometry {
+        in_height: map.height,
+        in_width: map.width,
+        in_channels: c,
+        kernel: kh,
+        stride: sy as usize,
+        padding: Padding {
+            top: top as usize,
+            left: left as usize,
+            bottom: bottom as usize,
+            right: right as usize,
+        },
+    };
+    geometry
+        .validate()
+        .map_err(|e| refuse(path, node, e.to_string()))?;
+    let bias = match b {
+        None => vec![0.0; n],
+        Some(b) if b.values.len() == n => b.values.clone(),
+        Some(b) => return Err(refuse(path, node, format!("bias of shape {:?}", b.shape))),
+    };
+    let dense = Dense {
+        name: node_name(node),
+        inputs: c * kh * kw,
+        outputs: n,
+        // ONNX's (N, C, k, k) row-major is the channel-major patch order.
+        weight: w.values.clone(),
+        bias,
+    };
+    Ok((dense, geometry))
+}
+
+/// The pooling a MaxPool, AveragePool or GlobalAveragePool node is, checked:
+/// 2x2 windows, stride 2, no padding, floor rounding.
+fn pool_of(path: &Path, node: &pb::NodeProto) -> Result<Pool, CompileError> {
+    if node.op_type == "GlobalAveragePool" {
+        return Ok(Pool::GlobalAvg);
+    }
+    if node.output.len() > 1 && !node.output[1].is_empty() {
+        return Err(refuse(path, node, "a MaxPool whose Indices output is used"));
+    }
+    if attr_ints(node, "kernel_shape").as_deref() != Some(&[2, 2]) {
+        return Err(refuse(
+            path,
+            node,
+            format!(
+                "kernel_shape = {:?} is not supported: lutgen pools 2x2 windows (or globally)",
+                attr_ints(node, "kernel_shape").unwrap_or_default()
+            ),
+        ));
+    }
+    if attr_ints(node, "strides").as_deref() != Some(&[2, 2]) {
+        return Err(refuse(
+            path,
+            node,
+            format!(
+                "strides = {:?} is not supported: lutgen pools with stride 2",
+                attr_ints(node, "strides").unwrap_or(vec![1, 1])
+            ),
+        ));
+    }
+    check_ints(path, node, "pads", &[0; 4], "lutgen pools without padding")?;
+    check_ints(
+        path,
+        node,
+        "dilations",
+        &[1, 1],
+        "lutgen pools without dilation",
+    )?;
+    check_auto_pad(path, node)?;
+    if attr_i(node, "ceil_mode", 0) != 0 {
+        return Err(refuse(
+            path,
+            node,
+            "ceil_mode = 1 is not supported: lutgen follows the floor rule (ceil_mode 0)",
+        ));
+    }
+    if attr_i(node, "storage_order", 0) != 0 {
+        return Err(refuse(path, node, "storage_order = 1 is not supported"));
+    }
+    Ok(if node.op_type == "MaxPool" {
+        Pool::Max2
+    } else {
+        Pool::Avg2
+    })
 }
 
 /// Reads `path` (weights stored inline or as external data beside it): the
@@ -282,6 +496,15 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
     let mut chain = Chain {
         current: input.name.clone(),
         width: (input_shape.len() == 1).then(|| input_shape[0]),
+        // An image input (C, H, W): a feature map.
+        map: match input_shape[..] {
+            [channels, height, width] => Some(MapShape {
+                height,
+                width,
+                channels,
+            }),
+            _ => None,
+        },
         ..Chain::default()
     };
     let nodes = &graph.node;
@@ -346,6 +569,134 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
         let output = node.output.first().cloned().unwrap_or_default();
         let input_const = |k: usize| node.input.get(k).and_then(|n| constants.get(n));
         match op {
+            "Flatten" | "Reshape" if chain.map.is_some() && !chain.layers.is_empty() => {
+                let map = chain.map.expect("a map");
+                let target: Vec<i64> = if op == "Flatten" {
+                    vec![if attr_i(node, "axis", 1) == 1 { 0 } else { 9 }, -1]
+                } else {
+                    input_const(1).map(|c| c.ints.clone()).unwrap_or_default()
+                };
+                let two_d = target.len() == 2
+                    && matches!(target[0], -1 | 0)
+                    && (target[1] == -1 || target[1] as usize == map.len());
+                if !(two_d && varying.len() == 1) {
+                    return Err(refuse(
+                        path,
+                        node,
+                        format!(
+                            "only a flatten of the feature map to (batch, features) is supported \
+                             (this one targets {target:?})"
+                        ),
+                    ));
+                }
+                if chain.pending_values.contains(varying[0]) {
+                    // Inside the activation: a layout change, not part of the function.
+                    chain.pending.push(pb::NodeProto {
+                        op_type: "Identity".into(),
+                        input: vec![varying[0].clone()],
+                        output: vec![output.clone()],
+                        ..Default::default()
+                    });
+                    chain.pending_values.insert(output.clone());
+                }
+                chain.flattened = Some(map);
+                chain.map = None;
+                chain.current = output;
+            }
+            "Conv" => {
+                if *varying[0] != node.input[0] || varying.len() != 1 {
+                    return Err(refuse(
+                        path,
+                        node,
+                        "the weights must be a constant second input",
+                    ));
+                }
+                let map = chain.map.ok_or_else(|| {
+                    refuse(
+                        path,
+                        node,
+                        "a Conv on a flat value (after a Flatten or a Gemm): a Conv reads a feature map",
+                    )
+                })?;
+                if chain.input_affine.is_some() {
+                    return Err(refuse(
+                        path,
+                        node,
+                        "a BatchNormalization before a Conv is not supported (only right after one)",
+                    ));
+                }
+                let w = input_const(1).ok_or_else(|| refuse(path, node, "no constant weights"))?;
+                let (dense, geometry) = conv_layer(path, node, map, w, input_const(2))?;
+                if chain.layers.is_empty() && map.channels > 1 {
+                    return Err(refuse(
+                        path,
+                        node,
+                        format!(
+                            "an input of {} channels: lutgen's input map is HWC and the graph's \
+                             NCHW; only one-channel image inputs are supported yet",
+                            map.channels
+                        ),
+                    ));
+                }
+                push_layer(path, &mut chain, node, &constants, nodes)?;
+                chain.map = Some(MapShape {
+                    height: geometry.out_height(),
+                    width: geometry.out_width(),
+                    channels: dense.outputs,
+                });
+                chain.layers.push(dense);
+                chain.spatial.push(Spatial {
+                    conv: Some(Conv {
+                        geometry,
+                        pad_value: 0,
+                    }),
+                    pool: None,
+                });
+                chain.matmul_output = None;
+                chain.layer_output = output.clone();
+                chain.current = output;
+            }
+            "MaxPool" | "AveragePool" | "GlobalAveragePool" => {
+                let pool = pool_of(path, node)?;
+                let after_conv = chain
+                    .spatial
+                    .last()
+                    .is_some_and(|s| s.conv.is_some() && s.pool.is_none());
+                let map = chain
+                    .map
+                    .filter(|_| after_conv && !chain.activation_done)
+                    .ok_or_else(|| {
+                        refuse(
+                        path,
+                        node,
+                        "a pooling is supported only after a Conv layer (and its activation), once",
+                    )
+                    })?;
+                let pooled = pool.output(map).ok_or_else(|| {
+                    refuse(
+                        path,
+                        node,
+                        format!(
+                            "a {}x{} map is smaller than the 2x2 window",
+                            map.height, map.width
+                        ),
+                    )
+                })?;
+                // The activation ends here: the pooling runs on its outputs.
+                chain.activations.push(activation(
+                    path,
+                    &chain.pending,
+                    &chain.current,
+                    &constants,
+                    nodes,
+                )?);
+                chain.pending.clear();
+                chain.pending_values.clear();
+                chain.activation_done = true;
+                chain.spatial.last_mut().expect("a conv layer").pool = Some(pool);
+                chain.map = Some(pooled);
+                chain.current = output;
+            }
             "Flatten" | "Reshape" => {
                 let target: Vec<i64> = if op == "Flatten" {
                     if attr_i(node, "axis", 1) != 1 {
@@ -376,6 +727,7 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
                 if chain.layers.is_empty() {
                     chain.width = Some(flat);
                 }
+                chain.map = None;
                 chain.current = output;
             }
             "Dropout" | "Identity" => {
@@ -451,7 +803,33 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
                     weight,
                     bias,
                 };
-                let expected = chain.layers.last().map(|l| l.outputs).or(chain.width);
+                if chain.map.is_some() && !chain.layers.is_empty() {
+                    return Err(refuse(
+                        path,
+                        node,
+                        "a Gemm or MatMul on a feature map: Flatten it first",
+                    ));
+                }
+                if let Some(map) = chain.flattened.take() {
+                    // ONNX flattens (C, H, W); lutgen's maps are HWC: permute the columns.
+                    if map.len() == inputs {
+                        let hw = map.height * map.width;
+                        let onnx_weight = dense.weight.clone();
+                        for o in 0..outputs {
+                            for p in 0..hw {
+                                for ch in 0..map.channels {
+                                    dense.weight[o * inputs + p * map.channels + ch] =
+                                        onnx_weight[o * inputs + ch * hw + p];
+                                }
+                            }
+                        }
+                    }
+                    chain.width = Some(map.len());
+                }
+                let expected = match chain.spatial.last() {
+                    Some(s) if s.conv.is_some() => chain.width,
+                    _ => chain.layers.last().map(|l| l.outputs).or(chain.width),
+                };
                 if let Some(expected) = expected {
                     if expected != inputs {
                         return Err(refuse(
@@ -482,26 +860,10 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
                         into: FoldedInto::Inputs,
                     });
                 }
-                if chain.layers.is_empty() {
-                    if !chain.pending.is_empty() {
-                        return Err(refuse(
-                            path,
-                            node,
-                            "elementwise ops before the first layer are not supported: apply them to the input data",
-                        ));
-                    }
-                } else {
-                    chain.activations.push(activation(
-                        path,
-                        &chain.pending,
-                        &chain.current,
-                        &constants,
-                        nodes,
-                    )?);
-                }
-                chain.pending.clear();
-                chain.pending_values.clear();
+                push_layer(path, &mut chain, node, &constants, nodes)?;
                 chain.layers.push(dense);
+                chain.spatial.push(Spatial::DENSE);
+                chain.map = None;
                 chain.matmul_output = (op == "MatMul").then(|| output.clone());
                 chain.layer_output = output.clone();
                 chain.current = output;
@@ -665,6 +1027,12 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
     if chain.layers.is_empty() {
         return Err(graph_error(path, "no Gemm or MatMul layer found"));
     }
+    if chain.activation_done {
+        return Err(graph_error(
+            path,
+            "a pooling after the last layer: the last layer's outputs are the network's; end with a Gemm",
+        ));
+    }
     if !chain.pending.is_empty() {
         let ops: Vec<&str> = chain.pending.iter().map(|n| n.op_type.as_str()).collect();
         return Err(graph_error(
@@ -696,6 +1064,7 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
         activations: chain.activations,
         head: chain.head,
         batch_norms: chain.batch_norms,
+        spatial: chain.spatial,
     };
     mlp.check_finite()?;
     // The whole graph, for the float reference, from the proto already read.
@@ -716,6 +1085,46 @@ pub fn read(path: &Path) -> Result<(Mlp, OnnxModel), CompileError> {
             plan,
         },
     ))
+}
+
+/// Ends the activation before a new layer (`node`): pushes it, unless a
+/// pooling did, and clears the pending elementwise nodes.
+fn push_layer(
+    path: &Path,
+    chain: &mut Chain,
+    node: &pb::NodeProto,
+    constants: &HashMap<String, Constant>,
+    nodes: &[pb::NodeProto],
+) -> Result<(), CompileError> {
+    if chain.layers.is_empty() {
+        if !chain.pending.is_empty() {
+            return Err(refuse(
+                path,
+                node,
+                "elementwise ops before the first layer are not supported: apply them to the input data",
+            ));
+        }
+    } else if chain.activation_done {
+        if !chain.pending.is_empty() {
+            return Err(refuse(
+                path,
+                node,
+                "elementwise ops after a pooling are not supported: put the activation before the pooling",
+            ));
+        }
+    } else {
+        chain.activations.push(activation(
+            path,
+            &chain.pending,
+            &chain.current,
+            constants,
+            nodes,
+        )?);
+    }
+    chain.activation_done = false;
+    chain.pending.clear();
+    chain.pending_values.clear();
+    Ok(())
 }
 
 /// Dimensions of a graph value: None for a symbolic one.

@@ -21,6 +21,7 @@ pub mod network_loader;
 pub mod protocol;
 pub mod reference;
 pub mod sequential;
+pub mod spatial;
 
 pub use config::{ConfigError, EncoderKind, EngineConfig};
 pub use image::{Image, ImageError};

@@ -15,21 +15,30 @@
 //! run one engine pass per layer and requantize with [`Requantize::apply`].
 //! Either way this module is the definition the results are checked against.
 //!
-//! The network file format (`LUTNET` v2) is a small container of per-layer
+//! A layer may also be a convolution, run once per output pixel, and pool
+//! its requantized output map ([`crate::spatial`] defines both exactly);
+//! [`Network::infer`] runs them. Devices do not run convolutions yet:
+//! [`Network::require_dense`] is the check every path to hardware makes.
+//!
+//! The network file format (`LUTNET` v3) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
 
 use crate::config::EngineConfig;
+use crate::conv::{ConvError, ConvGeometry, Padding};
 use crate::image::{Image, ImageError};
 use crate::reference::{InputError, Reference};
+use crate::spatial::{Conv, MapShape, Pool, Spatial};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// First bytes of every network file.
 pub const NETWORK_MAGIC: [u8; 8] = *b"\x89LUTNET\n";
 /// The network format version this build reads and writes.
-pub const NETWORK_FORMAT_VERSION: u16 = 2;
+pub const NETWORK_FORMAT_VERSION: u16 = 3;
 /// Entries of an [`ActivationTable`]: one per int8 value.
 pub const ACTIVATION_TABLE_LEN: usize = 256;
+/// Bytes of a convolution layer's geometry block in a network file.
+pub const CONV_BLOCK_LEN: usize = 16;
 
 /// Integer requantization of an accumulator to the next layer's input.
 ///
@@ -419,6 +428,56 @@ pub enum NetworkError {
     Crc { expected: u32, actual: u32 },
     #[error("network file field {field} has invalid value {value}")]
     Field { field: &'static str, value: u32 },
+    #[error("the network has {layers} layers but {spatial} layer kinds (dense or convolution)")]
+    SpatialCount { layers: usize, spatial: usize },
+    #[error("layer {layer}: {source}")]
+    Conv { layer: usize, source: ConvError },
+    #[error(
+        "layer {layer} is a convolution whose patches have {patch_len} elements (C x k x k), \
+         but its image takes {input_dim} inputs"
+    )]
+    ConvPatch {
+        layer: usize,
+        patch_len: usize,
+        input_dim: usize,
+    },
+    #[error(
+        "layer {layer}: pad value {pad_value} does not fit the layer's {bits}-bit activations"
+    )]
+    PadValue {
+        layer: usize,
+        pad_value: i8,
+        bits: u32,
+    },
+    #[error(
+        "layer {layer} is the last layer but has a {pool}: its outputs are 32-bit \
+         accumulators, pooling runs on requantized activations; pool before the last layer"
+    )]
+    TrailingPool { layer: usize, pool: &'static str },
+    #[error("layer {layer} is dense but has a {pool}: pooling needs a feature map (a convolution layer)")]
+    PoolWithoutMap { layer: usize, pool: &'static str },
+    #[error("layer {layer}: a {pool} needs a map of at least 2x2 pixels, the layer's output map is {height}x{width}")]
+    PoolTooSmall {
+        layer: usize,
+        pool: &'static str,
+        height: usize,
+        width: usize,
+    },
+    #[error(
+        "layer {layer}'s output map is {}x{}x{} but convolution layer {next} reads a {}x{}x{} map",
+        got.height, got.width, got.channels, expected.height, expected.width, expected.channels
+    )]
+    MapShape {
+        layer: usize,
+        next: usize,
+        got: MapShape,
+        expected: MapShape,
+    },
+    #[error(
+        "layer {layer} is {what}: hardware convolution and pooling are not yet supported \
+         (issue 20); run this network with the integer reference (`lutgen eval`) instead"
+    )]
+    HardwareConvolution { layer: usize, what: String },
     #[error("cannot {action} network file {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -432,6 +491,8 @@ pub enum NetworkError {
 pub struct Network {
     input: InputQuantization,
     layers: Vec<Layer>,
+    /// Per layer: dense, or a convolution, and its pooling.
+    spatial: Vec<Spatial>,
 }
 
 /// One inference through the whole network, with every layer's input.
@@ -444,8 +505,27 @@ pub struct NetworkInference {
 }
 
 impl Network {
-    /// Builds a network, checking that the layers chain.
+    /// Builds a network of dense layers, checking that the layers chain.
     pub fn new(input: InputQuantization, layers: Vec<Layer>) -> Result<Self, NetworkError> {
+        let spatial = vec![Spatial::DENSE; layers.len()];
+        Self::with_spatial(input, layers, spatial)
+    }
+
+    /// Builds a network whose layer `i` runs as `spatial[i]` (dense, or a
+    /// convolution, and its pooling), checking that the layers chain: each
+    /// layer's output (its map, pooled, in HWC order) is exactly the next
+    /// layer's input (a convolution's input map, or a dense layer's vector).
+    pub fn with_spatial(
+        input: InputQuantization,
+        layers: Vec<Layer>,
+        spatial: Vec<Spatial>,
+    ) -> Result<Self, NetworkError> {
+        if spatial.len() != layers.len() {
+            return Err(NetworkError::SpatialCount {
+                layers: layers.len(),
+                spatial: spatial.len(),
+            });
+        }
         if layers.is_empty() {
             return Err(NetworkError::Empty);
         }
@@ -470,14 +550,32 @@ impl Network {
                             .map_err(|source| NetworkError::Activation { layer: i, source })?;
                     }
                     let next = layers[i + 1].image.config();
-                    let here = layer.image.config();
-                    if here.outputs != next.input_dim {
+                    let map = Self::layer_output(i, layer, &spatial[i])?;
+                    let outputs = map.map_or(layer.image.config().outputs, |m| m.len());
+                    let inputs = Self::layer_input_len(&layers[i + 1], &spatial[i + 1]);
+                    if outputs != inputs {
                         return Err(NetworkError::Shape {
                             layer: i,
                             next: i + 1,
-                            outputs: here.outputs,
-                            inputs: next.input_dim,
+                            outputs,
+                            inputs,
                         });
+                    }
+                    if let (Some(got), Some(conv)) = (map, spatial[i + 1].conv) {
+                        let g = conv.geometry;
+                        let expected = MapShape {
+                            height: g.in_height,
+                            width: g.in_width,
+                            channels: g.in_channels,
+                        };
+                        if got != expected {
+                            return Err(NetworkError::MapShape {
+                                layer: i,
+                                next: i + 1,
+                                got,
+                                expected,
+                            });
+                        }
                     }
                     if r.bits != next.activation_bits {
                         return Err(NetworkError::Width {
@@ -492,10 +590,113 @@ impl Network {
                     if layer.activation.is_some() {
                         return Err(NetworkError::TrailingActivation { layer: i });
                     }
+                    if let Some(pool) = spatial[i].pool {
+                        return Err(NetworkError::TrailingPool {
+                            layer: i,
+                            pool: pool.name(),
+                        });
+                    }
+                    Self::layer_output(i, layer, &spatial[i])?;
                 }
             }
         }
-        Ok(Network { input, layers })
+        Ok(Network {
+            input,
+            layers,
+            spatial,
+        })
+    }
+
+    /// Checks layer `i`'s convolution and pooling; its output map after
+    /// pooling, `None` for a dense layer.
+    fn layer_output(
+        i: usize,
+        layer: &Layer,
+        spatial: &Spatial,
+    ) -> Result<Option<MapShape>, NetworkError> {
+        let config = layer.image.config();
+        if let Some(conv) = spatial.conv {
+            let g = conv.geometry;
+            g.validate()
+                .map_err(|source| NetworkError::Conv { layer: i, source })?;
+            if g.patch_len() != config.input_dim {
+                return Err(NetworkError::ConvPatch {
+                    layer: i,
+                    patch_len: g.patch_len(),
+                    input_dim: config.input_dim,
+                });
+            }
+            let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
+            if !(lo..=hi).contains(&i64::from(conv.pad_value)) {
+                return Err(NetworkError::PadValue {
+                    layer: i,
+                    pad_value: conv.pad_value,
+                    bits: config.activation_bits,
+                });
+            }
+        }
+        let map = spatial.output_map(config.outputs);
+        match (spatial.pool, map) {
+            (None, map) => Ok(map),
+            (Some(pool), None) => Err(NetworkError::PoolWithoutMap {
+                layer: i,
+                pool: pool.name(),
+            }),
+            (Some(pool), Some(map)) => match pool.output(map) {
+                Some(pooled) => Ok(Some(pooled)),
+                None => Err(NetworkError::PoolTooSmall {
+                    layer: i,
+                    pool: pool.name(),
+                    height: map.height,
+                    width: map.width,
+                }),
+            },
+        }
+    }
+
+    /// Elements of a layer's input: its convolution's input map, or its image's input vector.
+    fn layer_input_len(layer: &Layer, spatial: &Spatial) -> usize {
+        spatial
+            .conv
+            .map_or(layer.image.config().input_dim, |c| c.geometry.input_len())
+    }
+
+    /// Elements of a (validated) layer's output, after its pooling.
+    fn layer_output_len(&self, i: usize) -> usize {
+        let outputs = self.layers[i].image.config().outputs;
+        let spatial = &self.spatial[i];
+        match spatial.output_map(outputs) {
+            None => outputs,
+            Some(map) => spatial
+                .pool
+                .and_then(|p| p.output(map))
+                .unwrap_or(map)
+                .len(),
+        }
+    }
+
+    /// How each layer runs across a feature map (dense, or a convolution, and its pooling).
+    pub fn spatial(&self) -> &[Spatial] {
+        &self.spatial
+    }
+
+    /// Refuses a network with a convolution or pooling, naming the first
+    /// such layer: devices run dense layers only, so every path that takes a
+    /// network to hardware (generation, simulation, loading) checks this.
+    pub fn require_dense(&self) -> Result<(), NetworkError> {
+        for (layer, s) in self.spatial.iter().enumerate() {
+            let what = match (s.conv, s.pool) {
+                (Some(c), _) => format!(
+                    "a {k}x{k} convolution (stride {s})",
+                    k = c.geometry.kernel,
+                    s = c.geometry.stride
+                ),
+                (None, Some(p)) => format!("pooled ({})", p.name()),
+                (None, None) => continue,
+            };
+            return Err(NetworkError::HardwareConvolution { layer, what });
+        }
+        Ok(())
     }
 
     /// How real inputs are quantized for the first layer.
@@ -516,14 +717,16 @@ impl Network {
             .collect()
     }
 
-    /// Input dimension of the first layer.
+    /// Elements of the network's input: the first layer's input vector, or
+    /// its input map (HWC) if it is a convolution.
     pub fn input_dim(&self) -> usize {
-        self.layers[0].image.config().input_dim
+        Self::layer_input_len(&self.layers[0], &self.spatial[0])
     }
 
-    /// Outputs of the last layer.
+    /// Elements of the network's output: the last layer's outputs, per
+    /// output pixel (HWC) if it is a convolution.
     pub fn outputs(&self) -> usize {
-        self.layers[self.layers.len() - 1].image.config().outputs
+        self.layer_output_len(self.layers.len() - 1)
     }
 
     /// Real value of one unit of the last layer's outputs (its accumulator
@@ -552,20 +755,28 @@ impl Network {
         self.layers.iter().map(|l| l.image.centroids().len()).sum()
     }
 
-    /// The whole integer pipeline for one int8 input vector.
+    /// The whole integer pipeline for one int8 input vector (an HWC map if
+    /// the first layer is a convolution): per layer, the engine on the
+    /// input vector or on every output pixel's patch, the requantization and
+    /// activation table, then the pooling ([`crate::spatial`]).
     pub fn infer(&self, input: &[i8]) -> Result<NetworkInference, InputError> {
         let mut activations = vec![input.to_vec()];
-        for layer in &self.layers {
+        for (layer, spatial) in self.layers.iter().zip(&self.spatial) {
             let x = activations.last().expect("at least the input");
-            let acc = Reference::new(&layer.image).outputs(x)?;
-            if layer.requantize.is_none() {
+            let reference = Reference::new(&layer.image);
+            let acc = spatial.accumulate(x, |patch| reference.outputs(patch))?;
+            let Some(r) = layer.requantize else {
                 return Ok(NetworkInference {
                     activations,
                     outputs: acc,
                 });
-            }
-            let next = acc.iter().map(|&a| layer.next_activation(a));
-            activations.push(next.collect::<Option<_>>().expect("a requantization"));
+            };
+            let next: Vec<i8> = acc
+                .iter()
+                .map(|&a| layer.next_activation(a).expect("a requantization"))
+                .collect();
+            let n = layer.image.config().outputs;
+            activations.push(spatial.pool(next, n, r.zero_point));
         }
         unreachable!("the last layer has no requantization")
     }
@@ -581,13 +792,13 @@ impl Network {
         best
     }
 
-    /// Serializes the network (`LUTNET` v2, little-endian). The format is
+    /// Serializes the network (`LUTNET` v3, little-endian). The format is
     /// canonical: [`Network::from_bytes`] accepts only what this writes, so
     /// reading a file and writing it back gives the same bytes.
     ///
     /// ```text
     /// magic      8 bytes  "\x89LUTNET\n"
-    /// version    u16      2
+    /// version    u16      3
     /// layers     u16      L >= 1
     /// in_scale   f32      input quantization scale
     /// in_zero    i8       input zero point
@@ -601,15 +812,24 @@ impl Network {
     ///   multiplier i32
     ///   bits       u8     requantized width
     ///   has_table  u8     0 or 1: an activation table follows the image (0 on the last layer)
-    ///   reserved   2 bytes 0
+    ///   kind       u8     0 dense, 1 convolution: a conv block follows the table
+    ///   pool       u8     0 none, 1 MaxPool 2x2, 2 AveragePool 2x2, 3 GlobalAveragePool
     ///   image_len  u32
     ///   image      image_len bytes: a table image (docs/image-format.md)
     ///   table      256 bytes if has_table: entry i (i8) for the requantized value i as i8
+    ///   conv       16 bytes if kind is 1:
+    ///     in_height, in_width, in_channels  u16 each   the input map (HWC)
+    ///     kernel, stride                    u8 each    k (1 to 5), s (1 or 2)
+    ///     pad_top, pad_left, pad_bottom, pad_right  u8 each
+    ///     pad_value                         i8         the input's zero point
+    ///     reserved                          3 bytes 0
     /// crc32      u32      CRC-32 (IEEE) of every byte before it
     /// ```
     ///
-    /// Version 1 (no activation tables; `has_table` was a reserved zero) is
-    /// refused: a reader accepts only the version it knows.
+    /// Versions 1 (no activation tables) and 2 (no convolutions: `kind` and
+    /// `pool` were reserved zeros, so a dense network's v3 file differs from
+    /// its v2 file in the version only) are refused: a reader accepts only
+    /// the version it knows.
     pub fn to_bytes(&self) -> Vec<u8> {
         self.to_bytes_with(|_, layer| layer.image.to_bytes())
     }
@@ -641,12 +861,26 @@ impl Network {
             out.extend_from_slice(&r.multiplier.to_le_bytes());
             out.push(r.bits as u8);
             out.push(layer.activation.is_some() as u8);
-            out.extend_from_slice(&[0; 2]);
+            let spatial = self.spatial[index];
+            out.push(spatial.conv.is_some() as u8);
+            out.push(spatial.pool.map_or(0, |p| p.code()));
             let image = image(index, layer);
             out.extend_from_slice(&(image.len() as u32).to_le_bytes());
             out.extend_from_slice(&image);
             if let Some(table) = &layer.activation {
                 out.extend(table.entries().iter().map(|&e| e as u8));
+            }
+            if let Some(conv) = spatial.conv {
+                let g = conv.geometry;
+                for side in [g.in_height, g.in_width, g.in_channels] {
+                    out.extend_from_slice(&(side as u16).to_le_bytes());
+                }
+                let p = g.padding;
+                for b in [g.kernel, g.stride, p.top, p.left, p.bottom, p.right] {
+                    out.push(b as u8);
+                }
+                out.push(conv.pad_value as u8);
+                out.extend_from_slice(&[0; 3]);
             }
         }
         let crc = crc32fast::hash(&out);
@@ -685,17 +919,25 @@ impl Network {
         // No capacity from the untrusted count: the vector grows with the
         // layers actually present, each at least a layer header long.
         let mut layers = Vec::new();
+        let mut spatial = Vec::new();
         for layer in 0..usize::from(count) {
             let accumulator_scale = f32::from_le_bytes(r.take::<4>("layer header")?);
             let [has, relu, zero_point, shift] = r.take::<4>("layer header")?;
             let multiplier = i32::from_le_bytes(r.take::<4>("layer header")?);
-            let [bits, has_table] = r.take::<2>("layer header")?;
+            let [bits, has_table, kind, pool] = r.take::<4>("layer header")?;
             let bits = u32::from(bits);
-            r.reserved::<2>()?;
+            let pool = match pool {
+                0 => None,
+                code => Some(Pool::from_code(code).ok_or(NetworkError::Field {
+                    field: "pool",
+                    value: u32::from(code),
+                })?),
+            };
             for (field, value) in [
                 ("has_requant", has),
                 ("relu", relu),
                 ("has_table", has_table),
+                ("kind", kind),
             ] {
                 if value > 1 {
                     return Err(NetworkError::Field {
@@ -715,6 +957,35 @@ impl Network {
             } else {
                 None
             };
+            let conv = if kind == 1 {
+                // Checked (geometry, patch length, pad value) by `Network::with_spatial` below.
+                let side =
+                    |r: &mut ByteReader| Ok::<_, NetworkError>(usize::from(r.u16("conv block")?));
+                let (in_height, in_width, in_channels) =
+                    (side(&mut r)?, side(&mut r)?, side(&mut r)?);
+                let [kernel, stride, top, left, bottom, right, pad_value] =
+                    r.take::<7>("conv block")?;
+                r.reserved::<3>()?;
+                Some(Conv {
+                    geometry: ConvGeometry {
+                        in_height,
+                        in_width,
+                        in_channels,
+                        kernel: usize::from(kernel),
+                        stride: usize::from(stride),
+                        padding: Padding {
+                            top: usize::from(top),
+                            left: usize::from(left),
+                            bottom: usize::from(bottom),
+                            right: usize::from(right),
+                        },
+                    },
+                    pad_value: pad_value as i8,
+                })
+            } else {
+                None
+            };
+            spatial.push(Spatial { conv, pool });
             if has == 0 {
                 // The writer writes zeros here: anything else is not canonical.
                 for (field, value) in [
@@ -750,7 +1021,7 @@ impl Network {
         if r.at != body.len() {
             return Err(NetworkError::Length("end of the last layer"));
         }
-        Network::new(input, layers)
+        Network::with_spatial(input, layers, spatial)
     }
 
     /// Writes the network file.
@@ -761,6 +1032,14 @@ impl Network {
             path: path.to_path_buf(),
             source,
         })
+    }
+
+    /// Reads a network file for a device: [`Network::read_from`], then
+    /// [`Network::require_dense`] (devices do not run convolutions yet).
+    pub fn read_for_device(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
+        let network = Self::read_from(path)?;
+        network.require_dense()?;
+        Ok(network)
     }
 
     /// Reads and checks a network file.
@@ -1331,19 +1610,28 @@ mod tests {
         );
     }
 
-    /// Version 1 files (before activation tables) are refused, saying to recompile.
+    /// Version 1 files (before activation tables) and version 2 files
+    /// (before convolutions) are refused, saying to recompile.
     #[test]
-    fn version_1_files_are_refused_with_a_hint() {
+    fn older_versions_are_refused_with_a_hint() {
         let mut bytes = random_network(&small(), 5).unwrap().to_bytes();
-        bytes[8..10].copy_from_slice(&1u16.to_le_bytes());
-        fix_crc(&mut bytes);
-        let e = Network::from_bytes(&bytes).unwrap_err();
-        assert!(matches!(e, NetworkError::UnsupportedVersion(1)), "{e}");
-        let e = e.to_string();
-        assert!(e.contains("version 1 is not supported"), "{e}");
-        assert!(e.contains("reads version 2 only"), "{e}");
-        assert!(e.contains("recompile the network"), "{e}");
-        bytes[8..10].copy_from_slice(&3u16.to_le_bytes());
+        for version in [1u16, 2] {
+            bytes[8..10].copy_from_slice(&version.to_le_bytes());
+            fix_crc(&mut bytes);
+            let e = Network::from_bytes(&bytes).unwrap_err();
+            assert!(
+                matches!(e, NetworkError::UnsupportedVersion(v) if v == version),
+                "{e}"
+            );
+            let e = e.to_string();
+            assert!(
+                e.contains(&format!("version {version} is not supported")),
+                "{e}"
+            );
+            assert!(e.contains("reads version 3 only"), "{e}");
+            assert!(e.contains("recompile the network"), "{e}");
+        }
+        bytes[8..10].copy_from_slice(&4u16.to_le_bytes());
         fix_crc(&mut bytes);
         let e = Network::from_bytes(&bytes).unwrap_err().to_string();
         assert!(e.contains("newer lutgen"), "{e}");

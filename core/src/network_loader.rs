@@ -1,5 +1,5 @@
 //! The network device's loader: how the bytes of a network file (`LUTNET`
-//! v2, [`Network::to_bytes`](crate::Network::to_bytes)), as they arrive in
+//! v3, [`Network::to_bytes`](crate::Network::to_bytes)), as they arrive in
 //! file order, become writes to the network top's memories.
 //!
 //! This is to a network what [`crate::loader`] is to one image, and it is

@@ -16,6 +16,14 @@ pub enum InputError {
     Length { expected: usize, got: usize },
     #[error("input element {index} is {value}, outside the {bits}-bit activation range")]
     Range { index: usize, value: i64, bits: u32 },
+    #[error("input feature map has {got} elements but the convolution takes {expected} ({height}x{width}x{channels}, HWC)")]
+    Map {
+        expected: usize,
+        got: usize,
+        height: usize,
+        width: usize,
+        channels: usize,
+    },
 }
 
 /// One inference with its intermediate stages, for per-stage traces.

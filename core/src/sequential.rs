@@ -84,6 +84,8 @@ impl std::fmt::Display for Schedule {
 pub enum SequentialError {
     #[error("a sequential device needs at least one layer")]
     Empty,
+    #[error(transparent)]
+    Network(#[from] crate::network::NetworkError),
     #[error(
         "a sequential device runs at most {MAX_LAYERS} layers (the load port's layer field is \
          4 bits), not {0}"
@@ -412,6 +414,7 @@ impl SequentialPlan {
     /// else (scales, requantization, activation tables) as it is. Its walk
     /// writes exactly [`load_words`](Self::load_words).
     pub fn load_file(&self, network: &Network) -> Result<Vec<u8>, SequentialError> {
+        network.require_dense()?;
         self.fit(&network.configs())?;
         let padded = network
             .layers()
@@ -426,6 +429,7 @@ impl SequentialPlan {
     /// built for this plan: each layer's padded image under its layer field,
     /// then its requantization (as [`crate::memory_map::network_load_words`]).
     pub fn load_words(&self, network: &Network) -> Result<Vec<LoadWord>, SequentialError> {
+        network.require_dense()?;
         self.fit(&network.configs())?;
         let mut words = Vec::new();
         for (index, layer) in network.layers().iter().enumerate() {

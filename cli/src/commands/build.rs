@@ -91,7 +91,7 @@ pub fn run(args: &BuildArgs) -> Result<(), BoardError> {
                         .into(),
                 ));
             }
-            let network = Network::read_from(path).map_err(|e| {
+            let network = Network::read_for_device(path).map_err(|e| {
                 BoardError::Usage(format!(
                     "--network {}: {e} (give a network file written by `lutgen compile`)",
                     path.display()

@@ -161,6 +161,9 @@ pub fn score_quantized(
     device_vectors: usize,
 ) -> Result<Score, Error> {
     score_with(network, inputs, labels, device_vectors, |vectors| {
+        network
+            .require_dense()
+            .map_err(|e| Error::Compile(e.into()))?;
         let run = run_network_top(
             network,
             vectors,

@@ -189,6 +189,9 @@ fn score_on_board(
     device_vectors: usize,
 ) -> Result<Score, Error> {
     score_with(network, inputs, labels, device_vectors, |vectors| {
+        network
+            .require_dense()
+            .map_err(|e| Error::Compile(e.into()))?;
         let board_error = |e: lutgen_driver::DriverError| Error::Usage(format!("{port}: {e}"));
         let transport = lutgen_driver::transport::serial::SerialTransport::open(port, args.baud)
             .map_err(|e| Error::Usage(e.to_string()))?;

@@ -50,7 +50,8 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             "--network takes its layers from the network file: drop the engine flags".into(),
         ));
     }
-    let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    let network =
+        lutgen_core::Network::read_for_device(path).map_err(|e| Error::Compile(e.into()))?;
     let layers = network.configs();
     let (verilog, module) = match args.schedule {
         _ if args.device => (

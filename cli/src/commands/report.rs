@@ -97,7 +97,7 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
     }
     let layers = match &args.network {
         Some(path) => {
-            let network = Network::read_from(path).map_err(|e| {
+            let network = Network::read_for_device(path).map_err(|e| {
                 BoardError::Usage(format!(
                     "--network {}: {e} (give a network file written by `lutgen compile`)",
                     path.display()

@@ -58,7 +58,7 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }
-    let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    let network = Network::read_for_device(path).map_err(|e| Error::Compile(e.into()))?;
     let first = network.layers()[0].image.config().activation_bits;
     let quantization = network.input_quantization();
     let mut input_kind = "random int8";
