@@ -99,6 +99,31 @@ pub fn table(report: &Report) -> String {
     s
 }
 
+/// How many of `total` rows ran on the device and whether they agree with
+/// the reference; with none run (`--device-limit 0`), that the figures are
+/// the integer reference's alone (no agreement is claimed).
+pub(crate) fn device_sentence(
+    device_rows: usize,
+    total: usize,
+    all_match: bool,
+    rows: &str,
+) -> String {
+    if device_rows == 0 {
+        return format!(
+            "None of the {total} {rows} ran on the device (`--device-limit 0`): the LUT \
+             figures are the integer reference's"
+        );
+    }
+    format!(
+        "{device_rows} of {total} {rows} ran on the device; {}",
+        if all_match {
+            "on every one the device's outputs equal the reference's bit for bit"
+        } else {
+            "SOME DEVICE ROWS DISAGREE WITH THE REFERENCE (see device_matches_reference)"
+        }
+    )
+}
+
 /// The report as a Markdown page: what was evaluated, how, the table, and
 /// the plot if one was written.
 pub fn markdown(report: &Report) -> String {
@@ -113,7 +138,7 @@ pub fn markdown(report: &Report) -> String {
          {:.2} points), tables calibrated on {} calibration vectors. `table bytes` counts the \
          int8 table entries of every layer (centroids not included); `x int8 weights` divides \
          it by the {} int8 weight bytes of the dense model.\n\n\
-         {}. {} of {} rows ran on the device; {}.\n\n{}{plot}",
+         {}. {}.\n\n{}{plot}",
         report.model,
         report.command,
         report.test_vectors,
@@ -121,13 +146,7 @@ pub fn markdown(report: &Report) -> String {
         report.calibration_vectors,
         report.rows.first().map_or(0, |r| r.weight_bytes_int8),
         NOTE,
-        device_rows,
-        report.rows.len(),
-        if all_match {
-            "on every one the device's outputs equal the reference's bit for bit"
-        } else {
-            "SOME DEVICE ROWS DISAGREE WITH THE REFERENCE (see device_matches_reference)"
-        },
+        device_sentence(device_rows, report.rows.len(), all_match, "rows"),
         table(report)
     )
 }
@@ -283,6 +302,17 @@ pub fn plot(path: &Path, report: &Report) -> Result<(), CompileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_device_row_claims_no_agreement() {
+        let none = device_sentence(0, 4, true, "rows");
+        assert!(
+            none.contains("None of the 4 rows") && !none.contains("bit for bit"),
+            "{none}"
+        );
+        assert!(device_sentence(4, 4, true, "rows").ends_with("bit for bit"));
+        assert!(device_sentence(3, 4, false, "rows").contains("DISAGREE"));
+    }
 
     #[test]
     fn accuracy_uses_the_lowest_index_on_ties() {

@@ -3,7 +3,7 @@
 //! per method; as a table, Markdown and a plot. `lutgen suite` runs it.
 
 use crate::error::CompileError;
-use crate::eval::{method_color, method_marker, pct, plot_error};
+use crate::eval::{device_sentence, method_color, method_marker, pct, plot_error};
 use crate::options::{LayerShape, Method};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -396,8 +396,7 @@ pub fn markdown(report: &SuiteReport) -> String {
          {} x the int8 weight bytes: {} (a layer's tables are K / V times its int8 \
          weights), {}-bit tables{}. Tables are calibrated and trained on the {} training rows of the training split; \
          the {} validation rows ({}) are held apart; {} test vectors (one is {:.2} points).\n\n\
-         The gap is float minus device accuracy on the test split, in points. {}. {} of {} compiled \
-         rows ran on the device; {}.\n\n\
+         The gap is float minus device accuracy on the test split, in points. {}. {}.\n\n\
          ## Gap per method\n\n{}\n\
          ## Models\n\n{}\n\
          ## Every row\n\n{}{plot}",
@@ -425,13 +424,7 @@ pub fn markdown(report: &SuiteReport) -> String {
         report.test_vectors,
         100.0 / report.test_vectors.max(1) as f64,
         report.note,
-        device_rows,
-        compiled,
-        if all_match {
-            "on every one the device's outputs equal the reference's bit for bit"
-        } else {
-            "SOME DEVICE ROWS DISAGREE WITH THE REFERENCE (see device_matches_reference)"
-        },
+        device_sentence(device_rows, compiled, all_match, "compiled rows"),
         summary_table(report),
         models_table(report),
         rows_table(report),

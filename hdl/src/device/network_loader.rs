@@ -1,4 +1,4 @@
-//! [`NetworkFileLoader`]: takes a network file's bytes (`LUTNET` v2) in
+//! [`NetworkFileLoader`]: takes a network file's bytes (`LUTNET` v3) in
 //! file order and writes the network top's memories itself.
 //!
 //! It is the hardware of [`lutgen_core::network_loader::NetworkLoader`],
