@@ -217,6 +217,29 @@ pub struct ImageLoader {
     // (their sections never occur, so they would only hold 0).
     tree_mask: Constant<Bits<32>>,
     splits_mask: Constant<Bits<64>>,
+    // Whether any section packs several elements a word (R > 1), as a mask
+    // on the packing registers: without one, the word so far, its count and
+    // the shift are constant 0 and synthesis drops the shifter.
+    pack_mask: Constant<Bits<32>>,
+    // Whether any section's range is narrower than its elements can hold:
+    // without one, no element can be out of range and the range compare
+    // (the keys and their two comparators) is constant false.
+    range_checked: Constant<Bit>,
+    // The elements' widest value (8 bits a byte of the widest element), as
+    // a mask on the decoded value.
+    element_mask: Constant<Bits<32>>,
+}
+
+/// Whether `s`'s range excludes a value its elements can hold (so the
+/// loader must compare each element with it).
+fn range_is_checked(s: &Section) -> bool {
+    let bits = 8 * s.element_bytes;
+    let (lowest, highest) = if s.signed {
+        (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+    } else {
+        (0, (1i64 << bits) - 1)
+    };
+    s.min > lowest || s.max < highest
 }
 
 /// The smallest all-ones mask that covers `max` (0 for 0), at most 32 bits.
@@ -353,6 +376,26 @@ impl ImageLoader {
                 .into(),
             ),
             tree_mask: Constant::new(if tree { 0xFFFF_FFFF_u64 } else { 0 }.into()),
+            pack_mask: Constant::new(
+                if loader.sections().iter().any(|s| s.pack > 1) {
+                    0xFFFF_FFFF_u64
+                } else {
+                    0
+                }
+                .into(),
+            ),
+            range_checked: Constant::new(loader.sections().iter().any(range_is_checked)),
+            element_mask: Constant::new(
+                covering_mask(
+                    loader
+                        .sections()
+                        .iter()
+                        .map(|s| (1u64 << (8 * s.element_bytes)) - 1)
+                        .max()
+                        .unwrap_or(0),
+                )
+                .into(),
+            ),
             splits_mask: Constant::new(if tree { u64::MAX } else { 0 }.into()),
             // `mask_index + 1` reaches V.
             mask_index_mask: Constant::new(
@@ -469,6 +512,7 @@ impl Logic for ImageLoader {
         if self.desc.q.val().get_bits::<8>(352) == 2 {
             self.raw.next = self.element.q.val() >> 16;
         }
+        self.raw.next = self.raw.val() & self.element_mask.val();
         self.key.next = self.raw.val();
         if self.desc.q.val().get_bit(368) {
             self.key.next = self.raw.val() ^ self.sign_bit.val();
@@ -587,12 +631,13 @@ impl Logic for ImageLoader {
                 self.state.d.next = LoaderState::Check;
             }
             LoaderState::Check => {
-                self.out_of_range.d.next = (self.key_r.q.val()
+                self.out_of_range.d.next = ((self.key_r.q.val()
                     < self.desc.q.val().get_bits::<32>(32))
-                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64));
+                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64)))
+                    & self.range_checked.val();
                 self.shifted.d.next = (self.value_r.q.val()
                     & self.desc.q.val().get_bits::<32>(392))
-                    << self.pack_shift.q.val();
+                    << (self.pack_shift.q.val() & self.pack_mask.val().get_bits::<8>(0));
                 self.state.d.next = LoaderState::Commit;
             }
             LoaderState::Commit => {
@@ -660,10 +705,13 @@ impl Logic for ImageLoader {
                 self.pack_shift.d.next = 0.into();
                 if self.mid_word.val() {
                     self.strobe.d.next = false;
-                    self.word_so_far.d.next = self.word_so_far.q.val() | self.shifted.q.val();
-                    self.pack_count.d.next = self.pack_count.q.val() + 1;
-                    self.pack_shift.d.next =
-                        self.pack_shift.q.val() + self.desc.q.val().get_bits::<8>(384);
+                    self.word_so_far.d.next =
+                        (self.word_so_far.q.val() | self.shifted.q.val()) & self.pack_mask.val();
+                    self.pack_count.d.next =
+                        (self.pack_count.q.val() + 1) & self.pack_mask.val().get_bits::<8>(0);
+                    self.pack_shift.d.next = (self.pack_shift.q.val()
+                        + self.desc.q.val().get_bits::<8>(384))
+                        & self.pack_mask.val().get_bits::<8>(0);
                     self.inner.d.next = self.inner.q.val();
                     self.address.d.next = self.address.q.val();
                     self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
