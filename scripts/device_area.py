@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Per-block SB_LUT4 / SB_CARRY / flip-flops of a device from a yosys
-`synth_ice40 -noflatten` stat (the build directory's top.v):
+"""Per-block SB_LUT4 / SB_CARRY / flip-flops of a device from a yosys stat
+of the build directory's top.v, either with the blocks kept apart
+(scripts/device_area.ys) or not flattened at all:
 
+    yosys -q -s scripts/device_area.ys
+    python3 scripts/device_area.py blocks_stat.txt
     yosys -q -p "read_verilog top.v; synth_ice40 -noflatten -top lutgen_board; \
         tee -q -o noflatten_stat.txt stat"
     python3 scripts/device_area.py noflatten_stat.txt
@@ -22,8 +25,8 @@ BLOCKS = [
     ("receiver", re.compile(r"^lutgen_device\$core\$receiver(\$|$)")),
     ("queues and buffer", re.compile(r"^lutgen_device\$core\$(jobs|replies|buffer|trace_fifos\$0)(\$|$)")),
     ("uart", re.compile(r"^lutgen_device\$uart_(rx|tx)(\$|$)")),
-    ("core glue", re.compile(r"^lutgen_device\$core(\$|$)")),
-    ("top, PLL", re.compile(r".")),
+    # With device_area.ys the core is flattened into the top.
+    ("core glue, top, PLL", re.compile(r".")),
 ]
 
 

@@ -189,6 +189,12 @@ pub struct ImageLoader {
     shifted: DFF<Bits<32>>,
     pack_end: DFF<Bit>,
     mid_word: Signal<Local, Bit>,
+    // The walk's next address, from one adder: the address plus the inner
+    // step (or carry at an inner run's end), or at a row's end the row's
+    // base plus the row step (or the group step at a group's end).
+    walk_from: Signal<Local, Bits<32>>,
+    walk_step: Signal<Local, Bits<32>>,
+    walk_sum: Signal<Local, Bits<32>>,
     // The byte's element, once complete: as stored, sign-extended, and its key.
     assembled: Signal<Local, Bits<32>>,
     raw: Signal<Local, Bits<32>>,
@@ -332,6 +338,9 @@ impl ImageLoader {
             shifted: Default::default(),
             pack_end: Default::default(),
             mid_word: Default::default(),
+            walk_from: Default::default(),
+            walk_step: Default::default(),
+            walk_sum: Default::default(),
             assembled: Default::default(),
             raw: Default::default(),
             key: Default::default(),
@@ -554,6 +563,20 @@ impl Logic for ImageLoader {
         }
 
         self.mid_word.next = !self.pack_end.q.val() & !self.position_end.q.val();
+        self.walk_from.next = self.address.q.val();
+        self.walk_step.next = self.desc.q.val().get_bits::<32>(160);
+        if self.inner_end.q.val() {
+            self.walk_step.next = self.desc.q.val().get_bits::<32>(192);
+        }
+        if self.position_end.q.val() {
+            self.walk_from.next = self.row_base.q.val();
+            self.walk_step.next = self.desc.q.val().get_bits::<32>(256);
+            if self.row_end.q.val() {
+                self.walk_step.next = self.desc.q.val().get_bits::<32>(320);
+            }
+        }
+        self.walk_sum.next =
+            (self.walk_from.val() + self.walk_step.val()) & self.address_mask.val();
         match self.state.q.val() {
             LoaderState::Accept => {
                 if self.take.q.val()
@@ -668,35 +691,21 @@ impl Logic for ImageLoader {
                         self.mask_index.d.next = 0.into();
                         self.state.d.next = LoaderState::MaskStart;
                     }
+                    self.row_base.d.next = self.walk_sum.val();
+                    self.address.d.next = self.walk_sum.val();
                     if self.row_end.q.val() {
                         self.row.d.next = 0.into();
-                        self.row_base.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(320))
-                            & self.address_mask.val();
-                        self.address.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(320))
-                            & self.address_mask.val();
                     } else {
                         self.row.d.next = (self.row.q.val() + 1) & self.count_mask.val();
-                        self.row_base.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(256))
-                            & self.address_mask.val();
-                        self.address.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(256))
-                            & self.address_mask.val();
                     }
                 } else if self.inner_end.q.val() {
                     self.inner.d.next = 0.into();
                     self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
-                    self.address.d.next = (self.address.q.val()
-                        + self.desc.q.val().get_bits::<32>(192))
-                        & self.address_mask.val();
+                    self.address.d.next = self.walk_sum.val();
                 } else {
                     self.inner.d.next = (self.inner.q.val() + 1) & self.count_mask.val();
                     self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
-                    self.address.d.next = (self.address.q.val()
-                        + self.desc.q.val().get_bits::<32>(160))
-                        & self.address_mask.val();
+                    self.address.d.next = self.walk_sum.val();
                 }
                 // A packed word not complete yet (nor its row): keep its
                 // fields, count the element, write nothing, hold the address.
