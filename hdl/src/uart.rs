@@ -43,6 +43,13 @@ pub struct UartRx {
     line: Signal<Local, Bit>,
     bit_reload: Constant<BitCounter>,
     half_reload: Constant<BitCounter>,
+    // The counter's width: it counts down from at most `bit_reload`.
+    counter_mask: Constant<BitCounter>,
+}
+
+/// The smallest all-ones mask covering a count down from `clocks_per_bit - 1`.
+fn counter_mask(clocks_per_bit: u32) -> u64 {
+    u64::from(u16::MAX >> (clocks_per_bit - 1).leading_zeros().saturating_sub(16))
 }
 
 impl UartRx {
@@ -65,6 +72,7 @@ impl UartRx {
             line: Default::default(),
             bit_reload: Constant::new(u64::from(clocks_per_bit - 1).into()),
             half_reload: Constant::new(u64::from(clocks_per_bit / 2 - 1).into()),
+            counter_mask: Constant::new(counter_mask(clocks_per_bit).into()),
         }
     }
 }
@@ -82,7 +90,7 @@ impl Logic for UartRx {
         self.valid.next = self.valid_r.q.val();
         self.data.next = self.shift.q.val();
         if self.counter.q.val() != 0 {
-            self.counter.d.next = self.counter.q.val() - 1;
+            self.counter.d.next = (self.counter.q.val() - 1) & self.counter_mask.val();
         }
         match self.state.q.val() {
             RxState::Idle => {
@@ -140,6 +148,7 @@ pub struct UartTx {
     left: DFF<Bits<4>>,
     counter: DFF<BitCounter>,
     bit_reload: Constant<BitCounter>,
+    counter_mask: Constant<BitCounter>,
 }
 
 impl UartTx {
@@ -158,6 +167,7 @@ impl UartTx {
             left: Default::default(),
             counter: Default::default(),
             bit_reload: Constant::new(u64::from(clocks_per_bit - 1).into()),
+            counter_mask: Constant::new(counter_mask(clocks_per_bit).into()),
         }
     }
 }
@@ -180,7 +190,7 @@ impl Logic for UartTx {
             self.left.d.next = self.left.q.val() - 1;
             self.counter.d.next = self.bit_reload.val();
         } else {
-            self.counter.d.next = self.counter.q.val() - 1;
+            self.counter.d.next = (self.counter.q.val() - 1) & self.counter_mask.val();
         }
     }
 }

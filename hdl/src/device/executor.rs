@@ -99,17 +99,26 @@ pub struct Executor {
     skip_r: DFF<Bits<32>>,
     skip_all: DFF<Bit>,
     job_kind: Signal<Local, Bits<8>>,
+    // How far the read pointer moves this cycle (one adder for every move).
+    advance: Signal<Local, Bits<16>>,
     skip: Signal<Local, Bits<32>>,
     reset_cycles: Constant<Bits<8>>,
+    // The loader's offset never passes the longest file the device loads:
+    // its width as a mask, so the offset arithmetic is no wider (a load
+    // offset with a bit above it is a gap).
+    offset_mask: Constant<Bits<32>>,
     ident_len: Constant<Bits<16>>,
     result_bytes: Constant<Bits<16>>,
     trace_layer: DFF<Bits<4>>,
 }
 
 impl Executor {
-    /// The executor of a device whose identify reply is `ident_len` bytes
-    /// and whose results for one vector are `result_bytes` bytes.
-    pub fn new(ident_len: usize, result_bytes: usize) -> Self {
+    /// The executor of a device whose identify reply is `ident_len` bytes,
+    /// whose results for one vector are `result_bytes` bytes and whose
+    /// longest image (or network) file is `file_len` bytes.
+    pub fn new(ident_len: usize, result_bytes: usize, file_len: u32) -> Self {
+        let bits = 32 - file_len.leading_zeros();
+        let offset_mask = u32::MAX.checked_shr(32 - bits).unwrap_or(0);
         Executor {
             clock: Default::default(),
             job: Default::default(),
@@ -151,8 +160,10 @@ impl Executor {
             skip_r: Default::default(),
             skip_all: Default::default(),
             job_kind: Default::default(),
+            advance: Default::default(),
             skip: Default::default(),
             reset_cycles: Constant::new(RESET_CYCLES.into()),
+            offset_mask: Constant::new(u64::from(offset_mask).into()),
             ident_len: Constant::new((ident_len as u64).into()),
             result_bytes: Constant::new((result_bytes as u64).into()),
             trace_layer: Default::default(),
@@ -203,7 +214,11 @@ impl Logic for Executor {
         self.idle.next = self.exec.q.val() == ExecState::Idle;
 
         self.job_kind.next = self.job_r.q.val().get_bits::<8>(0);
-        self.skip.next = self.loader_offset.val() - self.load_word.q.val();
+        self.advance.next = 0.into();
+        // Bytes the loader already has (when there is no gap: the offset
+        // is then at most the loader's, so within the mask).
+        self.skip.next =
+            (self.loader_offset.val() - self.load_word.q.val()) & self.offset_mask.val();
         match self.exec.q.val() {
             ExecState::Idle => {
                 // Take the next job; decode it the next cycle.
@@ -217,7 +232,6 @@ impl Logic for Executor {
                 self.exec.d.next = ExecState::Idle;
                 self.job_seq.d.next = self.job_r.q.val().get_bits::<8>(8);
                 self.job_code.d.next = self.job_kind.val();
-                self.remaining.d.next = self.job_r.q.val().get_bits::<16>(16);
                 if ((self.job_kind.val() == 5) | (self.job_kind.val() == 6))
                     & !self.loader_loaded.val()
                 {
@@ -230,8 +244,7 @@ impl Logic for Executor {
                         | (bit_cast::<48, 8>(7.into()) << 32)
                         | (bit_cast::<48, 8>(self.job_kind.val()) << 40)
                         | 0xFF;
-                    self.read_pointer.d.next =
-                        self.read_pointer.q.val() + self.job_r.q.val().get_bits::<16>(16);
+                    self.advance.next = self.job_r.q.val().get_bits::<16>(16);
                 } else if self.job_kind.val() == 5 {
                     self.reply_write.next = true;
                     self.reply_data.next = (bit_cast::<48, 8>(self.job_r.q.val().get_bits::<8>(8))
@@ -272,8 +285,7 @@ impl Logic for Executor {
             ExecState::FeedWait => {
                 self.engine_in_valid.next = true;
                 if self.engine_in_ready.val() {
-                    self.read_pointer.d.next = self.read_pointer.q.val() + 1;
-                    self.remaining.d.next = self.remaining.q.val() - 1;
+                    self.advance.next = 1.into();
                     if self.remaining.q.val() == 1 {
                         self.exec.d.next = ExecState::Idle;
                     } else {
@@ -304,8 +316,7 @@ impl Logic for Executor {
                 self.exec.d.next = ExecState::LoadHeadWait;
             }
             ExecState::LoadHeadWait => {
-                self.read_pointer.d.next = self.read_pointer.q.val() + 1;
-                self.remaining.d.next = self.remaining.q.val() - 1;
+                self.advance.next = 1.into();
                 self.load_word.d.next = (self.load_word.q.val() >> 8)
                     | (bit_cast::<32, 8>(self.buffer_data.val()) << 24);
                 self.header_left.d.next = self.header_left.q.val() - 1;
@@ -321,7 +332,9 @@ impl Logic for Executor {
                 // three cycles (the loader does not move meanwhile).
                 self.restarts.d.next = (self.load_word.q.val() == 0)
                     & ((self.loader_offset.val() == 0) | self.loader_loaded.val());
-                self.gap.d.next = self.load_word.q.val() > self.loader_offset.val();
+                self.gap.d.next = ((self.load_word.q.val() & !self.offset_mask.val()) != 0)
+                    | ((self.load_word.q.val() & self.offset_mask.val())
+                        > (self.loader_offset.val() & self.offset_mask.val()));
                 self.skip_r.d.next = self.skip.val();
                 self.exec.d.next = ExecState::LoadSkip;
             }
@@ -336,8 +349,7 @@ impl Logic for Executor {
                     self.loader_restart.next = true;
                 } else if self.gap.q.val() {
                     self.refused.next = true;
-                    self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
-                    self.remaining.d.next = 0.into();
+                    self.advance.next = self.remaining.q.val();
                     self.reply_write.next = true;
                     self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8)
                         | (bit_cast::<48, 8>(2.into()) << 16)
@@ -346,14 +358,10 @@ impl Logic for Executor {
                         | 0xFF;
                     self.exec.d.next = ExecState::Idle;
                 } else if self.skip_all.q.val() {
-                    self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
-                    self.remaining.d.next = 0.into();
+                    self.advance.next = self.remaining.q.val();
                     self.exec.d.next = ExecState::LoadFinish;
                 } else {
-                    self.read_pointer.d.next =
-                        self.read_pointer.q.val() + self.skip_r.q.val().get_bits::<16>(0);
-                    self.remaining.d.next =
-                        self.remaining.q.val() - self.skip_r.q.val().get_bits::<16>(0);
+                    self.advance.next = self.skip_r.q.val().get_bits::<16>(0);
                 }
             }
             ExecState::LoadRead => {
@@ -366,8 +374,7 @@ impl Logic for Executor {
             }
             ExecState::LoadWait => {
                 self.loader_byte_valid.next = true;
-                self.read_pointer.d.next = self.read_pointer.q.val() + 1;
-                self.remaining.d.next = self.remaining.q.val() - 1;
+                self.advance.next = 1.into();
                 self.exec.d.next = ExecState::LoadRead;
                 if self.remaining.q.val() == 1 {
                     self.exec.d.next = ExecState::LoadFinish;
@@ -388,8 +395,7 @@ impl Logic for Executor {
             }
             ExecState::LoadFail => {
                 // Skip the rest of the frame, report the fault and forget the load.
-                self.read_pointer.d.next = self.read_pointer.q.val() + self.remaining.q.val();
-                self.remaining.d.next = 0.into();
+                self.advance.next = self.remaining.q.val();
                 self.loader_abandon.next = true;
                 self.refused.next = true;
                 self.reply_write.next = true;
@@ -409,8 +415,7 @@ impl Logic for Executor {
                 // Select the layer, arm the capture, queue the reply, feed the vector.
                 self.trace_layer.d.next = self.buffer_data.val().get_bits::<4>(0);
                 self.trace_start.next = true;
-                self.read_pointer.d.next = self.read_pointer.q.val() + 1;
-                self.remaining.d.next = self.remaining.q.val() - 1;
+                self.advance.next = 1.into();
                 self.reply_write.next = true;
                 self.reply_data.next = (bit_cast::<48, 8>(self.job_seq.q.val()) << 8)
                     | (bit_cast::<48, 16>(self.job_r.q.val().get_bits::<16>(32)) << 16)
@@ -428,6 +433,12 @@ impl Logic for Executor {
                 }
             }
         }
+        // Every byte the read pointer passes is one fewer remaining.
+        self.read_pointer.d.next = self.read_pointer.q.val() + self.advance.val();
+        self.remaining.d.next = self.remaining.q.val() - self.advance.val();
+        if self.exec.q.val() == ExecState::Dispatch {
+            self.remaining.d.next = self.job_r.q.val().get_bits::<16>(16);
+        }
     }
 }
 
@@ -438,6 +449,9 @@ mod tests {
 
     #[test]
     fn verilog_is_lint_clean() {
-        crate::lint::assert_block_is_clean("executor", &mut Executor::new(protocol::IDENT_LEN, 16));
+        crate::lint::assert_block_is_clean(
+            "executor",
+            &mut Executor::new(protocol::IDENT_LEN, 16, 5248),
+        );
     }
 }

@@ -70,6 +70,8 @@ pub struct DeviceCore {
     refused_p: DFF<Bit>,
     vector_p: DFF<Bit>,
     clear_p: DFF<Bit>,
+    // Frames rejected this cycle (0, 1 or 2): one adder for the counter.
+    rejected_step: Signal<Local, Bits<32>>,
     // The loader's outputs, whichever it is.
     loader_ready: Signal<Local, Bit>,
     loader_offset: Signal<Local, Bits<32>>,
@@ -128,7 +130,11 @@ impl DeviceCore {
             jobs: Default::default(),
             replies: Default::default(),
             receiver: FrameReceiver::new(device),
-            executor: Executor::new(device.ident().to_bytes().len(), 4 * device.last().outputs),
+            executor: Executor::new(
+                device.ident().to_bytes().len(),
+                4 * device.last().outputs,
+                device.ident().image_bytes,
+            ),
             trace_fifos: if device.is_network() {
                 vec![TraceFifo::default()]
             } else {
@@ -154,6 +160,7 @@ impl DeviceCore {
             refused_p: Default::default(),
             vector_p: Default::default(),
             clear_p: Default::default(),
+            rejected_step: Default::default(),
             loader_ready: Default::default(),
             loader_offset: Default::default(),
             loader_loaded: Default::default(),
@@ -321,11 +328,10 @@ impl Logic for DeviceCore {
         if self.received_p.q.val() {
             self.frames_received.d.next = self.frames_received.q.val() + 1;
         }
+        self.rejected_step.next = bit_cast::<32, 1>(self.rejected_p.q.val().into())
+            + bit_cast::<32, 1>(self.refused_p.q.val().into());
         if self.rejected_p.q.val() | self.refused_p.q.val() {
-            self.frames_rejected.d.next = self.frames_rejected.q.val() + 1;
-        }
-        if self.rejected_p.q.val() & self.refused_p.q.val() {
-            self.frames_rejected.d.next = self.frames_rejected.q.val() + 2;
+            self.frames_rejected.d.next = self.frames_rejected.q.val() + self.rejected_step.val();
         }
         if self.vector_p.q.val() {
             self.vectors.d.next = self.vectors.q.val() + 1;

@@ -189,6 +189,12 @@ pub struct ImageLoader {
     shifted: DFF<Bits<32>>,
     pack_end: DFF<Bit>,
     mid_word: Signal<Local, Bit>,
+    // The walk's next address, from one adder: the address plus the inner
+    // step (or carry at an inner run's end), or at a row's end the row's
+    // base plus the row step (or the group step at a group's end).
+    walk_from: Signal<Local, Bits<32>>,
+    walk_step: Signal<Local, Bits<32>>,
+    walk_sum: Signal<Local, Bits<32>>,
     // The byte's element, once complete: as stored, sign-extended, and its key.
     assembled: Signal<Local, Bits<32>>,
     raw: Signal<Local, Bits<32>>,
@@ -217,6 +223,29 @@ pub struct ImageLoader {
     // (their sections never occur, so they would only hold 0).
     tree_mask: Constant<Bits<32>>,
     splits_mask: Constant<Bits<64>>,
+    // Whether any section packs several elements a word (R > 1), as a mask
+    // on the packing registers: without one, the word so far, its count and
+    // the shift are constant 0 and synthesis drops the shifter.
+    pack_mask: Constant<Bits<32>>,
+    // Whether any section's range is narrower than its elements can hold:
+    // without one, no element can be out of range and the range compare
+    // (the keys and their two comparators) is constant false.
+    range_checked: Constant<Bit>,
+    // The elements' widest value (8 bits a byte of the widest element), as
+    // a mask on the decoded value.
+    element_mask: Constant<Bits<32>>,
+}
+
+/// Whether `s`'s range excludes a value its elements can hold (so the
+/// loader must compare each element with it).
+fn range_is_checked(s: &Section) -> bool {
+    let bits = 8 * s.element_bytes;
+    let (lowest, highest) = if s.signed {
+        (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+    } else {
+        (0, (1i64 << bits) - 1)
+    };
+    s.min > lowest || s.max < highest
 }
 
 /// The smallest all-ones mask that covers `max` (0 for 0), at most 32 bits.
@@ -309,6 +338,9 @@ impl ImageLoader {
             shifted: Default::default(),
             pack_end: Default::default(),
             mid_word: Default::default(),
+            walk_from: Default::default(),
+            walk_step: Default::default(),
+            walk_sum: Default::default(),
             assembled: Default::default(),
             raw: Default::default(),
             key: Default::default(),
@@ -353,6 +385,26 @@ impl ImageLoader {
                 .into(),
             ),
             tree_mask: Constant::new(if tree { 0xFFFF_FFFF_u64 } else { 0 }.into()),
+            pack_mask: Constant::new(
+                if loader.sections().iter().any(|s| s.pack > 1) {
+                    0xFFFF_FFFF_u64
+                } else {
+                    0
+                }
+                .into(),
+            ),
+            range_checked: Constant::new(loader.sections().iter().any(range_is_checked)),
+            element_mask: Constant::new(
+                covering_mask(
+                    loader
+                        .sections()
+                        .iter()
+                        .map(|s| (1u64 << (8 * s.element_bytes)) - 1)
+                        .max()
+                        .unwrap_or(0),
+                )
+                .into(),
+            ),
             splits_mask: Constant::new(if tree { u64::MAX } else { 0 }.into()),
             // `mask_index + 1` reaches V.
             mask_index_mask: Constant::new(
@@ -469,6 +521,7 @@ impl Logic for ImageLoader {
         if self.desc.q.val().get_bits::<8>(352) == 2 {
             self.raw.next = self.element.q.val() >> 16;
         }
+        self.raw.next = self.raw.val() & self.element_mask.val();
         self.key.next = self.raw.val();
         if self.desc.q.val().get_bit(368) {
             self.key.next = self.raw.val() ^ self.sign_bit.val();
@@ -510,6 +563,20 @@ impl Logic for ImageLoader {
         }
 
         self.mid_word.next = !self.pack_end.q.val() & !self.position_end.q.val();
+        self.walk_from.next = self.address.q.val();
+        self.walk_step.next = self.desc.q.val().get_bits::<32>(160);
+        if self.inner_end.q.val() {
+            self.walk_step.next = self.desc.q.val().get_bits::<32>(192);
+        }
+        if self.position_end.q.val() {
+            self.walk_from.next = self.row_base.q.val();
+            self.walk_step.next = self.desc.q.val().get_bits::<32>(256);
+            if self.row_end.q.val() {
+                self.walk_step.next = self.desc.q.val().get_bits::<32>(320);
+            }
+        }
+        self.walk_sum.next =
+            (self.walk_from.val() + self.walk_step.val()) & self.address_mask.val();
         match self.state.q.val() {
             LoaderState::Accept => {
                 if self.take.q.val()
@@ -587,12 +654,13 @@ impl Logic for ImageLoader {
                 self.state.d.next = LoaderState::Check;
             }
             LoaderState::Check => {
-                self.out_of_range.d.next = (self.key_r.q.val()
+                self.out_of_range.d.next = ((self.key_r.q.val()
                     < self.desc.q.val().get_bits::<32>(32))
-                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64));
+                    | (self.key_r.q.val() > self.desc.q.val().get_bits::<32>(64)))
+                    & self.range_checked.val();
                 self.shifted.d.next = (self.value_r.q.val()
                     & self.desc.q.val().get_bits::<32>(392))
-                    << self.pack_shift.q.val();
+                    << (self.pack_shift.q.val() & self.pack_mask.val().get_bits::<8>(0));
                 self.state.d.next = LoaderState::Commit;
             }
             LoaderState::Commit => {
@@ -623,35 +691,21 @@ impl Logic for ImageLoader {
                         self.mask_index.d.next = 0.into();
                         self.state.d.next = LoaderState::MaskStart;
                     }
+                    self.row_base.d.next = self.walk_sum.val();
+                    self.address.d.next = self.walk_sum.val();
                     if self.row_end.q.val() {
                         self.row.d.next = 0.into();
-                        self.row_base.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(320))
-                            & self.address_mask.val();
-                        self.address.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(320))
-                            & self.address_mask.val();
                     } else {
                         self.row.d.next = (self.row.q.val() + 1) & self.count_mask.val();
-                        self.row_base.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(256))
-                            & self.address_mask.val();
-                        self.address.d.next = (self.row_base.q.val()
-                            + self.desc.q.val().get_bits::<32>(256))
-                            & self.address_mask.val();
                     }
                 } else if self.inner_end.q.val() {
                     self.inner.d.next = 0.into();
                     self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
-                    self.address.d.next = (self.address.q.val()
-                        + self.desc.q.val().get_bits::<32>(192))
-                        & self.address_mask.val();
+                    self.address.d.next = self.walk_sum.val();
                 } else {
                     self.inner.d.next = (self.inner.q.val() + 1) & self.count_mask.val();
                     self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();
-                    self.address.d.next = (self.address.q.val()
-                        + self.desc.q.val().get_bits::<32>(160))
-                        & self.address_mask.val();
+                    self.address.d.next = self.walk_sum.val();
                 }
                 // A packed word not complete yet (nor its row): keep its
                 // fields, count the element, write nothing, hold the address.
@@ -660,10 +714,13 @@ impl Logic for ImageLoader {
                 self.pack_shift.d.next = 0.into();
                 if self.mid_word.val() {
                     self.strobe.d.next = false;
-                    self.word_so_far.d.next = self.word_so_far.q.val() | self.shifted.q.val();
-                    self.pack_count.d.next = self.pack_count.q.val() + 1;
-                    self.pack_shift.d.next =
-                        self.pack_shift.q.val() + self.desc.q.val().get_bits::<8>(384);
+                    self.word_so_far.d.next =
+                        (self.word_so_far.q.val() | self.shifted.q.val()) & self.pack_mask.val();
+                    self.pack_count.d.next =
+                        (self.pack_count.q.val() + 1) & self.pack_mask.val().get_bits::<8>(0);
+                    self.pack_shift.d.next = (self.pack_shift.q.val()
+                        + self.desc.q.val().get_bits::<8>(384))
+                        & self.pack_mask.val().get_bits::<8>(0);
                     self.inner.d.next = self.inner.q.val();
                     self.address.d.next = self.address.q.val();
                     self.position.d.next = (self.position.q.val() + 1) & self.count_mask.val();

@@ -84,6 +84,9 @@ pub struct FrameReceiver {
     // `silence`'s width: it counts to the timeout (and wraps in that width
     // while waiting for the second sync byte, where the timeout drops nothing).
     silence_mask: Constant<Bits<32>>,
+    // `reply_length`'s width: the results of the most vectors a payload
+    // holds (so the test against the 16-bit length field stays exact).
+    reply_mask: Constant<Bits<32>>,
 }
 
 impl FrameReceiver {
@@ -140,6 +143,18 @@ impl FrameReceiver {
             buffer_bytes: Constant::new((protocol::BUFFER_BYTES as u64).into()),
             timeout_less_one: Constant::new(
                 u64::from(device.frame_timeout_cycles().saturating_sub(1)).into(),
+            ),
+            reply_mask: Constant::new(
+                u64::from(
+                    u32::MAX
+                        .checked_shr(
+                            (((protocol::MAX_PAYLOAD / first.input_dim.max(1)) * 4 * last.outputs)
+                                as u32)
+                                .leading_zeros(),
+                        )
+                        .unwrap_or(0),
+                )
+                .into(),
             ),
             silence_mask: Constant::new(
                 u64::from(
@@ -316,8 +331,9 @@ impl Logic for FrameReceiver {
                     }
                     if self.element.q.val() == self.last_element.val() {
                         self.element.d.next = 0.into();
-                        self.reply_length.d.next =
-                            self.reply_length.q.val() + self.result_bytes.val();
+                        self.reply_length.d.next = (self.reply_length.q.val()
+                            + self.result_bytes.val())
+                            & self.reply_mask.val();
                     } else {
                         self.element.d.next = self.element.q.val() + 1;
                     }

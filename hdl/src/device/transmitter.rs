@@ -8,7 +8,9 @@ use crate::lane::Word;
 use crate::uart::Crc32Serial;
 use rust_hdl::prelude::*;
 
-/// A status payload, shifted out a byte at a time.
+/// A status payload: six u32 fields (received, rejected, vectors, flags,
+/// image CRC, load offset). The transmitter sends it a field at a time
+/// through its 32-bit word register, not as one 192-bit register.
 pub type Body = Bits<192>;
 
 /// Address bits of the identify ROM: it holds up to 512 bytes
@@ -64,15 +66,30 @@ pub struct Transmitter {
     pub flushed: Signal<Out, Bit>,
     tx_crc: Crc32Serial,
     send: DFF<SendState>,
-    header: DFF<Bits<48>>,
+    // The header is sent as a byte multiplexer over the sync bytes and
+    // these fields (`body_left` is the length until the body starts).
     header_count: DFF<Bits<4>>,
     send_code: DFF<Bits<8>>,
+    send_seq: DFF<Bits<8>>,
     body_left: DFF<Bits<16>>,
-    body: DFF<Body>,
+    // Bytes of the body go out through `word`, four at a time: an engine
+    // result, a status field (`field`, the next one) or an error's code
+    // and command. The counters that can move while a status reply goes
+    // out (frames received and rejected, and the fault flag) are taken
+    // when the reply starts; the others cannot move until it has gone
+    // (see `status_field`).
     word: DFF<Bits<32>>,
     word_left: DFF<Bits<4>>,
-    crc_out: DFF<Bits<32>>,
+    field: DFF<Bits<3>>,
+    received_r: DFF<Bits<32>>,
+    rejected_r: DFF<Bits<32>>,
+    fault_r: DFF<Bit>,
+    status_field: Signal<Local, Bits<32>>,
+    header_byte: Signal<Local, Bits<8>>,
+    // The CRC is sent from the CRC unit's register a byte at a time
+    // (nothing starts it until the next reply).
     crc_left: DFF<Bits<4>>,
+    crc_byte: Signal<Local, Bits<8>>,
     pending: DFF<Bit>,
     out_byte: DFF<Bits<8>>,
     can_load: Signal<Local, Bit>,
@@ -115,15 +132,20 @@ impl Transmitter {
             flushed: Default::default(),
             tx_crc: Default::default(),
             send: Default::default(),
-            header: Default::default(),
             header_count: Default::default(),
             send_code: Default::default(),
+            send_seq: Default::default(),
             body_left: Default::default(),
-            body: Default::default(),
             word: Default::default(),
             word_left: Default::default(),
-            crc_out: Default::default(),
+            field: Default::default(),
+            received_r: Default::default(),
+            rejected_r: Default::default(),
+            fault_r: Default::default(),
+            status_field: Default::default(),
+            header_byte: Default::default(),
             crc_left: Default::default(),
+            crc_byte: Default::default(),
             pending: Default::default(),
             out_byte: Default::default(),
             can_load: Default::default(),
@@ -144,14 +166,16 @@ impl Logic for Transmitter {
             self,
             clock,
             send,
-            header,
             header_count,
             send_code,
+            send_seq,
             body_left,
-            body,
             word,
             word_left,
-            crc_out,
+            field,
+            received_r,
+            rejected_r,
+            fault_r,
             crc_left,
             pending,
             out_byte,
@@ -173,28 +197,77 @@ impl Logic for Transmitter {
             self.pending.d.next = false;
         }
         self.can_load.next = !self.pending.q.val() & !self.tx_crc.busy.val();
+        // The header's bytes, last (count 1) to first (count 6).
+        self.header_byte.next = 0xA5.into();
+        if self.header_count.q.val() == 5 {
+            self.header_byte.next = 0x5A.into();
+        }
+        if self.header_count.q.val() == 4 {
+            self.header_byte.next = self.send_code.q.val();
+        }
+        if self.header_count.q.val() == 3 {
+            self.header_byte.next = self.send_seq.q.val();
+        }
+        if self.header_count.q.val() == 2 {
+            self.header_byte.next = self.body_left.q.val().get_bits::<8>(0);
+        }
+        if self.header_count.q.val() == 1 {
+            self.header_byte.next = self.body_left.q.val().get_bits::<8>(8);
+        }
+        // The status fields, in reply order. Vectors, flags 1 and 2, the
+        // image CRC and the load offset only move while the executor runs
+        // a data frame's results out through this transmitter, a load or
+        // a reset, none of which overlaps a status reply (a load and a
+        // reset wait until every earlier reply has gone out).
+        self.status_field.next = self.received_r.q.val();
+        if self.field.q.val() == 1 {
+            self.status_field.next = self.rejected_r.q.val();
+        }
+        if self.field.q.val() == 2 {
+            self.status_field.next = self.vectors.val();
+        }
+        if self.field.q.val() == 3 {
+            self.status_field.next = bit_cast::<32, 1>(self.fault_r.q.val().into())
+                | (bit_cast::<32, 1>(self.loaded.val().into()) << 1)
+                | (bit_cast::<32, 1>(self.loading.val().into()) << 2);
+        }
+        if self.field.q.val() == 4 {
+            self.status_field.next = self.image_crc.val();
+        }
+        if self.field.q.val() == 5 {
+            self.status_field.next = self.load_offset.val();
+        }
+        // The CRC's bytes, first (count 4) to last (count 1).
+        self.crc_byte.next = !self.tx_crc.crc.val().get_bits::<8>(24);
+        if self.crc_left.q.val() == 4 {
+            self.crc_byte.next = !self.tx_crc.crc.val().get_bits::<8>(0);
+        }
+        if self.crc_left.q.val() == 3 {
+            self.crc_byte.next = !self.tx_crc.crc.val().get_bits::<8>(8);
+        }
+        if self.crc_left.q.val() == 2 {
+            self.crc_byte.next = !self.tx_crc.crc.val().get_bits::<8>(16);
+        }
         match self.send.q.val() {
             SendState::Idle => {
                 if !self.replies_empty.val() {
                     self.replies_read.next = true;
                     self.tx_crc.clear.next = true;
                     self.send_code.d.next = self.reply.val().get_bits::<8>(0);
+                    self.send_seq.d.next = self.reply.val().get_bits::<8>(8);
                     self.body_left.d.next = self.reply.val().get_bits::<16>(16);
-                    self.header.d.next =
-                        (bit_cast::<48, 32>(self.reply.val().get_bits::<32>(0)) << 16) | 0x5AA5;
                     self.header_count.d.next = 6.into();
-                    self.word_left.d.next = 0.into();
                     self.ident_at.d.next = 0.into();
-                    self.body.d.next = bit_cast::<192, 16>(self.reply.val().get_bits::<16>(32));
-                    if self.reply.val().get_bits::<8>(0) == 0x82 {
-                        self.body.d.next = bit_cast::<192, 32>(self.frames_received.val())
-                            | (bit_cast::<192, 32>(self.frames_rejected.val()) << 32)
-                            | (bit_cast::<192, 32>(self.vectors.val()) << 64)
-                            | (bit_cast::<192, 1>(self.engine_fault.val().into()) << 96)
-                            | (bit_cast::<192, 1>(self.loaded.val().into()) << 97)
-                            | (bit_cast::<192, 1>(self.loading.val().into()) << 98)
-                            | (bit_cast::<192, 32>(self.image_crc.val()) << 128)
-                            | (bit_cast::<192, 32>(self.load_offset.val()) << 160);
+                    self.field.d.next = 0.into();
+                    self.received_r.d.next = self.frames_received.val();
+                    self.rejected_r.d.next = self.frames_rejected.val();
+                    self.fault_r.d.next = self.engine_fault.val();
+                    // An error reply's body (code, command) is ready in
+                    // the word; every other body is fetched into it.
+                    self.word.d.next = bit_cast::<32, 16>(self.reply.val().get_bits::<16>(32));
+                    self.word_left.d.next = 0.into();
+                    if self.reply.val().get_bits::<8>(0) == 0xFF {
+                        self.word_left.d.next = 2.into();
                     }
                     self.send.d.next = SendState::Header;
                 }
@@ -202,12 +275,11 @@ impl Logic for Transmitter {
             SendState::Header => {
                 if self.can_load.val() {
                     self.pending.d.next = true;
-                    self.out_byte.d.next = self.header.q.val().get_bits::<8>(0);
-                    self.header.d.next = self.header.q.val() >> 8;
+                    self.out_byte.d.next = self.header_byte.val();
                     self.header_count.d.next = self.header_count.q.val() - 1;
                     // Command, sequence and length count in the CRC; sync does not.
                     self.tx_crc.start.next = self.header_count.q.val() <= 4;
-                    self.tx_crc.data.next = self.header.q.val().get_bits::<8>(0);
+                    self.tx_crc.data.next = self.header_byte.val();
                     if self.header_count.q.val() == 1 {
                         if self.body_left.q.val() == 0 {
                             self.send.d.next = SendState::CrcLatch;
@@ -230,36 +302,40 @@ impl Logic for Transmitter {
                         self.tx_crc.data.next = self.trace_data.val();
                         self.body_left.d.next = self.body_left.q.val() - 1;
                     }
-                } else if (self.send_code.q.val() == 0x85) | (self.send_code.q.val() == 0x86) {
-                    if self.word_left.q.val() == 0 {
-                        if self.engine_out_valid.val() {
-                            self.engine_out_ready.next = true;
-                            self.word.d.next = self.engine_out_data.val();
-                            self.word_left.d.next = 4.into();
-                        }
-                    } else if self.can_load.val() {
+                } else if self.send_code.q.val() == 0x81 {
+                    // Identify: the ROM, a byte at a time.
+                    if self.can_load.val() {
                         self.pending.d.next = true;
-                        self.out_byte.d.next = self.word.q.val().get_bits::<8>(0);
+                        self.out_byte.d.next = self.ident.data.val();
                         self.tx_crc.start.next = true;
-                        self.tx_crc.data.next = self.word.q.val().get_bits::<8>(0);
-                        self.word.d.next = self.word.q.val() >> 8;
-                        self.word_left.d.next = self.word_left.q.val() - 1;
+                        self.tx_crc.data.next = self.ident.data.val();
+                        self.ident_at.d.next = self.ident_at.q.val() + 1;
                         self.body_left.d.next = self.body_left.q.val() - 1;
                         if self.body_left.q.val() == 1 {
                             self.send.d.next = SendState::CrcLatch;
                         }
                     }
+                } else if self.word_left.q.val() == 0 {
+                    if (self.send_code.q.val() == 0x85) | (self.send_code.q.val() == 0x86) {
+                        // The next result from the engine.
+                        if self.engine_out_valid.val() {
+                            self.engine_out_ready.next = true;
+                            self.word.d.next = self.engine_out_data.val();
+                            self.word_left.d.next = 4.into();
+                        }
+                    } else {
+                        // The next status field.
+                        self.word.d.next = self.status_field.val();
+                        self.word_left.d.next = 4.into();
+                        self.field.d.next = self.field.q.val() + 1;
+                    }
                 } else if self.can_load.val() {
                     self.pending.d.next = true;
-                    self.out_byte.d.next = self.body.q.val().get_bits::<8>(0);
+                    self.out_byte.d.next = self.word.q.val().get_bits::<8>(0);
                     self.tx_crc.start.next = true;
-                    self.tx_crc.data.next = self.body.q.val().get_bits::<8>(0);
-                    if self.send_code.q.val() == 0x81 {
-                        self.out_byte.d.next = self.ident.data.val();
-                        self.tx_crc.data.next = self.ident.data.val();
-                        self.ident_at.d.next = self.ident_at.q.val() + 1;
-                    }
-                    self.body.d.next = self.body.q.val() >> 8;
+                    self.tx_crc.data.next = self.word.q.val().get_bits::<8>(0);
+                    self.word.d.next = self.word.q.val() >> 8;
+                    self.word_left.d.next = self.word_left.q.val() - 1;
                     self.body_left.d.next = self.body_left.q.val() - 1;
                     if self.body_left.q.val() == 1 {
                         self.send.d.next = SendState::CrcLatch;
@@ -268,7 +344,6 @@ impl Logic for Transmitter {
             }
             SendState::CrcLatch => {
                 if !self.tx_crc.busy.val() {
-                    self.crc_out.d.next = !self.tx_crc.crc.val();
                     self.crc_left.d.next = 4.into();
                     self.send.d.next = SendState::Crc;
                 }
@@ -276,8 +351,7 @@ impl Logic for Transmitter {
             SendState::Crc => {
                 if self.can_load.val() {
                     self.pending.d.next = true;
-                    self.out_byte.d.next = self.crc_out.q.val().get_bits::<8>(0);
-                    self.crc_out.d.next = self.crc_out.q.val() >> 8;
+                    self.out_byte.d.next = self.crc_byte.val();
                     self.crc_left.d.next = self.crc_left.q.val() - 1;
                     if self.crc_left.q.val() == 1 {
                         self.send.d.next = SendState::Done;
