@@ -2,8 +2,9 @@
 # The test suite: what CI runs (`.ci/run`) and what the README's step 3 is.
 #
 #   bash scripts/test.sh          every test (9 minutes on 2 cores from a clean clone, with setup 16)
-#   bash scripts/test.sh --slow   the slow sweeps kept out of the default run: the ECP5 flow
-#                                 (ignored tests; needs `scripts/setup.sh --ecp5`) and every
+#   bash scripts/test.sh --slow   the slow sweeps kept out of the default run: the ignored tests
+#                                 (the ECP5 flow, which needs `scripts/setup.sh --ecp5`; the
+#                                 unfolded 256-centroid engine) and every
 #                                 encoder placed and routed on the HX8K and the ECP5-85F
 #                                 (`lutgen report`, into build/slow-report/)
 #
@@ -17,7 +18,7 @@ export LUTGEN_CACHE_DIR="${LUTGEN_CACHE_DIR:-$PWD/target/lutgen-models}"
 
 if [ "${1:-}" = "--slow" ]; then
   PATH="$HOME/.local/bin:$PATH"
-  cargo test --release -p lutgen-tests --test board -- --ignored
+  cargo test --release -p lutgen-tests --test board --test cosim -- --ignored
   cargo run --release -p lutgen -- report --boards hx8k-breakout,ulx3s-85f \
     --presets default,wide,two-level,tree,sign --out build/slow-report
   exit 0

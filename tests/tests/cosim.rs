@@ -105,9 +105,25 @@ fn two_centroids_two_lanes() {
     cosim(config(16, 4, 2, 8, 2), 30);
 }
 
+/// K = 256, the most centroids an index holds, searched folded: N = 64
+/// gives the search 128 cycles per inference, so 16 units take 16 centroids
+/// each in turn (the pass number is the index's high bits).
 #[test]
 fn two_hundred_fifty_six_centroids() {
-    cosim(config(8, 2, 256, 4, 1), 40);
+    let config = config(8, 2, 256, 64, 1);
+    assert_eq!(config.distance_units(), 16);
+    cosim(config, 40);
+}
+
+/// K = 256 unfolded: N = 4 leaves the search 8 cycles, so 256 units and a
+/// 256-leaf argmin tree (4.4 MB of Verilog, about 30 s to build). In the
+/// slow run (`scripts/test.sh --slow`).
+#[test]
+#[ignore = "slow: the 256-unit engine takes about 30 s to Verilate and compile"]
+fn two_hundred_fifty_six_centroids_unfolded() {
+    let config = config(8, 2, 256, 4, 1);
+    assert_eq!(config.distance_units(), 256);
+    cosim(config, 40);
 }
 
 #[test]
