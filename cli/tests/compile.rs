@@ -989,3 +989,70 @@ fn batch_norm_weights_compile_with_an_explicit_fold() {
         .contains("--batch-norm-eps must be finite and positive"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `lutgen compile cnn.onnx --method learned` trains through the
+/// convolutions: on 300 training rows, 3 epochs, K = 16, its network's
+/// integer reference beats the k-means network's on the test split, and the
+/// same seed writes the same file.
+#[test]
+fn the_cnn_compiles_with_learned_centroids_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("lutgen-cnn-learned-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = 300;
+    let x = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
+    let y = mlp::read_labels(&data("digits_train_y.npy")).unwrap();
+    write_npy_rows(&dir.join("x.npy"), &x[..rows]);
+    // Labels: a 1-D float32 .npy.
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows},), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    npy.extend_from_slice(header.as_bytes());
+    for &label in &y[..rows] {
+        npy.extend_from_slice(&(label as f32).to_le_bytes());
+    }
+    std::fs::write(dir.join("y.npy"), npy).unwrap();
+    let compile = |method: &str, out: &str| {
+        let run = Command::new(env!("CARGO_BIN_EXE_lutgen"))
+            .arg("compile")
+            .arg(data("onnx/cnn.onnx"))
+            .arg("--calibration")
+            .arg(dir.join("x.npy"))
+            .arg("--labels")
+            .arg(dir.join("y.npy"))
+            .args(["-k", "16", "--method", method, "--epochs", "3", "-o"])
+            .arg(dir.join(out))
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        Network::read_from(dir.join(out)).unwrap()
+    };
+    let test_x = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
+    let test_y = mlp::read_labels(&data("digits_test_y.npy")).unwrap();
+    let score = |network: &Network| {
+        let q = network.input_quantization();
+        let outputs: Vec<Vec<f64>> = test_x
+            .iter()
+            .map(|row| {
+                let inf = network.infer(&q.quantize(row)).unwrap();
+                inf.outputs.iter().map(|&v| f64::from(v)).collect()
+            })
+            .collect();
+        compile::accuracy(&outputs, &test_y)
+    };
+    let kmeans = score(&compile("kmeans", "kmeans.lutnet"));
+    let a = compile("learned", "a.lutnet");
+    let b = compile("learned", "b.lutnet");
+    assert_eq!(a.to_bytes(), b.to_bytes(), "same seed, same network");
+    let learned = score(&a);
+    eprintln!("cnn, {rows} rows, 3 epochs: kmeans {kmeans:.4}, learned {learned:.4}");
+    assert!(learned > kmeans, "learned {learned}, kmeans {kmeans}");
+    std::fs::remove_dir_all(&dir).ok();
+}

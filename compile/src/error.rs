@@ -209,11 +209,6 @@ pub enum CompileError {
     #[error("the learned method trains on labels; give the training labels (--labels)")]
     LearnedNeedsLabels,
     #[error(
-        "layer {layer} is a convolution: the learned method does not train through \
-         convolutions yet; compile with --method kmeans or --method refit"
-    )]
-    LearnedConv { layer: usize },
-    #[error(
         "layer {layer} is a convolution or pools: --group-inputs permutes dense layers' units \
          only; leave --group-inputs off for this network"
     )]

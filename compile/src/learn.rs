@@ -15,6 +15,12 @@
 //!   network's input quantization for the first layer, the ReLU
 //!   requantization (calibrated on the training split at the start of every
 //!   epoch) for the others (straight-through);
+//! - a convolution layer gathers each output pixel's patch (im2col through
+//!   a fixed index tensor with a pad slot of real 0, the input zero point's
+//!   value), runs the dense machinery on the `(rows * pixels, D)` patches
+//!   and reshapes to the HWC map; after the step, the layer's pooling as
+//!   the device pools (2x2 max exactly; averages rounded to the next input's
+//!   step, straight-through);
 //! - the loss is the cross entropy of the last layer's real outputs; Adam.
 //!
 //! Centroids are trained in real units (the layer's dequantized input), so
@@ -38,6 +44,7 @@ use crate::quantize::{between, Between};
 use candle_core::{DType, Device, Tensor, Var, D};
 use indicatif::ProgressBar;
 use lutgen_core::network::{ActivationTable, Network};
+use lutgen_core::spatial::{Conv, MapShape, Pool};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -71,9 +78,71 @@ struct LayerVars {
     w_unit: f64,
     bias: Var,
     log_temperature: Var,
+    /// A convolution's im2col gather: per output pixel, its patch's indices
+    /// `(P * D)` into the input map with one pad slot appended (index
+    /// `input_len`, real value 0: the pad value is the input zero point).
+    gather: Option<Gather>,
+    /// The pooling after the layer's step, and the map it pools (HWC).
+    pool: Option<(Pool, MapShape)>,
+}
+
+/// A convolution layer's patch gather (see [`LayerVars::gather`]).
+struct Gather {
+    index: Tensor,
+    pixels: usize,
+}
+
+impl Gather {
+    fn new(conv: &Conv, device: &Device) -> candle_core::Result<Self> {
+        let g = conv.geometry;
+        let pad = g.input_len() as u32;
+        let mut index = Vec::with_capacity(g.out_pixels() * g.patch_len());
+        for oy in 0..g.out_height() {
+            for ox in 0..g.out_width() {
+                index.extend(
+                    (0..g.patch_len()).map(|i| g.source(oy, ox, i).map_or(pad, |j| j as u32)),
+                );
+            }
+        }
+        let len = index.len();
+        Ok(Gather {
+            index: Tensor::from_vec(index, len, device)?,
+            pixels: g.out_pixels(),
+        })
+    }
+
+    /// The patches `(b * P, D)` of the input maps `h` `(b, H * W * C)` (real units).
+    fn patches(&self, h: &Tensor, d: usize) -> candle_core::Result<Tensor> {
+        let b = h.dim(0)?;
+        let pad = Tensor::zeros((b, 1), h.dtype(), h.device())?;
+        let padded = Tensor::cat(&[h, &pad], 1)?.contiguous()?;
+        padded
+            .index_select(&self.index, 1)?
+            .reshape((b * self.pixels, d))
+    }
 }
 
 impl LayerVars {
+    /// The layer's input rows `(b', D)` for inputs `h` `(b, in)`: `h` itself,
+    /// or a convolution's patches (`b' = b * P`).
+    fn rows(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.gather {
+            Some(g) => g.patches(h, self.c * self.v),
+            None => Ok(h.clone()),
+        }
+    }
+
+    /// The layer's outputs `(b, P * N)` (HWC) from its rows' outputs `(b * P, N)`.
+    fn maps(&self, y: &Tensor, b: usize) -> candle_core::Result<Tensor> {
+        match &self.gather {
+            Some(_) => {
+                let n = y.dim(1)?;
+                y.reshape((b, y.dim(0)? / b * n))
+            }
+            None => Ok(y.clone()),
+        }
+    }
+
     /// The tables `(C*K, N)` in units of `acc_unit`: free, or the centroids' dot products with the weights.
     fn table(&self) -> candle_core::Result<Tensor> {
         let Some(w) = &self.weight else {
@@ -189,7 +258,8 @@ struct Model {
 }
 
 impl Model {
-    /// Squared distances `(b, c, k)` of layer `lv`'s input `h` (real units) to its centroids.
+    /// Squared distances `(b, c, k)` of layer `lv`'s input rows `h` `(b, D)`
+    /// (real units; a convolution's: its patches, [`Gather::patches`]) to its centroids.
     fn distances(&self, lv: &LayerVars, h: &Tensor) -> candle_core::Result<Tensor> {
         let (b, c, k, v) = (h.dim(0)?, lv.c, lv.k, lv.v);
         let u = h.affine(1.0 / lv.in_unit, 0.0)?.reshape((b, c, 1, v))?;
@@ -226,12 +296,55 @@ impl Model {
         out + ((y - y.detach())? * slope)?
     }
 
+    /// The layer's pooling on its stepped outputs `h` `(b, H * W * C)` (real
+    /// units, each a multiple of the next input's scale around its zero):
+    /// 2x2 max exactly as the device (the max of the codes); averages as the
+    /// mean rounded to the next input's step half away from zero forward,
+    /// the mean backward.
+    fn pool(&self, lv: &LayerVars, h: &Tensor, step: &TrainStep) -> candle_core::Result<Tensor> {
+        let Some((pool, map)) = lv.pool else {
+            return Ok(h.clone());
+        };
+        let b = h.dim(0)?;
+        let (hh, ww, c) = (map.height, map.width, map.channels);
+        let m = h.reshape((b, hh, ww, c))?;
+        let pooled = match pool {
+            Pool::Max2 | Pool::Avg2 => {
+                let (ho, wo) = (hh / 2, ww / 2);
+                let m = m.narrow(1, 0, 2 * ho)?.narrow(2, 0, 2 * wo)?;
+                let m = m.reshape((b, ho, 2, wo, 2, c))?;
+                if pool == Pool::Max2 {
+                    return m.max(4)?.max(2)?.reshape((b, ho * wo * c));
+                }
+                m.mean(4)?.mean(2)?.reshape((b, ho * wo * c))?
+            }
+            Pool::GlobalAvg => m.reshape((b, hh * ww, c))?.mean(1)?,
+        };
+        let s = step.table.as_ref().map_or(step.s_r, |t| t.1);
+        let shape = pooled.dims2()?;
+        let rounded: Vec<f32> = pooled
+            .detach()
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(|x| {
+                let q = f64::from(x) / s;
+                // Half away from zero: the device's rule around the zero point.
+                ((q.abs() + 0.5).floor() * q.signum() * s) as f32
+            })
+            .collect();
+        let rounded = Tensor::from_vec(rounded, shape, &self.device)?;
+        &pooled + (rounded - pooled.detach())?
+    }
+
     /// Forward pass; returns the logits (real units).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let mut h = x.clone();
         let last = self.layers.len() - 1;
         for (l, lv) in self.layers.iter().enumerate() {
-            let dist = self.distances(lv, &h)?;
+            let b = h.dim(0)?;
+            let rows = lv.rows(&h)?;
+            let dist = self.distances(lv, &rows)?;
             let t = lv.log_temperature.as_tensor().exp()?;
             let logits = dist.neg()?.broadcast_div(&t)?;
             let m = logits.max_keepdim(2)?.detach();
@@ -239,10 +352,11 @@ impl Model {
             let soft = e.broadcast_div(&e.sum_keepdim(2)?)?;
             let a = (self.hard(&dist, lv.k)? + (&soft - soft.detach())?)?;
             let (y, _) = self.outputs(lv, &a)?;
+            let y = lv.maps(&y, b)?;
             if l == last {
                 return Ok(y);
             }
-            h = self.step(&y, &self.steps[l])?;
+            h = self.pool(lv, &self.step(&y, &self.steps[l])?, &self.steps[l])?;
         }
         unreachable!("the last layer returns")
     }
@@ -256,7 +370,9 @@ impl Model {
         let mut steps = Vec::new();
         let mut nearest = Vec::new();
         for (l, lv) in self.layers.iter().enumerate() {
-            let dist = self.distances(lv, &h).map_err(err)?;
+            let b = h.dim(0).map_err(err)?;
+            let rows = lv.rows(&h).map_err(err)?;
+            let dist = self.distances(lv, &rows).map_err(err)?;
             let near = dist.min_keepdim(2).and_then(|d| d.mean_all());
             nearest.push(f64::from(
                 near.and_then(|d| d.to_vec0::<f32>()).map_err(err)?,
@@ -266,6 +382,7 @@ impl Model {
             }
             let a = self.hard(&dist, lv.k).map_err(err)?;
             let (y, acc_scale) = self.outputs(lv, &a).map_err(err)?;
+            let y = lv.maps(&y, b).map_err(err)?;
             let lo = y.min_all().and_then(|m| m.to_vec0::<f32>()).map_err(err)?;
             let hi = y.max_all().and_then(|m| m.to_vec0::<f32>()).map_err(err)?;
             let b = between(
@@ -276,7 +393,10 @@ impl Model {
                 l,
             )?;
             let step = TrainStep::new(&b, &self.activations[l]);
-            h = self.step(&y, &step).map_err(err)?;
+            h = self
+                .step(&y, &step)
+                .and_then(|h| self.pool(lv, &h, &step))
+                .map_err(err)?;
             steps.push(step);
         }
         Ok((steps, nearest))
@@ -374,7 +494,7 @@ pub fn learn(
     };
     let (init, init_steps) = compile_steps(mlp, calibration, &refit, None, progress)?;
     let device = Device::Cpu;
-    let shapes = options.shapes(mlp.layers.len())?;
+    options.shapes(mlp.layers.len())?;
     let table_max = options.table_max()?;
     // The real input scale and zero point of every layer at the start.
     let input = init.input_quantization();
@@ -415,8 +535,18 @@ pub fn learn(
     let mut layers = Vec::new();
     for (l, (layer, dense)) in init.layers().iter().zip(&mlp.layers).enumerate() {
         let cfg = layer.image.config();
-        let (c, nout) = (cfg.codebooks, cfg.outputs);
-        let (k, v) = (shapes[l].k, shapes[l].v);
+        // The compiled shape: a k x k convolution's V is k * k, whatever the options say.
+        let (c, nout, k) = (cfg.codebooks, cfg.outputs, cfg.centroids);
+        let v = cfg.input_dim / c;
+        let spatial = mlp.spatial_of(l);
+        let gather = match &spatial.conv {
+            Some(conv) => Some(Gather::new(conv, &device).map_err(err)?),
+            None => None,
+        };
+        let pool = match (spatial.pool, spatial.output_map(nout)) {
+            (Some(pool), Some(map)) => Some((pool, map)),
+            _ => None,
+        };
         let zp = zero_points[l];
         let cent: Vec<f32> = layer
             .image
@@ -468,6 +598,8 @@ pub fn learn(
             bias: var(bias, (1, nout)).map_err(err)?,
             log_temperature: Var::from_tensor(&Tensor::new(&[0f32], &device).map_err(err)?)
                 .map_err(err)?,
+            gather,
+            pool,
         };
         layers.push(lv);
     }

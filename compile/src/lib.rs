@@ -67,9 +67,6 @@ pub fn compile(
         if options.group_inputs {
             return Err(CompileError::GroupConv { layer });
         }
-        if options.method == Method::Learned {
-            return Err(CompileError::LearnedConv { layer });
-        }
     }
     if options.group_inputs {
         check_calibration(mlp, calibration)?;
