@@ -521,15 +521,7 @@ fn the_cnn_compiles_and_its_reference_tracks_the_float_model() {
         let configs = network.configs();
         assert_eq!((configs[0].codebooks, configs[1].codebooks), (1, 8));
         assert_eq!(network.input_dim(), 64);
-        let q = network.input_quantization();
-        let outputs: Vec<Vec<f64>> = x
-            .iter()
-            .map(|row| {
-                let inf = network.infer(&q.quantize(row)).unwrap();
-                inf.outputs.iter().map(|&v| f64::from(v)).collect()
-            })
-            .collect();
-        let lut = accuracy(&outputs, &y);
+        let lut = reference_accuracy(&network, &x, &y);
         eprintln!("cnn {method:?}: float {float:.4}, int8 {int8:.4}, lookup reference {lut:.4}");
         assert!(lut >= at_least, "{method:?}: float {float}, lookup {lut}");
         let bytes = network.to_bytes();
@@ -551,6 +543,19 @@ fn the_cnn_compiles_and_its_reference_tracks_the_float_model() {
     );
 }
 
+/// Test accuracy of a compiled network's integer reference on `x`, `y`.
+fn reference_accuracy(network: &lutgen_core::Network, x: &[Vec<f32>], y: &[usize]) -> f64 {
+    let q = network.input_quantization();
+    let outputs: Vec<Vec<f64>> = x
+        .iter()
+        .map(|row| {
+            let inf = network.infer(&q.quantize(row)).unwrap();
+            inf.outputs.iter().map(|&v| f64::from(v)).collect()
+        })
+        .collect();
+    accuracy(&outputs, y)
+}
+
 /// The learned method trains through the CNN's convolutions and pooling
 /// (im2col gather, 2x2 max): on a small setting (300 training rows, 3
 /// epochs, K = 16) its compiled network's integer reference beats k-means'
@@ -565,17 +570,7 @@ fn learned_centroids_train_through_the_cnn() {
         .to_vec();
     let labels = read_labels(&data().join("digits_train_y.npy")).unwrap()[..rows].to_vec();
     let bar = indicatif::ProgressBar::hidden();
-    let score = |network: &lutgen_core::Network| {
-        let q = network.input_quantization();
-        let outputs: Vec<Vec<f64>> = x
-            .iter()
-            .map(|row| {
-                let inf = network.infer(&q.quantize(row)).unwrap();
-                inf.outputs.iter().map(|&v| f64::from(v)).collect()
-            })
-            .collect();
-        accuracy(&outputs, &y)
-    };
+    let score = |network: &lutgen_core::Network| reference_accuracy(network, &x, &y);
     let kmeans = CompileOptions {
         method: Method::Kmeans,
         ..CompileOptions::default()
