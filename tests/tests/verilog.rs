@@ -190,6 +190,9 @@ fn waivers_are_explicit_and_explained() {
     }
 }
 
+/// The l2 engine through yosys for the iCE40 up to memory mapping, like
+/// every encoder below; its full synthesis (LUT mapping included) is in
+/// `tests/tests/board.rs::ice40_flow_*`, which place and route it.
 #[test]
 fn synthesizes_for_ice40() {
     // A small engine keeps this test at a few seconds; the default engine
@@ -204,7 +207,7 @@ fn synthesizes_for_ice40() {
     };
     let path = write(&config, "yosys");
     let script = format!(
-        "read_verilog {}; synth_ice40 -top {TOP_MODULE}; stat",
+        "read_verilog {}; synth_ice40 -top {TOP_MODULE} -run begin:map_ffram; stat",
         path.display()
     );
     let text = run_tool("yosys", &["-q", "-p", &script]);
@@ -215,7 +218,7 @@ fn synthesizes_for_ice40() {
 /// encoder so they run in parallel. Synthesis stops after memory mapping
 /// (`-run begin:map_ffram`): reading, elaboration, flattening, the
 /// optimizations and block-RAM inference are where an encoder's Verilog can
-/// fail; the LUT mapping after it is the l2 engine's in `synthesizes_for_ice40`
+/// fail; the LUT mapping after it is the l2 engine's in the board flow tests
 /// (and every encoder's, placed and routed, in `scripts/test.sh --slow`), and
 /// would triple these tests' time.
 fn encoder_synthesizes_for_ice40(encoder: EncoderKind, centroids: usize) {
