@@ -650,3 +650,26 @@ fn entries_per_read_is_checked_and_one_image_runs_at_any_r() {
         );
     }
 }
+
+/// docs/boards.md's fit-check example is this command's output, line for
+/// line (the error a user sees when a device does not fit the iCEBreaker).
+#[test]
+fn the_fit_check_example_in_the_boards_doc_is_what_lutgen_prints() {
+    let doc = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/boards.md"),
+    )
+    .unwrap();
+    let command = "$ lutgen build --board icebreaker --check --outputs 32\n";
+    let start = doc.find(command).expect("the example is in docs/boards.md") + command.len();
+    let block = &doc[start..start + doc[start..].find("```").unwrap()];
+    let out = lutgen(&[
+        "build",
+        "--board",
+        "icebreaker",
+        "--check",
+        "--outputs",
+        "32",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), block);
+}
