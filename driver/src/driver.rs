@@ -209,6 +209,36 @@ fn fatal(error: DeviceError) -> Option<(DeviceError, &'static str)> {
     Some((error, hint))
 }
 
+/// Whether an error reply answers a frame that reached the device damaged
+/// (bad CRC, a length too long to be real, bytes that stopped coming), so
+/// that its sequence number, read from the damaged frame, may be wrong. Such
+/// a reply matches no frame: matching it to the frame whose number it
+/// happens to carry would declare every frame sent before that one lost
+/// while the device still holds them; they would be sent again while the
+/// device still answers the originals, and once 256 frames on an original's
+/// reply carries the number of a new frame and acknowledges it (a load
+/// chunk marked done that the device never took). The damaged frame is
+/// found lost by the next reply that does match, or by the timeout.
+fn untrusted_sequence(reply: &Frame) -> bool {
+    matches!(
+        reply
+            .payload
+            .first()
+            .copied()
+            .and_then(DeviceError::from_code),
+        Some(DeviceError::BadCrc | DeviceError::TooLong | DeviceError::Timeout)
+    )
+}
+
+/// An error reply, as the last problem a failed frame met.
+fn device_problem(reply: &Frame) -> String {
+    let code = reply.payload.first().copied().unwrap_or(0);
+    format!(
+        "device error: {}",
+        DeviceError::from_code(code).map_or("unknown error code", |e| e.describe())
+    )
+}
+
 /// Units `start..end` in one frame; split in two when it fails, so a noisy
 /// link ends up with frames short enough to get through.
 #[derive(Clone, Copy, Debug)]
@@ -439,6 +469,11 @@ impl<T: Transport> Driver<T> {
                     }
                     Decoded::Frame(f) => f,
                 };
+                if frame.code == ERROR_REPLY && untrusted_sequence(&frame) {
+                    self.stats.device_errors += 1;
+                    last_problem = device_problem(&frame);
+                    continue;
+                }
                 let Some(pos) = sent.iter().position(|s| s.seq == frame.seq) else {
                     continue; // A reply to a transmission already given up on.
                 };
@@ -467,17 +502,16 @@ impl<T: Transport> Driver<T> {
                             hint,
                         });
                     }
-                    last_problem = format!(
-                        "device error: {}",
-                        DeviceError::from_code(code).map_or("unknown error code", |e| e.describe())
-                    );
+                    last_problem = device_problem(&frame);
                     // A load chunk refused for its offset while an earlier chunk is still to be
-                    // resent was not at fault: the device is waiting for that earlier chunk. Send
-                    // it again as it was, the try not counted (a damaged chunk early in a long
-                    // load would otherwise use up the tries of every chunk in flight behind it).
+                    // sent, or still on its way, was not at fault: the device is waiting for
+                    // that earlier chunk. Send it again as it was, the try not counted (a
+                    // damaged chunk early in a long load would otherwise use up the tries of
+                    // every chunk in flight behind it, as many as the window holds).
                     let behind_a_resend = DeviceError::from_code(code)
                         == Some(DeviceError::LoadOffset)
-                        && queue.iter().any(|s| s.start < this.span.start);
+                        && (queue.iter().any(|s| s.start < this.span.start)
+                            || sent.iter().any(|s| s.span.start < this.span.start));
                     if behind_a_resend {
                         let at = queue.partition_point(|s| s.start < this.span.start);
                         queue.insert(
