@@ -1015,7 +1015,7 @@ fn the_cnn_compiles_with_learned_centroids_from_the_command_line() {
         npy.extend_from_slice(&(label as f32).to_le_bytes());
     }
     std::fs::write(dir.join("y.npy"), npy).unwrap();
-    let compile = |method: &str, out: &str| {
+    let compile_with = |method: &str, levers: &[&str], out: &str| {
         let run = Command::new(env!("CARGO_BIN_EXE_lutgen"))
             .arg("compile")
             .arg(data("onnx/cnn.onnx"))
@@ -1023,7 +1023,9 @@ fn the_cnn_compiles_with_learned_centroids_from_the_command_line() {
             .arg(dir.join("x.npy"))
             .arg("--labels")
             .arg(dir.join("y.npy"))
-            .args(["-k", "16", "--method", method, "--epochs", "3", "-o"])
+            .args(["-k", "16", "--method", method, "--epochs", "3"])
+            .args(levers)
+            .arg("-o")
             .arg(dir.join(out))
             .output()
             .unwrap();
@@ -1034,6 +1036,7 @@ fn the_cnn_compiles_with_learned_centroids_from_the_command_line() {
         );
         Network::read_from(dir.join(out)).unwrap()
     };
+    let compile = |method: &str, out: &str| compile_with(method, &[], out);
     let test_x = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
     let test_y = mlp::read_labels(&data("digits_test_y.npy")).unwrap();
     let score = |network: &Network| {
@@ -1054,5 +1057,17 @@ fn the_cnn_compiles_with_learned_centroids_from_the_command_line() {
     let learned = score(&a);
     eprintln!("cnn, {rows} rows, 3 epochs: kmeans {kmeans:.4}, learned {learned:.4}");
     assert!(learned > kmeans, "learned {learned}, kmeans {kmeans}");
+    // The learned method's levers train through convolutions too: mixup
+    // distillation, the best epoch on validation rows, free tables.
+    let levers = ["--mixup", "1", "--best-epoch", "true", "--free-tables"];
+    let with_levers = compile_with("learned", &levers, "levers.lutnet");
+    assert_ne!(
+        with_levers.to_bytes(),
+        a.to_bytes(),
+        "the levers changed nothing"
+    );
+    let levered = score(&with_levers);
+    eprintln!("with {levers:?}: {levered:.4}");
+    assert!(levered > kmeans, "with levers {levered}, kmeans {kmeans}");
     std::fs::remove_dir_all(&dir).ok();
 }
