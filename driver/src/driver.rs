@@ -311,6 +311,11 @@ impl<T: Transport> Driver<T> {
         let window = self.options.window_bytes.unwrap_or(buffer).min(buffer);
         // Keep two job slots for error replies to garbage.
         let max_frames = depth.saturating_sub(2).clamp(1, 100);
+        // Frames allowed in flight now: halved at every loss, one more at
+        // every good reply, up to `max_frames`. A lost load frame costs every
+        // frame behind it a refusal (the device waits for the lost one), so
+        // on a damaged link a full window wastes most of the wire.
+        let mut limit = max_frames;
         let max_reply = spans
             .iter()
             .map(|&(a, b)| reply_len(a, b))
@@ -378,7 +383,7 @@ impl<T: Transport> Driver<T> {
                 }
                 let body = payload(span.start, span.end);
                 let len = body.len();
-                if !sent.is_empty() && (sent.len() >= max_frames || in_flight + len > window) {
+                if !sent.is_empty() && (sent.len() >= limit || in_flight + len > window) {
                     break;
                 }
                 queue.pop_front();
@@ -437,6 +442,7 @@ impl<T: Transport> Driver<T> {
                     });
                 }
                 last_problem = "timeout".into();
+                limit = (limit / 2).max(1);
                 for s in sent.drain(..).rev() {
                     requeue(&mut queue, s.span);
                 }
@@ -483,6 +489,9 @@ impl<T: Transport> Driver<T> {
                 for s in lost.iter().chain(std::iter::once(&this)) {
                     in_flight -= s.bytes;
                 }
+                if !lost.is_empty() {
+                    limit = (limit / 2).max(1);
+                }
                 for s in lost.into_iter().rev() {
                     requeue(&mut queue, s.span);
                 }
@@ -523,6 +532,7 @@ impl<T: Transport> Driver<T> {
                         );
                         continue;
                     }
+                    limit = (limit / 2).max(1);
                     requeue(&mut queue, this.span);
                     continue;
                 }
@@ -542,6 +552,7 @@ impl<T: Transport> Driver<T> {
                     });
                 }
                 timeouts_in_a_row = 0;
+                limit = (limit + 1).min(max_frames);
                 let fresh = done[start..end].iter().filter(|&&d| !d).count();
                 if fresh > 0 {
                     done[start..end].iter_mut().for_each(|d| *d = true);
