@@ -1,0 +1,471 @@
+//! Convolutional networks on the dataflow network top: the Verilated top
+//! (window generators, engines, requantization, pooling stages) against
+//! `Network::infer`, bit for bit, on every vector, with random
+//! back-pressure. Two random networks cover kernels 1, 3 and 5, strides 1
+//! and 2, padding on every border (asymmetric too), maps whose width is not
+//! a power of two, MaxPool, AveragePool (odd last rows and columns dropped),
+//! GlobalAveragePool and a dense layer reading a map (flatten); the CNN
+//! fixture (`tests/data/onnx/cnn.onnx`) runs on test digits. Each network is
+//! one Verilator model: the geometries share models to keep the build time
+//! small.
+
+use lutgen_compile::frontend::{self, WeightsOptions};
+use lutgen_compile::{self as compile, mlp, CompileOptions};
+use lutgen_core::conv::{ConvGeometry, Padding};
+use lutgen_core::memory_map::{LoadWord, POOL_ZERO_POINT_WORD, SPATIAL_MEMORY};
+use lutgen_core::network::{random_network, Network};
+use lutgen_core::spatial::{Conv, Pool, Spatial};
+use lutgen_core::{EngineConfig, Image, Requantize};
+use lutgen_hdl::network::NetworkShapeError;
+use lutgen_hdl::verilog::{spatial_network_verilog, NETWORK_TOP_MODULE};
+use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
+use lutgen_tests::{cache_dir, run_tool, write_verilog};
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+
+fn engine(input_dim: usize, codebooks: usize, outputs: usize, lanes: usize) -> EngineConfig {
+    EngineConfig {
+        input_dim,
+        codebooks,
+        centroids: 4,
+        outputs,
+        lanes,
+        ..EngineConfig::default()
+    }
+}
+
+fn padding(top: usize, left: usize, bottom: usize, right: usize) -> Padding {
+    Padding {
+        top,
+        left,
+        bottom,
+        right,
+    }
+}
+
+/// A convolution layer's spatial description.
+fn conv(
+    (h, w, c): (usize, usize, usize),
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    pad_value: i8,
+    pool: Option<Pool>,
+) -> Spatial {
+    Spatial {
+        conv: Some(Conv {
+            geometry: ConvGeometry {
+                in_height: h,
+                in_width: w,
+                in_channels: c,
+                kernel,
+                stride,
+                padding,
+            },
+            pad_value,
+        }),
+        pool,
+    }
+}
+
+/// A random network of `configs` running as `spatial`. Each layer's image
+/// is random with a zero bias and its requantization scales the table sums
+/// (about `128 sqrt(C)`) onto the int8 range, so activations spread over the
+/// whole range rather than sit at a bias-given constant; `zero_points`
+/// gives each requantization's zero point and ReLU. Each convolution pads
+/// with its input's zero point (the input's, or the requantization's before
+/// it), as a compiled network does.
+fn random_conv_network(
+    configs: &[EngineConfig],
+    spatial: &[Spatial],
+    zero_points: &[(i8, bool)],
+    seed: u64,
+) -> Network {
+    let mut layers = Vec::new();
+    let mut input = None;
+    for (i, config) in configs.iter().enumerate() {
+        // A dense pair gives this layer a requantization to the next one's bits.
+        let pair = match configs.get(i + 1) {
+            Some(next) => vec![
+                config.clone(),
+                EngineConfig {
+                    input_dim: config.outputs,
+                    codebooks: 1,
+                    ..next.clone()
+                },
+            ],
+            None => vec![config.clone()],
+        };
+        let net = random_network(&pair, seed.wrapping_mul(31).wrapping_add(i as u64)).unwrap();
+        input.get_or_insert(net.input_quantization());
+        let mut layer = net.layers()[0].clone();
+        let image = &layer.image;
+        layer.image = Image::with_params(
+            image.config().clone(),
+            image.centroids().to_vec(),
+            image.tables().to_vec(),
+            vec![0; image.config().outputs],
+            image.params().clone(),
+        )
+        .unwrap();
+        if let Some(r) = layer.requantize.as_mut() {
+            let (zero_point, relu) = zero_points[i];
+            let scale = 0.9 / (config.codebooks as f64).sqrt();
+            *r = Requantize::from_scale(scale, zero_point, relu, r.bits).unwrap();
+        }
+        layers.push(layer);
+    }
+    let input = input.unwrap();
+    let mut spatial = spatial.to_vec();
+    for (i, s) in spatial.iter_mut().enumerate() {
+        if let Some(c) = s.conv.as_mut() {
+            c.pad_value = match i {
+                0 => input.zero_point,
+                _ => zero_points[i - 1].0,
+            };
+        }
+    }
+    Network::with_spatial(input, layers, spatial).unwrap()
+}
+
+/// Network A: a 12x11x2 map; a 5x5 convolution, stride 1, padding top 2,
+/// left 1, bottom 1, right 2 (11x10x3), MaxPool 2x2 (5x5x3: the odd last
+/// row dropped); a 3x3 convolution, stride 2, padding top 1, right 2 only
+/// (2x3x4), no pooling; a dense layer reading that map as 24 inputs (flatten).
+fn network_a() -> (Vec<EngineConfig>, Vec<Spatial>) {
+    let configs = vec![
+        engine(50, 2, 3, 2),
+        engine(27, 3, 4, 1),
+        engine(24, 6, 5, 2),
+    ];
+    let spatial = vec![
+        conv((12, 11, 2), 5, 1, padding(2, 1, 1, 2), 0, Some(Pool::Max2)),
+        conv((5, 5, 3), 3, 2, padding(1, 0, 0, 2), 0, None),
+        Spatial::DENSE,
+    ];
+    (configs, spatial)
+}
+
+/// Network B: a 13x11x2 map; a 3x3 convolution, stride 1, padding top 1,
+/// left 1, right 1 (12x11x3), AveragePool 2x2 (6x5x3: the odd last column
+/// dropped); a 1x1 convolution, stride 2 (3x3x4), GlobalAveragePool
+/// (n = 9); a dense layer 4 -> 3.
+fn network_b() -> (Vec<EngineConfig>, Vec<Spatial>) {
+    let configs = vec![engine(18, 2, 3, 1), engine(3, 1, 4, 2), engine(4, 2, 3, 1)];
+    let spatial = vec![
+        conv((13, 11, 2), 3, 1, padding(1, 1, 0, 1), 0, Some(Pool::Avg2)),
+        conv(
+            (6, 5, 3),
+            1,
+            2,
+            Padding::default(),
+            0,
+            Some(Pool::GlobalAvg),
+        ),
+        Spatial::DENSE,
+    ];
+    (configs, spatial)
+}
+
+fn top(configs: &[EngineConfig], spatial: &[Spatial]) -> NetworkSim {
+    let options = SimOptions {
+        cache_dir: Some(cache_dir()),
+        ..SimOptions::default()
+    };
+    NetworkSim::with_spatial(configs, spatial, &options)
+        .unwrap_or_else(|e| panic!("building {configs:?} {spatial:?}: {e}"))
+}
+
+/// All -128, all 127, all the input zero point, then `random` random maps.
+fn vectors(network: &Network, random: usize, seed: u64) -> Vec<Vec<i8>> {
+    let len = network.input_dim();
+    let zero = network.input_quantization().zero_point;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut v = vec![vec![-128; len], vec![127; len], vec![zero; len]];
+    v.extend((0..random).map(|_| (0..len).map(|_| rng.gen::<i8>()).collect()));
+    v
+}
+
+/// Loads `network`, streams `inputs` with `bp` (output stalls, input gaps)
+/// and checks every output against `Network::infer`.
+fn assert_bit_exact(
+    sim: &mut NetworkSim,
+    network: &Network,
+    inputs: &[Vec<i8>],
+    bp: Backpressure,
+) -> f64 {
+    sim.load(network).unwrap();
+    let run = sim.run(inputs, bp).unwrap();
+    assert_eq!(run.outputs.len(), inputs.len());
+    for (i, x) in inputs.iter().enumerate() {
+        let want = network.infer(x).unwrap().outputs;
+        assert_eq!(run.outputs[i], want, "vector {i}");
+    }
+    run.cycles_per_inference
+}
+
+/// Network A on two random networks (different weights, requantizations,
+/// activation tables, zero points): every vector bit-exact; the trace of
+/// each hidden layer equals the reference's (pooled) activations.
+#[test]
+fn kernels_strides_paddings_max_pool_and_flatten_are_bit_exact() {
+    let (configs, spatial) = network_a();
+    let mut sim = top(&configs, &spatial);
+    for (seed, zero_points) in [
+        (3, [(-5, true), (9, false)]),
+        (11, [(20, false), (-128, true)]),
+    ] {
+        let network = random_conv_network(&configs, &spatial, &zero_points, seed);
+        let inputs = vectors(&network, 5, seed);
+        assert_bit_exact(
+            &mut sim,
+            &network,
+            &inputs,
+            Backpressure::new(0.3, 0.3, seed),
+        );
+        for layer in 0..2 {
+            let traced = sim.trace(&inputs[3..5], layer).unwrap();
+            let want: Vec<Vec<i8>> = inputs[3..5]
+                .iter()
+                .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
+                .collect();
+            assert_eq!(traced, want, "seed {seed}, layer {layer}");
+        }
+    }
+}
+
+/// Network B: AveragePool and GlobalAveragePool on two random networks
+/// (zero points 0 and -7, -100 and 90, with and without ReLU): every vector
+/// bit-exact. A wrong pool zero point written over a good load changes the
+/// pooled map (ties round toward the other side): the word is live.
+#[test]
+fn average_pools_round_like_the_reference() {
+    let (configs, spatial) = network_b();
+    let mut sim = top(&configs, &spatial);
+    for (seed, zero_points) in [
+        (5, [(0, true), (-7, false)]),
+        (8, [(-100, false), (90, true)]),
+    ] {
+        let network = random_conv_network(&configs, &spatial, &zero_points, seed);
+        let inputs = vectors(&network, 5, seed);
+        assert_bit_exact(
+            &mut sim,
+            &network,
+            &inputs,
+            Backpressure::new(0.4, 0.2, seed),
+        );
+    }
+    // A wrong pool zero point shows: the word is live.
+    let network = random_conv_network(&configs, &spatial, &[(3, false), (-7, false)], 5);
+    let inputs = vectors(&network, 5, 9);
+    sim.load(&network).unwrap();
+    let zero = network.layers()[0].requantize.unwrap().zero_point;
+    sim.write_words([LoadWord {
+        address: (SPATIAL_MEMORY as u32) << 16 | POOL_ZERO_POINT_WORD as u32,
+        data: u32::from(zero.wrapping_add(40) as u8),
+    }]);
+    // Only ties round differently: the pooled map (the trace) shows it.
+    let traced = sim.trace(&inputs, 0).unwrap();
+    let want: Vec<Vec<i8>> = inputs
+        .iter()
+        .map(|x| network.infer(x).unwrap().activations[1].clone())
+        .collect();
+    assert_ne!(traced, want, "the pool's zero point is not used");
+    // A top generated for other layers refuses the network, naming the layer.
+    let (configs_a, spatial_a) = network_a();
+    let other = random_conv_network(&configs_a, &spatial_a, &[(0, false), (0, false)], 1);
+    let e = sim.load(&other).unwrap_err();
+    assert!(
+        matches!(&e, SimError::NetworkMismatch(m) if m.contains("layer 0")),
+        "{e}"
+    );
+}
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
+}
+
+/// The CNN fixture (Conv 3x3 1 -> 8 pad 1, Conv 3x3 8 -> 16 stride 2 pad 1,
+/// MaxPool 2x2, Flatten, Gemm 64 -> 10), compiled (k-means, calibrated on
+/// 400 training digits), on 36 test digits: bit-exact, and its cycles per
+/// inference against each layer's table-read bound (output pixels x
+/// ceil(N / L) per pixel, or the patch stream's length when longer).
+#[test]
+fn the_cnn_fixture_on_the_network_top_is_bit_exact() {
+    let model = frontend::read(&data("onnx/cnn.onnx"), &WeightsOptions::default()).unwrap();
+    let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
+    let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
+    let hidden = indicatif::ProgressBar::hidden();
+    let network = compile::compile(
+        &model.mlp,
+        &train[..400],
+        &CompileOptions::default(),
+        &hidden,
+    )
+    .unwrap();
+    assert!(network.spatial()[0].conv.is_some());
+    let inputs: Vec<Vec<i8>> = test[..36]
+        .iter()
+        .map(|x| network.input_quantization().quantize(x))
+        .collect();
+    let mut sim = NetworkSim::for_network(
+        &network,
+        &SimOptions {
+            cache_dir: Some(cache_dir()),
+            ..SimOptions::default()
+        },
+    )
+    .unwrap();
+    assert_bit_exact(&mut sim, &network, &inputs, Backpressure::new(0.3, 0.1, 1));
+    let cycles = assert_bit_exact(&mut sim, &network, &inputs, Backpressure::none());
+    let bounds: Vec<usize> = network
+        .layers()
+        .iter()
+        .zip(network.spatial())
+        .map(|(l, s)| {
+            let c = l.image.config();
+            let pixels = s
+                .conv
+                .map_or(1, |c| c.geometry.out_height() * c.geometry.out_width());
+            pixels * c.bound_cycles_per_inference().max(c.input_dim)
+        })
+        .collect();
+    eprintln!(
+        "CNN fixture: {cycles:.1} cycles per inference on the dataflow top \
+         (no back-pressure); per-layer bounds {bounds:?}"
+    );
+    let slowest = *bounds.iter().max().unwrap() as f64;
+    assert!(cycles >= slowest, "{cycles} < {slowest}");
+}
+
+/// Shapes that do not chain on a network top are refused, naming the layer,
+/// before any build; the sequential schedule refuses convolutions.
+#[test]
+fn conv_shapes_that_do_not_chain_are_refused() {
+    let (configs, spatial) = network_a();
+    let refused = |configs: &[EngineConfig], spatial: &[Spatial]| {
+        spatial_network_verilog(configs, spatial).unwrap_err()
+    };
+    let e = refused(&configs, &spatial[..2]);
+    assert!(matches!(e, NetworkShapeError::SpatialCount { .. }), "{e}");
+    // A last layer that is a convolution.
+    let mut s = spatial.clone();
+    s[2] = conv((2, 3, 4), 1, 1, Padding::default(), 0, None);
+    let e = refused(&configs, &s);
+    assert!(matches!(e, NetworkShapeError::LastConv { layer: 2 }), "{e}");
+    // Patches of another length than the engine's input.
+    let mut c = configs.clone();
+    c[0] = engine(48, 2, 3, 2);
+    let e = refused(&c, &spatial);
+    assert!(
+        matches!(
+            e,
+            NetworkShapeError::ConvPatch {
+                layer: 0,
+                patch_len: 50,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A pool on a dense layer, and on the last layer.
+    let mut s = spatial.clone();
+    s[2].pool = Some(Pool::Max2);
+    let e = refused(&configs, &s);
+    assert!(matches!(e, NetworkShapeError::Pool { layer: 2, .. }), "{e}");
+    assert!(e.to_string().contains("MaxPool 2x2"), "{e}");
+    // A map that is not the next convolution's (same length, other shape).
+    let mut s = spatial.clone();
+    s[1] = conv((5, 5, 3), 3, 2, padding(1, 0, 0, 2), 0, None);
+    s[1].conv.as_mut().unwrap().geometry.in_height = 3;
+    s[1].conv.as_mut().unwrap().geometry.in_width = 5;
+    s[1].conv.as_mut().unwrap().geometry.in_channels = 5;
+    let e = refused(&configs, &s);
+    assert!(
+        matches!(
+            e,
+            NetworkShapeError::MapShape {
+                layer: 0,
+                next: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("output map is 5x5x3"), "{e}");
+    // Lengths that do not chain (no pool: 11x10x3 = 330 elements).
+    let mut s = spatial.clone();
+    s[0].pool = None;
+    let e = refused(&configs, &s);
+    assert!(
+        matches!(
+            e,
+            NetworkShapeError::Shape {
+                layer: 0,
+                outputs: 330,
+                inputs: 75,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A pool the stage cannot hold, a window generator that cannot be built.
+    let mut s = spatial.clone();
+    s[0] = conv((3, 11, 2), 5, 1, padding(1, 1, 1, 2), 0, Some(Pool::Max2));
+    let e = refused(&configs, &s);
+    assert!(
+        matches!(e, NetworkShapeError::PoolShape { layer: 0, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("not 1x10"), "{e}");
+    let mut s = spatial.clone();
+    s[0] = conv(
+        (12, 8000, 2),
+        5,
+        1,
+        padding(2, 1, 1, 2),
+        0,
+        Some(Pool::Max2),
+    );
+    let e = refused(&configs, &s);
+    assert!(
+        matches!(e, NetworkShapeError::Window { layer: 0, .. }),
+        "{e}"
+    );
+    // The sequential schedule refuses a convolution, naming the layer.
+    let options = SimOptions {
+        schedule: lutgen_core::sequential::Schedule::Sequential,
+        ..SimOptions::default()
+    };
+    let e = NetworkSim::with_spatial(&configs, &spatial, &options)
+        .err()
+        .unwrap();
+    assert!(matches!(e, SimError::Sequential(_)), "{e}");
+    assert!(e.to_string().contains("layer 0 is a convolution"), "{e}");
+}
+
+/// A convolutional network top passes `verilator --lint-only -Wall`.
+#[test]
+fn conv_network_top_is_lint_clean_with_all_warnings() {
+    for (i, (configs, spatial)) in [network_a(), network_b()].iter().enumerate() {
+        let verilog = spatial_network_verilog(configs, spatial).unwrap();
+        let path = write_verilog(
+            &verilog,
+            NETWORK_TOP_MODULE,
+            &format!("conv-network-lint{i}"),
+        );
+        let text = run_tool(
+            "verilator",
+            &[
+                "--lint-only",
+                "-Wall",
+                "--top-module",
+                NETWORK_TOP_MODULE,
+                path.to_str().unwrap(),
+            ],
+        );
+        assert!(!text.contains("%Warning"), "{spatial:?}:\n{text}");
+    }
+}
