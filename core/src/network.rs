@@ -17,8 +17,10 @@
 //!
 //! A layer may also be a convolution, run once per output pixel, and pool
 //! its requantized output map ([`crate::spatial`] defines both exactly);
-//! [`Network::infer`] runs them. Devices do not run convolutions yet:
-//! [`Network::require_dense`] is the check every path to hardware makes.
+//! [`Network::infer`] runs them, and so does the dataflow network top
+//! (`lutgen_hdl::network`) in simulation. Devices and the sequential
+//! schedule do not: [`Network::require_dense`] is the check every path to
+//! them makes.
 //!
 //! The network file format (`LUTNET` v3) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
