@@ -185,6 +185,44 @@ impl PoolStage {
         Ok(Self::build(Some((pool, map))))
     }
 
+    /// Ports of [`PoolStage::verilog`]'s module: (name, width, input).
+    pub const PORTS: [(&'static str, u32, bool); 11] = [
+        ("clock", 1, true),
+        ("reset", 1, true),
+        ("in_data", 8, true),
+        ("in_valid", 1, true),
+        ("in_ready", 1, false),
+        ("out_data", 8, false),
+        ("out_valid", 1, false),
+        ("out_ready", 1, true),
+        ("load_enable", 1, true),
+        ("load_word", 16, true),
+        ("load_data", 32, true),
+    ];
+
+    /// The stage pooling `map` with `pool` on its own, as module `module`
+    /// (ports [`PoolStage::PORTS`]), for testing it alone.
+    pub fn verilog(pool: Pool, map: MapShape, module: &str) -> Result<String, PoolError> {
+        let mut block = Self::new(pool, map)?;
+        block.connect_all();
+        let mut out = format!(
+            "// lutgen {}: generated pooling stage ({} of a {}x{}x{} map), do not edit.\n",
+            env!("CARGO_PKG_VERSION"),
+            pool.name(),
+            map.height,
+            map.width,
+            map.channels
+        );
+        for line in generate_verilog(&block).lines() {
+            let line = line
+                .replace("module top(", &format!("module {module}("))
+                .replace("endmodule // top", &format!("endmodule // {module}"));
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
     fn build(pool: Option<(Pool, MapShape)>) -> Self {
         PoolStage {
             clock: Default::default(),
@@ -336,7 +374,7 @@ reg [{xb_1}:0] x;
 reg [{yb_1}:0] y;
 // (x / 2) * C: the first entry of the element's output column.
 reg [{ab_1}:0] base;
-wire [{ab_1}:0] slot = base + ch;
+wire [{ab_1}:0] slot = base + {ch_wide};
 wire ch_end = ch == {cb}'d{c_1};
 wire x_end = x == {xb}'d{w_1};
 wire y_end = y == {yb}'d{h_1};
@@ -372,6 +410,11 @@ end
             w_1 = w - 1,
             h_1 = h - 1,
             x_drop = odd(w, "x", xb),
+            ch_wide = if ab > cb {
+                format!("{{{}'d0, ch}}", ab - cb)
+            } else {
+                "ch".to_string()
+            },
             y_drop = odd(h, "y", yb),
         )
     };

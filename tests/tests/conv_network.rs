@@ -254,6 +254,16 @@ fn average_pools_round_like_the_reference() {
             &inputs,
             Backpressure::new(0.4, 0.2, seed),
         );
+        // The pooled maps themselves (AveragePool's 6x5x3, GlobalAveragePool's
+        // 1x1x4) equal `Pool::apply`'s, element for element.
+        for layer in 0..2 {
+            let traced = sim.trace(&inputs, layer).unwrap();
+            let want: Vec<Vec<i8>> = inputs
+                .iter()
+                .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
+                .collect();
+            assert_eq!(traced, want, "seed {seed}, layer {layer}");
+        }
     }
     // A wrong pool zero point shows: the word is live.
     let network = random_conv_network(&configs, &spatial, &[(3, false), (-7, false)], 5);
@@ -467,5 +477,160 @@ fn conv_network_top_is_lint_clean_with_all_warnings() {
             ],
         );
         assert!(!text.contains("%Warning"), "{spatial:?}:\n{text}");
+    }
+}
+
+/// The three pooling stages alone, in one Verilator model (a wrapper feeds
+/// them the same stream): every pooled element equals `Pool::apply`, on a
+/// 5x7x3 map (odd rows and columns), maps back to back, under random input
+/// gaps and output stalls, with zero points at both ends of int8 and maps
+/// of all -128, all 127 and random codes (sums at both ends of the range);
+/// without gaps or stalls, one element per cycle.
+#[test]
+fn pool_stages_alone_equal_the_software_rule() {
+    use lutgen_core::spatial::MapShape;
+    use lutgen_hdl::pool::PoolStage;
+    use lutgen_sim::ModelBuilder;
+    use lutgen_tests::port_specs;
+    let map = MapShape {
+        height: 5,
+        width: 7,
+        channels: 3,
+    };
+    let kinds = [
+        ("max", Pool::Max2),
+        ("avg", Pool::Avg2),
+        ("global", Pool::GlobalAvg),
+    ];
+    let mut verilog = String::from("/* verilator lint_off DECLFILENAME */\n");
+    let mut ports: Vec<(String, u32, bool)> = [
+        ("clock", 1, true),
+        ("reset", 1, true),
+        ("in_data", 8, true),
+        ("in_valid", 1, true),
+        ("in_ready", 1, false),
+        ("load_enable", 1, true),
+        ("load_word", 16, true),
+        ("load_data", 32, true),
+    ]
+    .iter()
+    .map(|&(n, w, i)| (n.to_string(), w, i))
+    .collect();
+    let mut body = String::new();
+    let mut ready_all = Vec::new();
+    for (name, pool) in kinds {
+        verilog.push_str(&PoolStage::verilog(pool, map, &format!("pool_{name}")).unwrap());
+        for (port, width, input) in [("data", 8, false), ("valid", 1, false), ("ready", 1, true)] {
+            ports.push((format!("{name}_{port}"), width, input));
+        }
+        body.push_str(&format!(
+            "wire {name}_in_ready;\n\
+             pool_{name} {name}(.clock(clock), .reset(reset), .in_data(in_data), \
+             .in_valid(in_valid & in_ready), .in_ready({name}_in_ready), .out_data({name}_data), \
+             .out_valid({name}_valid), .out_ready({name}_ready), .load_enable(load_enable), \
+             .load_word(load_word), .load_data(load_data));\n"
+        ));
+        ready_all.push(format!("{name}_in_ready"));
+    }
+    let decl: Vec<String> = ports
+        .iter()
+        .map(|(n, w, i)| {
+            let dir = if *i { "input" } else { "output" };
+            match w {
+                1 => format!("    {dir} wire {n}"),
+                _ => format!("    {dir} wire [{}:0] {n}", w - 1),
+            }
+        })
+        .collect();
+    verilog.push_str(&format!(
+        "module pool_trio(\n{}\n);\n{body}assign in_ready = {};\nendmodule\n",
+        decl.join(",\n"),
+        ready_all.join(" & ")
+    ));
+    let specs = port_specs(ports.iter().map(|(n, w, i)| (n.as_str(), *w, *i)));
+    let mut model = ModelBuilder::new(&verilog, "pool_trio", specs)
+        .cache_dir(cache_dir())
+        .rising_edge_only(true)
+        .build()
+        .expect("the pooling stages build in Verilator");
+    let port = |name: &str| model.port(name).unwrap();
+    let (clock, reset, in_data, in_valid, in_ready) = (
+        port("clock"),
+        port("reset"),
+        port("in_data"),
+        port("in_valid"),
+        port("in_ready"),
+    );
+    let (load_enable, load_word, load_data) =
+        (port("load_enable"), port("load_word"), port("load_data"));
+    let outs: Vec<_> = kinds
+        .iter()
+        .map(|(name, _)| {
+            (
+                port(&format!("{name}_data")),
+                port(&format!("{name}_valid")),
+                port(&format!("{name}_ready")),
+            )
+        })
+        .collect();
+    model.set(reset, 1);
+    for _ in 0..4 {
+        model.tick(clock);
+    }
+    model.set(reset, 0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20);
+    let len = map.len();
+    for (round, zero) in [-128i8, 127, 0, -3, 64].into_iter().enumerate() {
+        // The zero point through the load port (word 1).
+        model.set(load_enable, 1);
+        model.set(load_word, 1);
+        model.set(load_data, u64::from(zero as u8));
+        model.tick(clock);
+        model.set(load_enable, 0);
+        let mut maps = vec![vec![-128i8; len], vec![127; len]];
+        maps.extend((0..3).map(|_| (0..len).map(|_| rng.gen::<i8>()).collect::<Vec<i8>>()));
+        // Codes on one side of the zero point, as after a ReLU.
+        maps.push((0..len).map(|_| rng.gen::<i8>().max(zero)).collect());
+        let input = maps.concat();
+        let want: Vec<Vec<i8>> = kinds
+            .iter()
+            .map(|(_, pool)| maps.iter().flat_map(|m| pool.apply(m, map, zero)).collect())
+            .collect();
+        let mut got: Vec<Vec<i8>> = vec![Vec::new(); kinds.len()];
+        let (gap, stall) = ([0.0, 0.3, 0.6][round % 3], [0.0, 0.5, 0.2][round % 3]);
+        let mut sent = 0;
+        let mut cycles = 0;
+        while sent < input.len() || got.iter().zip(&want).any(|(g, w)| g.len() < w.len()) {
+            cycles += 1;
+            assert!(cycles < 100 * input.len(), "stalled (round {round})");
+            let valid = sent < input.len() && !rng.gen_bool(gap);
+            model.set(in_valid, u64::from(valid));
+            model.set(in_data, input.get(sent).map_or(0, |&b| b as u8 as u64));
+            let readies: Vec<bool> = outs.iter().map(|_| !rng.gen_bool(stall)).collect();
+            for ((_, _, ready), &r) in outs.iter().zip(&readies) {
+                model.set(*ready, u64::from(r));
+            }
+            model.eval();
+            if valid && model.get(in_ready) == 1 {
+                sent += 1;
+            }
+            for (k, ((data, out_valid, _), &r)) in outs.iter().zip(&readies).enumerate() {
+                if r && model.get(*out_valid) == 1 {
+                    got[k].push(model.get(*data) as u8 as i8);
+                }
+            }
+            model.tick(clock);
+        }
+        for (k, (name, _)) in kinds.iter().enumerate() {
+            assert_eq!(got[k], want[k], "{name}, zero point {zero}");
+        }
+        // Without gaps or stalls one element goes in per cycle.
+        if gap == 0.0 && stall == 0.0 {
+            assert!(
+                cycles <= input.len() + 4,
+                "{cycles} cycles for {}",
+                input.len()
+            );
+        }
     }
 }
