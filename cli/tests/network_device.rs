@@ -781,4 +781,21 @@ fn device_commands_refuse_convolution_networks() {
             "{args:?}: {stderr}"
         );
     }
+    // The dataflow network top is generated for it.
+    let out = lutgen()
+        .args(["generate", "--network", p])
+        .output()
+        .unwrap();
+    let verilog = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        verilog.contains("module lutgen_network(")
+            && verilog.contains("// Convolution: input map 4x4x1 (HWC), kernel 3x3, stride 1"),
+        "{}",
+        &verilog[..verilog.len().min(2000)]
+    );
 }

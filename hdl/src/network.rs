@@ -56,7 +56,7 @@ pub enum NetworkShapeError {
         outputs: usize,
         inputs: usize,
     },
-    #[error("layer {layer} has {memories} memories; the network load port addresses at most {SPATIAL_MEMORY} per layer")]
+    #[error("layer {layer} has {memories} memories; the network load port addresses at most {SPATIAL_MEMORY} per layer (memories 0xFFD to 0xFFF are its spatial and requantization registers)")]
     Memories { layer: usize, memories: usize },
     #[error("{layers} layers but {spatial} spatial descriptions: give one per layer")]
     SpatialCount { layers: usize, spatial: usize },
@@ -151,7 +151,7 @@ pub fn validate_network(
             .validate()
             .map_err(|source| NetworkShapeError::Config { layer, source })?;
         let memories = MemoryMap::new(config).memories();
-        if memories >= SPATIAL_MEMORY {
+        if memories > SPATIAL_MEMORY {
             return Err(NetworkShapeError::Memories { layer, memories });
         }
         if let Some(conv) = s.conv {
