@@ -1,18 +1,19 @@
 //! Convolutional networks on the dataflow network top: the Verilated top
 //! (window generators, engines, requantization, pooling stages) against
 //! `Network::infer`, bit for bit, on every vector, with random
-//! back-pressure. Two random networks cover kernels 1, 3 and 5, strides 1
-//! and 2, padding on every border (asymmetric too), maps whose width is not
-//! a power of two, MaxPool, AveragePool (odd last rows and columns dropped),
-//! GlobalAveragePool and a dense layer reading a map (flatten); the CNN
-//! fixture (`tests/data/onnx/cnn.onnx`) runs on test digits. Each network is
-//! one Verilator model: the geometries share models to keep the build time
-//! small.
+//! back-pressure. Random networks of one set of layers cover kernels 1, 3
+//! and 5, strides 1 and 2, padding on every border (asymmetric too), maps
+//! whose width is not a power of two (15, 7), MaxPool, AveragePool (odd
+//! last rows and columns dropped) and GlobalAveragePool; the CNN fixture
+//! (`tests/data/onnx/cnn.onnx`: a 3x3 stride-2 convolution, a dense layer
+//! reading a 2x2x16 map) runs on test digits; the three pooling stages run
+//! alone against `Pool::apply`. Three Verilator models in all (the random
+//! layers, the CNN, the pooling stages), to keep the build time small.
 
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::{self as compile, mlp, CompileOptions};
 use lutgen_core::conv::{ConvGeometry, Padding};
-use lutgen_core::memory_map::{LoadWord, POOL_ZERO_POINT_WORD, SPATIAL_MEMORY};
+use lutgen_core::memory_map::{LoadWord, LAYER_SHIFT, POOL_ZERO_POINT_WORD, SPATIAL_MEMORY};
 use lutgen_core::network::{random_network, Network};
 use lutgen_core::spatial::{Conv, Pool, Spatial};
 use lutgen_core::{EngineConfig, Image, Requantize};
@@ -128,34 +129,24 @@ fn random_conv_network(
     Network::with_spatial(input, layers, spatial).unwrap()
 }
 
-/// Network A: a 12x11x2 map; a 5x5 convolution, stride 1, padding top 2,
-/// left 1, bottom 1, right 2 (11x10x3), MaxPool 2x2 (5x5x3: the odd last
-/// row dropped); a 3x3 convolution, stride 2, padding top 1, right 2 only
-/// (2x3x4), no pooling; a dense layer reading that map as 24 inputs (flatten).
-fn network_a() -> (Vec<EngineConfig>, Vec<Spatial>) {
+/// The random network's layers (one Verilator model): a 16x15x2 map; a
+/// 5x5 convolution, stride 1, padding top 2, left 1, bottom 1, right 2
+/// (15x14x3), MaxPool 2x2 (7x7x3: the odd last row dropped); a 3x3
+/// convolution, stride 1, padding top 1 and right 2 only (6x7x4),
+/// AveragePool 2x2 (3x3x4: the odd last column dropped); a 1x1 convolution,
+/// stride 2 (2x2x5), GlobalAveragePool (1x1x5); a dense layer 5 -> 4.
+fn layers() -> (Vec<EngineConfig>, Vec<Spatial>) {
     let configs = vec![
         engine(50, 2, 3, 2),
         engine(27, 3, 4, 1),
-        engine(24, 6, 5, 2),
+        engine(4, 2, 5, 2),
+        engine(5, 5, 4, 1),
     ];
     let spatial = vec![
-        conv((12, 11, 2), 5, 1, padding(2, 1, 1, 2), 0, Some(Pool::Max2)),
-        conv((5, 5, 3), 3, 2, padding(1, 0, 0, 2), 0, None),
-        Spatial::DENSE,
-    ];
-    (configs, spatial)
-}
-
-/// Network B: a 13x11x2 map; a 3x3 convolution, stride 1, padding top 1,
-/// left 1, right 1 (12x11x3), AveragePool 2x2 (6x5x3: the odd last column
-/// dropped); a 1x1 convolution, stride 2 (3x3x4), GlobalAveragePool
-/// (n = 9); a dense layer 4 -> 3.
-fn network_b() -> (Vec<EngineConfig>, Vec<Spatial>) {
-    let configs = vec![engine(18, 2, 3, 1), engine(3, 1, 4, 2), engine(4, 2, 3, 1)];
-    let spatial = vec![
-        conv((13, 11, 2), 3, 1, padding(1, 1, 0, 1), 0, Some(Pool::Avg2)),
+        conv((16, 15, 2), 5, 1, padding(2, 1, 1, 2), 0, Some(Pool::Max2)),
+        conv((7, 7, 3), 3, 1, padding(1, 0, 0, 2), 0, Some(Pool::Avg2)),
         conv(
-            (6, 5, 3),
+            (3, 3, 4),
             1,
             2,
             Padding::default(),
@@ -204,59 +195,32 @@ fn assert_bit_exact(
     run.cycles_per_inference
 }
 
-/// Network A on two random networks (different weights, requantizations,
-/// activation tables, zero points): every vector bit-exact; the trace of
-/// each hidden layer equals the reference's (pooled) activations.
+/// Three random networks of [`layers`] (different weights, activation
+/// tables, zero points at both ends of int8, with and without ReLU) on one
+/// top: every vector bit-exact under random output stalls and input gaps,
+/// and every hidden layer's trace (the pooled maps: MaxPool's 7x7x3,
+/// AveragePool's 3x3x4, GlobalAveragePool's 1x1x5) equals the reference's
+/// activations. A wrong pool zero point written over a good load changes
+/// the pooled map (ties round toward the other side): the word is live. A
+/// network of other layers is refused, naming the layer.
 #[test]
-fn kernels_strides_paddings_max_pool_and_flatten_are_bit_exact() {
-    let (configs, spatial) = network_a();
+fn random_conv_networks_are_bit_exact() {
+    let (configs, spatial) = layers();
     let mut sim = top(&configs, &spatial);
     for (seed, zero_points) in [
-        (3, [(-5, true), (9, false)]),
-        (11, [(20, false), (-128, true)]),
+        (3, [(-5, true), (9, false), (0, true)]),
+        (11, [(20, false), (-128, true), (-7, false)]),
+        (8, [(-100, false), (127, false), (90, true)]),
     ] {
         let network = random_conv_network(&configs, &spatial, &zero_points, seed);
-        let inputs = vectors(&network, 5, seed);
+        let inputs = vectors(&network, 3, seed);
         assert_bit_exact(
             &mut sim,
             &network,
             &inputs,
             Backpressure::new(0.3, 0.3, seed),
         );
-        for layer in 0..2 {
-            let traced = sim.trace(&inputs[3..5], layer).unwrap();
-            let want: Vec<Vec<i8>> = inputs[3..5]
-                .iter()
-                .map(|x| network.infer(x).unwrap().activations[layer + 1].clone())
-                .collect();
-            assert_eq!(traced, want, "seed {seed}, layer {layer}");
-        }
-    }
-}
-
-/// Network B: AveragePool and GlobalAveragePool on two random networks
-/// (zero points 0 and -7, -100 and 90, with and without ReLU): every vector
-/// bit-exact. A wrong pool zero point written over a good load changes the
-/// pooled map (ties round toward the other side): the word is live.
-#[test]
-fn average_pools_round_like_the_reference() {
-    let (configs, spatial) = network_b();
-    let mut sim = top(&configs, &spatial);
-    for (seed, zero_points) in [
-        (5, [(0, true), (-7, false)]),
-        (8, [(-100, false), (90, true)]),
-    ] {
-        let network = random_conv_network(&configs, &spatial, &zero_points, seed);
-        let inputs = vectors(&network, 5, seed);
-        assert_bit_exact(
-            &mut sim,
-            &network,
-            &inputs,
-            Backpressure::new(0.4, 0.2, seed),
-        );
-        // The pooled maps themselves (AveragePool's 6x5x3, GlobalAveragePool's
-        // 1x1x4) equal `Pool::apply`'s, element for element.
-        for layer in 0..2 {
+        for layer in 0..3 {
             let traced = sim.trace(&inputs, layer).unwrap();
             let want: Vec<Vec<i8>> = inputs
                 .iter()
@@ -265,26 +229,38 @@ fn average_pools_round_like_the_reference() {
             assert_eq!(traced, want, "seed {seed}, layer {layer}");
         }
     }
-    // A wrong pool zero point shows: the word is live.
-    let network = random_conv_network(&configs, &spatial, &[(3, false), (-7, false)], 5);
-    let inputs = vectors(&network, 5, 9);
+    // A wrong zero point for the AveragePool after layer 1.
+    let network = random_conv_network(
+        &configs,
+        &spatial,
+        &[(3, false), (-7, false), (0, false)],
+        5,
+    );
+    let inputs = vectors(&network, 3, 9);
     sim.load(&network).unwrap();
-    let zero = network.layers()[0].requantize.unwrap().zero_point;
+    let zero = network.layers()[1].requantize.unwrap().zero_point;
     sim.write_words([LoadWord {
-        address: (SPATIAL_MEMORY as u32) << 16 | POOL_ZERO_POINT_WORD as u32,
+        address: 1 << LAYER_SHIFT | (SPATIAL_MEMORY as u32) << 16 | POOL_ZERO_POINT_WORD as u32,
         data: u32::from(zero.wrapping_add(40) as u8),
     }]);
-    // Only ties round differently: the pooled map (the trace) shows it.
-    let traced = sim.trace(&inputs, 0).unwrap();
+    let traced = sim.trace(&inputs, 1).unwrap();
     let want: Vec<Vec<i8>> = inputs
         .iter()
-        .map(|x| network.infer(x).unwrap().activations[1].clone())
+        .map(|x| network.infer(x).unwrap().activations[2].clone())
         .collect();
     assert_ne!(traced, want, "the pool's zero point is not used");
-    // A top generated for other layers refuses the network, naming the layer.
-    let (configs_a, spatial_a) = network_a();
-    let other = random_conv_network(&configs_a, &spatial_a, &[(0, false), (0, false)], 1);
-    let e = sim.load(&other).unwrap_err();
+    // A dense network of four layers: not the layers the top was built for.
+    let dense = random_network(
+        &[
+            engine(8, 2, 4, 1),
+            engine(4, 1, 4, 1),
+            engine(4, 1, 4, 1),
+            engine(4, 1, 4, 1),
+        ],
+        1,
+    )
+    .unwrap();
+    let e = sim.load(&dense).unwrap_err();
     assert!(
         matches!(&e, SimError::NetworkMismatch(m) if m.contains("layer 0")),
         "{e}"
@@ -298,8 +274,8 @@ fn data(name: &str) -> PathBuf {
 }
 
 /// The CNN fixture (Conv 3x3 1 -> 8 pad 1, Conv 3x3 8 -> 16 stride 2 pad 1,
-/// MaxPool 2x2, Flatten, Gemm 64 -> 10), compiled (k-means, calibrated on
-/// 400 training digits), on 36 test digits: bit-exact, and its cycles per
+/// MaxPool 2x2, Flatten, Gemm 64 -> 10), compiled (k-means, K = 4,
+/// calibrated on 400 training digits), on 36 test digits: bit-exact, and its cycles per
 /// inference against each layer's table-read bound (output pixels x
 /// ceil(N / L) per pixel, or the patch stream's length when longer).
 #[test]
@@ -308,13 +284,12 @@ fn the_cnn_fixture_on_the_network_top_is_bit_exact() {
     let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
     let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
     let hidden = indicatif::ProgressBar::hidden();
-    let network = compile::compile(
-        &model.mlp,
-        &train[..400],
-        &CompileOptions::default(),
-        &hidden,
-    )
-    .unwrap();
+    // K = 4 keeps the model small (the cycles do not depend on K).
+    let options = CompileOptions {
+        centroids: 4,
+        ..CompileOptions::default()
+    };
+    let network = compile::compile(&model.mlp, &train[..400], &options, &hidden).unwrap();
     assert!(network.spatial()[0].conv.is_some());
     let inputs: Vec<Vec<i8>> = test[..36]
         .iter()
@@ -354,17 +329,17 @@ fn the_cnn_fixture_on_the_network_top_is_bit_exact() {
 /// before any build; the sequential schedule refuses convolutions.
 #[test]
 fn conv_shapes_that_do_not_chain_are_refused() {
-    let (configs, spatial) = network_a();
+    let (configs, spatial) = layers();
     let refused = |configs: &[EngineConfig], spatial: &[Spatial]| {
         spatial_network_verilog(configs, spatial).unwrap_err()
     };
-    let e = refused(&configs, &spatial[..2]);
+    let e = refused(&configs, &spatial[..3]);
     assert!(matches!(e, NetworkShapeError::SpatialCount { .. }), "{e}");
     // A last layer that is a convolution.
     let mut s = spatial.clone();
-    s[2] = conv((2, 3, 4), 1, 1, Padding::default(), 0, None);
+    s[3] = conv((1, 1, 5), 1, 1, Padding::default(), 0, None);
     let e = refused(&configs, &s);
-    assert!(matches!(e, NetworkShapeError::LastConv { layer: 2 }), "{e}");
+    assert!(matches!(e, NetworkShapeError::LastConv { layer: 3 }), "{e}");
     // Patches of another length than the engine's input.
     let mut c = configs.clone();
     c[0] = engine(48, 2, 3, 2);
@@ -382,16 +357,13 @@ fn conv_shapes_that_do_not_chain_are_refused() {
     );
     // A pool on a dense layer, and on the last layer.
     let mut s = spatial.clone();
-    s[2].pool = Some(Pool::Max2);
+    s[3].pool = Some(Pool::Max2);
     let e = refused(&configs, &s);
-    assert!(matches!(e, NetworkShapeError::Pool { layer: 2, .. }), "{e}");
+    assert!(matches!(e, NetworkShapeError::Pool { layer: 3, .. }), "{e}");
     assert!(e.to_string().contains("MaxPool 2x2"), "{e}");
     // A map that is not the next convolution's (same length, other shape).
     let mut s = spatial.clone();
-    s[1] = conv((5, 5, 3), 3, 2, padding(1, 0, 0, 2), 0, None);
-    s[1].conv.as_mut().unwrap().geometry.in_height = 3;
-    s[1].conv.as_mut().unwrap().geometry.in_width = 5;
-    s[1].conv.as_mut().unwrap().geometry.in_channels = 5;
+    s[1] = conv((3, 7, 7), 3, 1, padding(1, 0, 0, 2), 0, Some(Pool::Avg2));
     let e = refused(&configs, &s);
     assert!(
         matches!(
@@ -404,8 +376,8 @@ fn conv_shapes_that_do_not_chain_are_refused() {
         ),
         "{e}"
     );
-    assert!(e.to_string().contains("output map is 5x5x3"), "{e}");
-    // Lengths that do not chain (no pool: 11x10x3 = 330 elements).
+    assert!(e.to_string().contains("output map is 7x7x3"), "{e}");
+    // Lengths that do not chain (no pool: 15x14x3 = 630 elements).
     let mut s = spatial.clone();
     s[0].pool = None;
     let e = refused(&configs, &s);
@@ -414,8 +386,8 @@ fn conv_shapes_that_do_not_chain_are_refused() {
             e,
             NetworkShapeError::Shape {
                 layer: 0,
-                outputs: 330,
-                inputs: 75,
+                outputs: 630,
+                inputs: 147,
                 ..
             }
         ),
@@ -459,7 +431,7 @@ fn conv_shapes_that_do_not_chain_are_refused() {
 /// A convolutional network top passes `verilator --lint-only -Wall`.
 #[test]
 fn conv_network_top_is_lint_clean_with_all_warnings() {
-    for (i, (configs, spatial)) in [network_a(), network_b()].iter().enumerate() {
+    for (i, (configs, spatial)) in [layers()].iter().enumerate() {
         let verilog = spatial_network_verilog(configs, spatial).unwrap();
         let path = write_verilog(
             &verilog,
