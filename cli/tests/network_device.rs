@@ -746,10 +746,11 @@ fn device_commands_refuse_convolution_networks() {
     let p = path.to_str().unwrap();
     // The dataflow top in simulation runs it (tests/tests/conv_network.rs);
     // the sequential schedule, the device and the board do not.
-    let runs: [&[&str]; 7] = [
+    let runs: [&[&str]; 8] = [
         &["generate", "--network", p, "--schedule", "sequential"],
         &["generate", "--network", p, "--device"],
         &["sim", "--network", p, "--schedule", "sequential"],
+        &["sim", "--network", p, "--compare-passes"],
         &["board", "--sim", "--network", p],
         &[
             "run",
