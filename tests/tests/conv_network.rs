@@ -198,9 +198,9 @@ fn assert_bit_exact(
 /// Three random networks of [`layers`] (different weights, activation
 /// tables, zero points at both ends of int8, with and without ReLU) on one
 /// top: every vector bit-exact under random output stalls and input gaps,
-/// and every hidden layer's trace (the pooled maps: MaxPool's 7x7x3,
-/// AveragePool's 3x3x4, GlobalAveragePool's 1x1x5) equals the reference's
-/// activations. A wrong pool zero point written over a good load changes
+/// and (first network) every hidden layer's trace (the pooled maps:
+/// MaxPool's 7x7x3, AveragePool's 3x3x4, GlobalAveragePool's 1x1x5) equals
+/// the reference's activations. A wrong pool zero point written over a good load changes
 /// the pooled map (ties round toward the other side): the word is live. A
 /// network of other layers is refused, naming the layer.
 #[test]
@@ -220,6 +220,10 @@ fn random_conv_networks_are_bit_exact() {
             &inputs,
             Backpressure::new(0.3, 0.3, seed),
         );
+        // The traces once (each is a run of its own).
+        if seed != 3 {
+            continue;
+        }
         for layer in 0..3 {
             let traced = sim.trace(&inputs, layer).unwrap();
             let want: Vec<Vec<i8>> = inputs
