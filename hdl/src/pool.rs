@@ -475,8 +475,9 @@ always @(posedge clock) begin
 end
 {step2}wire pop = out_valid & out_ready;
 // Read here so that lint sees them used: the load word's high bytes, and
-// the bits of `s1` and of the rounding a kind does not need.
-wire _unused_pool_bits = &{{1'b0, load_data[31:8], s1, zero_point{unused}}};
+// the bits of `s1` and of the rounding a kind does not need, the index's
+// top bit (used only past the last entry, by a dropped odd column).
+wire _unused_pool_bits = &{{1'b0, load_data[31:8], s1, zero_point, slot{unused}}};
 always @(posedge clock) begin
     if (reset) begin
         valid1 <= 1'b0;
@@ -620,9 +621,17 @@ mod tests {
             width: 7,
             channels: 3,
         };
+        // A map whose row of partial results is a power of two entries too.
+        let even = MapShape {
+            height: 4,
+            width: 4,
+            channels: 16,
+        };
         for (i, pool) in [Pool::Max2, Pool::Avg2, Pool::GlobalAvg].iter().enumerate() {
-            let mut block = PoolStage::new(*pool, map).unwrap();
-            crate::lint::assert_block_is_clean(&format!("pool{i}"), &mut block);
+            for (j, map) in [map, even].into_iter().enumerate() {
+                let mut block = PoolStage::new(*pool, map).unwrap();
+                crate::lint::assert_block_is_clean(&format!("pool{i}-{j}"), &mut block);
+            }
         }
         crate::lint::assert_block_is_clean("pool-wire", &mut PoolStage::wire());
     }

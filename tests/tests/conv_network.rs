@@ -325,6 +325,9 @@ fn the_cnn_fixture_on_the_network_top_is_bit_exact() {
         "CNN fixture: {cycles:.1} cycles per inference on the dataflow top \
          (no back-pressure); per-layer bounds {bounds:?}"
     );
+    // Its Verilog lints clean too (a 4x4x16 MaxPool: 32 partial results).
+    let verilog = spatial_network_verilog(&network.configs(), network.spatial()).unwrap();
+    assert_lint_clean(&verilog, "conv-network-lint-cnn");
     let slowest = *bounds.iter().max().unwrap() as f64;
     assert!(cycles >= slowest, "{cycles} < {slowest}");
 }
@@ -432,28 +435,29 @@ fn conv_shapes_that_do_not_chain_are_refused() {
     assert!(e.to_string().contains("layer 0 is a convolution"), "{e}");
 }
 
-/// A convolutional network top passes `verilator --lint-only -Wall`.
+/// Asserts that a network top's Verilog passes `verilator --lint-only -Wall`.
+fn assert_lint_clean(verilog: &str, tag: &str) {
+    let path = write_verilog(verilog, NETWORK_TOP_MODULE, tag);
+    let text = run_tool(
+        "verilator",
+        &[
+            "--lint-only",
+            "-Wall",
+            "--top-module",
+            NETWORK_TOP_MODULE,
+            path.to_str().unwrap(),
+        ],
+    );
+    assert!(!text.contains("%Warning"), "{tag}:\n{text}");
+}
+
+/// A convolutional network top passes `verilator --lint-only -Wall` (the
+/// CNN fixture's in its own test).
 #[test]
 fn conv_network_top_is_lint_clean_with_all_warnings() {
-    for (i, (configs, spatial)) in [layers()].iter().enumerate() {
-        let verilog = spatial_network_verilog(configs, spatial).unwrap();
-        let path = write_verilog(
-            &verilog,
-            NETWORK_TOP_MODULE,
-            &format!("conv-network-lint{i}"),
-        );
-        let text = run_tool(
-            "verilator",
-            &[
-                "--lint-only",
-                "-Wall",
-                "--top-module",
-                NETWORK_TOP_MODULE,
-                path.to_str().unwrap(),
-            ],
-        );
-        assert!(!text.contains("%Warning"), "{spatial:?}:\n{text}");
-    }
+    let (configs, spatial) = layers();
+    let verilog = spatial_network_verilog(&configs, &spatial).unwrap();
+    assert_lint_clean(&verilog, "conv-network-lint");
 }
 
 /// The three pooling stages alone, in one Verilator model (a wrapper feeds
