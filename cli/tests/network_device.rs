@@ -683,9 +683,10 @@ fn image_and_network_flags_are_not_mixed_up() {
     );
 }
 
-/// Devices do not run convolutions yet: every command that takes a network
-/// to hardware refuses a network with a conv layer, naming the layer, before
-/// it generates, builds, simulates or sends anything.
+/// Devices do not run convolutions: every command that takes a network to a
+/// device or to the sequential schedule refuses a network with a conv layer,
+/// naming the layer, before it generates, builds, simulates or sends
+/// anything (the dataflow network top in simulation runs it).
 #[test]
 fn device_commands_refuse_convolution_networks() {
     use lutgen_core::conv::{ConvGeometry, Padding};
@@ -743,9 +744,13 @@ fn device_commands_refuse_convolution_networks() {
     let path = dir.join("conv.lutnet");
     network.write_to(&path).unwrap();
     let p = path.to_str().unwrap();
-    let runs: [&[&str]; 6] = [
-        &["generate", "--network", p],
-        &["sim", "--network", p],
+    // The dataflow top in simulation runs it (tests/tests/conv_network.rs);
+    // the sequential schedule, the device and the board do not.
+    let runs: [&[&str]; 8] = [
+        &["generate", "--network", p, "--schedule", "sequential"],
+        &["generate", "--network", p, "--device"],
+        &["sim", "--network", p, "--schedule", "sequential"],
+        &["sim", "--network", p, "--compare-passes"],
         &["board", "--sim", "--network", p],
         &[
             "run",
@@ -773,8 +778,25 @@ fn device_commands_refuse_convolution_networks() {
         assert!(!out.status.success(), "{args:?}");
         assert!(
             stderr.contains("layer 0 is a 3x3 convolution (stride 1)")
-                && stderr.contains("hardware convolution and pooling are not yet supported"),
+                && stderr.contains("do not run convolutions or pooling"),
             "{args:?}: {stderr}"
         );
     }
+    // The dataflow network top is generated for it.
+    let out = lutgen()
+        .args(["generate", "--network", p])
+        .output()
+        .unwrap();
+    let verilog = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        verilog.contains("module lutgen_network(")
+            && verilog.contains("// Convolution: input map 4x4x1 (HWC), kernel 3x3, stride 1"),
+        "{}",
+        &verilog[..verilog.len().min(2000)]
+    );
 }

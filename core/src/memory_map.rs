@@ -52,6 +52,18 @@ pub const REQUANTIZE_MEMORY: usize = 0xFFF;
 /// load into the bank in the load address's layer field. An engine with one
 /// bank has neither.
 pub const BANK_MEMORY: usize = 0xFFE;
+/// Memory number, within a layer of a network top, of the layer's spatial
+/// registers: word [`PAD_VALUE_WORD`] is the pad value of the layer's
+/// convolution (its input's zero point), word [`POOL_ZERO_POINT_WORD`] the
+/// zero point of the pooling after the layer (its requantization's), each
+/// an int8 in the low byte. A dense layer, or one that does not pool,
+/// ignores the word. An engine of a network top has fewer memories than
+/// this number.
+pub const SPATIAL_MEMORY: usize = 0xFFD;
+/// Word of [`SPATIAL_MEMORY`] holding a convolution's pad value.
+pub const PAD_VALUE_WORD: usize = 0;
+/// Word of [`SPATIAL_MEMORY`] holding a pooling stage's zero point.
+pub const POOL_ZERO_POINT_WORD: usize = 1;
 
 /// The engine's memory numbering for one configuration.
 #[derive(Clone, Copy, Debug)]
@@ -275,7 +287,9 @@ pub fn table_word(config: &EngineConfig, entries: &[i8]) -> u32 {
 /// then, for every layer but the last, the requantization registers
 /// ([`REQUANTIZE_WORDS`] order; the table enable is written either way, so a
 /// table left by an earlier load is switched off) and, if the layer has an
-/// activation table, its 256 entries from [`ACTIVATION_TABLE_WORD`].
+/// activation table, its 256 entries from [`ACTIVATION_TABLE_WORD`]; then
+/// the layer's spatial registers ([`spatial_load_words`]; none for a dense
+/// network).
 pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
     let mut words = Vec::new();
     for (layer, l) in network.layers().iter().enumerate() {
@@ -289,6 +303,27 @@ pub fn network_load_words(network: &Network) -> Vec<LoadWord> {
                 }),
         );
         words.extend(requantize_load_words(layer, l));
+        words.extend(spatial_load_words(network, layer));
+    }
+    words
+}
+
+/// The writes of layer `index`'s spatial registers ([`SPATIAL_MEMORY`]):
+/// its convolution's pad value, if it is one, and its pooling's zero point
+/// (its requantization's), if it pools. None for a dense layer.
+pub fn spatial_load_words(network: &Network, index: usize) -> Vec<LoadWord> {
+    let memory = (index as u32) << LAYER_SHIFT | (SPATIAL_MEMORY as u32) << 16;
+    let word = |at: usize, value: i8| LoadWord {
+        address: memory | at as u32,
+        data: u32::from(value as u8),
+    };
+    let spatial = network.spatial()[index];
+    let mut words = Vec::new();
+    if let Some(conv) = spatial.conv {
+        words.push(word(PAD_VALUE_WORD, conv.pad_value));
+    }
+    if let (Some(_), Some(r)) = (spatial.pool, &network.layers()[index].requantize) {
+        words.push(word(POOL_ZERO_POINT_WORD, r.zero_point));
     }
     words
 }

@@ -17,8 +17,10 @@
 //!
 //! A layer may also be a convolution, run once per output pixel, and pool
 //! its requantized output map ([`crate::spatial`] defines both exactly);
-//! [`Network::infer`] runs them. Devices do not run convolutions yet:
-//! [`Network::require_dense`] is the check every path to hardware makes.
+//! [`Network::infer`] runs them, and so does the dataflow network top
+//! (`lutgen_hdl::network`) in simulation. Devices and the sequential
+//! schedule do not: [`Network::require_dense`] is the check every path to
+//! them makes.
 //!
 //! The network file format (`LUTNET` v3) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
@@ -474,8 +476,10 @@ pub enum NetworkError {
         expected: MapShape,
     },
     #[error(
-        "layer {layer} is {what}: hardware convolution and pooling are not yet supported \
-         (issue 20); run this network with the integer reference (`lutgen eval`) instead"
+        "layer {layer} is {what}: the sequential schedule and the devices do not run \
+         convolutions or pooling (issue 20); run it on the dataflow network top in simulation \
+         (`lutgen sim --network`, `lutgen generate --network`) or with the integer reference \
+         (`lutgen eval`)"
     )]
     HardwareConvolution { layer: usize, what: String },
     #[error("cannot {action} network file {}: {source}", path.display())]
@@ -681,8 +685,10 @@ impl Network {
     }
 
     /// Refuses a network with a convolution or pooling, naming the first
-    /// such layer: devices run dense layers only, so every path that takes a
-    /// network to hardware (generation, simulation, loading) checks this.
+    /// such layer: the sequential schedule and the devices run dense layers
+    /// only, so every path to them (generation, loading, the board) checks
+    /// this. Only the dataflow network top (`lutgen_hdl::network`) runs
+    /// convolutions, in simulation and as generated Verilog.
     pub fn require_dense(&self) -> Result<(), NetworkError> {
         for (layer, s) in self.spatial.iter().enumerate() {
             let what = match (s.conv, s.pool) {
@@ -1035,7 +1041,7 @@ impl Network {
     }
 
     /// Reads a network file for a device: [`Network::read_from`], then
-    /// [`Network::require_dense`] (devices do not run convolutions yet).
+    /// [`Network::require_dense`] (devices do not run convolutions).
     pub fn read_for_device(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
         let network = Self::read_from(path)?;
         network.require_dense()?;

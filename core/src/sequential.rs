@@ -84,6 +84,11 @@ impl std::fmt::Display for Schedule {
 pub enum SequentialError {
     #[error("a sequential device needs at least one layer")]
     Empty,
+    #[error(
+        "layer {layer} is a convolution or pools: the sequential schedule runs dense layers \
+         only; use the dataflow schedule (`--schedule dataflow`)"
+    )]
+    Convolution { layer: usize },
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
     #[error(

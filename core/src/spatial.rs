@@ -593,10 +593,7 @@ mod tests {
         );
         let e = e.to_string();
         assert!(e.contains("layer 0 is a 3x3 convolution (stride 1)"), "{e}");
-        assert!(
-            e.contains("hardware convolution and pooling are not yet supported"),
-            "{e}"
-        );
+        assert!(e.contains("do not run convolutions or pooling"), "{e}");
         let configs = [config(4, 1, 4, 8), config(4, 1, 2, 8)];
         random_network(&configs, 1)
             .unwrap()

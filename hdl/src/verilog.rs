@@ -6,10 +6,11 @@
 
 use crate::conv_layer::{ConvLayer, ConvLayerError};
 use crate::engine::Engine;
-use crate::network::{validate_layers, NetworkShapeError, NetworkTop};
+use crate::network::{validate_network, NetworkShapeError, NetworkTop};
 use crate::sequential::SequentialTop;
 use lutgen_core::conv::ConvGeometry;
 use lutgen_core::sequential::SequentialPlan;
+use lutgen_core::spatial::Spatial;
 use lutgen_core::{ConfigError, EngineConfig};
 use rust_hdl::prelude::*;
 
@@ -81,18 +82,48 @@ const UNUSED_IN_NETWORK: [&str; 4] = [
     "$out_last",
 ];
 
-/// The Verilog of a network top ([`NetworkTop`]) with one engine per entry of `layers`.
+/// The Verilog of a network top ([`NetworkTop`]) with one engine per entry
+/// of `layers`, all dense.
 pub fn network_verilog(layers: &[EngineConfig]) -> Result<String, NetworkShapeError> {
-    validate_layers(layers)?;
-    let mut top = NetworkTop::new(layers);
+    spatial_network_verilog(layers, &vec![Spatial::DENSE; layers.len()])
+}
+
+/// The Verilog of a network top ([`NetworkTop`]) with one engine per entry
+/// of `layers`, each layer running as `spatial` says (dense, or a
+/// convolution, maybe pooled).
+pub fn spatial_network_verilog(
+    layers: &[EngineConfig],
+    spatial: &[Spatial],
+) -> Result<String, NetworkShapeError> {
+    validate_network(layers, spatial)?;
+    let mut top = NetworkTop::with_spatial(layers, spatial);
     top.connect_all();
     let mut header = format!(
         "// lutgen {}: generated network top ({} layers), do not edit.\n",
         env!("CARGO_PKG_VERSION"),
         layers.len()
     );
-    for (i, config) in layers.iter().enumerate() {
-        header.push_str(&format!("// Layer {i}:\n{}", describe(config)));
+    for (i, (config, s)) in layers.iter().zip(spatial).enumerate() {
+        header.push_str(&format!("// Layer {i}:\n"));
+        if let Some(c) = s.conv {
+            let g = c.geometry;
+            header.push_str(&format!(
+                "// Convolution: input map {}x{}x{} (HWC), kernel {k}x{k}, stride {}, padding {:?}.\n",
+                g.in_height,
+                g.in_width,
+                g.in_channels,
+                g.stride,
+                g.padding,
+                k = g.kernel,
+            ));
+        }
+        if let Some(p) = s.pool {
+            header.push_str(&format!(
+                "// Pooling after the requantization: {}.\n",
+                p.name()
+            ));
+        }
+        header.push_str(&describe(config));
     }
     // The last engine's `out_last` is used (it is the network's): waiving it is harmless.
     Ok(finish(

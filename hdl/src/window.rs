@@ -238,7 +238,7 @@ fn bits(value: usize) -> usize {
 }
 
 /// The module body for a valid geometry (checked by [`WindowGenerator::new`]).
-fn body(g: &ConvGeometry) -> String {
+pub(crate) fn body(g: &ConvGeometry) -> String {
     let (h, w, c, k, s) = (g.in_height, g.in_width, g.in_channels, g.kernel, g.stride);
     let p = g.padding;
     let (oh, ow) = (g.out_height(), g.out_width());

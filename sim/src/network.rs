@@ -7,10 +7,13 @@ use crate::engine::{build_top, SimOptions};
 use crate::stream::{self, Backpressure, StreamPorts};
 use crate::{Model, PortId, SimError};
 use lutgen_core::memory_map::{network_load_words, LoadWord};
-use lutgen_core::sequential::{Schedule, SequentialPlan};
+use lutgen_core::sequential::{Schedule, SequentialError, SequentialPlan};
+use lutgen_core::spatial::Spatial;
 use lutgen_core::{EngineConfig, Network};
+use lutgen_hdl::network::stream_lengths;
 use lutgen_hdl::verilog::{
-    network_verilog, sequential_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE, SEQUENTIAL_TOP_MODULE,
+    sequential_verilog, spatial_network_verilog, NETWORK_PORTS, NETWORK_TOP_MODULE,
+    SEQUENTIAL_TOP_MODULE,
 };
 
 /// Everything a network run produced.
@@ -39,6 +42,10 @@ pub use lutgen_core::divergence::Divergence;
 /// schedule (the two tops have the same ports and protocol).
 pub struct NetworkSim {
     layers: Vec<EngineConfig>,
+    /// How each layer runs across a map (all dense but in a dataflow top).
+    spatial: Vec<Spatial>,
+    /// Elements of each layer's input, then of the last layer's output.
+    lengths: Vec<usize>,
     /// The sequential schedule's plan (`None`: dataflow).
     plan: Option<SequentialPlan>,
     model: Model,
@@ -50,13 +57,27 @@ impl NetworkSim {
     /// Generates, builds (or loads from the cache) and resets the network top
     /// for `layers`, in `options.schedule`.
     pub fn new(layers: &[EngineConfig], options: &SimOptions) -> Result<Self, SimError> {
+        Self::with_spatial(layers, &vec![Spatial::DENSE; layers.len()], options)
+    }
+
+    /// Generates, builds (or loads from the cache) and resets the network top
+    /// for `layers` running as `spatial` says (convolutions and pooling run
+    /// in the dataflow schedule only; the sequential one refuses them).
+    pub fn with_spatial(
+        layers: &[EngineConfig],
+        spatial: &[Spatial],
+        options: &SimOptions,
+    ) -> Result<Self, SimError> {
         let (model, plan) = match options.schedule {
             Schedule::Dataflow => {
-                let verilog = network_verilog(layers)?;
+                let verilog = spatial_network_verilog(layers, spatial)?;
                 let model = build_top(&verilog, NETWORK_TOP_MODULE, &NETWORK_PORTS, options)?;
                 (model, None)
             }
             Schedule::Sequential => {
+                if let Some(layer) = spatial.iter().position(|s| *s != Spatial::DENSE) {
+                    return Err(SequentialError::Convolution { layer }.into());
+                }
                 let plan = SequentialPlan::new(layers)?;
                 let verilog = sequential_verilog(&plan);
                 let model = build_top(&verilog, SEQUENTIAL_TOP_MODULE, &NETWORK_PORTS, options)?;
@@ -70,8 +91,11 @@ impl NetworkSim {
             trace_data: model.port("trace_data")?,
             trace_valid: model.port("trace_valid")?,
         };
+        let lengths = stream_lengths(layers, spatial);
         let mut sim = NetworkSim {
             layers: layers.to_vec(),
+            spatial: spatial.to_vec(),
+            lengths,
             plan,
             model,
             ports,
@@ -81,9 +105,10 @@ impl NetworkSim {
         Ok(sim)
     }
 
-    /// The hardware for `network`: its layers' configurations.
+    /// The hardware for `network`: its layers' configurations and how they
+    /// run across maps.
     pub fn for_network(network: &Network, options: &SimOptions) -> Result<Self, SimError> {
-        NetworkSim::new(&network.configs(), options)
+        NetworkSim::with_spatial(&network.configs(), network.spatial(), options)
     }
 
     /// The schedule the top was generated for.
@@ -119,6 +144,18 @@ impl NetworkSim {
                 "the network has {} layers but the hardware was generated for {}",
                 got.len(),
                 self.layers.len()
+            )));
+        }
+        // The hardware is generated for each layer's geometry and pooling;
+        // a pad value is a load-port register.
+        let shape = |s: &Spatial| (s.conv.map(|c| c.geometry), s.pool);
+        if let Some(i) =
+            (0..got.len()).find(|&i| shape(&network.spatial()[i]) != shape(&self.spatial[i]))
+        {
+            return Err(SimError::NetworkMismatch(format!(
+                "layer {i} runs as {:?} but the hardware's layer {i} was generated for {:?}",
+                shape(&network.spatial()[i]),
+                shape(&self.spatial[i])
             )));
         }
         for (i, (layer, hw)) in got.iter().zip(&self.layers).enumerate() {
@@ -183,7 +220,7 @@ impl NetworkSim {
         });
         self.model.set(select, 0xF);
         run?;
-        let width = self.layers[layer].outputs;
+        let width = self.lengths[layer + 1];
         Ok(seen.chunks(width).map(<[i8]>::to_vec).collect())
     }
 
@@ -224,8 +261,8 @@ impl NetworkSim {
         if !self.loaded {
             return Err(SimError::NotLoaded);
         }
-        let d = self.layers[0].input_dim;
-        let n = self.layers[self.layers.len() - 1].outputs;
+        let d = self.lengths[0];
+        let n = self.lengths[self.layers.len()];
         // Generous: the whole pipeline's latency many times over.
         let work: usize = match &self.plan {
             Some(plan) => {
@@ -235,7 +272,14 @@ impl NetworkSim {
             None => self
                 .layers
                 .iter()
-                .map(|c| c.bound_cycles_per_inference() + c.input_dim + c.outputs + 16)
+                .zip(&self.spatial)
+                .map(|(c, s)| {
+                    let pixels = s
+                        .conv
+                        .map_or(1, |c| c.geometry.out_height() * c.geometry.out_width());
+                    let map = s.conv.map_or(0, |c| c.geometry.input_len());
+                    pixels * (c.bound_cycles_per_inference() + c.input_dim + c.outputs + 16) + map
+                })
                 .sum(),
         };
         let patience = 64 * work as u64 + 1024;
@@ -253,7 +297,9 @@ impl NetworkSim {
             },
         )?;
         let p = &self.ports;
-        // Nothing may come out after the last expected vector.
+        // Nothing may come out after the last expected vector. The watch
+        // goes on: a convolution's bottom rows that no output pixel reads
+        // pass the layer before it after the network's last output.
         for _ in 0..(work as u64) {
             self.model.set(p.stream.out_ready, 1);
             self.model.eval();
@@ -263,6 +309,7 @@ impl NetworkSim {
                     vectors.len()
                 )));
             }
+            watch(&self.model);
             self.model.tick(p.stream.clock);
         }
         self.model.flush_trace();

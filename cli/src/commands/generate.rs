@@ -50,8 +50,13 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             "--network takes its layers from the network file: drop the engine flags".into(),
         ));
     }
-    let network =
-        lutgen_core::Network::read_for_device(path).map_err(|e| Error::Compile(e.into()))?;
+    // Only the dataflow network top runs convolutions and pooling.
+    let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    if args.device || args.schedule == Schedule::Sequential {
+        network
+            .require_dense()
+            .map_err(|e| Error::Compile(e.into()))?;
+    }
     let layers = network.configs();
     let (verilog, module) = match args.schedule {
         _ if args.device => (
@@ -65,7 +70,7 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             DEVICE_MODULE,
         ),
         Schedule::Dataflow => (
-            verilog::network_verilog(&layers)
+            verilog::spatial_network_verilog(&layers, network.spatial())
                 .map_err(|e| Error::Usage(format!("cannot build a network top: {e}")))?,
             verilog::NETWORK_TOP_MODULE,
         ),

@@ -6,7 +6,7 @@ use crate::commands::sim::SimArgs;
 use crate::error::Error;
 use crate::vectors;
 use lutgen_core::sequential::{Schedule, SequentialPlan};
-use lutgen_core::Network;
+use lutgen_core::{EngineConfig, Network};
 use lutgen_sim::whole_network::{run_network, run_network_top};
 use lutgen_sim::{Backpressure, NetworkSim, SimOptions};
 use serde::Serialize;
@@ -58,8 +58,20 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }
-    let network = Network::read_for_device(path).map_err(|e| Error::Compile(e.into()))?;
+    // The dataflow top runs convolutions and pooling; the sequential
+    // schedule and the engine passes of --compare-passes do not.
+    let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
+    if args.schedule == Schedule::Sequential || args.compare_passes {
+        network
+            .require_dense()
+            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    }
     let first = network.layers()[0].image.config().activation_bits;
+    // Random inputs of the network's input length (a map for a convolution).
+    let input_config = EngineConfig {
+        input_dim: network.input_dim(),
+        ..network.layers()[0].image.config().clone()
+    };
     let quantization = network.input_quantization();
     let mut input_kind = "random int8";
     let mut clipped_inputs = 0;
@@ -73,14 +85,8 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
             }
             read.rows
         }
-        (None, Some(count)) => network.layers()[0]
-            .image
-            .config()
-            .random_inputs(count, args.seed.wrapping_add(1)),
-        (None, None) => network.layers()[0]
-            .image
-            .config()
-            .random_inputs(1000, args.seed.wrapping_add(1)),
+        (None, Some(count)) => input_config.random_inputs(count, args.seed.wrapping_add(1)),
+        (None, None) => input_config.random_inputs(1000, args.seed.wrapping_add(1)),
     };
     let expected = inputs
         .iter()
@@ -134,7 +140,7 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
                 schedule: args.schedule,
                 ..SimOptions::default()
             };
-            let mut top = NetworkSim::new(&network.configs(), &options)?;
+            let mut top = NetworkSim::for_network(&network, &options)?;
             top.load(&network)?;
             Some(match top.first_divergence(&network, &inputs[i])? {
                 Some(d) => format!("vector {i}: {d}"),
@@ -155,12 +161,21 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
         None => {}
     }
     let bound = match args.schedule {
+        // A convolution's engine runs once per output pixel.
         Schedule::Dataflow => network
             .layers()
             .iter()
-            .map(|l| {
+            .zip(network.spatial())
+            .map(|(l, s)| {
                 let c = l.image.config();
-                c.bound_cycles_per_inference().max(c.input_dim)
+                match s.conv {
+                    None => c.bound_cycles_per_inference().max(c.input_dim),
+                    Some(conv) => {
+                        let g = conv.geometry;
+                        (g.out_height() * g.out_width() * c.bound_cycles_per_inference())
+                            .max(g.input_len())
+                    }
+                }
             })
             .max()
             .unwrap_or(0),
