@@ -10,6 +10,7 @@
 //! The block is written as Verilog ([`Verilog::Custom`]); rust-hdl's
 //! simulation models only the wire.
 
+use crate::stream_wire::STREAM_WIRE_BODY;
 use crate::window::{self, WindowError, WindowGenerator};
 use lutgen_core::conv::ConvGeometry;
 use lutgen_core::memory_map::PAD_VALUE_WORD;
@@ -67,16 +68,6 @@ impl LayerInput {
     }
 }
 
-/// The wire: the other ports are read into a waived `_unused` wire.
-const WIRE_BODY: &str = "\
-always @(*) begin
-    out_data = in_data;
-    out_valid = in_valid;
-    in_ready = out_ready;
-end
-wire _unused_input_ports = &{1'b0, clock, reset, load_enable, load_word, load_data};
-";
-
 impl Logic for LayerInput {
     /// rust-hdl's simulation models the wire only.
     fn update(&mut self) {
@@ -95,7 +86,7 @@ impl Logic for LayerInput {
 
     fn hdl(&self) -> Verilog {
         match &self._geometry {
-            None => Verilog::Custom(WIRE_BODY.to_string()),
+            None => Verilog::Custom(STREAM_WIRE_BODY.to_string()),
             Some(g) => Verilog::Custom(format!(
                 "\
 // The window generator's pad value, a load-port register.

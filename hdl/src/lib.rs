@@ -30,6 +30,7 @@ pub mod pool;
 pub mod requantize;
 pub mod sequential;
 pub mod spram;
+pub mod stream_wire;
 pub mod uart;
 pub mod verilog;
 pub mod window;

@@ -45,6 +45,7 @@
 //! The block is written as Verilog ([`Verilog::Custom`]); rust-hdl's
 //! simulation models only the pass-through (no pool).
 
+use crate::stream_wire::STREAM_WIRE_BODY;
 use lutgen_core::memory_map::POOL_ZERO_POINT_WORD;
 use lutgen_core::spatial::{MapShape, Pool};
 use rust_hdl::prelude::*;
@@ -294,16 +295,6 @@ fn sign_extend(value: &str, from: usize, to: usize) -> String {
     }
 }
 
-/// The pass-through: the other ports are read into a waived `_unused` wire.
-const WIRE_BODY: &str = "\
-always @(*) begin
-    out_data = in_data;
-    out_valid = in_valid;
-    in_ready = out_ready;
-end
-wire _unused_pool_ports = &{1'b0, clock, reset, load_enable, load_word, load_data};
-";
-
 /// The module body of `pool` on `map` (checked by [`check`]).
 fn body(pool: Pool, map: MapShape) -> String {
     let (h, w, c) = (map.height, map.width, map.channels);
@@ -533,7 +524,7 @@ impl Logic for PoolStage {
 
     fn hdl(&self) -> Verilog {
         match self._pool {
-            None => Verilog::Custom(WIRE_BODY.to_string()),
+            None => Verilog::Custom(STREAM_WIRE_BODY.to_string()),
             Some((pool, map)) => Verilog::Custom(body(pool, map)),
         }
     }
