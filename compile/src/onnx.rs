@@ -407,7 +407,7 @@ fn grouping(
         ));
     }
     let g = group as usize;
-    if inputs % g != 0 || outputs % g != 0 {
+    if !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
         return Err(refuse(
             path,
             node,
