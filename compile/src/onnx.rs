@@ -19,6 +19,21 @@
 //!   `LogSoftmax` (axis 1) is recorded and not run (the device returns the
 //!   last layer's outputs, whose argmax is the same).
 //!
+//! A `Conv` with `group = G > 1` (C_in and C_out divisible by G; depthwise is
+//! G = C_in) is read as the group-1 Conv it equals: its weights
+//! `(C_out, C_in / G, k, k)` are expanded to `(C_out, C_in, k, k)` with zeros
+//! where an output channel reads an input channel outside its group (a
+//! block-diagonal weight tensor), the bias unchanged, so everything after
+//! the frontend (k-means, refit, learned centroids, the integer reference,
+//! the network file, the hardware) runs it as any Conv, bit-exactly. A
+//! known cost, not hidden: the tables hold C_in x K x C_out entries where a
+//! native grouped engine would hold C_in x K x (C_out / G), and the zero
+//! blocks are stored and read (a depthwise 8 -> 8 Conv's tables are 8 times
+//! what it needs). k-means tables are exactly zero outside the groups; the
+//! refit fits every entry to the float layer's outputs and may put nonzero
+//! entries there (they reduce the error on those outputs; the network file
+//! holds them and the integer reference reads the file).
+//!
 //! Every other node, attribute value or extra input or output is refused
 //! with [`CompileError::Onnx`] naming the node and its op, and the ops this
 //! frontend runs.
@@ -264,8 +279,10 @@ fn check_auto_pad(path: &Path, node: &pb::NodeProto) -> Result<(), CompileError>
 }
 
 /// The convolution a Conv node is, checked: square kernel up to 5x5,
-/// stride 1 or 2, explicit pads, no dilation, one group; weights
-/// `(N, C, k, k)` on the `map` flowing in.
+/// stride 1 or 2, explicit pads, no dilation; weights `(N, C / G, k, k)`
+/// on the `map` flowing in, of `C` channels, `G` the groups (1 unless
+/// `group` says). A grouped Conv (depthwise: `G = C`) is returned as the
+/// group-1 Conv it equals, its weights expanded by [`expand_groups`].
 fn conv_layer(
     path: &Path,
     node: &pb::NodeProto,
@@ -283,19 +300,7 @@ fn conv_layer(
             ),
         ));
     };
-    let group = attr_i(node, "group", 1);
-    if group != 1 {
-        let what = if group as usize == map.channels && c == 1 {
-            "a depthwise convolution (group = C) is not supported yet"
-        } else {
-            "a grouped convolution is not supported"
-        };
-        return Err(refuse(
-            path,
-            node,
-            format!("group = {group}: {what}; lutgen runs group = 1"),
-        ));
-    }
+    let group = grouping(path, node, map.channels, n)?;
     check_ints(path, node, "dilations", &[1, 1], "lutgen runs dilation 1")?;
     check_auto_pad(path, node)?;
     if kh != kw || attr_ints(node, "kernel_shape").is_some_and(|k| k != [kh as i64, kw as i64]) {
@@ -331,20 +336,32 @@ fn conv_layer(
             format!("pads {pads:?}: expected four non-negative pads"),
         ));
     };
-    if c != map.channels {
+    if c * group != map.channels {
         return Err(refuse(
             path,
             node,
-            format!(
-                "takes {c} channels but the map reaching it has {}",
-                map.channels
-            ),
+            if group == 1 {
+                format!(
+                    "takes {c} channels but the map reaching it has {}",
+                    map.channels
+                )
+            } else {
+                format!(
+                    "weights of shape {:?}: with group = {group} on a map of {} channels each \
+                     output channel reads {} input channels, so the weights are ({n}, {}, {kh}, {kw}); \
+                     re-export the Conv with weights of that shape",
+                    w.shape,
+                    map.channels,
+                    map.channels / group,
+                    map.channels / group
+                )
+            },
         ));
     }
     let geometry = ConvGeometry {
         in_height: map.height,
         in_width: map.width,
-        in_channels: c,
+        in_channels: map.channels,
         kernel: kh,
         stride: sy as usize,
         padding: Padding {
@@ -364,13 +381,70 @@ fn conv_layer(
     };
     let dense = Dense {
         name: node_name(node),
-        inputs: c * kh * kw,
+        inputs: map.channels * kh * kw,
         outputs: n,
         // ONNX's (N, C, k, k) row-major is the channel-major patch order.
-        weight: w.values.clone(),
+        weight: expand_groups(&w.values, n, map.channels, group, kh * kw),
         bias,
     };
     Ok((dense, geometry))
+}
+
+/// A Conv's `group` attribute, checked against the `inputs` channels of the
+/// map reaching it and its `outputs` channels: at least 1 and dividing both.
+fn grouping(
+    path: &Path,
+    node: &pb::NodeProto,
+    inputs: usize,
+    outputs: usize,
+) -> Result<usize, CompileError> {
+    let group = attr_i(node, "group", 1);
+    if group < 1 {
+        return Err(refuse(
+            path,
+            node,
+            format!("group = {group}: a Conv has at least one group; export with group >= 1"),
+        ));
+    }
+    let g = group as usize;
+    if !inputs.is_multiple_of(g) || !outputs.is_multiple_of(g) {
+        return Err(refuse(
+            path,
+            node,
+            format!(
+                "group = {group} does not divide the {inputs} input channels and the {outputs} \
+                 output channels: a grouped Conv splits both into {group} equal groups; export \
+                 with a group that divides both (group = {inputs} on {inputs} channels is depthwise)"
+            ),
+        ));
+    }
+    Ok(g)
+}
+
+/// A grouped Conv's weights `(N, C / G, k, k)` as the group-1 weights
+/// `(N, C, k, k)` it equals: output channel `o` is in group `o / (N / G)`
+/// and reads only that group's `C / G` input channels; its weights for
+/// every other input channel are zero (a block-diagonal weight tensor).
+/// `window` is `k * k`. With one group the weights are returned as they are.
+fn expand_groups(
+    weight: &[f32],
+    outputs: usize,
+    channels: usize,
+    group: usize,
+    window: usize,
+) -> Vec<f32> {
+    if group == 1 {
+        return weight.to_vec();
+    }
+    let per_group_in = channels / group;
+    let per_group_out = outputs / group;
+    let row = per_group_in * window;
+    let mut dense = vec![0f32; outputs * channels * window];
+    for o in 0..outputs {
+        let first = (o / per_group_out) * per_group_in * window;
+        dense[o * channels * window + first..][..row].copy_from_slice(&weight[o * row..][..row]);
+    }
+    dense
 }
 
 /// The pooling a MaxPool, AveragePool or GlobalAveragePool node is, checked:

@@ -439,7 +439,13 @@ fn the_batch_norm_fixture_as_a_state_dict_folds_to_the_graph() {
 /// The graph's float outputs and the read model's own forward pass agree
 /// on the first `rows` test digits (within 1e-3).
 fn assert_forward_is_the_graph(name: &str, rows: usize) -> frontend::Model {
-    let model = frontend::read(&onnx(name), &WeightsOptions::default()).unwrap();
+    assert_forward_is_the_graph_at(&onnx(name), rows)
+}
+
+/// [`assert_forward_is_the_graph`] of the graph at `path`.
+fn assert_forward_is_the_graph_at(path: &Path, rows: usize) -> frontend::Model {
+    let name = path.display();
+    let model = frontend::read(path, &WeightsOptions::default()).unwrap();
     let (x, _) = test_split(model.mlp.input_dim());
     let graph = model.float_outputs(&x[..rows]).unwrap();
     for (row, out) in x.iter().zip(&graph) {
@@ -606,13 +612,6 @@ fn unsupported_convolutions_are_refused_by_name() {
             "auto_pad",
             &["auto_pad = SAME_UPPER is not supported", "explicit pads"],
         ),
-        (
-            "depthwise",
-            &[
-                "group = 4",
-                "depthwise convolution (group = C) is not supported yet",
-            ],
-        ),
         ("kernel7", &["kernel 7x7 is not supported"]),
         ("stride3", &["stride 3 is not supported"]),
         (
@@ -683,4 +682,265 @@ fn pools_batch_norm_and_asymmetric_pads_read_as_the_graph_and_compile() {
         (5, 2, 2, 1, 1, 2)
     );
     assert_eq!(g.out_pixels(), 16);
+}
+
+/// The depthwise-separable CNN (scripts/models/train_cnn.py --depthwise):
+/// Conv 3x3 1 -> 8, a depthwise Conv 3x3 8 -> 8 (group 8, stride 2), a
+/// pointwise Conv 1x1 8 -> 16, MaxPool 2x2, Flatten, Gemm. It reads as the
+/// graph (the depthwise weights expanded to a block-diagonal 8 -> 8 Conv:
+/// output channel o reads input channel o only), scores the float accuracy
+/// PyTorch recorded, and compiles: k-means tables are zero outside each
+/// output's group, the refit's need not be (it fits the layer's outputs),
+/// and the integer reference, which reads the network file, tracks the
+/// float model.
+#[test]
+fn the_depthwise_cnn_reads_as_the_graph_and_its_reference_tracks_the_float_model() {
+    let model = assert_forward_is_the_graph("cnn_depthwise", 40);
+    let mlp = &model.mlp;
+    let shapes: Vec<_> = mlp.layers.iter().map(|l| (l.inputs, l.outputs)).collect();
+    assert_eq!(shapes, [(9, 8), (72, 8), (8, 16), (64, 10)]);
+    let depthwise = &mlp.layers[1];
+    for o in 0..8 {
+        for c in 0..8 {
+            let w = &depthwise.weight[o * 72 + c * 9..][..9];
+            assert_eq!(
+                w.iter().all(|&v| v == 0.0),
+                c != o,
+                "output {o}, channel {c}"
+            );
+        }
+    }
+    let g = mlp.spatial[1].conv.unwrap().geometry;
+    assert_eq!(
+        (g.in_channels, g.kernel, g.stride, g.out_pixels()),
+        (8, 3, 2, 16)
+    );
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data().join("onnx/cnn_depthwise.json")).unwrap(),
+    )
+    .unwrap();
+    let (x, y) = test_split(64);
+    let float = accuracy(&model.float_outputs(&x).unwrap(), &y);
+    assert!((float - info["test_accuracy"].as_f64().unwrap()).abs() < 1e-9);
+    let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    let dense = lutgen_compile::dense::DenseInt8::quantize(mlp, &calibration).unwrap();
+    let int8: Vec<Vec<f64>> = x
+        .iter()
+        .map(|row| dense.infer(row).iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    let int8 = accuracy(&int8, &y);
+    assert!(int8 > float - 0.01, "int8 dense {int8}, float {float}");
+    // K = 16 when this test was written: k-means 0.5056, refit 0.7778 (456
+    // nonzero refit entries outside the groups, of 16 x 8 x 7 = 896).
+    for (method, at_least) in [(Method::Kmeans, 0.48), (Method::Refit, 0.75)] {
+        let options = CompileOptions {
+            method,
+            ..CompileOptions::default()
+        };
+        let network = lutgen_compile::compile(mlp, &calibration, &options, &bar).unwrap();
+        let configs = network.configs();
+        assert_eq!(configs[1].codebooks, 8, "{method:?}");
+        // Table entries of the depthwise layer outside each output's group.
+        let image = &network.layers()[1].image;
+        let outside = (0..8)
+            .flat_map(|c| (0..configs[1].centroids).map(move |k| (c, k)))
+            .map(|(c, k)| {
+                let row = image.table_row(c, k);
+                (0..8).filter(|&o| o != c && row[o] != 0).count()
+            })
+            .sum::<usize>();
+        if method == Method::Kmeans {
+            assert_eq!(outside, 0, "k-means tables outside the groups");
+        }
+        let lut = reference_accuracy(&network, &x, &y);
+        eprintln!(
+            "cnn_depthwise {method:?}: float {float:.4}, int8 {int8:.4}, lookup reference \
+             {lut:.4}; {outside} nonzero entries outside the groups"
+        );
+        assert!(lut >= at_least, "{method:?}: float {float}, lookup {lut}");
+        let bytes = network.to_bytes();
+        let back = lutgen_core::Network::from_bytes(&bytes).unwrap();
+        assert_eq!(back, network);
+        assert_eq!(reference_accuracy(&back, &x, &y), lut);
+    }
+}
+
+/// `cnn_depthwise.onnx` with its depthwise Conv's `group` set to `group`
+/// and, when `weights` is given, its weights replaced by that many input
+/// channels per group (deterministic values), and with `batch_norm` a
+/// BatchNormalization right after that Conv, written to a temporary file.
+fn regrouped(
+    tag: &str,
+    group: i64,
+    weights: Option<usize>,
+    batch_norm: bool,
+) -> (PathBuf, PathBuf) {
+    use prost::Message;
+    use tract_onnx::pb::{AttributeProto, NodeProto, TensorProto};
+    use tract_onnx::prelude::Framework;
+    let floats = |name: &str, values: Vec<f32>| TensorProto {
+        name: name.into(),
+        dims: vec![values.len() as i64],
+        data_type: 1, // FLOAT
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..TensorProto::default()
+    };
+    let mut proto = tract_onnx::onnx()
+        .proto_model_for_path(onnx("cnn_depthwise"))
+        .unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let conv = graph
+        .node
+        .iter_mut()
+        .find(|n| n.name == "/depthwise/Conv")
+        .expect("the depthwise Conv");
+    conv.attribute
+        .iter_mut()
+        .find(|a| a.name == "group")
+        .unwrap()
+        .i = group;
+    let weight = conv.input[1].clone();
+    if let Some(per_group) = weights {
+        let t = graph
+            .initializer
+            .iter_mut()
+            .find(|t| t.name == weight)
+            .unwrap();
+        t.dims = vec![8, per_group as i64, 3, 3];
+        let values: Vec<f32> = (0..8 * per_group * 9)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 20.0)
+            .collect();
+        t.float_data.clear();
+        t.raw_data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    }
+    if batch_norm {
+        let at = graph
+            .node
+            .iter()
+            .position(|n| n.name == "/depthwise/Conv")
+            .unwrap();
+        let out = graph.node[at].output[0].clone();
+        graph.node[at].output[0] = "before_bn".into();
+        let channel = |f: fn(f32) -> f32| (0..8).map(|c| f(c as f32)).collect::<Vec<f32>>();
+        graph.initializer.extend([
+            floats("bn_scale", channel(|c| 0.5 + c / 8.0)),
+            floats("bn_bias", channel(|c| c / 10.0 - 0.3)),
+            floats("bn_mean", channel(|c| 0.2 - c / 20.0)),
+            floats("bn_var", channel(|c| 0.3 + c / 5.0)),
+        ]);
+        graph.node.insert(
+            at + 1,
+            NodeProto {
+                name: "bn".into(),
+                op_type: "BatchNormalization".into(),
+                input: ["before_bn", "bn_scale", "bn_bias", "bn_mean", "bn_var"]
+                    .map(String::from)
+                    .to_vec(),
+                output: vec![out],
+                attribute: vec![AttributeProto {
+                    name: "epsilon".into(),
+                    r#type: 1, // FLOAT
+                    f: 1e-5,
+                    ..AttributeProto::default()
+                }],
+                ..NodeProto::default()
+            },
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("lutgen-onnx-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{tag}.onnx"));
+    std::fs::write(&path, proto.encode_to_vec()).unwrap();
+    (path, dir)
+}
+
+/// A grouped Conv that is not depthwise, with a BatchNormalization after
+/// it: the depthwise CNN's middle Conv with group = 2 (weights
+/// (8, 4, 3, 3)) reads as the graph tract runs, the BatchNorm folded into
+/// its output channels, each output channel reading only its group's four
+/// input channels, and compiles into a network whose integer reference
+/// classifies.
+#[test]
+fn a_conv_of_two_groups_and_its_batch_norm_read_as_the_graph_and_compile() {
+    let (path, dir) = regrouped("group2", 2, Some(4), true);
+    let model = assert_forward_is_the_graph_at(&path, 40);
+    assert_eq!(model.mlp.batch_norms.len(), 1);
+    assert_eq!(model.mlp.batch_norms[0].layer, 1);
+    let layer = &model.mlp.layers[1];
+    assert_eq!((layer.inputs, layer.outputs), (72, 8));
+    for o in 0..8 {
+        for c in 0..8 {
+            let w = &layer.weight[o * 72 + c * 9..][..9];
+            assert_eq!(
+                w.iter().all(|&v| v == 0.0),
+                c / 4 != o / 4,
+                "output {o}, channel {c}"
+            );
+        }
+    }
+    let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
+    let options = CompileOptions {
+        method: Method::Kmeans,
+        ..CompileOptions::default()
+    };
+    let network = lutgen_compile::compile(
+        &model.mlp,
+        &calibration,
+        &options,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
+    let q = network.input_quantization();
+    assert_eq!(
+        network
+            .infer(&q.quantize(&calibration[0]))
+            .unwrap()
+            .outputs
+            .len(),
+        10
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A group that does not divide the channels, weights of the wrong shape
+/// for the group, and group 0 are refused naming the Conv and what to do.
+#[test]
+fn inconsistent_groups_are_refused_by_name() {
+    for (tag, group, weights, needles) in [
+        (
+            "group3",
+            3,
+            None,
+            &[
+                "/depthwise/Conv (Conv)",
+                "group = 3 does not divide the 8 input channels and the 8 output channels",
+                "export with a group that divides both",
+            ][..],
+        ),
+        (
+            "group2_shape",
+            2,
+            None,
+            &[
+                "/depthwise/Conv (Conv)",
+                "weights of shape [8, 1, 3, 3]",
+                "so the weights are (8, 4, 3, 3)",
+            ],
+        ),
+        ("group0", 0, None, &["group = 0", "export with group >= 1"]),
+        (
+            "group4_shape",
+            4,
+            Some(4),
+            &["weights of shape [8, 4, 3, 3]", "(8, 2, 3, 3)"],
+        ),
+    ] {
+        let (path, dir) = regrouped(tag, group, weights, false);
+        let e = refusal(&path);
+        for needle in needles {
+            assert!(e.contains(needle), "{tag}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -21,13 +21,27 @@ the exported graph takes raw pixels. Export: torch.onnx.export(dynamo=False),
 opset 17, eval mode, dynamic batch; checked with onnx.checker and with
 onnx.reference.ReferenceEvaluator on the test split (same accuracy as PyTorch).
 
+With --depthwise, writes tests/data/onnx/cnn_depthwise.onnx and
+cnn_depthwise.json instead (issue 20's grouped convolution; seed 2002): a
+depthwise-separable block, as MobileNet's:
+
+    input (N, 1, 8, 8), raw pixel counts 0..16
+    Conv 3x3 (1 -> 8, pad 1) + ReLU                              8x8x8
+    Conv 3x3 (8 -> 8, group 8: depthwise, stride 2, pad 1) + ReLU 4x4x8
+    Conv 1x1 (8 -> 16: pointwise) + ReLU                         4x4x16
+    MaxPool 2x2                                                  2x2x16
+    Flatten (ONNX's C, H, W order)                               64
+    Gemm (64 -> 10)                                              logits
+
 Needs torch, onnx, numpy (not run in CI; the outputs are committed):
 
     /work/venv-torch/bin/python scripts/models/train_cnn.py
+    /work/venv-torch/bin/python scripts/models/train_cnn.py --depthwise
 
 Deterministic on one machine (fixed seed, deterministic algorithms, one thread).
 """
 import json
+import sys
 
 import onnx
 import onnx.reference
@@ -40,7 +54,9 @@ from train_suite import (
     BATCH, LR, MAX_EPOCHS, OPSET, VALIDATION_EVERY, data, xtr, ytr, xva, yva, xte, yte,
 )
 
-SEED = 2001
+DEPTHWISE = "--depthwise" in sys.argv[1:]
+SEED = 2002 if DEPTHWISE else 2001
+NAME = "cnn_depthwise" if DEPTHWISE else "cnn"
 out_dir = data / "onnx"
 xtr, xva, xte = (x.reshape(-1, 1, 8, 8) for x in (xtr, xva, xte))
 
@@ -59,6 +75,22 @@ class Cnn(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class DepthwiseCnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.depthwise = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.pointwise = nn.Conv2d(8, 16, 1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.depthwise(x))
+        x = self.pool(torch.relu(self.pointwise(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
 def evaluate(model, x, y):
     model.eval()
     with torch.no_grad():
@@ -68,7 +100,7 @@ def evaluate(model, x, y):
 
 def main():
     torch.manual_seed(SEED)
-    model = Cnn()
+    model = DepthwiseCnn() if DEPTHWISE else Cnn()
     gen = torch.Generator().manual_seed(SEED)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     x, xv = xtr / 16.0, xva / 16.0
@@ -90,7 +122,7 @@ def main():
     with torch.no_grad():
         model.conv1.weight.mul_(1.0 / 16.0)
     raw_test_acc, _ = evaluate(model, xte, yte)
-    path = out_dir / "cnn.onnx"
+    path = out_dir / f"{NAME}.onnx"
     torch.onnx.export(
         model,
         (xte[:1],),
@@ -109,7 +141,7 @@ def main():
     assert abs(onnx_acc - raw_test_acc) < 1e-9, (onnx_acc, raw_test_acc)
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     info = {
-        "generated_by": "scripts/models/train_cnn.py",
+        "generated_by": "scripts/models/train_cnn.py" + (" --depthwise" if DEPTHWISE else ""),
         "torch_version": torch.__version__.split("+")[0],
         "onnx_version": onnx.__version__,
         "opset": OPSET,
@@ -121,7 +153,7 @@ def main():
         "onnx_reference_test_accuracy": onnx_acc,
         "validation_rule": f"row i of the training split is a validation row when i % {VALIDATION_EVERY} == 0",
     }
-    (out_dir / "cnn.json").write_text(json.dumps(info, indent=2) + "\n")
+    (out_dir / f"{NAME}.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))
 
 

@@ -6,9 +6,11 @@
 //! whose width is not a power of two (15, 7), MaxPool, AveragePool (odd
 //! last rows and columns dropped) and GlobalAveragePool; the CNN fixture
 //! (`tests/data/onnx/cnn.onnx`: a 3x3 stride-2 convolution, a dense layer
-//! reading a 2x2x16 map) runs on test digits; the three pooling stages run
-//! alone against `Pool::apply`. Three Verilator models in all (the random
-//! layers, the CNN, the pooling stages), to keep the build time small.
+//! reading a 2x2x16 map) and the depthwise-separable CNN fixture
+//! (`cnn_depthwise.onnx`: its depthwise Conv as the block-diagonal Conv the
+//! frontend reads) run on test digits; the three pooling stages run alone
+//! against `Pool::apply`. Four Verilator models in all (the random layers,
+//! the two CNNs, the pooling stages), to keep the build time small.
 
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::{self as compile, mlp, CompileOptions};
@@ -277,59 +279,66 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The CNN fixture (Conv 3x3 1 -> 8 pad 1, Conv 3x3 8 -> 16 stride 2 pad 1,
-/// MaxPool 2x2, Flatten, Gemm 64 -> 10), compiled (k-means, K = 4,
-/// calibrated on 400 training digits), on 36 test digits: bit-exact, and its cycles per
-/// inference against each layer's table-read bound (output pixels x
-/// ceil(N / L) per pixel, or the patch stream's length when longer).
+/// The CNN fixtures, compiled (k-means, K = 4, calibrated on 400 training
+/// digits): `cnn.onnx` (Conv 3x3 1 -> 8 pad 1, Conv 3x3 8 -> 16 stride 2
+/// pad 1, MaxPool 2x2, Flatten, Gemm 64 -> 10) on 36 test digits and
+/// `cnn_depthwise.onnx` (Conv 3x3 1 -> 8, a depthwise Conv 3x3 8 -> 8
+/// stride 2 read as its block-diagonal group-1 Conv, a pointwise Conv 1x1
+/// 8 -> 16, MaxPool 2x2, Flatten, Gemm 64 -> 10) on 12: bit-exact, and the
+/// cycles per inference against each layer's table-read bound (output
+/// pixels x ceil(N / L) per pixel, or the patch stream's length when
+/// longer); the Verilog of each lints clean.
 #[test]
 fn the_cnn_fixture_on_the_network_top_is_bit_exact() {
-    let model = frontend::read(&data("onnx/cnn.onnx"), &WeightsOptions::default()).unwrap();
     let train = mlp::read_matrix(&data("digits_train_x.npy"), 64, "calibration").unwrap();
     let test = mlp::read_matrix(&data("digits_test_x.npy"), 64, "test").unwrap();
     let hidden = indicatif::ProgressBar::hidden();
-    // K = 4 keeps the model small (the cycles do not depend on K).
-    let options = CompileOptions {
-        centroids: 4,
-        ..CompileOptions::default()
-    };
-    let network = compile::compile(&model.mlp, &train[..400], &options, &hidden).unwrap();
-    assert!(network.spatial()[0].conv.is_some());
-    let inputs: Vec<Vec<i8>> = test[..36]
-        .iter()
-        .map(|x| network.input_quantization().quantize(x))
-        .collect();
-    let mut sim = NetworkSim::for_network(
-        &network,
-        &SimOptions {
-            cache_dir: Some(cache_dir()),
-            ..SimOptions::default()
-        },
-    )
-    .unwrap();
-    assert_bit_exact(&mut sim, &network, &inputs, Backpressure::new(0.3, 0.1, 1));
-    let cycles = assert_bit_exact(&mut sim, &network, &inputs, Backpressure::none());
-    let bounds: Vec<usize> = network
-        .layers()
-        .iter()
-        .zip(network.spatial())
-        .map(|(l, s)| {
-            let c = l.image.config();
-            let pixels = s
-                .conv
-                .map_or(1, |c| c.geometry.out_height() * c.geometry.out_width());
-            pixels * c.bound_cycles_per_inference().max(c.input_dim)
-        })
-        .collect();
-    eprintln!(
-        "CNN fixture: {cycles:.1} cycles per inference on the dataflow top \
-         (no back-pressure); per-layer bounds {bounds:?}"
-    );
-    // Its Verilog lints clean too (a 4x4x16 MaxPool: 32 partial results).
-    let verilog = spatial_network_verilog(&network.configs(), network.spatial()).unwrap();
-    assert_lint_clean(&verilog, "conv-network-lint-cnn");
-    let slowest = *bounds.iter().max().unwrap() as f64;
-    assert!(cycles >= slowest, "{cycles} < {slowest}");
+    for (name, digits) in [("cnn", 36), ("cnn_depthwise", 12)] {
+        let path = data(&format!("onnx/{name}.onnx"));
+        let model = frontend::read(&path, &WeightsOptions::default()).unwrap();
+        // K = 4 keeps the model small (the cycles do not depend on K).
+        let options = CompileOptions {
+            centroids: 4,
+            ..CompileOptions::default()
+        };
+        let network = compile::compile(&model.mlp, &train[..400], &options, &hidden).unwrap();
+        assert!(network.spatial()[0].conv.is_some());
+        let inputs: Vec<Vec<i8>> = test[..digits]
+            .iter()
+            .map(|x| network.input_quantization().quantize(x))
+            .collect();
+        let mut sim = NetworkSim::for_network(
+            &network,
+            &SimOptions {
+                cache_dir: Some(cache_dir()),
+                ..SimOptions::default()
+            },
+        )
+        .unwrap();
+        assert_bit_exact(&mut sim, &network, &inputs, Backpressure::new(0.3, 0.1, 1));
+        let cycles = assert_bit_exact(&mut sim, &network, &inputs, Backpressure::none());
+        let bounds: Vec<usize> = network
+            .layers()
+            .iter()
+            .zip(network.spatial())
+            .map(|(l, s)| {
+                let c = l.image.config();
+                let pixels = s
+                    .conv
+                    .map_or(1, |c| c.geometry.out_height() * c.geometry.out_width());
+                pixels * c.bound_cycles_per_inference().max(c.input_dim)
+            })
+            .collect();
+        eprintln!(
+            "{name} fixture: {cycles:.1} cycles per inference on the dataflow top \
+             (no back-pressure); per-layer bounds {bounds:?}"
+        );
+        // Its Verilog lints clean too (a 4x4x16 MaxPool: 32 partial results).
+        let verilog = spatial_network_verilog(&network.configs(), network.spatial()).unwrap();
+        assert_lint_clean(&verilog, &format!("conv-network-lint-{name}"));
+        let slowest = *bounds.iter().max().unwrap() as f64;
+        assert!(cycles >= slowest, "{name}: {cycles} < {slowest}");
+    }
 }
 
 /// Shapes that do not chain on a network top are refused, naming the layer,
