@@ -782,6 +782,53 @@ fn device_commands_refuse_convolution_networks() {
             "{args:?}: {stderr}"
         );
     }
+    // `eval`'s simulated device column runs it on the dataflow top, every
+    // vector equal to the reference (a .npy of 6 rows of the 4x4x1 map, and
+    // labels; float32 both, the input quantized with the file's scale).
+    let npy = |path: &Path, shape: &str, values: &[f32]| {
+        let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        values
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        std::fs::write(path, bytes).unwrap();
+    };
+    let x: Vec<f32> = (0..6 * 16)
+        .map(|i| ((i * 37) % 23) as f32 / 7.0 - 1.5)
+        .collect();
+    npy(&dir.join("conv_x.npy"), "(6, 16)", &x);
+    npy(
+        &dir.join("conv_y.npy"),
+        "(6,)",
+        &[0.0, 1.0, 2.0, 0.0, 1.0, 2.0],
+    );
+    let out = lutgen()
+        .arg("eval")
+        .args(["--network", p, "--test-x"])
+        .arg(dir.join("conv_x.npy"))
+        .arg("--test-y")
+        .arg(dir.join("conv_y.npy"))
+        .args(["--device-limit", "6", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["device_vectors"], 6, "{report}");
+    assert_eq!(report["device_mismatches"], 0, "{report}");
+    assert_eq!(
+        report["accuracy_device"], report["accuracy_reference"],
+        "{report}"
+    );
     // The dataflow network top is generated for it.
     let out = lutgen()
         .args(["generate", "--network", p])

@@ -161,9 +161,7 @@ pub fn score_quantized(
     device_vectors: usize,
 ) -> Result<Score, Error> {
     score_with(network, inputs, labels, device_vectors, |vectors| {
-        network
-            .require_dense()
-            .map_err(|e| Error::Compile(e.into()))?;
+        // The dataflow top runs convolutions and pooling too.
         let run = run_network_top(
             network,
             vectors,
