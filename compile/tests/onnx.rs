@@ -495,14 +495,9 @@ fn the_cnn_compiles_and_its_reference_tracks_the_float_model() {
     assert!((float - info["test_accuracy"].as_f64().unwrap()).abs() < 1e-9);
     let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
     let bar = indicatif::ProgressBar::hidden();
-    let dense = lutgen_compile::dense::DenseInt8::quantize(&model.mlp, &calibration).unwrap();
-    let int8: Vec<Vec<f64>> = x
-        .iter()
-        .map(|row| dense.infer(row).iter().map(|&v| f64::from(v)).collect())
-        .collect();
     // The int8 dense baseline runs the same convolutions, pooling and
     // Flatten permutation: the float accuracy, so those are right.
-    let int8 = accuracy(&int8, &y);
+    let int8 = int8_dense_accuracy(&model.mlp, &calibration, &x, &y);
     assert!(int8 > float - 0.01, "int8 dense {int8}, float {float}");
     // K = 16 tables lose more on these tiny convolutions than on the MLPs
     // (K = 64: 0.886 kmeans, 0.903 refit; K = 256 kmeans: 0.936).
@@ -550,6 +545,21 @@ fn the_cnn_compiles_and_its_reference_tracks_the_float_model() {
 }
 
 /// Test accuracy of a compiled network's integer reference on `x`, `y`.
+/// The int8 dense baseline's accuracy on `x`, quantized on `calibration`.
+fn int8_dense_accuracy(
+    mlp: &lutgen_compile::mlp::Mlp,
+    calibration: &[Vec<f32>],
+    x: &[Vec<f32>],
+    y: &[usize],
+) -> f64 {
+    let dense = lutgen_compile::dense::DenseInt8::quantize(mlp, calibration).unwrap();
+    let outputs: Vec<Vec<f64>> = x
+        .iter()
+        .map(|row| dense.infer(row).iter().map(|&v| f64::from(v)).collect())
+        .collect();
+    accuracy(&outputs, y)
+}
+
 fn reference_accuracy(network: &lutgen_core::Network, x: &[Vec<f32>], y: &[usize]) -> f64 {
     let q = network.input_quantization();
     let outputs: Vec<Vec<f64>> = x
@@ -724,12 +734,7 @@ fn the_depthwise_cnn_reads_as_the_graph_and_its_reference_tracks_the_float_model
     assert!((float - info["test_accuracy"].as_f64().unwrap()).abs() < 1e-9);
     let calibration = read_matrix(&data().join("digits_train_x.npy"), 64, "calibration").unwrap();
     let bar = indicatif::ProgressBar::hidden();
-    let dense = lutgen_compile::dense::DenseInt8::quantize(mlp, &calibration).unwrap();
-    let int8: Vec<Vec<f64>> = x
-        .iter()
-        .map(|row| dense.infer(row).iter().map(|&v| f64::from(v)).collect())
-        .collect();
-    let int8 = accuracy(&int8, &y);
+    let int8 = int8_dense_accuracy(mlp, &calibration, &x, &y);
     assert!(int8 > float - 0.01, "int8 dense {int8}, float {float}");
     // K = 16 when this test was written: k-means 0.5056, refit 0.7778 (456
     // nonzero refit entries outside the groups, of 16 x 8 x 7 = 896).
