@@ -17,7 +17,6 @@
 //! builds never see half an entry. A cache that cannot be read or written
 //! never fails a build: the tool runs as if there were no cache.
 
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -87,28 +86,22 @@ impl Pending {
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?;
         let before = files(dir).ok()?;
-        let mut hasher = Sha256::new();
-        let mut part = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
-        };
-        part(FORMAT.as_bytes());
-        part(program.to_string_lossy().as_bytes());
-        part(&meta.len().to_le_bytes());
-        part(&modified.as_nanos().to_le_bytes());
-        part(&(args.len() as u64).to_le_bytes());
-        for arg in args {
-            part(arg.as_bytes());
-        }
+        let size = meta.len().to_le_bytes();
+        let modified = modified.as_nanos().to_le_bytes();
+        let count = (args.len() as u64).to_le_bytes();
+        let mut parts: Vec<&[u8]> = vec![
+            FORMAT.as_bytes(),
+            program.as_os_str().as_encoded_bytes(),
+            &size,
+            &modified,
+            &count,
+        ];
+        parts.extend(args.iter().map(|a| a.as_bytes()));
         for (name, contents) in before.iter().filter(|(name, _)| is_input(name)) {
-            part(name.as_bytes());
-            part(contents);
+            parts.push(name.as_bytes());
+            parts.push(contents);
         }
-        let key: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key = lutgen_sim::cache_key(&parts);
         Some(Pending {
             entry: cache.join(key),
             before,

@@ -50,8 +50,9 @@ fn cache_dir_from(env: impl Fn(&str) -> Option<OsString>) -> PathBuf {
     }
 }
 
-/// Hex SHA-256 over the given parts, each length-prefixed so boundaries cannot shift.
-pub(crate) fn cache_key(parts: &[&[u8]]) -> String {
+/// Hex SHA-256 over the given parts, each length-prefixed so boundaries cannot shift
+/// (the cache's format string first). Also the key of the board flow's step cache.
+pub fn cache_key(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(FORMAT.as_bytes());
     for part in parts {

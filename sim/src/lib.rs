@@ -40,7 +40,7 @@ pub mod transport;
 pub mod whole_network;
 
 pub use builder::{ModelBuilder, LARGE_VERILOG_BYTES, VERILATOR_ENV};
-pub use cache::{default_cache_dir, CACHE_DIR_ENV};
+pub use cache::{cache_key, default_cache_dir, CACHE_DIR_ENV};
 pub use engine::{Backpressure, Encoded, EngineSim, Run, SimOptions};
 pub use error::SimError;
 pub use model::Model;
