@@ -107,6 +107,11 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             return logic_estimate(&Top::Engine(d.first().clone()), family, dsp_multipliers)
                 + (DEVICE_LOGIC * scale).round() as u64;
         }
+        Top::Conv(g, engine) => {
+            // The window generator's counters and patch selection, then the engine.
+            return logic_estimate(engine, family, dsp_multipliers)
+                + (window_logic(g) * scale).round() as u64;
+        }
         Top::Dense(c) => {
             let (p, n) = (c.multipliers() as f64, c.outputs as f64);
             let multiplier = if dsp_multipliers { 0.0 } else { 110.0 };
@@ -227,6 +232,20 @@ fn fits(top: &Top, board: &Board) -> bool {
 }
 
 /// (block RAMs, logic) without the search for a fitting configuration.
+/// Logic cells of a convolution's window generator (hdl/src/window.rs):
+/// its row, column, channel and kernel counters, the line buffers'
+/// addressing and the padding compare, growing with the counters' widths.
+/// PROVISIONAL until measured.
+fn window_logic(g: &lutgen_core::conv::ConvGeometry) -> f64 {
+    let bits = |v: usize| f64::from(usize::BITS - v.leading_zeros());
+    150.0
+        + 12.0
+            * (bits(g.in_height)
+                + bits(g.in_width)
+                + bits(g.in_channels)
+                + bits(g.kernel * g.kernel))
+}
+
 fn check_quiet(top: &Top, board: &Board) -> (usize, u64) {
     let blocks = top
         .memories()
