@@ -624,3 +624,87 @@ impl Memory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::conv::Padding;
+
+    fn geometry() -> ConvGeometry {
+        ConvGeometry {
+            in_height: 8,
+            in_width: 8,
+            in_channels: 8,
+            kernel: 3,
+            stride: 2,
+            padding: Padding::uniform(1),
+        }
+    }
+
+    fn patch_engine() -> EngineConfig {
+        EngineConfig {
+            input_dim: 72,
+            codebooks: 8,
+            outputs: 16,
+            ..EngineConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_convolution_layer_wraps_an_engine_with_its_line_buffers() {
+        let engine = Top::Engine(patch_engine());
+        let lut = Top::conv(geometry(), engine.clone()).unwrap();
+        let dense = Top::conv(geometry(), Top::Dense(dense_for(&patch_engine(), None))).unwrap();
+        assert_eq!(lut.module(), CONV_LAYER_MODULE);
+        assert_eq!(dense.module(), DENSE_CONV_LAYER_MODULE);
+        assert_eq!(lut.conv_geometry(), Some(&geometry()));
+        // The engine's memories, then the line buffers (5 rows of 8 x 8 bytes).
+        let memories = lut.memories();
+        assert_eq!(memories[..memories.len() - 1], engine.memories()[..]);
+        assert_eq!(
+            memories.last(),
+            Some(&Memory::new("line buffers", 5 * 64, 8, 1))
+        );
+        assert_eq!(lut.multipliers(), engine.multipliers());
+        assert_eq!(lut.layers(), engine.layers());
+        assert!(
+            lut.engine_config().is_none(),
+            "per-map, not the engine's per-patch figures"
+        );
+        assert!(lut.verilog().unwrap().contains("module lutgen_conv_layer("));
+        assert!(dense
+            .verilog()
+            .unwrap()
+            .contains("module lutgen_dense_conv_layer("));
+        assert!(lut.describe().contains("8x8x8 map, 3x3 kernel, stride 2"));
+    }
+
+    #[test]
+    fn what_a_convolution_layer_cannot_wrap_is_refused() {
+        let wrong = EngineConfig {
+            input_dim: 64,
+            ..patch_engine()
+        };
+        let e = Top::conv(geometry(), Top::Engine(wrong))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("takes 64 inputs but the convolution's patches have 72"),
+            "{e}"
+        );
+        let device = Top::network_device(vec![patch_engine()], 12_000_000, 115_200);
+        let e = Top::conv(geometry(), device).unwrap_err().to_string();
+        assert!(
+            e.contains("wraps a LUT or dense engine, not network device"),
+            "{e}"
+        );
+        let bad = ConvGeometry {
+            kernel: 7,
+            ..geometry()
+        };
+        let e = Top::conv(bad, Top::Engine(patch_engine()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kernel 7x7 is not supported"), "{e}");
+    }
+}
