@@ -7,31 +7,63 @@
 //! padded to the engine's shape ([`SequentialPlan::pad`]) so the engine's
 //! integer results for it equal the layer's own on its N outputs:
 //!
+//! - **sub-vectors** shorter than the engine's V (say V = 4 for a 1x1
+//!   convolution or a dense layer beside V = 9 for a 3x3 convolution) are
+//!   padded with zero elements: centroid dimensions past the layer's V are 0,
+//!   the sequencer feeds 0 there and `l1` weights there are 0, so every
+//!   distance, and with it the search (ties: the lowest index wins), is the
+//!   layer's own. The engine's input is codebook by codebook: element
+//!   `c * V_engine + j` is the layer's element `c * V + j` for `j < V`, else 0;
 //! - codebooks past the layer's C get all-zero tables: whatever the search
-//!   picks there adds 0 (the sequencer feeds zeros for inputs past D);
+//!   picks there adds 0 (the sequencer feeds zeros for them);
 //! - centroids past the layer's K repeat centroid 0 of their codebook: their
 //!   distance ties centroid 0's and the lowest index wins, so they are never
 //!   picked;
 //! - outputs past the layer's N get zero tables and bias, and are dropped;
 //! - `l1` weights past D are 0.
 //!
-//! Every layer must share the sub-vector length V and the encoder (`l2` or
-//! `l1`); widths are the largest of the layers' (a wider accumulator or
-//! table memory gives the same exact sums).
+//! Every layer must share the encoder (`l2` or `l1`) and the lanes; the
+//! engine's V, C, K, N and widths are the largest of the layers' (a wider
+//! accumulator or table memory gives the same exact sums).
+//!
+//! **Convolutions** ([`SequentialPlan::with_spatial`]): a convolution layer
+//! runs the engine once per output pixel on that pixel's patch
+//! ([`crate::conv::ConvGeometry::patch`]); the sequencer reads the patch from
+//! the activation buffer (random access, so no line buffers) and feeds the
+//! layer's pad value outside the map. Pooling runs on the layer's requantized
+//! output on its way into the buffer. The **activation buffer** holds two
+//! maps (the one a layer reads, the one it writes): `2 * next_power_of_two(M)`
+//! bytes for the largest map `M` any layer reads (the network's input
+//! included: it is buffered before layer 0 runs), at most
+//! [`MAX_MAP_ELEMENTS`] per map.
+//!
+//! Cycles: the table read of every engine pass, `sum over layers of output
+//! pixels x` the padded engine's bound
+//! ([`SequentialPlan::bound_cycles_per_inference`]).
 //!
 //! Load port: as the network top's (`layer << 28 | memory << 16 | word`,
-//! memory [`REQUANTIZE_MEMORY`] the requantization after the layer), with the
-//! memory and word in the padded engine's map. The engine takes the layer
-//! field as the bank of the write; its read bank is the register at
-//! [`BANK_MEMORY`] (word 0), which the sequencer sets before each layer.
+//! memory [`REQUANTIZE_MEMORY`] the requantization after the layer, memory
+//! [`SPATIAL_MEMORY`] its pad value and pool zero point), with the memory and
+//! word in the padded engine's map. The engine takes the layer field as the
+//! bank of the write; its read bank is the register at [`BANK_MEMORY`] (word
+//! 0), which the sequencer sets before each layer.
 
 use crate::config::{EncoderKind, MAX_MEMORY_WORDS};
 use crate::image::EncoderParams;
-use crate::memory_map::{requantize_load_words, LoadWord, MemoryMap, LAYER_SHIFT, MAX_LAYERS};
+use crate::memory_map::{
+    requantize_load_words, spatial_load_words, LoadWord, MemoryMap, LAYER_SHIFT, MAX_LAYERS,
+};
+use crate::network::NetworkError;
+use crate::spatial::{MapShape, Spatial};
 use crate::{ConfigError, EngineConfig, Image, ImageError, Network};
 use thiserror::Error;
 
-pub use crate::memory_map::BANK_MEMORY;
+pub use crate::memory_map::{BANK_MEMORY, REQUANTIZE_MEMORY, SPATIAL_MEMORY};
+
+/// The most elements of one map (a layer's input, vector or feature map) the
+/// sequential top's activation buffer holds; the buffer holds two, each
+/// rounded up to a power of two (at most 8 KiB of block RAM in all).
+pub const MAX_MAP_ELEMENTS: usize = 4096;
 
 /// How a network's layers share the device's engines, chosen when the
 /// hardware is generated.
@@ -85,10 +117,29 @@ pub enum SequentialError {
     #[error("a sequential device needs at least one layer")]
     Empty,
     #[error(
-        "layer {layer} is a convolution or pools: the sequential schedule runs dense layers \
-         only; use the dataflow schedule (`--schedule dataflow`)"
+        "layer {layer} is a convolution and the last layer: the sequential schedule's last \
+         layer must be dense (its outputs leave as one vector); add a dense layer after the map"
     )]
-    Convolution { layer: usize },
+    LastConv { layer: usize },
+    #[error(
+        "layer {layer} reads a map of {elements} elements; the sequential top's activation \
+         buffer holds maps of at most {max} (two of them, for the map a layer reads and the one \
+         it writes): shrink the map (pool or stride earlier), or use the dataflow schedule"
+    )]
+    MapTooLarge {
+        layer: usize,
+        elements: usize,
+        max: usize,
+    },
+    #[error(
+        "layer {layer} runs as {got} but this device runs {expected} there (a sequential device \
+         fixes each layer's convolution geometry and pooling when it is generated)"
+    )]
+    SpatialMismatch {
+        layer: usize,
+        expected: String,
+        got: String,
+    },
     #[error(transparent)]
     Network(#[from] crate::network::NetworkError),
     #[error(
@@ -111,15 +162,6 @@ pub enum SequentialError {
         first: EncoderKind,
     },
     #[error(
-        "layer {layer} has sub-vectors of {len} elements but layer 0 has {first}: one engine \
-         runs every layer, so compile them with one sub-vector length (--sub-vector-len)"
-    )]
-    SubVector {
-        layer: usize,
-        len: usize,
-        first: usize,
-    },
-    #[error(
         "layer {layer} has {lanes} lanes but layer 0 has {first}: compile every layer with the \
          same --lanes"
     )]
@@ -133,7 +175,10 @@ pub enum SequentialError {
          one (entries_per_read 1)"
     )]
     EntriesPerRead { layer: usize, entries: usize },
-    #[error("the engine for the largest layer: {0}")]
+    #[error(
+        "the engine for the largest layer (every layer padded to the largest C, K, N and \
+         sub-vector length V): {0}"
+    )]
     Engine(ConfigError),
     #[error(
         "{memory} needs {words} words for {layers} layers ({stride} per layer) but an engine \
@@ -167,6 +212,8 @@ pub enum SequentialError {
 pub struct SequentialPlan {
     engine: EngineConfig,
     layers: Vec<EngineConfig>,
+    /// How each layer runs across a map (dense, or a convolution, and its pooling).
+    spatial: Vec<Spatial>,
 }
 
 /// Words one layer's bank takes in a memory of `words` words: the next power
@@ -186,8 +233,20 @@ pub fn banked_words(words: usize, banks: usize) -> usize {
 }
 
 impl SequentialPlan {
-    /// The plan for `layers`, or what stops one engine running them.
+    /// The plan for dense `layers`, or what stops one engine running them.
     pub fn new(layers: &[EngineConfig]) -> Result<Self, SequentialError> {
+        Self::with_spatial(layers, &vec![Spatial::DENSE; layers.len()])
+    }
+
+    /// The plan for `layers` running as `spatial` says (dense, or a
+    /// convolution, maybe pooled), or what stops one engine running them:
+    /// the layers must chain (each layer's output, pooled, is the next
+    /// layer's input, as [`Network::with_spatial`] checks), the last layer
+    /// must be dense and every map fit the activation buffer.
+    pub fn with_spatial(
+        layers: &[EngineConfig],
+        spatial: &[Spatial],
+    ) -> Result<Self, SequentialError> {
         let first = layers.first().ok_or(SequentialError::Empty)?;
         if layers.len() > MAX_LAYERS {
             return Err(SequentialError::TooManyLayers(layers.len()));
@@ -206,13 +265,6 @@ impl SequentialPlan {
                     first: first.encoder,
                 });
             }
-            if config.sub_vector_len() != first.sub_vector_len() {
-                return Err(SequentialError::SubVector {
-                    layer,
-                    len: config.sub_vector_len(),
-                    first: first.sub_vector_len(),
-                });
-            }
             if config.entries_per_read != 1 {
                 return Err(SequentialError::EntriesPerRead {
                     layer,
@@ -229,9 +281,10 @@ impl SequentialPlan {
         }
         let max = |f: fn(&EngineConfig) -> usize| layers.iter().map(f).max().unwrap_or(0);
         let max_bits = |f: fn(&EngineConfig) -> u32| layers.iter().map(f).max().unwrap_or(0);
+        check_chain(layers, spatial)?;
         let codebooks = max(|c| c.codebooks);
         let engine = EngineConfig {
-            input_dim: codebooks * first.sub_vector_len(),
+            input_dim: codebooks * max(|c| c.sub_vector_len()),
             codebooks,
             centroids: max(|c| c.centroids),
             outputs: max(|c| c.outputs),
@@ -247,6 +300,7 @@ impl SequentialPlan {
         let plan = SequentialPlan {
             engine,
             layers: layers.to_vec(),
+            spatial: spatial.to_vec(),
         };
         for (memory, words) in plan.memory_words() {
             let stride = bank_stride(words);
@@ -273,6 +327,40 @@ impl SequentialPlan {
         &self.layers
     }
 
+    /// How each layer runs across a map.
+    pub fn spatial(&self) -> &[Spatial] {
+        &self.spatial
+    }
+
+    /// Elements of layer `layer`'s input: its vector, or its convolution's input map.
+    pub fn input_len(&self, layer: usize) -> usize {
+        input_len(&self.layers[layer], &self.spatial[layer])
+    }
+
+    /// Elements of layer `layer`'s output after its pooling (the next
+    /// layer's input; the last layer's N outputs).
+    pub fn output_len(&self, layer: usize) -> usize {
+        output_map(&self.layers[layer], &self.spatial[layer])
+            .map_or(self.layers[layer].outputs, |m| m.len())
+    }
+
+    /// Engine passes of layer `layer` per inference: its output pixels (1 when dense).
+    pub fn passes(&self, layer: usize) -> usize {
+        self.spatial[layer]
+            .conv
+            .map_or(1, |c| c.geometry.out_pixels())
+    }
+
+    /// Words of each half of the activation buffer: the largest map any
+    /// layer reads, rounded up to a power of two.
+    pub fn buffer_half(&self) -> usize {
+        (0..self.layers.len())
+            .map(|i| self.input_len(i))
+            .max()
+            .unwrap_or(1)
+            .next_power_of_two()
+    }
+
     /// Banks of every memory: one per layer.
     pub fn banks(&self) -> usize {
         self.layers.len()
@@ -293,9 +381,13 @@ impl SequentialPlan {
     }
 
     /// Cycles of the table read per inference: the sum over layers of the
-    /// padded engine's `C * ceil(N / L)`.
+    /// layer's engine passes (output pixels, 1 for a dense layer) times the
+    /// padded engine's bound per pass (its `C * ceil(N / L)`, or its D or
+    /// N + 1 when longer).
     pub fn bound_cycles_per_inference(&self) -> usize {
-        self.banks() * self.engine.bound_cycles_per_inference()
+        (0..self.banks())
+            .map(|i| self.passes(i) * self.engine.bound_cycles_per_inference())
+            .sum()
     }
 
     /// `image` (for layer `layer`) padded to the engine's shape; see the module doc.
@@ -309,15 +401,16 @@ impl SequentialPlan {
             });
         }
         let (e, l) = (&self.engine, image.config());
-        let v = e.sub_vector_len();
+        let (v, lv) = (e.sub_vector_len(), l.sub_vector_len());
         let mut centroids = vec![0i8; e.codebooks * e.centroids * v];
         let mut tables = vec![0i8; e.codebooks * e.centroids * e.outputs];
         for c in 0..l.codebooks {
             for k in 0..e.centroids {
                 // Centroids past the layer's K repeat centroid 0: never picked.
                 let source = if k < l.centroids { k } else { 0 };
+                // Dimensions past the layer's V stay 0.
                 let at = (c * e.centroids + k) * v;
-                centroids[at..at + v].copy_from_slice(image.centroid(c, source));
+                centroids[at..at + lv].copy_from_slice(image.centroid(c, source));
                 if k < l.centroids {
                     let at = (c * e.centroids + k) * e.outputs;
                     tables[at..at + l.outputs].copy_from_slice(image.table_row(c, k));
@@ -328,8 +421,10 @@ impl SequentialPlan {
         bias.resize(e.outputs, 0);
         let mut params = EncoderParams::default_for(e);
         if e.encoder.has_weights() {
-            params.weights[..l.input_dim].copy_from_slice(&image.params().weights);
-            params.weights[l.input_dim..].fill(0);
+            params.weights.fill(0);
+            for (c, w) in image.params().weights.chunks(lv).enumerate() {
+                params.weights[c * v..c * v + lv].copy_from_slice(w);
+            }
         }
         Image::with_params(e.clone(), centroids, tables, bias, params)
             .map_err(|source| SequentialError::Image { layer, source })
@@ -358,13 +453,6 @@ impl SequentialPlan {
                     got.encoder, e.encoder
                 ));
             }
-            if got.sub_vector_len() != e.sub_vector_len() {
-                return fit(format!(
-                    "its sub-vectors have {} elements, the device's engine {}",
-                    got.sub_vector_len(),
-                    e.sub_vector_len()
-                ));
-            }
             if got.lanes != e.lanes || got.entries_per_read != 1 {
                 return fit(format!(
                     "it has {} lanes reading {} entries a word, the device's engine {} lanes \
@@ -374,6 +462,7 @@ impl SequentialPlan {
             }
             let larger: Vec<String> = [
                 ("D", got.input_dim, e.input_dim),
+                ("V", got.sub_vector_len(), e.sub_vector_len()),
                 ("C", got.codebooks, e.codebooks),
                 ("K", got.centroids, e.centroids),
                 ("N", got.outputs, e.outputs),
@@ -434,8 +523,8 @@ impl SequentialPlan {
     /// built for this plan: each layer's padded image under its layer field,
     /// then its requantization (as [`crate::memory_map::network_load_words`]).
     pub fn load_words(&self, network: &Network) -> Result<Vec<LoadWord>, SequentialError> {
-        network.require_dense()?;
         self.fit(&network.configs())?;
+        self.fit_spatial(network.spatial())?;
         let mut words = Vec::new();
         for (index, layer) in network.layers().iter().enumerate() {
             let padded = self.pad(index, &layer.image)?;
@@ -449,9 +538,178 @@ impl SequentialPlan {
                     }),
             );
             words.extend(requantize_load_words(index, layer));
+            words.extend(spatial_load_words(network, index));
         }
         Ok(words)
     }
+
+    /// Whether layers running as `spatial` are the ones this device runs:
+    /// the same convolution geometry and pooling at every layer (a pad value
+    /// and a pool zero point are loaded, so they may differ).
+    pub fn fit_spatial(&self, spatial: &[Spatial]) -> Result<(), SequentialError> {
+        if spatial.len() != self.spatial.len() {
+            return Err(SequentialError::LayerCount {
+                expected: self.spatial.len(),
+                got: spatial.len(),
+            });
+        }
+        let shape = |s: &Spatial| (s.conv.map(|c| c.geometry), s.pool);
+        for (layer, (got, want)) in spatial.iter().zip(&self.spatial).enumerate() {
+            if shape(got) != shape(want) {
+                return Err(SequentialError::SpatialMismatch {
+                    layer,
+                    expected: describe_spatial(want),
+                    got: describe_spatial(got),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line naming how a layer runs across a map.
+pub fn describe_spatial(s: &Spatial) -> String {
+    let conv = match s.conv {
+        None => "a dense layer".to_string(),
+        Some(c) => {
+            let g = c.geometry;
+            format!(
+                "a {k}x{k} convolution (stride {}, padding {}/{}/{}/{} top/left/bottom/right) \
+                 over a {}x{}x{} map",
+                g.stride,
+                g.padding.top,
+                g.padding.left,
+                g.padding.bottom,
+                g.padding.right,
+                g.in_height,
+                g.in_width,
+                g.in_channels,
+                k = g.kernel
+            )
+        }
+    };
+    match s.pool {
+        None => conv,
+        Some(p) => format!("{conv}, then {}", p.name()),
+    }
+}
+
+/// Elements of a layer's input: its vector, or its convolution's input map.
+fn input_len(config: &EngineConfig, spatial: &Spatial) -> usize {
+    spatial
+        .conv
+        .map_or(config.input_dim, |c| c.geometry.input_len())
+}
+
+/// A layer's output map after its pooling (`None`: a vector). Assumes a
+/// checked chain.
+fn output_map(config: &EngineConfig, spatial: &Spatial) -> Option<MapShape> {
+    let map = spatial.output_map(config.outputs)?;
+    Some(spatial.pool.and_then(|p| p.output(map)).unwrap_or(map))
+}
+
+/// Checks that `layers` running as `spatial` chain (as
+/// [`Network::with_spatial`] does, with its errors), that the last layer is
+/// dense and that every map fits the activation buffer. Dense layers are
+/// not checked to chain (a device is generated for a capacity; a network's
+/// own layers chain, as [`Network::with_spatial`] checks).
+fn check_chain(layers: &[EngineConfig], spatial: &[Spatial]) -> Result<(), SequentialError> {
+    if spatial.len() != layers.len() {
+        return Err(NetworkError::SpatialCount {
+            layers: layers.len(),
+            spatial: spatial.len(),
+        }
+        .into());
+    }
+    let dense = spatial.iter().all(|s| *s == Spatial::DENSE);
+    let last = layers.len() - 1;
+    for (layer, (config, s)) in layers.iter().zip(spatial).enumerate() {
+        if let Some(conv) = s.conv {
+            if layer == last {
+                return Err(SequentialError::LastConv { layer });
+            }
+            let g = conv.geometry;
+            g.validate()
+                .map_err(|source| NetworkError::Conv { layer, source })?;
+            if g.patch_len() != config.input_dim {
+                return Err(NetworkError::ConvPatch {
+                    layer,
+                    patch_len: g.patch_len(),
+                    input_dim: config.input_dim,
+                }
+                .into());
+            }
+        }
+        if let Some(pool) = s.pool {
+            let map = s.output_map(config.outputs);
+            if layer == last {
+                return Err(NetworkError::TrailingPool {
+                    layer,
+                    pool: pool.name(),
+                }
+                .into());
+            }
+            let Some(map) = map else {
+                return Err(NetworkError::PoolWithoutMap {
+                    layer,
+                    pool: pool.name(),
+                }
+                .into());
+            };
+            if pool.output(map).is_none() {
+                return Err(NetworkError::PoolTooSmall {
+                    layer,
+                    pool: pool.name(),
+                    height: map.height,
+                    width: map.width,
+                }
+                .into());
+            }
+        }
+        let elements = input_len(config, s);
+        if elements > MAX_MAP_ELEMENTS {
+            return Err(SequentialError::MapTooLarge {
+                layer,
+                elements,
+                max: MAX_MAP_ELEMENTS,
+            });
+        }
+        if dense {
+            continue;
+        }
+        if let (Some(next), Some(next_s)) = (layers.get(layer + 1), spatial.get(layer + 1)) {
+            let map = output_map(config, s);
+            let outputs = map.map_or(config.outputs, |m| m.len());
+            let inputs = input_len(next, next_s);
+            if outputs != inputs {
+                return Err(NetworkError::Shape {
+                    layer,
+                    next: layer + 1,
+                    outputs,
+                    inputs,
+                }
+                .into());
+            }
+            if let (Some(got), Some(conv)) = (map, next_s.conv) {
+                let g = conv.geometry;
+                let expected = MapShape {
+                    height: g.in_height,
+                    width: g.in_width,
+                    channels: g.in_channels,
+                };
+                if got != expected {
+                    return Err(NetworkError::MapShape {
+                        layer,
+                        next: layer + 1,
+                        got,
+                        expected,
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One line naming a layer's shape.
@@ -538,10 +796,6 @@ mod tests {
             (vec![layer(16, 4, 16, 8); 17], "at most 16 layers"),
             (vec![tree], "l2` and `l1` layers only"),
             (
-                vec![layer(16, 4, 16, 8), layer(8, 1, 16, 4)],
-                "one sub-vector length",
-            ),
-            (
                 vec![
                     layer(16, 4, 16, 8),
                     EngineConfig {
@@ -606,7 +860,8 @@ mod tests {
                 }),
                 "layer 1 does not fit the device: it uses the l1 encoder, the device's engine l2",
             ),
-            (second(layer(24, 12, 8, 10)), "sub-vectors have 2 elements"),
+            (second(layer(24, 12, 8, 10)), "C 12 > 8"),
+            (second(layer(48, 6, 8, 10)), "D 48 > 32, V 8 > 4"),
             (
                 second(EngineConfig {
                     lanes: 2,
@@ -636,5 +891,214 @@ mod tests {
             let e = plan.fit(&layers).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");
         }
+    }
+
+    /// The engine input of a layer's vector `x`: codebook by codebook, the
+    /// layer's V elements then zeros up to the engine's V, then zero codebooks.
+    fn widen(x: &[i8], layer: &EngineConfig, engine: &EngineConfig) -> Vec<i8> {
+        let (v, ev) = (layer.sub_vector_len(), engine.sub_vector_len());
+        let mut wide = vec![0; engine.input_dim];
+        for (c, sub) in x.chunks(v).enumerate() {
+            wide[c * ev..c * ev + v].copy_from_slice(sub);
+        }
+        wide
+    }
+
+    /// Mixed sub-vector lengths (V = 9, 4, 1 and 2 on one engine of V = 9):
+    /// a layer padded with zero dimensions computes its own outputs and picks
+    /// its own centroids, ties included (duplicated centroids: the lowest
+    /// index still wins), for `l2` and `l1` (its weights 0 in the padding).
+    #[test]
+    fn zero_padded_sub_vectors_keep_every_distance_and_tie() {
+        for encoder in [EncoderKind::L2, EncoderKind::L1] {
+            let configs = [
+                EngineConfig {
+                    encoder,
+                    ..layer(18, 2, 8, 24)
+                },
+                EngineConfig {
+                    encoder,
+                    ..layer(24, 6, 16, 10)
+                },
+                EngineConfig {
+                    encoder,
+                    ..layer(10, 10, 4, 6)
+                },
+                EngineConfig {
+                    encoder,
+                    ..layer(6, 3, 4, 5)
+                },
+            ];
+            let plan = SequentialPlan::new(&configs).unwrap();
+            let e = plan.engine().clone();
+            assert_eq!((e.sub_vector_len(), e.codebooks, e.input_dim), (9, 10, 90));
+            let network = random_network(&configs, 11).unwrap();
+            for (i, l) in network.layers().iter().enumerate() {
+                // Centroid 1 of every codebook a copy of centroid 0, 3 of 2: ties.
+                let c = l.image.config().clone();
+                let v = c.sub_vector_len();
+                let mut centroids = l.image.centroids().to_vec();
+                for cb in 0..c.codebooks {
+                    for (to, from) in [(1, 0), (3, 2)] {
+                        let (t, f) = ((cb * c.centroids + to) * v, (cb * c.centroids + from) * v);
+                        centroids.copy_within(f..f + v, t);
+                    }
+                }
+                let image = Image::with_params(
+                    c.clone(),
+                    centroids,
+                    l.image.tables().to_vec(),
+                    l.image.bias().to_vec(),
+                    l.image.params().clone(),
+                )
+                .unwrap();
+                let padded = plan.pad(i, &image).unwrap();
+                let (small, big) = (Reference::new(&image), Reference::new(&padded));
+                // Random inputs, and inputs on the duplicated centroids.
+                let mut inputs = c.random_inputs(100, i as u64);
+                for k in [0, 2] {
+                    inputs.push(
+                        (0..c.codebooks)
+                            .flat_map(|cb| image.centroid(cb, k).to_vec())
+                            .collect(),
+                    );
+                }
+                for (j, x) in inputs.iter().enumerate() {
+                    let got = big.infer(&widen(x, &c, &e)).unwrap();
+                    let want = small.infer(x).unwrap();
+                    assert_eq!(
+                        &got.outputs[..want.outputs.len()],
+                        &want.outputs[..],
+                        "{encoder} layer {i} vector {j}"
+                    );
+                    for (cb, w) in want.encodings.iter().enumerate() {
+                        assert_eq!(got.encodings[cb].index, w.index, "layer {i} vector {j}");
+                        assert!(![1, 3].contains(&w.index), "a duplicate won a tie");
+                    }
+                }
+            }
+        }
+    }
+
+    use crate::conv::{ConvGeometry, Padding};
+    use crate::spatial::{Conv, Pool};
+
+    fn conv(h: usize, w: usize, c: usize, k: usize, stride: usize, pad: usize) -> Conv {
+        Conv {
+            geometry: ConvGeometry {
+                in_height: h,
+                in_width: w,
+                in_channels: c,
+                kernel: k,
+                stride,
+                padding: Padding::uniform(pad),
+            },
+            pad_value: 0,
+        }
+    }
+
+    /// The CNN fixture's shape: 8x8x1, Conv 3x3 -> 8 (V = 9), Conv 3x3
+    /// stride 2 -> 16, MaxPool (2x2x16), dense 64 -> 10 (V = 4).
+    fn cnn() -> (Vec<EngineConfig>, Vec<Spatial>) {
+        let layers = vec![layer(9, 1, 16, 8), layer(72, 8, 16, 16), layer(64, 16, 16, 10)];
+        let spatial = vec![
+            Spatial {
+                conv: Some(conv(8, 8, 1, 3, 1, 1)),
+                pool: None,
+            },
+            Spatial {
+                conv: Some(conv(8, 8, 8, 3, 2, 1)),
+                pool: Some(Pool::Max2),
+            },
+            Spatial::DENSE,
+        ];
+        (layers, spatial)
+    }
+
+    /// A CNN's plan: the engine (V = 9, C = 16), the buffer (two 512-byte
+    /// maps: the 8x8x8 one is the largest), each layer's passes and the
+    /// bound (output pixels x the padded engine's C * N).
+    #[test]
+    fn a_cnn_plans_its_passes_buffer_and_bound() {
+        let (layers, spatial) = cnn();
+        let plan = SequentialPlan::with_spatial(&layers, &spatial).unwrap();
+        let e = plan.engine();
+        assert_eq!((e.input_dim, e.codebooks, e.outputs), (144, 16, 16));
+        assert_eq!(
+            (0..3).map(|i| plan.passes(i)).collect::<Vec<_>>(),
+            [64, 16, 1]
+        );
+        assert_eq!(
+            (0..3).map(|i| plan.input_len(i)).collect::<Vec<_>>(),
+            [64, 512, 64]
+        );
+        assert_eq!(
+            (0..3).map(|i| plan.output_len(i)).collect::<Vec<_>>(),
+            [512, 64, 10]
+        );
+        assert_eq!(plan.buffer_half(), 512);
+        assert_eq!(plan.bound_cycles_per_inference(), (64 + 16 + 1) * 256);
+        // A dense plan's bound is the layers' count times the engine's.
+        let dense = SequentialPlan::new(&[layer(32, 8, 16, 24), layer(24, 6, 8, 10)]).unwrap();
+        assert_eq!(
+            dense.bound_cycles_per_inference(),
+            2 * dense.engine().bound_cycles_per_inference()
+        );
+    }
+
+    /// What a sequential top cannot run is refused, naming the layer and
+    /// what to do: a last convolution, a map larger than the buffer, layers
+    /// that do not chain, a pool on a dense layer; a network whose geometry
+    /// is not the device's at load.
+    #[test]
+    fn conv_layouts_one_engine_cannot_run_are_refused() {
+        let (layers, spatial) = cnn();
+        let refused = |layers: &[EngineConfig], spatial: &[Spatial]| {
+            SequentialPlan::with_spatial(layers, spatial)
+                .unwrap_err()
+                .to_string()
+        };
+        let mut s = spatial.clone();
+        s[2].conv = Some(conv(2, 2, 16, 1, 1, 0));
+        let e = refused(&[layers[0].clone(), layers[1].clone(), layer(16, 4, 16, 10)], &s);
+        assert!(e.contains("layer 2 is a convolution and the last layer"), "{e}");
+        let big = vec![
+            Spatial {
+                conv: Some(conv(64, 66, 1, 1, 1, 0)),
+                pool: Some(Pool::GlobalAvg),
+            },
+            Spatial::DENSE,
+        ];
+        let e = refused(&[layer(1, 1, 4, 4), layer(4, 1, 4, 2)], &big);
+        assert!(
+            e.contains("layer 0 reads a map of 4224 elements") && e.contains("at most 4096"),
+            "{e}"
+        );
+        let e = refused(&layers, &spatial[..2]);
+        assert!(e.contains("3 layers but 2"), "{e}");
+        let mut s = spatial.clone();
+        s[1].pool = None;
+        let e = refused(&layers, &s);
+        assert!(e.contains("layer 1") && e.contains("256"), "{e}");
+        let mut s = spatial.clone();
+        s[2].pool = Some(Pool::Max2);
+        let e = refused(&layers, &s);
+        assert!(e.contains("layer 2 is the last layer but has a MaxPool"), "{e}");
+        let mut s = spatial.clone();
+        s[1].conv = Some(conv(8, 8, 8, 5, 2, 2));
+        let e = refused(&layers, &s);
+        assert!(e.contains("patches have 200 elements"), "{e}");
+        // A network of other geometry, at load.
+        let plan = SequentialPlan::with_spatial(&layers, &spatial).unwrap();
+        let mut s = spatial.clone();
+        s[1].pool = Some(Pool::Avg2);
+        let e = plan.fit_spatial(&s).unwrap_err().to_string();
+        assert!(
+            e.contains("layer 1 runs as a 3x3 convolution (stride 2, padding 1/1/1/1")
+                && e.contains("then AveragePool 2x2 but this device runs")
+                && e.contains("then MaxPool 2x2"),
+            "{e}"
+        );
+        assert!(plan.fit_spatial(&spatial).is_ok());
     }
 }
