@@ -146,8 +146,17 @@ pub fn sequential_verilog(plan: &SequentialPlan) -> String {
         layers.len(),
         describe(plan.engine()),
     );
-    for (i, config) in layers.iter().enumerate() {
-        header.push_str(&format!("// Layer {i}:\n{}", describe(config)));
+    header.push_str(&format!(
+        "// Activation buffer: two maps of {} bytes.\n",
+        plan.buffer_half()
+    ));
+    for (i, (config, s)) in layers.iter().zip(plan.spatial()).enumerate() {
+        header.push_str(&format!(
+            "// Layer {i}: {} ({} engine passes).\n{}",
+            lutgen_core::sequential::describe_spatial(s),
+            plan.passes(i),
+            describe(config)
+        ));
     }
     finish(
         &generate_verilog(&top),

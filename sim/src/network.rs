@@ -7,7 +7,7 @@ use crate::engine::{build_top, SimOptions};
 use crate::stream::{self, Backpressure, StreamPorts};
 use crate::{Model, PortId, SimError};
 use lutgen_core::memory_map::{network_load_words, LoadWord};
-use lutgen_core::sequential::{Schedule, SequentialError, SequentialPlan};
+use lutgen_core::sequential::{Schedule, SequentialPlan};
 use lutgen_core::spatial::Spatial;
 use lutgen_core::{EngineConfig, Network};
 use lutgen_hdl::network::stream_lengths;
@@ -61,8 +61,8 @@ impl NetworkSim {
     }
 
     /// Generates, builds (or loads from the cache) and resets the network top
-    /// for `layers` running as `spatial` says (convolutions and pooling run
-    /// in the dataflow schedule only; the sequential one refuses them).
+    /// for `layers` running as `spatial` says (dense, or convolutions, maybe
+    /// pooled), in either schedule.
     pub fn with_spatial(
         layers: &[EngineConfig],
         spatial: &[Spatial],
@@ -75,10 +75,7 @@ impl NetworkSim {
                 (model, None)
             }
             Schedule::Sequential => {
-                if let Some(layer) = spatial.iter().position(|s| *s != Spatial::DENSE) {
-                    return Err(SequentialError::Convolution { layer }.into());
-                }
-                let plan = SequentialPlan::new(layers)?;
+                let plan = SequentialPlan::with_spatial(layers, spatial)?;
                 let verilog = sequential_verilog(&plan);
                 let model = build_top(&verilog, SEQUENTIAL_TOP_MODULE, &NETWORK_PORTS, options)?;
                 (model, Some(plan))
@@ -267,7 +264,13 @@ impl NetworkSim {
         let work: usize = match &self.plan {
             Some(plan) => {
                 let e = plan.engine();
-                plan.banks() * (e.bound_cycles_per_inference() + e.input_dim + e.outputs + 32)
+                (0..plan.banks())
+                    .map(|i| {
+                        plan.passes(i)
+                            * (e.bound_cycles_per_inference() + e.input_dim + e.outputs + 32)
+                            + plan.input_len(i)
+                    })
+                    .sum()
             }
             None => self
                 .layers

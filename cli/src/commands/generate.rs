@@ -50,9 +50,9 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             "--network takes its layers from the network file: drop the engine flags".into(),
         ));
     }
-    // Only the dataflow network top runs convolutions and pooling.
+    // Both network tops run convolutions and pooling; the device does not.
     let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
-    if args.device || args.schedule == Schedule::Sequential {
+    if args.device {
         network
             .require_dense()
             .map_err(|e| Error::Compile(e.into()))?;
@@ -75,7 +75,7 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             verilog::NETWORK_TOP_MODULE,
         ),
         Schedule::Sequential => {
-            let plan = SequentialPlan::new(&layers)
+            let plan = SequentialPlan::with_spatial(&layers, network.spatial())
                 .map_err(|e| Error::Usage(format!("cannot build a sequential top: {e}")))?;
             (
                 verilog::sequential_verilog(&plan),

@@ -40,7 +40,8 @@ pub struct NetworkSimReport {
     /// Steady state of the network top, between consecutive vectors' last outputs.
     pub cycles_per_inference: f64,
     /// Dataflow: the slowest layer's table-read bound (or its input length,
-    /// when larger); sequential: the sum of the padded layers' table reads.
+    /// when larger); sequential: the sum over layers of the engine passes
+    /// (output pixels) times the padded engine's table reads per pass.
     pub bound_cycles_per_inference: usize,
     /// With `--compare-passes`: the sum over layers of one engine pass's
     /// steady state (the host-requantized way, layer after layer).
@@ -58,10 +59,10 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     if !(0.0..1.0).contains(&args.stall) {
         return Err(Error::Usage("--stall must be from 0 to 0.99".into()));
     }
-    // The dataflow top runs convolutions and pooling; the sequential
-    // schedule and the engine passes of --compare-passes do not.
+    // Both network tops run convolutions and pooling; the engine passes of
+    // --compare-passes do not.
     let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
-    if args.schedule == Schedule::Sequential || args.compare_passes {
+    if args.compare_passes {
         network
             .require_dense()
             .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
@@ -180,7 +181,7 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
             .max()
             .unwrap_or(0),
         // Built above, so the plan exists.
-        Schedule::Sequential => SequentialPlan::new(&network.configs())
+        Schedule::Sequential => SequentialPlan::with_spatial(&network.configs(), network.spatial())
             .map(|p| p.bound_cycles_per_inference())
             .unwrap_or(0),
     };
