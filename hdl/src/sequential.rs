@@ -40,7 +40,9 @@
 //! issued when the element is generated and the buffer's registered output
 //! is held until the engine takes it.
 //!
-//! Per vector: load the input into half 0; for each layer select its bank,
+//! Per vector: load the input into half 0 (layer 0 runs on it as it
+//! arrives: an element not yet written waits; layer 0's output writes take
+//! the write port first, the input waits); for each layer select its bank,
 //! feed its passes, and take its engine outputs (N per pass, the padded
 //! ones dropped) into the layer's requantization and pooling stage, whose
 //! output fills the other half; the next layer starts when the engine has
@@ -544,18 +546,6 @@ impl Logic for SequentialTop {
         }
         self.fault.next = self.engine.fault.val();
 
-        // ---- The input, into half 0.
-        self.in_ready.next = self.loading.q.val();
-        self.input_accept.next = self.loading.q.val() & self.in_valid.val();
-        if self.input_accept.val() {
-            self.loaded.d.next = self.loaded.q.val() + 1;
-            if self.loaded.q.val() == self.last_loaded.val() {
-                self.loaded.d.next = 0.into();
-                self.loading.d.next = false;
-                self.start.d.next = true;
-            }
-        }
-
         // ---- The walk: one element generated per advance, held until the
         // engine takes it.
         self.engine.in_valid.next = self.held.q.val();
@@ -567,13 +557,20 @@ impl Logic for SequentialTop {
             self.engine.in_data.next = 0.into();
         }
         self.accept.next = self.held.q.val() & self.engine.in_ready.val();
-        self.advance.next = self.feeding.q.val() & (!self.held.q.val() | self.accept.val());
         self.live.next = (self.cb.q.val() < self.sel_codebooks.val())
             & (self.off.q.val() < self.sel_v.val());
         self.in_map.next = (self.iy.q.val() >= self.sel_top.val())
             & (self.iy.q.val() < self.sel_bottom_end.val())
             & (self.ix.q.val() >= self.sel_left.val())
             & (self.ix.q.val() < self.sel_right_end.val());
+        // While the input loads, an element it has not written yet waits
+        // (the input arrives in order: address `at` is written once `loaded`
+        // is past it).
+        self.advance.next = self.feeding.q.val()
+            & (!self.held.q.val() | self.accept.val())
+            & (!self.loading.q.val()
+                | !(self.live.val() & self.in_map.val())
+                | (self.at.q.val() < self.loaded.q.val()));
         self.pass_end.next = (self.cb.q.val() == self.last_codebook.val())
             & (self.off.q.val() == self.last_offset.val());
         // The next pass's corner.
@@ -723,15 +720,28 @@ impl Logic for SequentialTop {
                 }
             }
         }
-        // The buffer's write port: the input while loading, else the stage.
-        if self.loading.q.val() {
+        // ---- The input, into half 0, while layer 0 already runs on what
+        // has arrived; the stage's writes (layer 0's output, into half 1)
+        // take the buffer's write port first.
+        self.in_ready.next = self.loading.q.val() & !self.stage_valid.val();
+        self.input_accept.next = self.in_ready.val() & self.in_valid.val();
+        if self.input_accept.val() {
+            self.loaded.d.next = self.loaded.q.val() + 1;
+            if self.loaded.q.val() == self.last_loaded.val() {
+                self.loaded.d.next = 0.into();
+                self.loading.d.next = false;
+            }
+        }
+
+        // The buffer's write port: the stage, else the input.
+        if self.stage_valid.val() {
+            self.buffer.write_enable.next = true;
+            self.buffer.write_address.next = self.written.q.val() + self.sel_write_half.val();
+            self.buffer.write_data.next = self.stage_data.val();
+        } else {
             self.buffer.write_enable.next = self.input_accept.val();
             self.buffer.write_address.next = self.loaded.q.val();
             self.buffer.write_data.next = self.in_data.val();
-        } else {
-            self.buffer.write_enable.next = self.stage_valid.val();
-            self.buffer.write_address.next = self.written.q.val() + self.sel_write_half.val();
-            self.buffer.write_data.next = self.stage_data.val();
         }
         if self.stage_valid.val() {
             self.written.d.next = self.written.q.val() + 1;
@@ -745,19 +755,19 @@ impl Logic for SequentialTop {
             self.outputs_done.d.next = false;
             self.writes_done.d.next = false;
             self.written.d.next = 0.into();
+            self.start.d.next = true;
             if self.is_last.val() {
                 self.layer.d.next = 0.into();
                 self.loading.d.next = true;
             } else {
                 self.layer.d.next = self.layer.q.val() + 1;
-                self.start.d.next = true;
             }
         }
         if self.reset.val() {
             self.layer.d.next = 0.into();
             self.loading.d.next = true;
             self.loaded.d.next = 0.into();
-            self.start.d.next = false;
+            self.start.d.next = true;
             self.feeding.d.next = false;
             self.held.d.next = false;
             self.taken.d.next = 0.into();

@@ -505,3 +505,92 @@ pub fn port_specs<'a>(ports: impl IntoIterator<Item = (&'a str, u32, bool)>) -> 
         })
         .collect()
 }
+
+/// A random network of `configs` running as `spatial`. Each layer's image
+/// is random with a zero bias and its requantization scales the table sums
+/// (about `128 sqrt(C)`) onto the int8 range, so activations spread over the
+/// whole range rather than sit at a bias-given constant; `zero_points`
+/// gives each requantization's zero point and ReLU. Each convolution pads
+/// with its input's zero point (the input's, or the requantization's before
+/// it), as a compiled network does.
+pub fn random_conv_network(
+    configs: &[EngineConfig],
+    spatial: &[lutgen_core::spatial::Spatial],
+    zero_points: &[(i8, bool)],
+    seed: u64,
+) -> Network {
+    let mut layers = Vec::new();
+    let mut input = None;
+    for (i, config) in configs.iter().enumerate() {
+        // A dense pair gives this layer a requantization to the next one's bits.
+        let pair = match configs.get(i + 1) {
+            Some(next) => vec![
+                config.clone(),
+                EngineConfig {
+                    input_dim: config.outputs,
+                    codebooks: 1,
+                    ..next.clone()
+                },
+            ],
+            None => vec![config.clone()],
+        };
+        let net = lutgen_core::network::random_network(
+            &pair,
+            seed.wrapping_mul(31).wrapping_add(i as u64),
+        )
+        .unwrap();
+        input.get_or_insert(net.input_quantization());
+        let mut layer = net.layers()[0].clone();
+        let image = &layer.image;
+        layer.image = Image::with_params(
+            image.config().clone(),
+            image.centroids().to_vec(),
+            image.tables().to_vec(),
+            vec![0; image.config().outputs],
+            image.params().clone(),
+        )
+        .unwrap();
+        if let Some(r) = layer.requantize.as_mut() {
+            let (zero_point, relu) = zero_points[i];
+            let scale = 0.9 / (config.codebooks as f64).sqrt();
+            *r = Requantize::from_scale(scale, zero_point, relu, r.bits).unwrap();
+        }
+        layers.push(layer);
+    }
+    let input = input.unwrap();
+    let mut spatial = spatial.to_vec();
+    for (i, s) in spatial.iter_mut().enumerate() {
+        if let Some(c) = s.conv.as_mut() {
+            c.pad_value = match i {
+                0 => input.zero_point,
+                _ => zero_points[i - 1].0,
+            };
+        }
+    }
+    Network::with_spatial(input, layers, spatial).unwrap()
+}
+
+/// The CNN fixture `tests/data/onnx/{name}.onnx` compiled as the conv
+/// tests compile it (k-means, K = 4, calibrated on 400 training digits; K
+/// keeps the model small, the cycles do not depend on it), and the first
+/// `digits` test digits quantized as its input.
+pub fn compiled_cnn_fixture(name: &str, digits: usize) -> (Network, Vec<Vec<i8>>) {
+    use lutgen_compile::frontend::{self, WeightsOptions};
+    use lutgen_compile::{self as compile, mlp, CompileOptions};
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data");
+    let train = mlp::read_matrix(&data.join("digits_train_x.npy"), 64, "calibration").unwrap();
+    let test = mlp::read_matrix(&data.join("digits_test_x.npy"), 64, "test").unwrap();
+    let path = data.join("onnx").join(format!("{name}.onnx"));
+    let model = frontend::read(&path, &WeightsOptions::default()).unwrap();
+    let options = CompileOptions {
+        centroids: 4,
+        ..CompileOptions::default()
+    };
+    let hidden = indicatif::ProgressBar::hidden();
+    let network = compile::compile(&model.mlp, &train[..400], &options, &hidden).unwrap();
+    let inputs = test[..digits]
+        .iter()
+        .map(|x| network.input_quantization().quantize(x))
+        .collect();
+    (network, inputs)
+}

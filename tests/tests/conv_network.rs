@@ -22,7 +22,7 @@ use lutgen_core::{EngineConfig, Image, Requantize};
 use lutgen_hdl::network::NetworkShapeError;
 use lutgen_hdl::verilog::{spatial_network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
-use lutgen_tests::{cache_dir, run_tool, write_verilog};
+use lutgen_tests::{cache_dir, random_conv_network, run_tool, write_verilog};
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 
@@ -69,66 +69,6 @@ fn conv(
         }),
         pool,
     }
-}
-
-/// A random network of `configs` running as `spatial`. Each layer's image
-/// is random with a zero bias and its requantization scales the table sums
-/// (about `128 sqrt(C)`) onto the int8 range, so activations spread over the
-/// whole range rather than sit at a bias-given constant; `zero_points`
-/// gives each requantization's zero point and ReLU. Each convolution pads
-/// with its input's zero point (the input's, or the requantization's before
-/// it), as a compiled network does.
-fn random_conv_network(
-    configs: &[EngineConfig],
-    spatial: &[Spatial],
-    zero_points: &[(i8, bool)],
-    seed: u64,
-) -> Network {
-    let mut layers = Vec::new();
-    let mut input = None;
-    for (i, config) in configs.iter().enumerate() {
-        // A dense pair gives this layer a requantization to the next one's bits.
-        let pair = match configs.get(i + 1) {
-            Some(next) => vec![
-                config.clone(),
-                EngineConfig {
-                    input_dim: config.outputs,
-                    codebooks: 1,
-                    ..next.clone()
-                },
-            ],
-            None => vec![config.clone()],
-        };
-        let net = random_network(&pair, seed.wrapping_mul(31).wrapping_add(i as u64)).unwrap();
-        input.get_or_insert(net.input_quantization());
-        let mut layer = net.layers()[0].clone();
-        let image = &layer.image;
-        layer.image = Image::with_params(
-            image.config().clone(),
-            image.centroids().to_vec(),
-            image.tables().to_vec(),
-            vec![0; image.config().outputs],
-            image.params().clone(),
-        )
-        .unwrap();
-        if let Some(r) = layer.requantize.as_mut() {
-            let (zero_point, relu) = zero_points[i];
-            let scale = 0.9 / (config.codebooks as f64).sqrt();
-            *r = Requantize::from_scale(scale, zero_point, relu, r.bits).unwrap();
-        }
-        layers.push(layer);
-    }
-    let input = input.unwrap();
-    let mut spatial = spatial.to_vec();
-    for (i, s) in spatial.iter_mut().enumerate() {
-        if let Some(c) = s.conv.as_mut() {
-            c.pad_value = match i {
-                0 => input.zero_point,
-                _ => zero_points[i - 1].0,
-            };
-        }
-    }
-    Network::with_spatial(input, layers, spatial).unwrap()
 }
 
 /// The random network's layers (one Verilator model): a 16x15x2 map; a
@@ -342,7 +282,7 @@ fn the_cnn_fixture_on_the_network_top_is_bit_exact() {
 }
 
 /// Shapes that do not chain on a network top are refused, naming the layer,
-/// before any build; the sequential schedule refuses convolutions.
+/// before any build; the sequential schedule refuses a last convolution.
 #[test]
 fn conv_shapes_that_do_not_chain_are_refused() {
     let (configs, spatial) = layers();
@@ -432,16 +372,29 @@ fn conv_shapes_that_do_not_chain_are_refused() {
         matches!(e, NetworkShapeError::Window { layer: 0, .. }),
         "{e}"
     );
-    // The sequential schedule refuses a convolution, naming the layer.
+    // The sequential schedule runs convolutions but not a last one.
     let options = SimOptions {
         schedule: lutgen_core::sequential::Schedule::Sequential,
         ..SimOptions::default()
     };
-    let e = NetworkSim::with_spatial(&configs, &spatial, &options)
+    let one_lane: Vec<EngineConfig> = configs
+        .iter()
+        .map(|c| EngineConfig {
+            lanes: 1,
+            ..c.clone()
+        })
+        .collect();
+    let mut s = spatial.clone();
+    s[3] = conv((1, 1, 5), 1, 1, Padding::default(), 0, None);
+    let e = NetworkSim::with_spatial(&one_lane, &s, &options)
         .err()
         .unwrap();
     assert!(matches!(e, SimError::Sequential(_)), "{e}");
-    assert!(e.to_string().contains("layer 0 is a convolution"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("layer 3 is a convolution and the last layer"),
+        "{e}"
+    );
 }
 
 /// Asserts that a network top's Verilog passes `verilator --lint-only -Wall`.
