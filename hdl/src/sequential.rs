@@ -41,7 +41,8 @@
 //! is held until the engine takes it.
 //!
 //! Per vector: load the input into half 0 (layer 0 runs on it as it
-//! arrives: an element not yet written waits; layer 0's output writes take
+//! arrives, from its first element on, so a load between vectors is whole
+//! before anything reaches the engine; an element not yet written waits; layer 0's output writes take
 //! the write port first, the input waits); for each layer select its bank,
 //! feed its passes, and take its engine outputs (N per pass, the padded
 //! ones dropped) into the layer's requantization and pooling stage, whose
@@ -563,14 +564,17 @@ impl Logic for SequentialTop {
             & (self.iy.q.val() < self.sel_bottom_end.val())
             & (self.ix.q.val() >= self.sel_left.val())
             & (self.ix.q.val() < self.sel_right_end.val());
-        // While the input loads, an element it has not written yet waits
+        // While the input loads, nothing goes to the engine before its first
+        // element has arrived (a load between vectors, pad values included,
+        // is whole by then), and an element it has not written yet waits
         // (the input arrives in order: address `at` is written once `loaded`
         // is past it).
         self.advance.next = self.feeding.q.val()
             & (!self.held.q.val() | self.accept.val())
             & (!self.loading.q.val()
-                | !(self.live.val() & self.in_map.val())
-                | (self.at.q.val() < self.loaded.q.val()));
+                | ((self.loaded.q.val() != 0)
+                    & (!(self.live.val() & self.in_map.val())
+                        | (self.at.q.val() < self.loaded.q.val()))));
         self.pass_end.next = (self.cb.q.val() == self.last_codebook.val())
             & (self.off.q.val() == self.last_offset.val());
         // The next pass's corner.
