@@ -151,10 +151,11 @@ pub fn sequential_verilog(plan: &SequentialPlan) -> String {
         plan.buffer_half()
     ));
     for (i, (config, s)) in layers.iter().zip(plan.spatial()).enumerate() {
+        let passes = plan.passes(i);
         header.push_str(&format!(
-            "// Layer {i}: {} ({} engine passes).\n{}",
+            "// Layer {i}: {} ({passes} engine pass{} per inference).\n{}",
             lutgen_core::sequential::describe_spatial(s),
-            plan.passes(i),
+            if passes == 1 { "" } else { "es" },
             describe(config)
         ));
     }

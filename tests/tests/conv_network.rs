@@ -18,7 +18,7 @@ use lutgen_core::conv::{ConvGeometry, Padding};
 use lutgen_core::memory_map::{LoadWord, LAYER_SHIFT, POOL_ZERO_POINT_WORD, SPATIAL_MEMORY};
 use lutgen_core::network::{random_network, Network};
 use lutgen_core::spatial::{Conv, Pool, Spatial};
-use lutgen_core::{EngineConfig, Image, Requantize};
+use lutgen_core::EngineConfig;
 use lutgen_hdl::network::NetworkShapeError;
 use lutgen_hdl::verilog::{spatial_network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
