@@ -684,9 +684,9 @@ fn image_and_network_flags_are_not_mixed_up() {
 }
 
 /// Devices do not run convolutions: every command that takes a network to a
-/// device or to the sequential schedule refuses a network with a conv layer,
-/// naming the layer, before it generates, builds, simulates or sends
-/// anything (the dataflow network top in simulation runs it).
+/// device refuses a network with a conv layer, naming the layer, before it
+/// generates, builds, simulates or sends anything (both network tops in
+/// simulation run it: `generate --schedule sequential` writes its top).
 #[test]
 fn device_commands_refuse_convolution_networks() {
     use lutgen_core::conv::{ConvGeometry, Padding};
@@ -744,12 +744,28 @@ fn device_commands_refuse_convolution_networks() {
     let path = dir.join("conv.lutnet");
     network.write_to(&path).unwrap();
     let p = path.to_str().unwrap();
-    // The dataflow top in simulation runs it (tests/tests/conv_network.rs);
-    // the sequential schedule, the device and the board do not.
-    let runs: [&[&str]; 8] = [
-        &["generate", "--network", p, "--schedule", "sequential"],
+    // Both network tops in simulation run it (tests/tests/conv_network.rs,
+    // tests/tests/sequential.rs); the device, the board and the engine
+    // passes of --compare-passes do not.
+    let top = dir.join("conv_sequential.v");
+    let out = lutgen()
+        .args(["generate", "--network", p, "--schedule", "sequential", "-o"])
+        .arg(&top)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verilog = std::fs::read_to_string(&top).unwrap();
+    assert!(
+        verilog.contains("// Layer 0: a 3x3 convolution (stride 1, padding 1/1/1/1"),
+        "{}",
+        &verilog[..400]
+    );
+    let runs: [&[&str]; 6] = [
         &["generate", "--network", p, "--device"],
-        &["sim", "--network", p, "--schedule", "sequential"],
         &["sim", "--network", p, "--compare-passes"],
         &["board", "--sim", "--network", p],
         &[

@@ -17,9 +17,9 @@
 //!
 //! A layer may also be a convolution, run once per output pixel, and pool
 //! its requantized output map ([`crate::spatial`] defines both exactly);
-//! [`Network::infer`] runs them, and so does the dataflow network top
-//! (`lutgen_hdl::network`) in simulation. Devices and the sequential
-//! schedule do not: [`Network::require_dense`] is the check every path to
+//! [`Network::infer`] runs them, and so do both network tops in simulation
+//! and as Verilog (`lutgen_hdl::network`, `lutgen_hdl::sequential`).
+//! Devices do not: [`Network::require_dense`] is the check every path to
 //! them makes.
 //!
 //! The network file format (`LUTNET` v3) is a small container of per-layer
@@ -476,10 +476,9 @@ pub enum NetworkError {
         expected: MapShape,
     },
     #[error(
-        "layer {layer} is {what}: the sequential schedule and the devices do not run \
-         convolutions or pooling (issue 20); run it on the dataflow network top in simulation \
-         (`lutgen sim --network`, `lutgen generate --network`) or with the integer reference \
-         (`lutgen eval`)"
+        "layer {layer} is {what}: the devices do not run convolutions or pooling (issue 20); \
+         run it on a network top in simulation (`lutgen sim --network`, `lutgen generate \
+         --network`, either `--schedule`) or with the integer reference (`lutgen eval`)"
     )]
     HardwareConvolution { layer: usize, what: String },
     #[error("cannot {action} network file {}: {source}", path.display())]
@@ -685,10 +684,10 @@ impl Network {
     }
 
     /// Refuses a network with a convolution or pooling, naming the first
-    /// such layer: the sequential schedule and the devices run dense layers
-    /// only, so every path to them (generation, loading, the board) checks
-    /// this. Only the dataflow network top (`lutgen_hdl::network`) runs
-    /// convolutions, in simulation and as generated Verilog.
+    /// such layer: the devices run dense layers only, so every path to them
+    /// (generation, loading, the board) checks this. The network tops
+    /// (`lutgen_hdl::network`, `lutgen_hdl::sequential`) run convolutions,
+    /// in simulation and as generated Verilog.
     pub fn require_dense(&self) -> Result<(), NetworkError> {
         for (layer, s) in self.spatial.iter().enumerate() {
             let what = match (s.conv, s.pool) {

@@ -1000,7 +1000,11 @@ mod tests {
     /// The CNN fixture's shape: 8x8x1, Conv 3x3 -> 8 (V = 9), Conv 3x3
     /// stride 2 -> 16, MaxPool (2x2x16), dense 64 -> 10 (V = 4).
     fn cnn() -> (Vec<EngineConfig>, Vec<Spatial>) {
-        let layers = vec![layer(9, 1, 16, 8), layer(72, 8, 16, 16), layer(64, 16, 16, 10)];
+        let layers = vec![
+            layer(9, 1, 16, 8),
+            layer(72, 8, 16, 16),
+            layer(64, 16, 16, 10),
+        ];
         let spatial = vec![
             Spatial {
                 conv: Some(conv(8, 8, 1, 3, 1, 1)),
@@ -1060,8 +1064,14 @@ mod tests {
         };
         let mut s = spatial.clone();
         s[2].conv = Some(conv(2, 2, 16, 1, 1, 0));
-        let e = refused(&[layers[0].clone(), layers[1].clone(), layer(16, 4, 16, 10)], &s);
-        assert!(e.contains("layer 2 is a convolution and the last layer"), "{e}");
+        let e = refused(
+            &[layers[0].clone(), layers[1].clone(), layer(16, 4, 16, 10)],
+            &s,
+        );
+        assert!(
+            e.contains("layer 2 is a convolution and the last layer"),
+            "{e}"
+        );
         let big = vec![
             Spatial {
                 conv: Some(conv(64, 66, 1, 1, 1, 0)),
@@ -1083,7 +1093,10 @@ mod tests {
         let mut s = spatial.clone();
         s[2].pool = Some(Pool::Max2);
         let e = refused(&layers, &s);
-        assert!(e.contains("layer 2 is the last layer but has a MaxPool"), "{e}");
+        assert!(
+            e.contains("layer 2 is the last layer but has a MaxPool"),
+            "{e}"
+        );
         let mut s = spatial.clone();
         s[1].conv = Some(conv(8, 8, 8, 5, 2, 2));
         let e = refused(&layers, &s);

@@ -558,8 +558,8 @@ impl Logic for SequentialTop {
             self.engine.in_data.next = 0.into();
         }
         self.accept.next = self.held.q.val() & self.engine.in_ready.val();
-        self.live.next = (self.cb.q.val() < self.sel_codebooks.val())
-            & (self.off.q.val() < self.sel_v.val());
+        self.live.next =
+            (self.cb.q.val() < self.sel_codebooks.val()) & (self.off.q.val() < self.sel_v.val());
         self.in_map.next = (self.iy.q.val() >= self.sel_top.val())
             & (self.iy.q.val() < self.sel_bottom_end.val())
             & (self.ix.q.val() >= self.sel_left.val())

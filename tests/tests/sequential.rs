@@ -174,10 +174,7 @@ fn what_one_engine_cannot_run_is_refused() {
             ..config(8, 1, 16, 4)
         },
     ];
-    for (layers, needle) in [
-        (tree, "`l2` and `l1` layers only"),
-        (lanes, "same --lanes"),
-    ] {
+    for (layers, needle) in [(tree, "`l2` and `l1` layers only"), (lanes, "same --lanes")] {
         match NetworkSim::new(&layers, &options) {
             Err(e @ SimError::Sequential(_)) => assert!(e.to_string().contains(needle), "{e}"),
             Err(e) => panic!("{layers:?}: refused for another reason: {e}"),
