@@ -663,6 +663,77 @@ fn a_network_runs_on_the_sequential_top_from_the_command_line() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--schedule sequential` runs a CNN: the CNN fixture compiled (K = 4, the
+/// cycles do not depend on K) runs bit-exact on 20 random maps (`sim`),
+/// its cycles per inference within 2% of the plan's bound (81 engine passes
+/// of the padded engine's 16 codebooks x 16 outputs), and its Verilog names
+/// the layers' geometry (`generate`).
+#[test]
+fn a_cnn_runs_on_the_sequential_top_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("lutgen-sequential-cnn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let net = dir.join("cnn.lutnet");
+    let run = lutgen(&[
+        "compile".as_ref(),
+        data("onnx/cnn.onnx").as_os_str(),
+        "--calibration".as_ref(),
+        data("digits_train_x.npy").as_os_str(),
+        "--centroids".as_ref(),
+        "4".as_ref(),
+        "-o".as_ref(),
+        net.as_os_str(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let sim = lutgen(&[
+        "sim".as_ref(),
+        "--network".as_ref(),
+        net.as_os_str(),
+        "--schedule".as_ref(),
+        "sequential".as_ref(),
+        "--random".as_ref(),
+        "20".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert!(
+        sim.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&sim.stdout).unwrap();
+    assert_eq!(report["mismatches"], 0, "{report}");
+    assert_eq!(report["bound_cycles_per_inference"], 81 * 256, "{report}");
+    let cycles = report["cycles_per_inference"].as_f64().unwrap();
+    assert!((20736.0..20736.0 * 1.02).contains(&cycles), "{report}");
+    let verilog = dir.join("cnn_sequential.v");
+    let generate = lutgen(&[
+        "generate".as_ref(),
+        "--network".as_ref(),
+        net.as_os_str(),
+        "--schedule".as_ref(),
+        "sequential".as_ref(),
+        "-o".as_ref(),
+        verilog.as_os_str(),
+    ]);
+    assert!(
+        generate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generate.stderr)
+    );
+    let text = std::fs::read_to_string(&verilog).unwrap();
+    for line in [
+        "// Activation buffer: two maps of 512 bytes.",
+        "// Layer 1: a 3x3 convolution (stride 2, padding 1/1/1/1 top/left/bottom/right) over a \
+         8x8x8 map, then MaxPool 2x2 (16 engine passes per inference).",
+    ] {
+        assert!(text.contains(line), "no {line:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn lutgen(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lutgen"))
         .args(args)
