@@ -432,8 +432,8 @@ impl SequentialPlan {
 
     /// Whether a network of `layers` fits the device built for this plan,
     /// naming the first thing that does not: the layer count, a layer that
-    /// differs in encoder, sub-vector length or lanes, a layer larger than
-    /// the engine in some dimension or width, and last a layer of another
+    /// differs in encoder or lanes, a layer larger than the engine in some
+    /// dimension (V included) or width, and last a layer of another
     /// shape than the device's at that position (the sequencer's D and N
     /// and the requantization's range are fixed per layer when the device
     /// is generated).
