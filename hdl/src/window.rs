@@ -303,6 +303,8 @@ pub(crate) fn body(g: &ConvGeometry) -> String {
             )
         })
         .collect();
+    let signed = |v: usize| format!("$signed({})", n(v));
+    let (rows_s, rows_m1_s, one_s) = (signed(rows), signed(rows - 1), signed(1));
     let map_step = ((h as isize - ((oh - 1) * s) as isize).rem_euclid(rows as isize)) as usize;
     let ring = |slots: usize| a((slots % rows) * row_bytes);
     let aw1 = aw + 1;
@@ -551,8 +553,8 @@ end
         aw_1 = aw - 1,
         cw_1 = cw - 1,
         cw_1_0 = cw - 1,
-        rows_s = format!("$signed({})", n(rows)),
-        rows_m1_s = format!("$signed({})", n(rows - 1)),
+        rows_s = rows_s,
+        rows_m1_s = rows_m1_s,
         threshold_cases = threshold_cases,
         t_default = n(k + s),
         t_default_m1 = n(k + s - 1),
@@ -563,7 +565,7 @@ end
         t0_m1 = n(thresholds(0).0 - 1),
         u0 = n(thresholds(0).1),
         u0_m1 = n(thresholds(0).1 - 1),
-        one_s = format!("$signed({})", n(1)),
+        one_s = one_s,
         last_column = a(row_bytes - 1),
         ix_below = below("ix", p.left),
         iy_below = below("iy", p.top),
