@@ -18,9 +18,9 @@
 //! A layer may also be a convolution, run once per output pixel, and pool
 //! its requantized output map ([`crate::spatial`] defines both exactly);
 //! [`Network::infer`] runs them, and so does the dataflow network top
-//! (`lutgen_hdl::network`) in simulation. Devices and the sequential
-//! schedule do not: [`Network::require_dense`] is the check every path to
-//! them makes.
+//! (`lutgen_hdl::network`), in simulation and on the UART network device.
+//! The sequential schedule does not: [`Network::require_dense`] is the
+//! check every path to it makes.
 //!
 //! The network file format (`LUTNET` v3) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
@@ -476,12 +476,19 @@ pub enum NetworkError {
         expected: MapShape,
     },
     #[error(
-        "layer {layer} is {what}: the sequential schedule and the devices do not run \
-         convolutions or pooling (issue 20); run it on the dataflow network top in simulation \
-         (`lutgen sim --network`, `lutgen generate --network`) or with the integer reference \
-         (`lutgen eval`)"
+        "layer {layer} is {what}: the sequential schedule does not run convolutions or \
+         pooling (issue 20); use `--schedule dataflow` (the default: one engine per layer, \
+         which runs them in simulation, as Verilog and on the network device)"
     )]
     HardwareConvolution { layer: usize, what: String },
+    #[error(
+        "layer {layer} is {what}: the board flow (`lutgen build`, `lutgen report`) does not \
+         place and route convolution networks yet (its fit check does not count the window \
+         generators' line buffers and pool stages); run it on the simulated board (`lutgen \
+         board --sim --network`) or write its device Verilog (`lutgen generate --network \
+         FILE --device`)"
+    )]
+    BoardConvolution { layer: usize, what: String },
     #[error("cannot {action} network file {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -685,10 +692,10 @@ impl Network {
     }
 
     /// Refuses a network with a convolution or pooling, naming the first
-    /// such layer: the sequential schedule and the devices run dense layers
-    /// only, so every path to them (generation, loading, the board) checks
-    /// this. Only the dataflow network top (`lutgen_hdl::network`) runs
-    /// convolutions, in simulation and as generated Verilog.
+    /// such layer: the sequential schedule runs dense layers only, so every
+    /// path to it (generation, loading, the board) checks this. The
+    /// dataflow network top (`lutgen_hdl::network`) runs convolutions, in
+    /// simulation, as generated Verilog and on the UART network device.
     pub fn require_dense(&self) -> Result<(), NetworkError> {
         for (layer, s) in self.spatial.iter().enumerate() {
             let what = match (s.conv, s.pool) {
@@ -1040,12 +1047,19 @@ impl Network {
         })
     }
 
-    /// Reads a network file for a device: [`Network::read_from`], then
-    /// [`Network::require_dense`] (devices do not run convolutions).
+    /// Reads a network file for the board flow (`lutgen build`, `lutgen
+    /// report`): [`Network::read_from`], then a refusal of convolutions and
+    /// pooling ([`NetworkError::BoardConvolution`]): the board flow's fit
+    /// check and reports do not count them yet (the simulated board and
+    /// `lutgen generate --device` run them).
     pub fn read_for_device(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
         let network = Self::read_from(path)?;
-        network.require_dense()?;
-        Ok(network)
+        match network.require_dense() {
+            Err(NetworkError::HardwareConvolution { layer, what }) => {
+                Err(NetworkError::BoardConvolution { layer, what })
+            }
+            other => other.map(|()| network),
+        }
     }
 
     /// Reads and checks a network file.

@@ -22,11 +22,13 @@
 
 use crate::loader::{element_value, Loader};
 use crate::memory_map::{
-    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, REQUANTIZE_MEMORY,
+    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, PAD_VALUE_WORD,
+    POOL_ZERO_POINT_WORD, REQUANTIZE_MEMORY, SPATIAL_MEMORY,
 };
 use crate::network::{ACTIVATION_TABLE_LEN, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use crate::protocol::{crc32, DeviceError};
 use crate::sequential::SequentialPlan;
+use crate::spatial::Spatial;
 use crate::{EngineConfig, ImageError};
 
 /// What the loader does with one field of the file.
@@ -41,13 +43,16 @@ pub enum Field {
     /// Any byte (the input zero point).
     Any,
     /// A little-endian integer of `bytes` bytes within `min..=max`, written
-    /// to the load-port word `address` when `address` is `Some`.
+    /// to the load-port word `address` when `address` is `Some`, and then
+    /// also to `mirror` when that is `Some` (a pooling layer's
+    /// requantization zero point is its pool stage's zero point too).
     Value {
         bytes: u32,
         signed: bool,
         min: i64,
         max: i64,
         address: Option<u32>,
+        mirror: Option<u32>,
     },
     /// A byte 0 or 1 (`has_table`), written to `address`; when 1, the next
     /// field is read as this layer's activation table, otherwise skipped.
@@ -97,11 +102,25 @@ impl NetworkLoader {
     /// valid image configuration, chained: outputs equal the next layer's
     /// inputs; at most [`MAX_LAYERS`]).
     pub fn new(layers: &[EngineConfig]) -> Result<Self, ImageError> {
+        Self::with_spatial(layers, &vec![Spatial::DENSE; layers.len()])
+    }
+
+    /// The loader for a network device whose layers are `layers`, layer `i`
+    /// running as `spatial[i]` (dense, or a convolution, maybe pooled; a
+    /// chain that passes the network top's checks, one per layer). Its file
+    /// holds each layer's `kind` and `pool` codes and convolution geometry
+    /// as fixed bytes (the device is generated for them); the pad value is
+    /// a value within the layer's activation width, written to its spatial
+    /// register ([`PAD_VALUE_WORD`]), and a pooling layer's requantization
+    /// zero point goes to its pool stage too ([`POOL_ZERO_POINT_WORD`]):
+    /// exactly [`spatial_load_words`](crate::memory_map::spatial_load_words).
+    pub fn with_spatial(layers: &[EngineConfig], spatial: &[Spatial]) -> Result<Self, ImageError> {
         assert!(
             (1..=MAX_LAYERS).contains(&layers.len()),
             "a network device has 1 to {MAX_LAYERS} layers"
         );
-        Self::with_images(layers, layers)
+        assert_eq!(spatial.len(), layers.len(), "one spatial description per layer");
+        Self::with_images(layers, layers, spatial)
     }
 
     /// The loader of a sequential device ([`SequentialPlan`]): the file is
@@ -112,11 +131,16 @@ impl NetworkLoader {
     /// checked against the layers' own widths, as on a dataflow device.
     pub fn sequential(plan: &SequentialPlan) -> Result<Self, ImageError> {
         let images = vec![plan.engine().clone(); plan.banks()];
-        Self::with_images(&images, plan.layers())
+        let dense = vec![Spatial::DENSE; plan.layers().len()];
+        Self::with_images(&images, plan.layers(), &dense)
     }
 
     /// The walk for `layers` whose images have the configurations `images`.
-    fn with_images(images: &[EngineConfig], layers: &[EngineConfig]) -> Result<Self, ImageError> {
+    fn with_images(
+        images: &[EngineConfig],
+        layers: &[EngineConfig],
+        spatial: &[Spatial],
+    ) -> Result<Self, ImageError> {
         let loaders = images
             .iter()
             .map(Loader::new)
@@ -133,52 +157,92 @@ impl NetworkLoader {
         for layer in 0..layers.len() {
             fields.push(Field::PositiveF32);
             let image_len = (loaders[layer].image_len() as u32).to_le_bytes();
+            let s = spatial[layer];
+            // kind and pool: the device is generated for them.
+            let codes = [u8::from(s.conv.is_some()), s.pool.map_or(0, |p| p.code())];
+            let spatial_word = |word: usize| layer_address(layer, SPATIAL_MEMORY, word);
             if layer == last {
-                // has_requant, relu, zero_point, shift, multiplier, bits, has_table, reserved.
-                fields.push(Field::Fixed(vec![0; 12]));
-                fields.push(Field::Fixed(image_len.to_vec()));
+                // has_requant, relu, zero_point, shift, multiplier, bits, has_table: zeros.
+                let mut fixed = vec![0; 10];
+                fixed.extend_from_slice(&codes);
+                fixed.extend_from_slice(&image_len);
+                fields.push(Field::Fixed(fixed));
                 fields.push(Field::Image {
                     layer,
                     base: layer_address(layer, 0, 0),
                 });
-                continue;
+            } else {
+                let bits = layers[layer + 1].activation_bits;
+                let (lo, hi) = EngineConfig::signed_range(bits);
+                let register = |word: usize| Some(layer_address(layer, REQUANTIZE_MEMORY, word));
+                let byte = |min, max, signed, address| Field::Value {
+                    bytes: 1,
+                    signed,
+                    min,
+                    max,
+                    address,
+                    mirror: None,
+                };
+                fields.push(Field::Fixed(vec![1]));
+                fields.push(byte(0, 1, false, register(3)));
+                // The zero point; a pooling layer's pool stage averages around it too.
+                fields.push(Field::Value {
+                    bytes: 1,
+                    signed: true,
+                    min: lo,
+                    max: hi,
+                    address: register(2),
+                    mirror: s.pool.map(|_| spatial_word(POOL_ZERO_POINT_WORD)),
+                });
+                fields.push(byte(1, 62, false, register(1)));
+                fields.push(Field::Value {
+                    bytes: 4,
+                    signed: true,
+                    min: 1,
+                    max: i64::from(i32::MAX),
+                    address: register(0),
+                    mirror: None,
+                });
+                fields.push(Field::Fixed(vec![bits as u8]));
+                fields.push(Field::TableFlag {
+                    address: layer_address(layer, REQUANTIZE_MEMORY, 4),
+                });
+                let mut rest = codes.to_vec();
+                rest.extend_from_slice(&image_len);
+                fields.push(Field::Fixed(rest));
+                fields.push(Field::Image {
+                    layer,
+                    base: layer_address(layer, 0, 0),
+                });
+                fields.push(Field::Table {
+                    address: layer_address(layer, REQUANTIZE_MEMORY, ACTIVATION_TABLE_WORD),
+                    bits,
+                });
             }
-            let bits = layers[layer + 1].activation_bits;
-            let (lo, hi) = EngineConfig::signed_range(bits);
-            let register = |word: usize| Some(layer_address(layer, REQUANTIZE_MEMORY, word));
-            let byte = |min, max, signed, address| Field::Value {
-                bytes: 1,
-                signed,
-                min,
-                max,
-                address,
-            };
-            fields.push(Field::Fixed(vec![1]));
-            fields.push(byte(0, 1, false, register(3)));
-            fields.push(byte(lo, hi, true, register(2)));
-            fields.push(byte(1, 62, false, register(1)));
-            fields.push(Field::Value {
-                bytes: 4,
-                signed: true,
-                min: 1,
-                max: i64::from(i32::MAX),
-                address: register(0),
-            });
-            fields.push(Field::Fixed(vec![bits as u8]));
-            fields.push(Field::TableFlag {
-                address: layer_address(layer, REQUANTIZE_MEMORY, 4),
-            });
-            let mut rest = vec![0, 0];
-            rest.extend_from_slice(&image_len);
-            fields.push(Field::Fixed(rest));
-            fields.push(Field::Image {
-                layer,
-                base: layer_address(layer, 0, 0),
-            });
-            fields.push(Field::Table {
-                address: layer_address(layer, REQUANTIZE_MEMORY, ACTIVATION_TABLE_WORD),
-                bits,
-            });
+            if let Some(conv) = s.conv {
+                // The conv block: the geometry (fixed), the pad value (a
+                // value of this layer's input width, to its register), reserved zeros.
+                let g = conv.geometry;
+                let mut geometry = Vec::new();
+                for side in [g.in_height, g.in_width, g.in_channels] {
+                    geometry.extend_from_slice(&(side as u16).to_le_bytes());
+                }
+                let p = g.padding;
+                geometry.extend(
+                    [g.kernel, g.stride, p.top, p.left, p.bottom, p.right].map(|b| b as u8),
+                );
+                fields.push(Field::Fixed(geometry));
+                let (lo, hi) = EngineConfig::signed_range(layers[layer].activation_bits);
+                fields.push(Field::Value {
+                    bytes: 1,
+                    signed: true,
+                    min: lo,
+                    max: hi,
+                    address: Some(spatial_word(PAD_VALUE_WORD)),
+                    mirror: None,
+                });
+                fields.push(Field::Fixed(vec![0; 3]));
+            }
         }
         Ok(NetworkLoader { loaders, fields })
     }
@@ -240,13 +304,14 @@ impl NetworkLoader {
                     min,
                     max,
                     address,
+                    mirror,
                     ..
                 } => {
                     let (unsigned, value) = element_value(bytes, *signed);
                     if value < *min || value > *max {
                         return Err(DeviceError::ValueRange);
                     }
-                    if let Some(address) = address {
+                    for address in [address, mirror].into_iter().flatten() {
                         words.push(LoadWord {
                             address: *address,
                             data: unsigned,
