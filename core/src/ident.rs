@@ -645,6 +645,116 @@ mod tests {
         assert!(MAX_IDENT_LEN >= bytes.len());
     }
 
+    /// A dataflow device with convolutions adds a spatial section (14 bytes
+    /// per layer after a tag): its hash covers it, so a damaged geometry
+    /// fails; it tells the host the input map and each traced layer's
+    /// length; a dense device's reply is exactly as before.
+    #[test]
+    fn spatial_ident_round_trip_and_checks() {
+        use crate::protocol::IDENT_SPATIAL_LAYER_LEN;
+        // 8x8x1 -> 3x3 conv (pad 1) to 8 channels, MaxPool 2x2 -> 4x4x8 -> dense 128 -> 10.
+        let layers = vec![
+            EngineConfig {
+                input_dim: 9,
+                codebooks: 1,
+                outputs: 8,
+                ..EngineConfig::default()
+            },
+            EngineConfig {
+                input_dim: 128,
+                codebooks: 32,
+                outputs: 10,
+                ..EngineConfig::default()
+            },
+        ];
+        let conv = Spatial {
+            conv: Some(Conv {
+                geometry: ConvGeometry {
+                    in_height: 8,
+                    in_width: 8,
+                    in_channels: 1,
+                    kernel: 3,
+                    stride: 1,
+                    padding: Padding::uniform(1),
+                },
+                pad_value: -128,
+            }),
+            pool: Some(Pool::Max2),
+        };
+        let spatial = [conv, Spatial::DENSE];
+        let ident = Ident::network_spatial(&layers, &spatial, 12_000_000, 115_200).unwrap();
+        let bytes = ident.to_bytes();
+        let layers_end = IDENT_LEN + 1 + IDENT_LAYER_LEN;
+        assert_eq!(bytes.len(), layers_end + 1 + 2 * IDENT_SPATIAL_LAYER_LEN);
+        assert_eq!(bytes[layers_end], SECTION_SPATIAL);
+        assert_eq!(
+            &bytes[layers_end + 1..layers_end + 15],
+            &[1, 1, 8, 0, 8, 0, 1, 0, 3, 1, 1, 1, 1, 1]
+        );
+        let back = Ident::from_bytes(&bytes).unwrap();
+        assert_eq!(back, ident);
+        // The pad value is loaded, not fixed: the reply has it as 0.
+        assert_eq!(back.all_spatial(), [conv.device_shape(), Spatial::DENSE]);
+        assert_eq!(back.config_hash, spatial_hash(&layers, &back.all_spatial()));
+        assert_ne!(back.config_hash, network_hash(&layers));
+        assert_eq!((back.input_dim(), back.outputs()), (64, 10));
+        assert_eq!((back.traced_len(0), back.traced_len(1)), (Some(128), None));
+        assert_eq!(
+            back.image_bytes as usize,
+            NetworkLoader::with_spatial(&layers, &back.all_spatial())
+                .unwrap()
+                .max_len()
+        );
+        assert!(MAX_IDENT_LEN >= bytes.len());
+        // A damaged geometry (stride 2) fails the hash; an unknown tag, the length.
+        let mut b = bytes.clone();
+        b[layers_end + 1 + 9] = 2;
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Hash { .. })
+        ));
+        let mut b = bytes.clone();
+        b[layers_end] = 3;
+        assert!(matches!(
+            Ident::from_bytes(&b),
+            Err(IdentError::Length { .. })
+        ));
+        // A geometry that does not chain (a 6x8 map), hashed right: refused by name.
+        let mut other = back.all_spatial();
+        other[0].conv.as_mut().unwrap().geometry.in_height = 6;
+        let mut b = bytes[..layers_end + 1].to_vec();
+        for s in &other {
+            b.extend_from_slice(&spatial_bytes(s));
+        }
+        b[30..34].copy_from_slice(&spatial_hash(&layers, &other).to_le_bytes());
+        let e = Ident::from_bytes(&b).unwrap_err();
+        assert!(
+            e.to_string().contains("layer 0 has 96 outputs but layer 1 takes 128"),
+            "{e}"
+        );
+        // Every layer dense: the reply of a dense network device, unchanged.
+        let dense = [Spatial::DENSE; 2];
+        let chain = vec![
+            layers[0].clone(),
+            EngineConfig {
+                input_dim: 8,
+                codebooks: 2,
+                ..layers[1].clone()
+            },
+        ];
+        assert_eq!(
+            Ident::network_spatial(&chain, &dense, 12_000_000, 115_200)
+                .unwrap()
+                .to_bytes(),
+            Ident::network(&chain, 12_000_000, 115_200).unwrap().to_bytes()
+        );
+        // The longest reply: 16 layers with a spatial section.
+        assert_eq!(
+            MAX_IDENT_LEN,
+            IDENT_LEN + 1 + 15 * IDENT_LAYER_LEN + 1 + 16 * IDENT_SPATIAL_LAYER_LEN
+        );
+    }
+
     /// A sequential device adds its schedule and engine; the hash covers
     /// them, so a damaged engine or a dataflow reading of the reply fails.
     #[test]

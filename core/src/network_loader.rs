@@ -371,7 +371,7 @@ impl NetworkLoader {
 mod tests {
     use super::*;
     use crate::memory_map::network_load_words;
-    use crate::network::{random_network, ActivationTable, Network};
+    use crate::network::{random_network, ActivationTable, Network, CONV_BLOCK_LEN};
     use crate::EncoderKind;
 
     fn configs() -> Vec<EngineConfig> {
@@ -501,6 +501,156 @@ mod tests {
         bad[shift_at] = 63;
         assert_eq!(loader.load(&bad), Err(DeviceError::ValueRange));
         assert!(Network::from_bytes(&bad).is_err());
+    }
+
+    /// A conv network: a 5x6x2 map, a 3x3 convolution (pad 1, 6-bit
+    /// input, so the pad value has a range to check) to 4 channels, MaxPool
+    /// 2x2; a 1x1 convolution to 3 channels, GlobalAveragePool; a dense
+    /// layer 3 -> 5. Pad value `pad`; tables as `random_network` draws them.
+    fn conv_network(seed: u64, pad: i8) -> Network {
+        use crate::conv::{ConvGeometry, Padding};
+        use crate::spatial::{Conv, Pool};
+        let config = |d, c, n, bits| EngineConfig {
+            input_dim: d,
+            codebooks: c,
+            centroids: 4,
+            outputs: n,
+            activation_bits: bits,
+            ..EngineConfig::default()
+        };
+        let configs = [config(18, 2, 4, 6), config(4, 1, 3, 8), config(3, 3, 5, 8)];
+        let net = random_network(&configs, seed).unwrap();
+        let conv = |h, w, c, k, p, pad_value| Conv {
+            geometry: ConvGeometry {
+                in_height: h,
+                in_width: w,
+                in_channels: c,
+                kernel: k,
+                stride: 1,
+                padding: Padding::uniform(p),
+            },
+            pad_value,
+        };
+        let spatial = vec![
+            Spatial {
+                conv: Some(conv(5, 6, 2, 3, 1, pad)),
+                pool: Some(Pool::Max2),
+            },
+            Spatial {
+                conv: Some(conv(2, 3, 4, 1, 0, 0)),
+                pool: Some(Pool::GlobalAvg),
+            },
+            Spatial::DENSE,
+        ];
+        Network::with_spatial(net.input_quantization(), net.layers().to_vec(), spatial).unwrap()
+    }
+
+    fn conv_loader(net: &Network) -> NetworkLoader {
+        let shapes: Vec<Spatial> = net.spatial().iter().map(Spatial::device_shape).collect();
+        NetworkLoader::with_spatial(&net.configs(), &shapes).unwrap()
+    }
+
+    /// A conv network's walk writes exactly `network_load_words`: the pad
+    /// value to the layer's spatial register, and a pooling layer's
+    /// requantization zero point to its requantization stage and to its
+    /// pool stage (one byte, two writes).
+    #[test]
+    fn the_conv_walk_writes_the_spatial_registers() {
+        for (seed, pad) in [(0, -3), (1, 31), (2, -32), (3, 0)] {
+            let net = conv_network(seed, pad);
+            let loader = conv_loader(&net);
+            let bytes = net.to_bytes();
+            assert!(bytes.len() <= loader.max_len());
+            let words = loader.load(&bytes).expect("the device takes the file");
+            let spatial = |layer: u32, word: u32| {
+                layer << LAYER_SHIFT | (SPATIAL_MEMORY as u32) << 16 | word
+            };
+            let find = |address: u32| -> Vec<u32> {
+                words.iter().filter(|w| w.address == address).map(|w| w.data).collect()
+            };
+            assert_eq!(find(spatial(0, 0)), [u32::from(pad as u8)], "pad value");
+            for layer in 0..2 {
+                let zero = net.layers()[layer].requantize.unwrap().zero_point;
+                assert_eq!(find(spatial(layer as u32, 1)), [u32::from(zero as u8)]);
+            }
+            assert_eq!(sorted(words), sorted(network_load_words(&net)));
+        }
+    }
+
+    /// The device's walk and the host's reader agree on every conv file
+    /// with one byte changed anywhere (its CRC made right again): the
+    /// device accepts exactly the files the reader accepts for its layers
+    /// and geometries, and then writes exactly their load words. Files for
+    /// another geometry or pooling, or with a pad value past the layer's
+    /// width, are refused.
+    #[test]
+    fn conv_files_are_refused_exactly_as_the_reader_refuses_them() {
+        let net = conv_network(5, -7);
+        let loader = conv_loader(&net);
+        let good = net.to_bytes();
+        let fix = |mut b: Vec<u8>| {
+            let n = b.len() - 4;
+            let crc = crc32(&b[..n]);
+            b[n..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let shapes: Vec<Spatial> = net.spatial().iter().map(Spatial::device_shape).collect();
+        let (mut accepted, mut refused) = (0, 0);
+        for at in 0..good.len() - 4 {
+            for flip in [0x01u8, 0x80, 0xFF] {
+                let mut b = good.clone();
+                b[at] ^= flip;
+                let b = fix(b);
+                let host = Network::from_bytes(&b).ok().filter(|n| {
+                    n.configs() == net.configs()
+                        && n.spatial().iter().map(Spatial::device_shape).eq(shapes.clone())
+                });
+                match (loader.load(&b), host) {
+                    (Ok(words), Some(host)) => {
+                        assert_eq!(sorted(words), sorted(network_load_words(&host)), "byte {at}");
+                        accepted += 1;
+                    }
+                    (Err(_), None) => refused += 1,
+                    (device, host) => panic!(
+                        "byte {at} ^ {flip:#04x}: device {:?}, host {:?}",
+                        device.map(|_| ()),
+                        host.map(|_| ())
+                    ),
+                }
+            }
+        }
+        assert!(accepted > 0 && refused > 0, "{accepted} {refused}");
+        // Another geometry (stride 2 on layer 1's 1x1 map would not chain:
+        // change the padding of layer 0 instead), another pooling: WrongImage.
+        let mut other = shapes.clone();
+        other[0].pool = Some(crate::spatial::Pool::Avg2);
+        let avg = NetworkLoader::with_spatial(&net.configs(), &other).unwrap();
+        assert_eq!(avg.load(&good), Err(DeviceError::WrongImage));
+        let mut other = shapes.clone();
+        other[0].conv.as_mut().unwrap().geometry.padding.left = 0;
+        let pads = NetworkLoader::with_spatial(&net.configs(), &other).unwrap();
+        assert_eq!(pads.load(&good), Err(DeviceError::WrongImage));
+        // The dense device for the same engines: WrongImage at layer 0's kind.
+        let dense = NetworkLoader::new(&net.configs()).unwrap();
+        assert_eq!(dense.load(&good), Err(DeviceError::WrongImage));
+        // A pad value past layer 0's 6 bits (32): ValueRange, and the reader refuses it too.
+        let pad_at = (0..good.len())
+            .find(|&i| {
+                let mut b = good.clone();
+                b[i] = 32;
+                let b = fix(b);
+                matches!(
+                    Network::from_bytes(&b),
+                    Err(crate::network::NetworkError::PadValue { layer: 0, .. })
+                )
+            })
+            .expect("the pad value byte");
+        // It is the 13th byte of layer 0's conv block.
+        assert_eq!(good[pad_at - 12..pad_at - 6], [5, 0, 6, 0, 2, 0]);
+        assert_eq!(CONV_BLOCK_LEN, 16);
+        let mut b = good.clone();
+        b[pad_at] = 32;
+        assert_eq!(loader.load(&fix(b)), Err(DeviceError::ValueRange));
     }
 
     #[test]

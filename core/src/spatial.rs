@@ -619,7 +619,8 @@ mod tests {
         );
     }
 
-    /// Devices run dense layers only: the check names the first conv layer.
+    /// The sequential schedule runs dense layers only: the check names the
+    /// first conv layer and the schedule that runs it.
     #[test]
     fn require_dense_names_the_convolution() {
         let e = network().require_dense().unwrap_err();
@@ -629,7 +630,11 @@ mod tests {
         );
         let e = e.to_string();
         assert!(e.contains("layer 0 is a 3x3 convolution (stride 1)"), "{e}");
-        assert!(e.contains("do not run convolutions or pooling"), "{e}");
+        assert!(
+            e.contains("does not run convolutions or pooling")
+                && e.contains("--schedule dataflow"),
+            "{e}"
+        );
         let configs = [config(4, 1, 4, 8), config(4, 1, 2, 8)];
         random_network(&configs, 1)
             .unwrap()
