@@ -749,6 +749,64 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     let report = json_of(&run(&["--random", "4"]));
     assert_eq!(report["mismatches"], 0, "{report}");
 
+    // The client written from docs/protocol.md alone reads the spatial
+    // section (its hash, the 64-byte input map), is refused the AvgPool
+    // file (error 9), loads the CNN and checks 12 digits.
+    let inputs = digits_inputs(&network)[..12].to_vec();
+    let lines = |rows: Vec<Vec<String>>| -> String {
+        rows.iter().map(|r| r.join(" ") + "\n").collect()
+    };
+    let ints = |v: &[i64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let xs: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|x| ints(&x.iter().map(|&v| i64::from(v)).collect::<Vec<_>>()))
+        .collect();
+    let ys: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|x| {
+            let out = network.infer(x).unwrap().outputs;
+            ints(&out.iter().map(|&v| i64::from(v)).collect::<Vec<_>>())
+        })
+        .collect();
+    std::fs::write(dir.join("cnn_inputs.txt"), lines(xs)).unwrap();
+    std::fs::write(dir.join("cnn_expect.txt"), lines(ys)).unwrap();
+    // As cli/tests/python_client.rs finds it: one that can `import serial`.
+    let python = match std::env::var("LUTGEN_PYTHON") {
+        Ok(p) => p,
+        Err(_) => ["python3", "/usr/bin/python3"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import serial"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .expect("a Python 3 with pyserial (scripts/setup.sh installs python3-serial)")
+            .to_string(),
+    };
+    let client = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/clients/lutgen_client.py"))
+        .arg(&port)
+        .args(["--baud", "3000000", "--timeout", "20", "--image"])
+        .arg(&net)
+        .arg("--inputs")
+        .arg(dir.join("cnn_inputs.txt"))
+        .arg("--expect")
+        .arg(dir.join("cnn_expect.txt"))
+        .arg("--wrong-image")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        client.status.success()
+            && said.contains("D=64 in")
+            && said.contains("layer 1 is a 3x3 convolution, stride 2, over a 8x8x8 map, pool code 1")
+            && said.contains("ran 12 vectors: every output as expected"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+
     // A broken layer 1 (a convolution, pooled): layer 0's 512 activations
     // trace equal, layer 1's differ.
     let bad = dir.join("cnn-broken.lutnet");
