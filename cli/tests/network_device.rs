@@ -753,9 +753,8 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     // section (its hash, the 64-byte input map), is refused the AvgPool
     // file (error 9), loads the CNN and checks 12 digits.
     let inputs = digits_inputs(&network)[..12].to_vec();
-    let lines = |rows: Vec<Vec<String>>| -> String {
-        rows.iter().map(|r| r.join(" ") + "\n").collect()
-    };
+    let lines =
+        |rows: Vec<Vec<String>>| -> String { rows.iter().map(|r| r.join(" ") + "\n").collect() };
     let ints = |v: &[i64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let xs: Vec<Vec<String>> = inputs
         .iter()
@@ -801,7 +800,8 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     assert!(
         client.status.success()
             && said.contains("D=64 in")
-            && said.contains("layer 1 is a 3x3 convolution, stride 2, over a 8x8x8 map, pool code 1")
+            && said
+                .contains("layer 1 is a 3x3 convolution, stride 2, over a 8x8x8 map, pool code 1")
             && said.contains("ran 12 vectors: every output as expected"),
         "{said}\n{}",
         String::from_utf8_lossy(&client.stderr)

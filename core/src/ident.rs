@@ -3,8 +3,8 @@
 //! configuration, the image length that configuration implies).
 
 use crate::config::EngineConfig;
-use crate::network_loader::NetworkLoader;
 use crate::conv::{ConvGeometry, Padding};
+use crate::network_loader::NetworkLoader;
 use crate::protocol::{
     config_bytes, config_hash, BUFFER_BYTES, IDENT_LAYER_LEN, IDENT_LEN, IDENT_MAGIC,
     IDENT_SCHEDULE_LEN, IDENT_SPATIAL_LAYER_LEN, JOB_QUEUE_DEPTH, MAX_PAYLOAD, PROTOCOL_VERSION,
@@ -70,7 +70,10 @@ pub fn spatial_bytes(s: &Spatial) -> [u8; IDENT_SPATIAL_LAYER_LEN] {
     out[1] = s.pool.map_or(0, |p| p.code());
     if let Some(conv) = s.conv {
         let g = conv.geometry;
-        for (i, side) in [g.in_height, g.in_width, g.in_channels].into_iter().enumerate() {
+        for (i, side) in [g.in_height, g.in_width, g.in_channels]
+            .into_iter()
+            .enumerate()
+        {
             out[2 + 2 * i..4 + 2 * i].copy_from_slice(&(side as u16).to_le_bytes());
         }
         let p = g.padding;
@@ -225,12 +228,7 @@ impl Ident {
         clock_hz: u32,
         baud: u32,
     ) -> Result<Self, crate::ImageError> {
-        Self::network_spatial(
-            layers,
-            &vec![Spatial::DENSE; layers.len()],
-            clock_hz,
-            baud,
-        )
+        Self::network_spatial(layers, &vec![Spatial::DENSE; layers.len()], clock_hz, baud)
     }
 
     /// The identify payload of a network device built for `layers`, layer
@@ -504,9 +502,7 @@ fn check_chain(layers: &[EngineConfig], spatial: &[Spatial]) -> Result<(), Ident
                 )));
             }
         } else if s.pool.is_some() {
-            return Err(IdentError::Config(format!(
-                "layer {i} is dense but pools"
-            )));
+            return Err(IdentError::Config(format!("layer {i} is dense but pools")));
         }
         if let (Some(next), Some(next_s)) = (layers.get(i + 1), spatial.get(i + 1)) {
             let (outputs, inputs) = (s.output_len(config), next_s.input_len(next));
@@ -729,7 +725,8 @@ mod tests {
         b[30..34].copy_from_slice(&spatial_hash(&layers, &other).to_le_bytes());
         let e = Ident::from_bytes(&b).unwrap_err();
         assert!(
-            e.to_string().contains("layer 0 has 96 outputs but layer 1 takes 128"),
+            e.to_string()
+                .contains("layer 0 has 96 outputs but layer 1 takes 128"),
             "{e}"
         );
         // Every layer dense: the reply of a dense network device, unchanged.
@@ -746,7 +743,9 @@ mod tests {
             Ident::network_spatial(&chain, &dense, 12_000_000, 115_200)
                 .unwrap()
                 .to_bytes(),
-            Ident::network(&chain, 12_000_000, 115_200).unwrap().to_bytes()
+            Ident::network(&chain, 12_000_000, 115_200)
+                .unwrap()
+                .to_bytes()
         );
         // The longest reply: 16 layers with a spatial section.
         assert_eq!(

@@ -22,8 +22,8 @@
 
 use crate::loader::{element_value, Loader};
 use crate::memory_map::{
-    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, PAD_VALUE_WORD,
-    POOL_ZERO_POINT_WORD, REQUANTIZE_MEMORY, SPATIAL_MEMORY,
+    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, PAD_VALUE_WORD, POOL_ZERO_POINT_WORD,
+    REQUANTIZE_MEMORY, SPATIAL_MEMORY,
 };
 use crate::network::{ACTIVATION_TABLE_LEN, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use crate::protocol::{crc32, DeviceError};
@@ -119,7 +119,11 @@ impl NetworkLoader {
             (1..=MAX_LAYERS).contains(&layers.len()),
             "a network device has 1 to {MAX_LAYERS} layers"
         );
-        assert_eq!(spatial.len(), layers.len(), "one spatial description per layer");
+        assert_eq!(
+            spatial.len(),
+            layers.len(),
+            "one spatial description per layer"
+        );
         Self::with_images(layers, layers, spatial)
     }
 
@@ -562,11 +566,14 @@ mod tests {
             let bytes = net.to_bytes();
             assert!(bytes.len() <= loader.max_len());
             let words = loader.load(&bytes).expect("the device takes the file");
-            let spatial = |layer: u32, word: u32| {
-                layer << LAYER_SHIFT | (SPATIAL_MEMORY as u32) << 16 | word
-            };
+            let spatial =
+                |layer: u32, word: u32| layer << LAYER_SHIFT | (SPATIAL_MEMORY as u32) << 16 | word;
             let find = |address: u32| -> Vec<u32> {
-                words.iter().filter(|w| w.address == address).map(|w| w.data).collect()
+                words
+                    .iter()
+                    .filter(|w| w.address == address)
+                    .map(|w| w.data)
+                    .collect()
             };
             assert_eq!(find(spatial(0, 0)), [u32::from(pad as u8)], "pad value");
             for layer in 0..2 {
@@ -603,11 +610,18 @@ mod tests {
                 let b = fix(b);
                 let host = Network::from_bytes(&b).ok().filter(|n| {
                     n.configs() == net.configs()
-                        && n.spatial().iter().map(Spatial::device_shape).eq(shapes.clone())
+                        && n.spatial()
+                            .iter()
+                            .map(Spatial::device_shape)
+                            .eq(shapes.clone())
                 });
                 match (loader.load(&b), host) {
                     (Ok(words), Some(host)) => {
-                        assert_eq!(sorted(words), sorted(network_load_words(&host)), "byte {at}");
+                        assert_eq!(
+                            sorted(words),
+                            sorted(network_load_words(&host)),
+                            "byte {at}"
+                        );
                         accepted += 1;
                     }
                     (Err(_), None) => refused += 1,

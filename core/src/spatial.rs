@@ -99,10 +99,7 @@ impl Spatial {
     /// of the device's shape).
     pub fn device_shape(&self) -> Spatial {
         Spatial {
-            conv: self.conv.map(|c| Conv {
-                pad_value: 0,
-                ..c
-            }),
+            conv: self.conv.map(|c| Conv { pad_value: 0, ..c }),
             pool: self.pool,
         }
     }
@@ -631,8 +628,7 @@ mod tests {
         let e = e.to_string();
         assert!(e.contains("layer 0 is a 3x3 convolution (stride 1)"), "{e}");
         assert!(
-            e.contains("does not run convolutions or pooling")
-                && e.contains("--schedule dataflow"),
+            e.contains("does not run convolutions or pooling") && e.contains("--schedule dataflow"),
             "{e}"
         );
         let configs = [config(4, 1, 4, 8), config(4, 1, 2, 8)];

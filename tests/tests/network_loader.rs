@@ -718,7 +718,12 @@ fn conv_network_loader_matches_the_software_walk() {
         if case % 2 == 0 {
             file = with_crc(file);
         }
-        let outcome = check(&mut hw, &loader, &file, &format!("conv damaged case {case}"));
+        let outcome = check(
+            &mut hw,
+            &loader,
+            &file,
+            &format!("conv damaged case {case}"),
+        );
         *seen.entry(format!("{outcome:?}")).or_insert(0) += 1;
     }
     eprintln!("damaged conv files: {seen:?}");
@@ -760,7 +765,10 @@ fn conv_network_loader_matches_the_software_walk() {
     // The file for the dense device of the same engines, and a conv file
     // on the dense device's loader: WrongImage both ways.
     let dense = network(&configs, 4, 1).to_bytes();
-    assert_eq!(check(&mut hw, &loader, &dense, "dense file"), Outcome::Fault(9));
+    assert_eq!(
+        check(&mut hw, &loader, &dense, "dense file"),
+        Outcome::Fault(9)
+    );
     let dense_loader = NetworkLoader::new(&configs).unwrap();
     assert_eq!(software(&dense_loader, &good[0]).0, Outcome::Fault(9));
 }

@@ -198,9 +198,7 @@ fn score_on_board(
             .map(LinkArgs::options)
             .unwrap_or_default();
         let mut driver = lutgen_driver::Driver::new(transport, options);
-        driver
-            .check_network(network)
-            .map_err(board_error)?;
+        driver.check_network(network).map_err(board_error)?;
         if args.load {
             driver
                 .load_network(network, &mut |_, _| {})
