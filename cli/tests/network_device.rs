@@ -725,6 +725,22 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     assert_eq!(sim["mismatches"], 0, "{sim}");
     assert_eq!(sim["time_base"], "simulated", "{sim}");
 
+    // The board's accuracy column: eval takes it from the port.
+    let eval = json_of(
+        &lutgen()
+            .args(["eval", "--json", "--port", &port, "--baud", "3000000"])
+            .args(["--timeout", "20", "--device-limit", "12", "--network"])
+            .arg(&net)
+            .arg("--test-x")
+            .arg(data("digits_test_x.npy"))
+            .arg("--test-y")
+            .arg(data("digits_test_y.npy"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(eval["device_vectors"], 12, "{eval}");
+    assert_eq!(eval["device_mismatches"], 0, "{eval}");
+
     // Another geometry, the same engines: refused before any of it moves
     // (the device still holds the CNN: a run without --load verifies).
     let mut spatial = network.spatial().to_vec();
