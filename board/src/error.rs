@@ -14,6 +14,8 @@ pub enum BoardError {
     Config(#[from] lutgen_core::ConfigError),
     #[error("invalid dense configuration: {0}")]
     Dense(#[from] lutgen_hdl::dense::DenseConfigError),
+    #[error("invalid convolution layer: {0}")]
+    ConvLayer(#[from] lutgen_hdl::conv_layer::ConvLayerError),
     #[error("invalid device: {0}")]
     Device(#[from] lutgen_hdl::device::DeviceConfigError),
     #[error("{0}")]

@@ -107,6 +107,11 @@ pub fn logic_estimate(top: &Top, family: Family, dsp_multipliers: bool) -> u64 {
             return logic_estimate(&Top::Engine(d.first().clone()), family, dsp_multipliers)
                 + (DEVICE_LOGIC * scale).round() as u64;
         }
+        Top::Conv(g, engine) => {
+            // The window generator's counters and patch selection, then the engine.
+            return logic_estimate(engine, family, dsp_multipliers)
+                + (window_logic(g) * scale).round() as u64;
+        }
         Top::Dense(c) => {
             let (p, n) = (c.multipliers() as f64, c.outputs as f64);
             let multiplier = if dsp_multipliers { 0.0 } else { 110.0 };
@@ -227,6 +232,21 @@ fn fits(top: &Top, board: &Board) -> bool {
 }
 
 /// (block RAMs, logic) without the search for a fitting configuration.
+/// Logic cells of a convolution's window generator (hdl/src/window.rs):
+/// its row, column, channel and kernel counters, the line buffers'
+/// addressing and the padding compares, growing with the counters' widths.
+/// Fitted to yosys 0.23 `synth_ice40` on `lutgen_window` alone: 332
+/// `SB_LUT4` for an 8x8x1 map with a 3x3 kernel (13 counter bits, the
+/// CNN fixture's first layer; 175 flip-flops), 419 for 8x8x8 3x3 stride 2
+/// (19 bits, its second), 500 for 32x32x16 5x5 (22 bits) and 359 for 6x5x3
+/// 1x1 (9 bits); this gives 380, 440, 470 and 340.
+fn window_logic(g: &lutgen_core::conv::ConvGeometry) -> f64 {
+    let bits = |v: usize| f64::from(usize::BITS - v.leading_zeros());
+    let counters =
+        bits(g.in_height) + bits(g.in_width) + bits(g.in_channels) + bits(g.kernel * g.kernel);
+    250.0 + 10.0 * counters
+}
+
 fn check_quiet(top: &Top, board: &Board) -> (usize, u64) {
     let blocks = top
         .memories()

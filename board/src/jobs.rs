@@ -5,7 +5,7 @@
 //! machines (GNU parallel, a Slurm job array) whose JSON results are
 //! collected into the same report. No scheduler of our own.
 
-use crate::presets::preset;
+use crate::presets::{preset, preset_layer};
 use crate::report::{build, BuildOptions, BuildReport, SIM_VECTORS};
 use crate::top::{EngineKind, Top};
 use crate::{Board, BoardError};
@@ -69,8 +69,11 @@ impl Point {
     /// Builds the point out of context (engine against engine) into `build_dir/<name>`.
     pub fn build(&self, build_dir: &Path) -> Result<BuildReport, BoardError> {
         let board = Board::find(&self.board)?;
-        let config = preset(&self.preset)?;
-        let top = Top::for_board(self.engine, &config, None, true, 0, 0);
+        let (config, conv) = preset_layer(&self.preset)?;
+        let mut top = Top::for_board(self.engine, &config, None, true, 0, 0);
+        if let Some(geometry) = conv {
+            top = Top::conv(geometry, top)?;
+        }
         eprintln!("building {} {} for {}", self.tag(), self.preset, board.name);
         let options = BuildOptions {
             out_dir: build_dir.join(self.name()),

@@ -5,6 +5,12 @@
 //! multipliers; per board and layer, the best of each (the highest
 //! inferences/s per logic cell at Fmax) side by side.
 //!
+//! A convolution layer is built whole, out of context: the window generator
+//! (its line buffers) in front of each candidate engine for the patch shape
+//! `D = C * k * k`, and in front of the dense baseline alike
+//! ([`Top::Conv`]), so an inference is one input map (every output pixel)
+//! and the comparison counts the same line buffers on both sides.
+//!
 //! The builds are ordinary sweep points ([`crate::jobs::Point`]) whose
 //! preset is the candidate spelled out ([`crate::presets::spec`]), so
 //! `--jobs`, `--write-jobs` and `--collect` work as for any sweep and a
@@ -13,11 +19,12 @@
 
 use crate::fit;
 use crate::jobs::Point;
-use crate::presets::spec;
+use crate::presets::{conv_spec, spec};
 use crate::report::BuildReport;
 use crate::sweep;
 use crate::top::{dense_for, EngineKind, Top};
 use crate::{Board, BoardError, Family};
+use lutgen_core::conv::ConvGeometry;
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dense::WEIGHTS_PER_READ;
 use serde::Serialize;
@@ -34,6 +41,8 @@ pub struct Group {
     pub layer: usize,
     /// The layer as compiled (its encoder, R = 1).
     pub config: EngineConfig,
+    /// A convolution layer's geometry (its engine runs once per output pixel).
+    pub conv: Option<ConvGeometry>,
     /// Indexes into the sweep's points: the LUT candidates, then the dense ones.
     pub lut: Vec<usize>,
     pub dense: Vec<usize>,
@@ -48,8 +57,26 @@ pub struct LayerSweep {
     pub groups: Vec<Group>,
 }
 
-/// `D->N (C=.., K=.., V=.., table bits ..)`.
-pub fn shape(c: &EngineConfig) -> String {
+/// `D->N (C=.., K=.., V=.., table bits ..)`, or for a convolution
+/// `HxWxC kxk/s -> HoxWoxN (...)`.
+pub fn shape(c: &EngineConfig, conv: Option<&ConvGeometry>) -> String {
+    if let Some(g) = conv {
+        return format!(
+            "conv {}x{}x{} {k}x{k}/{} -> {}x{}x{} (C={} K={} V={}, {}-bit tables)",
+            g.in_height,
+            g.in_width,
+            g.in_channels,
+            g.stride,
+            g.out_height(),
+            g.out_width(),
+            c.outputs,
+            c.codebooks,
+            c.centroids,
+            c.sub_vector_len(),
+            c.table_bits,
+            k = g.kernel
+        );
+    }
     format!(
         "{}->{} (C={} K={} V={}, {}-bit tables)",
         c.input_dim,
@@ -61,8 +88,9 @@ pub fn shape(c: &EngineConfig) -> String {
     )
 }
 
-/// The sweep for `layers` (a network's [`configs`](lutgen_core::Network::configs))
-/// on `boards`: per board and layer, a LUT point for every encoder in
+/// The sweep for `layers` (a network's [`configs`](lutgen_core::Network::configs),
+/// with `convs[i]` the geometry of layer `i` if it is a convolution; empty
+/// for a network of dense layers) on `boards`: per board and layer, a LUT point for every encoder in
 /// `encoders` and R in `entries_per_read` that the engine can build and the
 /// board holds, and a dense point per R (none where no LUT candidate fits:
 /// nothing to compare it with). Refused, naming it: an unknown
@@ -71,6 +99,7 @@ pub fn shape(c: &EngineConfig) -> String {
 /// network of which no layer fits any board.
 pub fn layer_sweep(
     layers: &[EngineConfig],
+    convs: &[Option<ConvGeometry>],
     boards: &[String],
     encoders: &[EncoderKind],
     entries_per_read: &[usize],
@@ -78,6 +107,23 @@ pub fn layer_sweep(
     if layers.is_empty() {
         return Err(BoardError::Usage("the network has no layers".into()));
     }
+    if !convs.is_empty() && convs.len() != layers.len() {
+        return Err(BoardError::Usage(format!(
+            "{} convolution geometries for {} layers",
+            convs.len(),
+            layers.len()
+        )));
+    }
+    let conv_of = |i: usize| convs.get(i).copied().flatten();
+    // The top a candidate is built as: the engine alone, or the convolution layer around it.
+    let layer_top = |i: usize, engine: Top| match conv_of(i) {
+        Some(g) => Top::conv(g, engine),
+        None => Ok(engine),
+    };
+    let name = |i: usize, c: &EngineConfig| match conv_of(i) {
+        Some(g) => conv_spec(c, &g),
+        None => spec(c),
+    };
     if encoders.is_empty() || entries_per_read.is_empty() {
         return Err(BoardError::Usage(
             "give at least one encoder and one entries-per-read value".into(),
@@ -130,6 +176,7 @@ pub fn layer_sweep(
                 board: board.name.clone(),
                 layer: index,
                 config: layer.clone(),
+                conv: conv_of(index),
                 lut: Vec::new(),
                 dense: Vec::new(),
                 skipped: Vec::new(),
@@ -141,7 +188,7 @@ pub fn layer_sweep(
                         group.skipped.push(format!("LUT `{encoder}` R={r}: {e}"));
                         continue;
                     }
-                    let report = fit::check(&Top::Engine(c.clone()), board);
+                    let report = fit::check(&layer_top(index, Top::Engine(c.clone()))?, board);
                     if !report.fits {
                         group.skipped.push(format!(
                             "LUT `{encoder}` R={r}: does not fit ({})",
@@ -152,7 +199,7 @@ pub fn layer_sweep(
                     group.lut.push(points.len());
                     points.push(Point {
                         board: board.name.clone(),
-                        preset: spec(&c),
+                        preset: name(index, &c),
                         engine: EngineKind::Lut,
                     });
                 }
@@ -172,7 +219,7 @@ pub fn layer_sweep(
                     group.skipped.push(format!("dense R={r}: {e}"));
                     continue;
                 }
-                let report = fit::check(&Top::Dense(dense), board);
+                let report = fit::check(&layer_top(index, Top::Dense(dense))?, board);
                 if !report.fits {
                     group
                         .skipped
@@ -182,7 +229,7 @@ pub fn layer_sweep(
                 group.dense.push(points.len());
                 points.push(Point {
                     board: board.name.clone(),
-                    preset: spec(&c),
+                    preset: name(index, &c),
                     engine: EngineKind::Dense,
                 });
             }
@@ -333,7 +380,7 @@ pub fn layer_rows(
         rows.push(LayerRow {
             board: g.board.clone(),
             layer: g.layer,
-            shape: shape(c),
+            shape: shape(c, g.conv.as_ref()),
             compiled_encoder: c.encoder,
             table_bits_block_rams: bits.div_ceil(block_bits(board.family)) as usize,
             advantage_per_cell: ratio(
@@ -412,7 +459,10 @@ pub fn layer_table(rows: &[LayerRow], command: &str) -> String {
          Per board and layer: the best LUT engine (the highest inferences/s per logic cell \
          at Fmax over the encoders and entries per read R tried) beside the best dense \
          int8 baseline (R weights per read, R multipliers). BRAMs: all the engine's; in \
-         brackets the table memories' (LUT) or weight memories' (dense) share.\n\n{HEADER}"
+         brackets the table memories' (LUT) or weight memories' (dense) share. A \
+         convolution layer (`conv` HxWxC kxk/stride) is built with its window generator \
+         in front of either engine, so an inference is one input map and its line buffers \
+         count on both sides.\n\n{HEADER}"
     );
     for row in rows {
         let ratios = format!(
@@ -524,7 +574,7 @@ mod tests {
     fn the_digits_layers_become_points_and_what_does_not_fit_is_named() {
         // The digits MLP's layers: 64->64 and 64->10.
         let layers = [layer(64), layer(10)];
-        let sweep = layer_sweep(&layers, &boards(), &ENCODERS, &[1, 2, 4]).unwrap();
+        let sweep = layer_sweep(&layers, &[], &boards(), &ENCODERS, &[1, 2, 4]).unwrap();
         assert_eq!(sweep.groups.len(), 4);
         let hx_first = &sweep.groups[0];
         // 64->64 has 16 KB of 8-bit tables: the HX8K's 32 blocks cannot hold them.
@@ -580,11 +630,76 @@ mod tests {
         }
     }
 
+    /// The CNN fixture's layers (tests/data/onnx/cnn.onnx compiled with
+    /// K = 16): two 3x3 convolutions (V = 9, one codebook per input
+    /// channel), then the dense classifier.
+    fn cnn() -> (Vec<EngineConfig>, Vec<Option<ConvGeometry>>) {
+        let conv = |c: usize, n: usize| EngineConfig {
+            input_dim: 9 * c,
+            codebooks: c,
+            outputs: n,
+            ..EngineConfig::default()
+        };
+        let geometry = |h: usize, c: usize, stride: usize| ConvGeometry {
+            in_height: h,
+            in_width: h,
+            in_channels: c,
+            kernel: 3,
+            stride,
+            padding: lutgen_core::conv::Padding::uniform(1),
+        };
+        (
+            vec![conv(1, 8), conv(8, 16), layer(10)],
+            vec![Some(geometry(8, 1, 1)), Some(geometry(8, 8, 2)), None],
+        )
+    }
+
+    #[test]
+    fn convolution_layers_are_built_with_their_window_generator() {
+        let (layers, convs) = cnn();
+        let boards = vec!["ulx3s-85f".to_string()];
+        let sweep = layer_sweep(
+            &layers,
+            &convs,
+            &boards,
+            &[EncoderKind::L2, EncoderKind::Tree],
+            &[1],
+        )
+        .unwrap();
+        assert_eq!(sweep.groups.len(), 3);
+        let second = &sweep.groups[1];
+        assert_eq!(second.conv, convs[1]);
+        assert_eq!((second.lut.len(), second.dense.len()), (2, 1), "{second:?}");
+        let specs: Vec<String> = sweep.points.iter().map(Point::spec).collect();
+        for spec in [
+            "ulx3s-85f,tree.d72.c8.k16.n16.l1.r1.a8.p8.t8.b16.conv8-8-8-3-2-1-1-1-1,lut",
+            "ulx3s-85f,l2.d72.c8.k16.n16.l1.r1.a8.p8.t8.b16.conv8-8-8-3-2-1-1-1-1,dense",
+            "ulx3s-85f,l2.d64.c16.k16.n10.l1.r1.a8.p8.t8.b16,dense",
+        ] {
+            assert!(specs.iter().any(|s| s == spec), "{spec}: {specs:?}");
+        }
+        // Every point reads back as the convolution layer it was made for.
+        for point in &sweep.points {
+            assert_eq!(Point::parse(&point.spec()).unwrap(), *point);
+        }
+        let (_, g) = crate::presets::preset_layer(&sweep.points[second.lut[0]].preset).unwrap();
+        assert_eq!(g, convs[1]);
+        assert_eq!(
+            shape(&layers[1], convs[1].as_ref()),
+            "conv 8x8x8 3x3/2 -> 4x4x16 (C=8 K=16 V=9, 8-bit tables)"
+        );
+        // Geometries for another number of layers are refused.
+        let e = layer_sweep(&layers, &convs[..2], &boards, &[EncoderKind::L2], &[1])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 convolution geometries for 3 layers"), "{e}");
+    }
+
     #[test]
     fn refusals_name_what_is_refused() {
         let layers = [layer(10)];
         let err = |e: &[EncoderKind], r: &[usize], layers: &[EngineConfig]| {
-            layer_sweep(layers, &boards(), e, r)
+            layer_sweep(layers, &[], &boards(), e, r)
                 .unwrap_err()
                 .to_string()
         };
@@ -669,6 +784,7 @@ mod tests {
         let boards = vec!["ulx3s-85f".to_string()];
         let sweep = layer_sweep(
             &layers,
+            &[],
             &boards,
             &[EncoderKind::L2, EncoderKind::Tree],
             &[1, 2],

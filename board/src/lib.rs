@@ -8,6 +8,7 @@
 //! `lutgen` works from any directory; the `.pcf`/`.lpf`/`.xdc` files next to
 //! them are generated from the same description (a test keeps them equal).
 
+pub mod conv_sim;
 pub mod dense_sim;
 pub mod description;
 pub mod error;

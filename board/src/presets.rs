@@ -3,6 +3,7 @@
 //! [`crate::layers`]).
 
 use crate::BoardError;
+use lutgen_core::conv::{ConvGeometry, Padding};
 use lutgen_core::{EncoderKind, EngineConfig};
 
 /// A configuration spelled out in full, as a preset name:
@@ -28,6 +29,63 @@ pub fn spec(c: &EngineConfig) -> String {
     )
 }
 
+/// A convolution layer spelled out: the patch engine's [`spec`], then
+/// `.convH-W-C-K-S-T-L-B-R` (input map height, width and channels, kernel,
+/// stride, padding top, left, bottom and right), e.g.
+/// `l2.d72.c8.k16.n16.l1.r1.a8.p8.t8.b16.conv8-8-8-3-2-1-1-1-1`;
+/// [`preset_layer`] reads it back.
+pub fn conv_spec(c: &EngineConfig, g: &ConvGeometry) -> String {
+    let p = g.padding;
+    format!(
+        "{}.conv{}-{}-{}-{}-{}-{}-{}-{}-{}",
+        spec(c),
+        g.in_height,
+        g.in_width,
+        g.in_channels,
+        g.kernel,
+        g.stride,
+        p.top,
+        p.left,
+        p.bottom,
+        p.right
+    )
+}
+
+/// Reads the `convH-W-C-K-S-T-L-B-R` part of a [`conv_spec`].
+fn parse_conv(name: &str, part: &str) -> Result<ConvGeometry, BoardError> {
+    let bad = |why: &str| {
+        BoardError::Usage(format!(
+            "preset `{name}`: `{part}` {why}; a convolution is convH-W-C-K-S-T-L-B-R (map \
+             height, width, channels, kernel, stride, padding top, left, bottom, right), e.g. \
+             conv8-8-8-3-2-1-1-1-1"
+        ))
+    };
+    let numbers = part["conv".len()..]
+        .split('-')
+        .map(|x| x.parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("takes numbers"))?;
+    let [h, w, c, k, s, t, l, b, r] = numbers[..] else {
+        return Err(bad("takes 9 numbers"));
+    };
+    let g = ConvGeometry {
+        in_height: h,
+        in_width: w,
+        in_channels: c,
+        kernel: k,
+        stride: s,
+        padding: Padding {
+            top: t,
+            left: l,
+            bottom: b,
+            right: r,
+        },
+    };
+    g.validate()
+        .map_err(|e| BoardError::Usage(format!("preset `{name}`: {e}")))?;
+    Ok(g)
+}
+
 /// The numeric fields of a [`spec`], by their letter, in order.
 const FIELDS: &str = "dcknlraptb";
 
@@ -42,7 +100,7 @@ fn parse_spec(name: &str) -> Result<EngineConfig, BoardError> {
     let mut parts = name.split('.');
     let encoder: EncoderKind = parts.next().unwrap_or_default().parse().map_err(bad)?;
     let mut fields: [Option<u64>; 10] = [None; 10];
-    for part in parts {
+    for part in parts.filter(|p| !p.starts_with("conv")) {
         let key = part.chars().next().unwrap_or(' ');
         let slot = FIELDS
             .find(key)
@@ -81,14 +139,41 @@ fn parse_spec(name: &str) -> Result<EngineConfig, BoardError> {
     })
 }
 
-/// The configurations `lutgen report` knows by name, or a [`spec`].
+/// The engine of a preset: one `lutgen report` knows by name, a [`spec`],
+/// or the patch engine of a [`conv_spec`].
 pub fn preset(name: &str) -> Result<EngineConfig, BoardError> {
+    preset_layer(name).map(|(config, _)| config)
+}
+
+/// A preset's engine and, for a [`conv_spec`], its convolution geometry
+/// (whose patch length must be the engine's input dimension).
+pub fn preset_layer(name: &str) -> Result<(EngineConfig, Option<ConvGeometry>), BoardError> {
     if name.contains('.') {
         let config = parse_spec(name)?;
         config
             .validate()
             .map_err(|e| BoardError::Usage(format!("preset `{name}`: {e}")))?;
-        return Ok(config);
+        let convs: Vec<&str> = name.split('.').filter(|p| p.starts_with("conv")).collect();
+        let conv = match convs[..] {
+            [] => None,
+            [part] => Some(parse_conv(name, part)?),
+            _ => {
+                return Err(BoardError::Usage(format!(
+                    "preset `{name}`: more than one convolution part"
+                )))
+            }
+        };
+        if let Some(g) = conv {
+            if g.patch_len() != config.input_dim {
+                return Err(BoardError::Usage(format!(
+                    "preset `{name}`: the convolution's patches have {} elements (C x k x k) \
+                     but the engine takes d{}",
+                    g.patch_len(),
+                    config.input_dim
+                )));
+            }
+        }
+        return Ok((config, conv));
     }
     let d = EngineConfig::default();
     let config = match name {
@@ -117,7 +202,7 @@ pub fn preset(name: &str) -> Result<EngineConfig, BoardError> {
         }
     };
     config.validate()?;
-    Ok(config)
+    Ok((config, None))
 }
 
 #[cfg(test)]
@@ -166,6 +251,50 @@ mod tests {
             ("l2.d64.c16.k16.n10.l1.r8.a8.p8.t8.b16", "preset `l2.d64"),
         ] {
             let err = preset(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn conv_specs_read_back_and_bad_ones_are_refused() {
+        let c = EngineConfig {
+            input_dim: 72,
+            codebooks: 8,
+            outputs: 16,
+            ..EngineConfig::default()
+        };
+        let g = ConvGeometry {
+            in_height: 8,
+            in_width: 7,
+            in_channels: 8,
+            kernel: 3,
+            stride: 2,
+            padding: Padding {
+                top: 1,
+                left: 0,
+                bottom: 2,
+                right: 1,
+            },
+        };
+        let name = conv_spec(&c, &g);
+        assert_eq!(
+            name,
+            "l2.d72.c8.k16.n16.l1.r1.a8.p8.t8.b16.conv8-7-8-3-2-1-0-2-1"
+        );
+        assert_eq!(preset_layer(&name).unwrap(), (c.clone(), Some(g)));
+        assert_eq!(preset(&name).unwrap(), c);
+        let base = "l2.d72.c8.k16.n16.l1.r1.a8.p8.t8.b16";
+        for (bad, why) in [
+            (format!("{base}.conv8-8-8-3-2-1-1-1"), "takes 9 numbers"),
+            (format!("{base}.conv8-8-8-3-x-1-1-1-1"), "takes numbers"),
+            (format!("{base}.conv8-8-8-3-3-1-1-1-1"), "stride 3"),
+            (format!("{base}.conv8-8-4-3-1-1-1-1-1"), "patches have 36"),
+            (
+                format!("{base}.conv8-8-8-3-1-1-1-1-1.conv8-8-8-3-1-1-1-1-1"),
+                "more than one convolution",
+            ),
+        ] {
+            let err = preset(&bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
     }

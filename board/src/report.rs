@@ -106,6 +106,15 @@ pub fn simulate(top: &Top, vectors: usize) -> Result<(f64, usize), BoardError> {
     if top.is_network() {
         return simulate_network(top.layers(), top.sequential_plan(), vectors);
     }
+    if let Top::Conv(..) = top {
+        return super::conv_sim::check_conv(
+            top,
+            vectors,
+            Backpressure::none(),
+            1,
+            &SimOptions::default(),
+        );
+    }
     if let Top::Dense(config) = top {
         let run = check_dense(config, vectors, 0.0, 1, &SimOptions::default())?;
         return Ok((

@@ -12,15 +12,24 @@
 //!   with a bitstream to flash. There is no dense device (the device wraps
 //!   LUT engines), so the like-for-like comparison is engine against
 //!   engine, out of context.
+//! - [`Top::Conv`]: a convolution layer out of context, the window
+//!   generator (line buffers) in front of a LUT engine (`lutgen_conv_layer`)
+//!   or of the dense baseline (`lutgen_dense_conv_layer`) for the patch
+//!   shape `D = C * k * k`: the like-for-like comparison of a convolution,
+//!   where an inference is one input map (every output pixel).
 
 use super::pll::{Pll, BOARD_MODULE};
 use super::BoardError;
+use lutgen_core::conv::ConvGeometry;
 use lutgen_core::protocol;
 use lutgen_core::sequential::{banked_words, Schedule, SequentialPlan};
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::dense::{dense_verilog, DenseConfig, DENSE_MODULE, DENSE_PORTS};
+use lutgen_hdl::dense_conv::{dense_conv_layer_verilog, DENSE_CONV_LAYER_MODULE};
 use lutgen_hdl::device::{device_verilog, DeviceConfig, DEVICE_MODULE, DEVICE_PORTS};
+use lutgen_hdl::verilog::{conv_layer_verilog, CONV_LAYER_MODULE, CONV_LAYER_PORTS};
 use lutgen_hdl::verilog::{engine_verilog, ENGINE_PORTS, TOP_MODULE};
+use lutgen_hdl::window::line_buffer_bytes;
 use serde::Serialize;
 
 /// Which engine a build is for.
@@ -45,6 +54,11 @@ pub enum Top {
     /// here covers all of a network's layers and stages
     /// ([`Top::network_device`]).
     Device(DeviceConfig, Option<Pll>),
+    /// A convolution layer: the window generator for the geometry in front
+    /// of a [`Top::Engine`] or a [`Top::Dense`] whose input dimension is the
+    /// patch length (made by [`Top::conv`]). Its cycles per inference are
+    /// per input map.
+    Conv(ConvGeometry, Box<Top>),
 }
 
 /// Serial rate of a device build unless `--baud` says otherwise (the
@@ -83,6 +97,41 @@ impl Top {
                 Top::Device(DeviceConfig::engine(config.clone(), clock_hz, baud), None)
             }
             EngineKind::Dense => Top::Dense(dense_for(config, macs)),
+        }
+    }
+
+    /// The convolution layer of `geometry` around `engine` (a
+    /// [`Top::Engine`] or [`Top::Dense`] whose input dimension is the patch
+    /// length `C * k * k`), or why there is none.
+    pub fn conv(geometry: ConvGeometry, engine: Top) -> Result<Top, BoardError> {
+        geometry
+            .validate()
+            .map_err(|e| BoardError::Usage(format!("convolution layer: {e}")))?;
+        let input_dim = match &engine {
+            Top::Engine(c) => c.input_dim,
+            Top::Dense(c) => c.input_dim,
+            other => {
+                return Err(BoardError::Usage(format!(
+                    "a convolution layer wraps a LUT or dense engine, not {}",
+                    other.describe()
+                )))
+            }
+        };
+        if input_dim != geometry.patch_len() {
+            return Err(BoardError::Usage(format!(
+                "the engine takes {input_dim} inputs but the convolution's patches have {} \
+                 (C x k x k)",
+                geometry.patch_len()
+            )));
+        }
+        Ok(Top::Conv(geometry, Box::new(engine)))
+    }
+
+    /// The convolution geometry of a [`Top::Conv`].
+    pub fn conv_geometry(&self) -> Option<&ConvGeometry> {
+        match self {
+            Top::Conv(g, _) => Some(g),
+            _ => None,
         }
     }
 
@@ -131,6 +180,7 @@ impl Top {
             Top::Engine(c) => std::slice::from_ref(c),
             Top::Device(d, _) => d.layers(),
             Top::Dense(_) => &[],
+            Top::Conv(_, engine) => engine.layers(),
         }
     }
 
@@ -167,7 +217,8 @@ impl Top {
         match self {
             Top::Engine(c) => Some(c),
             Top::Device(d, _) if !d.is_network() => Some(d.first()),
-            Top::Device(..) | Top::Dense(_) => None,
+            // A convolution's engine alone would give per-patch figures for a per-map top.
+            Top::Device(..) | Top::Dense(_) | Top::Conv(..) => None,
         }
     }
 
@@ -178,12 +229,34 @@ impl Top {
             Top::Dense(_) => DENSE_MODULE,
             Top::Device(_, None) => DEVICE_MODULE,
             Top::Device(_, Some(_)) => BOARD_MODULE,
+            Top::Conv(_, engine) => match **engine {
+                Top::Dense(_) => DENSE_CONV_LAYER_MODULE,
+                _ => CONV_LAYER_MODULE,
+            },
         }
     }
 
     /// A short description for reports.
     pub fn describe(&self) -> String {
         match self {
+            Top::Conv(g, engine) => {
+                let p = g.padding;
+                format!(
+                    "convolution layer (window generator, {}x{}x{} map, {k}x{k} kernel, stride {}, \
+                     padding {} {} {} {}; {} output pixels a map) in front of the {}",
+                    g.in_height,
+                    g.in_width,
+                    g.in_channels,
+                    g.stride,
+                    p.top,
+                    p.left,
+                    p.bottom,
+                    p.right,
+                    g.out_pixels(),
+                    engine.describe(),
+                    k = g.kernel
+                )
+            }
             Top::Engine(c) => format!(
                 "LUT engine alone (out of context), D={} C={} K={} N={} L={} R={} {}",
                 c.input_dim,
@@ -274,10 +347,11 @@ impl Top {
 
     /// I/O bits of the top module.
     pub fn io_bits(&self) -> u64 {
-        let ports = match self {
+        let ports: &[_] = match self {
             Top::Engine(_) => &ENGINE_PORTS,
             Top::Dense(_) => &DENSE_PORTS,
             Top::Device(..) => return DEVICE_PORTS.iter().map(|p| u64::from(p.1)).sum(),
+            Top::Conv(..) => &CONV_LAYER_PORTS,
         };
         ports.iter().map(|p| u64::from(p.width)).sum()
     }
@@ -294,6 +368,16 @@ impl Top {
                 v.push_str(&pll.top_verilog(DEVICE_MODULE));
                 v
             }
+            Top::Conv(g, engine) => match &**engine {
+                Top::Dense(c) => dense_conv_layer_verilog(c, g)?,
+                Top::Engine(c) => conv_layer_verilog(c, g)?,
+                other => {
+                    return Err(BoardError::Usage(format!(
+                        "a convolution layer wraps a LUT or dense engine, not {}",
+                        other.describe()
+                    )))
+                }
+            },
         })
     }
 
@@ -341,6 +425,12 @@ impl Top {
             return m;
         }
         match self {
+            Top::Conv(g, engine) => {
+                // The engine's, then the window generator's line buffers.
+                let mut m = engine.memories();
+                m.push(Memory::new("line buffers", line_buffer_bytes(g), 8, 1));
+                m
+            }
             Top::Device(d, _) if d.is_network() => {
                 // Every layer's engine memories, named by layer, then the
                 // activation table of each requantization stage (one 256 x 8
@@ -474,6 +564,7 @@ impl Top {
                     + STAGE_MULTIPLIERS * (d.layers().len() - 1)
             }
             Top::Dense(c) => c.multipliers(),
+            Top::Conv(_, engine) => engine.multipliers(),
         }
     }
 }
@@ -531,5 +622,89 @@ impl Memory {
             bits,
             count,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lutgen_core::conv::Padding;
+
+    fn geometry() -> ConvGeometry {
+        ConvGeometry {
+            in_height: 8,
+            in_width: 8,
+            in_channels: 8,
+            kernel: 3,
+            stride: 2,
+            padding: Padding::uniform(1),
+        }
+    }
+
+    fn patch_engine() -> EngineConfig {
+        EngineConfig {
+            input_dim: 72,
+            codebooks: 8,
+            outputs: 16,
+            ..EngineConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_convolution_layer_wraps_an_engine_with_its_line_buffers() {
+        let engine = Top::Engine(patch_engine());
+        let lut = Top::conv(geometry(), engine.clone()).unwrap();
+        let dense = Top::conv(geometry(), Top::Dense(dense_for(&patch_engine(), None))).unwrap();
+        assert_eq!(lut.module(), CONV_LAYER_MODULE);
+        assert_eq!(dense.module(), DENSE_CONV_LAYER_MODULE);
+        assert_eq!(lut.conv_geometry(), Some(&geometry()));
+        // The engine's memories, then the line buffers (5 rows of 8 x 8 bytes).
+        let memories = lut.memories();
+        assert_eq!(memories[..memories.len() - 1], engine.memories()[..]);
+        assert_eq!(
+            memories.last(),
+            Some(&Memory::new("line buffers", 5 * 64, 8, 1))
+        );
+        assert_eq!(lut.multipliers(), engine.multipliers());
+        assert_eq!(lut.layers(), engine.layers());
+        assert!(
+            lut.engine_config().is_none(),
+            "per-map, not the engine's per-patch figures"
+        );
+        assert!(lut.verilog().unwrap().contains("module lutgen_conv_layer("));
+        assert!(dense
+            .verilog()
+            .unwrap()
+            .contains("module lutgen_dense_conv_layer("));
+        assert!(lut.describe().contains("8x8x8 map, 3x3 kernel, stride 2"));
+    }
+
+    #[test]
+    fn what_a_convolution_layer_cannot_wrap_is_refused() {
+        let wrong = EngineConfig {
+            input_dim: 64,
+            ..patch_engine()
+        };
+        let e = Top::conv(geometry(), Top::Engine(wrong))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("takes 64 inputs but the convolution's patches have 72"),
+            "{e}"
+        );
+        let device = Top::network_device(vec![patch_engine()], 12_000_000, 115_200);
+        let e = Top::conv(geometry(), device).unwrap_err().to_string();
+        assert!(
+            e.contains("wraps a LUT or dense engine, not network device"),
+            "{e}"
+        );
+        let bad = ConvGeometry {
+            kernel: 7,
+            ..geometry()
+        };
+        let e = Top::conv(bad, Top::Engine(patch_engine()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kernel 7x7 is not supported"), "{e}");
     }
 }

@@ -140,3 +140,92 @@ fn a_network_sweeps_as_jobs_and_refusals_name_what_they_refuse() {
     assert!(!out.status.success(), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(name)
+}
+
+/// The CNN fixture's layers: each convolution becomes points built as the
+/// whole convolution layer (window generator and engine, LUT or dense:
+/// `.conv` presets), the classifier as an engine; one convolution point
+/// is built through the iCE40 flow and simulated bit-exact per input map.
+#[test]
+fn a_cnn_sweeps_its_convolutions_as_whole_layers() {
+    let dir = std::env::temp_dir().join(format!("lutgen-report-cnn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let network = dir.join("cnn.lutnet");
+    let out = lutgen()
+        .arg("compile")
+        .arg(data("onnx/cnn.onnx"))
+        .arg("--calibration")
+        .arg(data("digits_train_x.npy"))
+        .args(["-k", "16", "-v", "4", "-o"])
+        .arg(&network)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jobs = dir.join("jobs.txt");
+    let out = report(
+        &network,
+        &[
+            "--boards",
+            "hx8k-breakout",
+            "--encoders",
+            "tree",
+            "--entries-per-read",
+            "1",
+            "--write-jobs",
+            jobs.to_str().unwrap(),
+            "--results",
+            dir.join("results").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = std::fs::read_to_string(&jobs).unwrap();
+    let first = "hx8k-breakout,tree.d9.c1.k16.n8.l1.r1.a8.p8.t8.b16.conv8-8-1-3-1-1-1-1-1,lut";
+    for point in [
+        first,
+        "hx8k-breakout,l2.d9.c1.k16.n8.l1.r1.a8.p8.t8.b16.conv8-8-1-3-1-1-1-1-1,dense",
+        "hx8k-breakout,tree.d72.c8.k16.n16.l1.r1.a8.p8.t8.b16.conv8-8-8-3-2-1-1-1-1,lut",
+        "hx8k-breakout,tree.d64.c16.k16.n10.l1.r1.a8.p8.t8.b16,lut",
+    ] {
+        assert!(
+            lines.contains(&format!("--point {point} ")),
+            "{point} not in\n{lines}"
+        );
+    }
+    // The first convolution with the tree encoder, placed and routed out of
+    // context: every output pixel checked, cycles per map at the bound
+    // (64 output pixels x 8 table reads, or the 9 inputs of each patch).
+    let json = dir.join("point.json");
+    let out = lutgen()
+        .args(["report", "--point", first, "--build-dir"])
+        .arg(dir.join("build"))
+        .arg("--point-out")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        report["top"]
+            .as_str()
+            .unwrap()
+            .starts_with("convolution layer"),
+        "{report}"
+    );
+    let (cycles, bound) = (
+        report["cycles_per_inference"].as_f64().unwrap(),
+        report["bound_cycles_per_inference"].as_f64().unwrap(),
+    );
+    assert!(
+        bound >= 64.0 * 8.0 && cycles <= 1.05 * bound,
+        "{cycles} of {bound}"
+    );
+    assert!(report["logic_cells"].as_u64().unwrap() > 0, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,6 +19,9 @@ pub enum ConvLayerError {
     Window(#[from] WindowError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The dense baseline's engine ([`crate::dense_conv`]).
+    #[error(transparent)]
+    Dense(#[from] crate::dense::DenseConfigError),
     #[error(
         "the engine takes {input_dim} inputs but the convolution's patches have {patch_len} \
          (C * k * k): set the engine's input dimension to {patch_len}"

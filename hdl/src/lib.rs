@@ -9,13 +9,15 @@
 //! [`device`] keep one block per file; [`delay`] is the register chain that
 //! keeps a pipeline's control in step with its data. For convolutions,
 //! [`window`] (the line buffers that turn HWC feature maps into patches) and
-//! [`conv_layer`] (a window generator in front of an engine).
+//! [`conv_layer`] (a window generator in front of an engine; [`dense_conv`] is its dense
+//! int8 baseline).
 
 pub mod accumulator;
 pub mod argmin;
 pub mod conv_layer;
 pub mod delay;
 pub mod dense;
+pub mod dense_conv;
 pub mod device;
 pub mod distance;
 pub mod dp16kd;

@@ -280,6 +280,29 @@ pub(crate) fn body(g: &ConvGeometry) -> String {
             )
         })
         .collect();
+    // Per output row `r`: what `held` is compared with when row `r - 1`
+    // ends (the row it starts is `r`'s next): `need(r + 1) + released(r)`
+    // for the rows of the row after it to be in, `rows + released(r)` for
+    // space; written where they differ from the interior rows' `k + s`,
+    // `rows + s`.
+    let thresholds = |r: usize| {
+        let released = counts(r).1;
+        (counts((r + 1) % oh).0 + released, rows + released)
+    };
+    let threshold_cases: String = (0..oh)
+        .filter(|&r| thresholds(r) != (k + s, rows + s))
+        .map(|r| {
+            let (t, u) = thresholds(r);
+            format!(
+                "        {}: begin next_t = {}; next_t_m1 = {}; next_u = {}; next_u_m1 = {}; end\n",
+                n(r),
+                n(t),
+                n(t - 1),
+                n(u),
+                n(u - 1)
+            )
+        })
+        .collect();
     let map_step = ((h as isize - ((oh - 1) * s) as isize).rem_euclid(rows as isize)) as usize;
     let ring = |slots: usize| a((slots % rows) * row_bytes);
     let aw1 = aw + 1;
@@ -343,7 +366,6 @@ wire map_end = row_end & oy_end;
 // row's first; at a map's end, up to the next map's row 0). They are formed
 // for the next row (row_...) while the current one is read.
 reg [{cw_1}:0] need;
-reg [{cw_1}:0] released;
 // Away from the borders an output row reads k rows and releases s; the
 // other rows' counts are constants looked up by row.
 wire [{cw_1}:0] row_s = oy_end ? {zero} : oy_s + {s};
@@ -371,20 +393,40 @@ reg map_last1;
 reg [9:0] queue [0:{q_1}];
 wire issue = !reset & rows_in & ({{{aq_1_1}'d0, valid1}} + count < {q_1_n});
 // `held` next: the current row goes on (`held`) or ends and releases its
-// rows (`held_moved`), plus one if a row was written. `rows_in` (the rows
-// of the then current output row are in) and `space` (`held` is below the
+// `released` rows, plus one if a row was written. `rows_in` (the rows of
+// the then current output row are in) and `space` (`held` is below the
 // ring's rows) are registers formed from comparisons of both outcomes with
-// and without the written row, all from registers, picked by the late
-// `issue` and `row_written`: the issue decision and `in_ready` are one LUT.
-wire signed [{cw_1}:0] held_moved = held - $signed(released);
-wire signed [{cw_1}:0] held_stay_up = held + {one_s};
-wire signed [{cw_1}:0] held_moved_up = held_moved + {one_s};
+// and without the written row, picked by the late `issue` and
+// `row_written`: the issue decision and `in_ready` are one LUT. Every
+// comparison is of `held` with a register or a constant (one carry chain
+// a cycle): the thresholds are moved to the other side and kept in
+// registers set when a row ends, `held + w - released >= row_need` as
+// `held >= t - w` with `t = row_need + released`, `held + w - released <
+// rows` as `held < u - w` with `u = rows + released`.
+reg signed [{cw_1}:0] need_m1;
+reg signed [{cw_1}:0] t;
+reg signed [{cw_1}:0] t_m1;
+reg signed [{cw_1}:0] u;
+reg signed [{cw_1}:0] u_m1;
+reg signed [{cw_1}:0] minus_released;
+reg signed [{cw_1}:0] one_minus_released;
+// The thresholds the next row end sets, by the row that ends after it.
+reg signed [{cw_1}:0] next_t;
+reg signed [{cw_1}:0] next_t_m1;
+reg signed [{cw_1}:0] next_u;
+reg signed [{cw_1}:0] next_u_m1;
+always @(*) begin
+    case (row_oy)
+{threshold_cases}        default: begin next_t = {t_default}; next_t_m1 = {t_default_m1}; next_u = {u_default}; next_u_m1 = {u_default_m1}; end
+    endcase
+end
 wire move = issue & row_end;
-wire signed [{cw_1}:0] held_base = move ? held_moved : held;
-wire rows_in_stay = row_written ? (held_stay_up >= $signed(need)) : (held >= $signed(need));
-wire rows_in_moved = row_written ? (held_moved_up >= $signed(row_need)) : (held_moved >= $signed(row_need));
-wire space_stay = row_written ? (held_stay_up < {rows_s}) : (held < {rows_s});
-wire space_moved = row_written ? (held_moved_up < {rows_s}) : (held_moved < {rows_s});
+wire signed [{cw_1}:0] held_step = move ? (row_written ? one_minus_released : minus_released)
+                                        : $signed({{{cw_1_0}'d0, row_written}});
+wire rows_in_stay = row_written ? (held >= need_m1) : (held >= $signed(need));
+wire rows_in_moved = row_written ? (held >= t_m1) : (held >= t);
+wire space_stay = row_written ? (held < {rows_m1_s}) : (held < {rows_s});
+wire space_moved = row_written ? (held < u_m1) : (held < u);
 // Ring arithmetic: the next kernel row's offset, the next output row's.
 wire [{aw}:0] row_base_sum = {{1'b0, row_base}} + {row_step};
 wire [{aw_1}:0] next_row_base = (row_base_sum >= {words_w}) ? row_base_sum[{aw_1}:0] - {words_a} : row_base_sum[{aw_1}:0];
@@ -416,7 +458,13 @@ always @(posedge clock) begin
         row_base <= {row0};
         row_start <= {row0};
         need <= {need0};
-        released <= {released0};
+        need_m1 <= $signed({need0_m1});
+        t <= $signed({t0});
+        t_m1 <= $signed({t0_m1});
+        u <= $signed({u0});
+        u_m1 <= $signed({u0_m1});
+        minus_released <= -$signed({released0});
+        one_minus_released <= {one_s} - $signed({released0});
         row_oy <= {row_oy0};
         row_need <= {row_need0};
         row_released <= {row_released0};
@@ -429,7 +477,7 @@ always @(posedge clock) begin
             write_address <= (write_address == {last_word_a}) ? {a0} : write_address + {a1};
             write_column <= (write_column == {last_column}) ? {a0} : write_column + {a1};
         end
-        held <= held_base + $signed({{{cw_1_0}'d0, row_written}});
+        held <= held + held_step;
         rows_in <= move ? rows_in_moved : rows_in_stay;
         space <= move ? space_moved : space_stay;
         if (issue) begin
@@ -466,7 +514,13 @@ always @(posedge clock) begin
                             oy <= oy_end ? {zero} : oy + {one};
                             oy_s <= row_s;
                             need <= row_need;
-                            released <= row_released;
+                            need_m1 <= $signed(row_need) - {one_s};
+                            t <= next_t;
+                            t_m1 <= next_t_m1;
+                            u <= next_u;
+                            u_m1 <= next_u_m1;
+                            minus_released <= -$signed(row_released);
+                            one_minus_released <= {one_s} - $signed(row_released);
                             row_oy <= after_oy;
                             row_need <= after_need;
                             row_released <= after_released;
@@ -498,6 +552,17 @@ end
         cw_1 = cw - 1,
         cw_1_0 = cw - 1,
         rows_s = format!("$signed({})", n(rows)),
+        rows_m1_s = format!("$signed({})", n(rows - 1)),
+        threshold_cases = threshold_cases,
+        t_default = n(k + s),
+        t_default_m1 = n(k + s - 1),
+        u_default = n(rows + s),
+        u_default_m1 = n(rows + s - 1),
+        need0_m1 = n(counts(0).0 - 1),
+        t0 = n(thresholds(0).0),
+        t0_m1 = n(thresholds(0).0 - 1),
+        u0 = n(thresholds(0).1),
+        u0_m1 = n(thresholds(0).1 - 1),
         one_s = format!("$signed({})", n(1)),
         last_column = a(row_bytes - 1),
         ix_below = below("ix", p.left),

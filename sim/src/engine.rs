@@ -230,6 +230,7 @@ impl EngineSim {
             vectors,
             d,
             n,
+            1,
             patience,
             &mut bp,
             |model| {

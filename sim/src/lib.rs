@@ -16,7 +16,7 @@
 //! # Ok::<(), lutgen_sim::SimError>(())
 //! ```
 //!
-//! The engine ([`engine`]), the network top ([`network`], [`whole_network`]) and the
+//! The engine ([`engine`]), a convolution layer ([`conv_layer`]), the network top ([`network`], [`whole_network`]) and the
 //! device ([`device`]) each have a driver here. The simulated device is also a board:
 //! [`transport::SimTransport`] in this process, or [`pty::PtyBoard`] on a pseudo-terminal
 //! that any serial client opens.
@@ -27,6 +27,7 @@
 
 mod builder;
 mod cache;
+pub mod conv_layer;
 pub mod device;
 pub mod engine;
 mod error;

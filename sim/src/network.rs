@@ -289,6 +289,7 @@ impl NetworkSim {
             vectors,
             d,
             n,
+            1,
             patience,
             &mut bp,
             |m| {

@@ -53,8 +53,9 @@ pub(crate) struct Streamed {
     pub cycles_per_inference: f64,
 }
 
-/// Streams `vectors` (`d` elements each) into a top and collects `n` outputs
-/// per vector, under `bp`. `watch` sees the model after each cycle's inputs
+/// Streams `vectors` (`d` elements each) into a top and collects
+/// `per_vector` results of `n` outputs for each (one for an engine, one per
+/// output pixel for a convolution layer), under `bp`. `watch` sees the model after each cycle's inputs
 /// are settled (before the clock edge) and says whether it saw progress.
 ///
 /// Fails, rather than hangs, after `patience` cycles without progress, and
@@ -66,6 +67,7 @@ pub(crate) fn stream(
     vectors: &[Vec<i8>],
     d: usize,
     n: usize,
+    per_vector: usize,
     patience: u64,
     bp: &mut Backpressure,
     mut watch: impl FnMut(&Model) -> bool,
@@ -78,10 +80,11 @@ pub(crate) fn stream(
         });
     }
     let elements: Vec<u8> = vectors.iter().flatten().map(|&x| x as u8).collect();
-    let mut collected = VectorCollector::new(n, vectors.len());
+    let results = vectors.len() * per_vector;
+    let mut collected = VectorCollector::new(n, results);
     let mut watchdog = Watchdog::new(patience);
     let (mut next, mut cycle) = (0usize, 0u64);
-    while collected.outputs.len() < vectors.len() {
+    while collected.outputs.len() < results {
         let offer = next < elements.len() && !bp.chance(bp.input_gap);
         let ready = !bp.chance(bp.output_stall);
         model.set(p.in_valid, offer as u64);
@@ -110,7 +113,7 @@ pub(crate) fn stream(
             return Err(SimError::Hung {
                 cycle,
                 accepted: next / d.max(1),
-                completed: collected.outputs.len(),
+                completed: collected.outputs.len() / per_vector.max(1),
                 expected: vectors.len(),
             });
         }
@@ -118,7 +121,7 @@ pub(crate) fn stream(
     model.set(p.in_valid, 0);
     Ok(Streamed {
         cycles: cycle,
-        cycles_per_inference: collected.cycles_per_inference(),
+        cycles_per_inference: collected.cycles_per_inference(per_vector),
         outputs: collected.outputs,
     })
 }
@@ -244,13 +247,21 @@ impl VectorCollector {
         Ok(())
     }
 
-    /// Steady-state cycles between consecutive vectors' last outputs (the
-    /// whole run's cycles for a single vector).
-    pub fn cycles_per_inference(&self) -> f64 {
-        match self.last_cycles[..] {
+    /// Steady-state cycles between the last outputs of consecutive groups
+    /// of `per_vector` results (one input vector's; the whole run's cycles
+    /// for a single vector).
+    pub fn cycles_per_inference(&self, per_vector: usize) -> f64 {
+        let ends: Vec<u64> = self
+            .last_cycles
+            .iter()
+            .skip(per_vector.max(1) - 1)
+            .step_by(per_vector.max(1))
+            .copied()
+            .collect();
+        match ends[..] {
             [] => 0.0,
             [only] => only as f64 + 1.0,
-            [first, .., last] => (last - first) as f64 / (self.last_cycles.len() - 1) as f64,
+            [first, .., last] => (last - first) as f64 / (ends.len() - 1) as f64,
         }
     }
 }
@@ -301,7 +312,14 @@ mod tests {
         for cycle in [10, 14, 18] {
             c.push(0, true, cycle).unwrap();
         }
-        assert_eq!(c.cycles_per_inference(), 4.0);
+        assert_eq!(c.cycles_per_inference(1), 4.0);
+        // Two results per vector (a convolution's output pixels): the
+        // vectors end at 14 and 22.
+        let mut c = VectorCollector::new(1, 4);
+        for cycle in [10, 14, 18, 22] {
+            c.push(0, true, cycle).unwrap();
+        }
+        assert_eq!(c.cycles_per_inference(2), 8.0);
     }
 
     #[test]

@@ -97,7 +97,9 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
     }
     let layers = match &args.network {
         Some(path) => {
-            let network = Network::read_for_device(path).map_err(|e| {
+            // Convolutions are compared layer by layer (window generator and
+            // engine); the pooling between layers is not part of any layer.
+            let network = Network::read_from(path).map_err(|e| {
                 BoardError::Usage(format!(
                     "--network {}: {e} (give a network file written by `lutgen compile`)",
                     path.display()
@@ -109,8 +111,14 @@ pub fn run(args: &ReportArgs) -> Result<(), BoardError> {
                 .map(|e| e.parse::<EncoderKind>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| BoardError::Usage(format!("--encoders: {e}")))?;
+            let convs: Vec<_> = network
+                .spatial()
+                .iter()
+                .map(|s| s.conv.map(|c| c.geometry))
+                .collect();
             let sweep = layer_sweep(
                 &network.configs(),
+                &convs,
                 &args.boards,
                 &encoders,
                 &args.entries_per_read,
