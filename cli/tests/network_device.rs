@@ -957,7 +957,7 @@ fn image_and_network_flags_are_not_mixed_up() {
     );
 }
 
-/// The sequential schedule and the board flow do not run convolutions yet:
+/// The sequential schedule and `lutgen build` do not run convolutions yet:
 /// every command that takes a network to them refuses a network with a conv
 /// layer, naming the layer and what runs it, before it generates, builds,
 /// simulates or sends anything (the dataflow network top runs it, alone and
@@ -1021,7 +1021,7 @@ fn sequential_and_board_flow_commands_refuse_convolution_networks() {
     let p = path.to_str().unwrap();
     // The dataflow top runs it, in simulation (tests/tests/conv_network.rs)
     // and as the network device (the CNN test above); the sequential
-    // schedule does not, nor does the board flow yet.
+    // schedule does not, nor does `lutgen build` yet.
     let sequential: [&[&str]; 5] = [
         &["generate", "--network", p, "--schedule", "sequential"],
         &[

@@ -482,8 +482,8 @@ pub enum NetworkError {
     )]
     HardwareConvolution { layer: usize, what: String },
     #[error(
-        "layer {layer} is {what}: the board flow (`lutgen build`, `lutgen report`) does not \
-         place and route convolution networks yet (its fit check does not count the window \
+        "layer {layer} is {what}: `lutgen build` does not place and route the network \
+         device of a convolution network yet (its fit check does not count the window \
          generators' line buffers and pool stages); run it on the simulated board (`lutgen \
          board --sim --network`) or write its device Verilog (`lutgen generate --network \
          FILE --device`)"
@@ -1047,10 +1047,10 @@ impl Network {
         })
     }
 
-    /// Reads a network file for the board flow (`lutgen build`, `lutgen
-    /// report`): [`Network::read_from`], then a refusal of convolutions and
-    /// pooling ([`NetworkError::BoardConvolution`]): the board flow's fit
-    /// check and reports do not count them yet (the simulated board and
+    /// Reads a network file for `lutgen build`'s network device:
+    /// [`Network::read_from`], then a refusal of convolutions and pooling
+    /// ([`NetworkError::BoardConvolution`]): its fit check does not count
+    /// the window generators and pool stages yet (the simulated board and
     /// `lutgen generate --device` run them).
     pub fn read_for_device(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
         let network = Self::read_from(path)?;
