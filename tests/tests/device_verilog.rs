@@ -108,12 +108,7 @@ fn conv_devices_that_cannot_run_are_refused_by_name() {
     );
     assert_eq!(fits.validate(), Ok(()));
     assert_eq!(fits.input_len(), 484);
-    let last = DeviceConfig::network_spatial(
-        vec![layer(9, 1, 4)],
-        &[conv(4)],
-        12_000_000,
-        115_200,
-    );
+    let last = DeviceConfig::network_spatial(vec![layer(9, 1, 4)], &[conv(4)], 12_000_000, 115_200);
     let err = last.validate().unwrap_err().to_string();
     assert!(
         err.contains("layer 0 is a convolution and the last layer"),
