@@ -35,9 +35,6 @@ impl DeviceFile {
             let network = Network::from_bytes(&bytes).map_err(|e| {
                 Error::Usage(format!("{}: not a valid network file: {e}", path.display()))
             })?;
-            network
-                .require_dense()
-                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
             Ok(DeviceFile::Network(network))
         } else if bytes.starts_with(&IMAGE_MAGIC) {
             Ok(DeviceFile::Image(Box::new(Image::from_bytes(&bytes)?)))
@@ -80,15 +77,36 @@ impl DeviceFile {
     }
 
     /// The device that loads this file, on a `clock_hz` clock at `baud`; a
-    /// network's layers in `schedule` (an image's engine has one).
-    pub fn device(&self, schedule: Schedule, clock_hz: u32, baud: u32) -> DeviceConfig {
-        match self {
+    /// network's layers (and convolutions) in `schedule` (an image's engine
+    /// has one). The sequential schedule refuses a network with a
+    /// convolution or pooling, naming the layer and `--schedule dataflow`.
+    pub fn device(
+        &self,
+        schedule: Schedule,
+        clock_hz: u32,
+        baud: u32,
+    ) -> Result<DeviceConfig, CommandError> {
+        Ok(match self {
             DeviceFile::Image(image) => {
                 DeviceConfig::engine(image.config().clone(), clock_hz, baud)
             }
             DeviceFile::Network(network) => {
-                DeviceConfig::scheduled(network.configs(), schedule, clock_hz, baud)
+                if schedule == Schedule::Sequential {
+                    network
+                        .require_dense()
+                        .map_err(|e| Error::Usage(e.to_string()))?;
+                }
+                DeviceConfig::for_network(network, schedule, clock_hz, baud)
             }
+        })
+    }
+
+    /// The first layer's configuration with the input length of one vector
+    /// (a convolution's whole input map): what random vectors are drawn for.
+    pub fn input_config(&self) -> EngineConfig {
+        EngineConfig {
+            input_dim: self.input_dim(),
+            ..self.layers()[0].clone()
         }
     }
 
@@ -112,7 +130,7 @@ impl DeviceFile {
     pub fn check<T: Transport>(&self, driver: &mut Driver<T>) -> Result<Ident, DriverError> {
         match self {
             DeviceFile::Image(image) => driver.check_image(image.config()),
-            DeviceFile::Network(network) => driver.check_network(&network.configs()),
+            DeviceFile::Network(network) => driver.check_network(network),
         }
     }
 

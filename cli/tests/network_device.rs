@@ -163,7 +163,12 @@ fn files_for_other_devices_are_refused_before_data_moves() {
 fn broken(network: &Network, layer: usize) -> Network {
     let mut layers = network.layers().to_vec();
     layers[layer].image = Image::random(layers[layer].image.config().clone(), 99).unwrap();
-    Network::new(network.input_quantization(), layers).unwrap()
+    Network::with_spatial(
+        network.input_quantization(),
+        layers,
+        network.spatial().to_vec(),
+    )
+    .unwrap()
 }
 
 /// One raw frame, its one reply.
@@ -592,6 +597,275 @@ fn board_load_and_run_a_sequential_network_through_a_pseudo_terminal() {
     assert!(divergence.contains("layer 0 activation"), "{report}");
 }
 
+/// The CNN fixture (`tests/data/onnx/cnn.onnx`: Conv 3x3 1 -> 8 pad 1,
+/// Conv 3x3 8 -> 16 stride 2 pad 1, MaxPool 2x2, Gemm 64 -> 10), compiled
+/// with K = 4 (a smaller device to build; the shapes do not depend on K).
+fn cnn_network(dir: &Path) -> PathBuf {
+    let path = dir.join("cnn.lutnet");
+    if !path.exists() {
+        let out = lutgen()
+            .arg("compile")
+            .arg(data("onnx/cnn.onnx"))
+            .arg("--calibration")
+            .arg(data("digits_train_x.npy"))
+            .args(["--centroids", "4", "-o"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    path
+}
+
+/// A float32 .npy of `rows` (all the same length).
+fn write_f32(path: &Path, rows: &[Vec<f32>]) {
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        rows.len(),
+        rows[0].len()
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in rows.iter().flatten() {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A convolutional network on the UART network device, as a user drives
+/// it: `board --sim --network cnn.lutnet` (the device generated for its
+/// layers, geometries and pooling), `ident` (the spatial section: the
+/// input map, each layer's convolution), `load`, `run --verify` on 36 test
+/// digits (an 8x8x1 map each, 64 bytes) and `run --sim`, every vector equal
+/// to `Network::infer`; a file for another geometry (layer 1 pooled by
+/// AveragePool instead of MaxPool, the same engines) refused before any of
+/// it moves, naming the layer; a broken conv layer named by the trace
+/// (`run --verify`'s first divergence: layer 0's 8x8x8 map, 512
+/// activations, traced and matching, then layer 1's pooled 2x2x16);
+/// `generate --device` lint-clean under `verilator -Wall`.
+#[test]
+fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
+    let dir = temp_dir();
+    let net = cnn_network(&dir);
+    let network = Network::read_from(&net).unwrap();
+    assert_eq!(network.input_dim(), 64);
+    let (_board, started) = start_board(&net, &[]);
+    assert_eq!(started["layers"], 3, "{started}");
+    let port = started["port"].as_str().unwrap().to_string();
+    let t = ["--timeout", "20", "--baud", "3000000"];
+
+    let ident = json_of(
+        &lutgen()
+            .args(["ident", "--port", &port, "--json"])
+            .args(t)
+            .output()
+            .unwrap(),
+    );
+    let spatial = ident["spatial"].as_array().expect("a spatial section");
+    assert_eq!(spatial.len(), 3, "{ident}");
+    assert_eq!(spatial[1]["conv"]["geometry"]["stride"], 2, "{ident}");
+    assert_eq!(spatial[1]["pool"], "Max2", "{ident}");
+    assert!(spatial[2]["conv"].is_null(), "{ident}");
+    let text = lutgen()
+        .args(["ident", "--port", &port])
+        .args(t)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("input: a 8x8x1 map (HWC), 64 bytes per vector")
+            && text.contains("runs as a 3x3 convolution, stride 2")
+            && text.contains("then MaxPool 2x2"),
+        "{text}"
+    );
+
+    let load = |file: &Path| {
+        lutgen()
+            .args(["load", "--port", &port, "--json"])
+            .args(t)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    json_of(&load(&net));
+    let x = dir.join("cnn_x.npy");
+    write_f32(&x, &read_f32(&data("digits_test_x.npy"))[..36]);
+    let run = |vectors: &[&str]| {
+        lutgen()
+            .args(["run", "--port", &port, "--verify", "--json", "--network"])
+            .arg(&net)
+            .args(vectors)
+            .args(t)
+            .output()
+            .unwrap()
+    };
+    let report = json_of(&run(&["--input", x.to_str().unwrap()]));
+    assert_eq!(report["vectors"], 36, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
+    assert_eq!(report["layers"], 3, "{report}");
+
+    // The in-process simulated device (the same Verilog, cached).
+    let sim = json_of(
+        &lutgen()
+            .args(["run", "--sim", "--baud", "3000000", "--random", "12"])
+            .args(["--verify", "--json", "--network"])
+            .arg(&net)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(sim["mismatches"], 0, "{sim}");
+    assert_eq!(sim["time_base"], "simulated", "{sim}");
+
+    // The board's accuracy column: eval takes it from the port.
+    let eval = json_of(
+        &lutgen()
+            .args(["eval", "--json", "--port", &port, "--baud", "3000000"])
+            .args(["--timeout", "20", "--device-limit", "12", "--network"])
+            .arg(&net)
+            .arg("--test-x")
+            .arg(data("digits_test_x.npy"))
+            .arg("--test-y")
+            .arg(data("digits_test_y.npy"))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(eval["device_vectors"], 12, "{eval}");
+    assert_eq!(eval["device_mismatches"], 0, "{eval}");
+
+    // Another geometry, the same engines: refused before any of it moves
+    // (the device still holds the CNN: a run without --load verifies).
+    let mut spatial = network.spatial().to_vec();
+    spatial[1].pool = Some(lutgen_core::spatial::Pool::Avg2);
+    let avg = Network::with_spatial(
+        network.input_quantization(),
+        network.layers().to_vec(),
+        spatial,
+    )
+    .unwrap();
+    let other = dir.join("cnn-avg.lutnet");
+    avg.write_to(&other).unwrap();
+    let out = load(&other);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("runs layer 1 as a 3x3 convolution")
+            && err.contains("then MaxPool 2x2")
+            && err.contains("then AveragePool 2x2"),
+        "{err}"
+    );
+    let report = json_of(&run(&["--random", "4"]));
+    assert_eq!(report["mismatches"], 0, "{report}");
+
+    // The client written from docs/protocol.md alone reads the spatial
+    // section (its hash, the 64-byte input map), is refused the AvgPool
+    // file (error 9), loads the CNN and checks 12 digits.
+    let inputs = digits_inputs(&network)[..12].to_vec();
+    let lines =
+        |rows: Vec<Vec<String>>| -> String { rows.iter().map(|r| r.join(" ") + "\n").collect() };
+    let ints = |v: &[i64]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let xs: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|x| ints(&x.iter().map(|&v| i64::from(v)).collect::<Vec<_>>()))
+        .collect();
+    let ys: Vec<Vec<String>> = inputs
+        .iter()
+        .map(|x| {
+            let out = network.infer(x).unwrap().outputs;
+            ints(&out.iter().map(|&v| i64::from(v)).collect::<Vec<_>>())
+        })
+        .collect();
+    std::fs::write(dir.join("cnn_inputs.txt"), lines(xs)).unwrap();
+    std::fs::write(dir.join("cnn_expect.txt"), lines(ys)).unwrap();
+    // As cli/tests/python_client.rs finds it: one that can `import serial`.
+    let python = match std::env::var("LUTGEN_PYTHON") {
+        Ok(p) => p,
+        Err(_) => ["python3", "/usr/bin/python3"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import serial"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .expect("a Python 3 with pyserial (scripts/setup.sh installs python3-serial)")
+            .to_string(),
+    };
+    let client = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/clients/lutgen_client.py"))
+        .arg(&port)
+        .args(["--baud", "3000000", "--timeout", "20", "--image"])
+        .arg(&net)
+        .arg("--inputs")
+        .arg(dir.join("cnn_inputs.txt"))
+        .arg("--expect")
+        .arg(dir.join("cnn_expect.txt"))
+        .arg("--wrong-image")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        client.status.success()
+            && said.contains("D=64 in")
+            && said
+                .contains("layer 1 is a 3x3 convolution, stride 2, over a 8x8x8 map, pool code 1")
+            && said.contains("ran 12 vectors: every output as expected"),
+        "{said}\n{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+
+    // A broken layer 1 (a convolution, pooled): layer 0's 512 activations
+    // trace equal, layer 1's differ.
+    let bad = dir.join("cnn-broken.lutnet");
+    broken(&network, 1).write_to(&bad).unwrap();
+    json_of(&load(&bad));
+    let out = run(&["--random", "6"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let divergence = report["first_divergence"].as_str().unwrap();
+    assert!(divergence.contains("layer 1 activation"), "{report}");
+
+    // The device's Verilog, as `lutgen build` would take it: lint-clean.
+    let verilog = dir.join("cnn-device.v");
+    let out = lutgen()
+        .args(["generate", "--device", "--network"])
+        .arg(&net)
+        .arg("-o")
+        .arg(&verilog)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&verilog).unwrap();
+    assert!(
+        text.contains("// Convolution: input map 8x8x8 (HWC), kernel 3x3, stride 2"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    let lint = Command::new("verilator")
+        .args(["--lint-only", "-Wall", "--top-module", "lutgen_device"])
+        .arg(&verilog)
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
 /// The two kinds of file go with their own flags; each mix-up is refused
 /// before anything is built, naming the flag to use.
 #[test]
@@ -683,12 +957,13 @@ fn image_and_network_flags_are_not_mixed_up() {
     );
 }
 
-/// Devices do not run convolutions: every command that takes a network to a
-/// device refuses a network with a conv layer, naming the layer, before it
-/// generates, builds, simulates or sends anything (both network tops in
-/// simulation run it: `generate --schedule sequential` writes its top).
+/// The sequential device and `lutgen build` do not run convolutions yet:
+/// every command that takes a network to them refuses a network with a conv
+/// layer, naming the layer and what runs it, before it generates, builds,
+/// simulates or sends anything (both network tops run it in simulation, and
+/// the dataflow network device on the board).
 #[test]
-fn device_commands_refuse_convolution_networks() {
+fn sequential_and_board_flow_commands_refuse_convolution_networks() {
     use lutgen_core::conv::{ConvGeometry, Padding};
     use lutgen_core::spatial::{Conv, Spatial};
     use lutgen_core::EngineConfig;
@@ -745,7 +1020,8 @@ fn device_commands_refuse_convolution_networks() {
     network.write_to(&path).unwrap();
     let p = path.to_str().unwrap();
     // Both network tops in simulation run it (tests/tests/conv_network.rs,
-    // tests/tests/sequential.rs); the device, the board and the engine
+    // tests/tests/sequential.rs), and the dataflow network device (the CNN
+    // test above); the sequential device, `lutgen build` and the engine
     // passes of --compare-passes do not.
     let top = dir.join("conv_sequential.v");
     let out = lutgen()
@@ -764,22 +1040,29 @@ fn device_commands_refuse_convolution_networks() {
         "{}",
         &verilog[..400]
     );
-    let runs: [&[&str]; 6] = [
-        &["generate", "--network", p, "--device"],
-        &["sim", "--network", p, "--compare-passes"],
-        &["board", "--sim", "--network", p],
+    let sequential: [&[&str]; 3] = [
         &[
-            "run",
+            "generate",
             "--network",
             p,
-            "--port",
-            "/dev/null",
-            "--input",
-            "x.npy",
+            "--device",
+            "--schedule",
+            "sequential",
         ],
-        &["build", "--network", p, "--board", "icebreaker"],
-        &["load", "--port", "/dev/null", p],
+        &["board", "--sim", "--network", p, "--schedule", "sequential"],
+        &[
+            "run",
+            "--sim",
+            "--schedule",
+            "sequential",
+            "--network",
+            p,
+            "--random",
+            "2",
+        ],
     ];
+    let board_flow: [&[&str]; 1] = [&["build", "--network", p, "--board", "icebreaker"]];
+    let passes: [&[&str]; 1] = [&["sim", "--network", p, "--compare-passes"]];
     // The description names the convolution (the integer reference runs it).
     let show = lutgen().args(["image", "--show", p]).output().unwrap();
     let text = String::from_utf8_lossy(&show.stdout);
@@ -788,15 +1071,22 @@ fn device_commands_refuse_convolution_networks() {
         text.contains("[3x3 convolution, stride 1, pads (top, left, bottom, right) (1, 1, 1, 1), over the 4x4x1 input map (16 output pixels)]"),
         "{text}"
     );
-    for args in runs {
-        let out = lutgen().args(args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(
-            stderr.contains("layer 0 is a 3x3 convolution (stride 1)")
-                && stderr.contains("do not run convolutions or pooling"),
-            "{args:?}: {stderr}"
-        );
+    for (runs, says) in [
+        (&sequential[..], "use `--schedule dataflow`"),
+        (&board_flow[..], "`lutgen board --sim --network`"),
+        (&passes[..], "drop --compare-passes"),
+    ] {
+        for args in runs {
+            let out = lutgen().args(*args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?}");
+            assert!(
+                stderr.contains("layer 0 is a 3x3 convolution (stride 1)")
+                    && stderr.contains("does not")
+                    && stderr.contains(says),
+                "{args:?}: {stderr}"
+            );
+        }
     }
     // `eval`'s simulated device column runs it on the dataflow top, every
     // vector equal to the reference (a .npy of 6 rows of the 4x4x1 map, and

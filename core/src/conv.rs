@@ -26,7 +26,7 @@
 use thiserror::Error;
 
 /// Zero padding on each border of a feature map, in pixels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Padding {
     pub top: usize,
     pub left: usize,
@@ -47,7 +47,7 @@ impl Padding {
 }
 
 /// A square-kernel convolution's input map, kernel, stride and padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ConvGeometry {
     pub in_height: usize,
     pub in_width: usize,

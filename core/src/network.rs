@@ -18,9 +18,9 @@
 //! A layer may also be a convolution, run once per output pixel, and pool
 //! its requantized output map ([`crate::spatial`] defines both exactly);
 //! [`Network::infer`] runs them, and so do both network tops in simulation
-//! and as Verilog (`lutgen_hdl::network`, `lutgen_hdl::sequential`).
-//! Devices do not: [`Network::require_dense`] is the check every path to
-//! them makes.
+//! and as Verilog (`lutgen_hdl::network`, `lutgen_hdl::sequential`) and the
+//! dataflow UART network device. The sequential device does not:
+//! [`Network::require_dense`] is the check every path to it makes.
 //!
 //! The network file format (`LUTNET` v3) is a small container of per-layer
 //! images, described in `docs/compiler.md` and on [`Network::to_bytes`].
@@ -476,11 +476,20 @@ pub enum NetworkError {
         expected: MapShape,
     },
     #[error(
-        "layer {layer} is {what}: the devices do not run convolutions or pooling (issue 20); \
-         run it on a network top in simulation (`lutgen sim --network`, `lutgen generate \
-         --network`, either `--schedule`) or with the integer reference (`lutgen eval`)"
+        "layer {layer} is {what}: the sequential network device does not run convolutions \
+         or pooling yet (issue 20); use `--schedule dataflow` (the default: one engine per \
+         layer, which runs them in simulation, as Verilog and on the network device), or \
+         the sequential top in simulation (`lutgen sim --network FILE --schedule sequential`)"
     )]
     HardwareConvolution { layer: usize, what: String },
+    #[error(
+        "layer {layer} is {what}: `lutgen build` does not place and route the network \
+         device of a convolution network yet (its fit check does not count the window \
+         generators' line buffers and pool stages); run it on the simulated board (`lutgen \
+         board --sim --network`) or write its device Verilog (`lutgen generate --network \
+         FILE --device`)"
+    )]
+    BoardConvolution { layer: usize, what: String },
     #[error("cannot {action} network file {}: {source}", path.display())]
     Io {
         action: &'static str,
@@ -684,10 +693,11 @@ impl Network {
     }
 
     /// Refuses a network with a convolution or pooling, naming the first
-    /// such layer: the devices run dense layers only, so every path to them
-    /// (generation, loading, the board) checks this. The network tops
-    /// (`lutgen_hdl::network`, `lutgen_hdl::sequential`) run convolutions,
-    /// in simulation and as generated Verilog.
+    /// such layer: the sequential network device runs dense layers only, so
+    /// every path to it (generation, loading, the board) checks this. Both
+    /// network tops (`lutgen_hdl::network`, `lutgen_hdl::sequential`) run
+    /// convolutions in simulation and as generated Verilog, and so does the
+    /// dataflow UART network device.
     pub fn require_dense(&self) -> Result<(), NetworkError> {
         for (layer, s) in self.spatial.iter().enumerate() {
             let what = match (s.conv, s.pool) {
@@ -1039,12 +1049,19 @@ impl Network {
         })
     }
 
-    /// Reads a network file for a device: [`Network::read_from`], then
-    /// [`Network::require_dense`] (devices do not run convolutions).
+    /// Reads a network file for `lutgen build`'s network device:
+    /// [`Network::read_from`], then a refusal of convolutions and pooling
+    /// ([`NetworkError::BoardConvolution`]): its fit check does not count
+    /// the window generators and pool stages yet (the simulated board and
+    /// `lutgen generate --device` run them).
     pub fn read_for_device(path: impl AsRef<Path>) -> Result<Self, NetworkError> {
         let network = Self::read_from(path)?;
-        network.require_dense()?;
-        Ok(network)
+        match network.require_dense() {
+            Err(NetworkError::HardwareConvolution { layer, what }) => {
+                Err(NetworkError::BoardConvolution { layer, what })
+            }
+            other => other.map(|()| network),
+        }
     }
 
     /// Reads and checks a network file.

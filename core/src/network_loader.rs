@@ -22,11 +22,13 @@
 
 use crate::loader::{element_value, Loader};
 use crate::memory_map::{
-    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, REQUANTIZE_MEMORY,
+    LoadWord, ACTIVATION_TABLE_WORD, LAYER_SHIFT, MAX_LAYERS, PAD_VALUE_WORD, POOL_ZERO_POINT_WORD,
+    REQUANTIZE_MEMORY, SPATIAL_MEMORY,
 };
 use crate::network::{ACTIVATION_TABLE_LEN, NETWORK_FORMAT_VERSION, NETWORK_MAGIC};
 use crate::protocol::{crc32, DeviceError};
 use crate::sequential::SequentialPlan;
+use crate::spatial::Spatial;
 use crate::{EngineConfig, ImageError};
 
 /// What the loader does with one field of the file.
@@ -41,13 +43,16 @@ pub enum Field {
     /// Any byte (the input zero point).
     Any,
     /// A little-endian integer of `bytes` bytes within `min..=max`, written
-    /// to the load-port word `address` when `address` is `Some`.
+    /// to the load-port word `address` when `address` is `Some`, and then
+    /// also to `mirror` when that is `Some` (a pooling layer's
+    /// requantization zero point is its pool stage's zero point too).
     Value {
         bytes: u32,
         signed: bool,
         min: i64,
         max: i64,
         address: Option<u32>,
+        mirror: Option<u32>,
     },
     /// A byte 0 or 1 (`has_table`), written to `address`; when 1, the next
     /// field is read as this layer's activation table, otherwise skipped.
@@ -97,11 +102,29 @@ impl NetworkLoader {
     /// valid image configuration, chained: outputs equal the next layer's
     /// inputs; at most [`MAX_LAYERS`]).
     pub fn new(layers: &[EngineConfig]) -> Result<Self, ImageError> {
+        Self::with_spatial(layers, &vec![Spatial::DENSE; layers.len()])
+    }
+
+    /// The loader for a network device whose layers are `layers`, layer `i`
+    /// running as `spatial[i]` (dense, or a convolution, maybe pooled; a
+    /// chain that passes the network top's checks, one per layer). Its file
+    /// holds each layer's `kind` and `pool` codes and convolution geometry
+    /// as fixed bytes (the device is generated for them); the pad value is
+    /// a value within the layer's activation width, written to its spatial
+    /// register ([`PAD_VALUE_WORD`]), and a pooling layer's requantization
+    /// zero point goes to its pool stage too ([`POOL_ZERO_POINT_WORD`]):
+    /// exactly [`spatial_load_words`](crate::memory_map::spatial_load_words).
+    pub fn with_spatial(layers: &[EngineConfig], spatial: &[Spatial]) -> Result<Self, ImageError> {
         assert!(
             (1..=MAX_LAYERS).contains(&layers.len()),
             "a network device has 1 to {MAX_LAYERS} layers"
         );
-        Self::with_images(layers, layers)
+        assert_eq!(
+            spatial.len(),
+            layers.len(),
+            "one spatial description per layer"
+        );
+        Self::with_images(layers, layers, spatial)
     }
 
     /// The loader of a sequential device ([`SequentialPlan`]): the file is
@@ -112,11 +135,16 @@ impl NetworkLoader {
     /// checked against the layers' own widths, as on a dataflow device.
     pub fn sequential(plan: &SequentialPlan) -> Result<Self, ImageError> {
         let images = vec![plan.engine().clone(); plan.banks()];
-        Self::with_images(&images, plan.layers())
+        let dense = vec![Spatial::DENSE; plan.layers().len()];
+        Self::with_images(&images, plan.layers(), &dense)
     }
 
     /// The walk for `layers` whose images have the configurations `images`.
-    fn with_images(images: &[EngineConfig], layers: &[EngineConfig]) -> Result<Self, ImageError> {
+    fn with_images(
+        images: &[EngineConfig],
+        layers: &[EngineConfig],
+        spatial: &[Spatial],
+    ) -> Result<Self, ImageError> {
         let loaders = images
             .iter()
             .map(Loader::new)
@@ -133,52 +161,92 @@ impl NetworkLoader {
         for layer in 0..layers.len() {
             fields.push(Field::PositiveF32);
             let image_len = (loaders[layer].image_len() as u32).to_le_bytes();
+            let s = spatial[layer];
+            // kind and pool: the device is generated for them.
+            let codes = [u8::from(s.conv.is_some()), s.pool.map_or(0, |p| p.code())];
+            let spatial_word = |word: usize| layer_address(layer, SPATIAL_MEMORY, word);
             if layer == last {
-                // has_requant, relu, zero_point, shift, multiplier, bits, has_table, reserved.
-                fields.push(Field::Fixed(vec![0; 12]));
-                fields.push(Field::Fixed(image_len.to_vec()));
+                // has_requant, relu, zero_point, shift, multiplier, bits, has_table: zeros.
+                let mut fixed = vec![0; 10];
+                fixed.extend_from_slice(&codes);
+                fixed.extend_from_slice(&image_len);
+                fields.push(Field::Fixed(fixed));
                 fields.push(Field::Image {
                     layer,
                     base: layer_address(layer, 0, 0),
                 });
-                continue;
+            } else {
+                let bits = layers[layer + 1].activation_bits;
+                let (lo, hi) = EngineConfig::signed_range(bits);
+                let register = |word: usize| Some(layer_address(layer, REQUANTIZE_MEMORY, word));
+                let byte = |min, max, signed, address| Field::Value {
+                    bytes: 1,
+                    signed,
+                    min,
+                    max,
+                    address,
+                    mirror: None,
+                };
+                fields.push(Field::Fixed(vec![1]));
+                fields.push(byte(0, 1, false, register(3)));
+                // The zero point; a pooling layer's pool stage averages around it too.
+                fields.push(Field::Value {
+                    bytes: 1,
+                    signed: true,
+                    min: lo,
+                    max: hi,
+                    address: register(2),
+                    mirror: s.pool.map(|_| spatial_word(POOL_ZERO_POINT_WORD)),
+                });
+                fields.push(byte(1, 62, false, register(1)));
+                fields.push(Field::Value {
+                    bytes: 4,
+                    signed: true,
+                    min: 1,
+                    max: i64::from(i32::MAX),
+                    address: register(0),
+                    mirror: None,
+                });
+                fields.push(Field::Fixed(vec![bits as u8]));
+                fields.push(Field::TableFlag {
+                    address: layer_address(layer, REQUANTIZE_MEMORY, 4),
+                });
+                let mut rest = codes.to_vec();
+                rest.extend_from_slice(&image_len);
+                fields.push(Field::Fixed(rest));
+                fields.push(Field::Image {
+                    layer,
+                    base: layer_address(layer, 0, 0),
+                });
+                fields.push(Field::Table {
+                    address: layer_address(layer, REQUANTIZE_MEMORY, ACTIVATION_TABLE_WORD),
+                    bits,
+                });
             }
-            let bits = layers[layer + 1].activation_bits;
-            let (lo, hi) = EngineConfig::signed_range(bits);
-            let register = |word: usize| Some(layer_address(layer, REQUANTIZE_MEMORY, word));
-            let byte = |min, max, signed, address| Field::Value {
-                bytes: 1,
-                signed,
-                min,
-                max,
-                address,
-            };
-            fields.push(Field::Fixed(vec![1]));
-            fields.push(byte(0, 1, false, register(3)));
-            fields.push(byte(lo, hi, true, register(2)));
-            fields.push(byte(1, 62, false, register(1)));
-            fields.push(Field::Value {
-                bytes: 4,
-                signed: true,
-                min: 1,
-                max: i64::from(i32::MAX),
-                address: register(0),
-            });
-            fields.push(Field::Fixed(vec![bits as u8]));
-            fields.push(Field::TableFlag {
-                address: layer_address(layer, REQUANTIZE_MEMORY, 4),
-            });
-            let mut rest = vec![0, 0];
-            rest.extend_from_slice(&image_len);
-            fields.push(Field::Fixed(rest));
-            fields.push(Field::Image {
-                layer,
-                base: layer_address(layer, 0, 0),
-            });
-            fields.push(Field::Table {
-                address: layer_address(layer, REQUANTIZE_MEMORY, ACTIVATION_TABLE_WORD),
-                bits,
-            });
+            if let Some(conv) = s.conv {
+                // The conv block: the geometry (fixed), the pad value (a
+                // value of this layer's input width, to its register), reserved zeros.
+                let g = conv.geometry;
+                let mut geometry = Vec::new();
+                for side in [g.in_height, g.in_width, g.in_channels] {
+                    geometry.extend_from_slice(&(side as u16).to_le_bytes());
+                }
+                let p = g.padding;
+                geometry.extend(
+                    [g.kernel, g.stride, p.top, p.left, p.bottom, p.right].map(|b| b as u8),
+                );
+                fields.push(Field::Fixed(geometry));
+                let (lo, hi) = EngineConfig::signed_range(layers[layer].activation_bits);
+                fields.push(Field::Value {
+                    bytes: 1,
+                    signed: true,
+                    min: lo,
+                    max: hi,
+                    address: Some(spatial_word(PAD_VALUE_WORD)),
+                    mirror: None,
+                });
+                fields.push(Field::Fixed(vec![0; 3]));
+            }
         }
         Ok(NetworkLoader { loaders, fields })
     }
@@ -240,13 +308,14 @@ impl NetworkLoader {
                     min,
                     max,
                     address,
+                    mirror,
                     ..
                 } => {
                     let (unsigned, value) = element_value(bytes, *signed);
                     if value < *min || value > *max {
                         return Err(DeviceError::ValueRange);
                     }
-                    if let Some(address) = address {
+                    for address in [address, mirror].into_iter().flatten() {
                         words.push(LoadWord {
                             address: *address,
                             data: unsigned,
@@ -306,7 +375,7 @@ impl NetworkLoader {
 mod tests {
     use super::*;
     use crate::memory_map::network_load_words;
-    use crate::network::{random_network, ActivationTable, Network};
+    use crate::network::{random_network, ActivationTable, Network, CONV_BLOCK_LEN};
     use crate::EncoderKind;
 
     fn configs() -> Vec<EngineConfig> {
@@ -436,6 +505,166 @@ mod tests {
         bad[shift_at] = 63;
         assert_eq!(loader.load(&bad), Err(DeviceError::ValueRange));
         assert!(Network::from_bytes(&bad).is_err());
+    }
+
+    /// A conv network: a 5x6x2 map, a 3x3 convolution (pad 1, 6-bit
+    /// input, so the pad value has a range to check) to 4 channels, MaxPool
+    /// 2x2; a 1x1 convolution to 3 channels, GlobalAveragePool; a dense
+    /// layer 3 -> 5. Pad value `pad`; tables as `random_network` draws them.
+    fn conv_network(seed: u64, pad: i8) -> Network {
+        use crate::conv::{ConvGeometry, Padding};
+        use crate::spatial::{Conv, Pool};
+        let config = |d, c, n, bits| EngineConfig {
+            input_dim: d,
+            codebooks: c,
+            centroids: 4,
+            outputs: n,
+            activation_bits: bits,
+            ..EngineConfig::default()
+        };
+        let configs = [config(18, 2, 4, 6), config(4, 1, 3, 8), config(3, 3, 5, 8)];
+        let net = random_network(&configs, seed).unwrap();
+        let conv = |h, w, c, k, p, pad_value| Conv {
+            geometry: ConvGeometry {
+                in_height: h,
+                in_width: w,
+                in_channels: c,
+                kernel: k,
+                stride: 1,
+                padding: Padding::uniform(p),
+            },
+            pad_value,
+        };
+        let spatial = vec![
+            Spatial {
+                conv: Some(conv(5, 6, 2, 3, 1, pad)),
+                pool: Some(Pool::Max2),
+            },
+            Spatial {
+                conv: Some(conv(2, 3, 4, 1, 0, 0)),
+                pool: Some(Pool::GlobalAvg),
+            },
+            Spatial::DENSE,
+        ];
+        Network::with_spatial(net.input_quantization(), net.layers().to_vec(), spatial).unwrap()
+    }
+
+    fn conv_loader(net: &Network) -> NetworkLoader {
+        let shapes: Vec<Spatial> = net.spatial().iter().map(Spatial::device_shape).collect();
+        NetworkLoader::with_spatial(&net.configs(), &shapes).unwrap()
+    }
+
+    /// A conv network's walk writes exactly `network_load_words`: the pad
+    /// value to the layer's spatial register, and a pooling layer's
+    /// requantization zero point to its requantization stage and to its
+    /// pool stage (one byte, two writes).
+    #[test]
+    fn the_conv_walk_writes_the_spatial_registers() {
+        for (seed, pad) in [(0, -3), (1, 31), (2, -32), (3, 0)] {
+            let net = conv_network(seed, pad);
+            let loader = conv_loader(&net);
+            let bytes = net.to_bytes();
+            assert!(bytes.len() <= loader.max_len());
+            let words = loader.load(&bytes).expect("the device takes the file");
+            let spatial =
+                |layer: u32, word: u32| layer << LAYER_SHIFT | (SPATIAL_MEMORY as u32) << 16 | word;
+            let find = |address: u32| -> Vec<u32> {
+                words
+                    .iter()
+                    .filter(|w| w.address == address)
+                    .map(|w| w.data)
+                    .collect()
+            };
+            assert_eq!(find(spatial(0, 0)), [u32::from(pad as u8)], "pad value");
+            for layer in 0..2 {
+                let zero = net.layers()[layer].requantize.unwrap().zero_point;
+                assert_eq!(find(spatial(layer as u32, 1)), [u32::from(zero as u8)]);
+            }
+            assert_eq!(sorted(words), sorted(network_load_words(&net)));
+        }
+    }
+
+    /// The device's walk and the host's reader agree on every conv file
+    /// with one byte changed anywhere (its CRC made right again): the
+    /// device accepts exactly the files the reader accepts for its layers
+    /// and geometries, and then writes exactly their load words. Files for
+    /// another geometry or pooling, or with a pad value past the layer's
+    /// width, are refused.
+    #[test]
+    fn conv_files_are_refused_exactly_as_the_reader_refuses_them() {
+        let net = conv_network(5, -7);
+        let loader = conv_loader(&net);
+        let good = net.to_bytes();
+        let fix = |mut b: Vec<u8>| {
+            let n = b.len() - 4;
+            let crc = crc32(&b[..n]);
+            b[n..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let shapes: Vec<Spatial> = net.spatial().iter().map(Spatial::device_shape).collect();
+        let (mut accepted, mut refused) = (0, 0);
+        for at in 0..good.len() - 4 {
+            for flip in [0x01u8, 0x80, 0xFF] {
+                let mut b = good.clone();
+                b[at] ^= flip;
+                let b = fix(b);
+                let host = Network::from_bytes(&b).ok().filter(|n| {
+                    n.configs() == net.configs()
+                        && n.spatial()
+                            .iter()
+                            .map(Spatial::device_shape)
+                            .eq(shapes.clone())
+                });
+                match (loader.load(&b), host) {
+                    (Ok(words), Some(host)) => {
+                        assert_eq!(
+                            sorted(words),
+                            sorted(network_load_words(&host)),
+                            "byte {at}"
+                        );
+                        accepted += 1;
+                    }
+                    (Err(_), None) => refused += 1,
+                    (device, host) => panic!(
+                        "byte {at} ^ {flip:#04x}: device {:?}, host {:?}",
+                        device.map(|_| ()),
+                        host.map(|_| ())
+                    ),
+                }
+            }
+        }
+        assert!(accepted > 0 && refused > 0, "{accepted} {refused}");
+        // Another geometry (stride 2 on layer 1's 1x1 map would not chain:
+        // change the padding of layer 0 instead), another pooling: WrongImage.
+        let mut other = shapes.clone();
+        other[0].pool = Some(crate::spatial::Pool::Avg2);
+        let avg = NetworkLoader::with_spatial(&net.configs(), &other).unwrap();
+        assert_eq!(avg.load(&good), Err(DeviceError::WrongImage));
+        let mut other = shapes.clone();
+        other[0].conv.as_mut().unwrap().geometry.padding.left = 0;
+        let pads = NetworkLoader::with_spatial(&net.configs(), &other).unwrap();
+        assert_eq!(pads.load(&good), Err(DeviceError::WrongImage));
+        // The dense device for the same engines: WrongImage at layer 0's kind.
+        let dense = NetworkLoader::new(&net.configs()).unwrap();
+        assert_eq!(dense.load(&good), Err(DeviceError::WrongImage));
+        // A pad value past layer 0's 6 bits (32): ValueRange, and the reader refuses it too.
+        let pad_at = (0..good.len())
+            .find(|&i| {
+                let mut b = good.clone();
+                b[i] = 32;
+                let b = fix(b);
+                matches!(
+                    Network::from_bytes(&b),
+                    Err(crate::network::NetworkError::PadValue { layer: 0, .. })
+                )
+            })
+            .expect("the pad value byte");
+        // It is the 13th byte of layer 0's conv block.
+        assert_eq!(good[pad_at - 12..pad_at - 6], [5, 0, 6, 0, 2, 0]);
+        assert_eq!(CONV_BLOCK_LEN, 16);
+        let mut b = good.clone();
+        b[pad_at] = 32;
+        assert_eq!(loader.load(&fix(b)), Err(DeviceError::ValueRange));
     }
 
     #[test]

@@ -42,10 +42,23 @@ pub const IDENT_LAYER_LEN: usize = 25;
 /// Bytes a sequential device's identify reply adds after its layers: the
 /// schedule (1 = sequential) and the configuration bytes of its engine.
 pub const IDENT_SCHEDULE_LEN: usize = 1 + IDENT_LAYER_LEN;
-/// The longest identify reply: a sequential device of
-/// [`MAX_LAYERS`](crate::memory_map::MAX_LAYERS) layers.
-pub const MAX_IDENT_LEN: usize =
-    IDENT_LEN + 1 + IDENT_LAYER_LEN * (crate::memory_map::MAX_LAYERS - 1) + IDENT_SCHEDULE_LEN;
+/// Bytes per layer of the spatial section a network device with a
+/// convolution or pooling layer adds after its layers (after a section tag
+/// byte): the layer's kind, pooling and convolution geometry
+/// ([`crate::ident::spatial_bytes`]).
+pub const IDENT_SPATIAL_LAYER_LEN: usize = 14;
+/// The longest identify reply: a network device of
+/// [`MAX_LAYERS`](crate::memory_map::MAX_LAYERS) layers with a spatial
+/// section (longer than a sequential device's schedule section).
+pub const MAX_IDENT_LEN: usize = {
+    let layers = IDENT_LEN + 1 + IDENT_LAYER_LEN * (crate::memory_map::MAX_LAYERS - 1);
+    let spatial = 1 + IDENT_SPATIAL_LAYER_LEN * crate::memory_map::MAX_LAYERS;
+    if spatial > IDENT_SCHEDULE_LEN {
+        layers + spatial
+    } else {
+        layers + IDENT_SCHEDULE_LEN
+    }
+};
 /// Bytes of the status reply payload.
 pub const STATUS_LEN: usize = 24;
 /// Bytes of the header of a load payload: the offset in the image file (u32).

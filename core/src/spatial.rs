@@ -37,9 +37,10 @@
 
 use crate::conv::ConvGeometry;
 use crate::reference::InputError;
+use crate::EngineConfig;
 
 /// A convolution layer: its geometry and the value its padding reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Conv {
     pub geometry: ConvGeometry,
     /// The int8 code of a real zero in the layer's input (its zero point).
@@ -47,7 +48,7 @@ pub struct Conv {
 }
 
 /// A pooling stage on a layer's requantized output map.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Pool {
     /// 2x2 max, stride 2.
     Max2,
@@ -79,7 +80,7 @@ impl MapShape {
 
 /// How a layer runs across a feature map: dense (no convolution, no
 /// pooling, the default) or a convolution, optionally pooled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Spatial {
     pub conv: Option<Conv>,
     pub pool: Option<Pool>,
@@ -91,6 +92,38 @@ impl Spatial {
         conv: None,
         pool: None,
     };
+
+    /// What a device fixes about the layer when it is generated: the
+    /// convolution's geometry and the pooling, with the pad value 0 (a
+    /// device loads the pad value from the network file, so it is not part
+    /// of the device's shape).
+    pub fn device_shape(&self) -> Spatial {
+        Spatial {
+            conv: self.conv.map(|c| Conv { pad_value: 0, ..c }),
+            pool: self.pool,
+        }
+    }
+
+    /// Whether the layer is dense and does not pool.
+    pub fn is_dense(&self) -> bool {
+        self.conv.is_none() && self.pool.is_none()
+    }
+
+    /// Elements of the layer's input: its convolution's input map (HWC), or
+    /// the engine's input vector (`config.input_dim`) for a dense layer.
+    pub fn input_len(&self, config: &EngineConfig) -> usize {
+        self.conv
+            .map_or(config.input_dim, |c| c.geometry.input_len())
+    }
+
+    /// Elements the layer hands on: its output map after the pooling (HWC),
+    /// or its engine's `config.outputs` for a dense layer.
+    pub fn output_len(&self, config: &EngineConfig) -> usize {
+        match self.output_map(config.outputs) {
+            None => config.outputs,
+            Some(map) => self.pool.and_then(|p| p.output(map)).unwrap_or(map).len(),
+        }
+    }
 
     /// Runs a layer's engine (`engine`: one input vector to its `N`
     /// accumulators) on the layer's input `x`: once (dense), or on every
@@ -583,7 +616,8 @@ mod tests {
         );
     }
 
-    /// Devices run dense layers only: the check names the first conv layer.
+    /// The sequential schedule runs dense layers only: the check names the
+    /// first conv layer and the schedule that runs it.
     #[test]
     fn require_dense_names_the_convolution() {
         let e = network().require_dense().unwrap_err();
@@ -593,7 +627,10 @@ mod tests {
         );
         let e = e.to_string();
         assert!(e.contains("layer 0 is a 3x3 convolution (stride 1)"), "{e}");
-        assert!(e.contains("do not run convolutions or pooling"), "{e}");
+        assert!(
+            e.contains("does not run convolutions or pooling") && e.contains("--schedule dataflow"),
+            "{e}"
+        );
         let configs = [config(4, 1, 4, 8), config(4, 1, 2, 8)];
         random_network(&configs, 1)
             .unwrap()

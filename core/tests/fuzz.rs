@@ -331,6 +331,7 @@ fn fuzz_network_loader() {
                     .iter()
                     .zip(&configs)
                     .all(|(l, c)| l.image.config() == c)
+                && n.spatial().iter().all(|s| s.is_dense())
         });
         device_matches_host(device, host.map(|n| network_load_words(&n)))
     });

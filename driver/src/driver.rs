@@ -22,6 +22,7 @@ use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::protocol::{
     self, Command, Decoded, Decoder, DeviceError, Frame, Status, ERROR_REPLY,
 };
+use lutgen_core::spatial::Spatial;
 use lutgen_core::{EngineConfig, Image, Network};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -78,6 +79,17 @@ pub enum DriverError {
     )]
     WrongTarget {
         port: String,
+        device: String,
+        file: String,
+    },
+    #[error(
+        "the device on {port} runs layer {layer} as {device}, but the file's layer {layer} is \
+         {file}; load a file compiled for the device's geometry (lutgen ident shows it) or \
+         build a bitstream for the file (lutgen board --sim --network FILE)"
+    )]
+    WrongGeometry {
+        port: String,
+        layer: usize,
         device: String,
         file: String,
     },
@@ -631,11 +643,23 @@ impl<T: Transport> Driver<T> {
     }
 
     /// Refuses, before any data moves, a network for other layers (or for
-    /// an engine device); on a sequential device, one that does not fit its
-    /// engine and banks ([`SequentialPlan::fit`](lutgen_core::sequential::SequentialPlan::fit)), naming what does not.
-    pub fn check_network(&mut self, layers: &[EngineConfig]) -> Result<Ident, DriverError> {
+    /// an engine device), or whose convolutions and pooling differ from the
+    /// device's (naming the first layer that differs); on a sequential
+    /// device, one that does not fit its engine and banks
+    /// ([`SequentialPlan::fit`](lutgen_core::sequential::SequentialPlan::fit)),
+    /// or has a convolution, naming what does not.
+    pub fn check_network(&mut self, network: &Network) -> Result<Ident, DriverError> {
         let ident = self.ident()?;
+        let configs = network.configs();
+        let layers = configs.as_slice();
         if let Some(plan) = ident.sequential_plan() {
+            network
+                .require_dense()
+                .map_err(|e| DriverError::DoesNotFit {
+                    port: self.port(),
+                    device: describe_device(&ident),
+                    reason: e.to_string(),
+                })?;
             plan.fit(layers).map_err(|e| DriverError::DoesNotFit {
                 port: self.port(),
                 device: describe_device(&ident),
@@ -656,6 +680,17 @@ impl<T: Transport> Driver<T> {
                 device,
                 file: describe_layers(layers),
             });
+        }
+        let device = ident.all_spatial();
+        for (layer, (d, f)) in device.iter().zip(network.spatial()).enumerate() {
+            if *d != f.device_shape() {
+                return Err(DriverError::WrongGeometry {
+                    port: self.port(),
+                    layer,
+                    device: describe_spatial(d),
+                    file: describe_spatial(f),
+                });
+            }
         }
         Ok(ident)
     }
@@ -690,7 +725,7 @@ impl<T: Transport> Driver<T> {
     /// for a sequential device (identify says so) the file with every
     /// layer's image padded to its engine ([`SequentialPlan::load_file`](lutgen_core::sequential::SequentialPlan::load_file)).
     pub fn network_file(&mut self, network: &Network) -> Result<(Ident, Vec<u8>), DriverError> {
-        let ident = self.check_network(&network.configs())?;
+        let ident = self.check_network(network)?;
         let file = match ident.sequential_plan() {
             Some(plan) => plan
                 .load_file(network)
@@ -813,10 +848,9 @@ impl<T: Transport> Driver<T> {
         vector: &[i8],
     ) -> Result<(Vec<i8>, Vec<i32>), DriverError> {
         let ident = self.ident()?;
-        let layers = ident.all_layers();
-        let traced = match layers.get(layer) {
-            Some(config) if layer + 1 < layers.len() => config.outputs,
-            _ => {
+        let traced = match ident.traced_len(layer) {
+            Some(traced) => traced,
+            None => {
                 return Err(DriverError::Refused {
                     port: self.port(),
                     what: format!("a trace of layer {layer}"),
@@ -909,6 +943,37 @@ pub fn describe_layers(layers: &[EngineConfig]) -> String {
     )
 }
 
+/// How a layer runs across a feature map, in words: "dense", or its
+/// convolution's kernel, stride, padding and input map, and its pooling.
+pub fn describe_spatial(s: &Spatial) -> String {
+    let mut out = match s.conv {
+        None => "dense".to_string(),
+        Some(c) => {
+            let g = c.geometry;
+            let p = g.padding;
+            format!(
+                "a {k}x{k} convolution, stride {}, padding (top, left, bottom, right) \
+                 ({}, {}, {}, {}), over a {}x{}x{} map",
+                g.stride,
+                p.top,
+                p.left,
+                p.bottom,
+                p.right,
+                g.in_height,
+                g.in_width,
+                g.in_channels,
+                k = g.kernel
+            )
+        }
+    };
+    match s.pool {
+        Some(pool) => out.push_str(&format!(", then {}", pool.name())),
+        None if s.conv.is_some() => out.push_str(", not pooled"),
+        None => {}
+    }
+    out
+}
+
 /// One line naming what a device runs: its layers, and for a sequential
 /// device its schedule and engine.
 pub fn describe_device(ident: &Ident) -> String {
@@ -919,7 +984,18 @@ pub fn describe_device(ident: &Ident) -> String {
             describe_config(engine),
             layers.len()
         ),
-        (Some(layers), None) => describe_layers(layers),
+        (Some(layers), None) => match &ident.spatial {
+            None => describe_layers(layers),
+            Some(spatial) => {
+                let conv: Vec<String> = spatial
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.is_dense())
+                    .map(|(i, s)| format!("layer {i} {}", describe_spatial(s)))
+                    .collect();
+                format!("{}; {}", describe_layers(layers), conv.join("; "))
+            }
+        },
         (None, _) => format!("one engine ({})", describe_config(&ident.config)),
     }
 }

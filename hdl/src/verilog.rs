@@ -88,6 +88,30 @@ pub fn network_verilog(layers: &[EngineConfig]) -> Result<String, NetworkShapeEr
     spatial_network_verilog(layers, &vec![Spatial::DENSE; layers.len()])
 }
 
+/// Comment lines naming a layer's convolution and pooling (none for a dense layer).
+pub fn describe_spatial(s: &Spatial) -> String {
+    let mut out = String::new();
+    if let Some(c) = s.conv {
+        let g = c.geometry;
+        out.push_str(&format!(
+            "// Convolution: input map {}x{}x{} (HWC), kernel {k}x{k}, stride {}, padding {:?}.\n",
+            g.in_height,
+            g.in_width,
+            g.in_channels,
+            g.stride,
+            g.padding,
+            k = g.kernel,
+        ));
+    }
+    if let Some(p) = s.pool {
+        out.push_str(&format!(
+            "// Pooling after the requantization: {}.\n",
+            p.name()
+        ));
+    }
+    out
+}
+
 /// The Verilog of a network top ([`NetworkTop`]) with one engine per entry
 /// of `layers`, each layer running as `spatial` says (dense, or a
 /// convolution, maybe pooled).
@@ -105,24 +129,7 @@ pub fn spatial_network_verilog(
     );
     for (i, (config, s)) in layers.iter().zip(spatial).enumerate() {
         header.push_str(&format!("// Layer {i}:\n"));
-        if let Some(c) = s.conv {
-            let g = c.geometry;
-            header.push_str(&format!(
-                "// Convolution: input map {}x{}x{} (HWC), kernel {k}x{k}, stride {}, padding {:?}.\n",
-                g.in_height,
-                g.in_width,
-                g.in_channels,
-                g.stride,
-                g.padding,
-                k = g.kernel,
-            ));
-        }
-        if let Some(p) = s.pool {
-            header.push_str(&format!(
-                "// Pooling after the requantization: {}.\n",
-                p.name()
-            ));
-        }
+        header.push_str(&describe_spatial(s));
         header.push_str(&describe(config));
     }
     // The last engine's `out_last` is used (it is the network's): waiving it is harmless.

@@ -141,6 +141,10 @@ class Device:
     # device adds the layer count and 25 bytes per layer after the first.
     IDENT = struct.Struct("<4sBB4B5I I II HHH I")
     LAYER = struct.Struct("<B4B5I")
+    # A layer of a device with convolutions (protocol.md, "Convolutional
+    # network devices"): kind, pool, in_height, in_width, in_channels,
+    # kernel, stride, the four pads.
+    SPATIAL = struct.Struct("<BBHHH6B")
 
     def identify(self):
         reply = self.command(IDENTIFY)
@@ -151,10 +155,15 @@ class Device:
         # A sequential device adds the schedule byte (1) and its engine's 25
         # bytes (protocol.md, "Sequential network devices").
         sequential = network and len(reply) == layers_end + 26 and reply[layers_end] == 1
-        if len(reply) != layers_end + (26 if sequential else 0) or count < 1:
+        # A device with convolutions adds the tag 2 and 14 bytes per layer.
+        spatial_len = 1 + self.SPATIAL.size * count
+        spatial = network and len(reply) == layers_end + spatial_len and reply[layers_end] == 2
+        extra = 26 if sequential else spatial_len if spatial else 0
+        if len(reply) != layers_end + extra or count < 1:
             raise LinkError(f"identify reply of {len(reply)} bytes: not {base} (an engine device) "
                             f"nor {base} + 1 + 25 per layer after the first (a network device), "
-                            f"nor that + 26 (a sequential device)")
+                            f"nor that + 26 (a sequential device) or + 1 + 14 per layer "
+                            f"(a device with convolutions)")
         (magic, version, encoder, abits, cbits, tbits, bbits, d, c, k, n, lanes,
          config_hash, clock_hz, baud, rx_buffer, max_payload, queue, image_len) = self.IDENT.unpack(reply[:base])
         if magic != b"LTGN":
@@ -166,17 +175,23 @@ class Device:
         # and every layer's 25 bytes.
         configs = [reply[5:30]] + [reply[base + 1 + 25 * i:base + 26 + 25 * i] for i in range(count - 1)]
         hashed = bytes([count]) + b"".join(configs) if network else reply[5:30]
-        if sequential:
-            hashed += reply[layers_end:layers_end + 26]
+        if sequential or spatial:
+            hashed += reply[layers_end:]
         if zlib.crc32(hashed) != config_hash:
             raise LinkError("identify reply: the configuration hash does not match its fields")
         layers = [self.LAYER.unpack(cfg) for cfg in configs]
+        shapes = [self.SPATIAL.unpack_from(reply, layers_end + 1 + self.SPATIAL.size * i)
+                  for i in range(count)] if spatial else None
+        if shapes and shapes[0][0] == 1:
+            # A convolution first: a vector is its whole input map (HWC).
+            d = shapes[0][2] * shapes[0][3] * shapes[0][4]
         return dict(encoder=encoder, widths=(abits, cbits, tbits, bbits),
                     input_dim=d, codebooks=c, centroids=k, outputs=layers[-1][8], lanes=lanes,
                     config_hash=config_hash, clock_hz=clock_hz, baud=baud,
                     rx_buffer=rx_buffer, max_payload=max_payload, queue=queue,
                     image_len=image_len, network=network, layers=count, sequential=sequential,
-                    engine=self.LAYER.unpack(reply[layers_end + 1:]) if sequential else None)
+                    engine=self.LAYER.unpack(reply[layers_end + 1:]) if sequential else None,
+                    spatial=shapes)
 
     def status(self):
         reply = self.command(STATUS)
@@ -317,6 +332,10 @@ def main():
         if not ident["network"] and len(image) != ident["image_len"]:
             raise ValueError(f"{args.image} is {len(image)} bytes, this device loads "
                              f"{ident['image_len']}-byte images: the image is for another engine")
+        for i, shape in enumerate(ident["spatial"] or []):
+            if shape[0] == 1:
+                print(f"identify: layer {i} is a {shape[5]}x{shape[5]} convolution, stride {shape[6]}, "
+                      f"over a {shape[2]}x{shape[3]}x{shape[4]} map, pool code {shape[1]}")
         if ident["sequential"]:
             e = ident["engine"]
             print(f"identify: sequential device, one engine of D={e[5]} C={e[6]} K={e[7]} N={e[8]} "

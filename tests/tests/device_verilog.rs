@@ -59,3 +59,59 @@ fn unusable_links_are_refused_with_the_fix() {
     let err = device_verilog(&wide).unwrap_err().to_string();
     assert!(err.contains("input_dim <= 512"), "{err}");
 }
+
+/// A conv network device whose input map does not fit a data frame
+/// (24x24x1 = 576 bytes) is refused, naming the map; one whose last layer
+/// is a convolution (its outputs would be a map of 32-bit values), naming
+/// the layer.
+#[test]
+fn conv_devices_that_cannot_run_are_refused_by_name() {
+    use lutgen_core::conv::{ConvGeometry, Padding};
+    use lutgen_core::spatial::{Conv, Spatial};
+    let conv = |side: usize| Spatial {
+        conv: Some(Conv {
+            geometry: ConvGeometry {
+                in_height: side,
+                in_width: side,
+                in_channels: 1,
+                kernel: 3,
+                stride: 1,
+                padding: Padding::uniform(1),
+            },
+            pad_value: 0,
+        }),
+        pool: None,
+    };
+    let layer = |d: usize, c: usize, n: usize| EngineConfig {
+        input_dim: d,
+        codebooks: c,
+        centroids: 4,
+        outputs: n,
+        ..EngineConfig::default()
+    };
+    let big = DeviceConfig::network_spatial(
+        vec![layer(9, 1, 1), layer(576, 144, 10)],
+        &[conv(24), Spatial::DENSE],
+        12_000_000,
+        115_200,
+    );
+    let err = big.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("input map is 24x24x1 = 576 bytes") && err.contains("512-byte payload"),
+        "{err}"
+    );
+    let fits = DeviceConfig::network_spatial(
+        vec![layer(9, 1, 1), layer(484, 121, 10)],
+        &[conv(22), Spatial::DENSE],
+        12_000_000,
+        115_200,
+    );
+    assert_eq!(fits.validate(), Ok(()));
+    assert_eq!(fits.input_len(), 484);
+    let last = DeviceConfig::network_spatial(vec![layer(9, 1, 4)], &[conv(4)], 12_000_000, 115_200);
+    let err = last.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("layer 0 is a convolution and the last layer"),
+        "{err}"
+    );
+}

@@ -629,3 +629,146 @@ fn packed_table_words_match_the_software_walk() {
         assert!(matches!(outcome, Outcome::Loaded(_)), "{outcome:?}");
     }
 }
+
+/// A conv network: a 5x6x2 map, a 3x3 convolution (pad 1, 6-bit input, so
+/// the pad value has a range to check) to 4 channels, MaxPool 2x2; a 1x1
+/// convolution to 3 channels, GlobalAveragePool; a dense layer 3 -> 5.
+fn conv_network(seed: u64, pad: i8, tables: u32) -> Network {
+    use lutgen_core::conv::{ConvGeometry, Padding};
+    use lutgen_core::spatial::{Conv, Pool, Spatial};
+    let config = |d, c, n, bits| EngineConfig {
+        input_dim: d,
+        codebooks: c,
+        centroids: 4,
+        outputs: n,
+        activation_bits: bits,
+        ..EngineConfig::default()
+    };
+    let configs = [config(18, 2, 4, 6), config(4, 1, 3, 8), config(3, 3, 5, 8)];
+    let dense = network(&configs, seed, tables);
+    let conv = |h, w, c, k, p, pad_value| Conv {
+        geometry: ConvGeometry {
+            in_height: h,
+            in_width: w,
+            in_channels: c,
+            kernel: k,
+            stride: 1,
+            padding: Padding::uniform(p),
+        },
+        pad_value,
+    };
+    let spatial = vec![
+        Spatial {
+            conv: Some(conv(5, 6, 2, 3, 1, pad)),
+            pool: Some(Pool::Max2),
+        },
+        Spatial {
+            conv: Some(conv(2, 3, 4, 1, 0, 0)),
+            pool: Some(Pool::GlobalAvg),
+        },
+        Spatial::DENSE,
+    ];
+    Network::with_spatial(dense.input_quantization(), dense.layers().to_vec(), spatial).unwrap()
+}
+
+/// The loader of a conv network device in Verilator against the software
+/// walk: conv blocks (geometry fixed, the pad value range-checked and
+/// written to the layer's spatial register), a pooling layer's zero point
+/// written twice (its requantization stage's and its pool stage's, in that
+/// order, a cycle apart), every write in order; damaged files, every value
+/// range at its edges (the pad value's and the mirrored zero point's
+/// included), and files for the dense device of the same engines.
+#[test]
+fn conv_network_loader_matches_the_software_walk() {
+    use lutgen_core::spatial::Spatial;
+    let first = conv_network(0, -3, 0);
+    let configs = first.configs();
+    let shapes: Vec<Spatial> = first.spatial().iter().map(Spatial::device_shape).collect();
+    let loader = NetworkLoader::with_spatial(&configs, &shapes).unwrap();
+    let mut hw = Hw::new(&loader);
+    let mut good = Vec::new();
+    for (seed, pad, tables) in [(0, -3, 0), (1, 31, 1), (2, -32, 2), (3, 0, 3)] {
+        let file = conv_network(seed, pad, tables).to_bytes();
+        let outcome = check(&mut hw, &loader, &file, &format!("conv seed {seed}"));
+        assert!(matches!(outcome, Outcome::Loaded(_)), "{outcome:?}");
+        // Layer 0's and layer 1's pool zero points, and layer 0's pad value.
+        let spatial = |layer: u32, word: u32| layer << 28 | 0xFFD << 16 | word;
+        for address in [spatial(0, 0), spatial(0, 1), spatial(1, 1)] {
+            assert!(hw.writes.iter().any(|w| w.0 == address), "{address:#x}");
+        }
+        good.push(file);
+    }
+    let longest = conv_network(9, 5, 3).to_bytes();
+    assert_eq!(longest.len(), loader.max_len());
+
+    // Damaged files: flips in the non-image fields (the conv blocks among them).
+    let mut rng = ChaCha8Rng::seed_from_u64(20);
+    let mut seen = std::collections::BTreeMap::new();
+    for case in 0..32 {
+        let base = &good[rng.gen_range(0..good.len())];
+        let (fields, _) = layout(&loader, base);
+        let field_bytes: Vec<usize> = fields
+            .iter()
+            .filter(|(_, _, f)| !matches!(f, Some(Field::Image { .. })))
+            .flat_map(|&(at, n, _)| at..at + n)
+            .collect();
+        let mut file = base.clone();
+        let at = field_bytes[rng.gen_range(0..field_bytes.len())];
+        file[at] ^= rng.gen_range(1..=255u8);
+        if case % 2 == 0 {
+            file = with_crc(file);
+        }
+        let outcome = check(
+            &mut hw,
+            &loader,
+            &file,
+            &format!("conv damaged case {case}"),
+        );
+        *seen.entry(format!("{outcome:?}")).or_insert(0) += 1;
+    }
+    eprintln!("damaged conv files: {seen:?}");
+
+    // Every value at its range's edges, the CRC right.
+    let base = &good[1];
+    let (fields, _) = layout(&loader, base);
+    let mut outcomes = std::collections::BTreeMap::new();
+    for &(at, n, ref field) in &fields {
+        if let Some(Field::Value {
+            signed: true,
+            min,
+            max,
+            ..
+        }) = field
+        {
+            if n != 1 {
+                continue;
+            }
+            for v in [min - 1, *min, *max, max + 1] {
+                if !(-128..=127).contains(&v) {
+                    continue;
+                }
+                let mut file = base.clone();
+                file[at] = v as i8 as u8;
+                let outcome = check(
+                    &mut hw,
+                    &loader,
+                    &with_crc(file),
+                    &format!("conv value at {at} = {v}"),
+                );
+                *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
+            }
+        }
+    }
+    eprintln!("conv range edges: {outcomes:?}");
+    assert!(outcomes.contains_key("Fault(11)"), "{outcomes:?}");
+
+    // The file for the dense device of the same engines, and a conv file
+    // on the dense device's loader: WrongImage both ways.
+    let dense = network(&configs, 4, 1).to_bytes();
+    assert_eq!(
+        check(&mut hw, &loader, &dense, "dense file"),
+        Outcome::Fault(9)
+    );
+    let dense_loader = NetworkLoader::new(&configs).unwrap();
+    assert_eq!(software(&dense_loader, &good[0]).0, Outcome::Fault(9));
+}

@@ -71,7 +71,7 @@ pub fn run(args: &BoardArgs) -> Result<bool, CommandError> {
                 .into());
             }
             let file = DeviceFile::read_expecting(path, true)?;
-            file.device(args.schedule, args.clock_hz, args.baud)
+            file.device(args.schedule, args.clock_hz, args.baud)?
         }
         (None, None) => DeviceConfig::engine(args.engine.resolve()?, args.clock_hz, args.baud),
     };

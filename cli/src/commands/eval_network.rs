@@ -189,9 +189,6 @@ fn score_on_board(
     device_vectors: usize,
 ) -> Result<Score, Error> {
     score_with(network, inputs, labels, device_vectors, |vectors| {
-        network
-            .require_dense()
-            .map_err(|e| Error::Compile(e.into()))?;
         let board_error = |e: lutgen_driver::DriverError| Error::Usage(format!("{port}: {e}"));
         let transport = lutgen_driver::transport::serial::SerialTransport::open(port, args.baud)
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -201,9 +198,7 @@ fn score_on_board(
             .map(LinkArgs::options)
             .unwrap_or_default();
         let mut driver = lutgen_driver::Driver::new(transport, options);
-        driver
-            .check_network(&network.configs())
-            .map_err(board_error)?;
+        driver.check_network(network).map_err(board_error)?;
         if args.load {
             driver
                 .load_network(network, &mut |_, _| {})

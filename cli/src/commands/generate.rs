@@ -50,9 +50,10 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
             "--network takes its layers from the network file: drop the engine flags".into(),
         ));
     }
-    // Both network tops run convolutions and pooling; the device does not.
+    // Both network tops run convolutions and pooling, and so does the
+    // dataflow device; the sequential device does not yet.
     let network = lutgen_core::Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
-    if args.device {
+    if args.device && args.schedule == Schedule::Sequential {
         network
             .require_dense()
             .map_err(|e| Error::Compile(e.into()))?;
@@ -60,8 +61,8 @@ fn run_network(args: &GenerateArgs, path: &std::path::Path) -> Result<(), Error>
     let layers = network.configs();
     let (verilog, module) = match args.schedule {
         _ if args.device => (
-            device_verilog(&DeviceConfig::scheduled(
-                layers.clone(),
+            device_verilog(&DeviceConfig::for_network(
+                &network,
                 args.schedule,
                 args.clock_hz,
                 args.baud,

@@ -4,7 +4,7 @@ use crate::error::CommandError;
 use crate::output::print_json;
 use crate::port::PortArgs;
 use clap::Args;
-use lutgen_driver::describe_config;
+use lutgen_driver::{describe_config, describe_spatial};
 
 /// Ask the device for its protocol version, engine configuration and hash.
 #[derive(Args, Debug)]
@@ -34,8 +34,22 @@ pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
                     layers.len(),
                     ident.config_hash
                 );
+                let spatial = ident.all_spatial();
                 for (i, layer) in layers.iter().enumerate() {
                     println!("layer {i}: {}", describe_config(layer));
+                    if !spatial[i].is_dense() {
+                        println!("  runs as {}", describe_spatial(&spatial[i]));
+                    }
+                }
+                if let Some(conv) = spatial[0].conv {
+                    let g = conv.geometry;
+                    println!(
+                        "input: a {}x{}x{} map (HWC), {} bytes per vector",
+                        g.in_height,
+                        g.in_width,
+                        g.in_channels,
+                        ident.input_dim()
+                    );
                 }
                 match &ident.sequential_engine {
                     Some(engine) => println!(

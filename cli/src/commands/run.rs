@@ -143,7 +143,8 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
             read.rows
         }
         (Some(path), _, DeviceFile::Image(_)) => vectors::read_npy(path, first.input_dim)?,
-        (None, Some(count), _) => vectors::random(&first, count, args.seed),
+        // A convolution's vector is its whole input map.
+        (None, Some(count), _) => vectors::random(&file.input_config(), count, args.seed),
         (None, None, _) => unreachable!("clap requires --input or --random"),
     };
     let reference = file.reference();
@@ -151,7 +152,7 @@ pub fn run(args: &RunArgs) -> Result<bool, CommandError> {
         reference(x).map_err(|source| crate::Error::Input { index, source })?;
     }
     if args.sim {
-        let device = file.device(args.schedule, args.clock_hz, args.baud);
+        let device = file.device(args.schedule, args.clock_hz, args.baud)?;
         if !args.json {
             eprintln!("building the simulated device (cached after the first build)...");
         }

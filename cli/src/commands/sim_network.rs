@@ -63,9 +63,16 @@ pub fn run(args: &SimArgs, path: &Path) -> Result<bool, Error> {
     // --compare-passes do not.
     let network = Network::read_from(path).map_err(|e| Error::Compile(e.into()))?;
     if args.compare_passes {
-        network
-            .require_dense()
-            .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+        if let Err(lutgen_core::network::NetworkError::HardwareConvolution { layer, what }) =
+            network.require_dense()
+        {
+            return Err(Error::Usage(format!(
+                "{}: layer {layer} is {what}: --compare-passes runs each layer as one engine \
+                 pass on one input vector, which does not run convolutions or pooling; drop \
+                 --compare-passes",
+                path.display()
+            )));
+        }
     }
     let first = network.layers()[0].image.config().activation_bits;
     // Random inputs of the network's input length (a map for a convolution).

@@ -3,7 +3,8 @@
 
 use lutgen_core::ident::Ident;
 use lutgen_core::protocol::{self, Command, DeviceError};
-use lutgen_core::EngineConfig;
+use lutgen_core::spatial::Spatial;
+use lutgen_core::{EngineConfig, Network};
 
 // The receiver, executor and transmitter write these codes as literals (rust-hdl's generator
 // takes literals, not paths); the compiler checks they agree with the protocol.
@@ -39,9 +40,12 @@ pub enum DeviceKind {
     /// One engine; it loads image files (`LUTI`, `docs/image-format.md`).
     Engine(EngineConfig),
     /// A chain of layers, one engine each with the requantization between
-    /// them (the dataflow [`NetworkTop`](crate::network::NetworkTop)); it
-    /// loads network files (`LUTNET`) for exactly these layers.
-    Network(Vec<EngineConfig>),
+    /// them (the dataflow [`NetworkTop`](crate::network::NetworkTop)), layer
+    /// `i` running as the `i`-th [`Spatial`] (dense, or a convolution with
+    /// its window generator, maybe pooled; pad values are 0 here, a device
+    /// loads them: [`Spatial::device_shape`]); it loads network files
+    /// (`LUTNET`) for exactly these layers and geometries.
+    Network(Vec<EngineConfig>, Vec<Spatial>),
     /// The same layers run in turn by one engine sized for the largest (the
     /// [`SequentialTop`](crate::sequential::SequentialTop), one bank per
     /// layer); it loads network files whose images are padded to that
@@ -69,12 +73,43 @@ impl DeviceConfig {
         }
     }
 
-    /// A device for a chain of layers, loading network files.
+    /// A device for a chain of dense layers, loading network files.
     pub fn network(layers: Vec<EngineConfig>, clock_hz: u32, baud: u32) -> Self {
+        let spatial = vec![Spatial::DENSE; layers.len()];
+        Self::network_spatial(layers, &spatial, clock_hz, baud)
+    }
+
+    /// A dataflow device for a chain of layers, layer `i` running as
+    /// `spatial[i]` (its pad value is dropped: the device loads it).
+    pub fn network_spatial(
+        layers: Vec<EngineConfig>,
+        spatial: &[Spatial],
+        clock_hz: u32,
+        baud: u32,
+    ) -> Self {
         DeviceConfig {
-            kind: DeviceKind::Network(layers),
+            kind: DeviceKind::Network(layers, spatial.iter().map(Spatial::device_shape).collect()),
             clock_hz,
             baud,
+        }
+    }
+
+    /// The device that runs `network` in `schedule`: a dataflow device for
+    /// its layers and geometries, or a sequential one for its layers (which
+    /// must then be dense: the caller checks with [`Network::require_dense`]).
+    pub fn for_network(
+        network: &Network,
+        schedule: lutgen_core::sequential::Schedule,
+        clock_hz: u32,
+        baud: u32,
+    ) -> Self {
+        match schedule {
+            lutgen_core::sequential::Schedule::Dataflow => {
+                Self::network_spatial(network.configs(), network.spatial(), clock_hz, baud)
+            }
+            lutgen_core::sequential::Schedule::Sequential => {
+                Self::sequential(network.configs(), clock_hz, baud)
+            }
         }
     }
 
@@ -106,8 +141,29 @@ impl DeviceConfig {
     pub fn layers(&self) -> &[EngineConfig] {
         match &self.kind {
             DeviceKind::Engine(engine) => std::slice::from_ref(engine),
-            DeviceKind::Network(layers) | DeviceKind::Sequential(layers) => layers,
+            DeviceKind::Network(layers, _) | DeviceKind::Sequential(layers) => layers,
         }
+    }
+
+    /// How each layer runs across a feature map (every layer dense but on a
+    /// dataflow network device with convolutions).
+    pub fn spatial(&self) -> Vec<Spatial> {
+        match &self.kind {
+            DeviceKind::Network(_, spatial) => spatial.clone(),
+            _ => vec![Spatial::DENSE; self.layers().len()],
+        }
+    }
+
+    /// Bytes of one input vector: the first layer's input (its input map,
+    /// HWC, for a convolution).
+    pub fn input_len(&self) -> usize {
+        self.spatial()[0].input_len(self.first())
+    }
+
+    /// Activations layer `layer` hands to the next (its output map after
+    /// pooling, for a convolution): what a trace of it captures.
+    pub fn traced_len(&self, layer: usize) -> usize {
+        self.spatial()[layer].output_len(&self.layers()[layer])
     }
 
     /// How the layers run.
@@ -132,7 +188,7 @@ impl DeviceConfig {
     pub fn is_network(&self) -> bool {
         matches!(
             self.kind,
-            DeviceKind::Network(_) | DeviceKind::Sequential(_)
+            DeviceKind::Network(..) | DeviceKind::Sequential(_)
         )
     }
 
@@ -152,8 +208,10 @@ impl DeviceConfig {
     pub fn ident(&self) -> Ident {
         match &self.kind {
             DeviceKind::Engine(engine) => Ident::new(engine, self.clock_hz, self.baud),
-            DeviceKind::Network(layers) => Ident::network(layers, self.clock_hz, self.baud)
-                .expect("DeviceConfig::validate checks the network's layers"),
+            DeviceKind::Network(layers, spatial) => {
+                Ident::network_spatial(layers, spatial, self.clock_hz, self.baud)
+                    .expect("DeviceConfig::validate checks the network's layers")
+            }
             DeviceKind::Sequential(layers) => Ident::sequential(layers, self.clock_hz, self.baud)
                 .expect("DeviceConfig::validate checks the sequential plan"),
         }
@@ -197,6 +255,18 @@ pub enum DeviceConfigError {
          the device protocol needs input_dim <= {max}"
     )]
     VectorTooLong { input_dim: usize, max: usize },
+    #[error(
+        "layer 0's input map is {height}x{width}x{channels} = {bytes} bytes, more than a data \
+         frame's {max}-byte payload carries: the device takes one whole map per vector; use a \
+         smaller input map (or a dense first layer of at most {max} inputs)"
+    )]
+    MapTooLong {
+        height: usize,
+        width: usize,
+        channels: usize,
+        bytes: usize,
+        max: usize,
+    },
     #[error("the device cannot load this configuration's images: {0}")]
     Image(String),
     #[error(
@@ -214,9 +284,9 @@ impl DeviceConfig {
                 lutgen_core::loader::Loader::new(engine)
                     .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
             }
-            DeviceKind::Network(layers) => {
-                crate::network::validate_layers(layers)?;
-                lutgen_core::network_loader::NetworkLoader::new(layers)
+            DeviceKind::Network(layers, spatial) => {
+                crate::network::validate_network(layers, spatial)?;
+                lutgen_core::network_loader::NetworkLoader::with_spatial(layers, spatial)
                     .map_err(|e| DeviceConfigError::Image(e.to_string()))?;
             }
             DeviceKind::Sequential(layers) => {
@@ -252,6 +322,18 @@ impl DeviceConfig {
                 permille_off: (off * 1000).div_ceil(cpb * baud),
                 max: MAX_BAUD_ERROR_PERMILLE,
             });
+        }
+        if let Some(conv) = self.spatial()[0].conv {
+            let g = conv.geometry;
+            if g.input_len() > protocol::MAX_PAYLOAD {
+                return Err(DeviceConfigError::MapTooLong {
+                    height: g.in_height,
+                    width: g.in_width,
+                    channels: g.in_channels,
+                    bytes: g.input_len(),
+                    max: protocol::MAX_PAYLOAD,
+                });
+            }
         }
         if self.first().input_dim > protocol::MAX_PAYLOAD {
             return Err(DeviceConfigError::VectorTooLong {

@@ -99,11 +99,12 @@ impl DeviceCore {
                 )],
                 vec![],
             ),
-            DeviceKind::Network(layers) => (
+            DeviceKind::Network(layers, spatial) => (
                 vec![],
-                vec![NetworkFileLoader::new(&NetworkLoader::new(layers).expect(
-                    "DeviceConfig::validate checks the network's layers",
-                ))],
+                vec![NetworkFileLoader::new(
+                    &NetworkLoader::with_spatial(layers, spatial)
+                        .expect("DeviceConfig::validate checks the network's layers"),
+                )],
             ),
             DeviceKind::Sequential(layers) => (
                 vec![],

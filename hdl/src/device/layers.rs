@@ -48,7 +48,10 @@ impl DeviceLayers {
                         .expect("DeviceConfig::validate checks the sequential plan"),
                 )],
             ),
-            _ => (vec![NetworkTop::new(device.layers())], vec![]),
+            DeviceKind::Network(layers, spatial) => {
+                (vec![NetworkTop::with_spatial(layers, spatial)], vec![])
+            }
+            DeviceKind::Engine(_) => (vec![NetworkTop::new(device.layers())], vec![]),
         };
         DeviceLayers {
             clock: Default::default(),

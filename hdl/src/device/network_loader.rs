@@ -27,22 +27,25 @@
 //! entry is [`FieldEntry`]: `[7:0]` the operation (`OP_*`), `[15:8]` the
 //! expected byte (fixed), the element's bytes (value) or the layer
 //! (image), bit 16 the field's last byte, bit 17 signed, bit 18 written,
-//! `[63:32]` the lowest key (a value with its sign bit flipped when signed,
-//! so one unsigned compare checks a range) or the image's length,
-//! `[95:64]` the highest key, `[127:96]` the load-port address (a value's,
-//! `has_table`'s, a table's first entry's, or an image's layer base, OR'ed
-//! into its loader's addresses). The entry after the CRC's last byte is
-//! [`OP_PAST`].
+//! bit 19 mirrored, `[63:32]` the lowest key (a value with its sign bit
+//! flipped when signed, so one unsigned compare checks a range) or the
+//! image's length, `[95:64]` the highest key, `[127:96]` the load-port
+//! address (a value's, `has_table`'s, a table's first entry's, or an
+//! image's layer base, OR'ed into its loader's addresses), `[159:128]` a
+//! mirrored value's second address (a pooling layer's requantization zero
+//! point is also its pool stage's, [`Field::Value`]'s `mirror`). The entry
+//! after the CRC's last byte is [`OP_PAST`].
 //!
 //! **Timing**: the executor's byte is registered (`take`, `byte_r`), then
 //! taken in `Accept`; an image byte goes on to that layer's loader (which
 //! registers it again), any other byte is decoded (`Decode`: the element
 //! as stored and its range key, the fixed, f32 and flag tests), range-checked
 //! (`Check`: one 32-bit compare pair, or the file CRC's equality) and
-//! committed (`Commit`: the fault or the write, the step), and the next
+//! committed (`Commit`: the fault or the write, the step; a mirrored value
+//! writes its second address in `Mirror`, a cycle later), and the next
 //! entry is read from the ROM into a register (`Fetch`). No cycle holds more
 //! than one 32-bit carry chain in series, so the loader does not set the
-//! device's clock. A byte costs at most 6 cycles here, and bytes arrive at
+//! device's clock. A byte costs at most 7 cycles here, and bytes arrive at
 //! most one per 9 cycles anyway (the file's CRC unit, like an image's, takes
 //! 8). After an image's last byte `ready` stays low until its loader has
 //! checked its payload CRC, so an image's fault always comes before any
@@ -57,10 +60,11 @@ use lutgen_core::EngineConfig;
 use rust_hdl::prelude::*;
 
 /// One entry of the field program (see the module documentation).
-pub type FieldEntry = Bits<128>;
+pub type FieldEntry = Bits<160>;
 
-/// Address bits of the field program ROM (the longest program, 16 layers, has 384 entries).
-const PROGRAM_BITS: usize = 9;
+/// Address bits of the field program ROM (the longest program, 16
+/// convolution layers, has 633 entries; 16 dense layers, 384).
+const PROGRAM_BITS: usize = 10;
 
 /// A byte that must equal `[15:8]`.
 pub const OP_FIXED: u8 = 0;
@@ -93,6 +97,8 @@ pub enum NetworkLoaderState {
     Check,
     /// Fault, or write and step the program.
     Commit,
+    /// A mirrored value's second write.
+    Mirror,
     /// After an image's last byte: wait for its loader's verdict.
     ImageWait,
 }
@@ -121,6 +127,13 @@ fn entry(
     e
 }
 
+/// `e` with a second write to `mirror` (bit 19, `[159:128]`).
+fn mirrored(e: FieldEntry, mirror: u32) -> FieldEntry {
+    let mut e = e.replace_bit(19, true);
+    e.set_bits::<32>(128, u64::from(mirror).into());
+    e
+}
+
 /// The field program of `loader`'s walk: the ROM's entries, in order.
 pub fn field_program(loader: &NetworkLoader) -> Vec<FieldEntry> {
     let mut program = Vec::new();
@@ -140,6 +153,7 @@ pub fn field_program(loader: &NetworkLoader) -> Vec<FieldEntry> {
                 min,
                 max,
                 address,
+                mirror,
             } => {
                 let key = |v: i64| {
                     if *signed {
@@ -149,7 +163,7 @@ pub fn field_program(loader: &NetworkLoader) -> Vec<FieldEntry> {
                     }
                 };
                 for k in 0..*bytes {
-                    program.push(entry(
+                    let e = entry(
                         OP_VALUE,
                         *bytes as u8,
                         k + 1 == *bytes,
@@ -158,7 +172,11 @@ pub fn field_program(loader: &NetworkLoader) -> Vec<FieldEntry> {
                         key(*min),
                         key(*max),
                         address.unwrap_or(0),
-                    ));
+                    );
+                    program.push(match mirror {
+                        Some(m) if address.is_some() => mirrored(e, *m),
+                        _ => e,
+                    });
                 }
             }
             Field::TableFlag { address } => {
@@ -612,6 +630,9 @@ impl Logic for NetworkFileLoader {
                         self.strobe.d.next = true;
                         self.target.d.next = self.prog.q.val().get_bits::<32>(96);
                         self.value.d.next = self.value_r.q.val();
+                        if self.prog.q.val().get_bit(19) {
+                            self.state.d.next = NetworkLoaderState::Mirror;
+                        }
                     }
                     if self.op.val() == 4 {
                         self.strobe.d.next = true;
@@ -635,6 +656,13 @@ impl Logic for NetworkFileLoader {
                         self.loaded_crc.d.next = self.element.q.val();
                     }
                 }
+            }
+            NetworkLoaderState::Mirror => {
+                // The value's second address (the program counter has stepped).
+                self.strobe.d.next = true;
+                self.target.d.next = self.prog.q.val().get_bits::<32>(128);
+                self.value.d.next = self.value_r.q.val();
+                self.state.d.next = NetworkLoaderState::Fetch;
             }
             NetworkLoaderState::ImageWait => {
                 // The image's loader has its payload CRC to check.

@@ -93,10 +93,12 @@ impl FrameReceiver {
     /// The parser for `device` (vector length, result size, timeout).
     pub fn new(device: &DeviceConfig) -> Self {
         // A vector is the first layer's input; its results are the last layer's outputs.
-        let (first, last) = (device.first(), device.last());
+        // (A convolution's input is its whole input map, HWC.)
+        let (input_len, last) = (device.input_len(), device.last());
         let layers = device.layers();
         let trace_replies = (0..layers.len().saturating_sub(1)).map(|l| {
-            let traced = layers[l].outputs;
+            // The layer's activations: its output map after pooling, for a convolution.
+            let traced = device.traced_len(l);
             let reply = traced + 4 * last.outputs;
             // Larger traces than the capture FIFO holds are refused (no such layer).
             let ok = traced <= super::queues::TRACE_FIFO_DEPTH && reply <= 0xFFFF;
@@ -136,8 +138,8 @@ impl FrameReceiver {
             error: Default::default(),
             trace_replies: trace_replies.into(),
             trace_reply: Default::default(),
-            trace_length: Constant::new((first.input_dim as u64 + 1).into()),
-            last_element: Constant::new((first.input_dim as u64 - 1).into()),
+            trace_length: Constant::new((input_len as u64 + 1).into()),
+            last_element: Constant::new((input_len as u64 - 1).into()),
             result_bytes: Constant::new((4 * last.outputs as u64).into()),
             max_payload: Constant::new((protocol::MAX_PAYLOAD as u64).into()),
             buffer_bytes: Constant::new((protocol::BUFFER_BYTES as u64).into()),
@@ -148,7 +150,7 @@ impl FrameReceiver {
                 u64::from(
                     u32::MAX
                         .checked_shr(
-                            (((protocol::MAX_PAYLOAD / first.input_dim.max(1)) * 4 * last.outputs)
+                            (((protocol::MAX_PAYLOAD / input_len.max(1)) * 4 * last.outputs)
                                 as u32)
                                 .leading_zeros(),
                         )

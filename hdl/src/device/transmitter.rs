@@ -13,9 +13,9 @@ use rust_hdl::prelude::*;
 /// through its 32-bit word register, not as one 192-bit register.
 pub type Body = Bits<192>;
 
-/// Address bits of the identify ROM: it holds up to 512 bytes
-/// ([`lutgen_core::protocol::MAX_IDENT_LEN`] is 428).
-const IDENT_ADDRESS_BITS: usize = 9;
+/// Address bits of the identify ROM: it holds up to 1,024 bytes
+/// ([`lutgen_core::protocol::MAX_IDENT_LEN`] is 653: 16 layers with a spatial section).
+const IDENT_ADDRESS_BITS: usize = 10;
 const _: () = assert!(lutgen_core::protocol::MAX_IDENT_LEN <= 1 << IDENT_ADDRESS_BITS);
 
 #[derive(Copy, Clone, PartialEq, Debug, LogicState)]

@@ -57,10 +57,12 @@ fn finish(raw: &str, top: &str, device: &DeviceConfig, what: &str) -> String {
         env!("CARGO_PKG_VERSION")
     );
     let layers = device.layers();
+    let spatial = device.spatial();
     for (i, config) in layers.iter().enumerate() {
         if device.is_network() {
             out.push_str(&format!("// Layer {i}:\n"));
         }
+        out.push_str(&crate::verilog::describe_spatial(&spatial[i]));
         out.push_str(&crate::verilog::describe(config));
     }
     if let super::config::DeviceKind::Sequential(layers) = &device.kind {
