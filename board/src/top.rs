@@ -239,24 +239,11 @@ impl Top {
     /// A short description for reports.
     pub fn describe(&self) -> String {
         match self {
-            Top::Conv(g, engine) => {
-                let p = g.padding;
-                format!(
-                    "convolution layer (window generator, {}x{}x{} map, {k}x{k} kernel, stride {}, \
-                     padding {} {} {} {}; {} output pixels a map) in front of the {}",
-                    g.in_height,
-                    g.in_width,
-                    g.in_channels,
-                    g.stride,
-                    p.top,
-                    p.left,
-                    p.bottom,
-                    p.right,
-                    g.out_pixels(),
-                    engine.describe(),
-                    k = g.kernel
-                )
-            }
+            Top::Conv(g, engine) => format!(
+                "convolution layer: a window generator ({}) in front of the {}",
+                g.describe(),
+                engine.describe()
+            ),
             Top::Engine(c) => format!(
                 "LUT engine alone (out of context), D={} C={} K={} N={} L={} R={} {}",
                 c.input_dim,
@@ -676,7 +663,7 @@ mod tests {
             .verilog()
             .unwrap()
             .contains("module lutgen_dense_conv_layer("));
-        assert!(lut.describe().contains("8x8x8 map, 3x3 kernel, stride 2"));
+        assert!(lut.describe().contains("3x3 convolution, stride 2"));
     }
 
     #[test]

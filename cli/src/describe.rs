@@ -37,37 +37,6 @@ pub struct LayerSummary {
     pub spatial: Option<String>,
 }
 
-/// How a layer runs across a feature map, in words; `None` for a dense layer.
-fn describe_spatial(spatial: &Spatial) -> Option<String> {
-    let conv = spatial.conv.map(|c| {
-        let g = c.geometry;
-        let p = g.padding;
-        format!(
-            "{k}x{k} convolution, stride {s}, pads (top, left, bottom, right) ({}, {}, {}, {}), \
-             over the {}x{}x{} input map ({} output pixels)",
-            p.top,
-            p.left,
-            p.bottom,
-            p.right,
-            g.in_height,
-            g.in_width,
-            g.in_channels,
-            g.out_pixels(),
-            k = g.kernel,
-            s = g.stride
-        )
-    });
-    match (conv, spatial.pool) {
-        (None, None) => None,
-        (Some(c), None) => Some(c),
-        (c, Some(pool)) => Some(format!(
-            "{}{}",
-            c.map(|c| format!("{c}, ")).unwrap_or_default(),
-            format_args!("then {}", pool.name())
-        )),
-    }
-}
-
 impl LayerSummary {
     fn of(layer: &Layer, spatial: &Spatial) -> Self {
         let c = layer.image.config();
@@ -95,7 +64,7 @@ impl LayerSummary {
                 (Some(r), None) if r.relu => "relu",
                 (Some(_), None) => "identity",
             },
-            spatial: describe_spatial(spatial),
+            spatial: (!spatial.is_dense()).then(|| spatial.describe()),
         }
     }
 

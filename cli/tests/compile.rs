@@ -726,8 +726,8 @@ fn a_cnn_runs_on_the_sequential_top_from_the_command_line() {
     let text = std::fs::read_to_string(&verilog).unwrap();
     for line in [
         "// Activation buffer: two maps of 512 bytes.",
-        "// Layer 1: a 3x3 convolution (stride 2, padding 1/1/1/1 top/left/bottom/right) over a \
-         8x8x8 map, then MaxPool 2x2 (16 engine passes per inference).",
+        "// Layer 1: 3x3 convolution, stride 2, pads (top, left, bottom, right) (1, 1, 1, 1), over \
+         the 8x8x8 input map (16 output pixels), then MaxPool 2x2 (16 engine passes per inference).",
     ] {
         assert!(text.contains(line), "no {line:?}");
     }

@@ -757,7 +757,7 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && err.contains("runs layer 1 as a 3x3 convolution")
+            && err.contains("runs layer 1 as 3x3 convolution")
             && err.contains("then MaxPool 2x2")
             && err.contains("then AveragePool 2x2"),
         "{err}"
@@ -850,7 +850,7 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     );
     let text = std::fs::read_to_string(&verilog).unwrap();
     assert!(
-        text.contains("// Convolution: input map 8x8x8 (HWC), kernel 3x3, stride 2"),
+        text.contains("// 3x3 convolution, stride 2, pads (top, left, bottom, right) (1, 1, 1, 1), over the 8x8x8 input map"),
         "{}",
         &text[..text.len().min(2000)]
     );
@@ -1036,7 +1036,9 @@ fn sequential_and_board_flow_commands_refuse_convolution_networks() {
     );
     let verilog = std::fs::read_to_string(&top).unwrap();
     assert!(
-        verilog.contains("// Layer 0: a 3x3 convolution (stride 1, padding 1/1/1/1"),
+        verilog.contains(
+            "// Layer 0: 3x3 convolution, stride 1, pads (top, left, bottom, right) (1, 1, 1, 1)"
+        ),
         "{}",
         &verilog[..400]
     );
@@ -1148,7 +1150,7 @@ fn sequential_and_board_flow_commands_refuse_convolution_networks() {
     );
     assert!(
         verilog.contains("module lutgen_network(")
-            && verilog.contains("// Convolution: input map 4x4x1 (HWC), kernel 3x3, stride 1"),
+            && verilog.contains("// 3x3 convolution, stride 1, pads (top, left, bottom, right) (1, 1, 1, 1), over the 4x4x1 input map"),
         "{}",
         &verilog[..verilog.len().min(2000)]
     );

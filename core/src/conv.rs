@@ -159,6 +159,27 @@ impl ConvGeometry {
         self.in_channels * self.kernel * self.kernel
     }
 
+    /// The geometry in words, as reports, messages and generated headers
+    /// name it: `3x3 convolution, stride 1, pads (top, left, bottom, right)
+    /// (1, 1, 1, 1), over the 4x4x1 input map (16 output pixels)`.
+    pub fn describe(&self) -> String {
+        let p = self.padding;
+        format!(
+            "{k}x{k} convolution, stride {}, pads (top, left, bottom, right) ({}, {}, {}, {}), \
+             over the {}x{}x{} input map ({} output pixels)",
+            self.stride,
+            p.top,
+            p.left,
+            p.bottom,
+            p.right,
+            self.in_height,
+            self.in_width,
+            self.in_channels,
+            self.out_pixels(),
+            k = self.kernel
+        )
+    }
+
     /// Elements of one input map (`H * W * C`).
     pub fn input_len(&self) -> usize {
         self.in_height * self.in_width * self.in_channels

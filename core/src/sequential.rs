@@ -558,39 +558,12 @@ impl SequentialPlan {
             if shape(got) != shape(want) {
                 return Err(SequentialError::SpatialMismatch {
                     layer,
-                    expected: describe_spatial(want),
-                    got: describe_spatial(got),
+                    expected: want.describe(),
+                    got: got.describe(),
                 });
             }
         }
         Ok(())
-    }
-}
-
-/// One line naming how a layer runs across a map.
-pub fn describe_spatial(s: &Spatial) -> String {
-    let conv = match s.conv {
-        None => "a dense layer".to_string(),
-        Some(c) => {
-            let g = c.geometry;
-            format!(
-                "a {k}x{k} convolution (stride {}, padding {}/{}/{}/{} top/left/bottom/right) \
-                 over a {}x{}x{} map",
-                g.stride,
-                g.padding.top,
-                g.padding.left,
-                g.padding.bottom,
-                g.padding.right,
-                g.in_height,
-                g.in_width,
-                g.in_channels,
-                k = g.kernel
-            )
-        }
-    };
-    match s.pool {
-        None => conv,
-        Some(p) => format!("{conv}, then {}", p.name()),
     }
 }
 
@@ -1107,7 +1080,7 @@ mod tests {
         s[1].pool = Some(Pool::Avg2);
         let e = plan.fit_spatial(&s).unwrap_err().to_string();
         assert!(
-            e.contains("layer 1 runs as a 3x3 convolution (stride 2, padding 1/1/1/1")
+            e.contains("layer 1 runs as 3x3 convolution, stride 2, pads (top, left, bottom, right) (1, 1, 1, 1)")
                 && e.contains("then AveragePool 2x2 but this device runs")
                 && e.contains("then MaxPool 2x2"),
             "{e}"

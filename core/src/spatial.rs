@@ -104,6 +104,19 @@ impl Spatial {
         }
     }
 
+    /// The layer in words: `dense`, or its convolution
+    /// ([`ConvGeometry::describe`](crate::conv::ConvGeometry::describe)), then
+    /// `, then MaxPool 2x2` (its pooling) when it pools.
+    pub fn describe(&self) -> String {
+        let layer = self
+            .conv
+            .map_or_else(|| "dense".to_string(), |c| c.geometry.describe());
+        match self.pool {
+            Some(pool) => format!("{layer}, then {}", pool.name()),
+            None => layer,
+        }
+    }
+
     /// Whether the layer is dense and does not pool.
     pub fn is_dense(&self) -> bool {
         self.conv.is_none() && self.pool.is_none()

@@ -22,7 +22,6 @@ use lutgen_core::image::format::PAYLOAD_CRC_OFFSET;
 use lutgen_core::protocol::{
     self, Command, Decoded, Decoder, DeviceError, Frame, Status, ERROR_REPLY,
 };
-use lutgen_core::spatial::Spatial;
 use lutgen_core::{EngineConfig, Image, Network};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -687,8 +686,8 @@ impl<T: Transport> Driver<T> {
                 return Err(DriverError::WrongGeometry {
                     port: self.port(),
                     layer,
-                    device: describe_spatial(d),
-                    file: describe_spatial(f),
+                    device: d.describe(),
+                    file: f.describe(),
                 });
             }
         }
@@ -943,37 +942,6 @@ pub fn describe_layers(layers: &[EngineConfig]) -> String {
     )
 }
 
-/// How a layer runs across a feature map, in words: "dense", or its
-/// convolution's kernel, stride, padding and input map, and its pooling.
-pub fn describe_spatial(s: &Spatial) -> String {
-    let mut out = match s.conv {
-        None => "dense".to_string(),
-        Some(c) => {
-            let g = c.geometry;
-            let p = g.padding;
-            format!(
-                "a {k}x{k} convolution, stride {}, padding (top, left, bottom, right) \
-                 ({}, {}, {}, {}), over a {}x{}x{} map",
-                g.stride,
-                p.top,
-                p.left,
-                p.bottom,
-                p.right,
-                g.in_height,
-                g.in_width,
-                g.in_channels,
-                k = g.kernel
-            )
-        }
-    };
-    match s.pool {
-        Some(pool) => out.push_str(&format!(", then {}", pool.name())),
-        None if s.conv.is_some() => out.push_str(", not pooled"),
-        None => {}
-    }
-    out
-}
-
 /// One line naming what a device runs: its layers, and for a sequential
 /// device its schedule and engine.
 pub fn describe_device(ident: &Ident) -> String {
@@ -991,7 +959,7 @@ pub fn describe_device(ident: &Ident) -> String {
                     .iter()
                     .enumerate()
                     .filter(|(_, s)| !s.is_dense())
-                    .map(|(i, s)| format!("layer {i} {}", describe_spatial(s)))
+                    .map(|(i, s)| format!("layer {i} {}", s.describe()))
                     .collect();
                 format!("{}; {}", describe_layers(layers), conv.join("; "))
             }

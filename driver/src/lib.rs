@@ -28,7 +28,5 @@
 mod driver;
 pub mod transport;
 
-pub use driver::{
-    describe_config, describe_spatial, loaded_crc, Driver, DriverError, DriverOptions, LinkStats,
-};
+pub use driver::{describe_config, loaded_crc, Driver, DriverError, DriverOptions, LinkStats};
 pub use transport::{Transport, TransportError};

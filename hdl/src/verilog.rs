@@ -88,28 +88,14 @@ pub fn network_verilog(layers: &[EngineConfig]) -> Result<String, NetworkShapeEr
     spatial_network_verilog(layers, &vec![Spatial::DENSE; layers.len()])
 }
 
-/// Comment lines naming a layer's convolution and pooling (none for a dense layer).
+/// A comment line naming a layer's convolution and pooling
+/// ([`Spatial::describe`]; none for a dense layer).
 pub fn describe_spatial(s: &Spatial) -> String {
-    let mut out = String::new();
-    if let Some(c) = s.conv {
-        let g = c.geometry;
-        out.push_str(&format!(
-            "// Convolution: input map {}x{}x{} (HWC), kernel {k}x{k}, stride {}, padding {:?}.\n",
-            g.in_height,
-            g.in_width,
-            g.in_channels,
-            g.stride,
-            g.padding,
-            k = g.kernel,
-        ));
+    if s.is_dense() {
+        String::new()
+    } else {
+        format!("// {}.\n", s.describe())
     }
-    if let Some(p) = s.pool {
-        out.push_str(&format!(
-            "// Pooling after the requantization: {}.\n",
-            p.name()
-        ));
-    }
-    out
 }
 
 /// The Verilog of a network top ([`NetworkTop`]) with one engine per entry
@@ -161,7 +147,7 @@ pub fn sequential_verilog(plan: &SequentialPlan) -> String {
         let passes = plan.passes(i);
         header.push_str(&format!(
             "// Layer {i}: {} ({passes} engine pass{} per inference).\n{}",
-            lutgen_core::sequential::describe_spatial(s),
+            s.describe(),
             if passes == 1 { "" } else { "es" },
             describe(config)
         ));

@@ -4,7 +4,7 @@ use crate::error::CommandError;
 use crate::output::print_json;
 use crate::port::PortArgs;
 use clap::Args;
-use lutgen_driver::{describe_config, describe_spatial};
+use lutgen_driver::describe_config;
 
 /// Ask the device for its protocol version, engine configuration and hash.
 #[derive(Args, Debug)]
@@ -38,7 +38,7 @@ pub fn run(args: &IdentArgs) -> Result<bool, CommandError> {
                 for (i, layer) in layers.iter().enumerate() {
                     println!("layer {i}: {}", describe_config(layer));
                     if !spatial[i].is_dense() {
-                        println!("  runs as {}", describe_spatial(&spatial[i]));
+                        println!("  runs as {}", spatial[i].describe());
                     }
                 }
                 if let Some(conv) = spatial[0].conv {
