@@ -683,7 +683,7 @@ fn the_cnn_runs_bit_exact_on_the_network_device_through_a_pseudo_terminal() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.contains("input: a 8x8x1 map (HWC), 64 bytes per vector")
-            && text.contains("runs as a 3x3 convolution, stride 2")
+            && text.contains("runs as 3x3 convolution, stride 2")
             && text.contains("then MaxPool 2x2"),
         "{text}"
     );
