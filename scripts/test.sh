@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: what CI runs (`.ci/run`) and what the README's step 3 is.
 #
-#   bash scripts/test.sh          every test (8 minutes on 2 cores from a clean clone, with setup 13)
+#   bash scripts/test.sh          every test (9 to 10 minutes on 2 cores from a clean clone, with setup 18)
 #   bash scripts/test.sh --slow   the slow sweeps kept out of the default run: the ignored tests
 #                                 (the ECP5 flow, which needs `scripts/setup.sh --ecp5`; the
 #                                 unfolded 256-centroid engine) and every
