@@ -562,33 +562,8 @@ impl Network {
                             .map_err(|source| NetworkError::Activation { layer: i, source })?;
                     }
                     let next = layers[i + 1].image.config();
-                    let map = Self::layer_output(i, layer, &spatial[i])?;
-                    let outputs = map.map_or(layer.image.config().outputs, |m| m.len());
-                    let inputs = Self::layer_input_len(&layers[i + 1], &spatial[i + 1]);
-                    if outputs != inputs {
-                        return Err(NetworkError::Shape {
-                            layer: i,
-                            next: i + 1,
-                            outputs,
-                            inputs,
-                        });
-                    }
-                    if let (Some(got), Some(conv)) = (map, spatial[i + 1].conv) {
-                        let g = conv.geometry;
-                        let expected = MapShape {
-                            height: g.in_height,
-                            width: g.in_width,
-                            channels: g.in_channels,
-                        };
-                        if got != expected {
-                            return Err(NetworkError::MapShape {
-                                layer: i,
-                                next: i + 1,
-                                got,
-                                expected,
-                            });
-                        }
-                    }
+                    let map = layer_output(i, layer.image.config(), &spatial[i])?;
+                    check_link(i, layer.image.config(), map, next, &spatial[i + 1])?;
                     if r.bits != next.activation_bits {
                         return Err(NetworkError::Width {
                             layer: i,
@@ -608,7 +583,7 @@ impl Network {
                             pool: pool.name(),
                         });
                     }
-                    Self::layer_output(i, layer, &spatial[i])?;
+                    layer_output(i, layer.image.config(), &spatial[i])?;
                 }
             }
         }
@@ -617,60 +592,6 @@ impl Network {
             layers,
             spatial,
         })
-    }
-
-    /// Checks layer `i`'s convolution and pooling; its output map after
-    /// pooling, `None` for a dense layer.
-    fn layer_output(
-        i: usize,
-        layer: &Layer,
-        spatial: &Spatial,
-    ) -> Result<Option<MapShape>, NetworkError> {
-        let config = layer.image.config();
-        if let Some(conv) = spatial.conv {
-            let g = conv.geometry;
-            g.validate()
-                .map_err(|source| NetworkError::Conv { layer: i, source })?;
-            if g.patch_len() != config.input_dim {
-                return Err(NetworkError::ConvPatch {
-                    layer: i,
-                    patch_len: g.patch_len(),
-                    input_dim: config.input_dim,
-                });
-            }
-            let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
-            if !(lo..=hi).contains(&i64::from(conv.pad_value)) {
-                return Err(NetworkError::PadValue {
-                    layer: i,
-                    pad_value: conv.pad_value,
-                    bits: config.activation_bits,
-                });
-            }
-        }
-        let map = spatial.output_map(config.outputs);
-        match (spatial.pool, map) {
-            (None, map) => Ok(map),
-            (Some(pool), None) => Err(NetworkError::PoolWithoutMap {
-                layer: i,
-                pool: pool.name(),
-            }),
-            (Some(pool), Some(map)) => match pool.output(map) {
-                Some(pooled) => Ok(Some(pooled)),
-                None => Err(NetworkError::PoolTooSmall {
-                    layer: i,
-                    pool: pool.name(),
-                    height: map.height,
-                    width: map.width,
-                }),
-            },
-        }
-    }
-
-    /// Elements of a layer's input: its convolution's input map, or its image's input vector.
-    fn layer_input_len(layer: &Layer, spatial: &Spatial) -> usize {
-        spatial
-            .conv
-            .map_or(layer.image.config().input_dim, |c| c.geometry.input_len())
     }
 
     /// Elements of a (validated) layer's output, after its pooling.
@@ -735,7 +656,7 @@ impl Network {
     /// Elements of the network's input: the first layer's input vector, or
     /// its input map (HWC) if it is a convolution.
     pub fn input_dim(&self) -> usize {
-        Self::layer_input_len(&self.layers[0], &self.spatial[0])
+        self.spatial[0].input_len(self.layers[0].image.config())
     }
 
     /// Elements of the network's output: the last layer's outputs, per
@@ -1074,6 +995,92 @@ impl Network {
         })?;
         Network::from_bytes(&bytes)
     }
+}
+
+/// Checks layer `i`'s convolution and pooling; its output map after
+/// pooling, `None` for a dense layer.
+pub(crate) fn layer_output(
+    i: usize,
+    config: &EngineConfig,
+    spatial: &Spatial,
+) -> Result<Option<MapShape>, NetworkError> {
+    if let Some(conv) = spatial.conv {
+        let g = conv.geometry;
+        g.validate()
+            .map_err(|source| NetworkError::Conv { layer: i, source })?;
+        if g.patch_len() != config.input_dim {
+            return Err(NetworkError::ConvPatch {
+                layer: i,
+                patch_len: g.patch_len(),
+                input_dim: config.input_dim,
+            });
+        }
+        let (lo, hi) = EngineConfig::signed_range(config.activation_bits);
+        if !(lo..=hi).contains(&i64::from(conv.pad_value)) {
+            return Err(NetworkError::PadValue {
+                layer: i,
+                pad_value: conv.pad_value,
+                bits: config.activation_bits,
+            });
+        }
+    }
+    let map = spatial.output_map(config.outputs);
+    match (spatial.pool, map) {
+        (None, map) => Ok(map),
+        (Some(pool), None) => Err(NetworkError::PoolWithoutMap {
+            layer: i,
+            pool: pool.name(),
+        }),
+        (Some(pool), Some(map)) => match pool.output(map) {
+            Some(pooled) => Ok(Some(pooled)),
+            None => Err(NetworkError::PoolTooSmall {
+                layer: i,
+                pool: pool.name(),
+                height: map.height,
+                width: map.width,
+            }),
+        },
+    }
+}
+
+/// Checks that layer `i`'s output (`map` after its pooling, or its N
+/// outputs when `None`) is what layer `i + 1` (`next`, running as
+/// `next_spatial`) reads: as many elements, and the map its convolution
+/// takes.
+pub(crate) fn check_link(
+    i: usize,
+    config: &EngineConfig,
+    map: Option<MapShape>,
+    next: &EngineConfig,
+    next_spatial: &Spatial,
+) -> Result<(), NetworkError> {
+    let outputs = map.map_or(config.outputs, |m| m.len());
+    let inputs = next_spatial.input_len(next);
+    if outputs != inputs {
+        return Err(NetworkError::Shape {
+            layer: i,
+            next: i + 1,
+            outputs,
+            inputs,
+        });
+    }
+    if let (Some(got), Some(conv)) = (map, next_spatial.conv) {
+        let g = conv.geometry;
+        let expected = MapShape {
+            height: g.in_height,
+            width: g.in_width,
+            channels: g.in_channels,
+        };
+        if got != expected {
+            return Err(NetworkError::MapShape {
+                layer: i,
+                next: i + 1,
+                got,
+                expected,
+            });
+        }
+    }
+    Ok(())
 }
 
 struct ByteReader<'a> {

@@ -53,8 +53,8 @@ use crate::image::EncoderParams;
 use crate::memory_map::{
     requantize_load_words, spatial_load_words, LoadWord, MemoryMap, LAYER_SHIFT, MAX_LAYERS,
 };
-use crate::network::NetworkError;
-use crate::spatial::{MapShape, Spatial};
+use crate::network::{check_link, layer_output, NetworkError};
+use crate::spatial::Spatial;
 use crate::{ConfigError, EngineConfig, Image, ImageError, Network};
 use thiserror::Error;
 
@@ -334,14 +334,13 @@ impl SequentialPlan {
 
     /// Elements of layer `layer`'s input: its vector, or its convolution's input map.
     pub fn input_len(&self, layer: usize) -> usize {
-        input_len(&self.layers[layer], &self.spatial[layer])
+        self.spatial[layer].input_len(&self.layers[layer])
     }
 
     /// Elements of layer `layer`'s output after its pooling (the next
     /// layer's input; the last layer's N outputs).
     pub fn output_len(&self, layer: usize) -> usize {
-        output_map(&self.layers[layer], &self.spatial[layer])
-            .map_or(self.layers[layer].outputs, |m| m.len())
+        self.spatial[layer].output_len(&self.layers[layer])
     }
 
     /// Engine passes of layer `layer` per inference: its output pixels (1 when dense).
@@ -567,20 +566,6 @@ impl SequentialPlan {
     }
 }
 
-/// Elements of a layer's input: its vector, or its convolution's input map.
-fn input_len(config: &EngineConfig, spatial: &Spatial) -> usize {
-    spatial
-        .conv
-        .map_or(config.input_dim, |c| c.geometry.input_len())
-}
-
-/// A layer's output map after its pooling (`None`: a vector). Assumes a
-/// checked chain.
-fn output_map(config: &EngineConfig, spatial: &Spatial) -> Option<MapShape> {
-    let map = spatial.output_map(config.outputs)?;
-    Some(spatial.pool.and_then(|p| p.output(map)).unwrap_or(map))
-}
-
 /// Checks that `layers` running as `spatial` chain (as
 /// [`Network::with_spatial`] does, with its errors), that the last layer is
 /// dense and that every map fits the activation buffer. Dense layers are
@@ -597,49 +582,21 @@ fn check_chain(layers: &[EngineConfig], spatial: &[Spatial]) -> Result<(), Seque
     let dense = spatial.iter().all(|s| *s == Spatial::DENSE);
     let last = layers.len() - 1;
     for (layer, (config, s)) in layers.iter().zip(spatial).enumerate() {
-        if let Some(conv) = s.conv {
-            if layer == last {
+        if layer == last {
+            if s.conv.is_some() {
                 return Err(SequentialError::LastConv { layer });
             }
-            let g = conv.geometry;
-            g.validate()
-                .map_err(|source| NetworkError::Conv { layer, source })?;
-            if g.patch_len() != config.input_dim {
-                return Err(NetworkError::ConvPatch {
-                    layer,
-                    patch_len: g.patch_len(),
-                    input_dim: config.input_dim,
-                }
-                .into());
-            }
-        }
-        if let Some(pool) = s.pool {
-            let map = s.output_map(config.outputs);
-            if layer == last {
+            if let Some(pool) = s.pool {
                 return Err(NetworkError::TrailingPool {
                     layer,
                     pool: pool.name(),
                 }
                 .into());
             }
-            let Some(map) = map else {
-                return Err(NetworkError::PoolWithoutMap {
-                    layer,
-                    pool: pool.name(),
-                }
-                .into());
-            };
-            if pool.output(map).is_none() {
-                return Err(NetworkError::PoolTooSmall {
-                    layer,
-                    pool: pool.name(),
-                    height: map.height,
-                    width: map.width,
-                }
-                .into());
-            }
         }
-        let elements = input_len(config, s);
+        // The convolution and pooling, checked as a network's are.
+        let map = layer_output(layer, config, s)?;
+        let elements = s.input_len(config);
         if elements > MAX_MAP_ELEMENTS {
             return Err(SequentialError::MapTooLarge {
                 layer,
@@ -651,35 +608,7 @@ fn check_chain(layers: &[EngineConfig], spatial: &[Spatial]) -> Result<(), Seque
             continue;
         }
         if let (Some(next), Some(next_s)) = (layers.get(layer + 1), spatial.get(layer + 1)) {
-            let map = output_map(config, s);
-            let outputs = map.map_or(config.outputs, |m| m.len());
-            let inputs = input_len(next, next_s);
-            if outputs != inputs {
-                return Err(NetworkError::Shape {
-                    layer,
-                    next: layer + 1,
-                    outputs,
-                    inputs,
-                }
-                .into());
-            }
-            if let (Some(got), Some(conv)) = (map, next_s.conv) {
-                let g = conv.geometry;
-                let expected = MapShape {
-                    height: g.in_height,
-                    width: g.in_width,
-                    channels: g.in_channels,
-                };
-                if got != expected {
-                    return Err(NetworkError::MapShape {
-                        layer,
-                        next: layer + 1,
-                        got,
-                        expected,
-                    }
-                    .into());
-                }
-            }
+            check_link(layer, config, map, next, next_s)?;
         }
     }
     Ok(())
