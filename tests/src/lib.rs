@@ -3,7 +3,9 @@
 //!
 //! The tests themselves live in `tests/tests/`.
 
+use lutgen_core::conv::{ConvGeometry, Padding};
 use lutgen_core::network::{ActivationTable, Layer, Network};
+use lutgen_core::spatial::{Conv, Pool, Spatial};
 use lutgen_core::{EngineConfig, Image, Reference, Requantize};
 use lutgen_sim::{Backpressure, EngineSim, NetworkRun, NetworkSim, PortSpec, SimOptions};
 use std::path::PathBuf;
@@ -481,6 +483,42 @@ pub fn identity_image(config: &EngineConfig) -> Image {
         }
     }
     Image::new(config.clone(), centroids, tables, vec![0; n]).expect("identity image is valid")
+}
+
+/// Padding on each border.
+pub fn padding(top: usize, left: usize, bottom: usize, right: usize) -> Padding {
+    Padding {
+        top,
+        left,
+        bottom,
+        right,
+    }
+}
+
+/// A convolution layer's spatial description: a `(H, W, C)` input map, a
+/// `kernel x kernel` kernel, its stride, padding and pad value, and its pooling.
+pub fn conv(
+    (h, w, c): (usize, usize, usize),
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    pad_value: i8,
+    pool: Option<Pool>,
+) -> Spatial {
+    Spatial {
+        conv: Some(Conv {
+            geometry: ConvGeometry {
+                in_height: h,
+                in_width: w,
+                in_channels: c,
+                kernel,
+                stride,
+                padding,
+            },
+            pad_value,
+        }),
+        pool,
+    }
 }
 
 /// Cells of one kind in a yosys `stat` report (0 when absent).

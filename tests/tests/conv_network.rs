@@ -14,15 +14,15 @@
 
 use lutgen_compile::frontend::{self, WeightsOptions};
 use lutgen_compile::{self as compile, mlp, CompileOptions};
-use lutgen_core::conv::{ConvGeometry, Padding};
+use lutgen_core::conv::Padding;
 use lutgen_core::memory_map::{LoadWord, LAYER_SHIFT, POOL_ZERO_POINT_WORD, SPATIAL_MEMORY};
 use lutgen_core::network::{random_network, Network};
-use lutgen_core::spatial::{Conv, Pool, Spatial};
+use lutgen_core::spatial::{Pool, Spatial};
 use lutgen_core::EngineConfig;
 use lutgen_hdl::network::NetworkShapeError;
 use lutgen_hdl::verilog::{spatial_network_verilog, NETWORK_TOP_MODULE};
 use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
-use lutgen_tests::{cache_dir, random_conv_network, run_tool, write_verilog};
+use lutgen_tests::{cache_dir, conv, padding, random_conv_network, run_tool, write_verilog};
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 
@@ -34,40 +34,6 @@ fn engine(input_dim: usize, codebooks: usize, outputs: usize, lanes: usize) -> E
         outputs,
         lanes,
         ..EngineConfig::default()
-    }
-}
-
-fn padding(top: usize, left: usize, bottom: usize, right: usize) -> Padding {
-    Padding {
-        top,
-        left,
-        bottom,
-        right,
-    }
-}
-
-/// A convolution layer's spatial description.
-fn conv(
-    (h, w, c): (usize, usize, usize),
-    kernel: usize,
-    stride: usize,
-    padding: Padding,
-    pad_value: i8,
-    pool: Option<Pool>,
-) -> Spatial {
-    Spatial {
-        conv: Some(Conv {
-            geometry: ConvGeometry {
-                in_height: h,
-                in_width: w,
-                in_channels: c,
-                kernel,
-                stride,
-                padding,
-            },
-            pad_value,
-        }),
-        pool,
     }
 }
 

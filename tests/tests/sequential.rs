@@ -9,20 +9,19 @@
 //! fixtures; the trace port and an injected fault; and the layers it
 //! refuses, before any build.
 
-use lutgen_core::conv::{ConvGeometry, Padding};
 use lutgen_core::memory_map::{
     LoadWord, LAYER_SHIFT, PAD_VALUE_WORD, POOL_ZERO_POINT_WORD, SPATIAL_MEMORY,
 };
 use lutgen_core::network::{random_network, ActivationTable, Network};
 use lutgen_core::sequential::{Schedule, SequentialPlan};
-use lutgen_core::spatial::{Conv, Pool, Spatial};
+use lutgen_core::spatial::{Pool, Spatial};
 use lutgen_core::{EncoderKind, EngineConfig};
 use lutgen_hdl::verilog::{sequential_verilog, SEQUENTIAL_TOP_MODULE};
 use lutgen_sim::{Backpressure, NetworkSim, SimError, SimOptions};
 use lutgen_tests::{
     assert_network_bit_exact, assert_trace_finds_a_halved_multiplier, cache_dir,
-    compiled_cnn_fixture, edge_vectors, random_conv_network, random_vectors, refit_digits_network,
-    run_tool, sequential_top, with_activation, write_verilog,
+    compiled_cnn_fixture, conv, edge_vectors, padding, random_conv_network, random_vectors,
+    refit_digits_network, run_tool, sequential_top, with_activation, write_verilog,
 };
 use rand::{Rng, SeedableRng};
 
@@ -223,36 +222,6 @@ fn conv_engine(d: usize, c: usize, k: usize, n: usize) -> EngineConfig {
     config(d, c, k, n)
 }
 
-/// A convolution layer's spatial description (pad value 0: the network
-/// sets it to its input's zero point).
-fn conv(
-    (h, w, c): (usize, usize, usize),
-    kernel: usize,
-    stride: usize,
-    (top, left, bottom, right): (usize, usize, usize, usize),
-    pool: Option<Pool>,
-) -> Spatial {
-    Spatial {
-        conv: Some(Conv {
-            geometry: ConvGeometry {
-                in_height: h,
-                in_width: w,
-                in_channels: c,
-                kernel,
-                stride,
-                padding: Padding {
-                    top,
-                    left,
-                    bottom,
-                    right,
-                },
-            },
-            pad_value: 0,
-        }),
-        pool,
-    }
-}
-
 /// Five layers on one engine (one Verilator model): a 16x15x2 map; a 5x5
 /// convolution, stride 1, padding top 2, left 1, bottom 1, right 2
 /// (15x14x3, V = 10), MaxPool (7x7x3, the odd last row dropped); a 3x3
@@ -271,10 +240,17 @@ fn conv_layers() -> (Vec<EngineConfig>, Vec<Spatial>) {
         conv_engine(5, 5, 4, 4),
     ];
     let spatial = vec![
-        conv((16, 15, 2), 5, 1, (2, 1, 1, 2), Some(Pool::Max2)),
-        conv((7, 7, 3), 3, 1, (1, 0, 0, 2), Some(Pool::Avg2)),
-        conv((3, 3, 4), 3, 2, (1, 1, 1, 1), None),
-        conv((2, 2, 6), 1, 1, (0, 0, 0, 0), Some(Pool::GlobalAvg)),
+        conv((16, 15, 2), 5, 1, padding(2, 1, 1, 2), 0, Some(Pool::Max2)),
+        conv((7, 7, 3), 3, 1, padding(1, 0, 0, 2), 0, Some(Pool::Avg2)),
+        conv((3, 3, 4), 3, 2, padding(1, 1, 1, 1), 0, None),
+        conv(
+            (2, 2, 6),
+            1,
+            1,
+            padding(0, 0, 0, 0),
+            0,
+            Some(Pool::GlobalAvg),
+        ),
         Spatial::DENSE,
     ];
     (configs, spatial)
