@@ -118,11 +118,12 @@ impl Top {
             }
         };
         if input_dim != geometry.patch_len() {
-            return Err(BoardError::Usage(format!(
-                "the engine takes {input_dim} inputs but the convolution's patches have {} \
-                 (C x k x k)",
-                geometry.patch_len()
-            )));
+            // The rule the layer's Verilog generators refuse with.
+            return Err(lutgen_hdl::conv_layer::ConvLayerError::Shape {
+                input_dim,
+                patch_len: geometry.patch_len(),
+            }
+            .into());
         }
         Ok(Top::Conv(geometry, Box::new(engine)))
     }
